@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// PayRail has no Swift package dependencies by design: system C libraries only,
+// each behind its own `.systemLibrary` shim target.
+let package = Package(
+    name: "PayRail",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PayRailCrypto", targets: ["PayRailCrypto"]),
+        .library(name: "PayRail", targets: ["PayRail"]),
+        .library(name: "PayRailReceipts", targets: ["PayRailReceipts"]),
+        .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
+        .library(name: "FakeRail", targets: ["FakeRail"]),
+        .executable(name: "payrail", targets: ["payrail"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .target(name: "PayRailCrypto", dependencies: ["COpenSSL"], path: "Sources/PayRailCrypto"),
+        .target(name: "PayRail", path: "Sources/PayRail"),
+        .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
+        .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
+        .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
+        .executableTarget(
+            name: "payrail",
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailReceipts", "FakeRail"],
+            path: "Sources/payrail"
+        ),
+        .testTarget(
+            name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],
+            path: "Tests/PayRailCryptoTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "PayRailTests", dependencies: ["PayRail", "PayRailTesting"], path: "Tests/PayRailTests"),
+        .testTarget(
+            name: "FakeRailTests", dependencies: ["FakeRail", "PayRail", "PayRailTesting", "PayRailCrypto"],
+            path: "Tests/FakeRailTests"
+        ),
+        .testTarget(
+            name: "PayRailReceiptsTests", dependencies: ["PayRailReceipts", "PayRail", "PayRailCrypto"],
+            path: "Tests/PayRailReceiptsTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

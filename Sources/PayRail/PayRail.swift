@@ -1,0 +1,1 @@
+// The PayRail module. See README.md for the architecture.

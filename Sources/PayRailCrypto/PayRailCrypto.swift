@@ -1,0 +1,1 @@
+// The PayRailCrypto module. See README.md for the architecture.

@@ -1,0 +1,1 @@
+// The PayRailReceipts module. See README.md for the architecture.

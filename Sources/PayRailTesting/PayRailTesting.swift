@@ -1,0 +1,1 @@
+// The PayRailTesting module. See README.md for the architecture.
