@@ -1,1 +1,0 @@
-// The PayRail module. See README.md for the architecture.

@@ -1,0 +1,129 @@
+import Foundation
+
+// The rail contract. A server gets paid (PayeeRail) and an agent pays (PayerRail); one rail adapter
+// usually provides both. The shapes were checked against Lightning (invoice/payment hash/preimage),
+// Stripe (PaymentIntent confirmed with a shared payment token) and the fake processor (signed
+// vouchers): all three express their request in `Offer.details` and their proof in
+// `Credential.payload`, and all three can say "settled exactly once" in `settle`.
+
+/// Who bears a rail's fees, which decides how a payer's quote relates to the offer's amount.
+public enum FeeModel: String, Hashable, Sendable, Codable {
+    /// No fee on either side (the fake processor).
+    case free
+    /// The payer pays a network fee on top of the amount (Lightning routing); quotes give a maximum.
+    case payerPaysNetworkFee
+    /// The payee's proceeds are reduced by a processing fee (Stripe); the payer pays exactly the amount.
+    case payeePaysProcessingFee
+}
+
+/// The amounts a rail accepts in one unit.
+public struct AmountLimit: Hashable, Sendable {
+    /// The smallest amount accepted.
+    public let minimum: Money
+    /// The largest amount accepted.
+    public let maximum: Money
+
+    /// Creates a limit.
+    ///
+    /// - Throws: `MoneyError.unitMismatch` when the bounds differ in unit, `malformed` when the
+    ///   minimum exceeds the maximum.
+    public init(minimum: Money, maximum: Money) throws(MoneyError) {
+        guard try minimum.compare(maximum) <= 0 else {
+            throw MoneyError.malformed("minimum \(minimum) is above maximum \(maximum)")
+        }
+        self.minimum = minimum
+        self.maximum = maximum
+    }
+
+    /// The unit of both bounds.
+    public var unit: MoneyUnit { minimum.unit }
+}
+
+/// What a payee rail can take, so servers price only what it accepts and agents pre-filter offers.
+public struct RailCapabilities: Hashable, Sendable {
+    /// Accepted amounts per unit; a unit absent here is not accepted at all.
+    public let limits: [AmountLimit]
+    /// Typical time from payment to settlement (Lightning: seconds; cards: immediate authorization).
+    public let settlementTime: Duration
+    /// Whether the rail can refund a settled payment.
+    public let refundable: Bool
+    /// Who pays the rail's fees.
+    public let feeModel: FeeModel
+
+    /// Creates capabilities.
+    public init(limits: [AmountLimit], settlementTime: Duration, refundable: Bool, feeModel: FeeModel) {
+        self.limits = limits
+        self.settlementTime = settlementTime
+        self.refundable = refundable
+        self.feeModel = feeModel
+    }
+
+    /// The units accepted, in declaration order.
+    public var units: [MoneyUnit] { limits.map(\.unit) }
+
+    /// The limit for one unit, or `nil` when the unit is not accepted.
+    public func limit(for unit: MoneyUnit) -> AmountLimit? {
+        limits.first { $0.unit == unit }
+    }
+
+    /// Refuses an amount this rail cannot take, with the `.unsupported` error a `prepare` should throw.
+    ///
+    /// - Throws: `RailError` with code `.unsupported` naming the accepted range.
+    public func check(_ amount: Money, rail: RailID) throws(RailError) {
+        guard let limit = limit(for: amount.unit) else {
+            let accepted = units.map(\.code).joined(separator: ", ")
+            throw RailError(.unsupported, "\(amount.unit) is not accepted (accepted: \(accepted))", rail: rail)
+        }
+        // Same unit, so the comparisons cannot throw; treat an impossible failure as out of range.
+        let tooSmall = (try? amount.isLess(than: limit.minimum)) ?? true
+        let tooLarge = (try? limit.maximum.isLess(than: amount)) ?? true
+        guard !tooSmall, !tooLarge else {
+            throw RailError(
+                .unsupported, "\(amount) is outside \(limit.minimum)...\(limit.maximum)", rail: rail)
+        }
+    }
+}
+
+/// The server side of a rail: turns a charge into an offer, and a credential into a settlement.
+public protocol PayeeRail: Sendable {
+    /// This rail's name.
+    var id: RailID { get }
+    /// What this rail accepts.
+    var capabilities: RailCapabilities { get }
+
+    /// Creates the rail's payment request for a charge (an invoice, a Stripe charge description, a
+    /// fake processor request). The offer's amount equals the charge's and it expires no later.
+    ///
+    /// - Throws: `.unsupported` for an amount outside `capabilities`; `.unavailable` when the rail's
+    ///   backend cannot be reached.
+    func prepare(_ charge: Charge) async throws(RailError) -> Offer
+
+    /// Verifies a credential against the offer it claims to pay and settles it, at most once.
+    ///
+    /// Concurrent calls with the same credential give exactly one settlement; the others get
+    /// `.alreadySettled`. A refused credential (mismatch, invalidProof, malformed) consumes nothing.
+    func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement
+}
+
+/// A payer's answer to "would you pay this offer, and for how much in total?".
+public enum QuoteDecision: Hashable, Sendable {
+    /// The rail can pay; the quote says what it will cost.
+    case payable(Quote)
+    /// The rail will not pay; the error says why and whether asking again can help.
+    case refused(RailError)
+}
+
+/// The agent side of a rail: prices and pays offers.
+public protocol PayerRail: Sendable {
+    /// This rail's name.
+    var id: RailID { get }
+
+    /// What paying `offer` would cost, or why this rail will not pay it. Moves no money.
+    func quote(_ offer: Offer) async -> QuoteDecision
+
+    /// Pays an offer and returns the proof to present to the payee.
+    ///
+    /// Rails make this idempotent per offer where the backend allows it, so that after `.timedOut`
+    /// (advice `.afterLookup`) calling `pay` again returns the same proof without paying twice.
+    func pay(_ offer: Offer) async throws(RailError) -> Credential
+}

@@ -1,1 +1,0 @@
-// The PayRailCrypto module. See README.md for the architecture.
