@@ -1,0 +1,103 @@
+import COpenSSL
+import Foundation
+
+/// HMAC-SHA256 (RFC 2104) in one call, for keys used once (webhook secrets, macaroon chains).
+///
+/// For a key used for many messages, create an `HMACKey` once instead: it keys OpenSSL a single time.
+public enum HMACSHA256 {
+    /// The number of bytes in a full HMAC-SHA256 tag.
+    public static let byteCount = 32
+
+    /// Computes the 32-byte tag of `message` under `key`. An empty key is legal HMAC and accepted here;
+    /// `HMACKey` refuses it because a long-lived empty secret is always a configuration mistake.
+    public static func authenticationCode(
+        for message: some ContiguousBytes, key: some ContiguousBytes
+    ) -> [UInt8] {
+        guard let context = EVP_MAC_CTX_dup(fetchedAlgorithms.hmacSHA256Template) else {
+            fatalError("OpenSSL could not allocate an HMAC context")
+        }
+        defer { EVP_MAC_CTX_free(context) }
+        let keyed = withBytePointer(key) { pointer, count in payrail_hmac_init(context, pointer, count) }
+        guard keyed == 1 else {
+            fatalError("OpenSSL could not key HMAC-SHA256")
+        }
+        return finishHMAC(context, message)
+    }
+
+    /// Checks a full 32-byte tag in constant time. Truncated tags are refused: every PayRail protocol
+    /// sends full tags, and accepting shorter ones would let a forger guess fewer bits.
+    public static func isValidAuthenticationCode(
+        _ mac: some ContiguousBytes, for message: some ContiguousBytes, key: some ContiguousBytes
+    ) -> Bool {
+        constantTimeEquals(mac, authenticationCode(for: message, key: key))
+    }
+}
+
+/// A reusable HMAC-SHA256 key: keyed once, then cheap per message.
+///
+/// The receipt verifier and the challenge binder hold one for the process lifetime and call it from
+/// many threads; each call duplicates the pre-keyed OpenSSL context, so no call waits on another.
+public struct HMACKey: Sendable {
+    private let keyed: KeyedMACContext
+
+    /// The length of the secret in bytes (never the secret itself).
+    public let byteCount: Int
+
+    /// Keys HMAC-SHA256 with `key`. Throws `invalidLength` for an empty key, which is always a missing
+    /// secret rather than an intended one.
+    public init(_ key: some ContiguousBytes) throws(CryptoError) {
+        let count = key.withUnsafeBytes { $0.count }
+        guard count > 0 else {
+            throw CryptoError(code: .invalidLength, reason: "an HMAC key must not be empty; configure a secret")
+        }
+        guard let context = EVP_MAC_CTX_dup(fetchedAlgorithms.hmacSHA256Template) else {
+            throw openSSLError(.internalFailure, "could not allocate an HMAC context")
+        }
+        let ok = withBytePointer(key) { pointer, length in payrail_hmac_init(context, pointer, length) }
+        guard ok == 1 else {
+            EVP_MAC_CTX_free(context)
+            throw openSSLError(.internalFailure, "could not key HMAC-SHA256")
+        }
+        keyed = KeyedMACContext(context)
+        byteCount = count
+    }
+
+    /// Computes the 32-byte HMAC-SHA256 tag of `message`.
+    public func authenticationCode(for message: some ContiguousBytes) -> [UInt8] {
+        guard let context = EVP_MAC_CTX_dup(keyed.pointer) else {
+            fatalError("OpenSSL could not allocate an HMAC context")
+        }
+        defer { EVP_MAC_CTX_free(context) }
+        return finishHMAC(context, message)
+    }
+
+    /// Checks a full 32-byte tag in constant time; truncated tags are refused, as in `HMACSHA256`.
+    public func isValidAuthenticationCode(_ mac: some ContiguousBytes, for message: some ContiguousBytes) -> Bool {
+        constantTimeEquals(mac, authenticationCode(for: message))
+    }
+}
+
+/// Owns a keyed `EVP_MAC_CTX` that is only ever read (duplicated), which makes sharing it safe.
+final class KeyedMACContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { EVP_MAC_CTX_free(pointer) }
+}
+
+/// Feeds `message` to a keyed context and returns the full tag.
+private func finishHMAC(_ context: OpaquePointer, _ message: some ContiguousBytes) -> [UInt8] {
+    var tag = [UInt8](repeating: 0, count: HMACSHA256.byteCount)
+    var written = 0
+    let ok = withBytePointer(message) { pointer, count in
+        tag.withUnsafeMutableBufferPointer { out in
+            EVP_MAC_update(context, pointer, count) == 1
+                && EVP_MAC_final(context, out.baseAddress, &written, out.count) == 1
+        }
+    }
+    guard ok, written == HMACSHA256.byteCount else {
+        fatalError("OpenSSL HMAC-SHA256 failed on a keyed context")
+    }
+    return tag
+}
