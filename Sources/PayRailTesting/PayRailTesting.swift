@@ -1,1 +1,0 @@
-// The PayRailTesting module. See README.md for the architecture.
