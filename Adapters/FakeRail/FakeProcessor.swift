@@ -1,0 +1,298 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+
+// A payment processor in miniature: accounts with balances, payable requests, signed vouchers and
+// at-most-once redemption. It behaves like a real one where it matters to the code above it:
+// latency, outages, declines, and the nasty case of a timeout after the money moved. Every such
+// event is drawn from a seeded generator, so a failing test replays exactly.
+
+/// How unreliable the fake processor is. Rates are per mille (0...1000) so no floating point is involved.
+public struct FakeProcessorBehaviour: Hashable, Sendable {
+    /// Seed of the failure generator; the same seed and call sequence give the same failures.
+    public var seed: UInt64
+    /// Delay added to every call.
+    public var latency: Duration
+    /// Chance per call that the processor is unreachable before doing anything (`.unavailable`, `.safe`).
+    public var unavailablePerMille: Int
+    /// Chance per `pay` that the payment is declined (`.declined`, nothing debited).
+    public var declinePerMille: Int
+    /// Chance per `pay` that the answer is lost AFTER the debit (`.timedOut`, `.afterLookup`).
+    public var timeoutAfterDebitPerMille: Int
+
+    /// Creates a behaviour; each rate is clamped to 0...1000 and they are tried in the order
+    /// unavailable, decline, timeout on one draw per call.
+    public init(
+        seed: UInt64 = 0, latency: Duration = .zero, unavailablePerMille: Int = 0, declinePerMille: Int = 0,
+        timeoutAfterDebitPerMille: Int = 0
+    ) {
+        self.seed = seed
+        self.latency = latency
+        self.unavailablePerMille = min(max(unavailablePerMille, 0), 1000)
+        self.declinePerMille = min(max(declinePerMille, 0), 1000)
+        self.timeoutAfterDebitPerMille = min(max(timeoutAfterDebitPerMille, 0), 1000)
+    }
+
+    /// Never fails, no latency.
+    public static let reliable = FakeProcessorBehaviour()
+}
+
+/// Where a request stands at the processor.
+public enum FakeRequestStatus: Hashable, Sendable {
+    /// Registered, not paid.
+    case open
+    /// Paid by `payer`; funds are held until the payee redeems.
+    case paid(payer: String)
+    /// Redeemed: the payee was credited once.
+    case settled(paymentID: String)
+}
+
+/// The in-process fake payment processor.
+public actor FakeProcessor: FakeProcessorAPI {
+    private struct Account {
+        let secretHash: [UInt8]
+        var balances: [MoneyUnit: Int64] = [:]
+    }
+
+    private struct Request {
+        let record: FakePaymentRequest
+        var payer: String?
+        var voucher: String?
+        var paymentID: String?
+    }
+
+    /// The key that verifies this processor's vouchers; give it to payee and payer rails.
+    public nonisolated let publicKey: Ed25519.PublicKey
+    private let signingKey: Ed25519.PrivateKey
+    private let clock: any PayRailClock
+    private let behaviour: FakeProcessorBehaviour
+    private var generator: SplitMix64
+    private var accounts: [String: Account] = [:]
+    private var requests: [String: Request] = [:]
+
+    /// Creates a processor.
+    ///
+    /// - Parameters:
+    ///   - signingKey: the voucher signing key (persist its seed to keep vouchers valid across restarts).
+    ///   - clock: decides request expiry.
+    ///   - behaviour: latency and failure injection.
+    public init(signingKey: Ed25519.PrivateKey, clock: any PayRailClock = SystemClock(), behaviour: FakeProcessorBehaviour = .reliable) {
+        self.signingKey = signingKey
+        self.publicKey = signingKey.publicKey
+        self.clock = clock
+        self.behaviour = behaviour
+        self.generator = SplitMix64(seed: behaviour.seed)
+    }
+
+    // MARK: Administration (not part of the API: the operator's console)
+
+    /// Opens an account with a fresh random API secret.
+    ///
+    /// - Throws: `.mismatch` if the id is taken or empty; `.unavailable` if no randomness is available.
+    public func openAccount(_ accountID: String) throws(RailError) -> FakeAccountCredentials {
+        guard !accountID.isEmpty, accounts[accountID] == nil else {
+            throw RailError(.mismatch, "account id \"\(accountID)\" is empty or already taken", rail: .fake)
+        }
+        let secret = "sk_fake_" + Base64URL.encode(try Self.randomBytes(32))
+        accounts[accountID] = Account(secretHash: SHA256.hash(Array(secret.utf8)))
+        return FakeAccountCredentials(accountID: accountID, secret: secret)
+    }
+
+    /// Adds funds to an account (a top-up from outside the fake world).
+    ///
+    /// - Throws: `.mismatch` for an unknown account; `.unsupported` when the balance would overflow.
+    public func deposit(_ money: Money, into accountID: String) throws(RailError) {
+        guard var account = accounts[accountID] else {
+            throw RailError(.mismatch, "unknown account \"\(accountID)\"", rail: .fake)
+        }
+        let (sum, overflow) = (account.balances[money.unit] ?? 0).addingReportingOverflow(money.amount)
+        guard !overflow else { throw RailError(.unsupported, "the balance would overflow", rail: .fake) }
+        account.balances[money.unit] = sum
+        accounts[accountID] = account
+    }
+
+    /// An account's balance, without authentication (operator view).
+    public func balance(ofAccount accountID: String, unit: MoneyUnit) -> Money {
+        Money.zeroOr(accounts[accountID]?.balances[unit], unit: unit)
+    }
+
+    /// Funds paid by payers but not yet redeemed by payees, per unit (operator view).
+    public func heldFunds(unit: MoneyUnit) -> Money {
+        let held = requests.values
+            .filter { $0.payer != nil && $0.paymentID == nil && $0.record.amount.unit == unit }
+            .reduce(Int64(0)) { $0 &+ $1.record.amount.amount }
+        return Money.zeroOr(held, unit: unit)
+    }
+
+    /// The status of a request, or `nil` if the processor never issued it (operator view).
+    public func status(ofRequest requestID: String) -> FakeRequestStatus? {
+        guard let request = requests[requestID] else { return nil }
+        if let paymentID = request.paymentID { return .settled(paymentID: paymentID) }
+        if let payer = request.payer { return .paid(payer: payer) }
+        return .open
+    }
+
+    // MARK: FakeProcessorAPI
+
+    /// Registers a payable request; its expiry is truncated to whole seconds (the voucher's precision).
+    public func createRequest(
+        amount: Money, expiresAt: Date, challengeID: String, payee: FakeAccountCredentials
+    ) async throws(RailError) -> FakePaymentRequest {
+        await simulateLatency()
+        if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
+        try authenticate(payee)
+        let expiry = Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))
+        guard expiry > clock.now() else {
+            throw RailError(.expired, "the requested expiry \(expiry) is already past", rail: .fake)
+        }
+        guard expiry.timeIntervalSince(clock.now()) <= Self.maximumRequestLifetime else {
+            throw RailError(.unsupported, "requests live at most \(Int(Self.maximumRequestLifetime)) seconds", rail: .fake)
+        }
+        let id = "req_" + Base64URL.encode(try Self.randomBytes(16))
+        let record = FakePaymentRequest(id: id, payee: payee.accountID, amount: amount, expiresAt: expiry, challengeID: challengeID)
+        requests[id] = Request(record: record)
+        return record
+    }
+
+    /// Pays a request; idempotent per request and payer (see `FakeProcessorAPI.pay`).
+    public func pay(
+        requestID: String, amount: Money, payee: String, payer: FakeAccountCredentials
+    ) async throws(RailError) -> String {
+        await simulateLatency()
+        // One draw per call, taken before any state is read, so the failure sequence depends only on
+        // the seed and the order of calls.
+        let draw = roll()
+        if draw < behaviour.unavailablePerMille { throw Self.unavailable() }
+        try authenticate(payer)
+        guard var request = requests[requestID] else {
+            throw RailError(.mismatch, "the processor has no request \(requestID)", rail: .fake)
+        }
+        guard request.record.amount == amount, request.record.payee == payee else {
+            throw RailError(.mismatch, "the request's amount or payee differs from the offer", rail: .fake)
+        }
+        if let paidBy = request.payer {
+            guard paidBy == payer.accountID, let voucher = request.voucher else {
+                throw RailError(.alreadySettled, "this request was already paid by another account", rail: .fake)
+            }
+            return voucher  // the idempotent replay: same voucher, no second debit
+        }
+        let now = clock.now()
+        guard now <= request.record.expiresAt else {
+            throw RailError(.expired, "the request expired at \(request.record.expiresAt)", rail: .fake)
+        }
+        if draw < behaviour.unavailablePerMille + behaviour.declinePerMille {
+            throw RailError(.declined, "the processor declined the payment", rail: .fake)
+        }
+        guard var account = accounts[payer.accountID] else {
+            throw RailError(.declined, "unknown payer account", rail: .fake)
+        }
+        let balance = account.balances[amount.unit] ?? 0
+        guard balance >= amount.amount else {
+            throw RailError(
+                .insufficientFunds, "the balance \(Money.zeroOr(balance, unit: amount.unit)) does not cover \(amount)",
+                rail: .fake)
+        }
+        let claims = FakeVoucher(
+            requestID: requestID, payer: payer.accountID, payee: payee, amount: amount,
+            issuedAt: Int64(now.timeIntervalSince1970.rounded(.down)),
+            expiresAt: Int64(request.record.expiresAt.timeIntervalSince1970))
+        let voucher = try claims.signed(with: signingKey)  // before the debit: a signing failure moves no money
+        account.balances[amount.unit] = balance - amount.amount
+        accounts[payer.accountID] = account
+        request.payer = payer.accountID
+        request.voucher = voucher
+        requests[requestID] = request
+        let timeoutLimit = behaviour.unavailablePerMille + behaviour.declinePerMille + behaviour.timeoutAfterDebitPerMille
+        if draw < timeoutLimit {
+            throw RailError(.timedOut, "the processor did not answer after accepting the payment", rail: .fake)
+        }
+        return voucher
+    }
+
+    /// Redeems a voucher for the payee, atomically at most once per request.
+    public func redeem(voucher: String, requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption {
+        await simulateLatency()
+        if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
+        try authenticate(payee)
+        // From here to the end there is no suspension point: check and mark happen in one actor turn.
+        guard var request = requests[requestID] else {
+            throw RailError(.mismatch, "the processor has no request \(requestID)", rail: .fake)
+        }
+        guard request.record.payee == payee.accountID else {
+            throw RailError(.mismatch, "the request belongs to another payee", rail: .fake)
+        }
+        guard let issued = request.voucher, constantTimeEquals(Array(issued.utf8), Array(voucher.utf8)) else {
+            throw RailError(.invalidProof, "the processor issued no such voucher for this request", rail: .fake)
+        }
+        if request.paymentID != nil {
+            throw RailError(.alreadySettled, "the request was already redeemed", rail: .fake)
+        }
+        let now = clock.now()
+        guard now <= request.record.expiresAt else {
+            throw RailError(.expired, "the request expired at \(request.record.expiresAt)", rail: .fake)
+        }
+        guard var account = accounts[payee.accountID] else {
+            throw RailError(.declined, "unknown payee account", rail: .fake)
+        }
+        let amount = request.record.amount
+        let (credited, overflow) = (account.balances[amount.unit] ?? 0).addingReportingOverflow(amount.amount)
+        guard !overflow else { throw RailError(.unsupported, "the payee balance would overflow", rail: .fake) }
+        let paymentID = "pay_" + Base64URL.encode(try Self.randomBytes(16))
+        account.balances[amount.unit] = credited
+        accounts[payee.accountID] = account
+        request.paymentID = paymentID
+        requests[requestID] = request
+        return FakeRedemption(paymentID: paymentID, requestID: requestID, amount: amount, redeemedAt: now)
+    }
+
+    /// The authenticated account's balance.
+    public func balance(of account: FakeAccountCredentials, unit: MoneyUnit) async throws(RailError) -> Money {
+        await simulateLatency()
+        if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
+        try authenticate(account)
+        return balance(ofAccount: account.accountID, unit: unit)
+    }
+
+    // MARK: Internals
+
+    /// One day: long enough for any challenge, short enough that held funds do not pile up.
+    static let maximumRequestLifetime: TimeInterval = 86_400
+
+    private func authenticate(_ credentials: FakeAccountCredentials) throws(RailError) {
+        guard let account = accounts[credentials.accountID],
+              constantTimeEquals(account.secretHash, SHA256.hash(Array(credentials.secret.utf8)))
+        else {
+            throw RailError(.declined, "the processor refused the account credentials", rail: .fake)
+        }
+    }
+
+    /// A number in 0..<1000 from the seeded generator.
+    private func roll() -> Int {
+        Int(generator.next() % 1000)
+    }
+
+    private func simulateLatency() async {
+        if behaviour.latency > .zero {
+            try? await Task.sleep(for: behaviour.latency)
+        }
+    }
+
+    private static func unavailable() -> RailError {
+        RailError(.unavailable, "the processor is unreachable; nothing was done", retry: .safe, rail: .fake)
+    }
+
+    private static func randomBytes(_ count: Int) throws(RailError) -> [UInt8] {
+        do {
+            return try SecureRandom.bytes(count: count)
+        } catch {
+            throw RailError(.unavailable, "no secure randomness: \(error)", retry: .safe, rail: .fake)
+        }
+    }
+}
+
+extension Money {
+    /// `amount` of `unit`, or zero when absent or (impossibly) negative.
+    fileprivate static func zeroOr(_ amount: Int64?, unit: MoneyUnit) -> Money {
+        (try? Money(amount: amount ?? 0, unit: unit)) ?? .zero(unit)
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+
+// The two sides of the fake rail. The payee trusts only the processor's public key (configured, never
+// taken from an offer) and asks the processor to redeem; the payer pays through its own account.
+// Both check everything they can locally first, so a forged or misdirected credential is refused
+// without a round trip and without consuming anything.
+
+/// The server side of the fake rail.
+public struct FakePayeeRail: PayeeRail {
+    /// This rail's name (`fake` unless several fake processors are configured).
+    public let id: RailID
+    /// Accepted units and amounts.
+    public let capabilities: RailCapabilities
+    private let processor: any FakeProcessorAPI
+    private let processorKey: Ed25519.PublicKey
+    private let account: FakeAccountCredentials
+    private let clock: any PayRailClock
+    private let maximumOfferLifetime: TimeInterval
+
+    /// Creates the payee rail.
+    ///
+    /// - Parameters:
+    ///   - processor: how to reach the processor.
+    ///   - processorKey: the processor's voucher key, from configuration.
+    ///   - account: the payee's account credentials at the processor.
+    ///   - capabilities: accepted amounts (default: `FakePayeeRail.defaultCapabilities`).
+    ///   - clock: decides expiry.
+    ///   - maximumOfferLifetime: offers expire at the charge's expiry or this many seconds from now,
+    ///     whichever is sooner (held funds should not wait long).
+    ///   - id: the rail name.
+    public init(
+        processor: any FakeProcessorAPI, processorKey: Ed25519.PublicKey, account: FakeAccountCredentials,
+        capabilities: RailCapabilities = FakePayeeRail.defaultCapabilities, clock: any PayRailClock = SystemClock(),
+        maximumOfferLifetime: TimeInterval = 3600, id: RailID = .fake
+    ) {
+        self.processor = processor
+        self.processorKey = processorKey
+        self.account = account
+        self.capabilities = capabilities
+        self.clock = clock
+        self.maximumOfferLifetime = maximumOfferLifetime
+        self.id = id
+    }
+
+    /// sat 1...100,000,000 (one bitcoin), usd and eur 0.01...10,000.00; instant, not refundable, free.
+    public static let defaultCapabilities: RailCapabilities = {
+        let bounds: [(Int64, Int64, MoneyUnit)] = [
+            (1, 100_000_000, MoneyUnit.sat), (1, 1_000_000, MoneyUnit.usd), (1, 1_000_000, MoneyUnit.eur),
+        ]
+        let limits: [AmountLimit] = bounds.compactMap { minimum, maximum, unit in
+            guard let low = try? Money(amount: minimum, unit: unit), let high = try? Money(amount: maximum, unit: unit) else {
+                return nil
+            }
+            return try? AmountLimit(minimum: low, maximum: high)
+        }
+        return RailCapabilities(limits: limits, settlementTime: .zero, refundable: false, feeModel: .free)
+    }()
+
+    /// Registers a request at the processor and offers it.
+    public func prepare(_ charge: Charge) async throws(RailError) -> Offer {
+        try capabilities.check(charge.amount, rail: id)
+        let latest = clock.now().addingTimeInterval(maximumOfferLifetime)
+        let request = try await processor.createRequest(
+            amount: charge.amount, expiresAt: min(charge.expiresAt, latest), challengeID: charge.challengeID,
+            payee: account)
+        return Offer(
+            rail: id, amount: request.amount, payee: request.payee, expiresAt: request.expiresAt, id: request.id,
+            details: [
+                "requestID": request.id,
+                "processorKey": Base64URL.encode(processorKey.rawRepresentation),
+                "challengeID": charge.challengeID,
+            ])
+    }
+
+    /// Verifies the voucher locally, then redeems it at the processor (at most once).
+    public func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement {
+        guard credential.rail == id, offer.rail == id else {
+            throw RailError(.mismatch, "the credential or offer is for rail \(credential.rail)/\(offer.rail), not \(id)", rail: id)
+        }
+        guard credential.offerID == offer.id else {
+            throw RailError(.mismatch, "the credential pays another offer", rail: id)
+        }
+        guard offer.payee == account.accountID else {
+            throw RailError(.mismatch, "the offer is for another payee account", rail: id)
+        }
+        guard let token = credential.payload["voucher"], !token.isEmpty else {
+            throw RailError(.malformed, "the credential payload has no voucher", rail: id)
+        }
+        let voucher = try FakeVoucher.verify(token, publicKey: processorKey, rail: id)
+        guard voucher.requestID == offer.id else {
+            throw RailError(.mismatch, "the voucher pays request \(voucher.requestID), not \(offer.id)", rail: id)
+        }
+        guard voucher.payee == account.accountID else {
+            throw RailError(.mismatch, "the voucher pays another payee", rail: id)
+        }
+        guard voucher.pays(offer.amount) else {
+            throw RailError(.mismatch, "the voucher pays \(voucher.amount) \(voucher.unit), the offer asks \(offer.amount)", rail: id)
+        }
+        let now = clock.now()
+        guard now <= offer.expiresAt, Double(voucher.expiresAt) >= now.timeIntervalSince1970.rounded(.down) else {
+            throw RailError(.expired, "the offer expired at \(offer.expiresAt)", rail: id)
+        }
+        let redemption = try await processor.redeem(voucher: token, requestID: offer.id, payee: account)
+        guard redemption.amount == offer.amount, redemption.requestID == offer.id else {
+            // The processor credited something else than asked: refuse to grant, and say so loudly.
+            throw RailError(.mismatch, "the processor redeemed \(redemption.amount) for \(redemption.requestID)", rail: id)
+        }
+        return Settlement(
+            rail: id, offerID: offer.id, reference: redemption.paymentID, amount: redemption.amount,
+            settledAt: redemption.redeemedAt)
+    }
+}
+
+/// The agent side of the fake rail: pays offers from one processor account.
+public struct FakePayerRail: PayerRail {
+    /// This rail's name.
+    public let id: RailID
+    private let processor: any FakeProcessorAPI
+    private let processorKey: Ed25519.PublicKey
+    private let account: FakeAccountCredentials
+    private let clock: any PayRailClock
+
+    /// Creates the payer rail.
+    ///
+    /// - Parameters:
+    ///   - processor: how to reach the processor.
+    ///   - processorKey: the processor's voucher key; offers naming another processor are refused.
+    ///   - account: the payer's account credentials.
+    ///   - clock: decides expiry.
+    ///   - id: the rail name.
+    public init(
+        processor: any FakeProcessorAPI, processorKey: Ed25519.PublicKey, account: FakeAccountCredentials,
+        clock: any PayRailClock = SystemClock(), id: RailID = .fake
+    ) {
+        self.processor = processor
+        self.processorKey = processorKey
+        self.account = account
+        self.clock = clock
+        self.id = id
+    }
+
+    /// Free of fees; refused when the offer is for another rail or processor, expired, or unaffordable.
+    public func quote(_ offer: Offer) async -> QuoteDecision {
+        do throws(RailError) {
+            try check(offer)
+            let balance = try await processor.balance(of: account, unit: offer.amount.unit)
+            guard balance.amount >= offer.amount.amount else {
+                return .refused(RailError(.insufficientFunds, "the balance \(balance) does not cover \(offer.amount)", rail: id))
+            }
+            return .payable(.free(offer.amount))
+        } catch {
+            return .refused(error)
+        }
+    }
+
+    /// Pays through the processor and returns the voucher as the credential.
+    ///
+    /// Safe to call again after `.timedOut`: the processor returns the same voucher without a
+    /// second debit.
+    public func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        try check(offer)
+        let token = try await processor.pay(requestID: offer.id, amount: offer.amount, payee: offer.payee, payer: account)
+        // Never hand over a proof we cannot vouch for: a wrong processor or a corrupted answer would
+        // only surface later as a refused credential, after the money moved.
+        let voucher: FakeVoucher
+        do {
+            voucher = try FakeVoucher.verify(token, publicKey: processorKey, rail: id)
+        } catch {
+            throw RailError(.timedOut, "the processor's voucher does not verify (\(error.code)); look the payment up", rail: id)
+        }
+        guard voucher.requestID == offer.id, voucher.pays(offer.amount), voucher.payer == account.accountID else {
+            throw RailError(.timedOut, "the processor's voucher is for something else; look the payment up", rail: id)
+        }
+        return Credential(rail: id, offerID: offer.id, payload: ["voucher": token], payerID: account.accountID)
+    }
+
+    private func check(_ offer: Offer) throws(RailError) {
+        guard offer.rail == id else {
+            throw RailError(.unsupported, "this wallet pays \(id) offers, not \(offer.rail)", rail: id)
+        }
+        guard offer.details["processorKey"] == Base64URL.encode(processorKey.rawRepresentation) else {
+            throw RailError(.unsupported, "the offer is for another fake processor", rail: id)
+        }
+        guard clock.now() <= offer.expiresAt else {
+            throw RailError(.expired, "the offer expired at \(offer.expiresAt)", rail: id)
+        }
+    }
+}
