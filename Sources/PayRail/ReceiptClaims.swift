@@ -27,6 +27,22 @@ public struct ReceiptClaims: Hashable, Sendable, Codable {
     /// The rail's public reference (payment hash, PaymentIntent id); never a secret.
     public let ref: String
 
+    /// Claims exactly as given, e.g. read back from a verified token; no check is made here.
+    public init(
+        iss: String, sub: String, jti: String, iat: Int64, exp: Int64,
+        method: String, amount: String, currency: String, ref: String
+    ) {
+        self.iss = iss
+        self.sub = sub
+        self.jti = jti
+        self.iat = iat
+        self.exp = exp
+        self.method = method
+        self.amount = amount
+        self.currency = currency
+        self.ref = ref
+    }
+
     /// Builds claims from a settlement, decided at `issuedAt` and valid for `grantSeconds`.
     ///
     /// - Throws: `ReceiptClaimsError` when the issuer or challenge id is empty, the grant is not

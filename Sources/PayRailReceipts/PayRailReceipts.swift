@@ -1,1 +1,0 @@
-// The PayRailReceipts module. See README.md for the architecture.
