@@ -40,8 +40,10 @@ let package = Package(
             name: "FakeRailTests", dependencies: ["FakeRail", "PayRail", "PayRailTesting", "PayRailCrypto"],
             path: "Tests/FakeRailTests"
         ),
+        // Test-only support: runs the pinned Python peers that scripts/test installs.
+        .target(name: "PayRailTestPeers", path: "Tests/PayRailTestPeers"),
         .testTarget(
-            name: "PayRailReceiptsTests", dependencies: ["PayRailReceipts", "PayRail", "PayRailCrypto"],
+            name: "PayRailReceiptsTests", dependencies: ["PayRailReceipts", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
             path: "Tests/PayRailReceiptsTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
