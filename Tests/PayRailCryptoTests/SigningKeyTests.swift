@@ -258,6 +258,35 @@ struct P256Tests {
     }
 }
 
+extension P256Tests {
+    @Test("P-256 and secp256k1 public keys verify from many concurrent tasks")
+    func concurrentVerify() async throws {
+        let p256 = try P256.PrivateKey()
+        let k1 = try Secp256k1.PrivateKey()
+        var inputs: [([UInt8], ECDSASignature, ECDSASignature)] = []
+        for index in 0..<24 {
+            let message = Array("receipt \(index)".utf8)
+            inputs.append((message, try p256.signature(for: message), try k1.signature(forDigest: SHA256.hash(message))))
+        }
+        let p256Public = p256.publicKey
+        let k1Public = k1.publicKey
+        let signed = inputs
+        let valid = await withTaskGroup(of: Bool.self) { group in
+            for (message, p256Signature, k1Signature) in signed {
+                group.addTask {
+                    p256Public.isValidSignature(p256Signature, for: message)
+                        && k1Public.isValidSignature(k1Signature, for: message)
+                        && !p256Public.isValidSignature(p256Signature, for: message + [0])
+                }
+            }
+            var count = 0
+            for await ok in group where ok { count += 1 }
+            return count
+        }
+        #expect(valid == 24)
+    }
+}
+
 @Suite("ECDSA signature encodings")
 struct ECDSASignatureTests {
     @Test("strict DER: BER forms, trailing data, negative or oversized integers are refused")
