@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "PayRailCrypto", targets: ["PayRailCrypto"]),
         .library(name: "PayRail", targets: ["PayRail"]),
         .library(name: "PayRailReceipts", targets: ["PayRailReceipts"]),
+        .library(name: "PayRailWire", targets: ["PayRailWire"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
@@ -24,11 +25,12 @@ let package = Package(
         .target(name: "PayRailCrypto", dependencies: ["COpenSSL"], path: "Sources/PayRailCrypto"),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
+        .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
         .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
         .executableTarget(
             name: "payrail",
-            dependencies: ["PayRail", "PayRailCrypto", "PayRailReceipts", "FakeRail"],
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail"],
             path: "Sources/payrail"
         ),
         .testTarget(
@@ -45,6 +47,10 @@ let package = Package(
         .testTarget(
             name: "PayRailReceiptsTests", dependencies: ["PayRailReceipts", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
             path: "Tests/PayRailReceiptsTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PayRailWireTests", dependencies: ["PayRailWire", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
+            path: "Tests/PayRailWireTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
     ],
