@@ -1,0 +1,107 @@
+import Foundation
+import PayRailCrypto
+
+/// The stateless challenge id of draft -02: base64url(HMAC-SHA256(secret, input)) where input is the
+/// seven slots `realm|method|intent|request|expires|digest|opaque` (absent ones empty) and, only when the
+/// challenge has `header`, an eighth slot `|Payment-Authorization`.
+///
+/// `description` is not bound. The delimiter is not escaped (aperture records two parameter sets that
+/// collide), which is why ``ChallengeIDKeyring/bind(_:)`` refuses `|` in realm, method and intent.
+public enum ChallengeID {
+    /// The exact HMAC input for a challenge.
+    public static func bindingInput(for challenge: PaymentChallenge) -> String {
+        var input = [
+            challenge.realm, challenge.method, challenge.intent, challenge.request,
+            challenge.expires ?? "", challenge.digest ?? "", challenge.opaque ?? "",
+        ].joined(separator: "|")
+        if let header = challenge.header { input += "|" + header }
+        return input
+    }
+
+    /// The id of `challenge` under `key` (43 base64url characters).
+    public static func compute(for challenge: PaymentChallenge, key: HMACKey) -> String {
+        Base64URL.encode(key.authenticationCode(for: Array(bindingInput(for: challenge).utf8)))
+    }
+}
+
+/// The server's challenge-id secrets: the current one, which makes and verifies ids, and retired ones,
+/// each still verifying until a cut-off, so that rotating the secret does not void challenges already
+/// handed out.
+///
+/// The secrets never leave this value: not in errors, not in descriptions.
+public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
+    private let current: HMACKey
+    private let retired: [(key: HMACKey, acceptUntil: Date)]
+
+    /// Makes a keyring.
+    ///
+    /// - Parameters:
+    ///   - currentSecret: the secret new ids are made with; at least 32 random bytes are recommended.
+    ///   - retiredSecrets: earlier secrets, each verifying until `acceptUntil` (set it to the rotation
+    ///     time plus the longest challenge lifetime).
+    /// - Throws: `.missingField` for an empty secret.
+    public init(currentSecret: [UInt8], retiredSecrets: [(secret: [UInt8], acceptUntil: Date)] = []) throws(WireError) {
+        current = try Self.key(currentSecret)
+        var keys: [(key: HMACKey, acceptUntil: Date)] = []
+        for entry in retiredSecrets { keys.append((try Self.key(entry.secret), entry.acceptUntil)) }
+        retired = keys
+    }
+
+    private init(current: HMACKey, retired: [(key: HMACKey, acceptUntil: Date)]) {
+        self.current = current
+        self.retired = retired
+    }
+
+    private static func key(_ secret: [UInt8]) throws(WireError) -> HMACKey {
+        do { return try HMACKey(secret) } catch {
+            throw WireError(.missingField, "a challenge-id secret is empty; configure a random secret of at least 32 bytes")
+        }
+    }
+
+    /// A keyring whose current secret is `newSecret`; the old current secret keeps verifying until
+    /// `rotatedAt + maximumChallengeLifetime`, and retired secrets already past their cut-off are dropped.
+    public func rotated(to newSecret: [UInt8], at rotatedAt: Date, maximumChallengeLifetime: TimeInterval) throws(WireError) -> ChallengeIDKeyring {
+        let stillValid = retired.filter { $0.acceptUntil > rotatedAt }
+        return ChallengeIDKeyring(
+            current: try Self.key(newSecret),
+            retired: [(current, rotatedAt.addingTimeInterval(maximumChallengeLifetime))] + stillValid)
+    }
+
+    /// The challenge with its `id` set from the current secret.
+    ///
+    /// - Throws: `.malformed` when realm, method or intent contain `|` (two different challenges would
+    ///   share an id) or another parameter breaks the draft's grammar.
+    public func bind(_ challenge: PaymentChallenge) throws(WireError) -> PaymentChallenge {
+        for (name, value) in [("realm", challenge.realm), ("method", challenge.method), ("intent", challenge.intent)]
+        where value.utf8.contains(0x7C) {
+            throw WireError(.malformed, "\(name) must not contain '|': it would make two challenges share one id")
+        }
+        var bound = challenge
+        bound.id = ChallengeID.compute(for: challenge, key: current)
+        try bound.validate()
+        return bound
+    }
+
+    /// Checks that `challenge.id` was made by one of the secrets for exactly these parameters, then that
+    /// the challenge has not expired.
+    ///
+    /// - Throws: `.bindingMismatch` when no live secret made this id (forged or altered parameters, or a
+    ///   secret retired past its cut-off): answer with a fresh challenge, retrying the same credential
+    ///   cannot succeed; `.expired` when `expires` has passed; `.malformed` for an unreadable `expires`.
+    public func verify(_ challenge: PaymentChallenge, now: Date) throws(WireError) {
+        let presented = Array(challenge.id.utf8)
+        var matched = constantTimeEquals(presented, Array(ChallengeID.compute(for: challenge, key: current).utf8))
+        for entry in retired where !matched && now < entry.acceptUntil {
+            matched = constantTimeEquals(presented, Array(ChallengeID.compute(for: challenge, key: entry.key).utf8))
+        }
+        guard matched else {
+            throw WireError(.bindingMismatch, "the challenge id does not match its parameters under any live secret")
+        }
+        if let expiry = try challenge.expiryDate(), now >= expiry {
+            throw WireError(.expired, "the challenge expired at \(challenge.expires ?? "")")
+        }
+    }
+
+    /// Says how many secrets there are, never what they are.
+    public var description: String { "ChallengeIDKeyring(current + \(retired.count) retired)" }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+
+/// The `request` of the charge intent (draft-payment-intent-charge-00 and the method documents).
+///
+/// `amount` is a decimal string of minor units on the wire and an exact integer here; it is never a
+/// JSON number (JCS would turn large numbers into doubles).
+public struct ChargeRequest: Hashable, Sendable {
+    /// Minor units of `currency` (satoshis for `sat`, cents for `usd`).
+    public var amount: Int64
+    /// `sat` for Lightning, lowercase ISO 4217 for cards, or a method-defined code.
+    public var currency: String
+    /// For humans (Lightning: the invoice description).
+    public var description: String?
+    /// The merchant's own reference.
+    public var externalId: String?
+    /// Who is paid, in the method's terms.
+    public var recipient: String?
+    /// The method's own fields (Lightning `invoice`, Stripe `networkId`, ...).
+    public var methodDetails: [String: JSONValue]?
+
+    /// Makes a request.
+    public init(
+        amount: Int64, currency: String, description: String? = nil, externalId: String? = nil,
+        recipient: String? = nil, methodDetails: [String: JSONValue]? = nil
+    ) {
+        self.amount = amount
+        self.currency = currency
+        self.description = description
+        self.externalId = externalId
+        self.recipient = recipient
+        self.methodDetails = methodDetails
+    }
+
+    /// The JSON object.
+    public var jsonObject: [String: JSONValue] {
+        var object: [String: JSONValue] = ["amount": .string(String(amount)), "currency": .string(currency)]
+        if let description { object["description"] = .string(description) }
+        if let externalId { object["externalId"] = .string(externalId) }
+        if let recipient { object["recipient"] = .string(recipient) }
+        if let methodDetails { object["methodDetails"] = .object(methodDetails) }
+        return object
+    }
+
+    /// The `request` parameter: base64url of the JCS serialization.
+    public func encoded() throws(WireError) -> String {
+        try PaymentJSON.encode(jsonObject, what: "request")
+    }
+
+    /// Reads a `request` parameter.
+    ///
+    /// - Throws: `.malformed` for bad base64url/JSON or an amount that is not a string of digits
+    ///   fitting 64 bits; `.missingField` without amount or currency.
+    public static func decode(_ request: String) throws(WireError) -> ChargeRequest {
+        try ChargeRequest(jsonObject: PaymentJSON.decodeObject(request, what: "request"))
+    }
+
+    /// Reads the decoded JSON object.
+    public init(jsonObject object: [String: JSONValue]) throws(WireError) {
+        let what = "request"
+        let amountText = try PaymentJSON.requiredString(object, "amount", in: what)
+        guard let amount = Money.parseMinorUnits(amountText) else {
+            throw WireError(.malformed, "request.amount must be a string of decimal digits that fits 64 bits")
+        }
+        let currency = try PaymentJSON.requiredString(object, "currency", in: what)
+        guard !currency.isEmpty else { throw WireError(.missingField, "request.currency is empty") }
+        self.init(
+            amount: amount, currency: currency,
+            description: try PaymentJSON.optionalString(object, "description", in: what),
+            externalId: try PaymentJSON.optionalString(object, "externalId", in: what),
+            recipient: try PaymentJSON.optionalString(object, "recipient", in: what),
+            methodDetails: try PaymentJSON.optionalObject(object, "methodDetails", in: what))
+    }
+}
+
+/// The charge intent mapped to and from the domain `Offer` and `Credential`, on both sides.
+///
+/// Offer details per rail: lightning `invoice` (required), `paymentHash`, `network`; stripe `networkId`
+/// (required), `paymentMethodTypes` (comma-separated), `metadata.<key>` for each metadata entry; every
+/// other rail (the fake one: `requestID`, `processorKey`, `challengeID`) sends its details as flat strings.
+///
+/// Offer ids: lightning's is the payment hash, other rails' the `requestID` detail; when the request
+/// carries neither (a Stripe request never does), the agent uses the challenge id.
+/// Payee: `recipient`; when a server omits it, the agent uses the realm (a Lightning agent takes the
+/// node key from the invoice, which is authoritative anyway).
+public enum PaymentCharge {
+    /// The intent name.
+    public static let intent = "charge"
+    /// Lightning networks the method document names, plus `testnet`, which it lacks (such offers are
+    /// written without `network`; the invoice prefix tells the network).
+    public static let lightningNetworks: Set<String> = ["mainnet", "regtest", "signet"]
+
+    // MARK: Server side
+
+    /// The charge request for an offer.
+    ///
+    /// - Throws: `.missingField` for a Lightning offer without `invoice` or a Stripe offer without
+    ///   `networkId`/`paymentMethodTypes`; `.unsupported` for a Lightning amount that is not whole
+    ///   satoshis (the method prices in sat).
+    public static func request(for offer: Offer) throws(WireError) -> ChargeRequest {
+        var amount = offer.amount
+        var details: [String: JSONValue] = [:]
+        switch offer.rail {
+        case .lightning:
+            do { amount = try offer.amount.converted(to: .sat) } catch {
+                throw WireError(.unsupported, "a Lightning Payment offer must be whole satoshis, not \(offer.amount)")
+            }
+            guard let invoice = offer.details["invoice"], !invoice.isEmpty else {
+                throw WireError(.missingField, "a Lightning offer needs the invoice detail")
+            }
+            details["invoice"] = .string(invoice)
+            details["paymentHash"] = .string(offer.details["paymentHash"] ?? offer.id)
+            if let network = offer.details["network"], lightningNetworks.contains(network) {
+                details["network"] = .string(network)
+            }
+        case .stripe:
+            guard let networkId = offer.details["networkId"], !networkId.isEmpty else {
+                throw WireError(.missingField, "a Stripe offer needs the networkId detail")
+            }
+            guard let types = offer.details["paymentMethodTypes"], !types.isEmpty else {
+                throw WireError(.missingField, "a Stripe offer needs the paymentMethodTypes detail")
+            }
+            details["networkId"] = .string(networkId)
+            details["paymentMethodTypes"] = .array(types.split(separator: ",").map {
+                .string($0.trimmingCharacters(in: .whitespaces))
+            })
+            var metadata: [String: JSONValue] = [:]
+            for (key, value) in offer.details where key.hasPrefix("metadata.") {
+                metadata[String(key.dropFirst("metadata.".count))] = .string(value)
+            }
+            if !metadata.isEmpty { details["metadata"] = .object(metadata) }
+        default:
+            for (key, value) in offer.details { details[key] = .string(value) }
+            details["requestID"] = .string(offer.details["requestID"] ?? offer.id)
+        }
+        return ChargeRequest(
+            amount: amount.amount, currency: amount.unit.code,
+            description: offer.details["description"], externalId: offer.details["externalId"],
+            recipient: offer.payee, methodDetails: details)
+    }
+
+    /// A bound challenge for an offer: `expires` is the offer's expiry, the id comes from `keyring`.
+    ///
+    /// - Parameters:
+    ///   - usePaymentAuthorizationField: ask for the credential in `Payment-Authorization`, for
+    ///     resources that already need `Authorization` for something else.
+    public static func challenge(
+        for offer: Offer, realm: String, keyring: ChallengeIDKeyring, description: String? = nil,
+        digest: String? = nil, opaque: [String: String]? = nil, usePaymentAuthorizationField: Bool = false
+    ) throws(WireError) -> PaymentChallenge {
+        var opaqueText: String?
+        if let opaque {
+            opaqueText = try PaymentJSON.encode(opaque.mapValues { .string($0) }, what: "opaque")
+        }
+        let challenge = PaymentChallenge(
+            realm: realm, method: offer.rail.rawValue, intent: intent, request: try request(for: offer).encoded(),
+            expires: PaymentTimestamp.format(offer.expiresAt), digest: digest, description: description,
+            opaque: opaqueText, header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        return try keyring.bind(challenge)
+    }
+
+    // MARK: Agent side
+
+    /// The offer a charge challenge makes.
+    ///
+    /// - Parameter defaultExpiry: used when the challenge has no `expires` (the invoice's own expiry
+    ///   still applies on Lightning).
+    /// - Throws: `.unsupported` for another intent, a method that is not a valid rail name, a currency
+    ///   we cannot price exactly, or a Lightning request not in `sat`; `.missingField`/`.malformed` for
+    ///   a request that breaks the method's rules.
+    public static func offer(from challenge: PaymentChallenge, defaultExpiry: Date) throws(WireError) -> Offer {
+        guard challenge.intent == intent else {
+            throw WireError(.unsupported, "intent \"\(challenge.intent)\" is not charge")
+        }
+        let rail: RailID
+        do { rail = try RailID(challenge.method) } catch {
+            throw WireError(.unsupported, "method \"\(challenge.method)\" is not a rail name")
+        }
+        let request = try ChargeRequest.decode(challenge.request)
+        let unit: MoneyUnit
+        do { unit = try MoneyUnit(code: request.currency) } catch {
+            throw WireError(.unsupported, "currency \"\(request.currency.prefix(20))\" is not one PayRail can price exactly")
+        }
+        guard request.currency == unit.code else {
+            throw WireError(.malformed, "currency \"\(request.currency.prefix(20))\" must be lowercase")
+        }
+        let amount: Money
+        do { amount = try Money(amount: request.amount, unit: unit) } catch {
+            throw WireError(.malformed, "request.amount is negative")
+        }
+        let methodDetails = request.methodDetails ?? [:]
+        var details: [String: String] = [:]
+        var id: String?
+        switch rail {
+        case .lightning:
+            guard unit == .sat else { throw WireError(.unsupported, "a Lightning charge must be priced in sat, not \(unit)") }
+            let what = "request.methodDetails"
+            let invoice = try PaymentJSON.requiredString(methodDetails, "invoice", in: what)
+            guard !invoice.isEmpty else { throw WireError(.missingField, "request.methodDetails.invoice is empty") }
+            details["invoice"] = invoice
+            if let hash = try PaymentJSON.optionalString(methodDetails, "paymentHash", in: what) {
+                guard hash.utf8.count == 64, hash.utf8.allSatisfy(isLowerHex) else {
+                    throw WireError(.malformed, "request.methodDetails.paymentHash is not 64 lowercase hex digits")
+                }
+                details["paymentHash"] = hash
+                id = hash
+            }
+            if let network = try PaymentJSON.optionalString(methodDetails, "network", in: what) {
+                guard lightningNetworks.contains(network) || network == "testnet" else {
+                    throw WireError(.unsupported, "Lightning network \"\(network.prefix(20))\" is unknown")
+                }
+                details["network"] = network
+            }
+        case .stripe:
+            let what = "request.methodDetails"
+            details["networkId"] = try PaymentJSON.requiredString(methodDetails, "networkId", in: what)
+            guard case .array(let types)? = methodDetails["paymentMethodTypes"], !types.isEmpty else {
+                throw WireError(.missingField, "request.methodDetails.paymentMethodTypes must be a non-empty array")
+            }
+            var names: [String] = []
+            for type in types {
+                guard case .string(let name) = type, !name.isEmpty, !name.contains(",") else {
+                    throw WireError(.malformed, "request.methodDetails.paymentMethodTypes must hold non-empty names")
+                }
+                names.append(name)
+            }
+            details["paymentMethodTypes"] = names.joined(separator: ",")
+            if let metadata = try PaymentJSON.optionalObject(methodDetails, "metadata", in: what) {
+                for (key, value) in try PaymentJSON.stringMap(metadata, in: "request.methodDetails.metadata") {
+                    details["metadata." + key] = value
+                }
+            }
+        default:
+            details = try PaymentJSON.stringMap(methodDetails, in: "request.methodDetails")
+            id = details["requestID"]
+        }
+        if let description = request.description { details["description"] = description }
+        if let externalId = request.externalId { details["externalId"] = externalId }
+        let payee = request.recipient.flatMap { $0.isEmpty ? nil : $0 } ?? challenge.realm
+        return Offer(
+            rail: rail, amount: amount, payee: payee, expiresAt: try challenge.expiryDate() ?? defaultExpiry,
+            id: id ?? challenge.id, details: details)
+    }
+
+    /// The credential answering `challenge` with the rail's proof (`credential.payload` becomes the
+    /// Payment payload, `payerID` the `source`).
+    public static func credential(answering challenge: PaymentChallenge, with credential: Credential) -> PaymentCredential {
+        PaymentCredential(
+            challenge: challenge, source: credential.payerID, payload: credential.payload.mapValues { .string($0) })
+    }
+
+    /// The domain credential a Payment credential carries, checked against the method's payload rules:
+    /// lightning `{preimage: 64 lowercase hex}`, stripe `{spt: "spt_...", externalId?}`, fake `{voucher}`,
+    /// other rails flat strings. The offer id is derived from the echoed (HMAC-bound) request exactly as
+    /// ``offer(from:defaultExpiry:)`` derives it.
+    ///
+    /// - Throws: `.missingField` or `.malformed` for a payload breaking those rules (answer with the
+    ///   `invalid-payload` or lightning `malformed-credential` problem and a fresh challenge).
+    public static func domainCredential(from paymentCredential: PaymentCredential) throws(WireError) -> Credential {
+        let offer = try offer(from: paymentCredential.challenge, defaultExpiry: Date(timeIntervalSince1970: 0))
+        let payload = try PaymentJSON.stringMap(paymentCredential.payload, in: "payload")
+        switch offer.rail {
+        case .lightning:
+            guard let preimage = payload["preimage"] else { throw WireError(.missingField, "payload.preimage is missing") }
+            guard preimage.utf8.count == 64, preimage.utf8.allSatisfy(isLowerHex) else {
+                throw WireError(.malformed, "payload.preimage is not 64 lowercase hex digits")
+            }
+        case .stripe:
+            guard let spt = payload["spt"] else { throw WireError(.missingField, "payload.spt is missing") }
+            guard spt.hasPrefix("spt_"), spt.count > 4 else { throw WireError(.malformed, "payload.spt is not a shared payment token (spt_...)") }
+        case .fake:
+            guard let voucher = payload["voucher"], !voucher.isEmpty else { throw WireError(.missingField, "payload.voucher is missing") }
+        default:
+            break
+        }
+        return Credential(rail: offer.rail, offerID: offer.id, payload: payload, payerID: paymentCredential.source)
+    }
+
+    static func isLowerHex(_ byte: UInt8) -> Bool { (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) }
+}
