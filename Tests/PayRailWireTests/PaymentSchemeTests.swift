@@ -418,3 +418,40 @@ struct PaymentSchemeChargeTests {
         }
     }
 }
+
+@Suite("Payment scheme: totality")
+struct PaymentSchemeTotalityTests {
+    @Test("mutated challenges, credentials, receipts, Accept-Payment and timestamps never trap (seeded)")
+    func mutations() throws {
+        let seeds: [String] = [
+            try #require(try PaymentFixtures.list(PaymentFixtures.aperture, "challengeHeaders").first?["header"] as? String),
+            try #require(try PaymentFixtures.list(PaymentFixtures.aperture, "credentials").first?["header"] as? String),
+            try #require(try PaymentFixtures.list(PaymentFixtures.aperture, "receipts").first?["header"] as? String),
+            "lightning/charge, stripe/*;q=0.5, */session;q=0",
+            "2025-01-15T12:05:00.123+01:00",
+        ]
+        let insertions: [UInt8] = Array(#"",=;\ /*+-_.:0aZé"#.utf8) + [0x00, 0x09, 0x0A, 0x7F, 0xFF]
+        var random = SeededGenerator(seed: 0xF022)
+        var parsedSomething = 0
+        for _ in 0..<6000 {
+            var bytes = Array(try #require(seeds.randomElement(using: &random)).utf8)
+            for _ in 0..<Int.random(in: 1...4, using: &random) where !bytes.isEmpty {
+                let index = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes.remove(at: index)
+                case 1: bytes.insert(insertions.randomElement(using: &random) ?? 0x41, at: index)
+                default: bytes[index] = insertions.randomElement(using: &random) ?? 0x41
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if (try? PaymentChallenge.parseAll(text)) != nil { parsedSomething += 1 }
+            _ = try? PaymentCredential.parse(text)
+            _ = try? PaymentReceipt.parse(text)
+            _ = try? AcceptPayment.parse(text)
+            _ = try? PaymentTimestamp.parse(text)
+            _ = try? ChargeRequest.decode(text)
+            _ = try? ProblemDetails.parse(bytes)
+        }
+        #expect(parsedSomething > 0)
+    }
+}
