@@ -120,11 +120,10 @@ struct X402Bolt11Invoice: Hashable, Sendable {
     var expiresAtUnix: Int64 { timestamp + expirySeconds }
 
     private static func parsePrefix(_ rest: [UInt8]) throws(WireError) -> (String, Int64?) {
+        // Currencies are letters and amounts start with a digit, so the split is exact for bc, tb, tbs, bcrt.
         let currencyBytes = rest.prefix { $0 >= 0x61 && $0 <= 0x7A }
-        var currency = String(decoding: currencyBytes, as: UTF8.self)
+        let currency = String(decoding: currencyBytes, as: UTF8.self)
         var amountPart = Array(rest.dropFirst(currencyBytes.count))
-        // "lnbc" + "1m"... is unambiguous, but a trailing multiplier letter after digits is not part of the
-        // currency, and currencies never end in a digit: the split above is exact for bc, tb, tbs, bcrt.
         guard !currency.isEmpty else { throw WireError(.malformed, "the BOLT11 prefix has no currency") }
         if amountPart.isEmpty { return (currency, nil) }
         var multiplier: UInt8?
@@ -155,7 +154,6 @@ struct X402Bolt11Invoice: Hashable, Sendable {
             msat = value / 10
         default: throw WireError(.malformed, "the BOLT11 amount multiplier is not m, u, n or p")
         }
-        currency = String(currency)
         return (currency, msat)
     }
 

@@ -169,8 +169,11 @@ extension X402PaymentRequirements {
         guard X402Syntax.hex(invoice.payeeKey) == payTo else {
             throw WireError(.bindingMismatch, "the invoice is not signed by payTo")
         }
-        let nowUnix = Int64(now.timeIntervalSince1970.rounded(.down))
-        guard invoice.timestamp <= nowUnix + max(0, skew) else {
+        let seconds = now.timeIntervalSince1970.rounded(.down)
+        guard seconds.isFinite, abs(seconds) < 1e15 else { throw WireError(.malformed, "the validation time is not a usable date") }
+        let nowUnix = Int64(seconds)
+        // The skew is configuration, but clamp it (to a day) so no setting can overflow the sum.
+        guard invoice.timestamp <= nowUnix + min(max(0, skew), 86_400) else {
             throw WireError(.bindingMismatch, "the invoice was created in the future")
         }
         guard nowUnix < invoice.expiresAtUnix else { throw WireError(.expired, "the invoice has expired") }
