@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
+        .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
     ],
     targets: [
         .systemLibrary(
@@ -32,6 +33,21 @@ let package = Package(
             name: "payrail",
             dependencies: ["PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail"],
             path: "Sources/payrail"
+        ),
+        // Benchmarks: the C baseline calls OpenSSL directly (the "raw" limit), the kit measures PayRail.
+        .target(
+            name: "CReceiptBaseline", path: "Benchmarks/CReceiptBaseline",
+            cSettings: [.define("OPENSSL_API_COMPAT", to: "30000"), .define("OPENSSL_NO_DEPRECATED")],
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "ReceiptBenchmarkKit",
+            dependencies: ["CReceiptBaseline", "PayRail", "PayRailCrypto", "PayRailReceipts"],
+            path: "Benchmarks/ReceiptBenchmarkKit"
+        ),
+        .executableTarget(
+            name: "ReceiptVerification", dependencies: ["ReceiptBenchmarkKit"],
+            path: "Benchmarks/ReceiptVerification", exclude: ["Peers"]
         ),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],

@@ -276,9 +276,9 @@ enum ECMAScriptNumber {
 
 /// A single-pass recursive-descent parser over UTF-8 bytes.
 struct JSONParser {
-    private let input: UnsafeBufferPointer<UInt8>
-    private var position = 0
-    private var depth = 0
+    let input: UnsafeBufferPointer<UInt8>
+    var position = 0
+    var depth = 0
 
     init(_ input: UnsafeBufferPointer<UInt8>) {
         self.input = input
@@ -306,7 +306,7 @@ struct JSONParser {
         return object
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while position < input.count {
             switch input[position] {
             case 0x20, 0x09, 0x0A, 0x0D: position += 1
@@ -315,11 +315,11 @@ struct JSONParser {
         }
     }
 
-    private func fail(_ code: CanonicalJSONError.Code, at offset: Int? = nil, _ detail: String = "") -> CanonicalJSONError {
+    func fail(_ code: CanonicalJSONError.Code, at offset: Int? = nil, _ detail: String = "") -> CanonicalJSONError {
         CanonicalJSONError(code: code, offset: offset ?? position, detail: detail)
     }
 
-    private mutating func parseValue() throws(CanonicalJSONError) -> JSONValue {
+    mutating func parseValue() throws(CanonicalJSONError) -> JSONValue {
         guard position < input.count else { throw fail(.unexpectedEnd) }
         switch input[position] {
         case UInt8(ascii: "{"): return .object(try parseObject())
@@ -343,7 +343,7 @@ struct JSONParser {
         position += count
     }
 
-    private mutating func enterContainer() throws(CanonicalJSONError) {
+    mutating func enterContainer() throws(CanonicalJSONError) {
         depth += 1
         if depth > CanonicalJSON.maximumDepth { throw fail(.nestingTooDeep) }
     }

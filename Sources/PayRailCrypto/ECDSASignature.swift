@@ -101,21 +101,29 @@ public struct ECDSASignature: Sendable, Hashable {
 enum ECDSAOperations {
     /// Verifies a digest. A fresh `EVP_PKEY_CTX` per call keeps concurrent verifications independent.
     static func verify(key: OwnedPKey, signature: ECDSASignature, digest: UnsafePointer<UInt8>, digestCount: Int) -> Bool {
+        let der = signature.derRepresentation
+        return der.withUnsafeBufferPointer { sig in
+            key.verifyContexts.withContext(make: { makeVerifyContext(key) }, failure: false) { context in
+                let valid = EVP_PKEY_verify(context, sig.baseAddress, sig.count, digest, digestCount) == 1
+                if !valid { discardOpenSSLErrors() }
+                // EVP_PKEY_verify keeps no per-call state: the context serves the next signature as is.
+                return (valid, true)
+            }
+        }
+    }
+
+    /// A verification context bound to `key`, initialised once for many verifications.
+    private static func makeVerifyContext(_ key: OwnedPKey) -> OpaquePointer? {
         guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else {
             discardOpenSSLErrors()
-            return false
+            return nil
         }
-        defer { EVP_PKEY_CTX_free(context) }
         guard EVP_PKEY_verify_init(context) == 1 else {
             discardOpenSSLErrors()
-            return false
+            EVP_PKEY_CTX_free(context)
+            return nil
         }
-        let der = signature.derRepresentation
-        let valid = der.withUnsafeBufferPointer { sig in
-            EVP_PKEY_verify(context, sig.baseAddress, sig.count, digest, digestCount) == 1
-        }
-        if !valid { discardOpenSSLErrors() }
-        return valid
+        return context
     }
 
     /// Signs a digest with OpenSSL's randomized ECDSA and returns r||s.

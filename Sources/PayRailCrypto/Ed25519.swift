@@ -153,21 +153,39 @@ public enum Ed25519 {
         /// Whether `signature` is a valid Ed25519 signature of `message` by this key. Anything other
         /// than exactly 64 bytes is refused; OpenSSL rejects non-canonical S (S >= L) so signatures
         /// are not malleable.
+        @inlinable
         public func isValidSignature(_ signature: some ContiguousBytes, for message: some ContiguousBytes) -> Bool {
-            guard let context = EVP_MD_CTX_new() else { return false }
-            defer { EVP_MD_CTX_free(context) }
-            guard EVP_DigestVerifyInit_ex(context, nil, nil, nil, nil, key.pointer, nil) == 1 else {
-                discardOpenSSLErrors()
-                return false
+            // Unwrapped here, in the caller's module, so the call below is not generic: receipt
+            // verification calls this per token and must not pay for unspecialized generics.
+            signature.withUnsafeBytes { signatureBytes in
+                message.withUnsafeBytes { messageBytes in isValidSignature(raw: signatureBytes, message: messageBytes) }
             }
-            let valid = withBytePointer(signature) { signaturePointer, signatureCount in
+        }
+
+        @usableFromInline
+        func isValidSignature(raw signature: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
+            withBytePointer(signature) { signaturePointer, signatureCount in
                 guard signatureCount == Ed25519.signatureByteCount else { return false }
                 return withBytePointer(message) { messagePointer, messageCount in
-                    EVP_DigestVerify(context, signaturePointer, signatureCount, messagePointer, messageCount) == 1
+                    key.digestVerifyContexts.withContext(make: makeVerifyContext, failure: false) { context in
+                        let valid = EVP_DigestVerify(context, signaturePointer, signatureCount, messagePointer, messageCount) == 1
+                        if !valid { discardOpenSSLErrors() }
+                        // A one-shot Ed25519 verification leaves the context ready for the next one.
+                        return (valid, true)
+                    }
                 }
             }
-            if !valid { discardOpenSSLErrors() }
-            return valid
+        }
+
+        /// A digest-verify context bound to this key, initialised once for many verifications.
+        private func makeVerifyContext() -> OpaquePointer? {
+            guard let context = EVP_MD_CTX_new() else { return nil }
+            guard EVP_DigestVerifyInit_ex(context, nil, nil, nil, nil, key.pointer, nil) == 1 else {
+                discardOpenSSLErrors()
+                EVP_MD_CTX_free(context)
+                return nil
+            }
+            return context
         }
 
         /// Keys are equal when their encodings are equal.

@@ -63,27 +63,52 @@ public struct HMACKey: Sendable {
     }
 
     /// Computes the 32-byte HMAC-SHA256 tag of `message`.
+    @inlinable
     public func authenticationCode(for message: some ContiguousBytes) -> [UInt8] {
-        guard let context = EVP_MAC_CTX_dup(keyed.pointer) else {
-            fatalError("OpenSSL could not allocate an HMAC context")
+        message.withUnsafeBytes { authenticationCode(raw: $0) }
+    }
+
+    /// The same, not generic, so callers in other modules reach it without generic dispatch.
+    @usableFromInline
+    func authenticationCode(raw message: UnsafeRawBufferPointer) -> [UInt8] {
+        let tag: [UInt8]? = keyed.ready.withContext(make: { EVP_MAC_CTX_dup(keyed.pointer) }, failure: nil) { context in
+            // A NULL key re-initialises the context with the key it already holds: no re-keying cost.
+            guard EVP_MAC_init(context, nil, 0, nil) == 1 else {
+                discardOpenSSLErrors()
+                return (nil, false)
+            }
+            return (finishHMAC(context, message), true)
         }
-        defer { EVP_MAC_CTX_free(context) }
-        return finishHMAC(context, message)
+        guard let tag else { fatalError("OpenSSL could not prepare an HMAC-SHA256 context") }
+        return tag
     }
 
     /// Checks a full 32-byte tag in constant time; truncated tags are refused, as in `HMACSHA256`.
+    @inlinable
     public func isValidAuthenticationCode(_ mac: some ContiguousBytes, for message: some ContiguousBytes) -> Bool {
-        constantTimeEquals(mac, authenticationCode(for: message))
+        mac.withUnsafeBytes { macBytes in
+            message.withUnsafeBytes { messageBytes in isValidAuthenticationCode(raw: macBytes, message: messageBytes) }
+        }
+    }
+
+    @usableFromInline
+    func isValidAuthenticationCode(raw mac: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
+        constantTimeEquals(mac, authenticationCode(raw: message))
     }
 }
 
 /// Owns a keyed `EVP_MAC_CTX` that is only ever read (duplicated), which makes sharing it safe.
 final class KeyedMACContext: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// Duplicates of `pointer` kept for reuse, each used by one thread at a time.
+    let ready = ContextPool(destroy: { EVP_MAC_CTX_free($0) })
 
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
-    deinit { EVP_MAC_CTX_free(pointer) }
+    deinit {
+        ready.drain()
+        EVP_MAC_CTX_free(pointer)
+    }
 }
 
 /// Feeds `message` to a keyed context and returns the full tag.

@@ -11,10 +11,75 @@ import Foundation
 /// allows any number of threads to create operation contexts from the same `EVP_PKEY` at once.
 final class OwnedPKey: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// Ready `EVP_MD_CTX`s already initialised for one-shot verification with this key (Ed25519).
+    let digestVerifyContexts = ContextPool(destroy: { EVP_MD_CTX_free($0) })
+    /// Ready `EVP_PKEY_CTX`s already initialised for `EVP_PKEY_verify` with this key (ECDSA).
+    let verifyContexts = ContextPool(destroy: { EVP_PKEY_CTX_free($0) })
 
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
-    deinit { EVP_PKEY_free(pointer) }
+    deinit {
+        // The pools free their contexts first; they reference the key, which must outlive them.
+        digestVerifyContexts.drain()
+        verifyContexts.drain()
+        EVP_PKEY_free(pointer)
+    }
+}
+
+/// A small stack of OpenSSL operation contexts that are set up once and then reused.
+///
+/// Creating and initialising a context (`EVP_DigestVerifyInit_ex`, `EVP_PKEY_verify_init`,
+/// `EVP_MAC_init` with a key) costs a provider look-up under OpenSSL's global locks on every call;
+/// a verified receipt should pay only for the arithmetic. Each context is used by one thread at a
+/// time: it is taken from the stack, used, and given back. At most `capacity` idle contexts are
+/// kept, so memory stays bounded however many threads verify at once.
+final class ContextPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [OpaquePointer] = []
+    private let capacity: Int
+    private let destroy: @Sendable (OpaquePointer) -> Void
+
+    init(capacity: Int = 16, destroy: @escaping @Sendable (OpaquePointer) -> Void) {
+        self.capacity = capacity
+        self.destroy = destroy
+    }
+
+    /// Runs `body` with an idle context, or a new one from `make`; returns `failure` if none can be made.
+    /// A context that `body` reports as unusable (`keep == false`) is freed instead of reused.
+    @inline(__always)
+    func withContext<Result>(
+        make: () -> OpaquePointer?, failure: Result, _ body: (OpaquePointer) -> (result: Result, keep: Bool)
+    ) -> Result {
+        lock.lock()
+        let reused = idle.popLast()
+        lock.unlock()
+        guard let context = reused ?? make() else { return failure }
+        let outcome = body(context)
+        guard outcome.keep else {
+            destroy(context)
+            return outcome.result
+        }
+        lock.lock()
+        if idle.count < capacity {
+            idle.append(context)
+            lock.unlock()
+        } else {
+            lock.unlock()
+            destroy(context)
+        }
+        return outcome.result
+    }
+
+    /// Frees every idle context.
+    func drain() {
+        lock.lock()
+        let contexts = idle
+        idle = []
+        lock.unlock()
+        contexts.forEach(destroy)
+    }
+
+    deinit { idle.forEach(destroy) }
 }
 
 /// Algorithms fetched from the default provider once per process. Fetching is a locked table lookup

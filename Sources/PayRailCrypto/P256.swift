@@ -155,7 +155,13 @@ public enum P256 {
         public var pemRepresentation: String { pemEncode(derRepresentation, label: "PUBLIC KEY") }
 
         /// Whether `signature` signs SHA-256(`message`) under this key. r and s must be in 1...n-1.
+        @inlinable
         public func isValidSignature(_ signature: ECDSASignature, for message: some ContiguousBytes) -> Bool {
+            message.withUnsafeBytes { isValidSignature(signature, raw: $0) }
+        }
+
+        @usableFromInline
+        func isValidSignature(_ signature: ECDSASignature, raw message: UnsafeRawBufferPointer) -> Bool {
             let digest = SHA256.hash(message)
             return digest.withUnsafeBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return false }

@@ -146,7 +146,7 @@ public struct ReceiptVerificationKey: Sendable {
 
     /// Checks a signature over the JWS signing input; the algorithm was matched before.
     @inline(__always)
-    func isValidSignature(_ signature: [UInt8], signingInput: [UInt8]) -> Bool {
+    func isValidSignature(_ signature: [UInt8], signingInput: UnsafeRawBufferPointer) -> Bool {
         switch material {
         case .ed25519(let key):
             return key.isValidSignature(signature, for: signingInput)

@@ -59,7 +59,7 @@ public struct ReceiptVerifier: Sendable {
     public let leewaySeconds: Int64
     /// Tokens longer than this many bytes are refused unread.
     public let maxTokenLength: Int
-    private let clock: any PayRailClock
+    let clock: any PayRailClock
 
     /// Makes a verifier; `leewaySeconds` defaults to 30 seconds, `maxTokenLength` to 8 KB.
     public init(keys: ReceiptKeySet, leewaySeconds: Int64 = 30, maxTokenLength: Int = 8192,
@@ -73,74 +73,167 @@ public struct ReceiptVerifier: Sendable {
     /// Verifies `token` and returns its claims; `resource` ("METHOD /path") must equal `sub`
     /// when given.
     public func verify(_ token: String, resource: String?) throws(ReceiptVerificationError) -> ReceiptClaims {
+        try verifyDetailed(token, resource: resource).claims
+    }
+
+    /// Verifies `token` and also returns its `nbf` and the `kid` that verified it (the cache keeps both).
+    func verifyDetailed(_ token: String, resource: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
-        let jws: JWSCompact
-        do {
-            jws = try JWSCompact(parsing: token, maxLength: maxTokenLength)
-        } catch {
-            throw ReceiptVerificationError(.malformed, "not a JWS compact token: \(error)")
+        // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied.
+        var text = token
+        let outcome = text.withUTF8 { bytes in
+            Result { () throws(ReceiptVerificationError) in try verifyToken(UnsafeRawBufferPointer(bytes)) }
         }
-        guard let algorithm = JWSAlgorithm(rawValue: jws.algorithm) else {
-            if jws.algorithm.lowercased() == "none" {
+        let verified = try outcome.get()
+        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
+        return verified
+    }
+
+    /// The header, signature and claims checks, in that order, over the token's bytes.
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
+        // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
+        guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
+        if memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil {
+            throw ReceiptVerificationError(.malformed, "padding in a segment (JWS base64url has none)")
+        }
+        func dot(after start: Int) -> Int {
+            guard start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: ".")), bytes.count - start) else { return -1 }
+            return base.distance(to: UnsafeRawPointer(found))
+        }
+        let firstDot = dot(after: 0)
+        let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
+        if secondDot >= 0, dot(after: secondDot + 1) >= 0 {
+            throw ReceiptVerificationError(.malformed, "more than three segments")
+        }
+        guard firstDot > 0, secondDot > firstDot + 1 else {
+            throw ReceiptVerificationError(.malformed, "not three segments with a header and claims")
+        }
+        let header = try Self.decodeSegment(bytes, 0, firstDot, "header")
+        let (algorithmName, declaredKeyID) = try Self.readHeader(header)
+        guard let algorithm = JWSAlgorithm(rawValue: algorithmName) else {
+            if algorithmName.lowercased() == "none" {
                 throw ReceiptVerificationError(.algorithmNone, "unsigned token (alg none) refused")
             }
-            throw ReceiptVerificationError(.unsupportedAlgorithm, "alg '\(jws.algorithm.prefix(32))' is not EdDSA, ES256 or HS256")
+            throw ReceiptVerificationError(.unsupportedAlgorithm, "alg '\(algorithmName.prefix(32))' is not EdDSA, ES256 or HS256")
         }
-        guard let keyID = jws.keyID, let key = keys.keys[keyID] else {
-            throw ReceiptVerificationError(.unknownKeyID, jws.keyID.map { "no key with kid '\($0.prefix(64))' in the key set" } ?? "the token names no kid")
+        guard let keyID = declaredKeyID, let key = keys.keys[keyID] else {
+            throw ReceiptVerificationError(.unknownKeyID, declaredKeyID.map { "no key with kid '\($0.prefix(64))' in the key set" } ?? "the token names no kid")
         }
         guard key.algorithm == algorithm else {
             throw ReceiptVerificationError(.algorithmMismatch, "token says \(algorithm.rawValue) but key '\(keyID)' is a \(key.algorithm.rawValue) key")
         }
-        guard key.isValidSignature(jws.signature, signingInput: jws.signingInput) else {
+        let signature = try Self.decodeSegment(bytes, secondDot + 1, bytes.count, "signature")
+        let signingInput = UnsafeRawBufferPointer(rebasing: bytes[0..<secondDot])
+        guard key.isValidSignature(signature, signingInput: signingInput) else {
             throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keyID)'")
         }
-        let claims = try Self.decodeClaims(jws.payload)
-        let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
-        if claims.claims.exp + leewaySeconds < now {
-            throw ReceiptVerificationError(.expired, "expired at \(claims.claims.exp), now \(now)")
-        }
-        if claims.claims.iat - leewaySeconds > now || (claims.notBefore.map { $0 - leewaySeconds > now } ?? false) {
-            throw ReceiptVerificationError(.notYetValid, "issued for a time after now (\(now))")
-        }
-        if let resource, claims.claims.sub != resource {
-            throw ReceiptVerificationError(.wrongResource, "receipt is for '\(claims.claims.sub.prefix(200))', not '\(resource.prefix(200))'")
-        }
-        return claims.claims
+        let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
+        let (claims, notBefore) = try Self.decodeClaims(payload)
+        return (claims, notBefore, keyID)
     }
 
-    private static func decodeClaims(_ payload: [UInt8]) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?) {
-        let value: JSONValue
+    private static func decodeSegment(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) throws(ReceiptVerificationError) -> [UInt8] {
         do {
-            value = try CanonicalJSON.parse(payload)
+            return try Base64URL.decode(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
         } catch {
-            throw ReceiptVerificationError(.malformed, "claims are not JSON: \(error)")
+            throw ReceiptVerificationError(.malformed, "the \(name) is not base64url: \(error)")
         }
-        guard case .object(let object) = value else {
-            throw ReceiptVerificationError(.malformed, "claims are not a JSON object")
-        }
-        func string(_ name: String) throws(ReceiptVerificationError) -> String {
-            guard case .string(let text)? = object[name] else {
-                throw ReceiptVerificationError(.badClaims, "claim '\(name)' is missing or not a string")
+    }
+
+    /// `alg` (required string) and `kid` (optional string); `crit` and `b64` are refused because
+    /// this verifier understands no header extension.
+    private static func readHeader(_ header: [UInt8]) throws(ReceiptVerificationError) -> (alg: String, kid: String?) {
+        var algorithm: String?
+        var keyID: String?
+        var refusal: String?
+        do {
+            try JSONObjectReader.read(header) { (reader: inout JSONObjectReader) throws(CanonicalJSONError) in
+                while let name = try reader.nextMember() {
+                    if reader.name(name, is: "alg") {
+                        algorithm = try reader.stringValue()
+                        if algorithm == nil { refusal = "alg is not a string" }
+                    } else if reader.name(name, is: "kid") {
+                        keyID = try reader.stringValue()
+                        if keyID == nil { refusal = "kid is not a string" }
+                    } else if reader.name(name, is: "crit") || reader.name(name, is: "b64") {
+                        refusal = "header parameter '\(reader.text(of: name))' is not supported"
+                        _ = try reader.value()
+                    } else {
+                        _ = try reader.value()
+                    }
+                }
             }
-            return text
+        } catch {
+            throw ReceiptVerificationError(.malformed, "the header is not a JSON object: \(error)")
         }
-        func integer(_ name: String) throws(ReceiptVerificationError) -> Int64? {
-            guard let member = object[name] else { return nil }
-            guard case .number(let number) = member, let whole = Int64(exactly: number) else {
-                throw ReceiptVerificationError(.badClaims, "claim '\(name)' is not an integer")
+        if let refusal { throw ReceiptVerificationError(.malformed, refusal) }
+        guard let algorithm else { throw ReceiptVerificationError(.malformed, "the header has no alg") }
+        return (algorithm, keyID)
+    }
+
+    /// The checks that depend on the time and the resource asked for: re-run on every cache hit.
+    func checkClaims(_ claims: ReceiptClaims, notBefore: Int64?, resource: String?) throws(ReceiptVerificationError) {
+        let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
+        if claims.exp + leewaySeconds < now {
+            throw ReceiptVerificationError(.expired, "expired at \(claims.exp), now \(now)")
+        }
+        if claims.iat - leewaySeconds > now || (notBefore.map { $0 - leewaySeconds > now } ?? false) {
+            throw ReceiptVerificationError(.notYetValid, "issued for a time after now (\(now))")
+        }
+        if let resource, claims.sub != resource {
+            throw ReceiptVerificationError(.wrongResource, "receipt is for '\(claims.sub.prefix(200))', not '\(resource.prefix(200))'")
+        }
+    }
+
+    /// Reads the claims member by member: strings for the text claims, whole numbers for the times.
+    private static func decodeClaims(_ payload: [UInt8]) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?) {
+        var iss: String?, sub: String?, jti: String?, method: String?, amount: String?, currency: String?, ref: String?
+        var iat: Int64?, exp: Int64?, nbf: Int64?
+        var wrongType: String?
+        do {
+            try JSONObjectReader.read(payload) { (reader: inout JSONObjectReader) throws(CanonicalJSONError) in
+                while let name = try reader.nextMember() {
+                    // Each claim reads its own type; a value of another type leaves it nil and is reported.
+                    func text(_ slot: inout String?) throws(CanonicalJSONError) {
+                        slot = try reader.stringValue()
+                        if slot == nil { wrongType = reader.text(of: name) }
+                    }
+                    func whole(_ slot: inout Int64?) throws(CanonicalJSONError) {
+                        slot = try reader.integerValue()
+                        if slot == nil { wrongType = reader.text(of: name) }
+                    }
+                    if reader.name(name, is: "iss") { try text(&iss) }
+                    else if reader.name(name, is: "sub") { try text(&sub) }
+                    else if reader.name(name, is: "jti") { try text(&jti) }
+                    else if reader.name(name, is: "iat") { try whole(&iat) }
+                    else if reader.name(name, is: "exp") { try whole(&exp) }
+                    else if reader.name(name, is: "nbf") { try whole(&nbf) }
+                    else if reader.name(name, is: "method") { try text(&method) }
+                    else if reader.name(name, is: "amount") { try text(&amount) }
+                    else if reader.name(name, is: "currency") { try text(&currency) }
+                    else if reader.name(name, is: "ref") { try text(&ref) }
+                    else { _ = try reader.value() }
+                }
             }
-            return whole
+        } catch {
+            throw ReceiptVerificationError(.malformed, "claims are not a JSON object: \(error)")
         }
-        guard let iat = try integer("iat"), let exp = try integer("exp") else {
+        if let wrongType {
+            throw ReceiptVerificationError(.badClaims, "claim '\(wrongType.prefix(64))' has the wrong type")
+        }
+        guard let iat, let exp else {
             throw ReceiptVerificationError(.badClaims, "claims 'iat' and 'exp' are required")
         }
-        let claims = ReceiptClaims(
-            iss: try string("iss"), sub: try string("sub"), jti: try string("jti"),
-            iat: iat, exp: exp, method: try string("method"), amount: try string("amount"),
-            currency: try string("currency"), ref: try string("ref"))
-        return (claims, try integer("nbf"))
+        guard let iss, let sub, let jti, let method, let amount, let currency, let ref else {
+            let present: [(String, String?)] = [("iss", iss), ("sub", sub), ("jti", jti), ("method", method),
+                                                ("amount", amount), ("currency", currency), ("ref", ref)]
+            let missing = present.first { $0.1 == nil }?.0 ?? "?"
+            throw ReceiptVerificationError(.badClaims, "claim '\(missing)' is missing")
+        }
+        let claims = ReceiptClaims(iss: iss, sub: sub, jti: jti, iat: iat, exp: exp, method: method,
+                                   amount: amount, currency: currency, ref: ref)
+        return (claims, nbf)
     }
 }

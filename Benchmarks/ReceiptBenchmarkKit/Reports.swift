@@ -1,0 +1,107 @@
+import Foundation
+
+extension BenchmarkReport {
+    /// The JSON other tools read: `{"machine": {...}, "results": {"EdDSA": {"raw": n, ...}, ...}}`,
+    /// operations per second as numbers (medians).
+    public func jsonData() throws -> Data {
+        var results: [String: [String: Double]] = [:]
+        for (algorithm, figures) in self.results {
+            var row: [String: Double] = [:]
+            for (mode, measurement) in figures { row[mode.rawValue] = measurement.median.rounded() }
+            results[algorithm.rawValue] = row
+        }
+        let document: [String: Any] = [
+            "machine": ["cpu": cpu, "cores": cores, "openssl": openssl] as [String: Any],
+            "results": results,
+        ]
+        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// A plain-text table: one row per algorithm and mode, with min and max, then the goal ratios.
+    public var table: String {
+        var lines = ["machine: \(cpu), \(cores) cores, \(openssl)", ""]
+        lines.append("alg    mode            median/s        min/s        max/s")
+        for algorithm in BenchmarkAlgorithm.allCases {
+            guard let figures = results[algorithm] else { continue }
+            for mode in BenchmarkMode.allCases {
+                guard let m = figures[mode] else { continue }
+                lines.append(String(format: "%-6@ %-14@ %11.0f  %11.0f  %11.0f", algorithm.rawValue as NSString,
+                                    mode.rawValue as NSString, m.median, m.minimum, m.maximum))
+            }
+        }
+        lines.append("")
+        lines.append("ratios (medians of this run):")
+        for algorithm in BenchmarkAlgorithm.allCases {
+            guard let figures = results[algorithm] else { continue }
+            func ratio(_ a: BenchmarkMode, _ b: BenchmarkMode) -> String {
+                guard let x = figures[a]?.median, let y = figures[b]?.median, y > 0 else { return "n/a" }
+                return String(format: "%.2f", x / y)
+            }
+            lines.append("  \(algorithm.rawValue): full/raw \(ratio(.full, .raw)), full_2threads/full \(ratio(.full2Threads, .full)), full/pyjwt \(ratio(.full, .pyjwt)), raw/pyjwt \(ratio(.raw, .pyjwt)), cached \(Int(figures[.cached]?.median ?? 0))/s")
+        }
+        if let first = rssAfterThousand, let all = rssAfterAll {
+            lines.append("")
+            lines.append(String(format: "memory: RSS %.1f MB after 1,000 full verifications, %.1f MB after %d (difference %+.1f MB)",
+                                Double(first) / 1_048_576, Double(all) / 1_048_576, memoryVerifications, Double(all - first) / 1_048_576))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The same figures as a hand-written SVG bar chart: one group per algorithm, one bar per mode,
+    /// on a log scale (the modes span three orders of magnitude), each bar labelled with its value.
+    public var svg: String {
+        let modes = BenchmarkMode.allCases
+        let algorithms = BenchmarkAlgorithm.allCases.filter { results[$0] != nil }
+        let colours = ["#4d4d4d", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]
+        let barWidth = 34.0, gap = 8.0, groupGap = 50.0, left = 80.0, top = 50.0, height = 300.0
+        let groupWidth = Double(modes.count) * (barWidth + gap)
+        let width = left + Double(algorithms.count) * (groupWidth + groupGap) + 20
+        let values = algorithms.flatMap { a in modes.compactMap { results[a]?[$0]?.median } }.filter { $0 > 0 }
+        let lowExponent = floor(log10(values.min() ?? 1000))
+        let highExponent = ceil(log10(values.max() ?? 1_000_000))
+        func y(_ value: Double) -> Double {
+            let fraction = (log10(max(value, 1)) - lowExponent) / max(highExponent - lowExponent, 1)
+            return top + height * (1 - fraction)
+        }
+        var out = [String]()
+        out.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(top + height + 90))" font-family="sans-serif" font-size="12">"##)
+        out.append(##"<text x="\##(Int(left))" y="24" font-size="15">Receipt verifications per second (log scale, median of repetitions)</text>"##)
+        out.append(##"<text x="\##(Int(left))" y="40" fill="#666">\##(escape("\(cpu), \(cores) cores, \(openssl)"))</text>"##)
+        var exponent = lowExponent
+        while exponent <= highExponent {
+            let value = pow(10, exponent)
+            let lineY = y(value)
+            out.append(##"<line x1="\##(Int(left - 5))" x2="\##(Int(width - 10))" y1="\##(lineY)" y2="\##(lineY)" stroke="#ddd"/>"##)
+            out.append(##"<text x="\##(Int(left - 10))" y="\##(lineY + 4)" text-anchor="end">\##(Self.short(value))</text>"##)
+            exponent += 1
+        }
+        for (groupIndex, algorithm) in algorithms.enumerated() {
+            let groupLeft = left + Double(groupIndex) * (groupWidth + groupGap)
+            for (modeIndex, mode) in modes.enumerated() {
+                guard let value = results[algorithm]?[mode]?.median, value > 0 else { continue }
+                let x = groupLeft + Double(modeIndex) * (barWidth + gap)
+                let barTop = y(value)
+                out.append(##"<rect x="\##(x)" y="\##(barTop)" width="\##(barWidth)" height="\##(top + height - barTop)" fill="\##(colours[modeIndex % colours.count])"><title>\##(algorithm.rawValue) \##(mode.rawValue): \##(Int(value))/s</title></rect>"##)
+                out.append(##"<text x="\##(x + barWidth / 2)" y="\##(barTop - 4)" text-anchor="middle" font-size="10">\##(Self.short(value))</text>"##)
+            }
+            out.append(##"<text x="\##(groupLeft + groupWidth / 2)" y="\##(top + height + 20)" text-anchor="middle" font-size="14">\##(algorithm.rawValue)</text>"##)
+        }
+        for (index, mode) in modes.enumerated() {
+            let x = left + Double(index) * 120
+            out.append(##"<rect x="\##(x)" y="\##(top + height + 40)" width="12" height="12" fill="\##(colours[index % colours.count])"/>"##)
+            out.append(##"<text x="\##(x + 16)" y="\##(top + height + 51)">\##(mode.rawValue)</text>"##)
+        }
+        out.append("</svg>")
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    private static func short(_ value: Double) -> String {
+        if value >= 1_000_000 { return String(format: "%.2fM", value / 1_000_000) }
+        if value >= 1000 { return String(format: "%.1fk", value / 1000) }
+        return String(format: "%.0f", value)
+    }
+}

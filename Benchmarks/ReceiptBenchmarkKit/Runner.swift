@@ -1,0 +1,297 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailReceipts
+
+/// How one benchmark run is set up.
+public struct BenchmarkConfiguration: Sendable {
+    /// Seconds each repetition of each mode runs for.
+    public var seconds: Double = 1.0
+    /// Repetitions per mode; the median is reported (at least 5 for published figures).
+    public var repetitions: Int = 5
+    /// Genuine tokens per algorithm (one tampered token is added).
+    public var tokensPerAlgorithm: Int = 64
+    /// Keys per key set.
+    public var keysPerSet: Int = 3
+    /// The Python interpreter with PyJWT, or nil to leave the `pyjwt` column out.
+    public var pythonForPyJWT: URL?
+    /// The PyJWT loop script.
+    public var pyjwtScript: URL?
+    /// Full verifications between the two RSS readings (0 skips the memory check).
+    public var memoryVerifications: Int = 1_000_000
+    /// The algorithms to measure.
+    public var algorithms: [BenchmarkAlgorithm] = BenchmarkAlgorithm.allCases
+
+    /// The defaults: 1 s repetitions, 5 of them, 64 tokens, 3 keys, one million for the memory check.
+    public init() {}
+}
+
+/// Median, minimum and maximum of a figure over the repetitions.
+public struct Measurement: Sendable {
+    /// Operations per second, median of the repetitions.
+    public let median: Double
+    /// The slowest repetition.
+    public let minimum: Double
+    /// The fastest repetition.
+    public let maximum: Double
+    /// Verifications that succeeded and failed in all repetitions (the proof the work was done).
+    public let accepted: Int
+    /// Verifications refused.
+    public let refused: Int
+
+    init(rates: [Double], accepted: Int, refused: Int) {
+        let sorted = rates.sorted()
+        median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        minimum = sorted.first ?? 0
+        maximum = sorted.last ?? 0
+        self.accepted = accepted
+        self.refused = refused
+    }
+}
+
+/// The modes measured for each algorithm, in report order.
+public enum BenchmarkMode: String, CaseIterable, Sendable {
+    /// OpenSSL's own verification, key loaded, context ready: the limit.
+    case raw
+    /// `ReceiptVerifier` end to end.
+    case full
+    /// `CachingReceiptVerifier` on tokens it has seen.
+    case cached
+    /// `full` on two threads at once, the total.
+    case full2Threads = "full_2threads"
+    /// PyJWT with `cryptography`, in its own process.
+    case pyjwt
+}
+
+/// Everything one run measured.
+public struct BenchmarkReport: Sendable {
+    /// CPU model, core count, OpenSSL version.
+    public var cpu: String
+    /// Cores available to the process.
+    public var cores: Int
+    /// OpenSSL's version text.
+    public var openssl: String
+    /// Figures per algorithm and mode.
+    public var results: [BenchmarkAlgorithm: [BenchmarkMode: Measurement]] = [:]
+    /// Resident memory after the first thousand full verifications, bytes.
+    public var rssAfterThousand: Int?
+    /// Resident memory after all of `memoryVerifications`, bytes.
+    public var rssAfterAll: Int?
+    /// How many verifications the memory check ran.
+    public var memoryVerifications: Int = 0
+}
+
+/// Runs the receipt verification benchmark.
+public struct ReceiptBenchmark {
+    /// The set-up.
+    public let configuration: BenchmarkConfiguration
+
+    /// Makes a benchmark.
+    public init(configuration: BenchmarkConfiguration) { self.configuration = configuration }
+
+    /// Runs every mode for every algorithm; `progress` gets one line per finished figure.
+    public func run(progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+        var report = BenchmarkReport(cpu: Self.cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
+                                     openssl: OpenSSLBaseline.openSSLVersion)
+        var sets: [BenchmarkAlgorithm: ReceiptTokenSet] = [:]
+        for algorithm in configuration.algorithms {
+            let set = try ReceiptTokenSet(algorithm: algorithm, count: configuration.tokensPerAlgorithm,
+                                          keyCount: configuration.keysPerSet)
+            sets[algorithm] = set
+            var figures: [BenchmarkMode: Measurement] = [:]
+            for mode in BenchmarkMode.allCases {
+                if mode == .pyjwt, configuration.pythonForPyJWT == nil { continue }
+                let measurement = try measure(mode, set)
+                try check(measurement, set: set, mode: mode)
+                figures[mode] = measurement
+                progress("\(algorithm.rawValue) \(mode.rawValue): \(Int(measurement.median)) per second")
+            }
+            report.results[algorithm] = figures
+        }
+        if configuration.memoryVerifications > 0 {
+            let memory = try memoryCheck(sets: sets)
+            report.rssAfterThousand = memory.afterThousand
+            report.rssAfterAll = memory.afterAll
+            report.memoryVerifications = configuration.memoryVerifications
+        }
+        return report
+    }
+
+    /// Every pass must accept exactly the genuine tokens and refuse the tampered one.
+    private func check(_ measurement: Measurement, set: ReceiptTokenSet, mode: BenchmarkMode) throws {
+        let passes = (measurement.accepted + measurement.refused) / set.tokens.count
+        guard passes > 0, measurement.accepted == passes * set.genuineCount,
+              measurement.refused == passes * (set.tokens.count - set.genuineCount) else {
+            throw BenchmarkError("\(set.algorithm.rawValue) \(mode.rawValue): \(measurement.accepted) accepted and \(measurement.refused) refused is not whole passes of \(set.genuineCount) genuine and 1 tampered token")
+        }
+    }
+
+    private func measure(_ mode: BenchmarkMode, _ set: ReceiptTokenSet) throws -> Measurement {
+        switch mode {
+        case .raw:
+            let handles = try set.makeBaseline()
+            return repeatTimed { passes(set) { token in handles[token.keyID]?.verify(token.signingInput, token.opensslSignature) ?? false } }
+        case .full:
+            let verifier = try makeVerifier(set)
+            return repeatTimed { passes(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
+        case .cached:
+            let cache = CachingReceiptVerifier(verifier: try makeVerifier(set), capacity: 4096)
+            for token in set.tokens { _ = try? cache.verify(token.compact, resource: token.resource) }
+            return repeatTimed { passes(set) { token in (try? cache.verify(token.compact, resource: token.resource)) != nil } }
+        case .full2Threads:
+            let verifier = try makeVerifier(set)
+            return repeatTimed { twoThreads(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
+        case .pyjwt:
+            return try PyJWTRunner(python: configuration.pythonForPyJWT, script: configuration.pyjwtScript)
+                .measure(set, seconds: configuration.seconds, repetitions: configuration.repetitions)
+        }
+    }
+
+    private func makeVerifier(_ set: ReceiptTokenSet) throws -> ReceiptVerifier {
+        ReceiptVerifier(keys: try ReceiptKeySet(jwks: set.jwks))
+    }
+
+    /// Runs `body` for `repetitions` timed intervals; each returns (operations, accepted, refused, seconds).
+    private func repeatTimed(_ body: () -> (accepted: Int, refused: Int, seconds: Double)) -> Measurement {
+        var rates: [Double] = []
+        var accepted = 0, refused = 0
+        for _ in 0..<max(1, configuration.repetitions) {
+            let outcome = body()
+            rates.append(Double(outcome.accepted + outcome.refused) / outcome.seconds)
+            accepted += outcome.accepted
+            refused += outcome.refused
+        }
+        return Measurement(rates: rates, accepted: accepted, refused: refused)
+    }
+
+    /// Whole passes over the token set until the interval is over.
+    private func passes(_ set: ReceiptTokenSet, _ verify: (ReceiptTokenSet.Token) -> Bool) -> (accepted: Int, refused: Int, seconds: Double) {
+        var accepted = 0, refused = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(configuration.seconds * 1e9)
+        var elapsed: UInt64 = 0
+        repeat {
+            for token in set.tokens {
+                if verify(token) { accepted += 1 } else { refused += 1 }
+            }
+            elapsed = DispatchTime.now().uptimeNanoseconds - start
+        } while elapsed < limit
+        return (accepted, refused, Double(elapsed) / 1e9)
+    }
+
+    /// The same on two threads started together; the total over the longer of the two intervals.
+    private func twoThreads(_ set: ReceiptTokenSet, _ verify: @escaping @Sendable (ReceiptTokenSet.Token) -> Bool) -> (accepted: Int, refused: Int, seconds: Double) {
+        final class Box: @unchecked Sendable {
+            var outcomes: [(accepted: Int, refused: Int, seconds: Double)] = []
+            let lock = NSLock()
+        }
+        let box = Box()
+        let group = DispatchGroup()
+        let seconds = configuration.seconds
+        let tokens = set.tokens
+        for _ in 0..<2 {
+            group.enter()
+            let thread = Thread {
+                var accepted = 0, refused = 0
+                let start = DispatchTime.now().uptimeNanoseconds
+                let limit = UInt64(seconds * 1e9)
+                var elapsed: UInt64 = 0
+                repeat {
+                    for token in tokens {
+                        if verify(token) { accepted += 1 } else { refused += 1 }
+                    }
+                    elapsed = DispatchTime.now().uptimeNanoseconds - start
+                } while elapsed < limit
+                box.lock.lock()
+                box.outcomes.append((accepted, refused, Double(elapsed) / 1e9))
+                box.lock.unlock()
+                group.leave()
+            }
+            thread.start()
+        }
+        group.wait()
+        let accepted = box.outcomes.reduce(0) { $0 + $1.accepted }
+        let refused = box.outcomes.reduce(0) { $0 + $1.refused }
+        let longest = box.outcomes.map(\.seconds).max() ?? seconds
+        return (accepted, refused, longest)
+    }
+
+    /// RSS after 1,000 full verifications and after `memoryVerifications`, over every algorithm in
+    /// turn (HS256 gets the bulk: it is the fastest, so a leak per call would show soonest).
+    private func memoryCheck(sets: [BenchmarkAlgorithm: ReceiptTokenSet]) throws -> (afterThousand: Int, afterAll: Int) {
+        let verifiers = try sets.mapValues { try makeVerifier($0) }
+        let order: [BenchmarkAlgorithm] = BenchmarkAlgorithm.allCases.filter { sets[$0] != nil }
+        var done = 0
+        var afterThousand = 0
+        let total = configuration.memoryVerifications
+        var round = 0
+        while done < total {
+            // One round: a few asymmetric verifications, then a burst of HMAC ones.
+            for algorithm in order {
+                guard let set = sets[algorithm], let verifier = verifiers[algorithm] else { continue }
+                let burst = algorithm == .HS256 || order.count == 1 ? 1000 : 10
+                for index in 0..<burst where done < total {
+                    let token = set.tokens[(round &* 7 &+ index) % set.tokens.count]
+                    _ = try? verifier.verify(token.compact, resource: token.resource)
+                    done += 1
+                    if done == 1000 { afterThousand = Self.residentBytes() }
+                }
+            }
+            round += 1
+        }
+        if afterThousand == 0 { afterThousand = Self.residentBytes() }
+        return (afterThousand, Self.residentBytes())
+    }
+
+    /// Resident set size from /proc/self/statm (0 where it is not available).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// The CPU model from /proc/cpuinfo.
+    static func cpuModel() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return "unknown"
+    }
+}
+
+extension ReceiptBenchmark {
+    /// Runs `count` verifications of one mode over one algorithm's tokens and nothing else, for
+    /// instruction counting under `valgrind --tool=callgrind` (repeatable where timings are not).
+    /// Returns how many were accepted.
+    public static func profile(_ mode: BenchmarkMode, algorithm: BenchmarkAlgorithm, count: Int) throws -> Int {
+        let set = try ReceiptTokenSet(algorithm: algorithm, count: 64)
+        let genuine = set.tokens.filter(\.isGenuine)
+        var accepted = 0
+        switch mode {
+        case .raw:
+            let handles = try set.makeBaseline()
+            for index in 0..<count {
+                let token = genuine[index % genuine.count]
+                if handles[token.keyID]?.verify(token.signingInput, token.opensslSignature) == true { accepted += 1 }
+            }
+        case .full, .full2Threads, .pyjwt:
+            let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: set.jwks))
+            for index in 0..<count {
+                let token = genuine[index % genuine.count]
+                if (try? verifier.verify(token.compact, resource: token.resource)) != nil { accepted += 1 }
+            }
+        case .cached:
+            let cache = CachingReceiptVerifier(verifier: ReceiptVerifier(keys: try ReceiptKeySet(jwks: set.jwks)))
+            for index in 0..<count {
+                let token = genuine[index % genuine.count]
+                if (try? cache.verify(token.compact, resource: token.resource)) != nil { accepted += 1 }
+            }
+        }
+        return accepted
+    }
+}
