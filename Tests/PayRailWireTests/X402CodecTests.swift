@@ -259,3 +259,69 @@ struct X402CodecTests {
         }
     }
 }
+
+@Suite("x402 parsers are total")
+struct X402TotalityTests {
+    /// A small deterministic generator, so a failure reproduces.
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
+    }
+
+    @Test("mutated headers, bodies and invoices never trap: every parser returns or throws WireError")
+    func mutations() throws {
+        let examples = try X402Fixtures.json("x402-http-examples.json")
+        let lnbtc = try X402Fixtures.json("x402-exact-lnbtc-vectors.json")
+        let seedJSON: [[UInt8]] = [
+            try CanonicalJSON.serialize(try X402Fixtures.member(examples, "v2", "PAYMENT-REQUIRED.decoded")),
+            try CanonicalJSON.serialize(try X402Fixtures.member(examples, "v2", "PAYMENT-SIGNATURE.decoded")),
+            try CanonicalJSON.serialize(try X402Fixtures.member(examples, "v1", "bodyExample")),
+            Array(try X402Fixtures.text("x402-v2-payment-required-lnbtc-card.json").utf8),
+        ]
+        let requirements = try X402PaymentRequirements(json: try X402Fixtures.member(lnbtc, "paymentRequirements"))
+        let invoice = Array(try #require(requirements.extraString("invoice")).utf8)
+        let alphabet = Array("{}[]\",:0123456789-+.eEtrufalsn\\ qpzry9x8gf2tvdw0s3jn54khce6mua7lx402Version".utf8)
+        var random = SplitMix(state: 0x402)
+        var outcomes = 0
+        for _ in 0..<1500 {
+            var bytes = seedJSON[random.below(seedJSON.count)]
+            for _ in 0..<(1 + random.below(4)) {
+                guard !bytes.isEmpty else { break }
+                let at = random.below(bytes.count)
+                switch random.below(3) {
+                case 0: bytes[at] = alphabet[random.below(alphabet.count)]
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(alphabet[random.below(alphabet.count)], at: at)
+                }
+            }
+            let header = Base64.encode(bytes)
+            outcomes += (try? X402Codec.decodePaymentRequired(header)) == nil ? 0 : 1
+            outcomes += (try? X402Codec.decodePaymentSignature(header)) == nil ? 0 : 1
+            outcomes += (try? X402Codec.decodePaymentResponse(header)) == nil ? 0 : 1
+            outcomes += (try? X402Codec.decodeVersion1Payment(header)) == nil ? 0 : 1
+            outcomes += (try? X402Codec.decodeVersion1PaymentRequired(body: bytes)) == nil ? 0 : 1
+            _ = try? X402Codec.readChallenge(headers: HTTPFields(), body: bytes)
+            if let message = try? X402Codec.decodePaymentRequired(header) {
+                _ = X402Agent.offers(from: .version2(message), receivedAt: Date(timeIntervalSince1970: 1_700_000_000))
+            }
+
+            var mutatedInvoice = invoice
+            let at = random.below(mutatedInvoice.count)
+            mutatedInvoice[at] = alphabet[random.below(alphabet.count)]
+            if random.below(4) == 0 { mutatedInvoice.removeLast(random.below(mutatedInvoice.count)) }
+            var copy = requirements
+            copy.extra["invoice"] = .string(String(decoding: mutatedInvoice, as: UTF8.self))
+            _ = try? X402Agent.offer(from: copy, receivedAt: Date(timeIntervalSince1970: 1_700_000_000))
+            _ = try? X402Server.credential(from: X402PaymentPayload(accepted: copy, payload: ["preimage": .string(String(repeating: "0", count: 64))]))
+        }
+        // Some mutations are harmless (e.g. inside a string), so some decodes must still succeed.
+        #expect(outcomes > 0)
+    }
+}
