@@ -85,6 +85,9 @@ struct L402CodecTests {
         let spec = try #require(try AuthParameters.parseChallenges(values).last)
         #expect(spec["version"] == "0" && spec["token"] == macaroon.base64 && spec["invoice"] == Self.invoice)
         #expect(try L402Challenge.parse(values).count == 2)
+        for badInvoice in ["", "lnbc1\"x", "lnbc 1", "lnbc1é"] {
+            #expect(throws: WireError.self) { _ = try L402Challenge.headerValues(macaroon: macaroon, invoice: badInvoice) }
+        }
         // Bounds: a token that would push the header past 8 KB is refused.
         let huge = try Macaroon.mint(rootKey: Array(repeating: 1, count: 32), identifier: Array(repeating: 0x41, count: 6000))
         let error = #expect(throws: WireError.self) { _ = try L402Challenge.headerValues(macaroon: huge, invoice: Self.invoice) }

@@ -75,8 +75,13 @@ public struct L402Challenge: Hashable, Sendable {
     ///    `macaroon`. This deviates from the spec's parameter order only, which RFC 9110 leaves free.
     ///
     /// - Throws: `WireError` `.tooLarge` when a value would exceed `maximumHeaderByteCount`,
-    ///   `.malformed` when the invoice holds characters a quoted-string cannot carry.
+    ///   `.malformed` when the invoice is empty or not ASCII letters and digits.
     public static func headerValues(macaroon: Macaroon, invoice: String) throws(WireError) -> [String] {
+        // BOLT11 is bech32: letters and digits only. Anything else would need quoted-pair escapes,
+        // which aperture's regex does not undo, so it can only be a mistake upstream.
+        guard !invoice.isEmpty, invoice.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw WireError(.malformed, "an L402 invoice is a BOLT11 string of ASCII letters and digits")
+        }
         let token = macaroon.base64
         let legacy = AuthChallenge(scheme: L402Scheme.lsat.rawValue, parameters: [
             AuthParameter(name: "macaroon", value: token), AuthParameter(name: "invoice", value: invoice),

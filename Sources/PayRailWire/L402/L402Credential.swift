@@ -41,17 +41,18 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible {
     /// `macaroon` detail) once the invoice is paid and `preimage` is known.
     ///
     /// - Throws: `WireError` `.missingField` when the offer did not come from an L402 challenge,
-    ///   `.bindingMismatch` when the preimage does not pay this offer's payment hash (do not send it:
-    ///   the server would refuse it), else as the initializers.
+    ///   `.bindingMismatch` when the preimage does not pay the macaroon's payment hash (do not send it:
+    ///   the server would refuse it), else as `Macaroon(base64:)`, `L402Identifier(bytes:)` and the
+    ///   initializers.
     public init(answering offer: Offer, preimage: [UInt8]) throws(WireError) {
         guard let text = offer.details["macaroon"] else {
             throw WireError(.missingField, "the offer carries no L402 macaroon; it did not come from an L402 challenge")
         }
         let macaroon = try Macaroon(base64: text)
-        if let hashHex = offer.details["paymentHash"], let hash = L402Hex.decode(hashHex) {
-            guard constantTimeEquals(SHA256.hash(preimage), hash) else {
-                throw WireError(.bindingMismatch, "the preimage does not match the offer's payment hash")
-            }
+        // The macaroon's identifier is what the server checks the preimage against, so check it here.
+        let identifier = try L402Identifier(bytes: macaroon.identifier)
+        guard constantTimeEquals(SHA256.hash(preimage), identifier.paymentHash) else {
+            throw WireError(.bindingMismatch, "the preimage does not match the payment hash of the offer's macaroon")
         }
         try self.init(macaroon: macaroon, preimage: preimage)
     }
