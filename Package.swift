@@ -68,6 +68,10 @@ let package = Package(
             name: "PayRailWireTests", dependencies: ["PayRailWire", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
             path: "Tests/PayRailWireTests", exclude: ["Fixtures"]
         ),
+        .testTarget(
+            name: "ReceiptBenchmarkTests", dependencies: ["ReceiptBenchmarkKit", "PayRailTestPeers"],
+            path: "Tests/ReceiptBenchmarkTests"
+        ),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
     ],
     swiftLanguageModes: [.v6]
