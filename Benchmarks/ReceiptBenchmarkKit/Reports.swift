@@ -25,8 +25,9 @@ extension BenchmarkReport {
             guard let figures = results[algorithm] else { continue }
             for mode in BenchmarkMode.allCases {
                 guard let m = figures[mode] else { continue }
-                lines.append(String(format: "%-6@ %-14@ %11.0f  %11.0f  %11.0f", algorithm.rawValue as NSString,
-                                    mode.rawValue as NSString, m.median, m.minimum, m.maximum))
+                let label = algorithm.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0) + " "
+                    + mode.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                lines.append(label + String(format: " %11.0f  %11.0f  %11.0f", m.median, m.minimum, m.maximum))
             }
         }
         lines.append("")
