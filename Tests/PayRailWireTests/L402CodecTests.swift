@@ -114,6 +114,9 @@ struct L402CodecTests {
         let server = try Self.apertureRegex("serverAuthorization")
         #expect(Self.firstMatch(server, credential.authorizationValue)?.dropFirst().map { $0 } == ["L402", macaroon.base64, L402Hex.encode(preimage)])
         #expect(!credential.description.contains(L402Hex.encode(preimage)))
+        var dumped = ""
+        dump(credential, to: &dumped)
+        #expect(!dumped.contains(L402Hex.encode(preimage)) && !dumped.contains("17"))
     }
 
     @Test("Bad Authorization values are refused with the right code")

@@ -7,7 +7,7 @@ import PayRailCrypto
 /// The preimage proves the invoice was paid (its SHA-256 is the payment hash in the macaroon's
 /// identifier); the macaroon proves the server issued the token. The preimage is secret until it is
 /// presented, so `description` never shows it.
-public struct L402Credential: Hashable, Sendable, CustomStringConvertible {
+public struct L402Credential: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The scheme it came in (agents write `L402`).
     public var scheme: L402Scheme
     /// The macaroons before the colon; the first is the token, more are allowed by the specification
@@ -68,6 +68,14 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible {
 
     /// Log-safe: the scheme and the macaroon count, never the preimage or signatures.
     public var description: String { "L402Credential(scheme: \(scheme.rawValue), macaroons: \(macaroons.count))" }
+
+    /// Same as `description`: never the preimage.
+    public var debugDescription: String { description }
+
+    /// Hides the preimage from `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["scheme": scheme, "macaroons": macaroons.map(\.description)])
+    }
 
     /// Parses one `Authorization` value (the fuzzed entry point).
     ///
