@@ -26,22 +26,43 @@ final class OwnedPKey: @unchecked Sendable {
     }
 }
 
-/// A small stack of OpenSSL operation contexts that are set up once and then reused.
+/// A small store of OpenSSL operation contexts that are set up once and then reused.
 ///
 /// Creating and initialising a context (`EVP_DigestVerifyInit_ex`, `EVP_PKEY_verify_init`,
 /// `EVP_MAC_init` with a key) costs a provider look-up under OpenSSL's global locks on every call;
 /// a verified receipt should pay only for the arithmetic. Each context is used by one thread at a
-/// time: it is taken from the stack, used, and given back. At most `capacity` idle contexts are
-/// kept, so memory stays bounded however many threads verify at once.
+/// time: it is taken, used, and given back. The store is split into stripes chosen by thread, so
+/// two threads verifying at once rarely meet on the same lock. At most `capacity` idle contexts
+/// are kept per stripe, so memory stays bounded however many threads verify at once.
 final class ContextPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var idle: [OpaquePointer] = []
+    /// One lock and its idle contexts; a class of its own so stripes sit on separate cache lines.
+    private final class Stripe {
+        let lock = NSLock()
+        var idle: [OpaquePointer] = []
+        /// Keeps neighbouring stripes' hot fields off this one's cache line.
+        private var padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    private static let stripeCount = 4
+    private let stripes: [Stripe]
     private let capacity: Int
     private let destroy: @Sendable (OpaquePointer) -> Void
 
-    init(capacity: Int = 16, destroy: @escaping @Sendable (OpaquePointer) -> Void) {
+    init(capacity: Int = 4, destroy: @escaping @Sendable (OpaquePointer) -> Void) {
         self.capacity = capacity
         self.destroy = destroy
+        self.stripes = (0..<Self.stripeCount).map { _ in Stripe() }
+    }
+
+    /// The calling thread's stripe: a multiplicative hash of its thread id.
+    @inline(__always)
+    private var stripe: Stripe {
+        #if canImport(Darwin)
+        let thread = UInt64(UInt(bitPattern: pthread_self()))
+        #else
+        let thread = UInt64(pthread_self())
+        #endif
+        return stripes[Int(truncatingIfNeeded: (thread &* 0x9E37_79B9_7F4A_7C15) >> 62)]
     }
 
     /// Runs `body` with an idle context, or a new one from `make`; returns `failure` if none can be made.
@@ -50,21 +71,22 @@ final class ContextPool: @unchecked Sendable {
     func withContext<Result>(
         make: () -> OpaquePointer?, failure: Result, _ body: (OpaquePointer) -> (result: Result, keep: Bool)
     ) -> Result {
-        lock.lock()
-        let reused = idle.popLast()
-        lock.unlock()
+        let stripe = self.stripe
+        stripe.lock.lock()
+        let reused = stripe.idle.popLast()
+        stripe.lock.unlock()
         guard let context = reused ?? make() else { return failure }
         let outcome = body(context)
         guard outcome.keep else {
             destroy(context)
             return outcome.result
         }
-        lock.lock()
-        if idle.count < capacity {
-            idle.append(context)
-            lock.unlock()
+        stripe.lock.lock()
+        if stripe.idle.count < capacity {
+            stripe.idle.append(context)
+            stripe.lock.unlock()
         } else {
-            lock.unlock()
+            stripe.lock.unlock()
             destroy(context)
         }
         return outcome.result
@@ -72,14 +94,16 @@ final class ContextPool: @unchecked Sendable {
 
     /// Frees every idle context.
     func drain() {
-        lock.lock()
-        let contexts = idle
-        idle = []
-        lock.unlock()
-        contexts.forEach(destroy)
+        for stripe in stripes {
+            stripe.lock.lock()
+            let contexts = stripe.idle
+            stripe.idle = []
+            stripe.lock.unlock()
+            contexts.forEach(destroy)
+        }
     }
 
-    deinit { idle.forEach(destroy) }
+    deinit { drain() }
 }
 
 /// Algorithms fetched from the default provider once per process. Fetching is a locked table lookup
