@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
+        .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
     ],
     targets: [
         .systemLibrary(
@@ -49,6 +50,8 @@ let package = Package(
             name: "ReceiptVerification", dependencies: ["ReceiptBenchmarkKit"],
             path: "Benchmarks/ReceiptVerification", exclude: ["Peers"]
         ),
+        // libFuzzer harness for the wire parsers; scripts/fuzz builds it with -sanitize=fuzzer.
+        .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto"], path: "Fuzz/WireFuzz"),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],
             path: "Tests/PayRailCryptoTests", exclude: ["Fixtures"]
