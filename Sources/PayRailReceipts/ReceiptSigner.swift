@@ -30,6 +30,11 @@ public struct ReceiptSigner: Sendable {
 
     /// Signs `claims` and returns the compact token.
     public func sign(_ claims: ReceiptClaims) throws(ReceiptKeyError) -> String {
+        // JSON numbers are IEEE doubles to most readers: times beyond 2^53 would not read back exactly.
+        let safe: ClosedRange<Int64> = -9_007_199_254_740_991...9_007_199_254_740_991
+        guard safe.contains(claims.iat), safe.contains(claims.exp) else {
+            throw ReceiptKeyError(.signingFailed, "iat and exp must be within +-(2^53 - 1) seconds to survive JSON")
+        }
         let payload: [UInt8]
         do {
             payload = try CanonicalJSON.serialize(claims.jsonValue)

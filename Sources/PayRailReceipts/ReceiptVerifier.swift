@@ -65,7 +65,8 @@ public struct ReceiptVerifier: Sendable {
     public init(keys: ReceiptKeySet, leewaySeconds: Int64 = 30, maxTokenLength: Int = 8192,
                 clock: any PayRailClock = SystemClock()) {
         self.keys = keys
-        self.leewaySeconds = leewaySeconds
+        // Clamped so that now +- leeway can never overflow, whatever a configuration says.
+        self.leewaySeconds = min(max(leewaySeconds, 0), 366 * 86_400)
         self.maxTokenLength = maxTokenLength
         self.clock = clock
     }
@@ -176,10 +177,11 @@ public struct ReceiptVerifier: Sendable {
     /// The checks that depend on the time and the resource asked for: re-run on every cache hit.
     func checkClaims(_ claims: ReceiptClaims, notBefore: Int64?, resource: String?) throws(ReceiptVerificationError) {
         let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
-        if claims.exp + leewaySeconds < now {
+        // The claims are input: compare against now +- leeway (both sane) so no claim can overflow.
+        if claims.exp < now - leewaySeconds {
             throw ReceiptVerificationError(.expired, "expired at \(claims.exp), now \(now)")
         }
-        if claims.iat - leewaySeconds > now || (notBefore.map { $0 - leewaySeconds > now } ?? false) {
+        if claims.iat > now + leewaySeconds || (notBefore.map { $0 > now + leewaySeconds } ?? false) {
             throw ReceiptVerificationError(.notYetValid, "issued for a time after now (\(now))")
         }
         if let resource, claims.sub != resource {

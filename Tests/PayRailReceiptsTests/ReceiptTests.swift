@@ -168,6 +168,29 @@ struct ReceiptSignVerifyTests {
         expectRefusal(.badSignature) { _ = try fixture.verifier().verify(replacingSegment(2, of: token, with: der), resource: nil) }
     }
 
+    @Test("extreme times in the claims neither crash nor pass for what they are not")
+    func extremeTimes() throws {
+        let fixture = try ReceiptFixture()
+        guard case .ed25519(let key) = fixture.ed25519.key else { Issue.record("fixture key"); return }
+        let header: [String: JSONValue] = ["alg": .string("EdDSA"), "kid": .string("ed-1")]
+        func token(iat: String, exp: String) throws -> String {
+            let claims = #"{"iss":"a","sub":"GET /premium","jti":"j","iat":\#(iat),"exp":\#(exp),"method":"fake","amount":"1","currency":"sat","ref":"r"}"#
+            return try JWSCompact.serialize(header: header, payload: Array(claims.utf8)) { try key.signature(for: $0) }
+        }
+        let max = String(Int64.max), min = String(Int64.min)
+        #expect(try fixture.verifier().verify(try token(iat: min, exp: max), resource: nil).exp == Int64.max)
+        expectRefusal(.notYetValid) { _ = try fixture.verifier().verify(try token(iat: max, exp: max), resource: nil) }
+        expectRefusal(.expired) { _ = try fixture.verifier().verify(try token(iat: min, exp: min), resource: nil) }
+        expectRefusal(.badClaims) { _ = try fixture.verifier().verify(try token(iat: "1", exp: "9223372036854775808"), resource: nil) }
+        let lenient = ReceiptVerifier(keys: fixture.keySet, leewaySeconds: .max, clock: fixture.clock)
+        #expect(lenient.leewaySeconds == 366 * 86_400)
+        expectRefusal(.expired) { _ = try lenient.verify(try token(iat: min, exp: min), resource: nil) }
+        // The signer refuses times that JSON readers could not read back exactly.
+        let unsafe = ReceiptClaims(iss: "a", sub: "GET /x", jti: "j", iat: 0, exp: Int64.max, method: "fake",
+                                   amount: "1", currency: "sat", ref: "r")
+        #expect(throws: ReceiptKeyError.self) { try fixture.ed25519.sign(unsafe) }
+    }
+
     @Test("a receipt for another resource is refused")
     func otherResource() throws {
         let fixture = try ReceiptFixture()
