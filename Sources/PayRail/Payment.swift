@@ -23,6 +23,22 @@ public struct Price: Hashable, Sendable, Codable {
 
     /// The rails this price accepts, sorted by name for stable output.
     public var rails: [RailID] { amounts.keys.sorted { $0.rawValue < $1.rawValue } }
+
+    private enum CodingKeys: String, CodingKey {
+        case amounts
+    }
+
+    /// Decodes and re-checks that at least one rail is priced, as `init(_:)` does, so a stored or
+    /// received price can never be one nobody can pay.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let amounts = try container.decode([RailID: Money].self, forKey: .amounts)
+        do {
+            try self.init(amounts)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: .amounts, in: container, debugDescription: error.description)
+        }
+    }
 }
 
 /// A price without any rail; add at least one rail amount to the pricing rule.

@@ -200,3 +200,17 @@ struct DomainTests {
         #expect(clock.now() == Date(timeIntervalSince1970: 7))
     }
 }
+
+@Suite("Domain review fixes")
+struct DomainReviewTests {
+    @Test("a price decodes only with at least one rail, like init(_:)")
+    func priceDecodingKeepsInvariant() throws {
+        let price = try Price([.fake: Money(amount: 100, unit: .sat)])
+        let data = try JSONEncoder().encode(price)
+        #expect(try JSONDecoder().decode(Price.self, from: data) == price)
+        // `[RailID: Money]` is encoded as a flat key/value array; an empty one is an empty dictionary.
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Price.self, from: Data(#"{"amounts":[]}"#.utf8))
+        }
+    }
+}
