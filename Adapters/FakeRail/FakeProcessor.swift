@@ -117,11 +117,20 @@ public actor FakeProcessor: FakeProcessorAPI {
     }
 
     /// Funds paid by payers but not yet redeemed by payees, per unit (operator view).
-    public func heldFunds(unit: MoneyUnit) -> Money {
-        let held = requests.values
-            .filter { $0.payer != nil && $0.paymentID == nil && $0.record.amount.unit == unit }
-            .reduce(Int64(0)) { $0 &+ $1.record.amount.amount }
-        return Money.zeroOr(held, unit: unit)
+    ///
+    /// - Throws: `.unsupported` when the total does not fit 64 bits (each payer's balance does, their
+    ///   sum need not); a wrapped or clamped total would misreport money.
+    public func heldFunds(unit: MoneyUnit) throws(RailError) -> Money {
+        var held = Money.zero(unit)
+        for request in requests.values
+        where request.payer != nil && request.paymentID == nil && request.record.amount.unit == unit {
+            do {
+                held = try held.adding(request.record.amount)
+            } catch {
+                throw RailError(.unsupported, "the held \(unit) total does not fit 64 bits: \(error)", rail: .fake)
+            }
+        }
+        return held
     }
 
     /// The status of a request, or `nil` if the processor never issued it (operator view).

@@ -6,8 +6,11 @@ import PayRail
 // rails. Every method throws `RailError` so transport failures and processor refusals look the same
 // to a rail and carry the same retry advice.
 
-/// An account's API credentials at the fake processor. The secret never appears in descriptions.
-public struct FakeAccountCredentials: Hashable, Sendable, Codable, CustomStringConvertible, CustomDebugStringConvertible {
+/// An account's API credentials at the fake processor. The secret never appears in descriptions,
+/// string interpolation or `dump`.
+public struct FakeAccountCredentials: Hashable, Sendable, Codable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// The account's public id (appears as the payee of offers and the payer of vouchers).
     public let accountID: String
     /// The account's API secret.
@@ -24,6 +27,11 @@ public struct FakeAccountCredentials: Hashable, Sendable, Codable, CustomStringC
 
     /// The account id only.
     public var debugDescription: String { description }
+
+    /// Hides the secret from `dump` and debuggers, which otherwise print every stored property.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["accountID": accountID], displayStyle: .struct)
+    }
 }
 
 /// A payable request registered at the processor for one offer.

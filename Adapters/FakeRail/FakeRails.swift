@@ -65,6 +65,15 @@ public struct FakePayeeRail: PayeeRail {
         let request = try await processor.createRequest(
             amount: charge.amount, expiresAt: min(charge.expiresAt, latest), challengeID: charge.challengeID,
             payee: account)
+        // The processor may sit behind HTTP: never offer terms other than the charge's, or money
+        // would be collected for the wrong amount, to another account, or after the charge expired.
+        guard request.amount == charge.amount, request.payee == account.accountID,
+              request.expiresAt <= charge.expiresAt, !request.id.isEmpty
+        else {
+            throw RailError(
+                .unavailable, "the processor answered with a request that does not match the charge; nothing was offered",
+                rail: id)
+        }
         return Offer(
             rail: id, amount: request.amount, payee: request.payee, expiresAt: request.expiresAt, id: request.id,
             details: [
