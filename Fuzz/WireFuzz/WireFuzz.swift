@@ -137,6 +137,28 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     selectedTarget.run(bytes)
     return 0
 }
+
+/// libFuzzer's public driver (`int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*cb)(const
+/// uint8_t *, size_t))`). Declared here rather than in a C header because the package keeps C out of
+/// everything but the OpenSSL shim; every argument is a pointer, passed identically by both
+/// conventions on the platforms we fuzz on.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links executables with `main` defined as `<Module>_main`, which overrides libFuzzer's own
+/// `main`; so this is the process entry point, and it hands control to libFuzzer's driver.
+@_cdecl("WireFuzz_main")
+public func wireFuzzMain(
+    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
+}
 #else
 import Foundation
 
