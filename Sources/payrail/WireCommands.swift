@@ -4,7 +4,7 @@ import PayRailWire
 
 /// `payrail wire ...`: the tools to reach for when a 402 goes wrong. Each reads stdin and prints JSON.
 enum WireCommands {
-    static let all: [CommandSpec] = [jcs, challenges, challengeID, credential]
+    static let all: [CommandSpec] = [jcs, challenges, challengeID, credential, decode]
 
     static let jcs = CommandSpec(
         path: ["wire", "jcs"],
@@ -59,7 +59,58 @@ enum WireCommands {
         run: { _ in try runCredential() }
     )
 
+    static let decode = CommandSpec(
+        path: ["wire", "decode"],
+        summary: "Print every offer in a raw HTTP 402 response on stdin, each with its dialect.",
+        options: [
+            OptionSpec(name: "at", valueName: "RFC3339", help: "read the response as of this moment (default: now); invoices and expiries are checked against it"),
+        ],
+        details: """
+        stdin holds a raw HTTP response: the status line, the header lines, an empty line, the body
+        (CRLF or LF line ends). Every dialect is read: Payment (WWW-Authenticate), x402 v2
+        (PAYMENT-REQUIRED) and v1 (JSON body), L402/LSAT, and the plain JSON body. Prints a JSON array
+        with one object per offer: dialect, rail, amount (decimal string of minor units), unit, payee,
+        expires (RFC 3339) and id. What was present but unusable is listed on stderr, one line each.
+        Exit 1 for input that is not an HTTP response, a status other than 402, or no usable offer.
+        """,
+        run: { arguments in try runDecode(at: arguments.value("at")) }
+    )
+
     // MARK: Runs
+
+    private static func runDecode(at: String?) throws -> ExitCode {
+        var moment = Date()
+        if let at {
+            do { moment = try PaymentTimestamp.parse(at) } catch {
+                throw CommandFailure.usage("--at must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z")
+            }
+        }
+        let input = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        let response: (status: Int, headers: HTTPFields, body: [UInt8])
+        do { response = try PaymentResponseReader.parseHTTPResponse(input) } catch {
+            throw CommandFailure.refused("not an HTTP response: \(error.reason)")
+        }
+        guard response.status == 402 else { throw CommandFailure.refused("the status is \(response.status), not 402: nothing to pay") }
+        let reading = PaymentResponseReader.read(
+            status: response.status, headers: response.headers, body: response.body, receivedAt: moment)
+        guard !reading.offers.isEmpty else {
+            let why = reading.skipped.first.map { ": \($0)" } ?? ""
+            throw CommandFailure.refused("no usable offer in the response\(why)")
+        }
+        for skipped in reading.skipped {
+            FileHandle.standardError.write(Data("skipped \(skipped)\n".utf8))
+        }
+        let objects: [JSONValue] = reading.offers.map { read in
+            .object([
+                "dialect": .string(read.dialect.rawValue), "rail": .string(read.offer.rail.rawValue),
+                "amount": .string(String(read.offer.amount.amount)), "unit": .string(read.offer.amount.unit.code),
+                "payee": .string(read.offer.payee), "expires": .string(PaymentTimestamp.format(read.offer.expiresAt)),
+                "id": .string(read.offer.id),
+            ])
+        }
+        try printJSON(.array(objects))
+        return .success
+    }
 
     private static func runJCS() throws -> ExitCode {
         let input = [UInt8](FileHandle.standardInput.readDataToEndOfFile())

@@ -1,12 +1,14 @@
-// A strict, minimal BOLT 11 reader: just what scheme_exact_lnbtc.md obliges both the server (before
-// sending the challenge) and the client (before paying) to check: currency, msat amount, creation
-// time, expiry, payment hash, the single description hash, and the signing key. It never trusts the
-// `n` field alone: when present the signature must verify against it, otherwise the key is recovered.
+// The one BOLT 11 reader of the wire codecs (x402 lnbtc, L402, the plain dialect and the agent-side
+// response reader all use it): a strict, minimal summary of what scheme_exact_lnbtc.md obliges both
+// the server (before sending the challenge) and the client (before paying) to check: currency, msat
+// amount, creation time, expiry, payment hash, the single description hash, and the signing key. It
+// never trusts the `n` field alone: when present the signature must verify against it, otherwise the
+// key is recovered. `parsePrefix` alone reads the human-readable part (L402's `BOLT11Amount`).
 
 import PayRailCrypto
 
-/// The facts of a BOLT 11 invoice that the lnbtc scheme checks. Internal: the rails own invoices.
-struct X402Bolt11Invoice: Hashable, Sendable {
+/// The facts of a BOLT 11 invoice that the wire codecs check. Internal: the rails own invoices.
+struct Bolt11Invoice: Hashable, Sendable {
     /// The BOLT11 currency prefix: `bc`, `tb`, `tbs` (signet) or `bcrt` (regtest).
     let currency: String
     /// The amount in millisatoshi, `nil` for an "any amount" invoice.
@@ -119,7 +121,29 @@ struct X402Bolt11Invoice: Hashable, Sendable {
     /// The expiry moment in Unix seconds (cannot overflow: both parts are below 2^50).
     var expiresAtUnix: Int64 { timestamp + expirySeconds }
 
-    private static func parsePrefix(_ rest: [UInt8]) throws(WireError) -> (String, Int64?) {
+    /// The PayRail Lightning network name of a BOLT11 currency prefix, or `nil` for an unknown one.
+    static func networkName(currency: String) -> String? {
+        switch currency {
+        case "bc": return "mainnet"
+        case "tb": return "testnet"
+        case "tbs": return "signet"
+        case "bcrt": return "regtest"
+        default: return nil
+        }
+    }
+
+    /// The PayRail Lightning network name of this invoice, or `nil` for an unknown currency.
+    var network: String? { Self.networkName(currency: currency) }
+
+    /// The payment hash as 64 lowercase hex digits.
+    var paymentHashHex: String { X402Syntax.hex(paymentHash) }
+
+    /// The payee node key as 66 lowercase hex digits.
+    var payeeKeyHex: String { X402Syntax.hex(payeeKey) }
+
+    /// Reads the lowercase human-readable part after `ln` (currency, then optional amount and
+    /// multiplier) into the currency and the amount in millisatoshi (`nil` when amountless).
+    static func parsePrefix(_ rest: [UInt8]) throws(WireError) -> (String, Int64?) {
         // Currencies are letters and amounts start with a digit, so the split is exact for bc, tb, tbs, bcrt.
         let currencyBytes = rest.prefix { $0 >= 0x61 && $0 <= 0x7A }
         let currency = String(decoding: currencyBytes, as: UTF8.self)

@@ -194,38 +194,14 @@ public struct BOLT11Amount: Hashable, Sendable {
               lower[0] == UInt8(ascii: "l"), lower[1] == UInt8(ascii: "n") else {
             throw WireError(.malformed, "not a BOLT11 invoice (no ln…1 human-readable part)")
         }
-        let hrp = Array(lower[2..<separator])
-        // Longest prefixes first: `tbs` and `bcrt` begin like `tb` and `bc`.
-        let networks: [(String, String)] = [("bcrt", "regtest"), ("tbs", "signet"), ("bc", "mainnet"), ("tb", "testnet")]
-        guard let (prefix, network) = networks.first(where: { hrp.starts(with: Array($0.0.utf8)) }) else {
+        // The shared BOLT11 prefix reader (Common/Bolt11Invoice.swift) splits currency and amount.
+        let (currency, amountMsat) = try Bolt11Invoice.parsePrefix(Array(lower[2..<separator]))
+        guard let network = Bolt11Invoice.networkName(currency: currency) else {
             throw WireError(.unsupported, "the invoice is for an unknown network")
         }
-        let amountText = Array(hrp[prefix.utf8.count...])
-        guard let first = amountText.first else { return BOLT11Amount(network: network, amount: nil) }
-        guard first != UInt8(ascii: "0") else { throw WireError(.malformed, "the invoice amount has a leading zero") }
-
-        var digits = amountText
-        // Millisatoshis per unit of the multiplier, times 10 so pico-bitcoin (0.1 msat) stays integral.
-        var tenthsOfMsatPerUnit: UInt64 = 1_000_000_000_000  // 1 BTC = 1e11 msat
-        if let last = digits.last, !(0x30...0x39).contains(last) {
-            switch last {
-            case UInt8(ascii: "m"): tenthsOfMsatPerUnit = 1_000_000_000
-            case UInt8(ascii: "u"): tenthsOfMsatPerUnit = 1_000_000
-            case UInt8(ascii: "n"): tenthsOfMsatPerUnit = 1_000
-            case UInt8(ascii: "p"): tenthsOfMsatPerUnit = 1
-            default: throw WireError(.malformed, "the invoice amount has an unknown multiplier")
-            }
-            digits.removeLast()
-        }
-        guard !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ (0x30...0x39).contains($0) }),
-              let number = UInt64(String(decoding: digits, as: UTF8.self)) else {
-            throw WireError(.malformed, "the invoice amount is not a number")
-        }
-        let (tenths, overflow) = number.multipliedReportingOverflow(by: tenthsOfMsatPerUnit)
-        guard !overflow else { throw WireError(.malformed, "the invoice amount overflows") }
-        guard tenths % 10 == 0 else { throw WireError(.malformed, "the invoice amount is not a whole millisatoshi") }
-        let msat = tenths / 10
-        guard msat > 0, msat <= UInt64(Int64.max) else { throw WireError(.malformed, "the invoice amount is out of range") }
+        guard let amountMsat else { return BOLT11Amount(network: network, amount: nil) }
+        guard amountMsat > 0 else { throw WireError(.malformed, "the invoice amount is out of range") }
+        let msat = UInt64(amountMsat)
         do {
             let money = msat % 1000 == 0
                 ? try Money(amount: Int64(msat / 1000), unit: .sat)

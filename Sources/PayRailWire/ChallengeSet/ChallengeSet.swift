@@ -1,0 +1,261 @@
+// One 402 response that carries every dialect at once (they use different fields, so they do not
+// collide):
+//
+//   HTTP/1.1 402 Payment Required
+//   Cache-Control: no-store
+//   Content-Type: application/json
+//   WWW-Authenticate: LSAT macaroon="…", invoice="…"                       (L402, Lightning offers only)
+//   WWW-Authenticate: L402 macaroon="…", invoice="…", version="0", token="…"
+//   WWW-Authenticate: Payment id="…", realm="…", method="lightning", …     (one field per offer)
+//   WWW-Authenticate: Payment id="…", realm="…", method="fake", …
+//   PAYMENT-REQUIRED: <base64 of the x402 v2 PaymentRequired>             (accepts in the same order)
+//
+//   {"type":"x402","payment":{…first offer…},"offers":[…],"retry_after":"payment",…}
+//
+// Order: the offers are sorted once by the client's `Accept-Payment` (the server's order among equals)
+// and every dialect lists them in that order. The L402 pair comes first among the WWW-Authenticate
+// fields because deployed LSAT clients read only the first one; Payment clients read all of them.
+// Each challenge is its own field, so each stays under 8 KB on its own.
+
+import Foundation
+import PayRail
+import PayRailCrypto
+
+/// One offer a dialect could not carry, and why (e.g. a regtest invoice in x402, a card in L402).
+public struct SkippedOffer: Hashable, Sendable, CustomStringConvertible {
+    /// The dialect that left it out.
+    public var dialect: PaymentDialect
+    /// The offer's rail.
+    public var rail: RailID
+    /// The offer's id.
+    public var offerID: String
+    /// Why.
+    public var reason: String
+
+    /// One line.
+    public var description: String { "\(dialect.rawValue): \(rail) offer \(offerID): \(reason)" }
+}
+
+/// A complete 402 response: status, header fields and body, plus what each dialect carries.
+public struct PaymentRequiredResponse: Hashable, Sendable {
+    /// The HTTP status (402; 400 or 500 for the few problem types that say so).
+    public var status: Int
+    /// Every header field, in order.
+    public var headers: HTTPFields
+    /// The body bytes.
+    public var body: [UInt8]
+    /// The offers in the order every dialect lists them.
+    public var offers: [Offer]
+    /// The bound Payment challenges, one per offer the Payment dialect carries.
+    public var paymentChallenges: [PaymentChallenge]
+    /// The x402 message in `PAYMENT-REQUIRED`, when any offer has an x402 form.
+    public var x402: X402PaymentRequired?
+    /// The L402 challenges (one per Lightning offer).
+    public var l402: [L402Challenge]
+    /// Offers a dialect left out, and why.
+    public var skipped: [SkippedOffer]
+
+    /// The response as HTTP/1.1 text (CRLF line ends), for logs, fixtures and `payrail wire decode`.
+    public var http1Text: String {
+        var text = "HTTP/1.1 \(status) \(Self.reasonPhrase(status))\r\n"
+        for field in headers { text += "\(field.name): \(field.value)\r\n" }
+        return text + "\r\n" + String(decoding: body, as: UTF8.self)
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 400: return "Bad Request"
+        case 402: return "Payment Required"
+        case 500: return "Internal Server Error"
+        default: return "Status"
+        }
+    }
+}
+
+/// Renders the gate's offers (one per rail) into ONE 402 response in every dialect PayRail speaks.
+///
+/// A dialect is written only when its parameters are given (`x402Resource` for x402, `macaroonRootKey`
+/// for L402); the Payment and plain dialects are always written. A rail with no form in a dialect is
+/// simply absent from it and listed in ``PaymentRequiredResponse/skipped``.
+public struct ChallengeSet: Sendable {
+    /// The Payment scheme's `realm` (the server's name).
+    public var realm: String
+    /// The challenge-id secrets.
+    public var keyring: ChallengeIDKeyring
+    /// The L402 macaroon root key; `nil` writes no L402 challenge.
+    public var macaroonRootKey: [UInt8]?
+    /// First-party caveats every L402 macaroon gets (services, validity).
+    public var macaroonCaveats: [L402Caveat]
+    /// The x402 resource; `nil` writes no `PAYMENT-REQUIRED`.
+    public var x402Resource: X402ResourceInfo?
+    /// The request binding lnbtc invoices commit to (required for Lightning in x402).
+    public var x402RequestBinding: X402RequestBinding?
+    /// The card networks a Stripe offer is written on in x402.
+    public var x402CardNetworks: [String]
+    /// x402 extensions declared to the client (e.g. `payment-identifier`).
+    public var x402Extensions: [String: JSONValue]
+    /// A description for humans in each Payment challenge.
+    public var description: String?
+    /// Ask for the Payment credential in `Payment-Authorization` (the resource already uses `Authorization`).
+    public var usePaymentAuthorizationField: Bool
+
+    /// Makes a challenge set.
+    public init(
+        realm: String, keyring: ChallengeIDKeyring, macaroonRootKey: [UInt8]? = nil, macaroonCaveats: [L402Caveat] = [],
+        x402Resource: X402ResourceInfo? = nil, x402RequestBinding: X402RequestBinding? = nil, x402CardNetworks: [String] = ["visa"],
+        x402Extensions: [String: JSONValue] = [:], description: String? = nil, usePaymentAuthorizationField: Bool = false
+    ) {
+        self.realm = realm
+        self.keyring = keyring
+        self.macaroonRootKey = macaroonRootKey
+        self.macaroonCaveats = macaroonCaveats
+        self.x402Resource = x402Resource
+        self.x402RequestBinding = x402RequestBinding
+        self.x402CardNetworks = x402CardNetworks
+        self.x402Extensions = x402Extensions
+        self.description = description
+        self.usePaymentAuthorizationField = usePaymentAuthorizationField
+    }
+
+    /// The offers in the client's order: by `Accept-Payment` weight (rail = method, intent `charge`),
+    /// the server's order among equals; rails the client refuses (`q=0`) or does not list are dropped.
+    /// A missing or malformed header, or one that would leave nothing, keeps the server's order (the
+    /// draft lets a server ignore such a header, and a 402 without offers cannot be paid).
+    public static func order(_ offers: [Offer], acceptPayment values: [String]) -> [Offer] {
+        guard !values.isEmpty, let accept = try? AcceptPayment.parse(values) else { return offers }
+        let ordered = accept.order(offers) { ($0.rail.rawValue, PaymentCharge.intent) }
+        return ordered.isEmpty ? offers : ordered
+    }
+
+    /// The 402 asking for payment.
+    ///
+    /// - Parameters:
+    ///   - offers: one per rail, the server's preferred first.
+    ///   - acceptPayment: the request's `Accept-Payment` values (see ``order(_:acceptPayment:)``).
+    ///   - now: the time of writing (x402 timeouts, plain `expiry_seconds`, invoice freshness).
+    /// - Throws: `.missingField` when no dialect can carry any offer.
+    public func paymentRequired(offers: [Offer], acceptPayment: [String] = [], now: Date) throws(WireError) -> PaymentRequiredResponse {
+        try render(offers: offers, acceptPayment: acceptPayment, now: now, failure: nil)
+    }
+
+    /// The 402 after a refused credential: a FRESH challenge set plus the problem, told in the dialect
+    /// the refused credential came in.
+    ///
+    /// - `.payment`: the body is `application/problem+json` with `type` = the problem URI (and the plain
+    ///   members `payment`, `offers`, `retry_after` as extension members); `challengeId` names the
+    ///   refused challenge.
+    /// - `.x402`, `.x402v1`: `PAYMENT-REQUIRED` carries `error` = `detail`; the body is the plain one.
+    /// - `.l402`, `.plain`: the plain body with `problem` = the problem URI and `detail`.
+    ///
+    /// The status is the problem type's (402 for all but `bad-request`, `method-unsupported`, `internal-payment-error`).
+    public func failure(
+        offers: [Offer], acceptPayment: [String] = [], now: Date, dialect: PaymentDialect, problem: PaymentProblemType,
+        detail: String, challengeID: String? = nil
+    ) throws(WireError) -> PaymentRequiredResponse {
+        try render(offers: offers, acceptPayment: acceptPayment, now: now,
+                   failure: Failure(dialect: dialect, problem: problem, detail: detail, challengeID: challengeID))
+    }
+
+    private struct Failure {
+        var dialect: PaymentDialect
+        var problem: PaymentProblemType
+        var detail: String
+        var challengeID: String?
+    }
+
+    private func render(offers unordered: [Offer], acceptPayment: [String], now: Date, failure: Failure?) throws(WireError) -> PaymentRequiredResponse {
+        let offers = Self.order(unordered, acceptPayment: acceptPayment)
+        var skipped: [SkippedOffer] = []
+        func skip(_ dialect: PaymentDialect, _ offer: Offer, _ error: WireError) {
+            skipped.append(SkippedOffer(dialect: dialect, rail: offer.rail, offerID: offer.id, reason: error.reason))
+        }
+        var fields = HTTPFields()
+        fields.append("Cache-Control", "no-store")
+
+        // L402: Lightning offers only, first among the WWW-Authenticate fields (see the file header).
+        var l402: [L402Challenge] = []
+        if let rootKey = macaroonRootKey {
+            for offer in offers {
+                guard offer.rail == .lightning else {
+                    skip(.l402, offer, WireError(.unsupported, "L402 carries Lightning offers only"))
+                    continue
+                }
+                do {
+                    let (macaroon, values) = try L402Challenge.serverChallenge(for: offer, rootKey: rootKey, caveats: macaroonCaveats)
+                    for value in values { fields.append("WWW-Authenticate", value) }
+                    l402.append(L402Challenge(scheme: .l402, macaroon: macaroon, invoice: offer.details["invoice"] ?? ""))
+                } catch { skip(.l402, offer, error) }
+            }
+        }
+
+        // Payment: one bound challenge per offer, one field each.
+        var paymentChallenges: [PaymentChallenge] = []
+        for offer in offers {
+            do {
+                let challenge = try PaymentCharge.challenge(
+                    for: offer, realm: realm, keyring: keyring, description: description,
+                    usePaymentAuthorizationField: usePaymentAuthorizationField)
+                fields.append("WWW-Authenticate", try challenge.headerValue())
+                paymentChallenges.append(challenge)
+            } catch { skip(.payment, offer, error) }
+        }
+
+        // x402 version 2: every offer's entries, in the same order.
+        var x402: X402PaymentRequired?
+        if let resource = x402Resource {
+            let context = X402OfferContext(now: now, requestBinding: x402RequestBinding, cardNetworks: x402CardNetworks)
+            var accepts: [X402PaymentRequirements] = []
+            for offer in offers {
+                do { accepts += try X402PaymentRequirements.requirements(for: offer, context: context) } catch { skip(.x402, offer, error) }
+            }
+            if !accepts.isEmpty {
+                let isX402Failure = failure.map { $0.dialect == .x402 || $0.dialect == .x402v1 } ?? false
+                let message = X402PaymentRequired(
+                    resource: resource, accepts: accepts, error: isX402Failure ? failure?.detail : nil, extensions: x402Extensions)
+                do {
+                    fields.append(X402HeaderName.paymentRequired, try X402Codec.encodePaymentRequired(message))
+                    x402 = message
+                } catch {
+                    for offer in offers { skip(.x402, offer, error) }
+                }
+            }
+        }
+
+        // Plain: the body. Offers it cannot carry are left out of it.
+        var plainOffers: [Offer] = []
+        for offer in offers {
+            do {
+                _ = try PlainChallenge.offerObject(offer, now: now)
+                plainOffers.append(offer)
+            } catch { skip(.plain, offer, error) }
+        }
+        guard !paymentChallenges.isEmpty || x402 != nil || !l402.isEmpty || !plainOffers.isEmpty else {
+            throw WireError(.missingField, "no dialect can carry any of the offers (\(skipped.map(\.description).joined(separator: "; ")))")
+        }
+
+        var status = 402
+        var body: [UInt8] = []
+        var plain = PlainChallenge(offers: plainOffers)
+        if let failure {
+            status = failure.problem.status
+            plain.title = failure.problem.title
+            plain.detail = failure.detail
+        }
+        if let failure, failure.dialect == .payment {
+            var problem = ProblemDetails(failure.problem, detail: failure.detail, challengeID: failure.challengeID)
+            if !plainOffers.isEmpty {
+                let object = try plain.jsonObject(now: now)
+                for key in ["payment", PlainChallenge.offersMember, "retry_after"] { problem.extensions[key] = object[key] }
+            }
+            fields.append("Content-Type", ProblemDetails.mediaType)
+            body = try problem.encoded()
+        } else if !plainOffers.isEmpty {
+            plain.problem = failure?.problem.uri
+            fields.append("Content-Type", PlainChallenge.mediaType)
+            body = try plain.body(now: now)
+        }
+        return PaymentRequiredResponse(
+            status: status, headers: fields, body: body, offers: offers, paymentChallenges: paymentChallenges,
+            x402: x402, l402: l402, skipped: skipped)
+    }
+}

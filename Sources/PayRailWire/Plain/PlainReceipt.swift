@@ -1,0 +1,176 @@
+// `X-Receipt: <receipt>`: how a plain-dialect client retries. One header, four kinds of content,
+// told apart by shape alone (the order of the checks matters and is the contract):
+//
+//   1. `Payment <base64url>`                         a Payment-scheme credential (any rail)
+//   2. exactly 64 hex digits                          a Lightning preimage (server: sha256 -> challenge)
+//   3. three non-empty base64url parts joined by "."  a receipt token (compact JWS) for a replay
+//   4. anything else printable                        a rail's own proof (fake voucher "x.y", Stripe spt_...)
+//
+// A JWS always has three parts and a fake voucher two, so 3 and 4 cannot be confused.
+
+import PayRail
+import PayRailCrypto
+
+/// The content of an `X-Receipt` request header, classified.
+///
+/// The secret kinds (preimage, proof, credential payload) never appear in ``description``.
+public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
+    /// The request field.
+    public static let fieldName = "X-Receipt"
+    /// Values longer than this are refused before any decoding (the bound every credential has).
+    public static let maximumLength = 16 * 1024
+
+    /// A Lightning payment preimage (32 bytes).
+    case preimage([UInt8])
+    /// A Payment-scheme credential sent in `X-Receipt` instead of `Authorization`.
+    case paymentCredential(PaymentCredential)
+    /// A server-issued receipt token (compact JWS), presented again for an idempotent replay.
+    case receiptToken(String)
+    /// A rail's own proof (the fake rail's voucher, a Stripe shared payment token), matched against
+    /// the server's offers by the rail.
+    case railProof(String)
+
+    /// Classifies an `X-Receipt` value.
+    ///
+    /// - Throws: `.tooLarge` over 16 KB (checked first); `.missingField` for an empty value;
+    ///   `.malformed` for control characters or non-ASCII, or a `Payment` credential that does not parse
+    ///   (its own errors).
+    public static func parse(_ value: String) throws(WireError) -> PlainReceipt {
+        guard value.utf8.count <= maximumLength else {
+            throw WireError(.tooLarge, "the X-Receipt value is \(value.utf8.count) bytes; at most \(maximumLength) are accepted")
+        }
+        let trimmed = trim(value)
+        guard !trimmed.isEmpty else { throw WireError(.missingField, "the X-Receipt value is empty") }
+        guard trimmed.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            throw WireError(.malformed, "the X-Receipt value must be printable ASCII")
+        }
+        if trimmed.utf8.count > 8, trimmed.prefix(8).lowercased() == "payment " {
+            return .paymentCredential(try PaymentCredential.parse(trimmed))
+        }
+        if trimmed.utf8.count == 64, trimmed.utf8.allSatisfy(isHex) {
+            return .preimage(hexBytes(trimmed.lowercased()))
+        }
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(isBase64URL) }) {
+            return .receiptToken(trimmed)
+        }
+        guard !trimmed.contains(" ") else { throw WireError(.malformed, "a rail proof in X-Receipt is one token without spaces") }
+        return .railProof(trimmed)
+    }
+
+    /// The header value.
+    ///
+    /// - Throws: `.tooLarge` over 16 KB; as ``PaymentCredential/headerValue()`` for a credential.
+    public func headerValue() throws(WireError) -> String {
+        let value: String
+        switch self {
+        case .preimage(let bytes): value = X402Syntax.hex(bytes)
+        case .paymentCredential(let credential): value = try credential.headerValue()
+        case .receiptToken(let token): value = token
+        case .railProof(let proof): value = proof
+        }
+        guard value.utf8.count <= Self.maximumLength else {
+            throw WireError(.tooLarge, "the X-Receipt value would be \(value.utf8.count) bytes; servers accept at most \(Self.maximumLength)")
+        }
+        return value
+    }
+
+    /// The payload member a rail proof fills, per rail (the single value the plain form carries).
+    public static func proofField(for rail: RailID) -> String {
+        switch rail {
+        case .lightning: return "preimage"
+        case .stripe: return "spt"
+        case .fake: return "voucher"
+        default: return "proof"
+        }
+    }
+
+    // MARK: Agent side
+
+    /// The `X-Receipt` answering `offer` with a rail credential: the preimage for Lightning, otherwise the
+    /// rail's single proof value (``proofField(for:)``). Rails whose proof needs more than one value
+    /// (a Stripe `externalId`) must be answered in the Payment dialect instead.
+    ///
+    /// - Throws: `.missingField` when the credential lacks the proof; `.malformed` for a Lightning
+    ///   preimage that is not 64 hex digits; `.bindingMismatch` for a credential of another rail.
+    public static func answering(_ offer: Offer, with credential: Credential) throws(WireError) -> PlainReceipt {
+        guard credential.rail == offer.rail else {
+            throw WireError(.bindingMismatch, "the credential is for \(credential.rail), the offer for \(offer.rail)")
+        }
+        let field = proofField(for: offer.rail)
+        guard let proof = credential.payload[field], !proof.isEmpty else {
+            throw WireError(.missingField, "the credential has no \(field) for the \(offer.rail) rail")
+        }
+        if offer.rail == .lightning {
+            guard proof.utf8.count == 64, proof.utf8.allSatisfy(isHex) else {
+                throw WireError(.malformed, "a Lightning preimage is 64 hex digits")
+            }
+            return .preimage(hexBytes(proof.lowercased()))
+        }
+        return .railProof(proof)
+    }
+
+    // MARK: Server side
+
+    /// The domain credential for an offer the server made (found by the caller: for a preimage by
+    /// `sha256(preimage)`, for a proof by the rail). Payload: ``proofField(for:)`` = the value.
+    ///
+    /// - Throws: `.unsupported` for a receipt token (check it as a receipt, not as a payment) or a
+    ///   Payment credential (read it with ``PaymentCharge/domainCredential(from:)``); `.bindingMismatch`
+    ///   for a preimage answering a non-Lightning offer, or one whose hash is not the offer's payment hash.
+    public func credential(for offer: Offer) throws(WireError) -> Credential {
+        switch self {
+        case .preimage(let bytes):
+            guard offer.rail == .lightning else { throw WireError(.bindingMismatch, "a preimage answers Lightning offers only") }
+            let hash = X402Syntax.hex(SHA256.hash(bytes))
+            let expected = (offer.details["paymentHash"] ?? offer.id).lowercased()
+            guard constantTimeEquals(Array(hash.utf8), Array(expected.utf8)) else {
+                throw WireError(.bindingMismatch, "the preimage does not pay this offer's invoice")
+            }
+            return Credential(rail: .lightning, offerID: offer.id, payload: ["preimage": X402Syntax.hex(bytes)])
+        case .railProof(let proof):
+            return Credential(rail: offer.rail, offerID: offer.id, payload: [Self.proofField(for: offer.rail): proof])
+        case .receiptToken:
+            throw WireError(.unsupported, "a receipt token is a replay: verify it as a receipt, it pays no offer")
+        case .paymentCredential:
+            throw WireError(.unsupported, "a Payment credential is read with PaymentCharge.domainCredential(from:)")
+        }
+    }
+
+    /// The payment hash (64 lowercase hex) a preimage pays: how the server finds its challenge.
+    public var paymentHash: String? {
+        guard case .preimage(let bytes) = self else { return nil }
+        return X402Syntax.hex(SHA256.hash(bytes))
+    }
+
+    /// The kind only; never the secret.
+    public var description: String {
+        switch self {
+        case .preimage: return "PlainReceipt.preimage"
+        case .paymentCredential(let credential): return "PlainReceipt.paymentCredential(\(credential))"
+        case .receiptToken: return "PlainReceipt.receiptToken"
+        case .railProof: return "PlainReceipt.railProof"
+        }
+    }
+
+    private static func trim(_ text: String) -> String {
+        var slice = Substring(text)
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+
+    private static func isHex(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
+    }
+
+    private static func isBase64URL(_ byte: UInt8) -> Bool {
+        AuthParameters.isAlphaNumeric(byte) || byte == 0x2D || byte == 0x5F
+    }
+
+    /// Pairs of hex digits to bytes; the caller has checked the text is even-length lowercase hex.
+    private static func hexBytes(_ text: String) -> [UInt8] {
+        let digits = text.utf8.map { $0 <= 0x39 ? $0 &- 0x30 : $0 &- 0x57 }
+        return stride(from: 0, to: digits.count - 1, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
+    }
+}
