@@ -61,9 +61,11 @@ public struct Base64URLError: Error, Hashable, Sendable, CustomStringConvertible
 
 /// Base64url (RFC 4648 section 5) as used by JOSE (RFC 7515) and the Payment HTTP scheme.
 ///
-/// ``encode(_:)`` never writes padding. The decoders are strict so that each byte string has exactly
-/// one accepted encoding: they refuse whitespace, `+` and `/`, non-zero trailing bits, and malformed
-/// padding, but accept correct `=` padding because some peers send it.
+/// ``encode(_:)`` never writes padding. The decoders are strict: they refuse whitespace, `+` and `/`,
+/// non-zero trailing bits and malformed padding. They accept correct `=` padding because peers send
+/// it (the Payment scheme says to accept both), so a byte string has two accepted spellings, with and
+/// without padding: anything that must be one exact text (a JWS segment, a value bound by a MAC)
+/// must refuse `=` itself, as `JWSCompact` and `ReceiptVerifier` do, or compare decoded bytes.
 public enum Base64URL {
     /// Encodes bytes without padding.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {

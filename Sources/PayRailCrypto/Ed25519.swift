@@ -199,3 +199,12 @@ public enum Ed25519 {
         }
     }
 }
+
+extension Ed25519.PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Names the key type and its public key; the private bytes never appear in text or `dump`.
+    public var description: String { "Ed25519.PrivateKey(public: \(Base64URL.encode(publicKey.rawRepresentation)))" }
+    /// The same as `description`.
+    public var debugDescription: String { description }
+    /// A mirror without the secret, so `dump` and debuggers cannot print it either.
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": Base64URL.encode(publicKey.rawRepresentation)], displayStyle: .struct) }
+}

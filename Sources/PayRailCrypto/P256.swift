@@ -180,3 +180,12 @@ public enum P256 {
         }
     }
 }
+
+extension P256.PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Names the key type and its public key; the private bytes never appear in text or `dump`.
+    public var description: String { "P256.PrivateKey(public: \(Base64URL.encode(publicKey.x963Representation)))" }
+    /// The same as `description`.
+    public var debugDescription: String { description }
+    /// A mirror without the secret, so `dump` and debuggers cannot print it either.
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": Base64URL.encode(publicKey.x963Representation)], displayStyle: .struct) }
+}

@@ -171,3 +171,12 @@ public enum Secp256k1 {
         }
     }
 }
+
+extension Secp256k1.PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Names the key type and its public key; the private bytes never appear in text or `dump`.
+    public var description: String { "Secp256k1.PrivateKey(public: \(Base64URL.encode(publicKey.compressedRepresentation)))" }
+    /// The same as `description`.
+    public var debugDescription: String { description }
+    /// A mirror without the secret, so `dump` and debuggers cannot print it either.
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": Base64URL.encode(publicKey.compressedRepresentation)], displayStyle: .struct) }
+}
