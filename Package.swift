@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "PayRail", targets: ["PayRail"]),
         .library(name: "PayRailReceipts", targets: ["PayRailReceipts"]),
         .library(name: "PayRailWire", targets: ["PayRailWire"]),
+        .library(name: "PayRailStore", targets: ["PayRailStore"]),
+        .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
@@ -24,7 +26,17 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .systemLibrary(
+            name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"]), .brew(["libmicrohttpd"])]
+        ),
         .target(name: "PayRailCrypto", dependencies: ["COpenSSL"], path: "Sources/PayRailCrypto"),
+        .target(name: "PayRailStore", dependencies: ["CSQLite", "PayRail"], path: "Sources/PayRailStore"),
+        .target(name: "PayRailHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/PayRailHTTP"),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
@@ -75,6 +87,8 @@ let package = Package(
             name: "ReceiptBenchmarkTests", dependencies: ["ReceiptBenchmarkKit", "PayRailTestPeers"],
             path: "Tests/ReceiptBenchmarkTests"
         ),
+        .testTarget(name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail"], path: "Tests/PayRailStoreTests"),
+        .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
     ],
     swiftLanguageModes: [.v6]

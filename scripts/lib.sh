@@ -40,11 +40,13 @@ ensure_system_libraries() {
     local missing=()
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     if ! pkg-config --exists 'libcrypto >= 3.0' 2>/dev/null; then missing+=(libssl-dev); fi
+    if ! pkg-config --exists sqlite3 2>/dev/null; then missing+=(libsqlite3-dev); fi
+    if ! pkg-config --exists libmicrohttpd 2>/dev/null; then missing+=(libmicrohttpd-dev); fi
     if [ ${#missing[@]} -gt 0 ]; then
         say "missing system libraries: ${missing[*]}"
         apt_install "${missing[@]}"
     else
-        say "system libraries present (OpenSSL $(pkg-config --modversion libcrypto))"
+        say "system libraries present (OpenSSL $(pkg-config --modversion libcrypto), SQLite $(pkg-config --modversion sqlite3), libmicrohttpd $(pkg-config --modversion libmicrohttpd))"
     fi
 }
 

@@ -1,0 +1,1 @@
+// PayRailHTTP: a small HTTP/1.1 server on libmicrohttpd with async handlers.

@@ -1,0 +1,1 @@
+// PayRailStore: what the gate must remember (challenges, consumptions, settlements, receipts, rate limits).
