@@ -9,7 +9,7 @@ struct WireCommandTests {
 
     @Test("--help on every wire command")
     func help() throws {
-        for command in ["jcs", "challenges", "challenge-id", "credential"] {
+        for command in ["jcs", "challenges", "challenge-id", "credential", "decode"] {
             let result = try PayRail.run(["wire", command, "--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("usage: payrail wire \(command)"))
@@ -78,5 +78,42 @@ struct WireCommandTests {
             #expect(refused.status == 1, "\(bad.prefix(30))")
             #expect(refused.stderr.split(separator: "\n").count == 1)
         }
+    }
+
+    @Test("decode: every offer of a raw 402, each with its dialect; CRLF or LF; refusals exit 1 with one line")
+    func decode() throws {
+        let request = "eyJhbW91bnQiOiIyNTAiLCJjdXJyZW5jeSI6InVzZCIsIm1ldGhvZERldGFpbHMiOnsicHJvY2Vzc29yS2V5IjoicGsiLCJyZXF1ZXN0SUQiOiJyZXFfMSJ9LCJyZWNpcGllbnQiOiJhY2N0X20ifQ"
+        let lines = [
+            "HTTP/1.1 402 Payment Required",
+            #"WWW-Authenticate: Basic realm="x", Payment id="abc", realm="api.example.com", method="fake", intent="charge", request="\#(request)", expires="2026-01-01T00:05:00Z""#,
+            "Content-Type: application/json",
+            "",
+            #"{"x402Version":1,"accepts":[{"scheme":"exact","network":"payrail:fake","maxAmountRequired":"250","asset":"usd","payTo":"acct_m","resource":"https://api.example.com/a","maxTimeoutSeconds":60,"extra":{"requestID":"req_1","processorKey":"pk"}}]}"#,
+        ]
+        let expected = #"[{"amount":"250","dialect":"payment","expires":"2026-01-01T00:05:00Z","id":"req_1","payee":"acct_m","rail":"fake","unit":"usd"},{"amount":"250","dialect":"x402-v1","expires":"2026-01-01T00:01:00Z","id":"req_1","payee":"acct_m","rail":"fake","unit":"usd"}]"# + "\n"
+        for separator in ["\r\n", "\n"] {
+            let result = try PayRail.run(["wire", "decode", "--at", "2026-01-01T00:00:00Z"], stdin: lines.joined(separator: separator))
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == expected)
+        }
+
+        // The full ChallengeSet example (every dialect; fixture kept with the wire tests).
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("PayRailWireTests/Fixtures/responses/challenge-set-example.http")
+        let full = try PayRail.run(["wire", "decode", "--at", "2023-11-14T22:13:20Z"], stdin: try String(contentsOf: example, encoding: .utf8))
+        #expect(full.status == 0, "\(full.stderr)")
+        for dialect in ["payment", "x402", "l402", "plain"] {
+            #expect(full.stdout.components(separatedBy: #""dialect":"\#(dialect)""#).count == 3 || dialect == "l402", "\(dialect)")
+        }
+        #expect(full.stdout.components(separatedBy: #""dialect":"l402""#).count == 2)
+
+        for bad in ["", "not http", "HTTP/1.1 200 OK\n\n{}", "HTTP/1.1 402 Payment Required\n\n<html></html>",
+                    "HTTP/1.1 402 Payment Required\nWWW-Authenticate: Payment id=\"x\"\n\n"] {
+            let refused = try PayRail.run(["wire", "decode"], stdin: bad)
+            #expect(refused.status == 1, "\(bad.prefix(30))")
+            #expect(refused.stdout.isEmpty)
+            #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        }
+        #expect(try PayRail.run(["wire", "decode", "--at", "yesterday"], stdin: lines.joined(separator: "\n")).status == 2)
     }
 }
