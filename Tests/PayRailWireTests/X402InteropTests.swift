@@ -17,14 +17,13 @@ struct X402InteropTests {
         return try CanonicalJSON.parse(Array(output.utf8))
     }
 
-    /// The SDK's structural check must pass, and its schema check too unless the SDK says it cannot
-    /// run it (its optional `jsonschema` dependency is not among the pinned peers; see SOURCE.md).
+    /// The SDK's structural check AND its full JSON-Schema check must pass: the pinned peers include
+    /// `x402[extensions]` (jsonschema, idna), so "schema check unavailable" is a failure, never a pass.
     static func expectIdentifierAccepted(_ report: JSONValue) throws {
         #expect(try X402Fixtures.member(report, "structureOK") == .bool(true))
+        #expect(try X402Fixtures.member(report, "schemaCheckUnavailable") == .bool(false), "the SDK could not run its schema check: install the pinned peers (x402[extensions])")
         #expect(try X402Fixtures.member(report, "errors") == .array([]))
-        let valid = try X402Fixtures.member(report, "valid") == .bool(true)
-        let unavailable = try X402Fixtures.member(report, "schemaCheckUnavailable") == .bool(true)
-        #expect(valid || unavailable)
+        #expect(try X402Fixtures.member(report, "valid") == .bool(true))
     }
 
     /// Our own PaymentRequired: the spec's Lightning offer, a card offer on three networks and a fake

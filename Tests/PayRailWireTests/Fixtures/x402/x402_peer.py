@@ -58,9 +58,9 @@ from x402conf import harness
 def identifier_report(extension):
     """The SDK's verdict on a payment-identifier extension object.
 
-    Full validation runs the extension's JSON Schema with `jsonschema`, part of the SDK's optional
-    "extensions" extra that the pinned peers do not install; the SDK then reports exactly that and
-    nothing else, which we pass on as `schemaCheckUnavailable` instead of calling it a failure.
+    Full validation runs the extension's JSON Schema with `jsonschema`, from the SDK's "extensions"
+    extra, which the pinned peers install. Should it be missing, the SDK reports exactly that; we pass
+    it on as `schemaCheckUnavailable` (with the errors) and the Swift test fails on it.
     """
     if extension is None:
         return None
@@ -70,7 +70,7 @@ def identifier_report(extension):
         "structureOK": is_payment_identifier_extension(extension),
         "valid": result.valid,
         "schemaCheckUnavailable": unavailable,
-        "errors": [] if unavailable else list(result.errors),
+        "errors": list(result.errors),
     }
 
 
