@@ -1,0 +1,155 @@
+import Foundation
+import PayRail
+
+// The memory store keeps everything in dictionaries behind one lock. Every operation is short and
+// never waits for I/O, so a lock (not an actor) is enough and the async methods never suspend while
+// holding it. Nothing survives the process: use it for tests and demos, never with real money.
+
+/// A `GateStore` in memory, for tests and demos; forgets everything when the process ends.
+public final class MemoryGateStore: GateStore, @unchecked Sendable {
+    // @unchecked: every stored property below `lock` is only touched inside `lock.withLock`.
+    private let clock: any PayRailClock
+    private let lock = NSLock()
+    private var challenges: [String: ChallengeRecord] = [:]
+    private var consumed: [String: ConsumedChallenge] = [:]
+    private var keepUntil: [String: Date] = [:]
+    private var challengeByReceiptID: [String: String] = [:]
+    private var challengeByTokenHash: [Data: String] = [:]
+    private var idempotency: [String: IdempotencyRecord] = [:]
+    private var buckets: [String: TokenBucketState] = [:]
+
+    /// `NSLock.withLock` rethrows untyped errors; this keeps `StoreError` typed.
+    private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Creates an empty store whose consumption times and rate limits follow `clock`.
+    public init(clock: any PayRailClock = SystemClock()) {
+        self.clock = clock
+    }
+
+    /// Remembers a challenge; `.duplicate` when the id is taken.
+    public func saveChallenge(_ challenge: ChallengeRecord) async throws(StoreError) {
+        guard !challenge.id.isEmpty else { throw StoreError.invalid("a challenge id must not be empty") }
+        try locked { () throws(StoreError) in
+            guard challenges[challenge.id] == nil else {
+                throw StoreError(code: .duplicate, reason: "challenge \(challenge.id) is already stored", isRetrySafe: false)
+            }
+            challenges[challenge.id] = challenge
+        }
+    }
+
+    /// The challenge with this id, if stored.
+    public func challenge(id: String) async throws(StoreError) -> ChallengeRecord? {
+        lock.withLock { challenges[id] }
+    }
+
+    /// Consumes a challenge exactly once (see `ConsumptionStore.consume`).
+    public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
+        guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
+            throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
+        }
+        let now = clock.now()
+        return try locked { () throws(StoreError) -> ConsumeResult in
+            if let existing = consumed[challengeID] { return .alreadyConsumed(existing) }
+            guard challengeByReceiptID[receipt.receiptID] == nil, challengeByTokenHash[receipt.tokenHash] == nil else {
+                throw StoreError(code: .duplicate, reason: "receipt \(receipt.receiptID) or its token hash is already issued",
+                                 isRetrySafe: false)
+            }
+            let record = ConsumedChallenge(challengeID: challengeID, settlement: settlement, receipt: receipt, consumedAt: now)
+            consumed[challengeID] = record
+            keepUntil[challengeID] = max(record.receipt.grantExpiresAt, challenges[challengeID]?.expiresAt ?? .distantPast)
+            challengeByReceiptID[receipt.receiptID] = challengeID
+            challengeByTokenHash[receipt.tokenHash] = challengeID
+            return .consumed(record)
+        }
+    }
+
+    /// The consumption of a challenge, if any.
+    public func consumedChallenge(id challengeID: String) async throws(StoreError) -> ConsumedChallenge? {
+        lock.withLock { consumed[challengeID] }
+    }
+
+    /// The consumption whose receipt token hashes to `tokenHash`, if any.
+    public func consumedChallenge(receiptTokenHash tokenHash: Data) async throws(StoreError) -> ConsumedChallenge? {
+        lock.withLock { challengeByTokenHash[tokenHash].flatMap { consumed[$0] } }
+    }
+
+    /// Attaches the response to replay to an issued receipt.
+    public func saveResponse(_ response: StoredResponse, receiptID: String) async throws(StoreError) {
+        try locked { () throws(StoreError) in
+            guard let challengeID = challengeByReceiptID[receiptID], let record = consumed[challengeID] else {
+                throw StoreError(code: .notFound, reason: "no issued receipt \(receiptID)", isRetrySafe: false)
+            }
+            consumed[challengeID] = ConsumedChallenge(
+                challengeID: challengeID, settlement: record.settlement,
+                receipt: record.receipt.with(response: response), consumedAt: record.consumedAt)
+        }
+    }
+
+    /// What is stored under `key` for this payload.
+    public func idempotencyLookup(key: String, payloadHash: Data) async throws(StoreError) -> IdempotencyLookup {
+        let now = StoreTime.normalized(clock.now())
+        return lock.withLock {
+            guard let record = idempotency[key], record.expiresAt > now else { return .notFound }
+            return record.payloadHash == payloadHash ? .replay(record) : .payloadMismatch
+        }
+    }
+
+    /// Stores a response under its key unless a live record already holds it.
+    public func saveIdempotentResponse(_ record: IdempotencyRecord) async throws(StoreError) -> IdempotencySaveResult {
+        guard !record.key.isEmpty else { throw StoreError.invalid("an idempotency key must not be empty") }
+        let now = StoreTime.normalized(clock.now())
+        return lock.withLock {
+            if let existing = idempotency[record.key], existing.expiresAt > now {
+                return existing.payloadHash == record.payloadHash ? .alreadySaved(existing) : .payloadMismatch
+            }
+            idempotency[record.key] = record
+            return .saved
+        }
+    }
+
+    /// Takes tokens from a client's bucket.
+    public func take(_ count: Int, from clientKey: String, policy: TokenBucketPolicy) async throws(StoreError) -> RateLimitDecision {
+        try policy.checkCount(count)
+        let now = StoreTime.milliseconds(clock.now())
+        return lock.withLock {
+            let state = buckets[clientKey] ?? .full(policy, at: now)
+            let (next, decision) = policy.take(count, from: state, now: now)
+            buckets[clientKey] = next
+            return decision
+        }
+    }
+
+    /// Deletes everything that expired before `now`.
+    public func purgeExpired(now: Date) async throws(StoreError) -> PurgeReport {
+        let nowMilliseconds = StoreTime.milliseconds(now)
+        let now = StoreTime.normalized(now)
+        return lock.withLock {
+            var report = PurgeReport()
+            for (id, record) in challenges where record.expiresAt < now {
+                challenges[id] = nil
+                report.challenges += 1
+            }
+            for (id, until) in keepUntil where until < now {
+                if let record = consumed.removeValue(forKey: id) {
+                    challengeByReceiptID[record.receipt.receiptID] = nil
+                    challengeByTokenHash[record.receipt.tokenHash] = nil
+                }
+                keepUntil[id] = nil
+                report.consumedChallenges += 1
+            }
+            for (key, record) in idempotency where record.expiresAt <= now {
+                idempotency[key] = nil
+                report.idempotencyKeys += 1
+            }
+            for (key, state) in buckets where state.fullAtMilliseconds <= nowMilliseconds {
+                buckets[key] = nil
+                report.rateLimitBuckets += 1
+            }
+            return report
+        }
+    }
+}

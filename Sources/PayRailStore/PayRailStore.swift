@@ -1,1 +1,0 @@
-// PayRailStore: what the gate must remember (challenges, consumptions, settlements, receipts, rate limits).

@@ -1,0 +1,344 @@
+import Dispatch
+import Foundation
+import PayRail
+
+// The embedded default store: one SQLite file chosen by the user.
+//
+// Threads: one connection, used only from one serial dispatch queue, so every operation in this
+// process runs one at a time (SQLite serializes writers anyway). The async methods hop onto that
+// queue, which keeps SQLite's blocking waits (the busy timeout) off Swift's cooperative threads.
+//
+// Processes: several processes (or several `SQLiteGateStore`s) may share the file. WAL mode lets
+// readers proceed while one writer writes; `busy_timeout` makes a writer wait for the lock instead of
+// failing at once; every read-then-write runs in `BEGIN IMMEDIATE`, which takes the write lock before
+// the read, so "is this challenge consumed? no: consume it" cannot interleave with another process.
+// `synchronous=FULL` makes a committed consumption survive a power cut, not just a crash.
+
+/// A `GateStore` in a SQLite file (WAL mode), safe to share between threads and processes.
+public final class SQLiteGateStore: GateStore, @unchecked Sendable {
+    // @unchecked: `connection` is only used on `queue` (and in `init`, before the store is shared).
+    private let connection: SQLiteConnection
+    private let queue: DispatchQueue
+    private let clock: any PayRailClock
+
+    /// The schema version this build writes; older files are migrated up to it when opened.
+    public static var latestSchemaVersion: Int { SQLiteSchema.latestVersion }
+
+    /// Opens (creating if needed) the database at `path`, sets WAL, the busy timeout and foreign keys,
+    /// and migrates the schema forward.
+    ///
+    /// Opening blocks the calling thread briefly (and up to `busyTimeout` if another process is
+    /// migrating the same file); do it at startup.
+    ///
+    /// - Parameters:
+    ///   - path: the database file; its directory must exist. WAL adds `-wal` and `-shm` files beside it.
+    ///   - clock: the time used for consumption records, idempotency and rate limits.
+    ///   - busyTimeout: how long a write waits for another connection's lock before `.busy`.
+    /// - Throws: `StoreError` `.corrupt` for a damaged or non-SQLite file, `.newerSchema` for a file from
+    ///   a newer PayRail (left unchanged), `.unavailable` when the file cannot be opened or written,
+    ///   `.busy` when another process held the lock past the timeout.
+    public init(path: String, clock: any PayRailClock = SystemClock(), busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        guard !path.isEmpty else { throw StoreError.invalid("the database path is empty") }
+        let (seconds, attoseconds) = busyTimeout.components
+        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
+        let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
+        guard mode.first == "wal" else {
+            throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",
+                             isRetrySafe: false)
+        }
+        try connection.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        try SQLiteSchema.migrate(connection)
+        self.connection = connection
+        self.clock = clock
+        self.queue = DispatchQueue(label: "payrail.store.sqlite")
+    }
+
+    /// Closes the file (after operations already started); later calls throw `.closed`.
+    public func close() async {
+        _ = try? await perform { connection throws(StoreError) in connection.close() }
+    }
+
+    /// The schema version recorded in the file (`PRAGMA user_version`).
+    public func schemaVersion() async throws(StoreError) -> Int {
+        try await perform { connection throws(StoreError) in try SQLiteSchema.userVersion(connection) }
+    }
+
+    // MARK: - Challenges
+
+    /// Remembers a challenge and its offers in one transaction; `.duplicate` when the id is taken.
+    public func saveChallenge(_ challenge: ChallengeRecord) async throws(StoreError) {
+        guard !challenge.id.isEmpty else { throw StoreError.invalid("a challenge id must not be empty") }
+        var offerRows: [[SQLiteValue]] = []
+        for (position, offer) in challenge.offers.enumerated() {
+            offerRows.append([
+                .text(challenge.id), .integer(Int64(position)), .text(offer.rail.rawValue),
+                .integer(offer.amount.amount), .text(offer.amount.unit.code), .integer(Int64(offer.amount.unit.exponent)),
+                .text(offer.payee), .text(offer.id), .integer(StoreTime.milliseconds(offer.expiresAt)),
+                .text(try Coding.encodeDetails(offer.details)),
+            ])
+        }
+        let challengeRow: [SQLiteValue] = [
+            .text(challenge.id), .text(challenge.resource.description), challenge.bodyDigest.map { .text($0) } ?? .null,
+            .integer(StoreTime.milliseconds(challenge.createdAt)), .integer(StoreTime.milliseconds(challenge.expiresAt)),
+        ]
+        let rows = offerRows
+        try await perform { connection throws(StoreError) in
+            try connection.immediateTransaction { () throws(StoreError) in
+                let taken = try connection.query("SELECT 1 FROM challenges WHERE id = ?", [.text(challenge.id)]) { _ in true }
+                guard taken.isEmpty else {
+                    throw StoreError(code: .duplicate, reason: "challenge \(challenge.id) is already stored", isRetrySafe: false)
+                }
+                try connection.run("""
+                    INSERT INTO challenges (id, resource, body_digest, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+                    """, challengeRow)
+                for row in rows {
+                    try connection.run("""
+                        INSERT INTO challenge_offers (challenge_id, position, rail, amount_minor, unit_code, unit_exponent,
+                            payee, offer_id, expires_at_ms, details_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, row)
+                }
+            }
+        }
+    }
+
+    /// The challenge with this id, if stored.
+    public func challenge(id: String) async throws(StoreError) -> ChallengeRecord? {
+        try await perform { connection throws(StoreError) in
+            let heads = try connection.query("""
+                SELECT resource, body_digest, created_at_ms, expires_at_ms FROM challenges WHERE id = ?
+                """, [.text(id)]) { row throws(StoreError) in
+                (try Coding.resource(row.text(0)), row.optionalText(1), row.integer(2), row.integer(3))
+            }
+            guard let head = heads.first else { return nil }
+            let offers = try connection.query("""
+                SELECT rail, amount_minor, unit_code, unit_exponent, payee, offer_id, expires_at_ms, details_json
+                FROM challenge_offers WHERE challenge_id = ? ORDER BY position
+                """, [.text(id)]) { row throws(StoreError) in
+                Offer(rail: try Coding.rail(row.text(0)),
+                      amount: try Coding.money(row.integer(1), code: row.text(2), exponent: row.integer(3)),
+                      payee: row.text(4), expiresAt: StoreTime.date(milliseconds: row.integer(6)), id: row.text(5),
+                      details: try Coding.decodeDetails(row.text(7)))
+            }
+            return ChallengeRecord(id: id, resource: head.0, offers: offers, bodyDigest: head.1,
+                                   createdAt: StoreTime.date(milliseconds: head.2),
+                                   expiresAt: StoreTime.date(milliseconds: head.3))
+        }
+    }
+
+    // MARK: - Consumption
+
+    private static let consumedColumns = """
+        challenge_id, rail, offer_id, settlement_reference, amount_minor, unit_code, unit_exponent, settled_at_ms,
+        receipt_id, token_hash, resource, issued_at_ms, grant_expires_at_ms,
+        response_status, response_headers_json, response_body, consumed_at_ms
+        """
+
+    private static func consumed(_ row: SQLiteRow) throws(StoreError) -> ConsumedChallenge {
+        let settlement = Settlement(
+            rail: try Coding.rail(row.text(1)), offerID: row.text(2), reference: row.text(3),
+            amount: try Coding.money(row.integer(4), code: row.text(5), exponent: row.integer(6)),
+            settledAt: StoreTime.date(milliseconds: row.integer(7)))
+        var response: StoredResponse?
+        if !row.isNull(13) {
+            response = StoredResponse(status: Int(row.integer(13)), headers: try Coding.decodeHeaders(row.text(14)),
+                                      body: row.blob(15))
+        }
+        let receipt = ReceiptRecord(
+            receiptID: row.text(8), tokenHash: row.blob(9), resource: try Coding.resource(row.text(10)),
+            issuedAt: StoreTime.date(milliseconds: row.integer(11)),
+            grantExpiresAt: StoreTime.date(milliseconds: row.integer(12)), response: response)
+        return ConsumedChallenge(challengeID: row.text(0), settlement: settlement, receipt: receipt,
+                                 consumedAt: StoreTime.date(milliseconds: row.integer(16)))
+    }
+
+    /// Consumes a challenge exactly once, in one `BEGIN IMMEDIATE` transaction (see `ConsumptionStore.consume`).
+    public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
+        guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
+            throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
+        }
+        let record = ConsumedChallenge(challengeID: challengeID, settlement: settlement, receipt: receipt, consumedAt: clock.now())
+        let headers = try record.receipt.response.map { response throws(StoreError) in try Coding.encodeHeaders(response.headers) }
+        return try await perform { connection throws(StoreError) -> ConsumeResult in
+            try connection.immediateTransaction { () throws(StoreError) -> ConsumeResult in
+                let existing = try connection.query(
+                    "SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE challenge_id = ?",
+                    [.text(challengeID)], row: Self.consumed)
+                if let winner = existing.first { return .alreadyConsumed(winner) }
+                let taken = try connection.query(
+                    "SELECT 1 FROM consumed_challenges WHERE receipt_id = ? OR token_hash = ?",
+                    [.text(receipt.receiptID), .blob(receipt.tokenHash)]) { _ in true }
+                guard taken.isEmpty else {
+                    throw StoreError(code: .duplicate, reason: "receipt \(receipt.receiptID) or its token hash is already issued",
+                                     isRetrySafe: false)
+                }
+                let challengeExpiry = try connection.query(
+                    "SELECT expires_at_ms FROM challenges WHERE id = ?", [.text(challengeID)]) { row in row.integer(0) }
+                let keepUntil = max(StoreTime.milliseconds(record.receipt.grantExpiresAt), challengeExpiry.first ?? Int64.min)
+                let s = record.settlement
+                let r = record.receipt
+                try connection.run("""
+                    INSERT INTO consumed_challenges (\(Self.consumedColumns), keep_until_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [
+                        .text(challengeID), .text(s.rail.rawValue), .text(s.offerID), .text(s.reference),
+                        .integer(s.amount.amount), .text(s.amount.unit.code), .integer(Int64(s.amount.unit.exponent)),
+                        .integer(StoreTime.milliseconds(s.settledAt)),
+                        .text(r.receiptID), .blob(r.tokenHash), .text(r.resource.description),
+                        .integer(StoreTime.milliseconds(r.issuedAt)), .integer(StoreTime.milliseconds(r.grantExpiresAt)),
+                        r.response.map { .integer(Int64($0.status)) } ?? .null,
+                        headers.map { .text($0) } ?? .null,
+                        r.response.map { .blob($0.body) } ?? .null,
+                        .integer(StoreTime.milliseconds(record.consumedAt)), .integer(keepUntil),
+                    ])
+                return .consumed(record)
+            }
+        }
+    }
+
+    /// The consumption of a challenge, if any.
+    public func consumedChallenge(id challengeID: String) async throws(StoreError) -> ConsumedChallenge? {
+        try await perform { connection throws(StoreError) in
+            try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE challenge_id = ?",
+                                 [.text(challengeID)], row: Self.consumed).first
+        }
+    }
+
+    /// The consumption whose receipt token hashes to `tokenHash`, if any.
+    public func consumedChallenge(receiptTokenHash tokenHash: Data) async throws(StoreError) -> ConsumedChallenge? {
+        try await perform { connection throws(StoreError) in
+            try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE token_hash = ?",
+                                 [.blob(tokenHash)], row: Self.consumed).first
+        }
+    }
+
+    /// Attaches the response to replay to an issued receipt.
+    public func saveResponse(_ response: StoredResponse, receiptID: String) async throws(StoreError) {
+        let headers = try Coding.encodeHeaders(response.headers)
+        try await perform { connection throws(StoreError) in
+            let changed = try connection.run("""
+                UPDATE consumed_challenges SET response_status = ?, response_headers_json = ?, response_body = ?
+                WHERE receipt_id = ?
+                """, [.integer(Int64(response.status)), .text(headers), .blob(response.body), .text(receiptID)])
+            guard changed == 1 else {
+                throw StoreError(code: .notFound, reason: "no issued receipt \(receiptID)", isRetrySafe: false)
+            }
+        }
+    }
+
+    // MARK: - Idempotency
+
+    private static func idempotencyRecord(_ row: SQLiteRow) throws(StoreError) -> IdempotencyRecord {
+        IdempotencyRecord(
+            key: row.text(0), payloadHash: row.blob(1),
+            response: StoredResponse(status: Int(row.integer(2)), headers: try Coding.decodeHeaders(row.text(3)), body: row.blob(4)),
+            createdAt: StoreTime.date(milliseconds: row.integer(5)), expiresAt: StoreTime.date(milliseconds: row.integer(6)))
+    }
+
+    private static let liveIdempotencyQuery = """
+        SELECT key, payload_hash, status, headers_json, body, created_at_ms, expires_at_ms
+        FROM idempotency_keys WHERE key = ? AND expires_at_ms > ?
+        """
+
+    /// What is stored under `key` for this payload.
+    public func idempotencyLookup(key: String, payloadHash: Data) async throws(StoreError) -> IdempotencyLookup {
+        let now = StoreTime.milliseconds(clock.now())
+        return try await perform { connection throws(StoreError) -> IdempotencyLookup in
+            let found = try connection.query(Self.liveIdempotencyQuery, [.text(key), .integer(now)], row: Self.idempotencyRecord)
+            guard let record = found.first else { return .notFound }
+            return record.payloadHash == payloadHash ? .replay(record) : .payloadMismatch
+        }
+    }
+
+    /// Stores a response under its key unless a live record already holds it.
+    public func saveIdempotentResponse(_ record: IdempotencyRecord) async throws(StoreError) -> IdempotencySaveResult {
+        guard !record.key.isEmpty else { throw StoreError.invalid("an idempotency key must not be empty") }
+        let now = StoreTime.milliseconds(clock.now())
+        let headers = try Coding.encodeHeaders(record.response.headers)
+        return try await perform { connection throws(StoreError) -> IdempotencySaveResult in
+            try connection.immediateTransaction { () throws(StoreError) -> IdempotencySaveResult in
+                let found = try connection.query(Self.liveIdempotencyQuery, [.text(record.key), .integer(now)],
+                                                 row: Self.idempotencyRecord)
+                if let existing = found.first {
+                    return existing.payloadHash == record.payloadHash ? .alreadySaved(existing) : .payloadMismatch
+                }
+                try connection.run("""
+                    INSERT OR REPLACE INTO idempotency_keys (key, payload_hash, status, headers_json, body, created_at_ms, expires_at_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [
+                        .text(record.key), .blob(record.payloadHash), .integer(Int64(record.response.status)), .text(headers),
+                        .blob(record.response.body), .integer(StoreTime.milliseconds(record.createdAt)),
+                        .integer(StoreTime.milliseconds(record.expiresAt)),
+                    ])
+                return .saved
+            }
+        }
+    }
+
+    // MARK: - Rate limits
+
+    /// Takes tokens from a client's bucket; shared by every process using the file.
+    public func take(_ count: Int, from clientKey: String, policy: TokenBucketPolicy) async throws(StoreError) -> RateLimitDecision {
+        try policy.checkCount(count)
+        let now = StoreTime.milliseconds(clock.now())
+        return try await perform { connection throws(StoreError) -> RateLimitDecision in
+            try connection.immediateTransaction { () throws(StoreError) -> RateLimitDecision in
+                let found = try connection.query("""
+                    SELECT milli_tokens, updated_at_ms, full_at_ms FROM rate_limit_buckets WHERE client_key = ?
+                    """, [.text(clientKey)]) { row in
+                    TokenBucketState(milliTokens: row.integer(0), updatedAtMilliseconds: row.integer(1),
+                                     fullAtMilliseconds: row.integer(2))
+                }
+                let (next, decision) = policy.take(count, from: found.first ?? .full(policy, at: now), now: now)
+                try connection.run("""
+                    INSERT INTO rate_limit_buckets (client_key, milli_tokens, updated_at_ms, full_at_ms) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (client_key) DO UPDATE SET milli_tokens = excluded.milli_tokens,
+                        updated_at_ms = excluded.updated_at_ms, full_at_ms = excluded.full_at_ms
+                    """, [.text(clientKey), .integer(next.milliTokens), .integer(next.updatedAtMilliseconds),
+                          .integer(next.fullAtMilliseconds)])
+                return decision
+            }
+        }
+    }
+
+    // MARK: - Purge
+
+    /// Deletes everything that expired before `now`, in one transaction.
+    public func purgeExpired(now: Date) async throws(StoreError) -> PurgeReport {
+        let now = StoreTime.milliseconds(now)
+        return try await perform { connection throws(StoreError) -> PurgeReport in
+            try connection.immediateTransaction { () throws(StoreError) -> PurgeReport in
+                PurgeReport(
+                    challenges: try connection.run("DELETE FROM challenges WHERE expires_at_ms < ?", [.integer(now)]),
+                    consumedChallenges: try connection.run(
+                        "DELETE FROM consumed_challenges WHERE keep_until_ms < ?", [.integer(now)]),
+                    idempotencyKeys: try connection.run("DELETE FROM idempotency_keys WHERE expires_at_ms <= ?", [.integer(now)]),
+                    rateLimitBuckets: try connection.run("DELETE FROM rate_limit_buckets WHERE full_at_ms <= ?", [.integer(now)]))
+            }
+        }
+    }
+
+    // MARK: - Queue
+
+    /// Runs `body` on the store's serial queue, off the cooperative thread pool.
+    private func perform<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
+        let connection = UncheckedConnection(connection: connection)
+        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(StoreError) {
+                    continuation.resume(returning: .success(try body(connection.connection)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// Carries the connection onto the store's queue; only that queue ever uses it.
+private struct UncheckedConnection: @unchecked Sendable {
+    let connection: SQLiteConnection
+}

@@ -1,0 +1,114 @@
+// The SQLite schema, versioned with `PRAGMA user_version`. Migrations only ever move forward: each
+// entry upgrades from the previous version and is applied in its own `BEGIN IMMEDIATE` transaction
+// together with the version bump, so a crash (or a second process opening the same file) never sees
+// half a migration. Never edit a shipped migration; append a new one.
+//
+// Money is INTEGER minor units plus the unit's code and exponent, never REAL; times are INTEGER
+// milliseconds since 1970. STRICT tables make SQLite refuse a value of the wrong type instead of
+// silently converting it.
+
+enum SQLiteSchema {
+    struct Migration {
+        let version: Int
+        let sql: String
+    }
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, sql: """
+            CREATE TABLE challenges (
+                id TEXT PRIMARY KEY NOT NULL,
+                resource TEXT NOT NULL,
+                body_digest TEXT,
+                created_at_ms INTEGER NOT NULL,
+                expires_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX challenges_by_expiry ON challenges(expires_at_ms);
+            CREATE TABLE challenge_offers (
+                challenge_id TEXT NOT NULL REFERENCES challenges(id) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                rail TEXT NOT NULL,
+                amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+                unit_code TEXT NOT NULL,
+                unit_exponent INTEGER NOT NULL,
+                payee TEXT NOT NULL,
+                offer_id TEXT NOT NULL,
+                expires_at_ms INTEGER NOT NULL,
+                details_json TEXT NOT NULL,
+                PRIMARY KEY (challenge_id, position)
+            ) STRICT;
+            CREATE TABLE consumed_challenges (
+                challenge_id TEXT PRIMARY KEY NOT NULL,
+                rail TEXT NOT NULL,
+                offer_id TEXT NOT NULL,
+                settlement_reference TEXT NOT NULL,
+                amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+                unit_code TEXT NOT NULL,
+                unit_exponent INTEGER NOT NULL,
+                settled_at_ms INTEGER NOT NULL,
+                receipt_id TEXT NOT NULL UNIQUE,
+                token_hash BLOB NOT NULL UNIQUE,
+                resource TEXT NOT NULL,
+                issued_at_ms INTEGER NOT NULL,
+                grant_expires_at_ms INTEGER NOT NULL,
+                response_status INTEGER,
+                response_headers_json TEXT,
+                response_body BLOB,
+                consumed_at_ms INTEGER NOT NULL,
+                keep_until_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX consumed_challenges_by_keep_until ON consumed_challenges(keep_until_ms);
+            """),
+        Migration(version: 2, sql: """
+            CREATE TABLE idempotency_keys (
+                key TEXT PRIMARY KEY NOT NULL,
+                payload_hash BLOB NOT NULL,
+                status INTEGER NOT NULL,
+                headers_json TEXT NOT NULL,
+                body BLOB NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                expires_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_at_ms);
+            CREATE TABLE rate_limit_buckets (
+                client_key TEXT PRIMARY KEY NOT NULL,
+                milli_tokens INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                full_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX rate_limit_buckets_by_full_at ON rate_limit_buckets(full_at_ms);
+            """),
+    ]
+
+    static func userVersion(_ connection: SQLiteConnection) throws(StoreError) -> Int {
+        let rows = try connection.query("PRAGMA user_version") { row in Int(row.integer(0)) }
+        return rows.first ?? 0
+    }
+
+    /// Brings the file to `latestVersion`, or refuses a file from a newer PayRail.
+    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
+        let initial = try userVersion(connection)
+        try refuseNewer(initial)
+        for migration in migrations where migration.version > initial {
+            try connection.immediateTransaction { () throws(StoreError) in
+                // Re-read inside the write lock: another process may have migrated in the meantime.
+                let current = try userVersion(connection)
+                try refuseNewer(current)
+                guard current == migration.version - 1 else { return }
+                try connection.execute(migration.sql)
+                try connection.execute("PRAGMA user_version = \(migration.version)")
+            }
+        }
+    }
+
+    private static func refuseNewer(_ version: Int) throws(StoreError) {
+        guard version <= latestVersion else {
+            throw StoreError(
+                code: .newerSchema,
+                reason: "the database has schema version \(version) but this PayRail knows only up to \(latestVersion); "
+                    + "upgrade PayRail or open another file (the file was left unchanged)",
+                isRetrySafe: false)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+// Stores keep times as whole milliseconds since 1970 (INTEGER in SQLite). Every record normalizes its
+// dates the same way on creation, so a record read back from any store equals the one written, and
+// the memory and SQLite stores behave identically in tests.
+
+enum StoreTime {
+    /// Far beyond any real expiry (year ~292 million would overflow); clamping keeps hostile or
+    /// mistaken dates (`Date.distantFuture`, huge intervals) from trapping the conversion.
+    static let limit: Int64 = 1 << 52
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        let value = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        guard value.isFinite else { return value.isNaN ? 0 : (value > 0 ? limit : -limit) }
+        if value >= Double(limit) { return limit }
+        if value <= -Double(limit) { return -limit }
+        return Int64(value)
+    }
+
+    static func date(milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    static func normalized(_ date: Date) -> Date {
+        self.date(milliseconds: milliseconds(date))
+    }
+}
