@@ -220,7 +220,11 @@ struct ChallengeSetTests {
             #expect(plain.l402.first?.macaroon != first.l402.first?.macaroon)
         }
         let badRequest = try set.failure(offers: offers, now: F.now, dialect: .payment, problem: .badRequest, detail: "two credentials")
-        #expect(badRequest.status == 400)
+        let badRequestProblem = try ProblemDetails.parse(badRequest.body)
+        #expect(badRequest.status == 400 && badRequestProblem.status == 400)
+        let plainBadRequest = try set.failure(offers: offers, now: F.now, dialect: .plain, problem: .badRequest, detail: "two receipts")
+        guard case .object(let plainObject) = try CanonicalJSON.parse(plainBadRequest.body) else { Issue.record("not an object"); return }
+        #expect(plainBadRequest.status == 400 && plainObject["status"] == .number(400) && plainObject["title"] == .string("Bad Request"))
     }
 
     @Test("the documented example response is still produced and read (docs/wire.md)")

@@ -32,6 +32,12 @@ struct PlainDialectTests {
         let bare = #"{"type":"x402","payment":{"network":"lightning","invoice":"\#(invoice)"}}"#
         let fromInvoice = try #require(try PlainChallenge.parse(body: Array(bare.utf8), receivedAt: F.now).offers.first)
         #expect(F.comparable(fromInvoice.amount) == "100000 msat" && fromInvoice.expiresAt == F.now.addingTimeInterval(3600))
+        // An amount or payment hash that contradicts the invoice is refused (the invoice is what gets paid).
+        for lie in [#""amount_sats":99"#, #""amount":"100","unit":"msat""#, #""details":{"paymentHash":"\#(String(repeating: "0", count: 64))"}"#] {
+            let body = #"{"type":"x402","payment":{"network":"lightning","invoice":"\#(invoice)",\#(lie)}}"#
+            let reading = try PlainChallenge.parse(body: Array(body.utf8), receivedAt: F.now)
+            #expect(reading.offers.isEmpty && reading.skipped.count == 1, "\(lie)")
+        }
     }
 
     @Test("written body: type x402, payment = first offer, offers = all, RFC 9457 members beside them; read back equal")

@@ -238,6 +238,7 @@ public struct ChallengeSet: Sendable {
         var plain = PlainChallenge(offers: plainOffers)
         if let failure {
             status = failure.problem.status
+            plain.status = failure.problem.status
             plain.title = failure.problem.title
             plain.detail = failure.detail
         }

@@ -44,10 +44,16 @@ public struct PlainChallenge: Hashable, Sendable {
     public var detail: String
     /// The problem type URI after a refused credential (e.g. a Payment problem type), else `nil`.
     public var problem: String?
+    /// The HTTP status the body is sent with (RFC 9457 `status`): 402, or the problem type's.
+    public var status: Int
 
     /// Makes a body.
-    public init(offers: [Offer], title: String = "Payment Required", detail: String = "Pay one of the offers and retry with X-Receipt.", problem: String? = nil) {
+    public init(
+        offers: [Offer], title: String = "Payment Required", detail: String = "Pay one of the offers and retry with X-Receipt.",
+        problem: String? = nil, status: Int = 402
+    ) {
         self.offers = offers
+        self.status = status
         self.title = title
         self.detail = detail
         self.problem = problem
@@ -65,7 +71,7 @@ public struct PlainChallenge: Hashable, Sendable {
         var object: [String: JSONValue] = [
             "type": .string(Self.type), "retry_after": .string(Self.retryAfter),
             "payment": .object(try Self.offerObject(first, now: now)), Self.offersMember: .array(all),
-            "status": .number(402), "title": .string(title), "detail": .string(detail),
+            "status": .number(Double(status)), "title": .string(title), "detail": .string(detail),
         ]
         if let problem { object["problem"] = .string(problem) }
         return object
@@ -180,6 +186,15 @@ public struct PlainChallenge: Hashable, Sendable {
             throw WireError(.missingField, "payment.payee is missing")
         }
         if let invoice {
+            // The invoice is what gets paid: an offer that says otherwise must not be believed.
+            if let msat = invoice.amountMsat {
+                guard let asked = try? amount.converted(to: .msat), asked.amount == msat else {
+                    throw WireError(.bindingMismatch, "payment.amount is not the invoice's amount")
+                }
+            }
+            if let hash = details["paymentHash"], hash.lowercased() != invoice.paymentHashHex {
+                throw WireError(.bindingMismatch, "payment.details.paymentHash is not the invoice's payment hash")
+            }
             if details["paymentHash"] == nil { details["paymentHash"] = invoice.paymentHashHex }
             if details["network"] == nil, let name = invoice.network { details["network"] = name }
         }
