@@ -87,7 +87,10 @@ let package = Package(
             name: "ReceiptBenchmarkTests", dependencies: ["ReceiptBenchmarkKit", "PayRailTestPeers"],
             path: "Tests/ReceiptBenchmarkTests"
         ),
-        .testTarget(name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail"], path: "Tests/PayRailStoreTests"),
+        .testTarget(
+            name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail"],
+            path: "Tests/PayRailStoreTests", exclude: ["Fixtures"]
+        ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
     ],

@@ -2,7 +2,7 @@ import Foundation
 import PayRail
 
 // The records a gate writes. They are plain values so the memory and SQLite stores can return
-// exactly what was written; dates are normalized to whole milliseconds (what SQLite keeps) when a
+// exactly what was written; dates are rounded to whole milliseconds (what SQLite keeps) when a
 // record is created, so equality survives a round trip through either store.
 
 /// A 402 challenge the gate issued: which resource it prices and the offer prepared on each rail.
@@ -23,7 +23,7 @@ public struct ChallengeRecord: Hashable, Sendable {
     /// After this moment no credential for this challenge is accepted; the record may be purged.
     public let expiresAt: Date
 
-    /// Creates a record; dates are truncated to whole milliseconds.
+    /// Creates a record; dates are rounded to whole milliseconds.
     public init(id: String, resource: Resource, offers: [Offer], bodyDigest: String? = nil, createdAt: Date, expiresAt: Date) {
         self.id = id
         self.resource = resource
@@ -90,7 +90,7 @@ public struct ReceiptRecord: Hashable, Sendable {
     /// so an upstream failure leaves a paid receipt without a response, still valid for a retry).
     public let response: StoredResponse?
 
-    /// Creates a record; dates are truncated to whole milliseconds.
+    /// Creates a record; dates are rounded to whole milliseconds.
     public init(receiptID: String, tokenHash: Data, resource: Resource, issuedAt: Date, grantExpiresAt: Date,
                 response: StoredResponse? = nil) {
         self.receiptID = receiptID
@@ -119,7 +119,7 @@ public struct ConsumedChallenge: Hashable, Sendable {
     /// When the store recorded the consumption (from the store's clock).
     public let consumedAt: Date
 
-    /// Creates a record; dates are truncated to whole milliseconds.
+    /// Creates a record; dates are rounded to whole milliseconds.
     public init(challengeID: String, settlement: Settlement, receipt: ReceiptRecord, consumedAt: Date) {
         self.challengeID = challengeID
         self.settlement = Settlement(
@@ -154,7 +154,7 @@ public struct IdempotencyRecord: Hashable, Sendable {
     /// After this moment the key is forgotten and may be reused.
     public let expiresAt: Date
 
-    /// Creates a record; dates are truncated to whole milliseconds.
+    /// Creates a record; dates are rounded to whole milliseconds.
     public init(key: String, payloadHash: Data, response: StoredResponse, createdAt: Date, expiresAt: Date) {
         self.key = key
         self.payloadHash = payloadHash

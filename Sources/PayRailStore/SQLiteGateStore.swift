@@ -42,6 +42,8 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
         let (seconds, attoseconds) = busyTimeout.components
         let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
+        // Refuse a newer file before anything writes to it (switching to WAL rewrites the header).
+        try SQLiteSchema.refuseNewer(SQLiteSchema.userVersion(connection))
         let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
         guard mode.first == "wal" else {
             throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",

@@ -102,7 +102,7 @@ enum SQLiteSchema {
         }
     }
 
-    private static func refuseNewer(_ version: Int) throws(StoreError) {
+    static func refuseNewer(_ version: Int) throws(StoreError) {
         guard version <= latestVersion else {
             throw StoreError(
                 code: .newerSchema,

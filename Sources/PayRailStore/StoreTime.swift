@@ -10,7 +10,9 @@ enum StoreTime {
     static let limit: Int64 = 1 << 52
 
     static func milliseconds(_ date: Date) -> Int64 {
-        let value = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        // Nearest, not down: a date rebuilt from milliseconds may sit a hair below the exact value, and
+        // rounding down would then lose a millisecond on every round trip.
+        let value = (date.timeIntervalSince1970 * 1000).rounded()
         guard value.isFinite else { return value.isNaN ? 0 : (value > 0 ? limit : -limit) }
         if value >= Double(limit) { return limit }
         if value <= -Double(limit) { return -limit }

@@ -1,0 +1,185 @@
+import Foundation
+import PayRail
+import PayRailStore
+import Testing
+
+/// What only the SQLite store promises: durability, several connections on one file, migrations and
+/// typed refusals of files it cannot use.
+@Suite("SQLite store")
+struct SQLiteGateStoreTests {
+    @Test("a consumed challenge and its receipt survive closing and reopening the file")
+    func survivesReopen() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("gate.sqlite")
+        let clock = ManualClock()
+        let first = try SQLiteGateStore(path: path, clock: clock)
+        try await first.saveChallenge(try Sample.challenge("ch-durable"))
+        let result = try await first.consume(challengeID: "ch-durable", settlement: try Sample.settlement("ch-durable"),
+                                             receipt: try Sample.receipt("rc-durable"))
+        guard case .consumed(let winner) = result else {
+            Issue.record("expected to consume, got \(result)")
+            return
+        }
+        try await first.saveResponse(Sample.response, receiptID: "rc-durable")
+        await first.close()
+        let closed = await storeError { () throws(StoreError) in _ = try await first.challenge(id: "ch-durable") }
+        #expect(closed?.code == .closed)
+
+        let reopened = try SQLiteGateStore(path: path, clock: clock)
+        #expect(try await reopened.challenge(id: "ch-durable") == (try Sample.challenge("ch-durable")))
+        let stored = try #require(try await reopened.consumedChallenge(receiptTokenHash: Data("hash-of-rc-durable".utf8)))
+        #expect(stored.settlement == winner.settlement)
+        #expect(stored.receipt.response == Sample.response)
+        let again = try await reopened.consume(challengeID: "ch-durable", settlement: try Sample.settlement("ch-durable", reference: "pay-2"),
+                                               receipt: try Sample.receipt("rc-again"))
+        #expect(again == .alreadyConsumed(stored))
+        #expect(try await reopened.schemaVersion() == SQLiteGateStore.latestSchemaVersion)
+    }
+
+    @Test("two connections on one file (as two processes would) racing to consume: one winner")
+    func twoConnectionsRace() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("shared.sqlite")
+        let clock = ManualClock()
+        let stores: [SQLiteGateStore] = [try SQLiteGateStore(path: path, clock: clock), try SQLiteGateStore(path: path, clock: clock)]
+        var attempts: [(SQLiteGateStore, Settlement, ReceiptRecord)] = []
+        for index in 0..<100 {
+            attempts.append((stores[index % 2], try Sample.settlement("ch-shared", reference: "pay-\(index)"),
+                             try Sample.receipt("rc-shared-\(index)")))
+        }
+        let results = try await withThrowingTaskGroup(of: ConsumeResult.self) { group in
+            for (store, settlement, receipt) in attempts {
+                group.addTask { try await store.consume(challengeID: "ch-shared", settlement: settlement, receipt: receipt) }
+            }
+            var collected: [ConsumeResult] = []
+            for try await result in group { collected.append(result) }
+            return collected
+        }
+        let winners = results.compactMap { if case .consumed(let record) = $0 { record } else { nil } }
+        let losers = results.compactMap { if case .alreadyConsumed(let record) = $0 { record } else { nil } }
+        try #require(winners.count == 1)
+        #expect(losers.count == 99)
+        #expect(losers.allSatisfy { $0 == winners[0] })
+        #expect(try await stores[0].consumedChallenge(id: "ch-shared") == winners[0])
+        #expect(try await stores[1].consumedChallenge(id: "ch-shared") == winners[0])
+    }
+
+    @Test("two connections share rate-limit buckets")
+    func sharedBuckets() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("shared.sqlite")
+        let clock = ManualClock()
+        let a = try SQLiteGateStore(path: path, clock: clock)
+        let b = try SQLiteGateStore(path: path, clock: clock)
+        let policy = try TokenBucketPolicy(capacity: 2, refillTokens: 1, per: .seconds(60))
+        #expect(try await a.take(1, from: "client", policy: policy).isAllowed)
+        #expect(try await b.take(1, from: "client", policy: policy).isAllowed)
+        #expect(try await a.take(1, from: "client", policy: policy) == .limited(retryAfterSeconds: 60))
+    }
+
+    @Test("a version-1 database written by hand is migrated forward and keeps its data")
+    func migratesFromVersion1() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try Fixtures.copy("schema-v1.sqlite", into: directory)
+        let clock = ManualClock()
+        let store = try SQLiteGateStore(path: path, clock: clock)
+        #expect(try await store.schemaVersion() == 2)
+        #expect(SQLiteGateStore.latestSchemaVersion == 2)
+
+        let challenge = try #require(try await store.challenge(id: "ch-v1-open"))
+        #expect(challenge.resource == (try Resource(parsing: "GET /premium")))
+        #expect(challenge.offers == [Offer(rail: .fake, amount: try Sample.money(100), payee: "acct_payee",
+                                           expiresAt: Sample.start.addingTimeInterval(3600), id: "offer-1",
+                                           details: ["requestID": "r-1"])])
+        let paid = try #require(try await store.consumedChallenge(receiptTokenHash: Data([1, 2, 3, 4, 5, 6, 7, 8])))
+        #expect(paid.challengeID == "ch-v1-paid")
+        #expect(paid.settlement.amount == (try Sample.money(250, .usd)))
+        #expect(paid.receipt.response == StoredResponse(status: 200, headers: [StoredHeader(name: "Content-Type", value: "text/plain")],
+                                                         body: Data("hello".utf8)))
+        let again = try await store.consume(challengeID: "ch-v1-paid", settlement: try Sample.settlement("ch-v1-paid"),
+                                            receipt: try Sample.receipt("rc-new"))
+        #expect(again == .alreadyConsumed(paid))
+
+        // The tables version 2 added work.
+        let policy = try TokenBucketPolicy(capacity: 1, refillTokens: 1, per: .seconds(1))
+        #expect(try await store.take(1, from: "c", policy: policy) == .allowed(remaining: 0))
+        #expect(try await store.idempotencyLookup(key: "k", payloadHash: Data([9])) == .notFound)
+
+        // Reopening an up-to-date file changes nothing.
+        await store.close()
+        let reopened = try SQLiteGateStore(path: path, clock: clock)
+        #expect(try await reopened.schemaVersion() == 2)
+        #expect(try await reopened.consumedChallenge(id: "ch-v1-paid") == paid)
+    }
+
+    @Test("a database from a newer PayRail is refused with a typed error and left untouched")
+    func refusesNewerSchema() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try Fixtures.copy("newer-schema.sqlite", into: directory)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let error = await storeError { () throws(StoreError) in _ = try SQLiteGateStore(path: path) }
+        #expect(error?.code == .newerSchema)
+        #expect(error?.isRetrySafe == false)
+        #expect(error?.reason.contains("99") == true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
+    @Test("a file that is not a database gives a typed error, not a crash")
+    func refusesNonDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("notes.txt")
+        try Data(String(repeating: "this is not a SQLite database\n", count: 200).utf8).write(to: URL(fileURLWithPath: path))
+        let error = await storeError { () throws(StoreError) in _ = try SQLiteGateStore(path: path) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.isRetrySafe == false)
+    }
+
+    @Test("a database with a destroyed header or damaged pages gives a typed error, not a crash")
+    func refusesCorruptDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        let headerPath = try Fixtures.copy("schema-v1.sqlite", into: directory)
+        var header = try Data(contentsOf: URL(fileURLWithPath: headerPath))
+        header.replaceSubrange(0..<100, with: Data(repeating: 0xA5, count: 100))
+        try header.write(to: URL(fileURLWithPath: headerPath))
+        let headerError = await storeError { () throws(StoreError) in _ = try SQLiteGateStore(path: headerPath) }
+        #expect(headerError?.code == .corrupt)
+
+        // Pages after the first (table b-trees) overwritten: the error may surface on open or on first read.
+        let pagesDirectory = try TemporaryDirectory()
+        let pagesPath = try Fixtures.copy("schema-v1.sqlite", into: pagesDirectory)
+        var pages = try Data(contentsOf: URL(fileURLWithPath: pagesPath))
+        pages.replaceSubrange(4096..<pages.count, with: Data(repeating: 0x5A, count: pages.count - 4096))
+        try pages.write(to: URL(fileURLWithPath: pagesPath))
+        let pagesError = await storeError { () throws(StoreError) in
+            let store = try SQLiteGateStore(path: pagesPath)
+            _ = try await store.consumedChallenge(id: "ch-v1-paid")
+            _ = try await store.challenge(id: "ch-v1-open")
+        }
+        #expect(pagesError?.code == .corrupt)
+    }
+
+    @Test("a path in a missing directory is unavailable, not a crash")
+    func missingDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        let error = await storeError { () throws(StoreError) in
+            _ = try SQLiteGateStore(path: directory.path("missing/child/gate.sqlite"))
+        }
+        #expect(error?.code == .unavailable)
+        let empty = await storeError { () throws(StoreError) in _ = try SQLiteGateStore(path: "") }
+        #expect(empty?.code == .invalidArgument)
+    }
+
+    @Test("the file uses WAL journaling and stores money as integers")
+    func walAndIntegerMoney() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("gate.sqlite")
+        let store = try SQLiteGateStore(path: path)
+        try await store.saveChallenge(try Sample.challenge("ch-wal"))
+        // The header's read/write versions are 2 in WAL mode (bytes 18 and 19 of the file).
+        let header = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(20)
+        #expect(header.count == 20 && header[18] == 2 && header[19] == 2)
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+        let schema = try String(contentsOfFile: Fixtures.path("schema-v1.sql"), encoding: .utf8)
+        #expect(!schema.uppercased().contains("REAL"))
+    }
+}
