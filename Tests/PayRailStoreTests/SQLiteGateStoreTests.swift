@@ -183,3 +183,56 @@ struct SQLiteGateStoreTests {
         #expect(!schema.uppercased().contains("REAL"))
     }
 }
+
+/// Another process (the `sqlite3` shell) holds the write lock: the store waits its busy timeout, then
+/// reports a retry-safe `.busy` without writing, and succeeds once the other process lets go.
+@Suite("SQLite store across processes")
+struct SQLiteCrossProcessTests {
+    static let shell = ["/usr/bin/sqlite3", "/usr/local/bin/sqlite3", "/opt/homebrew/bin/sqlite3"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test("a write lock held by another process gives a retry-safe busy error, then the write succeeds",
+          .enabled(if: shell != nil, "needs the sqlite3 command-line shell"))
+    func busyAcrossProcesses() async throws {
+        let shell = try #require(Self.shell)
+        let directory = try TemporaryDirectory()
+        let path = directory.path("shared.sqlite")
+        let store = try SQLiteGateStore(path: path, clock: ManualClock(), busyTimeout: .milliseconds(100))
+        try await store.saveChallenge(try Sample.challenge("ch-locked"))
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: shell)
+        process.arguments = [path]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(".timeout 5000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
+        // Wait until the other process owns the write lock (it prints once BEGIN IMMEDIATE succeeded).
+        var printed = Data()
+        while !String(decoding: printed, as: UTF8.self).contains("locked") {
+            let chunk = output.fileHandleForReading.availableData
+            try #require(!chunk.isEmpty, "the sqlite3 shell exited before taking the lock")
+            printed.append(chunk)
+        }
+
+        let settlement = try Sample.settlement("ch-locked")
+        let receipt = try Sample.receipt("rc-locked")
+        let busy = await storeError { () throws(StoreError) in
+            _ = try await store.consume(challengeID: "ch-locked", settlement: settlement, receipt: receipt)
+        }
+        #expect(busy?.code == .busy)
+        #expect(busy?.isRetrySafe == true)
+        #expect(try await store.consumedChallenge(id: "ch-locked") == nil)
+
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        let retried = try await store.consume(challengeID: "ch-locked", settlement: settlement, receipt: receipt)
+        guard case .consumed = retried else {
+            Issue.record("the retry after the lock was released must consume, got \(retried)")
+            return
+        }
+    }
+}
