@@ -42,6 +42,8 @@ ensure_system_libraries() {
     if ! pkg-config --exists 'libcrypto >= 3.0' 2>/dev/null; then missing+=(libssl-dev); fi
     if ! pkg-config --exists sqlite3 2>/dev/null; then missing+=(libsqlite3-dev); fi
     if ! pkg-config --exists libmicrohttpd 2>/dev/null; then missing+=(libmicrohttpd-dev); fi
+    # The sqlite3 shell plays "another process" in the store's cross-process lock test.
+    command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
     if [ ${#missing[@]} -gt 0 ]; then
         say "missing system libraries: ${missing[*]}"
         apt_install "${missing[@]}"

@@ -191,10 +191,10 @@ struct SQLiteCrossProcessTests {
     static let shell = ["/usr/bin/sqlite3", "/usr/local/bin/sqlite3", "/opt/homebrew/bin/sqlite3"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    @Test("a write lock held by another process gives a retry-safe busy error, then the write succeeds",
-          .enabled(if: shell != nil, "needs the sqlite3 command-line shell"))
+    // Never skipped: scripts/test installs the sqlite3 shell; without it this test fails and says so.
+    @Test("a write lock held by another process gives a retry-safe busy error, then the write succeeds")
     func busyAcrossProcesses() async throws {
-        let shell = try #require(Self.shell)
+        let shell = try #require(Self.shell, "the sqlite3 command-line shell is missing: run scripts/test, which installs it")
         let directory = try TemporaryDirectory()
         let path = directory.path("shared.sqlite")
         let store = try SQLiteGateStore(path: path, clock: ManualClock(), busyTimeout: .milliseconds(100))
