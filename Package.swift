@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PayRailWire", targets: ["PayRailWire"]),
         .library(name: "PayRailStore", targets: ["PayRailStore"]),
         .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
+        .library(name: "PayRailServer", targets: ["PayRailServer"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
@@ -37,6 +38,11 @@ let package = Package(
         .target(name: "PayRailCrypto", dependencies: ["COpenSSL"], path: "Sources/PayRailCrypto"),
         .target(name: "PayRailStore", dependencies: ["CSQLite", "PayRail"], path: "Sources/PayRailStore"),
         .target(name: "PayRailHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/PayRailHTTP"),
+        .target(
+            name: "PayRailServer",
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
+            path: "Sources/PayRailServer"
+        ),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
@@ -90,6 +96,11 @@ let package = Package(
         .testTarget(
             name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail"],
             path: "Tests/PayRailStoreTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PayRailServerTests",
+            dependencies: ["PayRailServer", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail"],
+            path: "Tests/PayRailServerTests"
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),

@@ -1,0 +1,1 @@
+// PayRailServer: the Gate (framework-agnostic: request parts in, decision out), pricing, rate limits.
