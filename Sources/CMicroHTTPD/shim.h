@@ -53,7 +53,6 @@ static inline struct MHD_Daemon *payrail_mhd_start(
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) memory_limit, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t) timeout_seconds, NULL },
         { MHD_OPTION_CONNECTION_LIMIT, (intptr_t) connection_limit, NULL },
-        { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
         { MHD_OPTION_STRICT_FOR_CLIENT, strict, NULL },
         { thread_pool_size > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
           (intptr_t) thread_pool_size, NULL },
