@@ -1,5 +1,3 @@
-import CMicroHTTPD
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
