@@ -1,0 +1,198 @@
+import Foundation
+import PayRail
+import PayRailReceipts
+import PayRailStore
+import PayRailWire
+
+// The gate knows nothing about any HTTP framework: a host copies the request parts it needs into a
+// `GateRequest`, asks for a `GateDecision`, and writes the answer back with its own types. Bodies are
+// never handed over, only their RFC 9530 digest, so the gate never buffers a request body.
+
+/// The parts of an HTTP request the gate decides on.
+public struct GateRequest: Hashable, Sendable {
+    /// The uppercase method (`GET`).
+    public var method: String
+    /// The request target's path, with its query string if the host wants prices to depend on it.
+    public var path: String
+    /// The request's header fields (credentials, `Accept-Payment`, `Idempotency-Key`).
+    public var headers: HTTPFields
+    /// Who is asking (an IP address, or an API key id): the rate-limit bucket and idempotency scope.
+    public var clientAddress: String
+    /// RFC 9530 digest of the body, when a price must cover the body (a POSTed job).
+    public var bodyDigest: String?
+
+    /// Creates a request.
+    public init(method: String, path: String, headers: HTTPFields = HTTPFields(), clientAddress: String, bodyDigest: String? = nil) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.clientAddress = clientAddress
+        self.bodyDigest = bodyDigest
+    }
+}
+
+/// A complete response the host sends as is.
+public struct GateResponse: Hashable, Sendable {
+    /// The HTTP status code.
+    public var status: Int
+    /// The header fields, in order.
+    public var headers: HTTPFields
+    /// The body bytes.
+    public var body: [UInt8]
+
+    /// Creates a response.
+    public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What a paid request was granted: the receipt that proves it and the settlement behind it.
+public struct GateGrant: Hashable, Sendable {
+    /// The challenge that was paid (also the receipt's `jti`).
+    public let challengeID: String
+    /// The signed receipt token (a bearer credential: never log it).
+    public let receiptToken: String
+    /// The rail's confirmation.
+    public let settlement: Settlement
+    /// The dialect the credential came in.
+    public let dialect: PaymentDialect
+    /// Until when the receipt replays the response.
+    public let grantExpiresAt: Date
+    /// Whether this pass re-serves an earlier grant whose response was never stored (no new settlement).
+    public let isRegrant: Bool
+}
+
+/// A request the gate lets through; hand it to `Gate.complete(_:response:)` with the resource's response.
+public struct GatePass: Hashable, Sendable {
+    /// The resource the request is for (`METHOD /path`); `nil` for a free route with an odd target.
+    public let resource: Resource?
+    /// The grant, or `nil` for a free route.
+    public let grant: GateGrant?
+    /// Header fields to add to the resource's response (`Payment-Receipt`, `X-Receipt`, `PAYMENT-RESPONSE`).
+    public let responseHeaders: HTTPFields
+    /// Where to remember the response for an `Idempotency-Key` or x402 payment identifier.
+    let idempotency: [IdempotencySlot]
+
+    /// Whether the route is free (nothing was paid).
+    public var isFree: Bool { grant == nil }
+}
+
+/// An idempotency key as the gate scoped it, with the hash of the payload it was first used with.
+struct IdempotencySlot: Hashable, Sendable {
+    let key: String
+    let payloadHash: Data
+}
+
+/// The gate's answer to one request.
+public enum GateDecision: Hashable, Sendable {
+    /// Serve the resource, add `GatePass.responseHeaders` to its response, then call `complete`.
+    case pass(GatePass)
+    /// Send this response instead of the resource: a 402 challenge set, or a 400/403/409/429/5xx problem.
+    case respond(GateResponse)
+    /// Send this stored response again: the request was already paid and served (no new settlement).
+    case replay(GateResponse)
+}
+
+/// A failure of `Gate.complete`: the response could not be remembered, so a replay would not find it.
+public struct GateError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What failed.
+    public let reason: String
+    /// Whether calling `complete` again later may succeed (the store was only busy).
+    public let isRetrySafe: Bool
+
+    /// Creates an error.
+    public init(reason: String, isRetrySafe: Bool) {
+        self.reason = reason
+        self.isRetrySafe = isRetrySafe
+    }
+
+    /// The reason and what to do next.
+    public var description: String {
+        "gate: \(reason) (\(isRetrySafe ? "calling complete again later is safe" : "the receipt still grants access; the response will not replay"))"
+    }
+}
+
+/// Everything a gate needs; one value per server.
+public struct GateConfiguration: Sendable {
+    /// The server's name: the Payment `realm` and the receipts' `iss`.
+    public var realm: String
+    /// The rails payments are taken on, the preferred first.
+    public var rails: [any PayeeRail]
+    /// Which routes cost what.
+    public var pricing: PricingTable
+    /// Where challenges, consumptions, receipts, idempotent responses and buckets live.
+    public var store: any GateStore
+    /// The challenge-id secrets (rotate with `ChallengeIDKeyring.rotated`; the old secret keeps verifying).
+    public var keyring: ChallengeIDKeyring
+    /// Signs receipts.
+    public var signer: ReceiptSigner
+    /// Verifies receipts presented for a replay (must trust `signer`'s key).
+    public var verifier: ReceiptVerifier
+    /// The L402 macaroon root key; `nil` writes no L402 challenge and refuses L402 credentials.
+    public var macaroonRootKey: [UInt8]?
+    /// The L402 service name macaroons are scoped to.
+    public var l402Service: String
+    /// Challenge issuance per client; `nil` disables the limit.
+    public var rateLimit: TokenBucketPolicy?
+    /// How long a receipt replays the response, in seconds.
+    public var grantSeconds: Int64
+    /// How long a challenge can be paid, in seconds.
+    public var challengeLifetime: TimeInterval
+    /// How long an `Idempotency-Key` replays, in seconds.
+    public var idempotencyLifetime: TimeInterval
+    /// The public origin (`https://api.example.com`) the x402 `resource.url` is built from;
+    /// `nil` writes `https://<realm>`.
+    public var publicOrigin: String?
+    /// Decides expiry; tests pass a `ManualClock`.
+    public var clock: any PayRailClock
+    /// Receives one line per decision; lines never contain a secret, token, preimage or credential.
+    public var log: (@Sendable (String) -> Void)?
+    /// Finds the offer id inside a plain `X-Receipt` rail proof (the fake voucher carries it); the
+    /// default reads the `rid` claim of a `claims.signature` voucher.
+    public var plainProofOfferID: @Sendable (RailID, String) -> String?
+
+    /// Creates a configuration with conservative defaults (5-minute challenges, 1-hour grants,
+    /// 24-hour idempotency keys).
+    public init(
+        realm: String, rails: [any PayeeRail], pricing: PricingTable, store: any GateStore, keyring: ChallengeIDKeyring,
+        signer: ReceiptSigner, verifier: ReceiptVerifier, macaroonRootKey: [UInt8]? = nil, l402Service: String = "api",
+        rateLimit: TokenBucketPolicy? = nil, grantSeconds: Int64 = 3600, challengeLifetime: TimeInterval = 300,
+        idempotencyLifetime: TimeInterval = 86_400, publicOrigin: String? = nil, clock: any PayRailClock = SystemClock(),
+        log: (@Sendable (String) -> Void)? = nil,
+        plainProofOfferID: @escaping @Sendable (RailID, String) -> String? = GateConfiguration.voucherRequestID
+    ) {
+        self.realm = realm
+        self.rails = rails
+        self.pricing = pricing
+        self.store = store
+        self.keyring = keyring
+        self.signer = signer
+        self.verifier = verifier
+        self.macaroonRootKey = macaroonRootKey
+        self.l402Service = l402Service
+        self.rateLimit = rateLimit
+        self.grantSeconds = grantSeconds
+        self.challengeLifetime = challengeLifetime
+        self.idempotencyLifetime = idempotencyLifetime
+        self.publicOrigin = publicOrigin
+        self.clock = clock
+        self.log = log
+        self.plainProofOfferID = plainProofOfferID
+    }
+
+    /// Reads the request id (`rid`) from a `base64url(JSON).signature` voucher, without trusting it:
+    /// it only picks which challenge to check; the rail verifies the voucher itself.
+    public static let voucherRequestID: @Sendable (RailID, String) -> String? = { _, proof in
+        let parts = proof.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count <= 4096 else { return nil }
+        var text = String(parts[0]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let rid = object["rid"] as? String, !rid.isEmpty
+        else { return nil }
+        return rid
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import PayRail
+
+// Pricing is configuration, often typed on a command line (`--price "GET /premium=100sat"`), so it
+// has a text form. Rules are tried in order and the first match wins, which lets an operator put a
+// specific route before a catch-all (`GET /api/free` before `GET /api/*`). A route matching no rule
+// is free: the gate never charges for something nobody priced.
+
+/// One pricing rule: requests whose method and path match cost `price`.
+public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
+    /// An uppercase HTTP method, or `*` for any method.
+    public let method: String
+    /// A path starting with `/`; each `*` matches any run of characters, `/` included.
+    public let pathPattern: String
+    /// What a matching request costs on each rail.
+    public let price: Price
+
+    /// Creates a rule.
+    ///
+    /// - Throws: `PricingError` when the method is not an uppercase token or `*`, or the pattern does
+    ///   not start with `/` or contains whitespace.
+    public init(method: String, pathPattern: String, price: Price) throws(PricingError) {
+        guard method == "*" || (!method.isEmpty && method.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D }) else {
+            throw PricingError(rule: "\(method) \(pathPattern)", reason: "the method must be uppercase (GET) or *")
+        }
+        guard pathPattern.utf8.first == 0x2F, pathPattern.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+            throw PricingError(rule: "\(method) \(pathPattern)", reason: "the path must start with / and contain no spaces")
+        }
+        self.method = method
+        self.pathPattern = pathPattern
+        self.price = price
+    }
+
+    /// Whether this rule prices `method` on `path` (the query string, if any, is ignored).
+    public func matches(method requestMethod: String, path: String) -> Bool {
+        guard method == "*" || method == requestMethod else { return false }
+        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
+        return Self.glob(Array(pathPattern.utf8)[...], Array(bare.utf8)[...])
+    }
+
+    /// `METHOD /pattern=amounts`, the form `PricingTable(parsing:rails:)` reads.
+    public var description: String {
+        let amounts = price.rails.compactMap { rail in price.amount(on: rail).map { "\(rail.rawValue):\($0.amount)\($0.unit.code)" } }
+        return "\(method) \(pathPattern)=\(amounts.joined(separator: ","))"
+    }
+
+    // Iterative glob with one backtrack point: linear in practice, no recursion a hostile path could deepen.
+    private static func glob(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
+        var p = pattern.startIndex, t = text.startIndex
+        var star: Int?, mark = text.startIndex
+        while t < text.endIndex {
+            if p < pattern.endIndex, pattern[p] == 0x2A {
+                star = p
+                mark = t
+                p += 1
+            } else if p < pattern.endIndex, pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if let starIndex = star {
+                p = starIndex + 1
+                mark += 1
+                t = mark
+            } else {
+                return false
+            }
+        }
+        while p < pattern.endIndex, pattern[p] == 0x2A { p += 1 }
+        return p == pattern.endIndex
+    }
+}
+
+/// A pricing rule that cannot be used as written; fix the configuration.
+public struct PricingError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The rule as given.
+    public let rule: String
+    /// What is wrong with it.
+    public let reason: String
+
+    /// Creates an error.
+    public init(rule: String, reason: String) {
+        self.rule = rule
+        self.reason = reason
+    }
+
+    /// The rule and the reason.
+    public var description: String { "invalid price rule \"\(rule)\": \(reason)" }
+}
+
+/// The gate's price list: ordered rules, first match wins, unlisted routes are free.
+public struct PricingTable: Hashable, Sendable {
+    /// The rules in the order they are tried.
+    public let rules: [PricingRule]
+
+    /// A table of rules, tried in order.
+    public init(rules: [PricingRule]) {
+        self.rules = rules
+    }
+
+    /// Parses rules such as `GET /premium=100sat`, `GET /api/*=0.50usd` or
+    /// `POST /jobs=lightning:100sat,fake:0.05usd`.
+    ///
+    /// An amount without a `rail:` prefix applies to every rail in `rails` (the rails the server
+    /// runs), so a one-rail command line needs no rail names.
+    ///
+    /// - Throws: `PricingError` naming the rule and what is wrong (missing `=`, bad method or path,
+    ///   unreadable amount, unknown rail, no rail at all).
+    public init(parsing lines: [String], rails: [RailID]) throws(PricingError) {
+        var rules: [PricingRule] = []
+        for line in lines {
+            rules.append(try Self.parseRule(line, rails: rails))
+        }
+        self.rules = rules
+    }
+
+    /// The price of a request, or `nil` when it is free.
+    public func price(method: String, path: String) -> Price? {
+        rules.first { $0.matches(method: method, path: path) }?.price
+    }
+
+    private static func parseRule(_ line: String, rails: [RailID]) throws(PricingError) -> PricingRule {
+        let text = line.trimmingCharacters(in: .whitespaces)
+        guard let equals = text.lastIndex(of: "=") else {
+            throw PricingError(rule: line, reason: "expected METHOD /path=AMOUNT, e.g. GET /premium=100sat")
+        }
+        let route = text[..<equals].split(separator: " ", omittingEmptySubsequences: true)
+        guard route.count == 2 else {
+            throw PricingError(rule: line, reason: "expected one method and one path before '='")
+        }
+        var amounts: [RailID: Money] = [:]
+        for item in text[text.index(after: equals)...].split(separator: ",") {
+            let part = item.trimmingCharacters(in: .whitespaces)
+            var targets = rails
+            var amountText = part
+            if let colon = part.firstIndex(of: ":") {
+                do { targets = [try RailID(String(part[..<colon]))] } catch {
+                    throw PricingError(rule: line, reason: "\"\(part[..<colon])\" is not a rail name")
+                }
+                amountText = String(part[part.index(after: colon)...])
+            }
+            let money: Money
+            do { money = try Money(parsing: amountText) } catch {
+                throw PricingError(rule: line, reason: "\"\(amountText)\" is not an amount such as 100sat or 0.50usd (\(error))")
+            }
+            guard !targets.isEmpty else {
+                throw PricingError(rule: line, reason: "no rail is configured to take \(amountText)")
+            }
+            for rail in targets { amounts[rail] = money }
+        }
+        let price: Price
+        do { price = try Price(amounts) } catch {
+            throw PricingError(rule: line, reason: "no amount given after '='")
+        }
+        return try PricingRule(method: String(route[0]), pathPattern: String(route[1]), price: price)
+    }
+}
