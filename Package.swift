@@ -50,7 +50,10 @@ let package = Package(
         .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
         .executableTarget(
             name: "payrail",
-            dependencies: ["PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail"],
+            dependencies: [
+                "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
+                "PayRailStore",
+            ],
             path: "Sources/payrail"
         ),
         // Benchmarks: the C baseline calls OpenSSL directly (the "raw" limit), the kit measures PayRail.
@@ -103,7 +106,11 @@ let package = Package(
             path: "Tests/PayRailServerTests"
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
-        .testTarget(name: "PayRailCLITests", dependencies: ["payrail"], path: "Tests/PayRailCLITests"),
+        .testTarget(
+            name: "PayRailCLITests",
+            dependencies: ["payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts"],
+            path: "Tests/PayRailCLITests"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
