@@ -4,11 +4,13 @@
 // the parser (read once, on the first input). Built by `scripts/fuzz` with
 // `-sanitize=fuzzer,address -DPAYRAIL_LIBFUZZER`, libFuzzer supplies `main`. In an ordinary
 // `swift build` the same file compiles into a replay tool instead (`wire-fuzz TARGET FILE...`), so
-// the harness is type-checked with the rest of the package and cannot rot between fuzzing runs.
+// the harness is type-checked with the rest of the package and cannot rot between fuzzing runs; the
+// replay tool also builds the seed corpora (`wire-fuzz --make-seeds`, Seeds.swift).
 //
 // Every parser here must be total: it may throw, never trap. A trap, an ASan report or a broken
 // round-trip property below is a finding.
 
+import Foundation
 import PayRailCrypto
 import PayRailWire
 
@@ -28,7 +30,7 @@ func fail(_ message: String) -> Never {
     fatalError(message)
 }
 
-/// Every target. Adding a parser is one line here plus its seeds in `scripts/fuzz`.
+/// Every target. Adding a parser is one line here (plus its seed group in `SeedMaker.run`).
 let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "auth-challenges") { _ = try? AuthParameters.parseChallenges(text($0)) },
     FuzzTarget(name: "auth-credentials") { _ = try? AuthParameters.parseCredentials(text($0)) },
@@ -53,7 +55,27 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "base64", run: fuzzBase64),
     FuzzTarget(name: "accept-payment") { _ = try? AcceptPayment.parse(text($0)) },
     FuzzTarget(name: "problem-details") { _ = try? ProblemDetails.parse($0) },
+    FuzzTarget(name: "plain-challenge") { _ = try? PlainChallenge.parse(body: $0, receivedAt: fuzzClock) },
+    FuzzTarget(name: "plain-receipt") { _ = try? PlainReceipt.parse(text($0)) },
+    FuzzTarget(name: "response-reader", run: fuzzResponseReader),
 ]
+
+/// A fixed "now" (2023-11-14T22:13:20Z, the fixtures' issue time), so the fixture offers are still
+/// valid and the run is reproducible.
+let fuzzClock = Date(timeIntervalSince1970: 1_700_000_000)
+
+/// The request the fixture response's x402 offers bind, so binding checks pass and deeper code runs.
+let fuzzRequest = X402RequestBinding.http(method: "GET", url: "https://api.example.com/article/A", body: [], headers: [])
+
+/// An agent reads raw response bytes, then every dialect in them; reading never throws, and a response
+/// that is not a 402 yields no offers.
+@Sendable func fuzzResponseReader(_ bytes: [UInt8]) {
+    guard let response = try? PaymentResponseReader.parseHTTPResponse(bytes) else { return }
+    let reading = PaymentResponseReader.read(
+        status: response.status, headers: response.headers, body: response.body, receivedAt: fuzzClock, expectedRequest: fuzzRequest
+    )
+    if response.status != 402, !reading.offers.isEmpty { fail("a \(response.status) response yielded offers") }
+}
 
 /// A macaroon that parses must survive writing and re-reading unchanged.
 @Sendable func fuzzMacaroon(_ bytes: [UInt8]) {
@@ -160,15 +182,15 @@ public func wireFuzzMain(
     return runFuzzerDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
 }
 #else
-import Foundation
-
 /// Replays saved inputs (for example `Fuzz/crashes/*`) through one target without libFuzzer.
 @main
 enum WireFuzzReplay {
     static func main() {
         let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "--make-seeds" { exit(SeedMaker.run(Array(arguments.dropFirst()))) }
         guard let name = arguments.first else {
             print("usage: wire-fuzz TARGET FILE...   targets: \(fuzzTargets.map(\.name).joined(separator: " "))")
+            print("       wire-fuzz --make-seeds REPO_ROOT OUT_DIR TARGET...")
             return
         }
         let chosen = target(named: name)
