@@ -1,0 +1,61 @@
+import Foundation
+import PayRail
+import PayRailWire
+
+// Metrics and logs want to know what a decision meant for the business (a challenge issued, a sale,
+// a replay, a refusal and why) without parsing the gate's log lines. Everything needed is already in
+// the decision: the grant carries the rail, and every refusal carries a problem type URI, whose last
+// path segment is a stable, secret-free reason (`rate-limited`, `verification-failed`, ...).
+
+/// What one gate decision meant, in the terms an operator counts.
+public enum GateOutcome: Hashable, Sendable {
+    /// An unpriced route passed without payment.
+    case free
+    /// A 402 challenge set was issued for an unpaid request.
+    case challenged
+    /// A credential was settled on `rail` and access granted (one sale).
+    case granted(rail: RailID)
+    /// A receipt re-served an earlier grant whose response was never stored (no new settlement).
+    case regranted
+    /// A stored response was replayed (receipt token or idempotency key); nothing was charged.
+    case replayed
+    /// The request was refused; `reason` is the problem type's last segment (no secret ever).
+    /// A refused credential also gets a fresh challenge, counted in `issuedChallenge`.
+    case refused(reason: String, issuedChallenge: Bool)
+
+    /// Classifies a decision.
+    public init(_ decision: GateDecision) {
+        switch decision {
+        case .pass(let pass):
+            guard let grant = pass.grant else { self = .free; return }
+            self = grant.isRegrant ? .regranted : .granted(rail: grant.settlement.rail)
+        case .replay:
+            self = .replayed
+        case .respond(let response):
+            let reason = Self.problemReason(response.body)
+            if response.status == 402 {
+                if let reason, reason != "payment-required" {
+                    self = .refused(reason: reason, issuedChallenge: true)
+                } else {
+                    self = .challenged
+                }
+            } else {
+                self = .refused(reason: reason ?? "status-\(response.status)", issuedChallenge: false)
+            }
+        }
+    }
+
+    /// The problem type's last segment from a problem+json `type` or a plain body's `problem`,
+    /// restricted to a short token so a hostile upstream or odd body cannot inject into metrics.
+    static func problemReason(_ body: [UInt8]) -> String? {
+        guard body.count <= 64 * 1024, body.first == UInt8(ascii: "{"),
+              let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+        else { return nil }
+        guard let uri = (object["type"] as? String) ?? (object["problem"] as? String) else { return nil }
+        let last = uri.split(separator: "/").last.map(String.init) ?? uri
+        guard !last.isEmpty, last.utf8.count <= 64,
+              last.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D })
+        else { return "other" }
+        return last
+    }
+}
