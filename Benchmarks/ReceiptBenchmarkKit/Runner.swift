@@ -100,12 +100,29 @@ public struct ReceiptBenchmark {
                                           keyCount: configuration.keysPerSet)
             sets[algorithm] = set
             var figures: [BenchmarkMode: Measurement] = [:]
-            for mode in BenchmarkMode.allCases {
-                if mode == .pyjwt, configuration.pythonForPyJWT == nil { continue }
-                let measurement = try measure(mode, set)
+            // The in-process modes take turns, one repetition each (A B C D, A B C D, ...), so a
+            // change in the machine's load during the run touches every mode alike.
+            let modes: [BenchmarkMode] = [.raw, .full, .cached, .full2Threads]
+            let repetitions = try modes.map { try makeRepetition($0, set) }
+            var outcomes: [[(accepted: Int, refused: Int, seconds: Double)]] = Array(repeating: [], count: modes.count)
+            for _ in 0..<max(1, configuration.repetitions) {
+                for index in modes.indices { outcomes[index].append(repetitions[index]()) }
+            }
+            for (index, mode) in modes.enumerated() {
+                let runs = outcomes[index]
+                let measurement = Measurement(
+                    rates: runs.map { Double($0.accepted + $0.refused) / $0.seconds },
+                    accepted: runs.reduce(0) { $0 + $1.accepted }, refused: runs.reduce(0) { $0 + $1.refused })
                 try check(measurement, set: set, mode: mode)
                 figures[mode] = measurement
                 progress("\(algorithm.rawValue) \(mode.rawValue): \(Int(measurement.median)) per second")
+            }
+            if configuration.pythonForPyJWT != nil {
+                let measurement = try PyJWTRunner(python: configuration.pythonForPyJWT, script: configuration.pyjwtScript)
+                    .measure(set, seconds: configuration.seconds, repetitions: configuration.repetitions)
+                try check(measurement, set: set, mode: .pyjwt)
+                figures[.pyjwt] = measurement
+                progress("\(algorithm.rawValue) pyjwt: \(Int(measurement.median)) per second")
             }
             report.results[algorithm] = figures
         }
@@ -127,42 +144,29 @@ public struct ReceiptBenchmark {
         }
     }
 
-    private func measure(_ mode: BenchmarkMode, _ set: ReceiptTokenSet) throws -> Measurement {
+    /// One timed repetition of an in-process mode, ready to run again and again.
+    private func makeRepetition(_ mode: BenchmarkMode, _ set: ReceiptTokenSet) throws -> () -> (accepted: Int, refused: Int, seconds: Double) {
         switch mode {
         case .raw:
             let handles = try set.makeBaseline()
-            return repeatTimed { passes(set) { token in handles[token.keyID]?.verify(token.signingInput, token.opensslSignature) ?? false } }
+            return { passes(set) { token in handles[token.keyID]?.verify(token.signingInput, token.opensslSignature) ?? false } }
         case .full:
             let verifier = try makeVerifier(set)
-            return repeatTimed { passes(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
+            return { passes(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
         case .cached:
             let cache = CachingReceiptVerifier(verifier: try makeVerifier(set), capacity: 4096)
             for token in set.tokens { _ = try? cache.verify(token.compact, resource: token.resource) }
-            return repeatTimed { passes(set) { token in (try? cache.verify(token.compact, resource: token.resource)) != nil } }
+            return { passes(set) { token in (try? cache.verify(token.compact, resource: token.resource)) != nil } }
         case .full2Threads:
             let verifier = try makeVerifier(set)
-            return repeatTimed { twoThreads(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
+            return { twoThreads(set) { token in (try? verifier.verify(token.compact, resource: token.resource)) != nil } }
         case .pyjwt:
-            return try PyJWTRunner(python: configuration.pythonForPyJWT, script: configuration.pyjwtScript)
-                .measure(set, seconds: configuration.seconds, repetitions: configuration.repetitions)
+            throw BenchmarkError("pyjwt runs in its own process, not as an in-process repetition")
         }
     }
 
     private func makeVerifier(_ set: ReceiptTokenSet) throws -> ReceiptVerifier {
         ReceiptVerifier(keys: try ReceiptKeySet(jwks: set.jwks))
-    }
-
-    /// Runs `body` for `repetitions` timed intervals; each returns (operations, accepted, refused, seconds).
-    private func repeatTimed(_ body: () -> (accepted: Int, refused: Int, seconds: Double)) -> Measurement {
-        var rates: [Double] = []
-        var accepted = 0, refused = 0
-        for _ in 0..<max(1, configuration.repetitions) {
-            let outcome = body()
-            rates.append(Double(outcome.accepted + outcome.refused) / outcome.seconds)
-            accepted += outcome.accepted
-            refused += outcome.refused
-        }
-        return Measurement(rates: rates, accepted: accepted, refused: refused)
     }
 
     /// Whole passes over the token set until the interval is over.
