@@ -51,7 +51,10 @@ public enum GateOutcome: Hashable, Sendable {
         guard body.count <= 64 * 1024, body.first == UInt8(ascii: "{"),
               let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
         else { return nil }
-        guard let uri = (object["type"] as? String) ?? (object["problem"] as? String) else { return nil }
+        // A plain 402 body has `type: "x402"` (a dialect tag, not a problem) and names its problem in
+        // `problem`; problem+json names it in `type`, always a URI.
+        let typeURI = (object["type"] as? String).flatMap { $0.contains("://") ? $0 : nil }
+        guard let uri = (object["problem"] as? String) ?? typeURI else { return nil }
         let last = uri.split(separator: "/").last.map(String.init) ?? uri
         guard !last.isEmpty, last.utf8.count <= 64,
               last.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D })

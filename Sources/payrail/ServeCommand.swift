@@ -1,0 +1,416 @@
+import Dispatch
+import FakeRail
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailHTTP
+import PayRailReceipts
+import PayRailServer
+import PayRailStore
+import PayRailWire
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `payrail serve`: the Gate on libmicrohttpd, in front of a demo resource or any upstream.
+enum ServeCommand {
+    static let all: [CommandSpec] = [serve]
+
+    static let serve = CommandSpec(
+        path: ["serve"],
+        summary: "Serve priced routes behind HTTP 402 (demo resource, or a paywalling reverse proxy with --upstream).",
+        options: [
+            OptionSpec(name: "port", valueName: "PORT", help: "TCP port (default 8402; 0 lets the system choose)"),
+            OptionSpec(name: "host", valueName: "ADDR", help: "numeric address to listen on (default 127.0.0.1)"),
+            OptionSpec(name: "rail", valueName: "RAIL", help: "payment rail (default fake)", allowedValues: ["fake"]),
+            OptionSpec(name: "price", valueName: "\"METHOD /path=AMOUNT\"",
+                       help: "a priced route, first match wins (default \"GET /premium=100sat\")", isRepeatable: true),
+            OptionSpec(name: "upstream", valueName: "URL", help: "proxy paid and free requests to this http(s) origin"),
+            OptionSpec(name: "data", valueName: "DIR", help: "data directory, created with mode 0700 (default ./.payrail)"),
+            OptionSpec(name: "db", valueName: "FILE", help: "SQLite database (default DIR/gate.sqlite)"),
+            OptionSpec(name: "keys", valueName: "DIR", help: "receipt keys folder as 'payrail keys generate' writes it (default DIR/keys)"),
+            OptionSpec(name: "realm", valueName: "NAME", help: "realm and receipt issuer (default localhost)"),
+            OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
+        ],
+        details: """
+        Started with no option at all it serves GET /premium for 100 sat on the fake rail at
+        http://127.0.0.1:8402, with a built-in JSON demo resource. The first line on stdout names the
+        address; after that, one line per request (method, path without query, status, size, time,
+        request id; never a header value or token).
+
+        Reserved routes (never priced): /healthz, /metrics (Prometheus text), /.well-known/payrail/jwks.json
+        (public receipt keys), and POST /.well-known/payrail/fake/pay, the in-process fake processor's
+        pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"}.
+        The demo payer's credentials for it are written only to DIR/fake-payer.json (mode 0600).
+
+        The data directory keeps the receipt signing key (Ed25519, made on first start), the
+        challenge-id secret and the database, so receipts and challenges survive a restart.
+
+        With --upstream, requests that pass the gate are forwarded: hop-by-hop headers and payment
+        credentials are removed, X-Forwarded-For/-Proto/-Host and Forwarded are set, redirects are not
+        followed, bodies are limited by --max-body. Payment is settled BEFORE forwarding: if the
+        upstream fails, the client gets a 502 problem carrying its receipt (Payment-Receipt, X-Receipt)
+        and can retry with X-Receipt at no further charge until the grant expires (1 hour). Upstream
+        answers below 500 are stored and replayed for that receipt; 5xx answers are not stored.
+        SIGTERM or SIGINT stops gracefully (in-flight requests get up to 10 s).
+        """,
+        run: { arguments in try await run(arguments) }
+    )
+
+    static let defaultPort: UInt16 = 8402
+    static let defaultPrice = "GET /premium=100sat"
+
+    private static func run(_ arguments: ParsedArguments) async throws -> ExitCode {
+        let port: UInt16
+        if let text = arguments.value("port") {
+            guard let value = UInt16(text) else { throw CommandFailure.usage("--port must be a number from 0 to 65535") }
+            port = value
+        } else {
+            port = defaultPort
+        }
+        let host = arguments.value("host") ?? "127.0.0.1"
+        let realm = arguments.value("realm") ?? "localhost"
+        var maxBody = 1024 * 1024
+        if let text = arguments.value("max-body") {
+            guard let value = Int(text), value > 0 else { throw CommandFailure.usage("--max-body must be a positive number of bytes") }
+            maxBody = value
+        }
+        let upstream = try arguments.value("upstream").map(upstreamBase)
+        let pricing: PricingTable
+        do {
+            let lines = arguments.values("price").isEmpty ? [defaultPrice] : arguments.values("price")
+            pricing = try PricingTable(parsing: lines, rails: [.fake])
+        } catch {
+            throw CommandFailure.usage(error.description)
+        }
+
+        let data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
+        let keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
+        let keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
+        let store = try SQLiteGateStore(path: arguments.value("db") ?? data.databaseURL.path)
+        let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
+
+        // The fake processor lives in this process; its state (accounts, balances) does not survive a restart.
+        let processorKey = try Ed25519.PrivateKey()
+        let processor = FakeProcessor(signingKey: processorKey)
+        let merchant = try await processor.openAccount("merchant")
+        let payer = try await processor.openAccount("demo-payer")
+        for rule in pricing.rules {
+            for rail in rule.price.rails {
+                if let amount = rule.price.amount(on: rail) { try await processor.deposit(try amount.multiplied(by: 1000), into: "demo-payer") }
+            }
+        }
+        let payee = FakePayeeRail(processor: processor, processorKey: processorKey.publicKey, account: merchant)
+
+        let metrics = GateMetrics()
+        let gateBox = GateBox()
+        let jwksBody = try jwksJSON(keys.publicKeySet)
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        let context = ServeContext(gates: gateBox, metrics: metrics, processor: processor, upstream: upstream,
+                                   proxy: upstream.map { _ in UpstreamClient(maxBody: maxBody) }, jwks: jwksBody)
+        let measured: HTTPHandler = { request in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let response = await context.route(request)
+            let elapsed = clock.now - start
+            metrics.recordRequest(status: response.status.code,
+                                  seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            return response
+        }
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(host: host, port: port, maxBodyBytes: maxBody, handlerTimeout: .seconds(90)),
+            handler: chain([Middleware.requestID(), Middleware.logging(log)], handler: measured))
+
+        // Signals first, so a SIGTERM that arrives while starting is not lost.
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let (signals, signalContinuation) = AsyncStream<Int32>.makeStream()
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { signalContinuation.yield(number) }
+            source.resume()
+            return source
+        }
+
+        let bound: UInt16
+        do { bound = try server.start() } catch {
+            throw CommandFailure.refused("cannot listen on \(host):\(port): \(error.message)")
+        }
+        let hostInURL = host.contains(":") ? "[\(host)]" : host
+        let origin = "http://\(hostInURL):\(bound)"
+        gateBox.set(Gate(configuration: GateConfiguration(
+            realm: realm, rails: [payee], pricing: pricing, store: store, keyring: keyring, signer: keys.signer,
+            verifier: verifier, publicOrigin: origin)))
+        try writePayerFile(data: data, payer: payer, processorKey: processorKey.publicKey, origin: origin)
+
+        log("payrail serve: listening on \(origin) rail=fake data=\(data.url.path)\(upstream.map { " upstream=\($0)" } ?? " (demo resource)")")
+        for rule in pricing.rules { log("payrail serve: price \(rule)") }
+
+        var received: Int32 = SIGTERM
+        for await number in signals {
+            received = number
+            break
+        }
+        log("payrail serve: signal \(received == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
+        await server.shutdown(grace: .seconds(10))
+        await store.close()
+        withExtendedLifetime(sources) {}
+        log("payrail serve: stopped")
+        return .success
+    }
+
+    /// `http(s)://host[:port][/base]` without a trailing slash, query or fragment.
+    private static func upstreamBase(_ text: String) throws(CommandFailure) -> String {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+              components.query == nil, components.fragment == nil, components.user == nil
+        else {
+            throw .usage("--upstream must be an http(s) URL such as http://127.0.0.1:8080 (no query, fragment or user)")
+        }
+        var base = text
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    private static func jwksJSON(_ keySet: JSONWebKeySet) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(keySet))
+    }
+
+    private static func writePayerFile(data: ServeDataDirectory, payer: FakeAccountCredentials,
+                                       processorKey: Ed25519.PublicKey, origin: String) throws {
+        let object: [String: String] = [
+            "accountID": payer.accountID, "secret": payer.secret,
+            "processorKey": Base64URL.encode(processorKey.rawRepresentation),
+            "payURL": origin + ServeContext.fakePayPath,
+        ]
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        try data.writePrivateFile("fake-payer.json", json + Data("\n".utf8))
+    }
+}
+
+/// The gate, set once the bound port (and so the public origin) is known.
+final class GateBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var gate: Gate?
+
+    func set(_ gate: Gate) { lock.withLock { self.gate = gate } }
+    var current: Gate? { lock.withLock { gate } }
+}
+
+/// Everything a request needs; immutable, shared by all handler tasks.
+struct ServeContext: Sendable {
+    static let fakePayPath = "/.well-known/payrail/fake/pay"
+    static let jwksPath = "/.well-known/payrail/jwks.json"
+
+    let gates: GateBox
+    let metrics: GateMetrics
+    let processor: FakeProcessor
+    let upstream: String?
+    let proxy: UpstreamClient?
+    let jwks: [UInt8]
+
+    func route(_ request: HTTPRequest) async -> HTTPResponse {
+        let isRead = request.method == "GET" || request.method == "HEAD"
+        switch request.path {
+        case "/healthz" where isRead:
+            return HTTPResponse(headers: ["Cache-Control": "no-store"], text: "ok\n")
+        case "/metrics" where isRead:
+            return HTTPResponse(headers: ["Content-Type": GateMetrics.contentType, "Cache-Control": "no-store"],
+                                text: metrics.prometheusText())
+        case Self.jwksPath where isRead:
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "max-age=300"], body: jwks)
+        case Self.fakePayPath where request.method == "POST":
+            return await fakePay(request)
+        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath:
+            return problem(405, "method-not-allowed", "Method Not Allowed", "this route does not take \(request.method)")
+        default:
+            return await gated(request)
+        }
+    }
+
+    private func gated(_ request: HTTPRequest) async -> HTTPResponse {
+        guard let gate = gates.current else {
+            return problem(503, "starting", "Starting", "the server is starting; retry in a second", retryAfter: 1)
+        }
+        var fields = HTTPFields()
+        for field in request.headers { fields.append(field.name, field.value) }
+        let target = request.query.isEmpty ? request.path : request.path + "?" + request.query
+        let decision = await gate.handle(GateRequest(method: request.method, path: target, headers: fields,
+                                                     clientAddress: request.clientAddress))
+        metrics.record(GateOutcome(decision))
+        switch decision {
+        case .respond(let response), .replay(let response):
+            return Self.http(response)
+        case .pass(let pass):
+            var response: HTTPResponse
+            if let upstream, let proxy {
+                switch await proxy.forward(request, base: upstream) {
+                case .success(let answer):
+                    response = answer
+                case .failure(let failure):
+                    metrics.recordUpstreamFailure()
+                    response = problem(502, "upstream-unavailable", "Bad Gateway",
+                                       "the upstream did not answer (\(failure.reason))"
+                                           + (pass.isFree ? "" : "; the payment was settled: retry with the X-Receipt header at no further charge"),
+                                       retryAfter: 5)
+                    for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
+                    return response
+                }
+            } else if pass.isFree {
+                return problem(404, "not-found", "Not Found", "no such resource; priced routes answer 402")
+            } else {
+                response = demoResource(pass)
+            }
+            guard !pass.isFree else { return response }
+            for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
+            // A 5xx is not the resource: storing it would replay the failure for the whole grant.
+            if response.status.code < 500 {
+                var stored = HTTPFields()
+                for field in response.headers where !field.name.lowercased().hasPrefix("x-request-id") {
+                    stored.append(field.name, field.value)
+                }
+                try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
+            }
+            return response
+        }
+    }
+
+    private func demoResource(_ pass: GatePass) -> HTTPResponse {
+        var object: [String: String] = [
+            "resource": pass.resource?.description ?? "",
+            "message": "You paid for this with HTTP 402. This is payrail serve's demo resource; use --upstream to sell your own API.",
+        ]
+        if let grant = pass.grant {
+            object["paidWith"] = grant.settlement.rail.rawValue
+            object["amount"] = grant.settlement.amount.description
+        }
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return HTTPResponse(headers: ["Content-Type": "application/json"], body: Array(body))
+    }
+
+    /// The fake processor's pay call over HTTP, so an agent in another process can pay the fake rail.
+    private func fakePay(_ request: HTTPRequest) async -> HTTPResponse {
+        guard request.body.count <= 16 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
+              let requestID = object["requestID"] as? String, let amountText = object["amount"] as? String,
+              let payee = object["payee"] as? String
+        else {
+            return problem(400, "bad-request", "Bad Request",
+                           "send JSON {\"accountID\",\"secret\",\"requestID\",\"amount\":\"100sat\",\"payee\"}")
+        }
+        do {
+            let amount = try Money(parsing: amountText)
+            let voucher = try await processor.pay(requestID: requestID, amount: amount, payee: payee,
+                                                  payer: FakeAccountCredentials(accountID: accountID, secret: secret))
+            let body = try JSONSerialization.data(withJSONObject: ["voucher": voucher], options: [.withoutEscapingSlashes])
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+        } catch let error as RailError {
+            let retry = error.code == .unavailable || error.code == .timedOut
+            return problem(retry ? 503 : 400, "fake-pay-refused", "Payment Refused", "the fake processor refused: \(error)",
+                           retryAfter: retry ? 1 : nil)
+        } catch {
+            return problem(400, "bad-request", "Bad Request", "\(error)")
+        }
+    }
+
+    static func http(_ response: GateResponse) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        for field in response.headers { headers.add(field.name, field.value) }
+        return HTTPResponse(status: HTTPStatus(code: response.status), headers: headers, body: response.body)
+    }
+
+    private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> HTTPResponse {
+        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail)
+        var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
+        if let retryAfter { headers.add("Retry-After", String(retryAfter)) }
+        return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
+    }
+}
+
+/// Why the upstream gave no usable answer (never includes a header value).
+struct UpstreamFailure: Error {
+    let reason: String
+}
+
+/// Forwards requests to the upstream with URLSession: no redirects, no cookies, no cache.
+final class UpstreamClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    private let maxBody: Int
+    private var session: URLSession?
+    private let lock = NSLock()
+
+    init(maxBody: Int) {
+        self.maxBody = maxBody
+        super.init()
+    }
+
+    private var urlSession: URLSession {
+        lock.withLock {
+            if let session { return session }
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.timeoutIntervalForRequest = 60
+            configuration.httpShouldSetCookies = false
+            configuration.httpCookieAcceptPolicy = .never
+            configuration.urlCache = nil
+            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            let made = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
+            session = made
+            return made
+        }
+    }
+
+    /// A redirect goes back to the client as is: following it would fetch a resource nobody priced.
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        completionHandler(nil)
+    }
+
+    func forward(_ request: HTTPRequest, base: String) async -> Result<HTTPResponse, UpstreamFailure> {
+        let target = base + request.path + (request.query.isEmpty ? "" : "?" + request.query)
+        guard let url = URL(string: target) else { return .failure(UpstreamFailure(reason: "the request target is not a URL")) }
+        var outgoing = URLRequest(url: url)
+        outgoing.httpMethod = request.method
+        var fields = HTTPFields()
+        for field in request.headers { fields.append(field.name, field.value) }
+        let forwarded = ProxyHeaders.upstreamRequestFields(fields, clientAddress: request.clientAddress,
+                                                           host: request.headers["Host"], scheme: "http")
+        for field in forwarded where !field.name.lowercased().hasPrefix("x-request-id") {
+            outgoing.addValue(field.value, forHTTPHeaderField: field.name)
+        }
+        if let id = request.headers[Middleware.requestIDHeader] { outgoing.setValue(id, forHTTPHeaderField: Middleware.requestIDHeader) }
+        if !request.body.isEmpty { outgoing.httpBody = Data(request.body) }
+
+        let answer: Result<(Int, [(String, String)], Data), UpstreamFailure> = await withCheckedContinuation { continuation in
+            let task = urlSession.dataTask(with: outgoing) { data, response, error in
+                guard error == nil, let http = response as? HTTPURLResponse else {
+                    let reason = (error as? URLError).map { "URL error \($0.code.rawValue)" } ?? "no HTTP answer"
+                    continuation.resume(returning: .failure(UpstreamFailure(reason: reason)))
+                    return
+                }
+                var headers: [(String, String)] = []
+                for (name, value) in http.allHeaderFields {
+                    if let name = name as? String, let value = value as? String { headers.append((name, value)) }
+                }
+                continuation.resume(returning: .success((http.statusCode, headers, data ?? Data())))
+            }
+            task.resume()
+        }
+        switch answer {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let (status, pairs, body)):
+            guard body.count <= maxBody else { return .failure(UpstreamFailure(reason: "the response is larger than --max-body")) }
+            guard (100...599).contains(status) else { return .failure(UpstreamFailure(reason: "status \(status)")) }
+            var headers = HTTPHeaders()
+            for field in ProxyHeaders.clientResponseFields(HTTPFields(pairs)) { headers.add(field.name, field.value) }
+            let response = HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: Array(body))
+            if response.validationFailure() != nil {
+                return .failure(UpstreamFailure(reason: "the response has a header we cannot pass on"))
+            }
+            return .success(response)
+        }
+    }
+}
