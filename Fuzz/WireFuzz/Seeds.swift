@@ -227,7 +227,7 @@ enum SeedMaker {
         return found
     }
 
-    /// Trims what Python's `str.strip()` trims: Unicode white space and the ASCII separators 1C-1F.
+    /// Trims what the former seeds script trimmed (`str.strip()`): Unicode white space and the ASCII separators 1C-1F.
     static func trimmed(_ text: String) -> Substring {
         let isSpace = { (c: Character) in
             c.unicodeScalars.allSatisfy { $0.properties.isWhitespace || (0x1C...0x1F).contains($0.value) }
