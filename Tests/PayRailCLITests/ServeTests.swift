@@ -17,9 +17,9 @@ final class ServeProcess: @unchecked Sendable {
     let stdoutFile: URL
     private(set) var origin = ""
 
-    init(_ extra: [String]) throws {
-        data = try temporaryDirectory().appendingPathComponent("data")
-        stdoutFile = data.deletingLastPathComponent().appendingPathComponent("stdout.log")
+    init(_ extra: [String], data existing: URL? = nil) throws {
+        data = try existing ?? temporaryDirectory().appendingPathComponent("data")
+        stdoutFile = data.deletingLastPathComponent().appendingPathComponent("stdout-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
         process.executableURL = PayRail.binary
         process.arguments = ["serve", "--port", "0", "--data", data.path] + extra
@@ -208,32 +208,31 @@ struct ServeTests {
         #expect(try permissions(server.data.appendingPathComponent("fake-payer.json")) & 0o777 == 0o600)
     }
 
-    @Test("receipt keys and challenges survive a restart on the same data directory")
-    func restartKeepsKeys() async throws {
+    @Test("receipt keys and paid responses survive a restart on the same data directory")
+    func restartKeepsKeysAndReceipts() async throws {
         let first = try ServeProcess([])
         defer { first.kill() }
         let jwks1 = try await exchange(first.url("/.well-known/payrail/jwks.json")).text
+        let unpaid = try await exchange(first.url("/premium"))
+        let reading = PaymentResponseReader.read(status: unpaid.status, headers: unpaid.headers, body: unpaid.body, receivedAt: Date())
+        let read = try #require(reading.offers.first { $0.dialect == .x402 })
+        let credential = try await DemoPayer(dataDirectory: first.data).pay(read.offer)
+        let paid = try await exchange(first.url("/premium"), headers: try read.credentialFields(for: credential))
+        #expect(paid.status == 200, "\(paid.text)")
+        #expect(paid.headers["PAYMENT-RESPONSE"] != nil)
+        let token = try #require(paid.headers["X-Receipt"])
         #expect(first.stop() == 0)
-        let second = Process()
-        second.executableURL = PayRail.binary
-        let log = first.data.deletingLastPathComponent().appendingPathComponent("second.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        second.arguments = ["serve", "--port", "0", "--data", first.data.path]
-        second.standardOutput = try FileHandle(forWritingTo: log)
-        try second.run()
-        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL); second.waitUntilExit() } }
-        var origin: String?
-        for _ in 0..<200 where origin == nil {
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if let range = text.range(of: "listening on ") { origin = String(text[range.upperBound...].prefix { $0 != " " }) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let base = try #require(origin)
-        let jwks2 = try await exchange(try #require(URL(string: base + "/.well-known/payrail/jwks.json"))).text
-        #expect(jwks1 == jwks2)
-        kill(second.processIdentifier, SIGTERM)
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 0)
+
+        let second = try ServeProcess([], data: first.data)
+        defer { second.kill() }
+        #expect(try await exchange(second.url("/.well-known/payrail/jwks.json")).text == jwks1)
+        let replayed = try await exchange(second.url("/premium"), headers: HTTPFields([("X-Receipt", token)]))
+        #expect(replayed.status == 200)
+        #expect(replayed.body == paid.body)
+        let metrics = try await exchange(second.url("/metrics")).text
+        #expect(metric(metrics, "payrail_replays_total") == 1)
+        #expect(metric(metrics, "payrail_settlements_total{rail=\"fake\"}") == nil, "no settlement after the restart")
+        #expect(second.stop() == 0)
     }
 
     @Test("reverse proxy: forwarded headers, hop-by-hop and credentials stripped, upstream down is 502 and the receipt replays")
