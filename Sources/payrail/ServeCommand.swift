@@ -32,6 +32,8 @@ enum ServeCommand {
             OptionSpec(name: "keys", valueName: "DIR", help: "receipt keys folder as 'payrail keys generate' writes it (default DIR/keys)"),
             OptionSpec(name: "realm", valueName: "NAME", help: "realm and receipt issuer (default localhost)"),
             OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
+            OptionSpec(name: "rate-limit", valueName: "N",
+                       help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
         ],
         details: """
         Started with no option at all it serves GET /premium for 100 sat on the fake rail at
@@ -77,6 +79,11 @@ enum ServeCommand {
             maxBody = value
         }
         let upstream = try arguments.value("upstream").map(upstreamBase)
+        // Issuing a challenge costs a rail call and a database write, so unpaid traffic is limited per client.
+        var rateLimit: TokenBucketPolicy?
+        let perMinute = Int(arguments.value("rate-limit") ?? "120") ?? -1
+        guard (0...1_000_000).contains(perMinute) else { throw CommandFailure.usage("--rate-limit must be a number from 0 to 1000000") }
+        if perMinute > 0 { rateLimit = try TokenBucketPolicy(capacity: perMinute, refillTokens: perMinute, per: .seconds(60)) }
         let pricing: PricingTable
         do {
             let lines = arguments.values("price").isEmpty ? [defaultPrice] : arguments.values("price")
@@ -141,7 +148,7 @@ enum ServeCommand {
         let origin = "http://\(hostInURL):\(bound)"
         gateBox.set(Gate(configuration: GateConfiguration(
             realm: realm, rails: [payee], pricing: pricing, store: store, keyring: keyring, signer: keys.signer,
-            verifier: verifier, publicOrigin: origin)))
+            verifier: verifier, rateLimit: rateLimit, publicOrigin: origin)))
         try writePayerFile(data: data, payer: payer, processorKey: processorKey.publicKey, origin: origin)
 
         log("payrail serve: listening on \(origin) rail=fake data=\(data.url.path)\(upstream.map { " upstream=\($0)" } ?? " (demo resource)")")

@@ -304,10 +304,28 @@ struct ServeTests {
         await restarted.shutdown()
     }
 
+    @Test("unpaid requests beyond --rate-limit get 429 with Retry-After, counted as refusals")
+    func rateLimit() async throws {
+        let server = try ServeProcess(["--rate-limit", "2"])
+        defer { server.kill() }
+        var statuses: [Int] = []
+        var limited: Exchange?
+        for _ in 0..<3 {
+            let answer = try await exchange(server.url("/premium"))
+            statuses.append(answer.status)
+            if answer.status == 429 { limited = answer }
+        }
+        #expect(statuses == [402, 402, 429])
+        #expect(limited?.headers["Retry-After"] != nil)
+        let metrics = try await exchange(server.url("/metrics")).text
+        #expect(metric(metrics, "payrail_refusals_total{reason=\"rate-limited\"}") == 1)
+        #expect(server.stop() == 0)
+    }
+
     @Test("bad settings are usage errors with one line")
     func usageErrors() throws {
         for arguments in [["serve", "--port", "70000"], ["serve", "--price", "GET /x"], ["serve", "--upstream", "ftp://x"],
-                          ["serve", "--rail", "lightning"]] {
+                          ["serve", "--rail", "lightning"], ["serve", "--rate-limit", "-1"]] {
             let result = try PayRail.run(arguments)
             #expect(result.status == 2, "\(arguments)")
             #expect(result.stderr.split(separator: "\n").count == 1)
