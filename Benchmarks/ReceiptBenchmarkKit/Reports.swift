@@ -31,14 +31,11 @@ extension BenchmarkReport {
             }
         }
         lines.append("")
-        lines.append("ratios (medians of this run):")
+        lines.append("ratios of this run (in-process pairs: median of the per-repetition ratios, which ran side by side;")
+        lines.append("pyjwt runs in its own process, so its ratios are of medians):")
         for algorithm in BenchmarkAlgorithm.allCases {
             guard let figures = results[algorithm] else { continue }
-            func ratio(_ a: BenchmarkMode, _ b: BenchmarkMode) -> String {
-                guard let x = figures[a]?.median, let y = figures[b]?.median, y > 0 else { return "n/a" }
-                return String(format: "%.2f", x / y)
-            }
-            lines.append("  \(algorithm.rawValue): full/raw \(ratio(.full, .raw)), full_2threads/full \(ratio(.full2Threads, .full)), full/pyjwt \(ratio(.full, .pyjwt)), raw/pyjwt \(ratio(.raw, .pyjwt)), cached \(Int(figures[.cached]?.median ?? 0))/s")
+            lines.append("  \(algorithm.rawValue): full/raw \(format(pairedRatio(figures, .full, .raw))), full_2threads/full \(format(pairedRatio(figures, .full2Threads, .full))), full/pyjwt \(format(medianRatio(figures, .full, .pyjwt))), raw/pyjwt \(format(medianRatio(figures, .raw, .pyjwt))), cached \(Int(figures[.cached]?.median ?? 0))/s")
         }
         if let first = rssAfterThousand, let all = rssAfterAll {
             lines.append("")
@@ -47,6 +44,20 @@ extension BenchmarkReport {
         }
         return lines.joined(separator: "\n")
     }
+
+    /// The median over repetitions of `a_i / b_i`: drift in the machine's speed cancels within a pair.
+    public func pairedRatio(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> Double? {
+        guard let x = figures[a]?.rates, let y = figures[b]?.rates, x.count == y.count, !x.isEmpty, y.allSatisfy({ $0 > 0 }) else { return nil }
+        return PayRailBenchmarkMedian.of(zip(x, y).map { $0 / $1 })
+    }
+
+    /// The ratio of two medians.
+    public func medianRatio(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> Double? {
+        guard let x = figures[a]?.median, let y = figures[b]?.median, y > 0 else { return nil }
+        return x / y
+    }
+
+    private func format(_ ratio: Double?) -> String { ratio.map { String(format: "%.2f", $0) } ?? "n/a" }
 
     /// The same figures as a hand-written SVG bar chart: one group per algorithm, one bar per mode,
     /// on a log scale (the modes span three orders of magnitude), each bar labelled with its value.

@@ -38,11 +38,14 @@ public struct Measurement: Sendable {
     public let accepted: Int
     /// Verifications refused.
     public let refused: Int
+    /// Each repetition's rate, in the order they ran (in-process modes take turns, so the i-th
+    /// repetitions of two modes ran next to each other).
+    public let rates: [Double]
 
     init(rates: [Double], accepted: Int, refused: Int) {
+        self.rates = rates
         let sorted = rates.sorted()
-        median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        median = PayRailBenchmarkMedian.of(rates)
         minimum = sorted.first ?? 0
         maximum = sorted.last ?? 0
         self.accepted = accepted
@@ -62,6 +65,15 @@ public enum BenchmarkMode: String, CaseIterable, Sendable {
     case full2Threads = "full_2threads"
     /// PyJWT with `cryptography`, in its own process.
     case pyjwt
+}
+
+/// The median of a list (0 when empty).
+enum PayRailBenchmarkMedian {
+    static func of(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
 }
 
 /// Everything one run measured.
