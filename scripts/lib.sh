@@ -44,6 +44,8 @@ ensure_system_libraries() {
     if ! pkg-config --exists libmicrohttpd 2>/dev/null; then missing+=(libmicrohttpd-dev); fi
     # The sqlite3 shell plays "another process" in the store's cross-process lock test.
     command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+    # curl plays the founding article's client in the serve interop test.
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
     if [ ${#missing[@]} -gt 0 ]; then
         say "missing system libraries: ${missing[*]}"
         apt_install "${missing[@]}"
