@@ -24,6 +24,10 @@ public final class Gate: Sendable {
     /// The configuration this gate runs with.
     public let configuration: GateConfiguration
     private let challengeSet: ChallengeSet
+    /// The origin x402 `resource.url`s are written under (the path of the paid route is appended).
+    private let origin: String
+    /// Verified receipt tokens, so a replay costs a look-up instead of a signature check.
+    private let receipts: CachingReceiptVerifier
 
     static let challengeDetail = "payrail.challenge"
 
@@ -33,6 +37,8 @@ public final class Gate: Sendable {
         var extensions: [String: JSONValue] = [:]
         X402PaymentIdentifier.declare(in: &extensions, required: false)
         let origin = configuration.publicOrigin ?? "https://\(configuration.realm)"
+        self.origin = origin
+        self.receipts = CachingReceiptVerifier(verifier: configuration.verifier, capacity: 10_000)
         self.challengeSet = ChallengeSet(
             realm: configuration.realm, keyring: configuration.keyring, macaroonRootKey: configuration.macaroonRootKey,
             macaroonCaveats: [], x402Resource: X402ResourceInfo(url: origin), x402Extensions: extensions)
@@ -191,6 +197,9 @@ public final class Gate: Sendable {
             try await store { () async throws(StoreError) in try await configuration.store.saveChallenge(alias) }
         }
         let accept = request.headers.values("Accept-Payment")
+        // x402 names the resource being paid for: this route's URL, not the server's.
+        var challengeSet = self.challengeSet
+        challengeSet.x402Resource = X402ResourceInfo(url: origin + resource.path)
         let rendered: PaymentRequiredResponse
         do {
             if let failure {
@@ -495,7 +504,7 @@ public final class Gate: Sendable {
     // MARK: - Replay by receipt
 
     private func replay(token: String, dialect: PaymentDialect, request: GateRequest, resource: Resource, price: Price, now: Date) async throws -> GateDecision {
-        do { _ = try configuration.verifier.verify(token, resource: resource.description) } catch {
+        do { _ = try receipts.verify(token, resource: resource.description) } catch {
             let type: PaymentProblemType = error.code == .expired ? .paymentExpired : .invalidChallenge
             return try await refuse(request, resource: resource, price: price, dialect: dialect, problem: type,
                                     detail: "the receipt does not grant this resource (\(error.code)); pay the fresh challenge",

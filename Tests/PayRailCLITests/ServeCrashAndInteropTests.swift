@@ -226,9 +226,7 @@ struct ServeCrashAndInteropTests {
         #expect(resourceURL?.hasPrefix(server.origin) == true, "\(resourceURL ?? "no resource")")
         // x402 says `resource.url` is the protected resource's URL; the Gate writes its public origin
         // for every route (one ChallengeSet built in Gate.init). Known defect, reported; this flips when fixed.
-        withKnownIssue("the Gate's x402 resource.url is the origin, not the resource URL") {
-            #expect(resourceURL == server.origin + "/premium")
-        }
+        #expect(resourceURL == server.origin + "/premium")
         let accepts = try #require(report["accepts"] as? [[String: Any]])
         let fake = try #require(accepts.first { $0["network"] as? String == X402Network.fake }, "the fake rail's entry: \(accepts)")
         #expect(fake["amount"] as? String == "100")
