@@ -28,6 +28,8 @@ public final class Gate: Sendable {
     private let origin: String
     /// Verified receipt tokens, so a replay costs a look-up instead of a signature check.
     private let receipts: CachingReceiptVerifier
+    /// Stored responses of receipts replayed before, so a replay does not wait on the store.
+    private let replays = ReplayCache(capacity: 10_000)
 
     static let challengeDetail = "payrail.challenge"
 
@@ -511,12 +513,19 @@ public final class Gate: Sendable {
                                     logReason: "receipt-\(error.code)")
         }
         let hash = Data(SHA256.hash(Array(token.utf8)))
+        if let cached = replays.response(for: hash, resource: resource, now: now) {
+            log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
+            return .replay(Self.response(cached.response))
+        }
         let found = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(receiptTokenHash: hash) }
         guard let found, found.receipt.resource == resource, now < found.receipt.grantExpiresAt else {
             return try await refuse(request, resource: resource, price: price, dialect: dialect, problem: .paymentExpired,
                                     detail: "the receipt's grant is over or unknown here; pay the fresh challenge", logReason: "receipt-unknown")
         }
         if let response = found.receipt.response {
+            // A stored response never changes once saved: later replays of this receipt skip the store.
+            replays.remember(hash, ReplayCache.Entry(challengeID: found.challengeID, resource: found.receipt.resource,
+                                                      grantExpiresAt: found.receipt.grantExpiresAt, response: response))
             log("\(resource) replay receipt challenge=\(Self.short(found.challengeID))")
             return .replay(Self.response(response))
         }
@@ -611,4 +620,40 @@ extension WireError {
 struct WireErrorInDialect: Error {
     let error: WireError
     let dialect: PaymentDialect
+}
+
+/// Responses stored for receipts, kept in memory after their first replay. Bounded (the oldest is
+/// forgotten first) and checked against the grant's end on every hit; the store stays the truth.
+final class ReplayCache: @unchecked Sendable {
+    struct Entry {
+        let challengeID: String
+        let resource: Resource
+        let grantExpiresAt: Date
+        let response: StoredResponse
+    }
+
+    private let lock = NSLock()
+    private var entries: [Data: Entry] = [:]
+    private var order: [Data?]
+    private var next = 0
+
+    init(capacity: Int) { order = Array(repeating: nil, count: max(1, capacity)) }
+
+    /// The stored response for a receipt token hash, if remembered, for this resource, within its grant.
+    func response(for hash: Data, resource: Resource, now: Date) -> Entry? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let entry = entries[hash], entry.resource == resource, now < entry.grantExpiresAt else { return nil }
+        return entry
+    }
+
+    func remember(_ hash: Data, _ entry: Entry) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard entries[hash] == nil else { return }
+        if let evicted = order[next] { entries[evicted] = nil }
+        order[next] = hash
+        next = (next + 1) % order.count
+        entries[hash] = entry
+    }
 }
