@@ -61,14 +61,16 @@ public enum Middleware {
     }
 
     static func randomID() -> String {
+        // Two 64-bit draws (two getrandom calls), not one per byte: this runs on every request.
         var generator = SystemRandomNumberGenerator()
+        let words = [generator.next(), generator.next()]
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32)
-        for _ in 0..<16 {
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            bytes.append(hex[Int(byte >> 4)])
-            bytes.append(hex[Int(byte & 0x0F)])
+        for word in words {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                bytes.append(hex[Int((word >> UInt64(shift)) & 0x0F)])
+            }
         }
         return String(decoding: bytes, as: UTF8.self)
     }
