@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
         .library(name: "PayRailServer", targets: ["PayRailServer"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
+        .library(name: "PayRailAgent", targets: ["PayRailAgent"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
@@ -42,6 +43,11 @@ let package = Package(
             name: "PayRailServer",
             dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
             path: "Sources/PayRailServer"
+        ),
+        .target(
+            name: "PayRailAgent",
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
+            path: "Sources/PayRailAgent"
         ),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
@@ -104,6 +110,14 @@ let package = Package(
             name: "PayRailServerTests",
             dependencies: ["PayRailServer", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail"],
             path: "Tests/PayRailServerTests"
+        ),
+        .testTarget(
+            name: "PayRailAgentTests",
+            dependencies: [
+                "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
+                "PayRailServer", "PayRailHTTP",
+            ],
+            path: "Tests/PayRailAgentTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(
