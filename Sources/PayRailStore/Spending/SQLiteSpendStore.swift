@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import Foundation
+import PayRail
+
+// The agent's wallet file: one SQLite file shared by every task of an agent and by every agent
+// process using the same wallet. Reserving runs in BEGIN IMMEDIATE, which takes the write lock before
+// the budget is summed, so two processes can never both see the same room in the budget; WAL lets
+// readers (`payrail ledger`) proceed while a writer writes, and the busy timeout makes a writer wait
+// for the lock instead of failing at once. `synchronous=FULL`: a reservation that returned is on disk
+// before any money moves.
+//
+// The file may also hold the gate's tables, so the spend schema keeps its own version in its own
+// table (`spend_schema`) instead of `PRAGMA user_version`, which the gate's schema owns. It holds
+// proofs (credential headers), so it is created readable by its owner only.
+
+/// The spend schema's migrations. Never edit a shipped migration; append a new one.
+enum SpendSchema {
+    struct Migration {
+        let version: Int
+        let sql: String
+    }
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, sql: """
+            CREATE TABLE spend_schema (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                version INTEGER NOT NULL
+            ) STRICT;
+            CREATE TABLE spends (
+                seq INTEGER PRIMARY KEY,
+                payment_id TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL CHECK (state IN ('reserved', 'paid', 'committed', 'released')),
+                amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+                unit_code TEXT NOT NULL,
+                unit_exponent INTEGER NOT NULL,
+                rail TEXT NOT NULL,
+                host TEXT NOT NULL,
+                method TEXT NOT NULL,
+                url TEXT NOT NULL,
+                offer_id TEXT NOT NULL,
+                context TEXT NOT NULL,
+                proof TEXT,
+                receipt TEXT,
+                reference TEXT,
+                note TEXT,
+                reserved_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX spends_by_unit_and_time ON spends(unit_code, unit_exponent, reserved_at_ms);
+            CREATE INDEX spends_by_time ON spends(reserved_at_ms);
+            CREATE INDEX spends_unfinished ON spends(reserved_at_ms) WHERE state IN ('reserved', 'paid');
+            """),
+    ]
+
+    /// The version in the file; 0 when the spend tables were never created.
+    static func version(_ connection: SQLiteConnection) throws(StoreError) -> Int {
+        let tables = try connection.query(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'spend_schema'") { row in row.integer(0) }
+        guard tables.first == 1 else { return 0 }
+        let versions = try connection.query("SELECT version FROM spend_schema WHERE id = 1") { row in Int(row.integer(0)) }
+        return versions.first ?? 0
+    }
+
+    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
+        let initial = try version(connection)
+        try refuseNewer(initial)
+        for migration in migrations where migration.version > initial {
+            try connection.immediateTransaction { () throws(StoreError) in
+                // Re-read inside the write lock: another process may have migrated in the meantime.
+                let current = try version(connection)
+                try refuseNewer(current)
+                guard current == migration.version - 1 else { return }
+                try connection.execute(migration.sql)
+                try connection.run("INSERT INTO spend_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                                   [.integer(Int64(migration.version))])
+            }
+        }
+    }
+
+    static func refuseNewer(_ version: Int) throws(StoreError) {
+        guard version <= latestVersion else {
+            throw StoreError(
+                code: .newerSchema,
+                reason: "the wallet file has spend schema version \(version) but this PayRail knows only up to \(latestVersion); "
+                    + "upgrade PayRail or use another wallet file (the file was left unchanged)",
+                isRetrySafe: false)
+        }
+    }
+}
+
+/// A `SpendStore` in a SQLite wallet file (WAL), safe to share between tasks and between processes.
+public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
+    // @unchecked: `connection` is only used on `queue` (and in `init`, before the store is shared).
+    private let connection: SQLiteConnection
+    private let queue: DispatchQueue
+
+    /// The spend schema version this build writes; older files are migrated up to it when opened.
+    public static var latestSchemaVersion: Int { SpendSchema.latestVersion }
+
+    /// Opens (creating if needed, with mode 0600) the wallet file at `path`, sets WAL and the busy
+    /// timeout, and migrates the spend schema forward.
+    ///
+    /// An existing file of this user that other users may read is narrowed to 0600, since it holds
+    /// proofs. Opening blocks the calling thread briefly (up to `busyTimeout` if another process is
+    /// migrating the same file); do it at startup.
+    ///
+    /// - Parameters:
+    ///   - path: the wallet file; its directory must exist. WAL adds `-wal` and `-shm` files beside it,
+    ///     which SQLite creates with the file's own mode.
+    ///   - busyTimeout: how long a write waits for another connection's lock before `.busy`.
+    /// - Throws: `StoreError` `.corrupt` for a damaged or non-SQLite file, `.newerSchema` for a file from
+    ///   a newer PayRail (left unchanged), `.unavailable` when the file cannot be created, opened or
+    ///   written, `.busy` when another process held the lock past the timeout.
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        guard !path.isEmpty else { throw StoreError.invalid("the wallet file path is empty") }
+        try Self.createPrivately(path)
+        let (seconds, attoseconds) = busyTimeout.components
+        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
+        // Refuse a newer file before anything writes to it (switching to WAL rewrites the header).
+        try SpendSchema.refuseNewer(SpendSchema.version(connection))
+        let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
+        guard mode.first == "wal" else {
+            throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",
+                             isRetrySafe: false)
+        }
+        try connection.execute("PRAGMA synchronous = FULL;")
+        try SpendSchema.migrate(connection)
+        self.connection = connection
+        self.queue = DispatchQueue(label: "payrail.spend.sqlite")
+    }
+
+    /// Closes the file (after operations already started); later calls throw `.closed`.
+    public func close() async {
+        _ = try? await perform { connection throws(StoreError) in connection.close() }
+    }
+
+    /// The spend schema version recorded in the file.
+    public func schemaVersion() async throws(StoreError) -> Int {
+        try await perform { connection throws(StoreError) in try SpendSchema.version(connection) }
+    }
+
+    // MARK: - SpendStore
+
+    /// Reserves budget in one `BEGIN IMMEDIATE` transaction (see `SpendStore.reserve`).
+    public func reserve(_ record: SpendRecord, limits: SpendLimits, now: Date) async throws(StoreError) -> ReserveOutcome {
+        try SpendBudget.validate(record, limits: limits)
+        let nowMilliseconds = StoreTime.milliseconds(now)
+        let row = Self.row(record)
+        return try await perform { connection throws(StoreError) -> ReserveOutcome in
+            try connection.immediateTransaction { () throws(StoreError) -> ReserveOutcome in
+                if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
+                let entries = try connection.query("""
+                    SELECT amount_minor, reserved_at_ms FROM spends
+                    WHERE unit_code = ? AND unit_exponent = ? AND reserved_at_ms > ? AND state != 'released'
+                    ORDER BY reserved_at_ms, seq
+                    """, [.text(record.amount.unit.code), .integer(Int64(record.amount.unit.exponent)),
+                          .integer(nowMilliseconds - SpendBudget.dayMilliseconds)]) { row in
+                    BudgetEntry(amount: row.integer(0), reservedAtMilliseconds: row.integer(1))
+                }
+                if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
+                    return .refused(refusal)
+                }
+                try connection.run("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
+                return .reserved(record)
+            }
+        }
+    }
+
+    /// Reserved -> paid, keeping the proof.
+    public func markPaid(paymentID: String, proof: String, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in try SpendTransition.markPaid(record, proof: proof, now: now) }
+    }
+
+    /// Reserved or paid -> committed, erasing the proof.
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, now: now)
+        }
+    }
+
+    /// Reserved -> released.
+    public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }
+    }
+
+    /// The record with this payment id, if any.
+    public func record(paymentID: String) async throws(StoreError) -> SpendRecord? {
+        try await perform { connection throws(StoreError) in try Self.record(paymentID, connection) }
+    }
+
+    /// Reserved or paid records, oldest first.
+    public func unfinished() async throws(StoreError) -> [SpendRecord] {
+        try await perform { connection throws(StoreError) in
+            try connection.query("""
+                SELECT \(Self.columns) FROM spends WHERE state IN ('reserved', 'paid') ORDER BY reserved_at_ms, seq
+                """, row: Self.decode)
+        }
+    }
+
+    /// The ledger from `since` (inclusive), oldest first.
+    public func records(since: Date?) async throws(StoreError) -> [SpendRecord] {
+        let since = since.map(StoreTime.milliseconds) ?? Int64.min
+        return try await perform { connection throws(StoreError) in
+            try connection.query("""
+                SELECT \(Self.columns) FROM spends WHERE reserved_at_ms >= ? ORDER BY reserved_at_ms, seq
+                """, [.integer(since)], row: Self.decode)
+        }
+    }
+
+    // MARK: - Rows
+
+    private static let columns = """
+        payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
+        proof, receipt, reference, note, reserved_at_ms, updated_at_ms
+        """
+    private static let placeholders = Array(repeating: "?", count: 17).joined(separator: ", ")
+
+    private static func optional(_ text: String?) -> SQLiteValue {
+        text.map { .text($0) } ?? .null
+    }
+
+    private static func row(_ record: SpendRecord) -> [SQLiteValue] {
+        [
+            .text(record.paymentID), .text(record.state.rawValue), .integer(record.amount.amount), .text(record.amount.unit.code),
+            .integer(Int64(record.amount.unit.exponent)), .text(record.rail.rawValue), .text(record.host), .text(record.method),
+            .text(record.url), .text(record.offerID), .text(record.context), optional(record.proof), optional(record.receipt),
+            optional(record.reference), optional(record.note), .integer(StoreTime.milliseconds(record.reservedAt)),
+            .integer(StoreTime.milliseconds(record.updatedAt)),
+        ]
+    }
+
+    private static func decode(_ row: SQLiteRow) throws(StoreError) -> SpendRecord {
+        guard let state = SpendState(rawValue: row.text(1)) else {
+            throw StoreError.corrupt("a stored spend state does not decode")
+        }
+        return SpendRecord(
+            paymentID: row.text(0), state: state, amount: try Coding.money(row.integer(2), code: row.text(3), exponent: row.integer(4)),
+            rail: try Coding.rail(row.text(5)), host: row.text(6), method: row.text(7), url: row.text(8), offerID: row.text(9),
+            context: row.text(10), proof: row.optionalText(11), receipt: row.optionalText(12), reference: row.optionalText(13),
+            note: row.optionalText(14), reservedAt: StoreTime.date(milliseconds: row.integer(15)),
+            updatedAt: StoreTime.date(milliseconds: row.integer(16)))
+    }
+
+    private static func record(_ paymentID: String, _ connection: SQLiteConnection) throws(StoreError) -> SpendRecord? {
+        try connection.query("SELECT \(columns) FROM spends WHERE payment_id = ?", [.text(paymentID)], row: decode).first
+    }
+
+    /// Reads, changes and writes one record in one `BEGIN IMMEDIATE` transaction, so of two racing
+    /// commits (in any process) exactly one sees the spend unfinished.
+    private func update(_ paymentID: String,
+                        _ change: @escaping @Sendable (SpendRecord) throws(StoreError) -> SpendRecord) async throws(StoreError) -> SpendRecord {
+        try await perform { connection throws(StoreError) -> SpendRecord in
+            try connection.immediateTransaction { () throws(StoreError) -> SpendRecord in
+                guard let record = try Self.record(paymentID, connection) else { throw SpendTransition.notFound(paymentID) }
+                let next = try change(record)
+                try connection.run("""
+                    UPDATE spends SET state = ?, proof = ?, receipt = ?, reference = ?, note = ?, updated_at_ms = ?
+                    WHERE payment_id = ?
+                    """, [.text(next.state.rawValue), Self.optional(next.proof), Self.optional(next.receipt),
+                          Self.optional(next.reference), Self.optional(next.note), .integer(StoreTime.milliseconds(next.updatedAt)),
+                          .text(paymentID)])
+                return next
+            }
+        }
+    }
+
+    // MARK: - File
+
+    /// Creates the file with mode 0600 before SQLite opens it (SQLite would use 0644 less the umask),
+    /// or narrows an existing file of ours that others may read.
+    private static func createPrivately(_ path: String) throws(StoreError) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw StoreError(code: .unavailable, reason: "cannot create or open the wallet file: \(reason)", isRetrySafe: false)
+        }
+        defer { closeDescriptor(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw StoreError(code: .unavailable, reason: "cannot read the wallet file's mode: \(String(cString: strerror(errno)))",
+                             isRetrySafe: false)
+        }
+        if info.st_uid == geteuid(), info.st_mode & 0o077 != 0 {
+            guard fchmod(descriptor, 0o600) == 0 else {
+                throw StoreError(code: .unavailable, reason: "the wallet file is readable by other users and cannot be made private: chmod 600 it",
+                                 isRetrySafe: false)
+            }
+        }
+    }
+
+    // MARK: - Queue
+
+    /// Runs `body` on the store's serial queue, off the cooperative thread pool (the busy timeout may block).
+    private func perform<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
+        let connection = UncheckedSpendConnection(connection: connection)
+        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(StoreError) {
+                    continuation.resume(returning: .success(try body(connection.connection)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// Closes a file descriptor (a free function: inside the store, `close` names the store's own method).
+private func closeDescriptor(_ descriptor: Int32) {
+    _ = close(descriptor)
+}
+
+/// Carries the connection onto the store's queue; only that queue ever uses it.
+private struct UncheckedSpendConnection: @unchecked Sendable {
+    let connection: SQLiteConnection
+}

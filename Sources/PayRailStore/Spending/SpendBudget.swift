@@ -1,0 +1,150 @@
+import Foundation
+import PayRail
+
+// The budget arithmetic both stores share, so the memory and SQLite stores give identical answers.
+// Everything is whole milliseconds and Int64 minor units, with overflow checked: a sum that does not
+// fit 64 bits is a refusal, never a trap.
+//
+// A record counts against a window at time t while reservedAt > t - window, so it stops counting at
+// exactly reservedAt + window. Sums over a window only shrink as time passes (when nothing new is
+// reserved), which is what makes "the earliest time it fits" well defined and the latest of the
+// per-window answers the time when every window fits.
+
+/// One counted spend: its amount in minor units and when it was reserved.
+struct BudgetEntry: Sendable {
+    let amount: Int64
+    let reservedAtMilliseconds: Int64
+}
+
+enum SpendBudget {
+    static let hourMilliseconds: Int64 = 3_600_000
+    static let dayMilliseconds: Int64 = 86_400_000
+
+    /// Validates what a caller may pass to `reserve`, before anything is locked or read.
+    static func validate(_ record: SpendRecord, limits: SpendLimits) throws(StoreError) {
+        guard !record.paymentID.isEmpty else { throw StoreError.invalid("a payment id must not be empty") }
+        guard record.state == .reserved, record.proof == nil, record.receipt == nil else {
+            throw StoreError.invalid("a new spend must be in state reserved without proof or receipt, got \(record.state.rawValue)")
+        }
+        try limits.validate()
+    }
+
+    /// The refusal for `amount` given the non-released `entries` of its unit reserved within the last
+    /// day (or later than now), or `nil` when it fits every window.
+    ///
+    /// - Parameter entries: sorted by reservation time, oldest first.
+    static func refusal(for amount: Money, limits: SpendLimits, entries: [BudgetEntry], now: Int64) -> BudgetRefusal? {
+        let unit = amount.unit
+        guard let limit = limits.limit(for: unit) else {
+            return BudgetRefusal(window: .noBudget, unit: unit, limit: nil, alreadySpent: .zero(unit), requested: amount,
+                                 retryAfter: nil)
+        }
+        if let cap = limit.perRequest, amount.amount > cap.amount {
+            return BudgetRefusal(window: .perRequest, unit: unit, limit: cap, alreadySpent: .zero(unit), requested: amount,
+                                 retryAfter: nil)
+        }
+        var refusals: [BudgetRefusal] = []
+        for (window, cap, length) in [(BudgetRefusal.Window.hour, limit.perHour, hourMilliseconds),
+                                      (.day, limit.perDay, dayMilliseconds)] {
+            guard let cap else { continue }
+            let counted = entries.filter { $0.reservedAtMilliseconds > now - length }
+            if let refusal = check(amount, cap: cap, window: window, length: length, entries: counted) {
+                refusals.append(refusal)
+            }
+        }
+        // When several windows refuse, report the one that clears last: its retryAfter is when all fit.
+        return refusals.max { earlier, later in
+            switch (earlier.retryAfter, later.retryAfter) {
+            case (nil, _): return false
+            case (_, nil): return true
+            case (let a?, let b?): return a < b
+            }
+        }
+    }
+
+    /// Checks one window; `entries` are exactly those counting in it now, oldest first.
+    private static func check(_ amount: Money, cap: Money, window: BudgetRefusal.Window, length: Int64,
+                              entries: [BudgetEntry]) -> BudgetRefusal? {
+        // remaining[i]: the sum of entries[i...], i.e. what still counts once the i oldest have slid
+        // out; nil once it overflows (then every earlier suffix overflows too).
+        var remaining = [Int64?](repeating: nil, count: entries.count + 1)
+        remaining[entries.count] = 0
+        var index = entries.count - 1
+        while index >= 0 {
+            if let later = remaining[index + 1] {
+                let (sum, overflow) = later.addingReportingOverflow(entries[index].amount)
+                remaining[index] = overflow ? nil : sum
+            }
+            index -= 1
+        }
+        func fits(_ spent: Int64?) -> Bool {
+            guard let spent else { return false }
+            let (total, overflow) = spent.addingReportingOverflow(amount.amount)
+            return !overflow && total <= cap.amount
+        }
+        if fits(remaining[0]) { return nil }
+        var retryAfter: Date?
+        if amount.amount <= cap.amount {
+            for dropped in 1..<(entries.count + 1) where fits(remaining[dropped]) {
+                let (clears, overflow) = entries[dropped - 1].reservedAtMilliseconds.addingReportingOverflow(length)
+                retryAfter = overflow ? nil : StoreTime.date(milliseconds: clears)
+                break
+            }
+        }
+        let spent = remaining[0] ?? Int64.max
+        let alreadySpent = (try? Money(amount: spent, unit: amount.unit)) ?? .zero(amount.unit)
+        return BudgetRefusal(window: window, unit: amount.unit, limit: cap, alreadySpent: alreadySpent, requested: amount,
+                             retryAfter: retryAfter)
+    }
+}
+
+/// The exactly-once state machine both stores apply.
+enum SpendTransition {
+    static func markPaid(_ record: SpendRecord, proof: String, now: Date) throws(StoreError) -> SpendRecord {
+        guard record.state == .reserved else {
+            throw refused(record, "cannot be marked paid", allowed: "only a reserved spend can be marked paid, once")
+        }
+        var next = record
+        next.state = .paid
+        next.proof = proof
+        next.updatedAt = StoreTime.normalized(now)
+        return next
+    }
+
+    static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, now: Date) throws(StoreError) -> SpendRecord {
+        guard record.state.isUnfinished else {
+            throw refused(record, "cannot be committed", allowed: "a spend is committed once, and never after it was released")
+        }
+        var next = record
+        next.state = .committed
+        next.proof = nil
+        next.receipt = receipt
+        next.reference = reference
+        next.note = note
+        next.updatedAt = StoreTime.normalized(now)
+        return next
+    }
+
+    static func release(_ record: SpendRecord, reason: String, now: Date) throws(StoreError) -> SpendRecord {
+        guard record.state == .reserved else {
+            let allowed = record.state == .paid
+                ? "the wallet already paid, so the money cannot be given back: retry with the proof, then commit"
+                : "a spend is released once, and never after it was committed"
+            throw refused(record, "cannot be released", allowed: allowed)
+        }
+        var next = record
+        next.state = .released
+        next.note = reason
+        next.updatedAt = StoreTime.normalized(now)
+        return next
+    }
+
+    static func notFound(_ paymentID: String) -> StoreError {
+        StoreError(code: .notFound, reason: "no spend has payment id \(paymentID)", isRetrySafe: false)
+    }
+
+    private static func refused(_ record: SpendRecord, _ what: String, allowed: String) -> StoreError {
+        StoreError(code: .invalidTransition,
+                   reason: "spend \(record.paymentID) is \(record.state.rawValue) and \(what): \(allowed)", isRetrySafe: false)
+    }
+}
