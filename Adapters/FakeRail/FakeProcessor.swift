@@ -59,6 +59,7 @@ public actor FakeProcessor: FakeProcessorAPI {
         var payer: String?
         var voucher: String?
         var paymentID: String?
+        var redemption: FakeRedemption?
     }
 
     /// The key that verifies this processor's vouchers; give it to payee and payer rails.
@@ -249,9 +250,25 @@ public actor FakeProcessor: FakeProcessorAPI {
         let paymentID = "pay_" + Base64URL.encode(try Self.randomBytes(16))
         account.balances[amount.unit] = credited
         accounts[payee.accountID] = account
+        let redemption = FakeRedemption(paymentID: paymentID, requestID: requestID, amount: amount, redeemedAt: now)
         request.paymentID = paymentID
+        request.redemption = redemption
         requests[requestID] = request
-        return FakeRedemption(paymentID: paymentID, requestID: requestID, amount: amount, redeemedAt: now)
+        return redemption
+    }
+
+    /// The redemption of one of the payee's requests, or `nil` while it is not redeemed.
+    public func redemption(ofRequest requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption? {
+        await simulateLatency()
+        if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
+        try authenticate(payee)
+        guard let request = requests[requestID] else {
+            throw RailError(.mismatch, "the processor has no request \(requestID)", rail: .fake)
+        }
+        guard request.record.payee == payee.accountID else {
+            throw RailError(.mismatch, "the request belongs to another payee", rail: .fake)
+        }
+        return request.redemption
     }
 
     /// The authenticated account's balance.

@@ -102,6 +102,12 @@ public protocol FakeProcessorAPI: Sendable {
     ///   voucher is not the one the processor issued; `.expired`; `.mismatch`; `.unavailable`.
     func redeem(voucher: String, requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption
 
+    /// The redemption of one of the payee's requests, or `nil` while it is not redeemed: lets a payee
+    /// that lost track of a redemption (a crash, a failed write) recover it without redeeming again.
+    ///
+    /// - Throws: `.mismatch` for a request of another payee or one the processor never issued.
+    func redemption(ofRequest requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption?
+
     /// The authenticated account's balance in one unit.
     func balance(of account: FakeAccountCredentials, unit: MoneyUnit) async throws(RailError) -> Money
 }

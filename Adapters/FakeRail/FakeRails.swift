@@ -120,6 +120,20 @@ public struct FakePayeeRail: PayeeRail {
             rail: id, offerID: offer.id, reference: redemption.paymentID, amount: redemption.amount,
             settledAt: redemption.redeemedAt)
     }
+
+    /// Asks the processor whether `offer` was redeemed, and how: the same settlement `settle` returned.
+    public func settlement(of offer: Offer) async throws(RailError) -> Settlement? {
+        guard offer.rail == id, offer.payee == account.accountID else {
+            throw RailError(.mismatch, "the offer is not one of this payee's \(id) offers", rail: id)
+        }
+        guard let redemption = try await processor.redemption(ofRequest: offer.id, payee: account) else { return nil }
+        guard redemption.requestID == offer.id else {
+            throw RailError(.mismatch, "the processor answered for request \(redemption.requestID), not \(offer.id)", rail: id)
+        }
+        return Settlement(
+            rail: id, offerID: offer.id, reference: redemption.paymentID, amount: redemption.amount,
+            settledAt: redemption.redeemedAt)
+    }
 }
 
 /// The agent side of the fake rail: pays offers from one processor account.

@@ -103,6 +103,26 @@ public protocol PayeeRail: Sendable {
     /// Concurrent calls with the same credential give exactly one settlement; the others get
     /// `.alreadySettled`. A refused credential (mismatch, invalidProof, malformed) consumes nothing.
     func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement
+
+    /// Looks up how `offer` was settled, without settling anything.
+    ///
+    /// A server calls it after `settle` answered `.alreadySettled` and it has no record of that
+    /// settlement (its store failed between the rail's settlement and its own write, or it crashed):
+    /// the payer's money moved, so the grant must still be given, once. The default implementation
+    /// throws `.unsupported`; rails whose backend can answer (an invoice's status, a PaymentIntent,
+    /// the fake processor's request) implement it.
+    ///
+    /// - Returns: the settlement, or `nil` when the offer is not settled.
+    /// - Throws: `.unsupported` when the rail cannot look settlements up; `.unavailable`/`.timedOut`
+    ///   when the backend did not answer (retry later).
+    func settlement(of offer: Offer) async throws(RailError) -> Settlement?
+}
+
+extension PayeeRail {
+    /// Rails without a lookup: a settlement the server lost cannot be recovered through the rail.
+    public func settlement(of offer: Offer) async throws(RailError) -> Settlement? {
+        throw RailError(.unsupported, "rail \(id) cannot look up settlements", rail: id)
+    }
 }
 
 /// A payer's answer to "would you pay this offer, and for how much in total?".

@@ -50,13 +50,22 @@ public final class Gate: Sendable {
 
     /// Decides what to do with one request. Never throws: store and rail failures become problem
     /// responses (503 with `Retry-After` when trying again is safe).
+    ///
+    /// A `HEAD` request with no rule of its own is priced as the `GET` of the same path and pays for
+    /// (or replays the receipt of) that `GET` resource: its headers describe the paid representation.
     public func handle(_ request: GateRequest) async -> GateDecision {
-        guard let price = configuration.pricing.price(method: request.method, path: request.path) else {
+        var pricedMethod = request.method
+        var found = configuration.pricing.price(method: request.method, path: request.path)
+        if found == nil, request.method == "HEAD" {
+            pricedMethod = "GET"
+            found = configuration.pricing.price(method: "GET", path: request.path)
+        }
+        guard let price = found else {
             return .pass(GatePass(resource: try? Resource(method: request.method, path: request.path), grant: nil,
                                   responseHeaders: HTTPFields(), idempotency: []))
         }
         let resource: Resource
-        do { resource = try Resource(method: request.method, path: request.path) } catch {
+        do { resource = try Resource(method: pricedMethod, path: request.path) } catch {
             return .respond(problem(400, "bad-request", "Bad Request", "the request target cannot be priced: \(error.reason)"))
         }
         do {
@@ -95,7 +104,7 @@ public final class Gate: Sendable {
 
     private func decide(_ request: GateRequest, resource: Resource, price: Price) async throws -> GateDecision {
         let now = configuration.clock.now()
-        let slots = try idempotencySlots(request, resource: resource)
+        let slots = try idempotencySlots(request, resource: resource) + x402IdentifierSlots(request)
         for slot in slots {
             let lookup = try await store { () async throws(StoreError) in
                 try await configuration.store.idempotencyLookup(key: slot.key, payloadHash: slot.payloadHash)
@@ -106,6 +115,11 @@ public final class Gate: Sendable {
                 log("\(resource) replay idempotency-key")
                 return .replay(Self.response(record.response))
             case .payloadMismatch:
+                if slot.key.hasPrefix(Self.x402IdentifierPrefix) {
+                    log("\(resource) refused payment-identifier-reused")
+                    return .respond(problem(409, "idempotency-conflict", "Payment Identifier Reused",
+                                            "this x402 payment-identifier was used with another payment; use a new identifier"))
+                }
                 log("\(resource) refused idempotency-key-reused")
                 return .respond(problem(409, "idempotency-conflict", "Idempotency Key Reused",
                                         "this Idempotency-Key was used with another request; use a new key"))
@@ -401,12 +415,27 @@ public final class Gate: Sendable {
         }
 
         // Settle: the rail moves the money at most once.
-        let settlement: Settlement
-        do {
-            settlement = try await rail(offer.rail).settle(credential, for: offer)
-        } catch let error as RailError {
+        let payeeRail = try rail(offer.rail)
+        let settled: Result<Settlement, RailError>
+        do throws(RailError) {
+            settled = .success(try await payeeRail.settle(credential, for: offer))
+        } catch {
+            settled = .failure(error)
+        }
+        switch settled {
+        case .success(let settlement):
+            return try await grant(settlement, record: record, offer: offer, request: request, resource: resource,
+                                   dialect: dialect, paymentChallengeID: paymentChallengeID, x402Payload: x402Payload, slots: slots)
+        case .failure(let error):
             if error.code == .alreadySettled {
-                return try await afterLostRace(record: record, resource: resource, reference: nil)
+                guard let recovered = try await unrecordedSettlement(of: offer, record: record, rail: payeeRail) else {
+                    return try await afterLostRace(record: record, resource: resource, reference: nil)
+                }
+                // The rail settled this offer but nothing here recorded it (the store failed or the
+                // process died between the two): the payer paid once, so grant now, once.
+                log("\(resource) recovered settlement challenge=\(Self.short(record.id)) ref=\(recovered.reference)")
+                return try await grant(recovered, record: record, offer: offer, request: request, resource: resource,
+                                       dialect: dialect, paymentChallengeID: paymentChallengeID, x402Payload: x402Payload, slots: slots)
             }
             if error.code == .unavailable || error.code == .timedOut {
                 log("\(resource) rail=\(offer.rail) settle-unavailable challenge=\(Self.short(record.id))")
@@ -423,6 +452,28 @@ public final class Gate: Sendable {
             }
             return try await refuse(type, "the payment was refused: \(error.code.nextStep)", "settle-\(error.code)", challenge: record.id)
         }
+    }
+
+    /// The settlement of an offer the rail reports settled but this server never recorded, or `nil`
+    /// when it did record it (a concurrent request is granting it) or the rail cannot tell.
+    private func unrecordedSettlement(of offer: Offer, record: ChallengeRecord, rail: any PayeeRail) async throws -> Settlement? {
+        let consumed = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: record.id) }
+        guard consumed == nil else { return nil }
+        do {
+            return try await rail.settlement(of: offer)
+        } catch {
+            if error.code != .unsupported {
+                log("lookup-failed rail=\(offer.rail) challenge=\(Self.short(record.id)) code=\(error.code)")
+            }
+            return nil
+        }
+    }
+
+    /// Signs the receipt for a settlement and consumes the challenge atomically; the consumption with
+    /// its receipt is durable before any answer. Exactly one request wins the consumption.
+    private func grant(_ settlement: Settlement, record: ChallengeRecord, offer: Offer, request: GateRequest, resource: Resource,
+                       dialect: PaymentDialect, paymentChallengeID: String?, x402Payload: X402PaymentPayload?,
+                       slots: [IdempotencySlot]) async throws -> GateDecision {
         guard settlement.amount == offer.amount, settlement.rail == offer.rail else {
             log("\(resource) refused policy settled-amount-differs challenge=\(Self.short(record.id)) ref=\(settlement.reference)")
             return .respond(problem(403, "payment-refused", "Payment Refused",
@@ -470,10 +521,7 @@ public final class Gate: Sendable {
                 headers.append(dialect == .x402 ? X402HeaderName.paymentResponse : X402HeaderName.xPaymentResponse, value)
             }
         }
-        var allSlots = slots
-        if let x402Payload, let pid = try? X402PaymentIdentifier.extract(from: x402Payload.extensions) {
-            allSlots.append(IdempotencySlot(key: "x402-payment-identifier|" + pid.id, payloadHash: Self.payloadHash(request)))
-        }
+        let allSlots = slots
         log("\(resource) granted dialect=\(dialect.rawValue) rail=\(settlement.rail) challenge=\(Self.short(record.id)) ref=\(settlement.reference)")
         let grant = GateGrant(challengeID: record.id, receiptToken: token, settlement: settlement, dialect: dialect,
                               grantExpiresAt: grantEnd, isRegrant: false)
@@ -548,6 +596,21 @@ public final class Gate: Sendable {
             throw RailError(.unsupported, "rail \(id) is not configured", rail: id)
         }
         return rail
+    }
+
+    static let x402IdentifierPrefix = "x402-payment-identifier|"
+
+    /// The x402 `payment-identifier` of a version 2 payment, as a slot whose payload is the request
+    /// and the payment itself: the same payment sent again replays, another payment under the same
+    /// identifier is a conflict. An unreadable payment has no slot (the credential path refuses it).
+    private func x402IdentifierSlots(_ request: GateRequest) -> [IdempotencySlot] {
+        guard let value = request.headers[X402HeaderName.paymentSignature],
+              let (payload, credential) = try? X402Server.readCredential(value),
+              let identifier = try? X402PaymentIdentifier.extract(from: payload.extensions)
+        else { return [] }
+        var binding = "\(request.method) \(request.path)\n\(request.bodyDigest ?? "")\n\(credential.rail)|\(credential.offerID)"
+        for key in credential.payload.keys.sorted() { binding += "\n\(key)=\(credential.payload[key] ?? "")" }
+        return [IdempotencySlot(key: Self.x402IdentifierPrefix + identifier.id, payloadHash: Data(SHA256.hash(Array(binding.utf8))))]
     }
 
     private func idempotencySlots(_ request: GateRequest, resource: Resource) throws -> [IdempotencySlot] {

@@ -19,7 +19,8 @@ public struct RailContractSuite: Sendable {
         case quoteIsPayable
         /// `pay` then `settle` gives a settlement of the right amount and offer id.
         case payThenSettle
-        /// Settling the same credential again is `.alreadySettled`.
+        /// Settling the same credential again is `.alreadySettled`; `settlement(of:)`, where the rail
+        /// supports it, finds nothing before and exactly the settlement after.
         case secondSettleIsRefused
         /// Many concurrent settles of one credential give exactly one settlement.
         case concurrentSettlesSettleOnce
@@ -276,12 +277,29 @@ private struct Probe: Sendable {
 
     func secondSettleIsRefused() async throws(ContractViolation) {
         let offer = try await prepare()
+        try await expectLookup(of: offer, toFind: nil, "an offer not yet settled looks up as nil")
         let credential = try await pay(offer)
-        _ = try await settle(credential, offer, "the first settle succeeds")
+        let first = try await settle(credential, offer, "the first settle succeeds")
+        try await expectLookup(of: offer, toFind: first, "a settled offer looks up as the settlement settle returned")
         _ = try await expectRefusal(
             "settling the same credential again is alreadySettled", codes: [.alreadySettled],
             secrets: Self.secrets(of: credential)
         ) { () async throws(RailError) in try await suite.payee.settle(credential, for: offer) }
+    }
+
+    /// Checks `settlement(of:)`: a rail that cannot look up says `.unsupported`; one that can must
+    /// answer exactly what `settle` returned, so a server that lost its record grants the same payment.
+    private func expectLookup(of offer: Offer, toFind expected: Settlement?, _ rule: String) async throws(ContractViolation) {
+        let found: Settlement?
+        do throws(RailError) {
+            found = try await suite.payee.settlement(of: offer)
+        } catch {
+            if error.code == .unsupported { return }
+            throw violation(rule, "settlement(of:) failed with \(error.code): \(error)")
+        }
+        guard found == expected else {
+            throw violation(rule, "settlement(of:) answered \(found.map { "\($0.reference) \($0.amount)" } ?? "nil")")
+        }
     }
 
     // MARK: concurrentSettlesSettleOnce

@@ -42,6 +42,10 @@ private struct AlteringProcessor: FakeProcessorAPI {
         try await inner.redeem(voucher: voucher, requestID: requestID, payee: payee)
     }
 
+    func redemption(ofRequest requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption? {
+        try await inner.redemption(ofRequest: requestID, payee: payee)
+    }
+
     func balance(of account: FakeAccountCredentials, unit: MoneyUnit) async throws(RailError) -> Money {
         try await inner.balance(of: account, unit: unit)
     }

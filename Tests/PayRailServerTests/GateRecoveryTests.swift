@@ -1,0 +1,181 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailServer
+import PayRailStore
+import PayRailWire
+import Testing
+
+/// A gate store that fails chosen operations on demand, forwarding everything else to a memory store:
+/// the failures a disk, a lock or a crash give a real store.
+final class FailingGateStore: GateStore, @unchecked Sendable {
+    enum Operation: Hashable, Sendable { case saveChallenge, challenge, consume, consumedChallenge, take }
+
+    private let inner: MemoryGateStore
+    private let lock = NSLock()
+    private var failures: [Operation: (code: StoreError.Code, remaining: Int)] = [:]
+
+    init(clock: ManualClock) { inner = MemoryGateStore(clock: clock) }
+
+    /// Makes the next `times` calls of `operation` fail with `code`.
+    func fail(_ operation: Operation, with code: StoreError.Code, times: Int = 1) {
+        lock.withLock { failures[operation] = (code, times) }
+    }
+
+    private func check(_ operation: Operation) throws(StoreError) {
+        let code: StoreError.Code? = lock.withLock {
+            guard let failure = failures[operation], failure.remaining > 0 else { return nil }
+            failures[operation] = (failure.code, failure.remaining - 1)
+            return failure.code
+        }
+        if let code { throw StoreError(code: code, reason: "injected \(operation) failure", isRetrySafe: code == .busy) }
+    }
+
+    func saveChallenge(_ challenge: ChallengeRecord) async throws(StoreError) {
+        try check(.saveChallenge)
+        try await inner.saveChallenge(challenge)
+    }
+    func challenge(id: String) async throws(StoreError) -> ChallengeRecord? {
+        try check(.challenge)
+        return try await inner.challenge(id: id)
+    }
+    func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
+        try check(.consume)
+        return try await inner.consume(challengeID: challengeID, settlement: settlement, receipt: receipt)
+    }
+    func consumedChallenge(id challengeID: String) async throws(StoreError) -> ConsumedChallenge? {
+        try check(.consumedChallenge)
+        return try await inner.consumedChallenge(id: challengeID)
+    }
+    func consumedChallenge(receiptTokenHash tokenHash: Data) async throws(StoreError) -> ConsumedChallenge? {
+        try await inner.consumedChallenge(receiptTokenHash: tokenHash)
+    }
+    func saveResponse(_ response: StoredResponse, receiptID: String) async throws(StoreError) {
+        try await inner.saveResponse(response, receiptID: receiptID)
+    }
+    func idempotencyLookup(key: String, payloadHash: Data) async throws(StoreError) -> IdempotencyLookup {
+        try await inner.idempotencyLookup(key: key, payloadHash: payloadHash)
+    }
+    func saveIdempotentResponse(_ record: IdempotencyRecord) async throws(StoreError) -> IdempotencySaveResult {
+        try await inner.saveIdempotentResponse(record)
+    }
+    func take(_ count: Int, from clientKey: String, policy: TokenBucketPolicy) async throws(StoreError) -> RateLimitDecision {
+        try check(.take)
+        return try await inner.take(count, from: clientKey, policy: policy)
+    }
+    func purgeExpired(now: Date) async throws(StoreError) -> PurgeReport {
+        try await inner.purgeExpired(now: now)
+    }
+}
+
+@Suite("Gate recovery, store failures, x402 payment-identifier, HEAD") struct GateRecoveryTests {
+    private func failingWorld(rateLimit: TokenBucketPolicy? = nil) async throws -> (GateWorld, FailingGateStore) {
+        let box = StoreBox()
+        let world = try await GateWorld.make(store: { clock in
+            let store = FailingGateStore(clock: clock)
+            box.store = store
+            return store
+        }, rateLimit: rateLimit)
+        return (world, try #require(box.store))
+    }
+
+    private final class StoreBox: @unchecked Sendable { var store: FailingGateStore? }
+
+    @Test("the store fails after the rail settled: 503, and the same credential later gets its one grant")
+    func settledButNotRecordedIsGrantedOnRetry() async throws {
+        let (world, store) = try await failingWorld()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .payment)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        store.fail(.consume, with: .busy)
+        let failed = try #require(await world.gate.handle(world.request("/premium", fields)).response)
+        #expect(failed.status == 503)
+        #expect(failed.headers["Retry-After"] != nil)
+        #expect(failed.headers["Content-Type"] == ProblemDetails.mediaType)
+        // The rail moved the money once already.
+        #expect(await world.merchantBalance() == 100)
+
+        let retried = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        let grant = try #require(retried.grant)
+        #expect(!grant.isRegrant)
+        #expect(try world.configuration.verifier.verify(grant.receiptToken, resource: "GET /premium").jti == grant.challengeID)
+        #expect(world.logs.lines.contains { $0.contains("recovered settlement") })
+        // Exactly one grant: the third presentation is refused, and nobody was charged twice.
+        let third = await world.gate.handle(world.request("/premium", fields))
+        #expect(third.pass == nil)
+        #expect(await world.agentBalance() == 99_900)
+        #expect(await world.merchantBalance() == 100)
+    }
+
+    @Test("a store failure while issuing a challenge is a retry-safe 503, a damaged store a 500; neither leaks")
+    func storeFailuresBecomeProblems() async throws {
+        let (world, store) = try await failingWorld()
+        store.fail(.saveChallenge, with: .busy)
+        let busy = try #require(await world.gate.handle(world.request()).response)
+        #expect(busy.status == 503 && busy.headers["Retry-After"] == "1")
+        #expect(try ProblemDetails.parse(busy.body).type == "https://payrail.dev/problems/store-unavailable")
+
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .plain)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        store.fail(.challenge, with: .corrupt)
+        let broken = try #require(await world.gate.handle(world.request("/premium", fields)).response)
+        #expect(broken.status == 500)
+        #expect(broken.headers["Retry-After"] == nil)
+        // Nothing was settled on the failed attempt: the merchant has not been paid yet, and the
+        // credential still works once the store answers.
+        #expect(await world.merchantBalance() == 0)
+        #expect(await world.gate.handle(world.request("/premium", fields)).pass?.grant != nil)
+        #expect(await world.merchantBalance() == 100)
+    }
+
+    @Test("a rate-limit store failure is a 503, not a free pass")
+    func rateLimitStoreFailure() async throws {
+        let (world, store) = try await failingWorld(rateLimit: try TokenBucketPolicy(capacity: 5, refillTokens: 1, per: .seconds(1)))
+        store.fail(.take, with: .busy)
+        let response = try #require(await world.gate.handle(world.request()).response)
+        #expect(response.status == 503)
+    }
+
+    @Test("x402 payment-identifier: the same payment replays, another payment under the same id is 409")
+    func x402PaymentIdentifierReplays() async throws {
+        let world = try await GateWorld.make()
+        let identifier = try X402PaymentIdentifier.generate()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .x402)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer), paymentIdentifier: identifier)
+        let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        try await world.gate.complete(pass, response: resourceBody)
+
+        let again = await world.gate.handle(world.request("/premium", fields))
+        #expect(again.isReplay)
+        #expect(again.response?.body == resourceBody.body)
+        #expect(await world.agentBalance() == 99_900)
+
+        // A second, different payment (a new challenge) sent under the same identifier: a conflict, unpaid.
+        let (_, secondReading) = try await world.challenge()
+        let secondRead = try world.offer(secondReading, .x402)
+        let secondFields = try secondRead.credentialFields(for: try await world.payer.pay(secondRead.offer), paymentIdentifier: identifier)
+        let conflict = try #require(await world.gate.handle(world.request("/premium", secondFields)).response)
+        #expect(conflict.status == 409)
+        #expect(await world.merchantBalance() == 100)
+        #expect(world.logs.lines.contains { $0.contains("payment-identifier-reused") })
+    }
+
+    @Test("HEAD on a priced GET is priced as that GET, and a GET receipt replays for HEAD")
+    func headIsPricedAsGet() async throws {
+        let world = try await GateWorld.make()
+        let head = GateRequest(method: "HEAD", path: "/premium", headers: HTTPFields(), clientAddress: "10.0.0.1")
+        #expect(await world.gate.handle(head).response?.status == 402)
+
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .plain)
+        let pass = try #require(await world.gate.handle(world.request("/premium", try read.credentialFields(for: try await world.payer.pay(read.offer)))).pass)
+        try await world.gate.complete(pass, response: resourceBody)
+        let token = try #require(pass.grant?.receiptToken)
+        let replay = await world.gate.handle(GateRequest(method: "HEAD", path: "/premium", headers: HTTPFields([("X-Receipt", token)]), clientAddress: "10.0.0.1"))
+        #expect(replay.isReplay)
+        // HEAD on a free path stays free.
+        #expect(await world.gate.handle(GateRequest(method: "HEAD", path: "/free", headers: HTTPFields(), clientAddress: "10.0.0.1")).pass?.isFree == true)
+    }
+}
