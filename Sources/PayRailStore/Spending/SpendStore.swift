@@ -119,7 +119,7 @@ public struct BudgetRefusal: Sendable, Hashable, CustomStringConvertible {
             let name = window == .hour ? "hourly" : "daily"
             let cap = limit.map { "\($0)" } ?? "unset"
             let left: String
-            if let limit, limit.amount >= alreadySpent.amount {
+            if let limit, limit.amount > alreadySpent.amount {
                 left = "\((try? limit.subtracting(alreadySpent)) ?? Money.zero(unit)) left"
             } else {
                 left = "nothing left"
