@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PayRailStore", targets: ["PayRailStore"]),
         .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
         .library(name: "PayRailServer", targets: ["PayRailServer"]),
+        .library(name: "PayRailPaywall", targets: ["PayRailPaywall"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "PayRailAgent", targets: ["PayRailAgent"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
@@ -49,6 +50,12 @@ let package = Package(
             dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
             path: "Sources/PayRailAgent"
         ),
+        // The Gate as PayRailHTTP middleware: the only module that knows both.
+        .target(
+            name: "PayRailPaywall",
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailHTTP", "PayRailServer", "PayRailWire"],
+            path: "Sources/PayRailPaywall"
+        ),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
@@ -58,7 +65,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore",
+                "PayRailStore", "PayRailPaywall",
             ],
             path: "Sources/payrail"
         ),
@@ -108,7 +115,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PayRailServerTests",
-            dependencies: ["PayRailServer", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail"],
+            dependencies: [
+                "PayRailServer", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
+                "PayRailHTTP", "PayRailPaywall",
+            ],
             path: "Tests/PayRailServerTests"
         ),
         .testTarget(

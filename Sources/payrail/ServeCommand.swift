@@ -4,6 +4,7 @@ import Foundation
 import PayRail
 import PayRailCrypto
 import PayRailHTTP
+import PayRailPaywall
 import PayRailReceipts
 import PayRailServer
 import PayRailStore
@@ -115,7 +116,8 @@ enum ServeCommand {
         let jwksBody = try jwksJSON(keys.publicKeySet)
         let log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let context = ServeContext(gates: gateBox, metrics: metrics, processor: processor, upstream: upstream,
-                                   proxy: upstream.map { _ in UpstreamClient(maxBody: maxBody) }, jwks: jwksBody)
+                                   proxy: upstream.map { _ in UpstreamClient(maxBody: maxBody) }, jwks: jwksBody,
+                                   paywall: Paywall.middleware(resolving: { gateBox.current }, onDecision: { metrics.record(GateOutcome($0)) }))
         let measured: HTTPHandler = { request in
             let clock = ContinuousClock()
             let start = clock.now
@@ -218,6 +220,8 @@ struct ServeContext: Sendable {
     let upstream: String?
     let proxy: UpstreamClient?
     let jwks: [UInt8]
+    /// The gate as middleware in front of `resource(_:)`, counting every decision.
+    let paywall: HTTPMiddleware
 
     func route(_ request: HTTPRequest) async -> HTTPResponse {
         let isRead = request.method == "GET" || request.method == "HEAD"
@@ -239,50 +243,29 @@ struct ServeContext: Sendable {
     }
 
     private func gated(_ request: HTTPRequest) async -> HTTPResponse {
-        guard let gate = gates.current else {
-            return problem(503, "starting", "Starting", "the server is starting; retry in a second", retryAfter: 1)
-        }
-        var fields = HTTPFields()
-        for field in request.headers { fields.append(field.name, field.value) }
-        let target = request.query.isEmpty ? request.path : request.path + "?" + request.query
-        let decision = await gate.handle(GateRequest(method: request.method, path: target, headers: fields,
-                                                     clientAddress: request.clientAddress))
-        metrics.record(GateOutcome(decision))
-        switch decision {
-        case .respond(let response), .replay(let response):
-            return Self.http(response)
-        case .pass(let pass):
-            var response: HTTPResponse
-            if let upstream, let proxy {
-                switch await proxy.forward(request, base: upstream) {
-                case .success(let answer):
-                    response = answer
-                case .failure(let failure):
-                    metrics.recordUpstreamFailure()
-                    response = problem(502, "upstream-unavailable", "Bad Gateway",
-                                       "the upstream did not answer (\(failure.reason))"
-                                           + (pass.isFree ? "" : "; the payment was settled: retry with the X-Receipt header at no further charge"),
-                                       retryAfter: 5)
-                    for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
-                    return response
-                }
-            } else if pass.isFree {
-                return problem(404, "not-found", "Not Found", "no such resource; priced routes answer 402")
-            } else {
-                response = demoResource(pass)
+        await paywall(request) { request in await self.resource(request) }
+    }
+
+    /// What the paywall lets through: the upstream's answer, or the demo resource without one.
+    private func resource(_ request: HTTPRequest) async -> HTTPResponse {
+        let pass = Paywall.pass
+        let paid = pass.map { !$0.isFree } ?? false
+        if let upstream, let proxy {
+            switch await proxy.forward(request, base: upstream) {
+            case .success(let answer):
+                return answer
+            case .failure(let failure):
+                metrics.recordUpstreamFailure()
+                return problem(502, "upstream-unavailable", "Bad Gateway",
+                               "the upstream did not answer (\(failure.reason))"
+                                   + (paid ? "; the payment was settled: retry with the X-Receipt header at no further charge" : ""),
+                               retryAfter: 5)
             }
-            guard !pass.isFree else { return response }
-            for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
-            // A 5xx is not the resource: storing it would replay the failure for the whole grant.
-            if response.status.code < 500 {
-                var stored = HTTPFields()
-                for field in response.headers where !field.name.lowercased().hasPrefix("x-request-id") {
-                    stored.append(field.name, field.value)
-                }
-                try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
-            }
-            return response
         }
+        guard let pass, paid else {
+            return problem(404, "not-found", "Not Found", "no such resource; priced routes answer 402")
+        }
+        return demoResource(pass)
     }
 
     private func demoResource(_ pass: GatePass) -> HTTPResponse {
@@ -322,12 +305,6 @@ struct ServeContext: Sendable {
         } catch {
             return problem(400, "bad-request", "Bad Request", "\(error)")
         }
-    }
-
-    static func http(_ response: GateResponse) -> HTTPResponse {
-        var headers = HTTPHeaders()
-        for field in response.headers { headers.add(field.name, field.value) }
-        return HTTPResponse(status: HTTPStatus(code: response.status), headers: headers, body: response.body)
     }
 
     private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> HTTPResponse {

@@ -57,7 +57,12 @@ func problemURI(_ response: GateResponse) -> String? {
         let world = try await GateWorld.make()
         let response = try await presentPayment(world) { credential in
             guard case .string(let voucher)? = credential.payload["voucher"] else { return }
-            credential.payload["voucher"] = .string(String(voucher.dropLast(2)) + (voucher.hasSuffix("AA") ? "BB" : "AA"))
+            // Change one character inside the signature (not the last, whose spare bits must stay
+            // zero): still canonical base64url, so the refusal is the signature's, not the encoding's.
+            var characters = Array(voucher)
+            let index = characters.count - 10
+            characters[index] = characters[index] == "A" ? "B" : "A"
+            credential.payload["voucher"] = .string(String(characters))
         }
         expectFreshChallenge(response, .verificationFailed, world)
         #expect(await world.merchantBalance() == 0)

@@ -1,0 +1,87 @@
+import PayRail
+import PayRailCrypto
+import PayRailHTTP
+import PayRailServer
+import PayRailWire
+
+/// The `Gate` as `PayRailHTTP` middleware: handlers behind it run only for free routes and paid
+/// requests, and every 402, 429, 409, replay and refusal is answered before they are called.
+///
+/// ```swift
+/// let handler = chain([Middleware.requestID(), Paywall.middleware(gate)], handler: router.handler)
+/// ```
+///
+/// A handler behind the paywall reads what was paid from `Paywall.pass`. The paid response (status
+/// below 500) is stored for replay by receipt, so an agent presenting its receipt again gets it
+/// without paying twice; a 5xx is not stored, so the receipt can fetch the resource again once the
+/// handler recovers (the payment was settled before the handler ran).
+public enum Paywall {
+    /// The gate's pass for the request being handled (free or paid), set while the handler behind
+    /// the paywall runs; `nil` outside it.
+    @TaskLocal public static var pass: GatePass?
+
+    /// Middleware that asks `gate` about every request.
+    ///
+    /// - Parameter onDecision: called with every decision (metrics, tests); never with secrets beyond
+    ///   what the decision itself holds.
+    public static func middleware(_ gate: Gate, onDecision: (@Sendable (GateDecision) -> Void)? = nil) -> HTTPMiddleware {
+        middleware(resolving: { gate }, onDecision: onDecision)
+    }
+
+    /// Middleware whose gate is resolved per request, for servers that create the gate after
+    /// binding (its public origin names the port); answers 503 with `Retry-After` until it exists.
+    public static func middleware(
+        resolving gate: @escaping @Sendable () -> Gate?, onDecision: (@Sendable (GateDecision) -> Void)? = nil
+    ) -> HTTPMiddleware {
+        { request, next in
+            guard let gate = gate() else {
+                return problem(503, "starting", "Starting", "the server is starting; retry in a second", retryAfter: 1)
+            }
+            let decision = await gate.handle(gateRequest(request))
+            onDecision?(decision)
+            switch decision {
+            case .respond(let response), .replay(let response):
+                return httpResponse(response)
+            case .pass(let pass):
+                var response = await $pass.withValue(pass) { await next(request) }
+                guard !pass.isFree else { return response }
+                for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
+                // A 5xx is not the resource: storing it would replay the failure for the whole grant.
+                if response.status.code < 500 {
+                    var stored = HTTPFields()
+                    for field in response.headers where field.name.lowercased() != Middleware.requestIDHeader.lowercased() {
+                        stored.append(field.name, field.value)
+                    }
+                    // The grant stands even if the store fails: the receipt then regrants on replay.
+                    try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
+                }
+                return response
+            }
+        }
+    }
+
+    /// The gate's view of an HTTP request: the path with its query (a price covers both), every
+    /// header, the client address, and an RFC 9530 `sha-256` digest of a non-empty body so a paid
+    /// POST cannot be replayed with another body.
+    public static func gateRequest(_ request: HTTPRequest) -> GateRequest {
+        var fields = HTTPFields()
+        for field in request.headers { fields.append(field.name, field.value) }
+        let target = request.query.isEmpty ? request.path : request.path + "?" + request.query
+        let digest = request.body.isEmpty ? nil : "sha-256=:" + Base64.encode(SHA256.hash(request.body)) + ":"
+        return GateRequest(method: request.method, path: target, headers: fields, clientAddress: request.clientAddress, bodyDigest: digest)
+    }
+
+    /// A gate response as an HTTP response.
+    public static func httpResponse(_ response: GateResponse) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        for field in response.headers { headers.add(field.name, field.value) }
+        return HTTPResponse(status: HTTPStatus(code: response.status), headers: headers, body: response.body)
+    }
+
+    static func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> HTTPResponse {
+        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail)
+        var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
+        if let retryAfter { headers.set("Retry-After", String(retryAfter)) }
+        return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
+    }
+}
