@@ -87,6 +87,22 @@ static inline int payrail_hmac_init(EVP_MAC_CTX *ctx, const unsigned char *key, 
     return EVP_MAC_init(ctx, key != NULL ? key : &empty, length, NULL);
 }
 
+/* Checks a full HMAC tag in one call on a keyed context: re-initialised with a NULL key (which keeps
+ * the key it holds, no re-keying), fed the message, and the tag compared in constant time on the stack.
+ * Returns 1 for a match, 0 for a mismatch or wrong length, -1 when OpenSSL failed (context unusable). */
+static inline int payrail_hmac_verify(EVP_MAC_CTX *ctx, const unsigned char *message, size_t message_length,
+                                      const unsigned char *tag, size_t tag_length) {
+    unsigned char computed[EVP_MAX_MD_SIZE];
+    size_t written = 0;
+    if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1
+        || EVP_MAC_update(ctx, message, message_length) != 1
+        || EVP_MAC_final(ctx, computed, &written, sizeof computed) != 1) {
+        return -1;
+    }
+    /* Not cleansed: for a genuine token the tag is the one the token itself carries. */
+    return written == tag_length && CRYPTO_memcmp(computed, tag, written) == 0;
+}
+
 /* Builds an EC public key from an encoded point (04||x||y or compressed) on a named group.
  * OpenSSL decodes the point and refuses it unless it lies on the curve. */
 static inline EVP_PKEY *payrail_ec_public_key(const char *group, const unsigned char *point, size_t length) {

@@ -89,6 +89,15 @@ public enum Base64URL {
         )
     }
 
+    /// Decodes unpadded base64url into caller-owned memory (a stack buffer on hot paths), without
+    /// allocating. Returns the number of bytes written, or nil when `utf8` is not strict unpadded
+    /// base64url (any `=`, a byte outside the alphabet, an impossible length, non-zero trailing bits)
+    /// or `output` is too small: call ``decode(_:)-(UnsafeRawBufferPointer)`` then for the reason.
+    /// Needs at most `utf8.count * 3 / 4` bytes of output.
+    public static func decodeUnpadded(_ utf8: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        Base64Codec.decodeUnpadded(utf8, into: output)
+    }
+
     /// Decodes base64url from a UTF-8 byte buffer; used internally by the JWS parser.
     static func decode(bytes: UnsafeBufferPointer<UInt8>) throws(Base64URLError) -> [UInt8] {
         try Base64Codec.decode(bytes, table: Base64Codec.urlTable)
@@ -295,6 +304,55 @@ enum Base64Codec {
             }
             if let failure { throw failure }
             return output
+        }
+    }
+
+    /// The allocation-free strict decoder behind ``Base64URL/decodeUnpadded(_:into:)``: exactly the
+    /// inputs `decode` accepts without padding, and the same bytes out.
+    static func decodeUnpadded(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        let count = input.count
+        let remainder = count % 4
+        if remainder == 1 { return nil }
+        let outputCount = count / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
+        guard outputCount <= output.count else { return nil }
+        if outputCount == 0 { return 0 }
+        guard let source = input.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let target = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        return urlTable.withUnsafeBufferPointer { lookupBuffer -> Int? in
+            guard let lookup = lookupBuffer.baseAddress else { return nil }
+            var index = 0
+            var out = 0
+            let fullEnd = count - remainder
+            while index < fullEnd {
+                let a = lookup[Int(source[index])]
+                let b = lookup[Int(source[index + 1])]
+                let c = lookup[Int(source[index + 2])]
+                let d = lookup[Int(source[index + 3])]
+                // Valid values are < 64 and `=` maps to invalid (0xFF): one test refuses both.
+                if (a | b | c | d) & 0xC0 != 0 { return nil }
+                let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                target[out] = UInt8(truncatingIfNeeded: group >> 16)
+                target[out + 1] = UInt8(truncatingIfNeeded: group >> 8)
+                target[out + 2] = UInt8(truncatingIfNeeded: group)
+                index += 4
+                out += 3
+            }
+            if remainder >= 2 {
+                let a = lookup[Int(source[index])]
+                let b = lookup[Int(source[index + 1])]
+                let c = remainder == 3 ? lookup[Int(source[index + 2])] : 0
+                if (a | b | c) & 0xC0 != 0 { return nil }
+                let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                let unusedBits = remainder == 2 ? group & 0xFFFF : group & 0xFF
+                if unusedBits != 0 { return nil }
+                target[out] = UInt8(truncatingIfNeeded: group >> 16)
+                out += 1
+                if remainder == 3 {
+                    target[out] = UInt8(truncatingIfNeeded: group >> 8)
+                    out += 1
+                }
+            }
+            return out
         }
     }
 

@@ -93,7 +93,23 @@ public struct HMACKey: Sendable {
 
     @usableFromInline
     func isValidAuthenticationCode(raw mac: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
-        constantTimeEquals(mac, authenticationCode(raw: message))
+        // Lengths are not secret; a tag of any other length can never match.
+        guard mac.count == HMACSHA256.byteCount else { return false }
+        // Computed and compared inside OpenSSL on its stack: no tag array per message.
+        let answer: Bool? = withBytePointer(mac) { macPointer, macCount in
+            withBytePointer(message) { messagePointer, messageCount in
+                keyed.ready.withContext(make: { EVP_MAC_CTX_dup(keyed.pointer) }, failure: nil) { context in
+                    let outcome = payrail_hmac_verify(context, messagePointer, messageCount, macPointer, macCount)
+                    guard outcome >= 0 else {
+                        discardOpenSSLErrors()
+                        return (nil, false)
+                    }
+                    return (outcome == 1, true)
+                }
+            }
+        }
+        guard let answer else { fatalError("OpenSSL could not run HMAC-SHA256 on a keyed context") }
+        return answer
     }
 }
 

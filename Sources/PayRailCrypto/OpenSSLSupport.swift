@@ -19,92 +19,165 @@ final class OwnedPKey: @unchecked Sendable {
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
     deinit {
-        // The pools free their contexts first; they reference the key, which must outlive them.
+        // The pools free this thread's contexts first; each context holds its own reference to the
+        // key, so contexts still idle on other threads stay valid after this.
         digestVerifyContexts.drain()
         verifyContexts.drain()
         EVP_PKEY_free(pointer)
     }
 }
 
-/// A small store of OpenSSL operation contexts that are set up once and then reused.
+/// A store of OpenSSL operation contexts that are set up once and then reused, one set per thread.
 ///
 /// Creating and initialising a context (`EVP_DigestVerifyInit_ex`, `EVP_PKEY_verify_init`,
 /// `EVP_MAC_init` with a key) costs a provider look-up under OpenSSL's global locks on every call;
-/// a verified receipt should pay only for the arithmetic. Each context is used by one thread at a
-/// time: it is taken, used, and given back. The store is split into stripes chosen by thread, so
-/// two threads verifying at once rarely meet on the same lock. At most `capacity` idle contexts
-/// are kept per stripe, so memory stays bounded however many threads verify at once.
+/// a verified receipt should pay only for the arithmetic. Each thread keeps its own idle contexts
+/// (`ThreadContextCache`), so two threads verifying with the same key share no lock, no counter and
+/// no cache line: a shared store, even striped by thread, made the threads take turns on its locks.
+/// A thread keeps at most `ThreadContextCache.capacity` idle contexts of all pools together (the
+/// oldest is freed first), so memory stays bounded however many keys and threads there are.
 final class ContextPool: @unchecked Sendable {
-    /// One lock and its idle contexts; a class of its own so stripes sit on separate cache lines.
-    private final class Stripe {
-        let lock = NSLock()
-        var idle: [OpaquePointer] = []
-        /// Keeps neighbouring stripes' hot fields off this one's cache line.
-        private var padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
-    }
+    /// Never reused, unlike the pool's address: a context made for one key can never be handed to
+    /// a later pool that happens to live at the same address.
+    private let identity: UInt64
+    private let destroy: @convention(c) (OpaquePointer?) -> Void
 
-    private static let stripeCount = 4
-    private let stripes: [Stripe]
-    private let capacity: Int
-    private let destroy: @Sendable (OpaquePointer) -> Void
-
-    init(capacity: Int = 4, destroy: @escaping @Sendable (OpaquePointer) -> Void) {
-        self.capacity = capacity
+    init(destroy: @convention(c) (OpaquePointer?) -> Void) {
         self.destroy = destroy
-        self.stripes = (0..<Self.stripeCount).map { _ in Stripe() }
+        self.identity = ContextPoolIdentities.shared.next()
     }
 
-    /// The calling thread's stripe: a multiplicative hash of its thread id.
-    @inline(__always)
-    private var stripe: Stripe {
-        #if canImport(Darwin)
-        let thread = UInt64(UInt(bitPattern: pthread_self()))
-        #else
-        let thread = UInt64(pthread_self())
-        #endif
-        return stripes[Int(truncatingIfNeeded: (thread &* 0x9E37_79B9_7F4A_7C15) >> 62)]
-    }
-
-    /// Runs `body` with an idle context, or a new one from `make`; returns `failure` if none can be made.
-    /// A context that `body` reports as unusable (`keep == false`) is freed instead of reused.
+    /// Runs `body` with this thread's idle context, or a new one from `make`; returns `failure` if
+    /// none can be made. A context that `body` reports as unusable (`keep == false`) is freed
+    /// instead of reused.
     @inline(__always)
     func withContext<Result>(
         make: () -> OpaquePointer?, failure: Result, _ body: (OpaquePointer) -> (result: Result, keep: Bool)
     ) -> Result {
-        let stripe = self.stripe
-        stripe.lock.lock()
-        let reused = stripe.idle.popLast()
-        stripe.lock.unlock()
-        guard let context = reused ?? make() else { return failure }
+        let cache = ThreadContextCache.current
+        // Taken out while in use, so a nested use of the same pool on this thread gets its own.
+        guard let context = cache?.pointee.take(identity) ?? make() else { return failure }
         let outcome = body(context)
-        guard outcome.keep else {
-            destroy(context)
-            return outcome.result
-        }
-        stripe.lock.lock()
-        if stripe.idle.count < capacity {
-            stripe.idle.append(context)
-            stripe.lock.unlock()
+        if outcome.keep, let cache {
+            cache.pointee.put(identity, context, destroy: destroy)
         } else {
-            stripe.lock.unlock()
             destroy(context)
         }
         return outcome.result
     }
 
-    /// Frees every idle context.
+    /// Frees the calling thread's idle contexts of this pool. Other threads free theirs when they
+    /// need the room or end; every context holds its own reference to the key it was made for, so
+    /// it stays valid (and is never used again, its pool's identity being unique) until then.
     func drain() {
-        for stripe in stripes {
-            stripe.lock.lock()
-            let contexts = stripe.idle
-            stripe.idle = []
-            stripe.lock.unlock()
-            contexts.forEach(destroy)
-        }
+        ThreadContextCache.current?.pointee.removeAll(of: identity)
     }
 
     deinit { drain() }
 }
+
+/// Hands out pool identities; a lock is enough, pools are made when keys are loaded, not per call.
+private final class ContextPoolIdentities: @unchecked Sendable {
+    static let shared = ContextPoolIdentities()
+    private let lock = NSLock()
+    private var last: UInt64 = 0
+
+    func next() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        last += 1
+        return last
+    }
+}
+
+/// One thread's idle OpenSSL contexts, found by their pool's identity. Plain memory reached through
+/// `pthread_getspecific`: no lock, no reference counting, nothing another thread ever touches.
+struct ThreadContextCache {
+    struct Entry {
+        /// The owning pool's identity; 0 marks a free slot.
+        var owner: UInt64
+        var context: OpaquePointer?
+        var destroy: (@convention(c) (OpaquePointer?) -> Void)?
+    }
+
+    /// Idle contexts kept per thread, all pools together: a gate verifies with a handful of keys.
+    static let capacity = 16
+    private var entries: UnsafeMutablePointer<Entry>
+    /// The slot to free next when all are taken (oldest first, round robin).
+    private var victim = 0
+
+    /// The calling thread's cache, made on first use; nil only if the thread-specific slot is
+    /// unavailable, and then contexts are simply not kept.
+    static var current: UnsafeMutablePointer<ThreadContextCache>? {
+        guard let key = threadContextCacheKey else { return nil }
+        if let existing = pthread_getspecific(key) {
+            return existing.assumingMemoryBound(to: ThreadContextCache.self)
+        }
+        let entries = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+        entries.initialize(repeating: Entry(owner: 0, context: nil, destroy: nil), count: capacity)
+        let cache = UnsafeMutablePointer<ThreadContextCache>.allocate(capacity: 1)
+        cache.initialize(to: ThreadContextCache(entries: entries))
+        guard pthread_setspecific(key, cache) == 0 else {
+            release(cache)
+            return nil
+        }
+        return cache
+    }
+
+    private init(entries: UnsafeMutablePointer<Entry>) { self.entries = entries }
+
+    @inline(__always)
+    mutating func take(_ owner: UInt64) -> OpaquePointer? {
+        for index in 0..<Self.capacity where entries[index].owner == owner {
+            entries[index].owner = 0
+            return entries[index].context
+        }
+        return nil
+    }
+
+    @inline(__always)
+    mutating func put(_ owner: UInt64, _ context: OpaquePointer, destroy: @convention(c) (OpaquePointer?) -> Void) {
+        var slot = -1
+        for index in 0..<Self.capacity where entries[index].owner == 0 {
+            slot = index
+            break
+        }
+        if slot < 0 {
+            slot = victim
+            victim = (victim + 1) % Self.capacity
+            entries[slot].destroy?(entries[slot].context)
+        }
+        entries[slot] = Entry(owner: owner, context: context, destroy: destroy)
+    }
+
+    mutating func removeAll(of owner: UInt64) {
+        for index in 0..<Self.capacity where entries[index].owner == owner {
+            entries[index].destroy?(entries[index].context)
+            entries[index] = Entry(owner: 0, context: nil, destroy: nil)
+        }
+    }
+
+    /// Frees every context and the cache itself (the thread is ending).
+    static func release(_ cache: UnsafeMutablePointer<ThreadContextCache>) {
+        for index in 0..<capacity where cache.pointee.entries[index].owner != 0 {
+            cache.pointee.entries[index].destroy?(cache.pointee.entries[index].context)
+        }
+        cache.pointee.entries.deallocate()
+        cache.deallocate()
+    }
+}
+
+/// The thread-specific slot of `ThreadContextCache`; its destructor frees a thread's contexts when
+/// the thread ends.
+private let threadContextCacheKey: pthread_key_t? = {
+    var key = pthread_key_t()
+    let made = pthread_key_create(&key) { raw in
+        let pointer: UnsafeMutableRawPointer? = raw
+        guard let pointer else { return }
+        ThreadContextCache.release(pointer.assumingMemoryBound(to: ThreadContextCache.self))
+    }
+    return made == 0 ? key : nil
+}()
 
 /// Algorithms fetched from the default provider once per process. Fetching is a locked table lookup
 /// inside OpenSSL; doing it once keeps it off every hash and MAC call.

@@ -146,13 +146,14 @@ public struct ReceiptVerificationKey: Sendable {
 
     /// Checks a signature over the JWS signing input; the algorithm was matched before.
     @inline(__always)
-    func isValidSignature(_ signature: [UInt8], signingInput: UnsafeRawBufferPointer) -> Bool {
+    func isValidSignature(_ signature: some ContiguousBytes, signingInput: UnsafeRawBufferPointer) -> Bool {
         switch material {
         case .ed25519(let key):
             return key.isValidSignature(signature, for: signingInput)
         case .es256(let key):
             // JWS ES256 carries exactly r||s; any other length (e.g. DER) is refused.
-            guard signature.count == 64, let parsed = try? ECDSASignature(rawRepresentation: signature) else { return false }
+            guard signature.withUnsafeBytes({ $0.count }) == 64,
+                  let parsed = try? ECDSASignature(rawRepresentation: signature) else { return false }
             return key.isValidSignature(parsed, for: signingInput)
         case .hs256(let key):
             return key.isValidAuthenticationCode(signature, for: signingInput)
@@ -164,6 +165,12 @@ public struct ReceiptVerificationKey: Sendable {
 public struct ReceiptKeySet: Sendable {
     /// The keys by their `kid`.
     public let keys: [String: ReceiptVerificationKey]
+    /// The same keys in a fixed order, with every `kid`'s UTF-8 laid end to end in `keyIDBytes`
+    /// (`keyIDEnds[i]` is where key `i`'s ends): the verifier finds a token's key by comparing bytes,
+    /// without making a `String` of the token's `kid` or hashing one. Key sets hold a handful of keys.
+    let ordered: [ReceiptVerificationKey]
+    let keyIDBytes: [UInt8]
+    let keyIDEnds: [Int]
 
     /// Loads every key of a JWKS; a key that cannot be loaded, or a repeated `kid`, is an error.
     public init(jwks: JSONWebKeySet) throws(ReceiptKeyError) {
@@ -175,7 +182,7 @@ public struct ReceiptKeySet: Sendable {
             }
             keys[key.keyID] = key
         }
-        self.keys = keys
+        self.init(keys: keys)
     }
 
     /// Loads a JWKS document (`{"keys":[...]}`).
@@ -196,5 +203,30 @@ public struct ReceiptKeySet: Sendable {
         return ReceiptKeySet(keys: copy)
     }
 
-    private init(keys: [String: ReceiptVerificationKey]) { self.keys = keys }
+    private init(keys: [String: ReceiptVerificationKey]) {
+        self.keys = keys
+        ordered = keys.keys.sorted().compactMap { keys[$0] }
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        for key in ordered {
+            bytes.append(contentsOf: key.keyID.utf8)
+            ends.append(bytes.count)
+        }
+        keyIDBytes = bytes
+        keyIDEnds = ends
+    }
+
+    /// The position in `ordered` of the key whose `kid` is exactly `keyID` (UTF-8 bytes), if any.
+    @inline(__always)
+    func index(ofKeyID keyID: UnsafeRawBufferPointer) -> Int? {
+        keyIDBytes.withUnsafeBytes { all -> Int? in
+            guard let allBase = all.baseAddress, let wanted = keyID.baseAddress else { return nil }
+            var start = 0
+            for (index, end) in keyIDEnds.enumerated() {
+                if end - start == keyID.count, memcmp(allBase + start, wanted, keyID.count) == 0 { return index }
+                start = end
+            }
+            return nil
+        }
+    }
 }

@@ -74,26 +74,43 @@ public struct ReceiptVerifier: Sendable {
     /// Verifies `token` and returns its claims; `resource` ("METHOD /path") must equal `sub`
     /// when given.
     public func verify(_ token: String, resource: String?) throws(ReceiptVerificationError) -> ReceiptClaims {
-        try verifyDetailed(token, resource: resource).claims
+        let verified = try verifySignedClaims(token)
+        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
+        return verified.claims
     }
 
     /// Verifies `token` and also returns its `nbf` and the `kid` that verified it (the cache keeps both).
     func verifyDetailed(_ token: String, resource: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
+        let verified = try verifySignedClaims(token)
+        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
+        return (verified.claims, verified.notBefore, keys.ordered[verified.keyIndex].keyID)
+    }
+
+    /// Everything but the time and resource checks: size, form, header, key, signature, claims.
+    private func verifySignedClaims(_ token: String) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
         // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied.
+        // (No `Result` here: a generic enum of a tuple costs a metadata look-up per call.)
         var text = token
-        let outcome = text.withUTF8 { bytes in
-            Result { () throws(ReceiptVerificationError) in try verifyToken(UnsafeRawBufferPointer(bytes)) }
+        var failure: ReceiptVerificationError?
+        let verified = text.withUTF8 { bytes -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)? in
+            do throws(ReceiptVerificationError) {
+                return try verifyToken(UnsafeRawBufferPointer(bytes))
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        let verified = try outcome.get()
-        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
+        guard let verified else {
+            throw failure ?? ReceiptVerificationError(.malformed, "the token could not be read")
+        }
         return verified
     }
 
     /// The header, signature and claims checks, in that order, over the token's bytes.
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
         guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
         if memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil {
@@ -110,6 +127,20 @@ public struct ReceiptVerifier: Sendable {
         }
         guard firstDot > 0, secondDot > firstDot + 1 else {
             throw ReceiptVerificationError(.malformed, "not three segments with a header and claims")
+        }
+        // Tokens as our signer writes them are read without allocating (ReceiptFastPath.swift);
+        // the general path below decides everything else, and every refusal but a bad signature.
+        switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot) {
+        case .verified(let claims, let notBefore, let keyIndex):
+            return (claims, notBefore, keyIndex)
+        case .badSignature(let keyIndex):
+            throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keys.ordered[keyIndex].keyID)'")
+        case .signedButClaimsIrregular(let keyIndex):
+            let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
+            let (claims, notBefore) = try Self.decodeClaims(payload)
+            return (claims, notBefore, keyIndex)
+        case .irregular:
+            break
         }
         let header = try Self.decodeSegment(bytes, 0, firstDot, "header")
         let (algorithmName, declaredKeyID) = try Self.readHeader(header)
@@ -132,7 +163,10 @@ public struct ReceiptVerifier: Sendable {
         }
         let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
         let (claims, notBefore) = try Self.decodeClaims(payload)
-        return (claims, notBefore, keyID)
+        guard let keyIndex = keys.ordered.firstIndex(where: { $0.keyID == key.keyID }) else {
+            throw ReceiptVerificationError(.unknownKeyID, "no key with kid '\(keyID.prefix(64))' in the key set")
+        }
+        return (claims, notBefore, keyIndex)
     }
 
     private static func decodeSegment(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) throws(ReceiptVerificationError) -> [UInt8] {

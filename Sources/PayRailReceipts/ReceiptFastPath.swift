@@ -1,0 +1,316 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+
+// The common case of receipt verification, without allocating: a token as `ReceiptSigner` writes
+// it (plain ASCII JSON, known names, strings without escapes, whole-number times) is read from one
+// stack buffer, the key found by comparing `kid` bytes, and only the claim strings the result must
+// return are made. Anything else, and every refusal but a bad signature, is handed to the general
+// path, which then decides exactly as it always has: this path only ever says "verified" or "the
+// signature does not verify" in cases where the general path would say the same.
+
+/// What the fast path concluded.
+enum FastVerdict {
+    /// Signature and claims read; the time and resource checks are still to run.
+    case verified(ReceiptClaims, notBefore: Int64?, keyIndex: Int)
+    /// A well-formed token whose signature does not verify with key `keyIndex`.
+    case badSignature(keyIndex: Int)
+    /// The signature verified, but the claims are not in the simple form this path reads.
+    case signedButClaimsIrregular(keyIndex: Int)
+    /// Not in the simple form: the general path must run from the start.
+    case irregular
+}
+
+/// A forward-only reader of one JSON object in the narrow form receipts use. Every method returns
+/// a "could not" value (false, nil, -1) instead of refusing: the caller then defers to the strict
+/// general reader, which knows the reason.
+struct SimpleJSONScanner {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    var position = 0
+    private var first = true
+
+    init(_ base: UnsafePointer<UInt8>, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while position < count {
+            let byte = base[position]
+            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+            position += 1
+        }
+    }
+
+    /// Reads `{`.
+    @inline(__always)
+    mutating func open() -> Bool {
+        skipWhitespace()
+        guard position < count, base[position] == UInt8(ascii: "{") else { return false }
+        position += 1
+        return true
+    }
+
+    /// The next member's name as (start, length) with the reader after its `:`; length 0 with
+    /// `start == -1` after the closing `}`; nil for anything else (escapes, non-ASCII, bad syntax).
+    @inline(__always)
+    mutating func nextName() -> (start: Int, length: Int)? {
+        skipWhitespace()
+        guard position < count else { return nil }
+        if base[position] == UInt8(ascii: "}") {
+            position += 1
+            return (-1, 0)
+        }
+        if !first {
+            guard base[position] == UInt8(ascii: ",") else { return nil }
+            position += 1
+            skipWhitespace()
+            guard position < count else { return nil }
+        }
+        first = false
+        guard let name = plainString(), name.length > 0 else { return nil }
+        skipWhitespace()
+        guard position < count, base[position] == UInt8(ascii: ":") else { return nil }
+        position += 1
+        skipWhitespace()
+        return name
+    }
+
+    /// A string of printable ASCII without escapes, as (start, length) of its content.
+    @inline(__always)
+    mutating func plainString() -> (start: Int, length: Int)? {
+        guard position < count, base[position] == UInt8(ascii: "\"") else { return nil }
+        let start = position + 1
+        var index = start
+        // Eight bytes per step: the first byte that is a quote, a backslash, a control or non-ASCII
+        // ends the run (see `specialBytes`); only a quote ends it well.
+        while index + 8 <= count {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            let special = Self.specialBytes(word)
+            if special != 0 {
+                index += special.trailingZeroBitCount >> 3
+                break
+            }
+            index += 8
+        }
+        while index < count {
+            let byte = base[index]
+            if byte == UInt8(ascii: "\"") {
+                position = index + 1
+                return (start, index - start)
+            }
+            // Controls must be escaped in JSON; escapes and non-ASCII go to the general reader.
+            if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\\") { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The high bit of each byte of `word` that may be `"`, `\`, below 0x20 or above 0x7F. The
+    /// lowest flagged byte is always exact (the borrow tricks can only add flags above a true one),
+    /// which is all the caller uses.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let zeroQuote = (quote &- ones) & ~quote
+        let zeroBackslash = (backslash &- ones) & ~backslash
+        let control = (word &- ones &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control | word) & highs
+    }
+
+    /// A whole number written as plain digits (no sign, fraction, exponent or leading zero) that
+    /// fits `Int64`, followed by a delimiter.
+    @inline(__always)
+    mutating func plainInteger() -> Int64? {
+        var index = position
+        var value: Int64 = 0
+        while index < count {
+            let digit = base[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { break }
+            let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowB) = times.addingReportingOverflow(Int64(digit))
+            if overflowA || overflowB { return nil }
+            value = sum
+            index += 1
+        }
+        let digits = index - position
+        guard digits > 0, !(digits > 1 && base[position] == UInt8(ascii: "0")) else { return nil }
+        if index < count {
+            switch base[index] {
+            case UInt8(ascii: ","), UInt8(ascii: "}"), 0x20, 0x09, 0x0A, 0x0D: break
+            default: return nil
+            }
+        }
+        position = index
+        return value
+    }
+
+    /// Nothing but whitespace after the object.
+    @inline(__always)
+    mutating func atEnd() -> Bool {
+        skipWhitespace()
+        return position == count
+    }
+
+    /// The three bytes of a three-byte name packed little-endian, to compare names in one test.
+    @inline(__always)
+    func packed3(_ start: Int) -> UInt32 {
+        UInt32(base[start]) | UInt32(base[start + 1]) << 8 | UInt32(base[start + 2]) << 16
+    }
+
+    /// Whether the `length` bytes at `start` are `literal`.
+    @inline(__always)
+    func bytes(_ start: Int, _ length: Int, are literal: StaticString) -> Bool {
+        length == literal.utf8CodeUnitCount && memcmp(base + start, literal.utf8Start, length) == 0
+    }
+
+    /// The bytes as a `String` (already known to be printable ASCII).
+    @inline(__always)
+    func string(_ range: (start: Int, length: Int)) -> String {
+        String(decoding: UnsafeBufferPointer(start: base + range.start, count: range.length), as: UTF8.self)
+    }
+}
+
+@inline(__always)
+func packedName(_ a: Unicode.Scalar, _ b: Unicode.Scalar, _ c: Unicode.Scalar) -> UInt32 {
+    UInt32(a.value) | UInt32(b.value) << 8 | UInt32(c.value) << 16
+}
+
+extension ReceiptVerifier {
+    /// The fast path over a token with its separators found and no `=` in it.
+    func verifyFast(_ bytes: UnsafeRawBufferPointer, firstDot: Int, secondDot: Int) -> FastVerdict {
+        // One stack buffer for the decoded header, claims and signature: base64url only shrinks.
+        let capacity = bytes.count / 4 * 3 + 3
+        return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> FastVerdict in
+            guard let base = bytes.baseAddress, let out = buffer.baseAddress else { return .irregular }
+            let header = UnsafeRawBufferPointer(start: base, count: firstDot)
+            guard let headerCount = Base64URL.decodeUnpadded(header, into: buffer) else { return .irregular }
+            let headerBytes = out.assumingMemoryBound(to: UInt8.self)
+            guard let (algorithm, kid) = Self.readSimpleHeader(headerBytes, count: headerCount) else { return .irregular }
+            guard let keyIndex = keys.index(ofKeyID: UnsafeRawBufferPointer(start: headerBytes + kid.start, count: kid.length)) else {
+                return .irregular
+            }
+            let key = keys.ordered[keyIndex]
+            guard key.algorithm == algorithm else { return .irregular }
+
+            let signatureText = UnsafeRawBufferPointer(start: base + secondDot + 1, count: bytes.count - secondDot - 1)
+            let signatureSpace = UnsafeMutableRawBufferPointer(rebasing: buffer[headerCount...])
+            guard let signatureCount = Base64URL.decodeUnpadded(signatureText, into: signatureSpace) else { return .irregular }
+            let signature = UnsafeRawBufferPointer(start: signatureSpace.baseAddress, count: signatureCount)
+            let signingInput = UnsafeRawBufferPointer(start: base, count: secondDot)
+            guard key.isValidSignature(signature, signingInput: signingInput) else { return .badSignature(keyIndex: keyIndex) }
+
+            // The signature is checked; the header bytes are no longer needed, so the claims reuse the space.
+            let claimsText = UnsafeRawBufferPointer(start: base + firstDot + 1, count: secondDot - firstDot - 1)
+            guard let claimsCount = Base64URL.decodeUnpadded(claimsText, into: buffer),
+                  let (claims, notBefore) = Self.readSimpleClaims(out.assumingMemoryBound(to: UInt8.self), count: claimsCount) else {
+                return .signedButClaimsIrregular(keyIndex: keyIndex)
+            }
+            return .verified(claims, notBefore: notBefore, keyIndex: keyIndex)
+        }
+    }
+
+    /// `alg` (one of ours) and `kid`, plus an optional string `typ`; nothing else.
+    @inline(__always)
+    private static func readSimpleHeader(_ base: UnsafePointer<UInt8>, count: Int) -> (JWSAlgorithm, (start: Int, length: Int))? {
+        var scanner = SimpleJSONScanner(base, count: count)
+        guard scanner.open() else { return nil }
+        var algorithm: JWSAlgorithm?
+        var kid: (start: Int, length: Int)?
+        var seen: UInt8 = 0
+        while let name = scanner.nextName() {
+            if name.start < 0 { break }
+            guard name.length == 3, let value = scanner.plainString() else { return nil }
+            let bit: UInt8
+            switch scanner.packed3(name.start) {
+            case packedName("a", "l", "g"):
+                bit = 1
+                if scanner.bytes(value.start, value.length, are: "EdDSA") { algorithm = .EdDSA }
+                else if scanner.bytes(value.start, value.length, are: "ES256") { algorithm = .ES256 }
+                else if scanner.bytes(value.start, value.length, are: "HS256") { algorithm = .HS256 }
+                else { return nil }
+            case packedName("k", "i", "d"):
+                bit = 2
+                kid = value
+            case packedName("t", "y", "p"):
+                bit = 4
+            default:
+                return nil
+            }
+            // A repeated name: the general reader refuses it.
+            guard seen & bit == 0 else { return nil }
+            seen |= bit
+        }
+        guard scanner.atEnd(), let algorithm, let kid else { return nil }
+        return (algorithm, kid)
+    }
+
+    /// The receipt claims when every member is a known claim of the expected simple type, each
+    /// once, and all required ones are there.
+    @inline(__always)
+    private static func readSimpleClaims(_ base: UnsafePointer<UInt8>, count: Int) -> (ReceiptClaims, Int64?)? {
+        var scanner = SimpleJSONScanner(base, count: count)
+        guard scanner.open() else { return nil }
+        let none = (start: 0, length: 0)
+        var iss = none, sub = none, jti = none, method = none, amount = none, currency = none, ref = none
+        var iat: Int64 = 0, exp: Int64 = 0, nbf: Int64 = 0
+        var seen: UInt16 = 0
+        while let name = scanner.nextName() {
+            if name.start < 0 { break }
+            let bit: UInt16
+            if name.length == 3 {
+                switch scanner.packed3(name.start) {
+                case packedName("i", "s", "s"): bit = 1 << 0
+                case packedName("s", "u", "b"): bit = 1 << 1
+                case packedName("j", "t", "i"): bit = 1 << 2
+                case packedName("r", "e", "f"): bit = 1 << 3
+                case packedName("i", "a", "t"): bit = 1 << 7
+                case packedName("e", "x", "p"): bit = 1 << 8
+                case packedName("n", "b", "f"): bit = 1 << 9
+                default: return nil
+                }
+            } else if scanner.bytes(name.start, name.length, are: "method") {
+                bit = 1 << 4
+            } else if scanner.bytes(name.start, name.length, are: "amount") {
+                bit = 1 << 5
+            } else if scanner.bytes(name.start, name.length, are: "currency") {
+                bit = 1 << 6
+            } else {
+                return nil
+            }
+            guard seen & bit == 0 else { return nil }
+            seen |= bit
+            if bit >= 1 << 7 {
+                guard let number = scanner.plainInteger() else { return nil }
+                switch bit {
+                case 1 << 7: iat = number
+                case 1 << 8: exp = number
+                default: nbf = number
+                }
+            } else {
+                guard let text = scanner.plainString() else { return nil }
+                switch bit {
+                case 1 << 0: iss = text
+                case 1 << 1: sub = text
+                case 1 << 2: jti = text
+                case 1 << 3: ref = text
+                case 1 << 4: method = text
+                case 1 << 5: amount = text
+                default: currency = text
+                }
+            }
+        }
+        // Every claim but nbf is required; a missing one is reported by the general reader.
+        guard scanner.atEnd(), seen | (1 << 9) == 0x3FF else { return nil }
+        let claims = ReceiptClaims(
+            iss: scanner.string(iss), sub: scanner.string(sub), jti: scanner.string(jti), iat: iat, exp: exp,
+            method: scanner.string(method), amount: scanner.string(amount), currency: scanner.string(currency),
+            ref: scanner.string(ref))
+        return (claims, seen & (1 << 9) != 0 ? nbf : nil)
+    }
+}
