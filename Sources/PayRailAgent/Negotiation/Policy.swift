@@ -87,13 +87,15 @@ public struct Policy: Sendable {
     }
 
     /// Creates a policy whose rules are written with `PolicyBuilder` syntax.
-    public init(
+    ///
+    /// - Throws: whatever building the rules throws (e.g. a `MoneyError` from parsing a limit).
+    public init<Failure: Error>(
         unit: MoneyUnit, preferences: Preferences = Preferences(), exchangeRates: ExchangeRates = ExchangeRates(),
         approvalThreshold: Money? = nil, allowPayeeChange: Bool = false, priceIncrease: PriceIncreaseAllowance = .none,
-        @PolicyBuilder rules: () -> [any PolicyRule]
-    ) {
+        @PolicyBuilder rules: () throws(Failure) -> [any PolicyRule]
+    ) throws(Failure) {
         self.init(
-            unit: unit, rules: rules(), preferences: preferences, exchangeRates: exchangeRates,
+            unit: unit, rules: try rules(), preferences: preferences, exchangeRates: exchangeRates,
             approvalThreshold: approvalThreshold, allowPayeeChange: allowPayeeChange, priceIncrease: priceIncrease)
     }
 

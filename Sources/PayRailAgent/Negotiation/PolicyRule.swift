@@ -78,7 +78,7 @@ extension PolicyRule {
 /// Builds a list of rules with Swift's result-builder syntax (`if`, `for`, optionals included).
 ///
 /// ```swift
-/// let policy = Policy(unit: .sat) {
+/// let policy = try Policy(unit: .sat) {
 ///     AllowedRails([.fake, .lightning])
 ///     MaximumPerRequest([try Money(parsing: "500sat")])
 ///     if strict { AllowedHosts(["api.example.com"]) }
