@@ -39,12 +39,13 @@ public actor SpendGovernor {
     ///   `.duplicate` with the existing record when the payment id was already reserved (a retry:
     ///   continue from that record), `.store` when the ledger failed.
     public func reserve(_ request: SpendRequest) async throws(SpendError) -> SpendRecord {
+        let now = clock.now()
         let record = SpendRecord(paymentID: request.paymentID, amount: request.amount, rail: request.rail, host: request.host,
                                  method: request.method, url: request.url, offerID: request.offerID, context: request.context,
-                                 reservedAt: clock.now())
+                                 reservedAt: now)
         let outcome: ReserveOutcome
         do {
-            outcome = try await store.reserve(record, limits: limits, now: clock.now())
+            outcome = try await store.reserve(record, limits: limits, now: now)
         } catch {
             throw await translate(error, paymentID: request.paymentID)
         }
