@@ -195,15 +195,16 @@ extension ReceiptVerifier {
             guard let keyIndex = keys.index(ofKeyID: UnsafeRawBufferPointer(start: headerBytes + kid.start, count: kid.length)) else {
                 return .irregular
             }
-            let key = keys.ordered[keyIndex]
-            guard key.algorithm == algorithm else { return .irregular }
+            guard keys.algorithm(keyIndex: keyIndex) == algorithm else { return .irregular }
 
             let signatureText = UnsafeRawBufferPointer(start: base + secondDot + 1, count: bytes.count - secondDot - 1)
             let signatureSpace = UnsafeMutableRawBufferPointer(rebasing: buffer[headerCount...])
             guard let signatureCount = Base64URL.decodeUnpadded(signatureText, into: signatureSpace) else { return .irregular }
             let signature = UnsafeRawBufferPointer(start: signatureSpace.baseAddress, count: signatureCount)
             let signingInput = UnsafeRawBufferPointer(start: base, count: secondDot)
-            guard key.isValidSignature(signature, signingInput: signingInput) else { return .badSignature(keyIndex: keyIndex) }
+            guard keys.isValidSignature(keyIndex: keyIndex, signature, signingInput: signingInput) else {
+                return .badSignature(keyIndex: keyIndex)
+            }
 
             // The signature is checked; the header bytes are no longer needed, so the claims reuse the space.
             let claimsText = UnsafeRawBufferPointer(start: base + firstDot + 1, count: secondDot - firstDot - 1)

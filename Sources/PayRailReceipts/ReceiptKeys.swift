@@ -217,16 +217,34 @@ public struct ReceiptKeySet: Sendable {
     }
 
     /// The position in `ordered` of the key whose `kid` is exactly `keyID` (UTF-8 bytes), if any.
+    /// Reads the arrays in place (no iterator, no copy), so no reference count changes: the key set
+    /// is shared by every thread that verifies, and a count changing there bounces between cores.
     @inline(__always)
     func index(ofKeyID keyID: UnsafeRawBufferPointer) -> Int? {
-        keyIDBytes.withUnsafeBytes { all -> Int? in
-            guard let allBase = all.baseAddress, let wanted = keyID.baseAddress else { return nil }
-            var start = 0
-            for (index, end) in keyIDEnds.enumerated() {
-                if end - start == keyID.count, memcmp(allBase + start, wanted, keyID.count) == 0 { return index }
-                start = end
+        guard let wanted = keyID.baseAddress else { return nil }
+        return keyIDBytes.withUnsafeBytes { all -> Int? in
+            guard let allBase = all.baseAddress else { return nil }
+            return keyIDEnds.withUnsafeBufferPointer { ends -> Int? in
+                var start = 0
+                for index in 0..<ends.count {
+                    let end = ends[index]
+                    if end - start == keyID.count, memcmp(allBase + start, wanted, keyID.count) == 0 { return index }
+                    start = end
+                }
+                return nil
             }
-            return nil
         }
+    }
+
+    /// Checks a signature with key `index` of `ordered`, borrowing the key in place (see above).
+    @inline(__always)
+    func isValidSignature(keyIndex: Int, _ signature: UnsafeRawBufferPointer, signingInput: UnsafeRawBufferPointer) -> Bool {
+        ordered.withUnsafeBufferPointer { keys in keys[keyIndex].isValidSignature(signature, signingInput: signingInput) }
+    }
+
+    /// The algorithm of key `index` of `ordered`.
+    @inline(__always)
+    func algorithm(keyIndex: Int) -> JWSAlgorithm {
+        ordered.withUnsafeBufferPointer { keys in keys[keyIndex].algorithm }
     }
 }

@@ -91,22 +91,34 @@ public struct ReceiptVerifier: Sendable {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
-        // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied.
-        // (No `Result` here: a generic enum of a tuple costs a metadata look-up per call.)
-        var text = token
+        // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied
+        // (and the caller's string is borrowed, not retained: tokens may be shared between threads).
+        // No `Result` here: a generic enum of a tuple costs a metadata look-up per call.
+        var verified: (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?
         var failure: ReceiptVerificationError?
-        let verified = text.withUTF8 { bytes -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)? in
-            do throws(ReceiptVerificationError) {
-                return try verifyToken(UnsafeRawBufferPointer(bytes))
-            } catch {
-                failure = error
-                return nil
-            }
+        let inPlace: Void? = token.utf8.withContiguousStorageIfAvailable { bytes in
+            verifyToken(UnsafeRawBufferPointer(bytes), into: &verified, failure: &failure)
+        }
+        if inPlace == nil {
+            // A bridged string without contiguous UTF-8: one copy.
+            var text = token
+            text.withUTF8 { bytes in verifyToken(UnsafeRawBufferPointer(bytes), into: &verified, failure: &failure) }
         }
         guard let verified else {
             throw failure ?? ReceiptVerificationError(.malformed, "the token could not be read")
         }
         return verified
+    }
+
+    /// `verifyToken`, with its outcome written to the caller's variables (closures over the token's
+    /// storage then return nothing generic that would be copied through value witnesses).
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, into verified: inout (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?,
+                             failure: inout ReceiptVerificationError?) {
+        do throws(ReceiptVerificationError) {
+            verified = try verifyToken(bytes)
+        } catch {
+            failure = error
+        }
     }
 
     /// The header, signature and claims checks, in that order, over the token's bytes.
