@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailCrypto
 import Testing
 
 @testable import PayRailAgent
@@ -160,14 +161,16 @@ struct NoPlainDialect: PolicyRule {
     func explanationJSON() async throws {
         let (negotiation, _) = try await negotiate()
         let data = try negotiation.explanation.jsonData()
-        let text = String(decoding: data, as: UTF8.self)
-        let expected = try String(contentsOf: N.fixtureURL("negotiation-all-dialects.explain.json"), encoding: .utf8)
-        #expect(text == expected.trimmingCharacters(in: .whitespacesAndNewlines))
+        // Compared as JSON values, so the fixture can be indented for reading.
+        let expected = try Data(contentsOf: N.fixtureURL("negotiation-all-dialects.explain.json"))
+        #expect(try CanonicalJSON.parse(Array(data)) == CanonicalJSON.parse(Array(expected)))
+        #expect(String(decoding: data, as: UTF8.self).hasPrefix(#"{"entries":[{"amount":{"amount":"100","unit":"sat"},"dialect":"payment""#))
 
         let decoded = try JSONDecoder.iso8601.decode(NegotiationExplanation.self, from: data)
         #expect(decoded == negotiation.explanation)
         #expect(decoded.entries.map(\.outcome) == [.refused, .taken, .refused, .taken, .refused, .refused, .refused])
         #expect(decoded.entries.compactMap(\.rank) == [1, 2])
+        #expect(decoded.entries.compactMap(\.total) == [try N.money("2.50usd"), try N.money("2.50usd")])
         #expect(decoded.entries.compactMap(\.rule) == ["max-fee", "max-fee", "max-fee", "no-plain-dialect", "no-plain-dialect"])
         #expect(decoded.host == "api.example.com" && decoded.path == "/article/A" && decoded.unit == "sat")
     }

@@ -79,7 +79,8 @@ public struct Negotiation: Hashable, Sendable {
                 line += ")"
                 entries.append(.init(
                     index: index, dialect: read.dialect, rail: offer.rail, amount: offer.amount, payee: offer.payee, offerID: offer.id,
-                    expiresAt: offer.expiresAt, outcome: .taken, rank: rank, cost: candidate.cost, fee: candidate.quote.fee,
+                    expiresAt: offer.expiresAt, outcome: .taken, rank: rank, total: candidate.quote.total, cost: candidate.cost,
+                    fee: candidate.quote.fee,
                     feeKind: candidate.quote.feeKind, approval: candidate.approval, rule: nil, reason: nil, line: line))
             } else {
                 let refusal = refused[index]
@@ -87,7 +88,7 @@ public struct Negotiation: Hashable, Sendable {
                 let reason = refusal?.reason ?? "not considered"
                 entries.append(.init(
                     index: index, dialect: read.dialect, rail: offer.rail, amount: offer.amount, payee: offer.payee, offerID: offer.id,
-                    expiresAt: offer.expiresAt, outcome: .refused, rank: nil, cost: nil, fee: nil, feeKind: nil, approval: nil,
+                    expiresAt: offer.expiresAt, outcome: .refused, rank: nil, total: nil, cost: nil, fee: nil, feeKind: nil, approval: nil,
                     rule: rule, reason: reason, line: "\(head): refused by \(rule): \(reason)"))
             }
         }
@@ -129,7 +130,9 @@ public struct NegotiationExplanation: Hashable, Sendable, Codable {
         public let outcome: Outcome
         /// 1 for the offer to pay, 2 for the first fallback, ...; `nil` when refused.
         public let rank: Int?
-        /// Total cost in the owner's unit; `nil` when refused.
+        /// What the budget must reserve, in the offer's unit (amount + maximum fee); `nil` when refused.
+        public let total: Money?
+        /// `total` in the owner's unit, rounded up; `nil` when refused.
         public let cost: Money?
         /// The rail's fee; `nil` when refused.
         public let fee: Money?
