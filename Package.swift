@@ -125,7 +125,7 @@ let package = Package(
             name: "PayRailAgentTests",
             dependencies: [
                 "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
-                "PayRailServer", "PayRailHTTP",
+                "PayRailServer", "PayRailHTTP", "PayRailPaywall",
             ],
             path: "Tests/PayRailAgentTests", exclude: ["Fixtures"]
         ),

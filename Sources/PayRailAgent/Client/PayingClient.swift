@@ -1,0 +1,448 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailReceipts
+import PayRailStore
+import PayRailWire
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+// The agent's HTTP client. The order of steps is the safety argument: budget is reserved before any
+// wallet is asked to pay, the proof is written to the ledger before it is sent, and the spend is
+// committed only once the server answered. A crash anywhere leaves a pending spend that the next call
+// for the same request finishes with the same proof, so no step can pay twice.
+
+/// Something the client did, reported as it happens (for `--explain`, the demo, logs). Carries no
+/// secret: no credential, proof or preimage.
+public enum PayingClientEvent: Sendable {
+    /// The server asked for payment; the offers read from its 402, and what could not be read.
+    case challenged(offers: [ReadOffer], skipped: [SkippedChallenge])
+    /// The negotiation over those offers.
+    case negotiated(Negotiation)
+    /// Budget reserved for a candidate.
+    case reserved(paymentID: String, amount: Money, rail: RailID, dialect: PaymentDialect)
+    /// A reservation given back (the wallet could not pay; nothing moved).
+    case released(paymentID: String, reason: String)
+    /// The wallet paid.
+    case paid(paymentID: String, rail: RailID, dialect: PaymentDialect)
+    /// The request was sent again with the credential (or the receipt).
+    case presenting(attempt: Int, dialect: PaymentDialect)
+    /// A pending spend from an earlier run or attempt is being finished instead of paying again.
+    case resuming(paymentID: String, state: SpendState)
+    /// The receipt was checked.
+    case receipt(ReceiptCheck)
+    /// The spend is committed to the ledger.
+    case committed(paymentID: String, amount: Money)
+}
+
+/// How the paying client behaves.
+public struct PayingClientConfiguration: Sendable {
+    /// Chooses among the offers of a 402.
+    public var negotiator: Negotiator
+    /// Reserves and records every spend.
+    public var governor: SpendGovernor
+    /// Where receipt keys come from.
+    public var receiptKeys: ReceiptKeySource
+    /// How many times the paid request is sent (network failures, 409 in progress, 5xx) before giving
+    /// up with the spend left pending.
+    public var deliveryAttempts: Int
+    /// Timeout of each HTTP exchange, in seconds.
+    public var requestTimeout: TimeInterval
+    /// The clock for expiries and the ledger.
+    public var clock: any PayRailClock
+    /// Called with every event; never with a secret.
+    public var onEvent: (@Sendable (PayingClientEvent) -> Void)?
+
+    /// Creates a configuration.
+    public init(
+        negotiator: Negotiator, governor: SpendGovernor, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300),
+        deliveryAttempts: Int = 3, requestTimeout: TimeInterval = 30, clock: any PayRailClock = SystemClock(),
+        onEvent: (@Sendable (PayingClientEvent) -> Void)? = nil
+    ) {
+        self.negotiator = negotiator
+        self.governor = governor
+        self.receiptKeys = receiptKeys
+        self.deliveryAttempts = max(1, deliveryAttempts)
+        self.requestTimeout = requestTimeout
+        self.clock = clock
+        self.onEvent = onEvent
+    }
+}
+
+/// An HTTP client that pays the 402s it meets, by policy and within budget, and proves every spend.
+public final class PayingClient: Sendable {
+    private let configuration: PayingClientConfiguration
+    private let http: HTTPExchange
+    private let receipts: ReceiptKeyResolver
+    private let inFlight = InFlightSet()
+
+    /// Creates a client. The default session never follows redirects and keeps no cookies.
+    public init(configuration: PayingClientConfiguration, session: URLSession? = nil) {
+        self.configuration = configuration
+        let session = session ?? HTTPExchange.makeSession()
+        self.http = HTTPExchange(session: session, timeout: configuration.requestTimeout)
+        self.receipts = ReceiptKeyResolver(source: configuration.receiptKeys, session: session, clock: configuration.clock)
+    }
+
+    /// Sends `request`, paying a 402 if the policy and the budget allow.
+    ///
+    /// - Throws: `PayingClientError`; its `isRetrySafe` says whether calling again with the same request
+    ///   can succeed without paying twice.
+    public func send(_ request: PaidRequest) async throws(PayingClientError) -> PaidResponse {
+        guard let scheme = request.url.scheme?.lowercased(), scheme == "http" || scheme == "https", request.url.host != nil else {
+            throw PayingClientError(.invalidRequest, "only absolute http(s) URLs can be fetched")
+        }
+        let paymentID = try Self.paymentID(for: request)
+
+        // A call already paid (same payment id) or left pending by an earlier run is finished, not paid again.
+        if let finished = try await resumeIfPending(request, paymentID: paymentID) { return finished }
+
+        let first: HTTPExchange.Response
+        do {
+            first = try await http.send(method: request.method, url: request.url, headers: request.headers, body: request.body)
+        } catch {
+            throw PayingClientError(.transport, "the request failed before any payment: \(Self.describe(error))")
+        }
+        guard first.status == 402 else {
+            return PaidResponse(status: first.status, headers: first.headers, body: first.body, payment: nil, negotiation: nil)
+        }
+        return try await pay(first, request: request, paymentID: paymentID)
+    }
+
+    // MARK: - Paying a 402
+
+    private func pay(_ challenge: HTTPExchange.Response, request: PaidRequest, paymentID: String) async throws(PayingClientError) -> PaidResponse {
+        let receivedAt = configuration.clock.now()
+        let reading = PaymentResponseReader.read(status: challenge.status, headers: challenge.headers, body: challenge.body, receivedAt: receivedAt)
+        emit(.challenged(offers: reading.offers, skipped: reading.skipped))
+        guard !reading.offers.isEmpty else {
+            let reasons = reading.skipped.map(\.description).joined(separator: "; ")
+            throw PayingClientError(.noOffers, "the 402 carries no offer this client can read" + (reasons.isEmpty ? "" : " (\(reasons))"))
+        }
+        let negotiationRequest = NegotiationRequest(url: request.url, method: request.method, now: receivedAt)
+        let negotiation = await configuration.negotiator.negotiate(reading.offers, for: negotiationRequest)
+        emit(.negotiated(negotiation))
+        guard !negotiation.candidates.isEmpty else {
+            let reasons = negotiation.refusals.map { "\($0.offer.dialect.rawValue)/\($0.offer.offer.rail): \($0.rule): \($0.reason)" }
+            throw PayingClientError(.refusedByPolicy, "the policy refused every offer: " + reasons.joined(separator: "; "),
+                                    negotiation: negotiation)
+        }
+
+        var lastFailure: PayingClientError?
+        for (attempt, candidate) in negotiation.candidates.enumerated() {
+            guard await configuration.negotiator.confirmApproval(of: candidate, for: negotiationRequest) else {
+                lastFailure = PayingClientError(.refusedByPolicy, "the approver declined \(candidate.cost) on \(candidate.offer.offer.rail)",
+                                                negotiation: negotiation)
+                continue
+            }
+            let ledgerID = attempt == 0 ? paymentID : "\(paymentID).\(attempt)"
+            let context = SpendContext(paymentID: paymentID, offer: candidate.offer, bodyDigest: request.bodyDigest,
+                                       challenge: challenge, receivedAt: receivedAt)
+            let spend = SpendRequest(paymentID: ledgerID, amount: candidate.quote.total, rail: candidate.offer.offer.rail,
+                                     host: negotiationRequest.host, method: request.method, url: request.url.absoluteString,
+                                     offerID: candidate.offer.offer.id, context: context.encoded())
+            do {
+                _ = try await configuration.governor.reserve(spend)
+            } catch {
+                if error.code == .overBudget {
+                    lastFailure = PayingClientError(.overBudget, error.refusal?.description ?? error.reason,
+                                                    negotiation: negotiation, budget: error.refusal)
+                    continue
+                }
+                throw PayingClientError(.ledger, "the spend ledger refused the reservation: \(error)", negotiation: negotiation)
+            }
+            inFlight.insert(ledgerID)
+            defer { inFlight.remove(ledgerID) }
+            emit(.reserved(paymentID: ledgerID, amount: candidate.quote.total, rail: candidate.offer.offer.rail, dialect: candidate.offer.dialect))
+
+            switch await payWithWallet(candidate.offer, ledgerID: ledgerID) {
+            case .paid(let credential):
+                return try await deliver(credential, offer: candidate.offer, ledgerID: ledgerID, paymentID: paymentID,
+                                         reserved: candidate.quote.total, request: request, negotiation: negotiation, resumed: false)
+            case .refused(let failure):
+                lastFailure = PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: nil)
+                continue
+            case .unknown(let failure):
+                throw PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: ledgerID)
+            }
+        }
+        throw lastFailure ?? PayingClientError(.paymentFailed, "no candidate could be paid", negotiation: negotiation)
+    }
+
+    private enum WalletOutcome {
+        case paid(Credential)
+        /// Nothing moved; the reservation was released.
+        case refused(PayingClientError)
+        /// The wallet may have paid; the reservation stays pending.
+        case unknown(PayingClientError)
+    }
+
+    /// Pays through the offer's wallet. A timeout is asked again once (wallets are idempotent per
+    /// offer), and only a definite refusal releases the reservation.
+    private func payWithWallet(_ offer: ReadOffer, ledgerID: String) async -> WalletOutcome {
+        guard let wallet = configuration.negotiator.wallets.wallet(for: offer.offer.rail) else {
+            await release(ledgerID, reason: "no wallet for \(offer.offer.rail)")
+            return .refused(PayingClientError(.paymentFailed, "no wallet pays \(offer.offer.rail)"))
+        }
+        var lastError: RailError?
+        for _ in 0..<2 {
+            do {
+                let credential = try await wallet.pay(offer.offer)
+                emit(.paid(paymentID: ledgerID, rail: offer.offer.rail, dialect: offer.dialect))
+                return .paid(credential)
+            } catch {
+                lastError = error
+                if error.retry == .afterLookup { continue }
+                if error.code == .unavailable { continue }
+                break
+            }
+        }
+        guard let error = lastError else {
+            return .unknown(PayingClientError(.paymentOutcomeUnknown, "the wallet gave no answer", paymentID: ledgerID))
+        }
+        if error.retry == .afterLookup {
+            return .unknown(PayingClientError(.paymentOutcomeUnknown,
+                                              "the \(offer.offer.rail) wallet did not say whether it paid (\(error.code))", paymentID: ledgerID))
+        }
+        await release(ledgerID, reason: "\(error.code): \(error.reason)")
+        return .refused(PayingClientError(.paymentFailed, "the \(offer.offer.rail) wallet did not pay: \(error.code): \(error.reason)"))
+    }
+
+    private func release(_ ledgerID: String, reason: String) async {
+        _ = try? await configuration.governor.release(ledgerID, reason: reason)
+        emit(.released(paymentID: ledgerID, reason: reason))
+    }
+
+    // MARK: - Presenting the credential
+
+    /// Writes the proof to the ledger, then presents it until the server answers.
+    private func deliver(
+        _ credential: Credential, offer: ReadOffer, ledgerID: String, paymentID: String, reserved: Money,
+        request: PaidRequest, negotiation: Negotiation?, resumed: Bool
+    ) async throws(PayingClientError) -> PaidResponse {
+        let identifier = try? X402PaymentIdentifier(paymentID)
+        let fields: HTTPFields
+        do {
+            fields = try offer.credentialFields(for: credential, paymentIdentifier: identifier)
+        } catch {
+            // Money moved but the dialect cannot carry the proof: record it, the operator must sort it out.
+            _ = try? await configuration.governor.commit(ledgerID, receipt: nil, reference: nil,
+                                                         note: "paid, but the credential could not be written: \(error.reason)")
+            throw PayingClientError(.paidButRefused, "the credential cannot be sent in \(offer.dialect.rawValue): \(error.reason)",
+                                    negotiation: negotiation, paymentID: ledgerID)
+        }
+        do {
+            _ = try await configuration.governor.markPaid(ledgerID, proof: SpendProof.encode(fields))
+        } catch {
+            // Already paid (a resumed spend) is fine; anything else still lets us present the proof now.
+            if error.code != .invalidTransition { emit(.released(paymentID: ledgerID, reason: "ledger: \(error.code)")) }
+        }
+        return try await present(fields, dialect: offer.dialect, rail: offer.offer.rail, amount: offer.offer.amount, payee: offer.offer.payee,
+                                 ledgerID: ledgerID, paymentID: paymentID, reserved: reserved, request: request,
+                                 negotiation: negotiation, resumed: resumed)
+    }
+
+    private func present(
+        _ credentialFields: HTTPFields, dialect: PaymentDialect, rail: RailID, amount: Money, payee: String?, ledgerID: String,
+        paymentID: String, reserved: Money, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
+    ) async throws(PayingClientError) -> PaidResponse {
+        var proof = credentialFields
+        var receiptFromFailure: String?
+        var last: HTTPExchange.Response?
+        var lastTransportError = ""
+        for attempt in 1...configuration.deliveryAttempts {
+            var headers = request.headers
+            for field in proof { headers.set(field.name, field.value) }
+            headers.set("Idempotency-Key", paymentID)
+            emit(.presenting(attempt: attempt, dialect: dialect))
+            let response: HTTPExchange.Response
+            do {
+                response = try await http.send(method: request.method, url: request.url, headers: headers, body: request.body)
+            } catch {
+                lastTransportError = Self.describe(error)
+                await pause(seconds: Double(attempt) * 0.2)
+                continue
+            }
+            last = response
+            switch response.status {
+            case 402, 403:
+                let detail = (try? ProblemDetails.parse(response.body))?.detail ?? "status \(response.status)"
+                _ = try? await configuration.governor.commit(ledgerID, receipt: receiptFromFailure, reference: nil,
+                                                             note: "paid, refused by the server: \(detail)")
+                throw PayingClientError(.paidButRefused, "the server refused the payment: \(detail)",
+                                        negotiation: negotiation, paymentID: ledgerID)
+            case 409, 500...599:
+                // In progress, rail unavailable, or the upstream failed after settlement: the same proof
+                // (or the receipt the failure carried) is safe to present again.
+                if let receipt = Self.receiptToken(in: response.headers) {
+                    receiptFromFailure = receipt
+                    proof = HTTPFields([(PlainReceipt.fieldName, receipt)])
+                }
+                let wait = min(Double(Int(response.headers["Retry-After"] ?? "") ?? 1), 2.0)
+                if attempt < configuration.deliveryAttempts { await pause(seconds: max(0.1, wait)) }
+                continue
+            default:
+                return await complete(response, dialect: dialect, rail: rail, amount: amount, payee: payee, ledgerID: ledgerID,
+                                      paymentID: paymentID, reserved: reserved, request: request, negotiation: negotiation, resumed: resumed)
+            }
+        }
+        if let last, let receipt = receiptFromFailure {
+            // Paid and granted, but the resource failed: the receipt fetches it later at no charge.
+            let check = await receipts.check(receipt, resource: Self.resource(of: request), from: request.url)
+            _ = try? await configuration.governor.commit(ledgerID, receipt: receipt, reference: Self.reference(check),
+                                                         note: "granted; the resource answered \(last.status)")
+            let outcome = PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved,
+                                         receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed)
+            return PaidResponse(status: last.status, headers: last.headers, body: last.body, payment: outcome, negotiation: negotiation)
+        }
+        let why = last.map { "the server answered \($0.status)" } ?? "the server could not be reached (\(lastTransportError))"
+        throw PayingClientError(.paidButUndelivered, "paid, but \(why) after \(configuration.deliveryAttempts) attempts",
+                                negotiation: negotiation, paymentID: ledgerID)
+    }
+
+    private func complete(
+        _ response: HTTPExchange.Response, dialect: PaymentDialect, rail: RailID, amount: Money, payee: String?, ledgerID: String,
+        paymentID: String, reserved: Money, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
+    ) async -> PaidResponse {
+        let receipt = Self.receiptToken(in: response.headers)
+        let check: ReceiptCheck
+        if let receipt {
+            check = await receipts.check(receipt, resource: Self.resource(of: request), from: request.url)
+        } else {
+            check = .unverifiable("the server sent no receipt")
+        }
+        emit(.receipt(check))
+        var note: String?
+        if case .invalid(let reason) = check { note = "the receipt does not verify: \(reason)" }
+        if let record = try? await configuration.governor.commit(ledgerID, receipt: receipt, reference: Self.reference(check), note: note) {
+            emit(.committed(paymentID: ledgerID, amount: record.amount))
+        }
+        if let payee, let memory = configuration.negotiator.priceMemory, let host = request.url.host {
+            try? await memory.remember(RememberedPrice(payee: payee, amount: amount, paidAt: configuration.clock.now()),
+                                       host: host.lowercased(), resource: NegotiationRequest(url: request.url, method: request.method,
+                                                                                             now: configuration.clock.now()).resourcePath,
+                                       rail: rail)
+        }
+        let outcome = PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved,
+                                     receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed)
+        return PaidResponse(status: response.status, headers: response.headers, body: response.body, payment: outcome, negotiation: negotiation)
+    }
+
+    // MARK: - Finishing what an earlier run started
+
+    private func resumeIfPending(_ request: PaidRequest, paymentID: String) async throws(PayingClientError) -> PaidResponse? {
+        let pending: SpendRecord?
+        do {
+            pending = try await findPending(request, paymentID: paymentID)
+        } catch {
+            throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
+        }
+        guard let record = pending, let context = SpendContext.decode(record.context) else { return nil }
+        emit(.resuming(paymentID: record.paymentID, state: record.state))
+        inFlight.insert(record.paymentID)
+        defer { inFlight.remove(record.paymentID) }
+        let dialect = PaymentDialect(rawValue: context.dialect) ?? .plain
+        switch record.state {
+        case .committed:
+            // The same call again: its receipt replays the response without paying.
+            guard let receipt = record.receipt else { return nil }
+            return try await present(HTTPFields([(PlainReceipt.fieldName, receipt)]), dialect: dialect, rail: record.rail,
+                                     amount: context.amount, payee: nil, ledgerID: record.paymentID, paymentID: context.paymentID,
+                                     reserved: record.amount, request: request, negotiation: nil, resumed: true)
+        case .paid:
+            guard let proofText = record.proof, let fields = SpendProof.decode(proofText) else { return nil }
+            return try await present(fields, dialect: dialect, rail: record.rail, amount: context.amount, payee: nil,
+                                     ledgerID: record.paymentID, paymentID: context.paymentID, reserved: record.amount,
+                                     request: request, negotiation: nil, resumed: true)
+        case .reserved:
+            // The wallet may have paid before the crash: ask it again for the same offer (idempotent).
+            guard let offer = context.readOffer() else {
+                await release(record.paymentID, reason: "the stored challenge can no longer be read")
+                return nil
+            }
+            switch await payWithWallet(offer, ledgerID: record.paymentID) {
+            case .paid(let credential):
+                return try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
+                                         reserved: record.amount, request: request, negotiation: nil, resumed: true)
+            case .refused:
+                return nil  // released: nothing had moved; pay afresh
+            case .unknown(let failure):
+                throw failure
+            }
+        case .released:
+            return nil
+        }
+    }
+
+    /// The spend to finish for this call: the one with its payment id, else an unfinished one for the
+    /// same method, URL and body whose process is gone (a crash), never one another task is working on.
+    private func findPending(_ request: PaidRequest, paymentID: String) async throws(SpendError) -> SpendRecord? {
+        if let exact = try await configuration.governor.record(paymentID), exact.state != .released, !inFlight.contains(exact.paymentID) {
+            return exact
+        }
+        let url = request.url.absoluteString
+        let digest = request.bodyDigest
+        for record in try await configuration.governor.unfinished()
+        where record.method == request.method && record.url == url && !inFlight.contains(record.paymentID) {
+            guard let context = SpendContext.decode(record.context), context.bodyDigest == digest else { continue }
+            if context.paymentID == paymentID || context.ownerIsGone { return record }
+        }
+        return nil
+    }
+
+    // MARK: - Helpers
+
+    private func emit(_ event: PayingClientEvent) { configuration.onEvent?(event) }
+
+    private func pause(seconds: Double) async {
+        try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+    }
+
+    static func paymentID(for request: PaidRequest) throws(PayingClientError) -> String {
+        if let given = request.paymentID ?? request.headers["Idempotency-Key"] {
+            guard (try? X402PaymentIdentifier(given)) != nil else {
+                throw PayingClientError(.invalidRequest, "a payment id is 16 to 128 letters, digits, '_' or '-'")
+            }
+            return given
+        }
+        do { return try X402PaymentIdentifier.generate().id } catch {
+            throw PayingClientError(.invalidRequest, "no randomness for a payment id: \(error.reason)")
+        }
+    }
+
+    static func receiptToken(in headers: HTTPFields) -> String? {
+        if let plain = headers[PlainReceipt.fieldName], case .receiptToken(let token)? = try? PlainReceipt.parse(plain) { return token }
+        if let value = headers[PaymentReceipt.fieldName], let receipt = try? PaymentReceipt.parse(value) { return receipt.receipt }
+        return nil
+    }
+
+    static func reference(_ check: ReceiptCheck) -> String? {
+        if case .verified(let claims) = check { return claims.ref }
+        return nil
+    }
+
+    /// The resource a receipt names: method and path with query, as the gate prices it (HEAD as GET).
+    static func resource(of request: PaidRequest) -> String {
+        let method = request.method == "HEAD" ? "GET" : request.method
+        var path = request.url.path.isEmpty ? "/" : request.url.path
+        if let query = request.url.query, !query.isEmpty { path += "?" + query }
+        return "\(method) \(path)"
+    }
+
+    static func digest(_ body: [UInt8]) -> String { "sha-256=:" + Base64.encode(SHA256.hash(body)) + ":" }
+
+    static func describe(_ error: any Error) -> String {
+        if let urlError = error as? URLError { return "URLError \(urlError.code.rawValue)" }
+        return String(describing: type(of: error))
+    }
+}
+
+/// The ledger ids this client is working on right now, so a concurrent call never "resumes" them.
+final class InFlightSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: Set<String> = []
+    func insert(_ id: String) { lock.withLock { _ = ids.insert(id) } }
+    func remove(_ id: String) { lock.withLock { _ = ids.remove(id) } }
+    func contains(_ id: String) -> Bool { lock.withLock { ids.contains(id) } }
+}
