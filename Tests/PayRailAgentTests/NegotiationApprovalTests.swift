@@ -27,43 +27,39 @@ import Testing
         #expect(negotiation.explanationLines[1] == "plain lightning 500sat to acct_merchant: taken #1 (cost 500sat, approved)")
     }
 
-    @Test("a denial moves on to the next candidate, which is asked only if it too is above the threshold")
+    @Test("a denial moves on to the next candidate, which is asked in turn")
     func denialMovesOn() async throws {
-        let approver = ScriptedApprover([false])
-        let offers = [try N.offer(.fake, "50sat", id: "cheap-but-second"), try N.offer(.lightning, "40sat", id: "first")]
-        // Threshold 45: "first" (40) needs none. Use a threshold that makes the first ranked need approval:
-        let negotiation = try await negotiator(threshold: "30sat", approver: approver).negotiate(offers, for: N.request)
-        // Both are above 30: "first" is asked and declined, then "cheap-but-second" is asked (script exhausted: no).
-        #expect(await approver.asked == ["first", "cheap-but-second"])
-        #expect(negotiation.candidates.isEmpty)
-        #expect(negotiation.refusals.map(\.rule) == ["approval", "approval"])
-        #expect(negotiation.refusals.last?.reason == "the approver declined the cost 40sat (threshold 30sat)")
-
-        let secondApprover = ScriptedApprover([false])
-        let mixed = [try N.offer(.lightning, "500sat", id: "dear"), try N.offer(.fake, "600sat", id: "dearer"), try N.offer(.fake, "20sat", id: "small")]
-        let moved = try await negotiator(threshold: "100sat", approver: secondApprover).negotiate(mixed, for: N.request)
-        // "small" (20) ranks first and needs no approval: the approver is never asked.
-        #expect(await secondApprover.asked.isEmpty)
-        #expect(moved.candidates.map(\.offer.offer.id) == ["small", "dear", "dearer"])
-        #expect(moved.candidates.map(\.approval) == [.notRequired, .required, .required])
-    }
-
-    @Test("a denial of the only candidate above the threshold moves to the one below it")
-    func denialFallsToACheaperOneBelow() async throws {
-        let approver = ScriptedApprover([false])
-        // Costs: 150 (fake, above 100) and 90? No: ranking is by cost, so a cheaper offer comes first.
-        // Use equal-cost offers ordered by rail preference, the preferred one above... equal costs are on
-        // the same side of the threshold, so a decline can only move to a more expensive one: check that.
+        // Ranking is by cost, so the next candidate costs at least as much: it is above the threshold too.
+        let approver = ScriptedApprover([false, true])
         let offers = [try N.offer(.fake, "150sat", id: "first"), try N.offer(.lightning, "200sat", id: "second")]
         let negotiation = try await negotiator(threshold: "100sat", approver: approver).negotiate(offers, for: N.request)
         #expect(await approver.asked == ["first", "second"])
+        #expect(negotiation.candidates.map(\.offer.offer.id) == ["second"])
+        #expect(negotiation.candidates.first?.approval == .approved)
+        #expect(negotiation.refusals.map(\.rule) == ["approval"])
+        #expect(negotiation.refusals.first?.reason == "the approver declined the cost 150sat (threshold 100sat)")
+    }
+
+    @Test("denials of every candidate refuse them all, and nothing is paid")
+    func denialRefusesAll() async throws {
+        let approver = ScriptedApprover([false, false])
+        let offers = [try N.offer(.fake, "50sat", id: "second"), try N.offer(.lightning, "40sat", id: "first")]
+        let negotiation = try await negotiator(threshold: "30sat", approver: approver).negotiate(offers, for: N.request)
+        #expect(await approver.asked == ["first", "second"])
         #expect(negotiation.candidates.isEmpty)
-        let yesToSecond = ScriptedApprover([false, true])
-        let second = try await negotiator(threshold: "100sat", approver: yesToSecond).negotiate(offers, for: N.request)
-        #expect(await yesToSecond.asked == ["first", "second"])
-        #expect(second.candidates.map(\.offer.offer.id) == ["second"])
-        #expect(second.candidates.first?.approval == .approved)
-        #expect(second.refusals.map(\.rule) == ["approval"])
+        #expect(negotiation.refusals.map(\.rule) == ["approval", "approval"])
+        try await N.payChosen(negotiation, wallets: WalletRegistry([TestWallet(id: .fake, log: log), TestWallet(id: .lightning, log: log)]))
+        #expect(log.pays == 0)
+    }
+
+    @Test("a cheapest candidate below the threshold is taken without asking; dearer fallbacks keep 'required'")
+    func cheapFirstNeedsNoApproval() async throws {
+        let approver = ScriptedApprover([false])
+        let offers = [try N.offer(.lightning, "500sat", id: "dear"), try N.offer(.fake, "600sat", id: "dearer"), try N.offer(.fake, "20sat", id: "small")]
+        let negotiation = try await negotiator(threshold: "100sat", approver: approver).negotiate(offers, for: N.request)
+        #expect(await approver.asked.isEmpty)
+        #expect(negotiation.candidates.map(\.offer.offer.id) == ["small", "dear", "dearer"])
+        #expect(negotiation.candidates.map(\.approval) == [.notRequired, .required, .required])
     }
 
     @Test("never asked at or below the threshold")

@@ -129,6 +129,10 @@ import Testing
         let data = try encoder.encode(rate)
         #expect(String(decoding: data, as: UTF8.self) == #"{"asOf":"2026-01-01T00:00:00Z","from":"usd","perFromAmount":"5","to":"sat","toAmount":"2"}"#)
         #expect(try JSONDecoder.iso8601.decode(ExchangeRate.self, from: data) == rate)
+        let table = ExchangeRates([rate], maximumAge: .seconds(900))
+        let tableData = try encoder.encode(table)
+        #expect(String(decoding: tableData, as: UTF8.self).hasPrefix(#"{"maximumAgeSeconds":900,"rates":[{"#))
+        #expect(try JSONDecoder.iso8601.decode(ExchangeRates.self, from: tableData) == table)
         let zero = Data(#"{"asOf":"2026-01-01T00:00:00Z","from":"usd","perFromAmount":"5","to":"sat","toAmount":"0"}"#.utf8)
         #expect(throws: DecodingError.self) { try JSONDecoder.iso8601.decode(ExchangeRate.self, from: zero) }
     }

@@ -166,6 +166,9 @@ import Testing
             "allowed-rails", "no-plain-dialect", "min-expiry-left", "allowed-payees", "allowed-payees", "max-per-request", "max-fee",
         ])
         #expect(policy.builtInOfferRules.map(\.name) == ["expired", "payee-changed", "price-increase"])
+        // A builder that cannot fail needs no `try`.
+        let simple = Policy(unit: .usd) { AllowedRails([.stripe]) }
+        #expect(simple.rules.map(\.name) == ["allowed-rails"] && simple.unit == .usd)
         #expect(policy.builtInQuoteRules.map(\.name) == ["amount-mismatch"])
     }
 
@@ -196,6 +199,19 @@ import Testing
         #expect(log.quotes == ["ok"])
         #expect(negotiation.candidates.map(\.offer.offer.id) == ["ok"])
         #expect(negotiation.refusals.map(\.rule) == ["allowed-rails", "expired"])
+    }
+
+    @Test("the same rail request in two dialects is quoted once and both stay candidates")
+    func oneQuotePerDistinctOffer() async throws {
+        let log = WalletLog()
+        let same = try N.offer(.fake, "10sat", id: "shared")
+        var other = same
+        other.answer = .x402v1(try X402PaymentRequirements(scheme: "exact", network: "payrail:fake", amount: "10", asset: "sat", payTo: "acct_merchant", maxTimeoutSeconds: 60, extra: [:]))
+        let negotiation = await Negotiator(
+            policy: Policy(unit: .sat, rules: [MaximumPerRequest([try N.money("100sat")])]), wallets: WalletRegistry([TestWallet(id: .fake, log: log)])
+        ).negotiate([same, other], for: N.request)
+        #expect(log.quotes == ["shared"])
+        #expect(negotiation.candidates.map(\.offer.dialect) == [.x402v1, .plain])
     }
 
     @Test("no wallet for the rail: refused by no-wallet; a wallet with one: taken")

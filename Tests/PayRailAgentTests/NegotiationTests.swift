@@ -152,8 +152,12 @@ struct NoPlainDialect: PolicyRule {
         ])
         #expect(negotiation.chosen?.offer.dialect == .payment)
         #expect(negotiation.chosen?.offer.offer.rail == .fake)
-        // The plain offers were refused before quoting: 5 quotes for 7 offers.
-        #expect(log.quotes.count == 5)
+        // The plain offers were refused before quoting; the other five were quoted once per distinct offer.
+        let quoted = (try fixtureOffers()).filter { $0.dialect != .plain }.map(\.offer)
+        var distinct: [Offer] = []
+        for offer in quoted where !distinct.contains(offer) { distinct.append(offer) }
+        #expect(log.quotes.count == distinct.count)
+        #expect(Set(log.quotes) == Set(quoted.map(\.id)))
         #expect(log.pays == 0)
     }
 

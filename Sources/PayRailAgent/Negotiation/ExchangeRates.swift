@@ -125,7 +125,7 @@ public struct ConversionError: Error, Hashable, Sendable, CustomStringConvertibl
 ///
 /// `sat` and `msat` convert into each other without a rate (1 sat = 1000 msat, exactly); a rate given
 /// for `sat` also serves `msat` by way of that fixed step.
-public struct ExchangeRates: Hashable, Sendable {
+public struct ExchangeRates: Hashable, Sendable, Codable {
     /// The known rates; a later rate for the same pair (either direction) wins if it is more recent.
     public var rates: [ExchangeRate]
     /// How old a rate may be and still be used.
@@ -135,6 +135,26 @@ public struct ExchangeRates: Hashable, Sendable {
     public init(_ rates: [ExchangeRate] = [], maximumAge: Duration = .seconds(3600)) {
         self.rates = rates
         self.maximumAge = maximumAge
+    }
+
+    private enum CodingKeys: String, CodingKey { case rates, maximumAgeSeconds }
+
+    /// Decodes `{"rates": [...], "maximumAgeSeconds": 3600}` (a configuration file's rate table).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let seconds = try container.decode(Int64.self, forKey: .maximumAgeSeconds)
+        guard seconds >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .maximumAgeSeconds, in: container, debugDescription: "a negative age limit")
+        }
+        self.init(try container.decode([ExchangeRate].self, forKey: .rates), maximumAge: .seconds(seconds))
+    }
+
+    /// Encodes the table; the age limit in whole seconds (rounded up).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rates, forKey: .rates)
+        let (seconds, attoseconds) = maximumAge.components
+        try container.encode(attoseconds > 0 ? seconds + 1 : seconds, forKey: .maximumAgeSeconds)
     }
 
     /// Converts `money` to `unit`, rounding up.

@@ -83,15 +83,17 @@ public struct Negotiator: Sendable {
             passed.append((index, read, remembered))
         }
 
-        // 2. Quotes, concurrently; a wallet's latency should not add up across offers.
+        // 2. Quotes, concurrently, so a wallet's latency does not add up across offers; once per distinct
+        //    offer, since one server often repeats the same rail request in several dialects.
         let wallets = self.wallets
-        let decisions = await withTaskGroup(of: (Int, QuoteDecision).self) { group in
-            for item in passed {
-                let offer = item.read.offer
-                group.addTask { (item.index, await wallets.quote(offer)) }
+        var distinct: [Offer] = []
+        for item in passed where !distinct.contains(item.read.offer) { distinct.append(item.read.offer) }
+        let decisions = await withTaskGroup(of: (Offer, QuoteDecision).self) { group in
+            for offer in distinct {
+                group.addTask { (offer, await wallets.quote(offer)) }
             }
-            var collected: [Int: QuoteDecision] = [:]
-            for await (index, decision) in group { collected[index] = decision }
+            var collected: [Offer: QuoteDecision] = [:]
+            for await (offer, decision) in group { collected[offer] = decision }
             return collected
         }
 
@@ -101,7 +103,7 @@ public struct Negotiator: Sendable {
         for item in passed {
             let rail = item.read.offer.rail
             let quote: Quote
-            switch decisions[item.index] {
+            switch decisions[item.read.offer] {
             case .payable(let value)?: quote = value
             case .refused(let error)?:
                 refuse(item.read, item.index, RuleName.railQuote, "the \(rail) wallet will not pay it (\(error.code)): \(error.reason)")
