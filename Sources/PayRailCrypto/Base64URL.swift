@@ -92,7 +92,7 @@ public enum Base64URL {
     /// Decodes unpadded base64url into caller-owned memory (a stack buffer on hot paths), without
     /// allocating. Returns the number of bytes written, or nil when `utf8` is not strict unpadded
     /// base64url (any `=`, a byte outside the alphabet, an impossible length, non-zero trailing bits)
-    /// or `output` is too small: call ``decode(_:)-(UnsafeRawBufferPointer)`` then for the reason.
+    /// or `output` is too small: call `decode(_:)` then for the reason.
     /// Needs at most `utf8.count * 3 / 4` bytes of output.
     public static func decodeUnpadded(_ utf8: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         Base64Codec.decodeUnpadded(utf8, into: output)

@@ -36,7 +36,8 @@ public enum HMACSHA256 {
 /// A reusable HMAC-SHA256 key: keyed once, then cheap per message.
 ///
 /// The receipt verifier and the challenge binder hold one for the process lifetime and call it from
-/// many threads; each call duplicates the pre-keyed OpenSSL context, so no call waits on another.
+/// many threads; each thread keeps its own duplicate of the pre-keyed OpenSSL context, so no call
+/// waits on another.
 public struct HMACKey: Sendable {
     private let keyed: KeyedMACContext
 
