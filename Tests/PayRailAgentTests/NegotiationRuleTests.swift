@@ -110,6 +110,8 @@ import Testing
         #expect(refusal(rule.check(context(try N.offer(.fake, "10sat", id: "b", expiresIn: 0))))
             == "the offer expired 0 s before the request (at 2026-01-01T00:00:00Z)")
         #expect(refusal(rule.check(context(try N.offer(.fake, "10sat", id: "c", expiresIn: -90))))?.hasPrefix("the offer expired 90 s") == true)
+        // A far-past expiry (an hostile invoice) is reported, not trapped on.
+        #expect(refusal(rule.check(context(try N.offer(.fake, "10sat", id: "d", expiresIn: -1e300))))?.hasPrefix("the offer expired more than") == true)
     }
 
     @Test func payeeUnchanged() throws {
@@ -258,5 +260,6 @@ import Testing
         #expect(request.host == "api.example.com")
         #expect(request.resourcePath == "/a%20b/c")
         #expect(NegotiationRequest(url: URL(string: "https://api.example.com")!, now: N.now).resourcePath == "/")
+        #expect(request.description == "GET api.example.com/a%20b/c")
     }
 }

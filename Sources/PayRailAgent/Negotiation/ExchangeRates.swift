@@ -86,6 +86,17 @@ public struct ExchangeRate: Hashable, Sendable, Codable {
     }
 }
 
+/// Whole seconds for messages, safe for any interval an offer can carry (a far-future invoice
+/// expiry would trap a plain `Int(_:)` conversion).
+enum Seconds {
+    static func text(_ interval: TimeInterval, rounding: FloatingPointRoundingRule = .down) -> String {
+        guard interval.isFinite else { return interval > 0 ? "more than \(Int64.max)" : "-" }
+        let rounded = interval.rounded(rounding)
+        guard rounded < 9.2e18, rounded > -9.2e18 else { return rounded > 0 ? "more than \(Int64.max)" : "less than \(Int64.min)" }
+        return String(Int64(rounded))
+    }
+}
+
 /// Why an amount could not be converted; the offer is refused, never priced on a guess.
 public struct ConversionError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of failure.
@@ -179,7 +190,7 @@ public struct ExchangeRates: Hashable, Sendable, Codable {
         guard age <= limit else {
             throw ConversionError(
                 .staleRate,
-                "the \(rate.from)/\(rate.to) rate is from \(Self.format(rate.asOf)), older than the \(Int(limit)) s limit")
+                "the \(rate.from)/\(rate.to) rate is from \(Self.format(rate.asOf)), older than the \(Seconds.text(limit)) s limit")
         }
         let (multiplier, divisor) = rate.from == money.unit ? (rate.toAmount, rate.perFromAmount) : (rate.perFromAmount, rate.toAmount)
         guard let amount = Self.ceilingOfProduct(money.amount, multiplier, dividedBy: divisor) else {

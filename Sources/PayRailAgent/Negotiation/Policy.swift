@@ -37,6 +37,11 @@ public struct NegotiationRequest: Hashable, Sendable {
     }
 }
 
+extension NegotiationRequest: CustomStringConvertible {
+    /// `GET api.example.com/path`: no query string, which may carry a token.
+    public var description: String { "\(method) \(host)\(resourcePath)" }
+}
+
 /// The owner's order among offers of equal cost.
 public struct Preferences: Hashable, Sendable {
     /// The dialect order used when the owner gives none: the IETF scheme first, plain last.

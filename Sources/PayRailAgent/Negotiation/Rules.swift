@@ -201,7 +201,7 @@ public struct MinimumExpiryLeft: PolicyRule {
         let left = context.offer.offer.expiresAt.timeIntervalSince(context.request.now)
         let required = Double(minimum.components.seconds) + Double(minimum.components.attoseconds) / 1e18
         if left >= required { return .allow }
-        return .refuse("the offer expires in \(Int(left.rounded(.down))) s, less than the \(Int(required.rounded(.up))) s required")
+        return .refuse("the offer expires in \(Seconds.text(left)) s, less than the \(Seconds.text(required, rounding: .up)) s required")
     }
 }
 
@@ -223,7 +223,7 @@ public struct NotExpired: PolicyRule {
         let expiresAt = context.offer.offer.expiresAt
         let late = context.request.now.timeIntervalSince(expiresAt)
         guard late >= 0 else { return .allow }
-        return .refuse("the offer expired \(Int(late.rounded(.down))) s before the request (at \(Self.format(expiresAt)))")
+        return .refuse("the offer expired \(Seconds.text(late)) s before the request (at \(Self.format(expiresAt)))")
     }
 
     static func format(_ date: Date) -> String {
