@@ -65,7 +65,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent",
             ],
             path: "Sources/payrail"
         ),

@@ -14,6 +14,8 @@ struct OptionSpec: Sendable {
     var isRepeatable: Bool = false
     /// Closed set of accepted values, checked before the command runs.
     var allowedValues: [String]? = nil
+    /// A one-letter alias (`-X` for `--request`), curl style: `-X POST` or `-XPOST`.
+    var short: Character? = nil
 }
 
 /// A positional argument, e.g. the `TOKEN` of `receipt verify`.
@@ -31,6 +33,13 @@ enum ExitCode: Int32, Sendable {
     case refused = 1
     /// The command line itself was wrong.
     case usage = 2
+    /// `payrail fetch`: no payment was made because every wallet failed or no offer was payable.
+    case paymentFailed = 3
+    /// `payrail fetch`: money moved but the call is not finished (run the same command again to finish
+    /// it without paying twice), or the server refused the payment (it is in the ledger).
+    case paidNotDelivered = 4
+    /// `payrail fetch`: the request could not be sent or answered before any payment.
+    case network = 5
 }
 
 /// A failure that ends the command with one line on stderr and the given exit code.
@@ -76,7 +85,8 @@ struct CommandSpec: Sendable {
     var usageLine: String {
         var parts = ["payrail"] + path
         for option in options {
-            let text = option.valueName.map { "--\(option.name) \($0)" } ?? "--\(option.name)"
+            let flag = option.short.map { "-\($0)" } ?? "--\(option.name)"
+            let text = option.valueName.map { "\(flag) \($0)" } ?? flag
             parts.append(option.isRequired ? text : "[\(text)]")
         }
         for positional in positionals { parts.append(positional.isRequired ? positional.name : "[\(positional.name)]") }
@@ -88,7 +98,8 @@ struct CommandSpec: Sendable {
         if !positionals.isEmpty || !options.isEmpty { lines.append("") }
         for positional in positionals { lines.append("  \(positional.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(positional.help)") }
         for option in options {
-            let name = option.valueName.map { "--\(option.name) \($0)" } ?? "--\(option.name)"
+            var name = option.valueName.map { "--\(option.name) \($0)" } ?? "--\(option.name)"
+            if let short = option.short { name = "-\(short), " + name }
             var help = option.help
             if let allowed = option.allowedValues { help += " (one of: \(allowed.joined(separator: ", ")))" }
             lines.append("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(help)")
@@ -106,6 +117,25 @@ struct CommandSpec: Sendable {
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
+            if !onlyPositionals, argument.count >= 2, argument.hasPrefix("-"), !argument.hasPrefix("--"),
+               let letter = argument.dropFirst().first, let option = options.first(where: { $0.short == letter }) {
+                if option.valueName == nil {
+                    guard argument.count == 2 else { throw .usage("-\(letter) takes no value") }
+                    parsed.set(flag: option.name)
+                    continue
+                }
+                let value: String
+                if argument.count > 2 {
+                    value = String(argument.dropFirst(2))
+                } else {
+                    guard index < arguments.count else { throw .usage("-\(letter) needs a value (\(option.valueName ?? "VALUE"))") }
+                    value = arguments[index]
+                    index += 1
+                }
+                if !option.isRepeatable, parsed.value(option.name) != nil { throw .usage("-\(letter) given twice") }
+                parsed.add(option.name, value: value)
+                continue
+            }
             if onlyPositionals || !argument.hasPrefix("--") || argument == "-" {
                 parsed.add(positional: argument)
                 continue

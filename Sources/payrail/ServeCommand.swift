@@ -212,6 +212,7 @@ final class GateBox: @unchecked Sendable {
 /// Everything a request needs; immutable, shared by all handler tasks.
 struct ServeContext: Sendable {
     static let fakePayPath = "/.well-known/payrail/fake/pay"
+    static let fakeBalancePath = "/.well-known/payrail/fake/balance"
     static let jwksPath = "/.well-known/payrail/jwks.json"
 
     let gates: GateBox
@@ -235,7 +236,9 @@ struct ServeContext: Sendable {
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "max-age=300"], body: jwks)
         case Self.fakePayPath where request.method == "POST":
             return await fakePay(request)
-        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath:
+        case Self.fakeBalancePath where request.method == "POST":
+            return await fakeBalance(request)
+        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath:
             return problem(405, "method-not-allowed", "Method Not Allowed", "this route does not take \(request.method)")
         default:
             return await gated(request)
@@ -299,16 +302,46 @@ struct ServeContext: Sendable {
             let body = try JSONSerialization.data(withJSONObject: ["voucher": voucher], options: [.withoutEscapingSlashes])
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
         } catch let error as RailError {
-            let retry = error.code == .unavailable || error.code == .timedOut
-            return problem(retry ? 503 : 400, "fake-pay-refused", "Payment Refused", "the fake processor refused: \(error)",
-                           retryAfter: retry ? 1 : nil)
+            return railProblem(error)
         } catch {
             return problem(400, "bad-request", "Bad Request", "\(error)")
         }
     }
 
-    private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> HTTPResponse {
-        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail)
+    /// The fake processor's balance call over HTTP, for an agent's quotes.
+    private func fakeBalance(_ request: HTTPRequest) async -> HTTPResponse {
+        guard request.body.count <= 16 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
+              let unitCode = object["unit"] as? String, let unit = try? MoneyUnit(code: unitCode)
+        else {
+            return problem(400, "bad-request", "Bad Request", "send JSON {\"accountID\",\"secret\",\"unit\":\"sat\"}")
+        }
+        do {
+            let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
+            let body = try JSONSerialization.data(withJSONObject: ["balance": balance.description], options: [.withoutEscapingSlashes])
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+        } catch let error as RailError {
+            return railProblem(error)
+        } catch {
+            return problem(400, "bad-request", "Bad Request", "\(error)")
+        }
+    }
+
+    /// A processor refusal with its code in `railError`, so a remote wallet keeps the same typed error.
+    private func railProblem(_ error: RailError) -> HTTPResponse {
+        let retry = error.code == .unavailable || error.code == .timedOut
+        var response = problem(retry ? 503 : 400, "fake-pay-refused", "Payment Refused", "the fake processor refused: \(error.reason)",
+                               retryAfter: retry ? 1 : nil,
+                               extensions: ["railError": .string(error.code.rawValue)])
+        response.headers.set("Cache-Control", "no-store")
+        return response
+    }
+
+    private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil,
+                         extensions: [String: JSONValue] = [:]) -> HTTPResponse {
+        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail,
+                                     extensions: extensions)
         var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
         if let retryAfter { headers.add("Retry-After", String(retryAfter)) }
         return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))

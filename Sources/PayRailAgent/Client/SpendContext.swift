@@ -16,6 +16,7 @@ struct SpendContext: Codable, Sendable {
     var offerID: String
     var rail: String
     var amount: Money
+    var payee: String?
     var bodyDigest: String?
     var ownerPID: Int32
     var challengeStatus: Int
@@ -29,6 +30,7 @@ struct SpendContext: Codable, Sendable {
         self.offerID = offer.offer.id
         self.rail = offer.offer.rail.rawValue
         self.amount = offer.offer.amount
+        self.payee = offer.offer.payee
         self.bodyDigest = bodyDigest
         self.ownerPID = getpid()
         self.challengeStatus = challenge.status

@@ -1,0 +1,357 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailAgent
+import PayRailStore
+import PayRailWire
+
+/// `payrail fetch` and `payrail ledger`: the paying agent on the command line.
+enum AgentCommands {
+    static let all: [CommandSpec] = [fetch, ledger]
+
+    static let defaultMax = "1000sat"
+    static let defaultHourBudget = "5000sat"
+    static let defaultDayBudget = "20000sat"
+
+    static let fetch = CommandSpec(
+        path: ["fetch"],
+        summary: "Fetch a URL like curl, paying an HTTP 402 by policy and within budget.",
+        options: [
+            OptionSpec(name: "request", valueName: "METHOD", help: "HTTP method (default GET, or POST with -d)", short: "X"),
+            OptionSpec(name: "data", valueName: "BODY", help: "request body; @FILE reads a file", short: "d"),
+            OptionSpec(name: "header", valueName: "\"Name: value\"", help: "request header, repeatable", isRepeatable: true, short: "H"),
+            OptionSpec(name: "max", valueName: "AMOUNT", help: "most one request may cost, fees included (default \(defaultMax))"),
+            OptionSpec(name: "budget-hour", valueName: "AMOUNT", help: "most spent in any sliding hour (default \(defaultHourBudget))"),
+            OptionSpec(name: "budget-day", valueName: "AMOUNT", help: "most spent in any sliding day (default \(defaultDayBudget))"),
+            OptionSpec(name: "rail", valueName: "RAIL", help: "rail to pay on (default fake)", allowedValues: ["fake"]),
+            OptionSpec(name: "wallet", valueName: "FILE",
+                       help: "spend ledger, shared safely by concurrent processes (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+            OptionSpec(name: "fake-payer", valueName: "FILE",
+                       help: "fake rail payer file written by 'payrail serve' (default $PAYRAIL_FAKE_PAYER or ./.payrail/fake-payer.json)"),
+            OptionSpec(name: "payment-id", valueName: "ID",
+                       help: "stable id of this call (Idempotency-Key, x402 payment-identifier): the same id never pays twice"),
+            OptionSpec(name: "json", help: "print one JSON object on stdout instead of the body"),
+            OptionSpec(name: "explain", help: "print the negotiation on stderr: every offer, taken or refused and why"),
+            OptionSpec(name: "verbose", help: "print each step on stderr as it happens", short: "v"),
+        ],
+        positionals: [PositionalSpec(name: "URL", help: "absolute http(s) URL")],
+        details: """
+        The response body goes to stdout and a one-line payment summary to stderr. Budgets are kept in
+        the wallet file (SQLite, mode 0600) and hold across runs and across processes sharing it: a
+        spend is reserved before paying, so concurrent runs can never overspend. Amounts are integers
+        with a unit: 500sat, 2msat, 0.50usd. A unit without any budget flag cannot be spent at all.
+
+        If a run dies after paying and before the server answered, the spend stays pending in the
+        wallet; running the same command again presents the same proof and never pays twice.
+
+        Exit codes: 0 the server answered (any HTTP status, like curl); 1 refused by policy or budget
+        (nothing paid); 2 usage error; 3 no payment could be made (no payable offer, the wallet
+        failed; nothing paid); 4 paid but not finished (run the same command again) or paid and
+        refused by the server (recorded in the ledger); 5 the request failed before any payment.
+
+        --json prints {"url","method","status","paid","payment":{"paymentId","rail","dialect","amount",
+        "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",
+        "body" or "bodyBase64"}; on failure {"url","method","error":{"code","reason","retrySafe",
+        "paymentId"},"negotiation"}.
+        """,
+        run: { arguments in try await runFetch(arguments) }
+    )
+
+    static let ledger = CommandSpec(
+        path: ["ledger"],
+        summary: "List the wallet's spends with their receipts, and the totals per sliding window.",
+        options: [
+            OptionSpec(name: "wallet", valueName: "FILE", help: "spend ledger (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+            OptionSpec(name: "json", help: "print {\"spends\":[...],\"totals\":[...]} instead of text"),
+        ],
+        details: """
+        Each spend: when it was reserved, its state (reserved, paid, committed, released), the amount
+        reserved (price plus the rail's maximum fee), rail, method and URL, the receipt and the rail's
+        reference. Totals per unit: the last hour, the last day, everything committed, and what is
+        still pending. Proofs (credentials) are never printed.
+        """,
+        run: { arguments in try await runLedger(arguments) }
+    )
+
+    // MARK: - fetch
+
+    private static func runFetch(_ arguments: ParsedArguments) async throws -> ExitCode {
+        let urlText = arguments.positionals.first ?? ""
+        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              url.host != nil
+        else {
+            throw CommandFailure.usage("URL must be an absolute http(s) URL, not '\(urlText)'")
+        }
+        let body = try readBody(arguments.value("data"))
+        let method = (arguments.value("request") ?? (body == nil ? "GET" : "POST")).uppercased()
+        var headers = HTTPFields()
+        for line in arguments.values("header") {
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+                throw CommandFailure.usage("-H needs \"Name: value\", not '\(line)'")
+            }
+            headers.append(String(line[..<colon]).trimmingCharacters(in: .whitespaces),
+                           String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+        }
+        let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")
+        let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
+        let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
+        let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
+
+        let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
+        let wallet = try fakeWallet(arguments.value("fake-payer"))
+        let policy = Policy(unit: maximum.unit, rules: [AllowedRails([.fake]), MaximumPerRequest([maximum])])
+        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet]), priceMemory: LedgerPriceMemory(governor: governor))
+        let verbose = arguments.flag("verbose")
+        var onEvent: (@Sendable (PayingClientEvent) -> Void)?
+        if verbose { onEvent = { event in Self.printEvent(event) } }
+        let client = PayingClient(configuration: PayingClientConfiguration(negotiator: negotiator, governor: governor, onEvent: onEvent))
+
+        let asJSON = arguments.flag("json")
+        let explain = arguments.flag("explain")
+        let request = PaidRequest(method: method, url: url, headers: headers, body: body, paymentID: arguments.value("payment-id"))
+        do {
+            let response = try await client.send(request)
+            if explain, let negotiation = response.negotiation { printExplanation(negotiation) }
+            if asJSON {
+                try printJSON(success(response, request: request))
+            } else {
+                FileHandle.standardOutput.write(Data(response.body))
+            }
+            FileHandle.standardError.write(Data((summary(response) + "\n").utf8))
+            return .success
+        } catch let error as PayingClientError {
+            if explain, let negotiation = error.negotiation { printExplanation(negotiation) }
+            if asJSON { try printJSON(failure(error, request: request)) }
+            let exit = exitCode(for: error)
+            throw CommandFailure(exitCode: exit, message: error.description)
+        }
+    }
+
+    static func exitCode(for error: PayingClientError) -> ExitCode {
+        switch error.code {
+        case .refusedByPolicy, .overBudget: return .refused
+        case .paymentFailed, .noOffers: return .paymentFailed
+        case .paymentOutcomeUnknown, .paidButUndelivered, .paidButRefused: return .paidNotDelivered
+        case .invalidRequest: return .usage
+        case .ledger: return .paymentFailed
+        default: return .network
+        }
+    }
+
+    private static func readBody(_ value: String?) throws(CommandFailure) -> [UInt8]? {
+        guard let value else { return nil }
+        guard value.hasPrefix("@") else { return Array(value.utf8) }
+        let path = String(value.dropFirst())
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure.usage("cannot read the body file \(path)")
+        }
+        return Array(data)
+    }
+
+    private static func money(_ text: String, flag: String) throws(CommandFailure) -> Money {
+        do {
+            let amount = try Money(parsing: text)
+            guard amount.amount >= 0 else { throw CommandFailure.usage("\(flag) cannot be negative") }
+            return amount
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure.usage("\(flag) must be an amount with a unit such as 500sat or 0.50usd, not '\(text)'")
+        }
+    }
+
+    /// The three budget flags as limits per unit; a flag in another unit than --max budgets that unit.
+    static func spendLimits(maximum: Money, perHour: Money, perDay: Money) throws(CommandFailure) -> SpendLimits {
+        var byUnit: [MoneyUnit: SpendLimits.Limit] = [:]
+        byUnit[maximum.unit, default: SpendLimits.Limit()].perRequest = maximum
+        byUnit[perHour.unit, default: SpendLimits.Limit()].perHour = perHour
+        byUnit[perDay.unit, default: SpendLimits.Limit()].perDay = perDay
+        return SpendLimits(byUnit)
+    }
+
+    static func walletPath(_ flag: String?) -> String {
+        if let flag { return flag }
+        if let env = ProcessInfo.processInfo.environment["PAYRAIL_WALLET"], !env.isEmpty { return env }
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        return home + "/.payrail/wallet.sqlite"
+    }
+
+    private static func openWallet(_ flag: String?) throws(CommandFailure) -> SQLiteSpendStore {
+        let path = walletPath(flag)
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw CommandFailure.refused("cannot create the wallet folder \(folder)")
+            }
+        }
+        do {
+            return try SQLiteSpendStore(path: path)
+        } catch {
+            throw CommandFailure.refused("cannot open the wallet \(path): \(error)")
+        }
+    }
+
+    private static func fakeWallet(_ flag: String?) throws(CommandFailure) -> FakePayerRail {
+        let path = flag ?? ProcessInfo.processInfo.environment["PAYRAIL_FAKE_PAYER"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ".payrail/fake-payer.json"
+        do {
+            return try FakePayerFile(contentsOf: URL(fileURLWithPath: path)).wallet()
+        } catch {
+            throw CommandFailure.usage(error.reason)
+        }
+    }
+
+    // MARK: output
+
+    static func summary(_ response: PaidResponse) -> String {
+        guard let payment = response.payment else { return "payrail: HTTP \(response.status), no payment needed" }
+        let verb = payment.resumed ? "finished an earlier payment of" : "paid"
+        let receipt: String
+        switch payment.receiptCheck {
+        case .verified: receipt = "receipt verified"
+        case .unverifiable(let why): receipt = "receipt not checked (\(why))"
+        case .invalid(let why): receipt = "RECEIPT INVALID (\(why))"
+        }
+        return "payrail: HTTP \(response.status), \(verb) \(payment.amount) on \(payment.rail) (\(payment.dialect.rawValue)), "
+            + "\(receipt), payment \(payment.paymentID)"
+    }
+
+    private static func printExplanation(_ negotiation: Negotiation) {
+        var lines = ["payrail: negotiation for \(negotiation.request.method) \(negotiation.request.host)\(negotiation.request.resourcePath):"]
+        lines += negotiation.explanationLines.map { "  " + $0 }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    private static func printEvent(_ event: PayingClientEvent) {
+        let line: String
+        switch event {
+        case .challenged(let offers, let skipped):
+            let dialects = Set(offers.map(\.dialect.rawValue)).sorted().joined(separator: ", ")
+            line = "402: \(offers.count) offers (\(dialects))" + (skipped.isEmpty ? "" : ", \(skipped.count) unreadable")
+        case .negotiated(let negotiation):
+            line = "negotiated: \(negotiation.candidates.count) payable, \(negotiation.refusals.count) refused"
+        case .reserved(let id, let amount, let rail, let dialect):
+            line = "reserved \(amount) for \(rail)/\(dialect.rawValue) (payment \(id))"
+        case .released(let id, let reason): line = "released \(id): \(reason)"
+        case .paid(let id, let rail, _): line = "paid on \(rail) (payment \(id))"
+        case .presenting(let attempt, let dialect): line = "retrying with the \(dialect.rawValue) credential (attempt \(attempt))"
+        case .resuming(let id, let state): line = "finishing payment \(id) left \(state.rawValue) by an earlier run"
+        case .receipt(let check):
+            switch check {
+            case .verified(let claims): line = "receipt verified: \(claims.sub), ref \(claims.ref)"
+            case .unverifiable(let why): line = "receipt not checked: \(why)"
+            case .invalid(let why): line = "receipt INVALID: \(why)"
+            }
+        case .committed(let id, let amount): line = "committed \(amount) (payment \(id))"
+        }
+        FileHandle.standardError.write(Data(("payrail: " + line + "\n").utf8))
+    }
+
+    private static func negotiationJSON(_ negotiation: Negotiation?) -> Any {
+        guard let negotiation, let data = try? negotiation.explanation.jsonData(),
+              let object = try? JSONSerialization.jsonObject(with: data) else { return NSNull() }
+        return object
+    }
+
+    private static func success(_ response: PaidResponse, request: PaidRequest) -> [String: Any] {
+        var object: [String: Any] = [
+            "url": request.url.absoluteString, "method": request.method, "status": response.status,
+            "paid": response.payment != nil, "negotiation": negotiationJSON(response.negotiation),
+        ]
+        if let text = String(validating: response.body, as: UTF8.self) {
+            object["body"] = text
+        } else {
+            object["bodyBase64"] = Data(response.body).base64EncodedString()
+        }
+        if let payment = response.payment {
+            var verified = false
+            var problem: Any = NSNull()
+            switch payment.receiptCheck {
+            case .verified: verified = true
+            case .unverifiable(let why), .invalid(let why): problem = why
+            }
+            object["payment"] = [
+                "paymentId": payment.paymentID, "rail": payment.rail.rawValue, "dialect": payment.dialect.rawValue,
+                "amount": payment.amount.description, "reserved": payment.reserved.description,
+                "receipt": payment.receipt ?? NSNull(), "receiptVerified": verified, "receiptProblem": problem,
+                "reference": payment.reference ?? NSNull(), "resumed": payment.resumed,
+            ] as [String: Any]
+        } else {
+            object["payment"] = NSNull()
+        }
+        return object
+    }
+
+    private static func failure(_ error: PayingClientError, request: PaidRequest) -> [String: Any] {
+        [
+            "url": request.url.absoluteString, "method": request.method,
+            "error": [
+                "code": error.code.rawValue, "reason": error.reason, "retrySafe": error.isRetrySafe,
+                "paymentId": error.paymentID ?? NSNull(),
+            ] as [String: Any],
+            "negotiation": negotiationJSON(error.negotiation),
+        ]
+    }
+
+    static func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    // MARK: - ledger
+
+    private static func runLedger(_ arguments: ParsedArguments) async throws -> ExitCode {
+        let path = walletPath(arguments.value("wallet"))
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandFailure.refused("no wallet at \(path) yet: 'payrail fetch' creates it on its first payment")
+        }
+        let governor = SpendGovernor(store: try openWallet(path), limits: .none)
+        let records: [SpendRecord]
+        let totals: [SpendTotals]
+        do {
+            records = try await governor.ledger()
+            totals = try await governor.totals()
+        } catch {
+            throw CommandFailure.refused("cannot read the wallet \(path): \(error)")
+        }
+        let formatter = ISO8601DateFormatter()
+        if arguments.flag("json") {
+            let spends: [[String: Any]] = records.map { record in
+                [
+                    "paymentId": record.paymentID, "state": record.state.rawValue, "amount": record.amount.description,
+                    "rail": record.rail.rawValue, "host": record.host, "method": record.method, "url": record.url,
+                    "offerId": record.offerID, "receipt": record.receipt ?? NSNull(), "reference": record.reference ?? NSNull(),
+                    "note": record.note ?? NSNull(), "reservedAt": formatter.string(from: record.reservedAt),
+                    "updatedAt": formatter.string(from: record.updatedAt),
+                ]
+            }
+            let totalObjects: [[String: Any]] = totals.map { total in
+                [
+                    "unit": total.unit.code, "lastHour": total.lastHour.description, "lastDay": total.lastDay.description,
+                    "committed": total.committed.description, "pending": total.pending.description,
+                ]
+            }
+            try printJSON(["wallet": path, "spends": spends, "totals": totalObjects])
+            return .success
+        }
+        var lines: [String] = []
+        for record in records {
+            var line = "\(formatter.string(from: record.reservedAt))  \(record.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                + "\(record.amount.description.padding(toLength: 10, withPad: " ", startingAt: 0)) \(record.rail)  \(record.method) \(record.url)"
+            if let receipt = record.receipt { line += "  receipt \(receipt.prefix(16))…" }
+            if let reference = record.reference { line += "  ref \(reference)" }
+            if let note = record.note { line += "  (\(note))" }
+            lines.append(line)
+        }
+        if records.isEmpty { lines.append("no spends yet") }
+        lines.append("")
+        for total in totals {
+            lines.append("\(total.unit.code): last hour \(total.lastHour), last day \(total.lastDay), committed \(total.committed), pending \(total.pending)")
+        }
+        print(lines.joined(separator: "\n"))
+        return .success
+    }
+}
