@@ -102,8 +102,20 @@ enum AgentCommands {
         let policy = Policy(unit: maximum.unit, rules: [AllowedRails([.fake]), MaximumPerRequest([maximum])])
         let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet]), priceMemory: LedgerPriceMemory(governor: governor))
         let verbose = arguments.flag("verbose")
+        // Fault injection for the crash tests (see README, "Tests"): PAYRAIL_CRASH_AT=paid kills this
+        // process right after the wallet paid (spend still reserved), =presenting right before the
+        // credential is sent (spend paid). Nothing else reads it.
+        let crashAt = ProcessInfo.processInfo.environment["PAYRAIL_CRASH_AT"]
         var onEvent: (@Sendable (PayingClientEvent) -> Void)?
-        if verbose { onEvent = { event in Self.printEvent(event) } }
+        if verbose || crashAt != nil {
+            onEvent = { event in
+                if verbose { Self.printEvent(event) }
+                switch (crashAt, event) {
+                case ("paid", .paid), ("presenting", .presenting): kill(getpid(), SIGKILL)
+                default: break
+                }
+            }
+        }
         let client = PayingClient(configuration: PayingClientConfiguration(negotiator: negotiator, governor: governor, onEvent: onEvent))
 
         let asJSON = arguments.flag("json")
