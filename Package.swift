@@ -125,7 +125,7 @@ let package = Package(
             name: "PayRailAgentTests",
             dependencies: [
                 "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
-                "PayRailServer", "PayRailHTTP", "PayRailPaywall",
+                "PayRailServer", "PayRailHTTP", "PayRailPaywall", "PayRailTesting",
             ],
             path: "Tests/PayRailAgentTests", exclude: ["Fixtures"]
         ),
