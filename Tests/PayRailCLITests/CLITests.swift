@@ -178,18 +178,16 @@ struct CLITests {
         #expect(numberAmount.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test("demo pays on the fake rail and prints a token the CLI verifies")
-    func demo() throws {
-        let directory = try temporaryDirectory()
-        #expect(try PayRail.run(["keys", "generate", "--alg", "es256", "--out", directory.path, "--kid", "d1"]).status == 0)
-        let demo = try PayRail.run(["demo", "--key", directory.appendingPathComponent("d1.pem").path, "--kid", "d1",
-                                    "--resource", "GET /premium", "--price", "0.50usd"])
-        #expect(demo.status == 0, "\(demo.stderr)")
-        #expect(demo.stderr.contains("settled 0.50usd"))
-        let verified = try PayRail.run(["receipt", "verify", "--jwks", directory.appendingPathComponent("jwks.json").path,
-                                        "--resource", "GET /premium", "--json", demo.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
-        #expect(verified.status == 0)
-        #expect(verified.stdout.contains(#""amount":"50""#))
-        #expect(verified.stdout.contains(#""currency":"usd""#))
+    @Test("demo takes no option: the old in-process receipt options are usage errors, its help lists the steps")
+    func demoOptions() throws {
+        // The full demo (server, agent, every step) is run in DemoTests; this pins its command line.
+        let old = try PayRail.run(["demo", "--key", "/nonexistent/d1.pem", "--kid", "d1"])
+        #expect(old.status == 2, "\(old.stderr)")
+        #expect(old.stderr.hasPrefix("payrail: ") && old.stderr.split(separator: "\n").count == 1, "\(old.stderr)")
+        #expect(old.stdout.isEmpty)
+        let help = try PayRail.run(["demo", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("usage: payrail demo\n"))
+        for step in ["402", "negotiates", "budget", "summary"] { #expect(help.stdout.contains(step), "\(step)") }
     }
 }

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// Runs `payrail demo` as a user would, with its own TMPDIR so the test can see what it leaves behind.
+private struct DemoRunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    /// The TMPDIR given to the demo; it must be empty again afterwards.
+    var temporaryRoot: URL
+}
+
+private func runDemo() throws -> DemoRunResult {
+    let scratch = try temporaryDirectory()
+    let temporaryRoot = scratch.appendingPathComponent("tmp", isDirectory: true)
+    try FileManager.default.createDirectory(at: temporaryRoot, withIntermediateDirectories: true)
+    let process = Process()
+    process.executableURL = PayRail.binary
+    process.arguments = ["demo"]
+    var environment = ProcessInfo.processInfo.environment
+    environment["TMPDIR"] = temporaryRoot.path
+    process.environment = environment
+    let out = scratch.appendingPathComponent("out")
+    let err = scratch.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    try process.run()
+    process.waitUntilExit()
+    return DemoRunResult(status: process.terminationStatus,
+                         stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
+                         stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self),
+                         temporaryRoot: temporaryRoot)
+}
+
+/// Decodes base64url (or base64) text, padding as needed; `nil` when it is not base64.
+private func decodeBase64(_ text: String) -> String? {
+    var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    standard = String(standard.prefix(standard.count - standard.count % 4))
+    guard let data = Data(base64Encoded: standard) else { return nil }
+    return String(decoding: data, as: UTF8.self)
+}
+
+@Suite("payrail demo", .serialized)
+struct DemoTests {
+    @Test("with no option it runs every step on loopback, each says ok, and it exits 0")
+    func everyStepOK() throws {
+        let run = try runDemo()
+        #expect(run.status == 0, "stdout:\n\(run.stdout)\nstderr:\n\(run.stderr)")
+        #expect(run.stderr.isEmpty, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+
+        // The final listing: one line per step, in order, each ending in "ok".
+        let titles = [
+            "start a gated server", "an unpaid GET gets a 402 in every dialect", "the agent negotiates, pays and gets it",
+            "the same call again replays, no new payment", "a new call over the hourly budget is refused", "summary",
+        ]
+        for (index, title) in titles.enumerated() {
+            let line = lines.first { $0.hasPrefix("\(index + 1). \(title) .") }
+            #expect(line?.hasSuffix(" ok") == true, "step \(index + 1): \(line ?? "missing")")
+        }
+        #expect(!run.stdout.contains("FAILED"))
+        #expect(lines.filter { $0.hasSuffix("-> ok") }.count == 6)
+        #expect(lines.last == "every step behaved as expected")
+
+        // What each step showed, as it happened.
+        let expected = [
+            "listening on http://127.0.0.1:", "public keys at /.well-known/payrail/jwks.json",
+            "GET /premium without payment: HTTP 402", "Payment      WWW-Authenticate: Payment ", "x402 v2      PAYMENT-REQUIRED: ",
+            "plain JSON   body", "read back with PaymentResponseReader: 3 offers",
+            "payment  rail fake  100sat  payee merchant", "x402     rail fake  100sat  payee merchant",
+            "plain    rail fake  100sat  payee merchant",
+            "budgets 100sat per request, 150sat per hour", ": taken #1 (cost 100sat)",
+            "agent: reserved 100sat of budget for fake", "agent: paid on fake", "with the payment credential (attempt 1)",
+            "agent: receipt verified against the server's JWKS (GET /premium, 100 sat)", "agent: committed 100sat to the ledger",
+            "HTTP 200: premium content", "checked again by the demo with the published JWKS",
+            "balances: agent 1000sat -> 900sat, merchant 0sat -> 100sat",
+            "is already committed in the wallet: presenting its receipt instead of paying",
+            "balances unchanged: agent 900sat, merchant 100sat",
+            "refused (overBudget): the hourly budget of 150sat has 50sat left; this needs 100sat",
+            "nothing paid: agent 900sat, merchant 100sat",
+            "payer agent: 900sat", "payee merchant: 100sat", "ledger (1 spend):", "demo-premium-call-1  committed  100sat",
+            "totals sat: last hour 100sat, last day 100sat, committed 100sat, pending 0sat",
+        ]
+        for text in expected { #expect(run.stdout.contains(text), "missing: \(text)") }
+        // The replay and the refused call never paid: exactly one "paid" line in the whole run.
+        #expect(lines.filter { $0.contains("agent: paid on") }.count == 1)
+    }
+
+    @Test("prints no secret: no voucher, credential, key or full receipt; removes its temporary directory")
+    func noSecretAndNoLeftovers() throws {
+        let run = try runDemo()
+        #expect(run.status == 0, "\(run.stderr)")
+        let output = run.stdout + run.stderr
+
+        // The demo's own check of every secret it knows (account secrets, vouchers, proof headers, keys).
+        let check = try #require(output.split(separator: "\n").first { $0.contains("secrets checked:") })
+        #expect(check.contains("secrets checked: 0 of "), "\(check)")
+        #expect(!check.contains(" 0 of 0 "), "the demo knew of no secret to look for")
+
+        // What a leak would look like from outside, whatever the values.
+        for forbidden in ["voucher\"", "\"secret\"", "PRIVATE KEY", "Authorization:", "PAYMENT-SIGNATURE:", "X-Receipt:"] {
+            #expect(!output.contains(forbidden), "the output contains \(forbidden)")
+        }
+        let jws = try Regex(#"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#)
+        #expect(output.firstMatch(of: jws) == nil, "a full JWS (receipt or voucher) was printed")
+        // Any long base64 run (a shortened challenge, a receipt head) must not hide a voucher or a secret.
+        let runs = try Regex(#"[A-Za-z0-9_+/-]{24,}"#)
+        for match in output.matches(of: runs) {
+            guard let decoded = decodeBase64(String(output[match.range])) else { continue }
+            #expect(!decoded.contains("voucher") && !decoded.contains("secret"), "a base64 run decodes to a secret-bearing text")
+        }
+
+        // The temporary directory named in the output existed under our TMPDIR and is gone.
+        let named = try #require(output.split(separator: "\n").first { $0.contains("temporary directory ") })
+        #expect(named.contains(run.temporaryRoot.path), "\(named)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.temporaryRoot.path)
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+    }
+}
