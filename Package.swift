@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "PayRailAgent", targets: ["PayRailAgent"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
+        .library(name: "Bolt11", targets: ["Bolt11"]),
+        .library(name: "LightningRail", targets: ["LightningRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
         .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
@@ -61,6 +63,12 @@ let package = Package(
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
         .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
+        // The Lightning rail: a BOLT 11 codec of its own, and the rail over LNbits / LND REST backends.
+        .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/LightningRail/Bolt11"),
+        .target(
+            name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11"],
+            path: "Adapters/LightningRail/Rail"
+        ),
         .executableTarget(
             name: "payrail",
             dependencies: [
@@ -128,6 +136,15 @@ let package = Package(
                 "PayRailServer", "PayRailHTTP", "PayRailPaywall", "PayRailTesting",
             ],
             path: "Tests/PayRailAgentTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "Bolt11Tests", dependencies: ["Bolt11", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
+            path: "Tests/Bolt11Tests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "LightningRailTests",
+            dependencies: ["LightningRail", "Bolt11", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailTesting", "PayRailTestPeers"],
+            path: "Tests/LightningRailTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(
