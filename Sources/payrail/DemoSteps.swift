@@ -62,6 +62,7 @@ struct DemoRun {
         out.heading(summary)
         await stage.summarize(&summary)
         stage.checkNoSecretPrinted(&summary)
+        await stage.cleanUp(&summary)
         out.result(summary)
         steps.append(summary)
 
@@ -106,6 +107,7 @@ final class DemoStage: @unchecked Sendable {
     let secrets = DemoSecrets()
     private let events = DemoEventLog()
     private var governor: SpendGovernor?
+    private var walletStore: SQLiteSpendStore?
     private var receipts: [String] = []
 
     init(server: DemoServer, directory: URL, out: DemoOutput) {
@@ -224,7 +226,9 @@ final class DemoStage: @unchecked Sendable {
         let perDay = try Money(amount: DemoRun.perDay, unit: .sat)
         let limits = SpendLimits([.sat: .init(perRequest: maximum, perHour: perHour, perDay: perDay)])
         let walletPath = directory.appendingPathComponent("wallet.sqlite").path
-        let governor = SpendGovernor(store: try SQLiteSpendStore(path: walletPath), limits: limits)
+        let store = try SQLiteSpendStore(path: walletPath)
+        walletStore = store
+        let governor = SpendGovernor(store: store, limits: limits)
         self.governor = governor
         let fake = FakePayerRail(processor: server.processor, processorKey: server.processorKey, account: server.agentCredentials)
         let wallet = DemoWallet(wallet: fake, issued: secrets)
@@ -403,6 +407,19 @@ final class DemoStage: @unchecked Sendable {
             + "full receipts) appear in this output")
         step.expect(leaked == 0, "\(leaked) secret value(s) were printed")
         step.expect(!server.witness.proofValues.isEmpty, "the server saw no proof header, so the check proved nothing")
+    }
+
+    /// Closes the wallet and removes the temporary directory; an open SQLite file could otherwise
+    /// write its WAL back after the directory is gone and leave it behind.
+    func cleanUp(_ step: inout DemoStep) async {
+        await walletStore?.close()
+        do {
+            try FileManager.default.removeItem(at: directory)
+            out.detail("temporary directory removed")
+        } catch {
+            step.fail("the temporary directory \(directory.path) could not be removed: \(error)")
+        }
+        step.expect(!FileManager.default.fileExists(atPath: directory.path), "the temporary directory \(directory.path) is still there")
     }
 
     private func ledgerRecords() async -> [SpendRecord] {
