@@ -73,7 +73,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall", "PayRailAgent",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail",
             ],
             path: "Sources/payrail"
         ),
@@ -93,7 +93,7 @@ let package = Package(
             path: "Benchmarks/ReceiptVerification", exclude: ["Peers"]
         ),
         // libFuzzer harness for the wire parsers; scripts/fuzz builds it with -sanitize=fuzzer.
-        .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto"], path: "Fuzz/WireFuzz"),
+        .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],
             path: "Tests/PayRailCryptoTests", exclude: ["Fixtures"]
