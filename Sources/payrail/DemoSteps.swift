@@ -328,7 +328,8 @@ final class DemoStage: @unchecked Sendable {
         step.expect(response.payment?.resumed == true, "the replay was not answered from the earlier payment")
         step.expect(!events.names.contains("paid") && !events.names.contains("reserved"), "the replay reserved or paid again: \(events.names)")
         let after = await server.balances()
-        out.detail("balances unchanged: \(DemoServer.agentAccount) \(after.agent)sat, \(DemoServer.merchantAccount) \(after.merchant)sat")
+        out.detail("balances \(after == before ? "unchanged" : "MOVED"): \(DemoServer.agentAccount) \(after.agent)sat, "
+            + "\(DemoServer.merchantAccount) \(after.merchant)sat")
         step.expect(after == before, "the balances moved: \(before) -> \(after)")
         step.expect(server.witness.handlerCalls == calls, "the resource handler ran again instead of the stored answer replaying")
         let ledger = await ledgerRecords()
@@ -354,7 +355,8 @@ final class DemoStage: @unchecked Sendable {
         }
         step.expect(!events.names.contains("reserved") && !events.names.contains("paid"), "budget was reserved or paid: \(events.names)")
         let after = await server.balances()
-        out.detail("nothing paid: \(DemoServer.agentAccount) \(after.agent)sat, \(DemoServer.merchantAccount) \(after.merchant)sat")
+        out.detail("balances \(after == before ? "unchanged" : "MOVED"): \(DemoServer.agentAccount) \(after.agent)sat, "
+            + "\(DemoServer.merchantAccount) \(after.merchant)sat")
         step.expect(after == before, "the balances moved: \(before) -> \(after)")
         let ledger = await ledgerRecords()
         step.expect(ledger.count == 1, "the wallet holds \(ledger.count) spends, not 1")

@@ -80,13 +80,14 @@ struct DemoTests {
             "is already committed in the wallet: presenting its receipt instead of paying",
             "balances unchanged: agent 900sat, merchant 100sat",
             "refused (overBudget): the hourly budget of 150sat has 50sat left; this needs 100sat",
-            "nothing paid: agent 900sat, merchant 100sat",
             "payer agent: 900sat", "payee merchant: 100sat", "ledger (1 spend):", "demo-premium-call-1  committed  100sat",
             "totals sat: last hour 100sat, last day 100sat, committed 100sat, pending 0sat",
         ]
         for text in expected { #expect(run.stdout.contains(text), "missing: \(text)") }
-        // The replay and the refused call never paid: exactly one "paid" line in the whole run.
+        // The replay and the refused call never paid: exactly one "paid" line in the whole run, and the
+        // balances stayed put after each of them.
         #expect(lines.filter { $0.contains("agent: paid on") }.count == 1)
+        #expect(lines.filter { $0.hasSuffix("balances unchanged: agent 900sat, merchant 100sat") }.count == 2)
     }
 
     @Test("prints no secret: no voucher, credential, key or full receipt; removes its temporary directory")
