@@ -309,6 +309,11 @@ enum Base64Codec {
 
     /// The allocation-free strict decoder behind ``Base64URL/decodeUnpadded(_:into:)``: exactly the
     /// inputs `decode` accepts without padding, and the same bytes out.
+    ///
+    /// Eight characters per step through `WideDecodingTable`: eight table reads OR-ed together give
+    /// the six output bytes already in place, one test refuses any byte outside the alphabet, and one
+    /// 8-byte store writes them (the two extra bytes are overwritten by the next step; the wide loop
+    /// stops while 8 bytes of output space remain). The tail goes four characters per step.
     static func decodeUnpadded(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         let count = input.count
         let remainder = count % 4
@@ -317,43 +322,52 @@ enum Base64Codec {
         guard outputCount <= output.count else { return nil }
         if outputCount == 0 { return 0 }
         guard let source = input.baseAddress?.assumingMemoryBound(to: UInt8.self),
-              let target = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
-        return urlTable.withUnsafeBufferPointer { lookupBuffer -> Int? in
-            guard let lookup = lookupBuffer.baseAddress else { return nil }
-            var index = 0
-            var out = 0
-            let fullEnd = count - remainder
-            while index < fullEnd {
-                let a = lookup[Int(source[index])]
-                let b = lookup[Int(source[index + 1])]
-                let c = lookup[Int(source[index + 2])]
-                let d = lookup[Int(source[index + 3])]
-                // Valid values are < 64 and `=` maps to invalid (0xFF): one test refuses both.
-                if (a | b | c | d) & 0xC0 != 0 { return nil }
-                let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                target[out] = UInt8(truncatingIfNeeded: group >> 16)
-                target[out + 1] = UInt8(truncatingIfNeeded: group >> 8)
-                target[out + 2] = UInt8(truncatingIfNeeded: group)
-                index += 4
-                out += 3
-            }
-            if remainder >= 2 {
-                let a = lookup[Int(source[index])]
-                let b = lookup[Int(source[index + 1])]
-                let c = remainder == 3 ? lookup[Int(source[index + 2])] : 0
-                if (a | b | c) & 0xC0 != 0 { return nil }
-                let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
-                let unusedBits = remainder == 2 ? group & 0xFFFF : group & 0xFF
-                if unusedBits != 0 { return nil }
-                target[out] = UInt8(truncatingIfNeeded: group >> 16)
-                out += 1
-                if remainder == 3 {
-                    target[out] = UInt8(truncatingIfNeeded: group >> 8)
-                    out += 1
-                }
-            }
-            return out
+              let target = output.baseAddress else { return nil }
+        let table = WideDecodingTable.url.entries
+        @inline(__always) func bits(_ position: Int, _ at: Int) -> UInt64 {
+            table[position &* 256 &+ Int(source[at])]
         }
+        let fullEnd = count - remainder
+        // Six bytes are kept per step but eight written: the last wide step must still fit them all.
+        let wideSteps = output.count >= 8 ? min(fullEnd / 8, (output.count - 8) / 6 + 1) : 0
+        var from = source
+        var to = target
+        for _ in 0..<wideSteps {
+            var word = table[Int(from[0])] | table[256 &+ Int(from[1])]
+            word |= table[512 &+ Int(from[2])] | table[768 &+ Int(from[3])]
+            word |= table[1024 &+ Int(from[4])] | table[1280 &+ Int(from[5])]
+            word |= table[1536 &+ Int(from[6])] | table[1792 &+ Int(from[7])]
+            if word & WideDecodingTable.invalidMark != 0 { return nil }
+            to.storeBytes(of: word.littleEndian, as: UInt64.self)
+            from += 8
+            to += 6
+        }
+        var index = wideSteps &* 8
+        var out = wideSteps &* 6
+        while index < fullEnd {
+            let word = bits(0, index) | bits(1, index &+ 1) | bits(2, index &+ 2) | bits(3, index &+ 3)
+            if word & WideDecodingTable.invalidMark != 0 { return nil }
+            target.storeBytes(of: UInt8(truncatingIfNeeded: word), toByteOffset: out, as: UInt8.self)
+            target.storeBytes(of: UInt8(truncatingIfNeeded: word >> 8), toByteOffset: out &+ 1, as: UInt8.self)
+            target.storeBytes(of: UInt8(truncatingIfNeeded: word >> 16), toByteOffset: out &+ 2, as: UInt8.self)
+            index &+= 4
+            out &+= 3
+        }
+        if remainder >= 2 {
+            var word = bits(0, index) | bits(1, index &+ 1)
+            if remainder == 3 { word |= bits(2, index &+ 2) }
+            if word & WideDecodingTable.invalidMark != 0 { return nil }
+            // The bits after the last whole byte land in the next byte of the word: they must be zero.
+            let unusedBits: UInt64 = remainder == 2 ? word & 0xFF00 : word & 0xFF_0000
+            if unusedBits != 0 { return nil }
+            target.storeBytes(of: UInt8(truncatingIfNeeded: word), toByteOffset: out, as: UInt8.self)
+            out &+= 1
+            if remainder == 3 {
+                target.storeBytes(of: UInt8(truncatingIfNeeded: word >> 8), toByteOffset: out, as: UInt8.self)
+                out &+= 1
+            }
+        }
+        return out
     }
 
     /// Error path only: the first byte outside the alphabet, if any.
@@ -377,5 +391,37 @@ enum Base64Codec {
             return Base64URLError(code: code, offset: offset)
         }
         return Base64URLError(code: .invalidCharacter, offset: start)
+    }
+}
+
+/// Base64url decoding tables for eight characters at a time, shared read-only by every thread.
+///
+/// `entries[position * 256 + byte]` is the six bits of `byte` as character `position` (0-7) of an
+/// eight-character group, already shifted to where they land among the group's six output bytes,
+/// in a word whose little-endian bytes are those output bytes; OR-ing the eight entries of a group
+/// gives the decoded bytes. A byte outside the alphabet (including `=`) reads as `invalidMark`,
+/// which no valid entry touches (valid bits fill only the low 48), so one test refuses a group.
+struct WideDecodingTable: @unchecked Sendable {
+    /// Set in the entry of every byte outside the alphabet.
+    static let invalidMark: UInt64 = 0xFFFF_0000_0000_0000
+
+    /// The URL alphabet's tables (RFC 4648 section 5). Built once and never freed or written again,
+    /// which is what makes sharing the pointer safe.
+    static let url = WideDecodingTable(alphabet: Base64Codec.urlAlphabet)
+
+    let entries: UnsafePointer<UInt64>
+
+    private init(alphabet: [UInt8]) {
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: 8 * 256)
+        table.initialize(repeating: Self.invalidMark, count: 8 * 256)
+        for (value, character) in alphabet.enumerated() {
+            for position in 0..<8 {
+                // The group's 48 bits big-endian, moved to the top of the word, then byte-swapped:
+                // output byte k ends up at bits 8k..8k+7.
+                let bigEndian = UInt64(value) << (42 - 6 * position + 16)
+                table[position * 256 + Int(character)] = bigEndian.byteSwapped
+            }
+        }
+        entries = UnsafePointer(table)
     }
 }

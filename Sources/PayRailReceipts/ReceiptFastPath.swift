@@ -129,6 +129,14 @@ struct SimpleJSONScanner {
     mutating func plainInteger() -> Int64? {
         var index = position
         var value: Int64 = 0
+        // Eighteen digits cannot overflow Int64: no overflow checks for them (times have ten).
+        let uncheckedEnd = min(count, position + 18)
+        while index < uncheckedEnd {
+            let digit = base[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { break }
+            value = value &* 10 &+ Int64(digit)
+            index += 1
+        }
         while index < count {
             let digit = base[index] &- UInt8(ascii: "0")
             guard digit < 10 else { break }
@@ -157,6 +165,29 @@ struct SimpleJSONScanner {
         return position == count
     }
 
+    /// Whether the next bytes are exactly `literal` (4 to 16 bytes, such as `,"iat":`), stepping past
+    /// them if so. Two overlapping loads cover the literal, compared with the literal's own bytes
+    /// (constants once inlined): no call, no loop.
+    @inline(__always)
+    mutating func skip(_ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard length >= 4, length <= 16, position + length <= count else { return false }
+        let here = UnsafeRawPointer(base + position)
+        let expected = UnsafeRawPointer(literal.utf8Start)
+        let same: Bool
+        if length >= 8 {
+            same = here.loadUnaligned(as: UInt64.self) == expected.loadUnaligned(as: UInt64.self)
+                && here.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+                    == expected.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+        } else {
+            same = here.loadUnaligned(as: UInt32.self) == expected.loadUnaligned(as: UInt32.self)
+                && here.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+                    == expected.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+        }
+        if same { position += length }
+        return same
+    }
+
     /// The three bytes of a three-byte name packed little-endian, to compare names in one test.
     @inline(__always)
     func packed3(_ start: Int) -> UInt32 {
@@ -169,10 +200,33 @@ struct SimpleJSONScanner {
         length == literal.utf8CodeUnitCount && memcmp(base + start, literal.utf8Start, length) == 0
     }
 
-    /// The bytes as a `String` (already known to be printable ASCII).
+    /// The bytes as a `String` (already known to be printable ASCII). Copied straight into the
+    /// string's own storage: `String(decoding:)` would check the bytes, then copy them, then check
+    /// them again on the way in.
     @inline(__always)
     func string(_ range: (start: Int, length: Int)) -> String {
-        String(decoding: UnsafeBufferPointer(start: base + range.start, count: range.length), as: UTF8.self)
+        let source = UnsafeRawPointer(base + range.start)
+        let length = range.length
+        return String(unsafeUninitializedCapacity: length) { target in
+            guard let destination = target.baseAddress.map(UnsafeMutableRawPointer.init) else { return 0 }
+            // Claim strings are short: whole words, the last one overlapping, instead of a memcpy call.
+            if length >= 8 {
+                var offset = 0
+                while offset + 8 < length {
+                    destination.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: UInt64.self), toByteOffset: offset, as: UInt64.self)
+                    offset += 8
+                }
+                destination.storeBytes(of: source.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self), toByteOffset: length - 8, as: UInt64.self)
+            } else if length >= 4 {
+                destination.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+                destination.storeBytes(of: source.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self), toByteOffset: length - 4, as: UInt32.self)
+            } else {
+                for offset in 0..<length {
+                    destination.storeBytes(of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+                }
+            }
+            return length
+        }
     }
 }
 
@@ -189,16 +243,33 @@ extension ReceiptVerifier {
         return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> FastVerdict in
             guard let base = bytes.baseAddress, let out = buffer.baseAddress else { return .irregular }
             let header = UnsafeRawBufferPointer(start: base, count: firstDot)
-            guard let headerCount = Base64URL.decodeUnpadded(header, into: buffer) else { return .irregular }
-            let headerBytes = out.assumingMemoryBound(to: UInt8.self)
-            guard let (algorithm, kid) = Self.readSimpleHeader(headerBytes, count: headerCount) else { return .irregular }
-            guard let keyIndex = keys.index(ofKeyID: UnsafeRawBufferPointer(start: headerBytes + kid.start, count: kid.length)) else {
-                return .irregular
+            let keyIndex: Int
+            let headerCount: Int
+            if let signerKey = keys.index(ofSignerHeader: header) {
+                // The very header our signer writes for this key: its alg is the key's own, its kid the key's.
+                keyIndex = signerKey
+                headerCount = 0
+            } else {
+                guard let decodedCount = Base64URL.decodeUnpadded(header, into: buffer) else { return .irregular }
+                let headerBytes = out.assumingMemoryBound(to: UInt8.self)
+                guard let (algorithm, kid) = Self.readSignerHeader(headerBytes, count: decodedCount)
+                        ?? Self.readSimpleHeader(headerBytes, count: decodedCount) else { return .irregular }
+                guard let foundKey = keys.index(ofKeyID: UnsafeRawBufferPointer(start: headerBytes + kid.start, count: kid.length)) else {
+                    return .irregular
+                }
+                guard keys.algorithm(keyIndex: foundKey) == algorithm else { return .irregular }
+                keyIndex = foundKey
+                headerCount = decodedCount
             }
-            guard keys.algorithm(keyIndex: keyIndex) == algorithm else { return .irregular }
 
+            // The claims and the signature are decoded before the signature is checked, so that any
+            // `=`, extra `.` or stray byte anywhere sends the token to the general path, which reports
+            // it exactly as before (the caller leaves those scans to that path).
+            let claimsText = UnsafeRawBufferPointer(start: base + firstDot + 1, count: secondDot - firstDot - 1)
+            let claimsSpace = UnsafeMutableRawBufferPointer(rebasing: buffer[headerCount...])
+            guard let claimsCount = Base64URL.decodeUnpadded(claimsText, into: claimsSpace) else { return .irregular }
             let signatureText = UnsafeRawBufferPointer(start: base + secondDot + 1, count: bytes.count - secondDot - 1)
-            let signatureSpace = UnsafeMutableRawBufferPointer(rebasing: buffer[headerCount...])
+            let signatureSpace = UnsafeMutableRawBufferPointer(rebasing: buffer[(headerCount + claimsCount)...])
             guard let signatureCount = Base64URL.decodeUnpadded(signatureText, into: signatureSpace) else { return .irregular }
             let signature = UnsafeRawBufferPointer(start: signatureSpace.baseAddress, count: signatureCount)
             let signingInput = UnsafeRawBufferPointer(start: base, count: secondDot)
@@ -206,14 +277,54 @@ extension ReceiptVerifier {
                 return .badSignature(keyIndex: keyIndex)
             }
 
-            // The signature is checked; the header bytes are no longer needed, so the claims reuse the space.
-            let claimsText = UnsafeRawBufferPointer(start: base + firstDot + 1, count: secondDot - firstDot - 1)
-            guard let claimsCount = Base64URL.decodeUnpadded(claimsText, into: buffer),
-                  let (claims, notBefore) = Self.readSimpleClaims(out.assumingMemoryBound(to: UInt8.self), count: claimsCount) else {
+            let claimsBytes = out.assumingMemoryBound(to: UInt8.self) + headerCount
+            if let claims = Self.readSignerClaims(claimsBytes, count: claimsCount) {
+                return .verified(claims, notBefore: nil, keyIndex: keyIndex)
+            }
+            guard let (claims, notBefore) = Self.readSimpleClaims(claimsBytes, count: claimsCount) else {
                 return .signedButClaimsIrregular(keyIndex: keyIndex)
             }
             return .verified(claims, notBefore: notBefore, keyIndex: keyIndex)
         }
+    }
+
+    /// The header exactly as `ReceiptSigner` writes it, `{"alg":"…","kid":"…","typ":"JWT"}` (canonical
+    /// JSON: sorted names, no spaces); nil for any other spelling, which `readSimpleHeader` then reads.
+    @inline(__always)
+    private static func readSignerHeader(_ base: UnsafePointer<UInt8>, count: Int) -> (JWSAlgorithm, (start: Int, length: Int))? {
+        var scanner = SimpleJSONScanner(base, count: count)
+        guard scanner.skip("{\"alg\":"), let value = scanner.plainString(),
+              scanner.skip(",\"kid\":"), let kid = scanner.plainString(),
+              scanner.skip(",\"typ\":\"JWT\"}"), scanner.position == count else { return nil }
+        let algorithm: JWSAlgorithm
+        if scanner.bytes(value.start, value.length, are: "HS256") { algorithm = .HS256 }
+        else if scanner.bytes(value.start, value.length, are: "EdDSA") { algorithm = .EdDSA }
+        else if scanner.bytes(value.start, value.length, are: "ES256") { algorithm = .ES256 }
+        else { return nil }
+        return (algorithm, kid)
+    }
+
+    /// The claims exactly as `ReceiptSigner` writes them: canonical JSON (names in sorted order, no
+    /// spaces, no `nbf`), every text claim a plain string, both times plain whole numbers. Reading
+    /// them in that order needs no name look-up and no repeat check (each name is where it must be,
+    /// once); nil for any other spelling, which `readSimpleClaims` then reads.
+    @inline(__always)
+    private static func readSignerClaims(_ base: UnsafePointer<UInt8>, count: Int) -> ReceiptClaims? {
+        var scanner = SimpleJSONScanner(base, count: count)
+        guard scanner.skip("{\"amount\":"), let amount = scanner.plainString(),
+              scanner.skip(",\"currency\":"), let currency = scanner.plainString(),
+              scanner.skip(",\"exp\":"), let exp = scanner.plainInteger(),
+              scanner.skip(",\"iat\":"), let iat = scanner.plainInteger(),
+              scanner.skip(",\"iss\":"), let iss = scanner.plainString(),
+              scanner.skip(",\"jti\":"), let jti = scanner.plainString(),
+              scanner.skip(",\"method\":"), let method = scanner.plainString(),
+              scanner.skip(",\"ref\":"), let ref = scanner.plainString(),
+              scanner.skip(",\"sub\":"), let sub = scanner.plainString(),
+              scanner.position + 1 == count, base[scanner.position] == UInt8(ascii: "}") else { return nil }
+        return ReceiptClaims(
+            iss: scanner.string(iss), sub: scanner.string(sub), jti: scanner.string(jti), iat: iat, exp: exp,
+            method: scanner.string(method), amount: scanner.string(amount), currency: scanner.string(currency),
+            ref: scanner.string(ref))
     }
 
     /// `alg` (one of ours) and `kid`, plus an optional string `typ`; nothing else.

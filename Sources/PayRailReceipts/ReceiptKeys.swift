@@ -171,6 +171,15 @@ public struct ReceiptKeySet: Sendable {
     let ordered: [ReceiptVerificationKey]
     let keyIDBytes: [UInt8]
     let keyIDEnds: [Int]
+    /// Each key's header segment exactly as `ReceiptSigner` writes it for that key (base64url of
+    /// `{"alg":…,"kid":…,"typ":"JWT"}` in canonical JSON), laid out like `keyIDBytes`: a token whose
+    /// header segment is one of these needs no decoding or parsing of its header to find its key.
+    let signerHeaderBytes: [UInt8]
+    let signerHeaderEnds: [Int]
+    /// The HMAC keys of `ordered` at the same positions (nil for other types), outside the keys'
+    /// enums: read in place, where taking one out of its enum copies it, changing the reference
+    /// count of an object that every verifying thread shares.
+    let hmacKeys: [HMACKey?]
 
     /// Loads every key of a JWKS; a key that cannot be loaded, or a repeated `kid`, is an error.
     public init(jwks: JSONWebKeySet) throws(ReceiptKeyError) {
@@ -208,12 +217,29 @@ public struct ReceiptKeySet: Sendable {
         ordered = keys.keys.sorted().compactMap { keys[$0] }
         var bytes: [UInt8] = []
         var ends: [Int] = []
+        var headers: [UInt8] = []
+        var headerEnds: [Int] = []
         for key in ordered {
             bytes.append(contentsOf: key.keyID.utf8)
             ends.append(bytes.count)
+            // The same serialization as ReceiptSigner's (JWSCompact: canonical JSON, then base64url).
+            // A header that cannot be written stays empty: no token matches it, the parser decides.
+            let header: JSONValue = .object([
+                "alg": .string(key.algorithm.rawValue), "kid": .string(key.keyID), "typ": .string("JWT"),
+            ])
+            if let json = try? CanonicalJSON.serialize(header) {
+                headers.append(contentsOf: Base64URL.encode(json).utf8)
+            }
+            headerEnds.append(headers.count)
         }
         keyIDBytes = bytes
         keyIDEnds = ends
+        hmacKeys = ordered.map { key in
+            if case .hs256(let hmac) = key.material { return hmac }
+            return nil
+        }
+        signerHeaderBytes = headers
+        signerHeaderEnds = headerEnds
     }
 
     /// The position in `ordered` of the key whose `kid` is exactly `keyID` (UTF-8 bytes), if any.
@@ -221,14 +247,28 @@ public struct ReceiptKeySet: Sendable {
     /// is shared by every thread that verifies, and a count changing there bounces between cores.
     @inline(__always)
     func index(ofKeyID keyID: UnsafeRawBufferPointer) -> Int? {
-        guard let wanted = keyID.baseAddress else { return nil }
-        return keyIDBytes.withUnsafeBytes { all -> Int? in
-            guard let allBase = all.baseAddress else { return nil }
-            return keyIDEnds.withUnsafeBufferPointer { ends -> Int? in
+        Self.index(of: keyID, in: keyIDBytes, ends: keyIDEnds)
+    }
+
+    /// The position in `ordered` of the key whose signer-written header segment is exactly `header`
+    /// (its base64url text, as in the token), if any.
+    @inline(__always)
+    func index(ofSignerHeader header: UnsafeRawBufferPointer) -> Int? {
+        Self.index(of: header, in: signerHeaderBytes, ends: signerHeaderEnds)
+    }
+
+    /// Which of the byte strings laid end to end in `all` (`ends[i]` is where string `i` ends) is
+    /// exactly `wanted`; empty strings never match.
+    @inline(__always)
+    private static func index(of wanted: UnsafeRawBufferPointer, in all: [UInt8], ends: [Int]) -> Int? {
+        guard let wantedBase = wanted.baseAddress, wanted.count > 0 else { return nil }
+        return all.withUnsafeBytes { allBytes -> Int? in
+            guard let allBase = allBytes.baseAddress else { return nil }
+            return ends.withUnsafeBufferPointer { ends -> Int? in
                 var start = 0
                 for index in 0..<ends.count {
                     let end = ends[index]
-                    if end - start == keyID.count, memcmp(allBase + start, wanted, keyID.count) == 0 { return index }
+                    if end - start == wanted.count, memcmp(allBase + start, wantedBase, wanted.count) == 0 { return index }
                     start = end
                 }
                 return nil
@@ -239,7 +279,11 @@ public struct ReceiptKeySet: Sendable {
     /// Checks a signature with key `index` of `ordered`, borrowing the key in place (see above).
     @inline(__always)
     func isValidSignature(keyIndex: Int, _ signature: UnsafeRawBufferPointer, signingInput: UnsafeRawBufferPointer) -> Bool {
-        ordered.withUnsafeBufferPointer { keys in keys[keyIndex].isValidSignature(signature, signingInput: signingInput) }
+        let hmacVerdict = hmacKeys.withUnsafeBufferPointer { keys in
+            keys[keyIndex]?.isValidAuthenticationCode(signature, for: signingInput)
+        }
+        if let hmacVerdict { return hmacVerdict }
+        return ordered.withUnsafeBufferPointer { keys in keys[keyIndex].isValidSignature(signature, signingInput: signingInput) }
     }
 
     /// The algorithm of key `index` of `ordered`.

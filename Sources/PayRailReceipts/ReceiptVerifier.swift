@@ -125,34 +125,38 @@ public struct ReceiptVerifier: Sendable {
     private func verifyToken(_ bytes: UnsafeRawBufferPointer) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
         guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
-        if memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil {
-            throw ReceiptVerificationError(.malformed, "padding in a segment (JWS base64url has none)")
-        }
         func dot(after start: Int) -> Int {
             guard start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: ".")), bytes.count - start) else { return -1 }
             return base.distance(to: UnsafeRawPointer(found))
         }
         let firstDot = dot(after: 0)
         let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
+        // Tokens as our signer writes them are read without allocating (ReceiptFastPath.swift). That
+        // path decodes all three segments before it answers, so a token with `=` or a fourth segment
+        // never leaves it with an answer: the checks for those below still decide, in the same order.
+        if firstDot > 0, secondDot > firstDot + 1 {
+            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot) {
+            case .verified(let claims, let notBefore, let keyIndex):
+                return (claims, notBefore, keyIndex)
+            case .badSignature(let keyIndex):
+                throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keys.ordered[keyIndex].keyID)'")
+            case .signedButClaimsIrregular(let keyIndex):
+                let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
+                let (claims, notBefore) = try Self.decodeClaims(payload)
+                return (claims, notBefore, keyIndex)
+            case .irregular:
+                break
+            }
+        }
+        // The general path decides everything else, and every refusal but a bad signature.
+        if memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil {
+            throw ReceiptVerificationError(.malformed, "padding in a segment (JWS base64url has none)")
+        }
         if secondDot >= 0, dot(after: secondDot + 1) >= 0 {
             throw ReceiptVerificationError(.malformed, "more than three segments")
         }
         guard firstDot > 0, secondDot > firstDot + 1 else {
             throw ReceiptVerificationError(.malformed, "not three segments with a header and claims")
-        }
-        // Tokens as our signer writes them are read without allocating (ReceiptFastPath.swift);
-        // the general path below decides everything else, and every refusal but a bad signature.
-        switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot) {
-        case .verified(let claims, let notBefore, let keyIndex):
-            return (claims, notBefore, keyIndex)
-        case .badSignature(let keyIndex):
-            throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keys.ordered[keyIndex].keyID)'")
-        case .signedButClaimsIrregular(let keyIndex):
-            let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
-            let (claims, notBefore) = try Self.decodeClaims(payload)
-            return (claims, notBefore, keyIndex)
-        case .irregular:
-            break
         }
         let header = try Self.decodeSegment(bytes, 0, firstDot, "header")
         let (algorithmName, declaredKeyID) = try Self.readHeader(header)
