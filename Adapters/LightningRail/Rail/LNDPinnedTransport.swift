@@ -1,0 +1,459 @@
+import Foundation
+import PayRail
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Why not URLSession: LND serves REST only over TLS with a self-signed `tls.cert`, and
+// swift-corelibs-foundation on Linux neither delivers server-trust challenges to the delegate
+// (`URLProtectionSpace.serverTrust` is `NSUnsupported()`) nor lets a session choose its CA file:
+// `EasyHandle.setCARootBundlePath` reads the `URLSessionCertificateAuthorityInfoFile` environment
+// variable only on Android and otherwise points libcurl at the system bundle. So a URLSession on
+// Linux either refuses LND's certificate or, with verification off, accepts any certificate.
+//
+// This transport therefore speaks HTTP/1.1 itself over a TLS connection made with the system's
+// libssl (loaded at run time, since the package links libcrypto only). The pin is as strict as it
+// gets: the only trust anchor is the pinned certificate (so the handshake itself checks the server's
+// signature and the certificate's dates), and after the handshake the certificate the server
+// presented must equal the pinned one byte for byte, before a single byte of the request (and so
+// the macaroon) is sent.
+
+/// An `HTTPTransport` to one LND node that trusts only that node's `tls.cert`.
+///
+/// One TLS connection per request (`Connection: close`); streamed answers (`/v2/router/send`) are
+/// read to their end. Failures before the request was written are `.notSent`; after, `.noAnswer`.
+public struct LNDPinnedTransport: HTTPTransport {
+    /// The pinned certificate, DER.
+    let pinnedCertificate: [UInt8]
+    private let tls: OpenSSLTLS
+
+    /// Pins the first certificate in a PEM file such as LND's `tls.cert`.
+    ///
+    /// - Throws: `.malformed` when the file cannot be read or holds no certificate; `.unsupported`
+    ///   when the system's libssl (OpenSSL 3) cannot be loaded.
+    public init(certificateFile: URL) throws(RailError) {
+        let data: Data
+        do { data = try Data(contentsOf: certificateFile) } catch {
+            throw RailError(.malformed, "cannot read the LND TLS certificate \(certificateFile.path)")
+        }
+        try self.init(certificatePEM: Array(data))
+    }
+
+    /// Pins the first certificate in PEM text.
+    ///
+    /// - Throws: `.malformed` when the text holds no parsable certificate; `.unsupported` without libssl.
+    public init(certificatePEM: [UInt8]) throws(RailError) {
+        guard let der = Self.firstCertificateDER(pem: certificatePEM) else {
+            throw RailError(.malformed, "the LND TLS certificate file holds no PEM certificate")
+        }
+        guard let tls = OpenSSLTLS.shared else {
+            throw RailError(.unsupported, "the system TLS library (libssl.so.3) could not be loaded")
+        }
+        guard tls.parsesCertificate(der) else { throw RailError(.malformed, "the LND TLS certificate cannot be parsed") }
+        self.tls = tls
+        self.pinnedCertificate = der
+    }
+
+    /// Sends the request on a dedicated thread (the socket calls block) and returns the whole answer.
+    public func send(_ request: BackendRequest) async throws(TransportFailure) -> BackendResponse {
+        let tls = self.tls, pinned = pinnedCertificate
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<BackendResponse, TransportFailure>, Never>) in
+            let thread = Thread {
+                continuation.resume(returning: PinnedExchange(tls: tls, pinned: pinned, request: request).run())
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        return try result.get()
+    }
+
+    /// The DER bytes of the first `CERTIFICATE` block in PEM text.
+    static func firstCertificateDER(pem: [UInt8]) -> [UInt8]? {
+        let text = String(decoding: pem, as: UTF8.self)
+        guard let begin = text.range(of: "-----BEGIN CERTIFICATE-----"),
+              let end = text.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<text.endIndex) else { return nil }
+        let body = text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+        guard let der = Data(base64Encoded: String(body)), !der.isEmpty else { return nil }
+        return Array(der)
+    }
+}
+
+/// One request over one pinned TLS connection, run on a thread of its own.
+private struct PinnedExchange {
+    let tls: OpenSSLTLS
+    let pinned: [UInt8]
+    let request: BackendRequest
+
+    /// Answers larger than this are refused (a lookup page or payment stream is far smaller).
+    static let maximumAnswerBytes = 32 << 20
+
+    func run() -> Result<BackendResponse, TransportFailure> {
+        // A write to a socket the server closed raises SIGPIPE, which would end the process; blocked
+        // on this thread only, it becomes an EPIPE error (the thread ends right after, dropping it).
+        var pipe = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, nil)
+
+        let deadline = ContinuousClock.now.advanced(by: request.timeout)
+        guard let host = request.url.host, !host.isEmpty else { return .failure(.notSent("no host in the URL")) }
+        let port = request.url.port ?? 443
+        let socket: Int32
+        switch Self.connect(host: host, port: port, deadline: deadline) {
+        case .success(let fd): socket = fd
+        case .failure(let failure): return .failure(failure)
+        }
+        defer { close(socket) }
+        guard let connection = tls.connection(socket: socket, pinning: pinned) else { return .failure(.notSent("TLS setup failed")) }
+        defer { connection.close() }
+
+        Self.setTimeouts(socket, deadline: deadline)
+        switch connection.handshake() {
+        case .ok: break
+        case .failed(let why): return .failure(.notSent(why))
+        }
+        guard connection.peerCertificateDER() == pinned else {
+            return .failure(.notSent("the server's certificate is not the pinned tls.cert"))
+        }
+
+        let head = requestHead(host: host, port: port)
+        var written = false
+        for chunk in [head, request.body] where !chunk.isEmpty {
+            Self.setTimeouts(socket, deadline: deadline)
+            guard connection.write(chunk) else {
+                return .failure(written ? .noAnswer("the connection broke while sending") : .notSent("the connection broke before sending"))
+            }
+            written = true
+        }
+
+        var answer = [UInt8]()
+        var parsed: HTTPAnswer?
+        while true {
+            guard ContinuousClock.now < deadline else { return .failure(.noAnswer("timed out waiting for the answer")) }
+            Self.setTimeouts(socket, deadline: deadline)
+            switch connection.read() {
+            case .bytes(let bytes):
+                answer += bytes
+                guard answer.count <= Self.maximumAnswerBytes else { return .failure(.noAnswer("the answer is too large")) }
+                parsed = HTTPAnswer.parse(answer, atEnd: false)
+                if parsed != nil { return .success(response(parsed)) }
+            case .end:
+                guard let whole = HTTPAnswer.parse(answer, atEnd: true) else {
+                    return .failure(.noAnswer(answer.isEmpty ? "the server closed without answering" : "the answer was cut short"))
+                }
+                return .success(response(whole))
+            case .failed(let why):
+                return .failure(.noAnswer(why))
+            }
+        }
+    }
+
+    private func response(_ answer: HTTPAnswer?) -> BackendResponse {
+        BackendResponse(status: answer?.status ?? 0, body: answer?.body ?? [])
+    }
+
+    private func requestHead(host: String, port: Int) -> [UInt8] {
+        let components = URLComponents(url: request.url, resolvingAgainstBaseURL: false)
+        var target = components?.percentEncodedPath ?? "/"
+        if target.isEmpty { target = "/" }
+        if let query = components?.percentEncodedQuery { target += "?" + query }
+        let hostField = (host.contains(":") ? "[\(host)]" : host) + (request.url.port.map { ":\($0)" } ?? "")
+        var head = "\(request.method) \(target) HTTP/1.1\r\nHost: \(hostField)\r\nConnection: close\r\n"
+        for header in request.headers where !header.name.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            let value = header.value.filter { $0 != "\r" && $0 != "\n" }
+            head += "\(header.name): \(value)\r\n"
+        }
+        if !request.body.isEmpty || request.method == "POST" { head += "Content-Length: \(request.body.count)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8)
+    }
+
+    /// Connects within the deadline, trying each address the host resolves to.
+    private static func connect(host: String, port: Int, deadline: ContinuousClock.Instant) -> Result<Int32, TransportFailure> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
+            return .failure(.notSent("cannot resolve \(host)"))
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "no address"
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            cursor = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            guard fd >= 0 else { lastError = "socket: errno \(errno)"; continue }
+            let flags = fcntl(fd, F_GETFL, 0)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+            #if canImport(Glibc)
+            var connected = Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0
+            #else
+            var connected = Darwin.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0
+            #endif
+            if !connected, errno == EINPROGRESS {
+                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&poller, 1, milliseconds(until: deadline)) == 1 {
+                    var soError: Int32 = 0
+                    var length = socklen_t(MemoryLayout<Int32>.size)
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
+                    connected = soError == 0
+                    if !connected { lastError = "connect: errno \(soError)" }
+                } else {
+                    lastError = "connect timed out"
+                }
+            } else if !connected {
+                lastError = "connect: errno \(errno)"
+            }
+            if connected {
+                _ = fcntl(fd, F_SETFL, flags)
+                return .success(fd)
+            }
+            close(fd)
+        }
+        return .failure(.notSent(lastError))
+    }
+
+    private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
+        let left = ContinuousClock.now.duration(to: deadline).components
+        guard left.seconds >= 0 else { return 0 }
+        return Int32(clamping: left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Makes each blocking read and write give up at the deadline.
+    private static func setTimeouts(_ fd: Int32, deadline: ContinuousClock.Instant) {
+        let left = max(1, Int(milliseconds(until: deadline)))
+        var value = timeval(tv_sec: left / 1000, tv_usec: (left % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
+/// A complete HTTP/1.x answer: status and de-chunked body.
+struct HTTPAnswer: Hashable, Sendable {
+    var status: Int
+    var body: [UInt8]
+
+    /// Parses `bytes` when they hold a complete answer; `atEnd` says the server closed the
+    /// connection, which completes an answer without a length.
+    static func parse(_ bytes: [UInt8], atEnd: Bool) -> HTTPAnswer? {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let headEnd = bytes.firstRange(of: separator) else { return nil }
+        let head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        let lines = head.components(separatedBy: "\r\n")
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/"), let status = Int(statusParts[1]) else { return nil }
+        var contentLength: Int?
+        var chunked = false
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if name == "content-length" { contentLength = Int(value) }
+            if name == "transfer-encoding", value.lowercased().contains("chunked") { chunked = true }
+        }
+        let rest = Array(bytes[headEnd.upperBound...])
+        if chunked { return dechunk(rest).map { HTTPAnswer(status: status, body: $0) } }
+        if let contentLength {
+            guard rest.count >= contentLength else { return nil }
+            return HTTPAnswer(status: status, body: Array(rest.prefix(contentLength)))
+        }
+        return atEnd ? HTTPAnswer(status: status, body: rest) : nil
+    }
+
+    /// The body of a complete chunked encoding, or nil while the last chunk has not arrived.
+    static func dechunk(_ bytes: [UInt8]) -> [UInt8]? {
+        var body = [UInt8]()
+        var index = 0
+        while true {
+            guard let lineEnd = bytes[index...].firstRange(of: [13, 10]) else { return nil }
+            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else { return nil }
+            index = lineEnd.upperBound
+            if size == 0 { return body }
+            guard bytes.count >= index + size + 2 else { return nil }
+            body += bytes[index..<index + size]
+            index += size + 2
+        }
+    }
+}
+
+/// The few libssl/libcrypto calls this transport needs, resolved from the system's OpenSSL 3.
+///
+/// Only opaque pointers cross this wrapper; every object it creates is freed by `TLSConnection.close`.
+final class OpenSSLTLS: @unchecked Sendable {
+    // @unchecked: every stored property is an immutable C function pointer set once in `init`.
+    typealias NoArgument = @convention(c) () -> OpaquePointer?
+    typealias OneArgument = @convention(c) (OpaquePointer?) -> OpaquePointer?
+    typealias Release = @convention(c) (OpaquePointer?) -> Void
+    typealias Status = @convention(c) (OpaquePointer?) -> Int32
+    typealias SetFD = @convention(c) (OpaquePointer?, Int32) -> Int32
+    typealias SetVerify = @convention(c) (OpaquePointer?, Int32, OpaquePointer?) -> Void
+    typealias Control = @convention(c) (OpaquePointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int
+    typealias ReadBytes = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Int32
+    typealias WriteBytes = @convention(c) (OpaquePointer?, UnsafeRawPointer?, Int32) -> Int32
+    typealias AddCertificate = @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32
+    typealias DecodeCertificate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, Int) -> OpaquePointer?
+    typealias EncodeCertificate = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?) -> Int32
+    typealias FreeBytes = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, Int32) -> Void
+
+    let clientMethod: NoArgument, contextNew: OneArgument, contextFree: Release, contextControl: Control
+    let setVerify: SetVerify, certificateStore: OneArgument, storeAdd: AddCertificate
+    let sslNew: OneArgument, sslFree: Release, setFD: SetFD, connect: Status, shutdown: Status
+    let read: ReadBytes, write: WriteBytes, errorOf: SetFD, peerCertificate: OneArgument
+    let x509Free: Release, decode: DecodeCertificate, encode: EncodeCertificate, freeBytes: FreeBytes
+    let clearErrors: @convention(c) () -> Void
+
+    /// Loaded once per process; nil when libssl.so.3 or a symbol is missing.
+    static let shared: OpenSSLTLS? = OpenSSLTLS()
+
+    private init?() {
+        guard let handle = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL) ?? dlopen("libssl.3.dylib", RTLD_NOW | RTLD_LOCAL) else { return nil }
+        func symbol<T>(_ name: String, as type: T.Type) -> T? {
+            guard let pointer = dlsym(handle, name) else { return nil }
+            return unsafeBitCast(pointer, to: type)
+        }
+        guard let clientMethod = symbol("TLS_client_method", as: NoArgument.self),
+              let contextNew = symbol("SSL_CTX_new", as: OneArgument.self),
+              let contextFree = symbol("SSL_CTX_free", as: Release.self),
+              let contextControl = symbol("SSL_CTX_ctrl", as: Control.self),
+              let setVerify = symbol("SSL_CTX_set_verify", as: SetVerify.self),
+              let certificateStore = symbol("SSL_CTX_get_cert_store", as: OneArgument.self),
+              let storeAdd = symbol("X509_STORE_add_cert", as: AddCertificate.self),
+              let sslNew = symbol("SSL_new", as: OneArgument.self),
+              let sslFree = symbol("SSL_free", as: Release.self),
+              let setFD = symbol("SSL_set_fd", as: SetFD.self),
+              let connect = symbol("SSL_connect", as: Status.self),
+              let shutdown = symbol("SSL_shutdown", as: Status.self),
+              let read = symbol("SSL_read", as: ReadBytes.self),
+              let write = symbol("SSL_write", as: WriteBytes.self),
+              let errorOf = symbol("SSL_get_error", as: SetFD.self),
+              let peerCertificate = symbol("SSL_get1_peer_certificate", as: OneArgument.self),
+              let x509Free = symbol("X509_free", as: Release.self),
+              let decode = symbol("d2i_X509", as: DecodeCertificate.self),
+              let encode = symbol("i2d_X509", as: EncodeCertificate.self),
+              let freeBytes = symbol("CRYPTO_free", as: FreeBytes.self),
+              let clearErrors = symbol("ERR_clear_error", as: (@convention(c) () -> Void).self)
+        else { return nil }
+        (self.clientMethod, self.contextNew, self.contextFree, self.contextControl) = (clientMethod, contextNew, contextFree, contextControl)
+        (self.setVerify, self.certificateStore, self.storeAdd) = (setVerify, certificateStore, storeAdd)
+        (self.sslNew, self.sslFree, self.setFD, self.connect, self.shutdown) = (sslNew, sslFree, setFD, connect, shutdown)
+        (self.read, self.write, self.errorOf, self.peerCertificate) = (read, write, errorOf, peerCertificate)
+        (self.x509Free, self.decode, self.encode, self.freeBytes, self.clearErrors) = (x509Free, decode, encode, freeBytes, clearErrors)
+    }
+
+    /// Parses DER into an X509 the caller frees.
+    func certificate(_ der: [UInt8]) -> OpaquePointer? {
+        der.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return decode(nil, &cursor, buffer.count)
+        }
+    }
+
+    func parsesCertificate(_ der: [UInt8]) -> Bool {
+        guard let x509 = certificate(der) else { clearErrors(); return false }
+        x509Free(x509)
+        return true
+    }
+
+    func derBytes(of x509: OpaquePointer) -> [UInt8]? {
+        var output: UnsafeMutablePointer<UInt8>?
+        let length = encode(x509, &output)
+        guard length > 0, let output else { return nil }
+        defer { freeBytes(output, nil, 0) }
+        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+    }
+
+    /// A client connection on `socket` whose only trust anchor is `pinned`; peer verification on,
+    /// TLS 1.2 or newer.
+    func connection(socket: Int32, pinning pinned: [UInt8]) -> TLSConnection? {
+        clearErrors()
+        guard let context = contextNew(clientMethod()) else { return nil }
+        let sslVerifyPeer: Int32 = 0x01, setMinimumProtocol: Int32 = 123, tls12 = 0x0303
+        setVerify(context, sslVerifyPeer, nil)
+        guard contextControl(context, setMinimumProtocol, tls12, nil) == 1,
+              let store = certificateStore(context), let anchor = certificate(pinned) else {
+            contextFree(context)
+            return nil
+        }
+        let added = storeAdd(store, anchor)
+        x509Free(anchor)
+        guard added == 1, let ssl = sslNew(context), setFD(ssl, socket) == 1 else {
+            contextFree(context)
+            return nil
+        }
+        return TLSConnection(tls: self, context: context, ssl: ssl)
+    }
+}
+
+/// One TLS client connection; used by one thread, closed once.
+final class TLSConnection {
+    enum Handshake { case ok, failed(String) }
+    enum Read { case bytes([UInt8]), end, failed(String) }
+
+    private let tls: OpenSSLTLS
+    private let context: OpaquePointer
+    private let ssl: OpaquePointer
+    private var handshakeDone = false
+
+    init(tls: OpenSSLTLS, context: OpaquePointer, ssl: OpaquePointer) {
+        self.tls = tls
+        self.context = context
+        self.ssl = ssl
+    }
+
+    func handshake() -> Handshake {
+        let result = tls.connect(ssl)
+        guard result == 1 else {
+            let code = tls.errorOf(ssl, result)
+            tls.clearErrors()
+            // SSL_ERROR_SSL (1) is a refused certificate or protocol failure; others are I/O.
+            return .failed(code == 1 ? "TLS handshake refused (the server's certificate is not the pinned tls.cert, or TLS < 1.2)" : "TLS handshake failed (SSL error \(code), errno \(errno))")
+        }
+        handshakeDone = true
+        return .ok
+    }
+
+    func peerCertificateDER() -> [UInt8]? {
+        guard let x509 = tls.peerCertificate(ssl) else { return nil }
+        defer { tls.x509Free(x509) }
+        return tls.derBytes(of: x509)
+    }
+
+    func write(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = Int32(clamping: bytes.count - offset)
+            let written = bytes.withUnsafeBytes { buffer in tls.write(ssl, buffer.baseAddress?.advanced(by: offset), count) }
+            guard written > 0 else { tls.clearErrors(); return false }
+            offset += Int(written)
+        }
+        return true
+    }
+
+    func read() -> Read {
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        let count = buffer.withUnsafeMutableBytes { tls.read(ssl, $0.baseAddress, Int32($0.count)) }
+        if count > 0 { return .bytes(Array(buffer.prefix(Int(count)))) }
+        let code = tls.errorOf(ssl, count)
+        let savedErrno = errno
+        tls.clearErrors()
+        // ZERO_RETURN (6) is a clean close; SYSCALL (5) with no errno is a close without close_notify.
+        if code == 6 || (code == 5 && savedErrno == 0) { return .end }
+        if savedErrno == EAGAIN || savedErrno == EWOULDBLOCK { return .failed("timed out waiting for the answer") }
+        return .failed("TLS read failed (SSL error \(code), errno \(savedErrno))")
+    }
+
+    func close() {
+        if handshakeDone { _ = tls.shutdown(ssl) }
+        tls.sslFree(ssl)
+        tls.contextFree(context)
+        tls.clearErrors()
+    }
+}
