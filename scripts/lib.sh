@@ -7,6 +7,8 @@ PAYRAIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS_DIR="$PAYRAIL_ROOT/.build/peers"
 PEERS_VENV="$PEERS_DIR/venv"
 PEERS_REQUIREMENTS="$PAYRAIL_ROOT/scripts/peers-requirements.txt"
+LNBITS_VENV="$PEERS_DIR/lnbits"
+LNBITS_REQUIREMENTS="$PAYRAIL_ROOT/scripts/lnbits-requirements.txt"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -74,4 +76,23 @@ ensure_peers() {
     [ -x "$PEERS_VENV/bin/python" ] || python3 -m venv "$PEERS_VENV"
     "$PEERS_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PEERS_REQUIREMENTS"
     cp "$PEERS_REQUIREMENTS" "$stamp"
+}
+
+# LNbits (the real Lightning wallet server of the LightningRail tests), pinned, in its own venv:
+# its pins (pyjwt~=2.12, pydantic 1.x) conflict with the main peers venv. About 270 MB.
+ensure_lnbits() {
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        say "python3 with venv support is missing (needed only for LNbits)"
+        apt_install python3 python3-venv
+    fi
+    local stamp="$LNBITS_VENV/requirements.installed"
+    if [ -x "$LNBITS_VENV/bin/lnbits" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$LNBITS_REQUIREMENTS"; then
+        say "LNbits present in $LNBITS_VENV"
+        return
+    fi
+    say "installing pinned LNbits into $LNBITS_VENV ($(grep -c '==' "$LNBITS_REQUIREMENTS") packages, a few minutes)"
+    mkdir -p "$PEERS_DIR"
+    [ -x "$LNBITS_VENV/bin/python" ] || python3 -m venv "$LNBITS_VENV"
+    "$LNBITS_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$LNBITS_REQUIREMENTS"
+    cp "$LNBITS_REQUIREMENTS" "$stamp"
 }
