@@ -30,6 +30,9 @@ public final class Gate: Sendable {
     private let receipts: CachingReceiptVerifier
     /// Stored responses of receipts replayed before, so a replay does not wait on the store.
     private let replays = ReplayCache(capacity: 10_000)
+    /// Challenges granted by this process whose response is not stored yet: a credential presented
+    /// again meanwhile is asked to retry, not granted twice at once.
+    private let granting = GrantsInProgress(grace: 60)
 
     static let challengeDetail = "payrail.challenge"
 
@@ -85,6 +88,7 @@ public final class Gate: Sendable {
     /// - Throws: `GateError` when the store could not write; the grant itself stays valid.
     public func complete(_ pass: GatePass, response: GateResponse) async throws(GateError) {
         guard let grant = pass.grant else { return }
+        defer { granting.end(grant.challengeID) }
         var headers = response.headers
         for field in pass.responseHeaders where headers[field.name] == nil { headers.append(field.name, field.value) }
         let stored = StoredResponse(status: response.status, headers: headers.map { StoredHeader(name: $0.name, value: $0.value) },
@@ -410,9 +414,9 @@ public final class Gate: Sendable {
                 return try await refuse(.paymentInsufficient, "the accepted requirements are not the ones offered", "x402-mismatch", challenge: record.id)
             }
         }
-        if try await store({ () async throws(StoreError) in try await configuration.store.consumedChallenge(id: record.id) }) != nil {
-            return try await refuse(.invalidChallenge, "this challenge is already paid; present its receipt to replay", "already-paid", challenge: record.id)
-        }
+        // A challenge already paid is not refused here: the rail must first prove this credential is
+        // the payment behind it (it answers `.alreadySettled` only for the same valid proof), and then
+        // the same payer gets its grant again (`afterLostRace`), never a second charge.
 
         // Settle: the rail moves the money at most once.
         let payeeRail = try rail(offer.rail)
@@ -429,7 +433,7 @@ public final class Gate: Sendable {
         case .failure(let error):
             if error.code == .alreadySettled {
                 guard let recovered = try await unrecordedSettlement(of: offer, record: record, rail: payeeRail) else {
-                    return try await afterLostRace(record: record, resource: resource, reference: nil)
+                    return try await afterLostRace(record: record, resource: resource, reference: nil, dialect: dialect)
                 }
                 // The rail settled this offer but nothing here recorded it (the store failed or the
                 // process died between the two): the payer paid once, so grant now, once.
@@ -496,13 +500,23 @@ public final class Gate: Sendable {
         let grantEnd = Date(timeIntervalSince1970: TimeInterval(claims.exp))
         let receipt = ReceiptRecord(receiptID: record.id, tokenHash: Data(SHA256.hash(Array(token.utf8))), resource: resource,
                                     issuedAt: issuedAt, grantExpiresAt: grantEnd)
-        let result = try await store { () async throws(StoreError) in
-            try await configuration.store.consume(challengeID: record.id, settlement: settlement, receipt: receipt)
+        // Marked before the durable write, so a concurrent presentation that sees the consumption
+        // also sees it is being served (and answers 409 instead of granting it again).
+        granting.begin(record.id, now: configuration.clock.now())
+        let result: ConsumeResult
+        do {
+            result = try await store { () async throws(StoreError) in
+                try await configuration.store.consume(challengeID: record.id, settlement: settlement, receipt: receipt)
+            }
+        } catch {
+            granting.end(record.id)
+            throw error
         }
         switch result {
         case .consumed: break
         case .alreadyConsumed(let winner):
-            return try await afterLostRace(record: record, resource: resource, reference: settlement.reference, winner: winner)
+            granting.end(record.id)
+            return try await afterLostRace(record: record, resource: resource, reference: settlement.reference, dialect: dialect, winner: winner)
         }
 
         var headers = HTTPFields()
@@ -529,8 +543,11 @@ public final class Gate: Sendable {
     }
 
     /// Another request settled or consumed this challenge first: replay its stored response when the
-    /// same payment is behind both, otherwise refuse. Never settles.
-    private func afterLostRace(record: ChallengeRecord, resource: Resource, reference: String?, winner known: ConsumedChallenge? = nil) async throws -> GateDecision {
+    /// same payment is behind both; while that request is still being served here, ask to retry; once
+    /// it is not (its response was never stored: the client lost the answer, the process restarted,
+    /// the resource failed), grant the same payment again within its grant. Never settles.
+    private func afterLostRace(record: ChallengeRecord, resource: Resource, reference: String?, dialect: PaymentDialect,
+                               winner known: ConsumedChallenge? = nil) async throws -> GateDecision {
         let winner: ConsumedChallenge?
         if let known { winner = known } else {
             winner = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: record.id) }
@@ -544,6 +561,23 @@ public final class Gate: Sendable {
             log("\(resource) replay same-payment challenge=\(Self.short(record.id))")
             return .replay(Self.response(response))
         }
+        if let winner, !granting.contains(record.id, now: configuration.clock.now()) {
+            let now = configuration.clock.now()
+            guard now < winner.receipt.grantExpiresAt, winner.receipt.resource == resource else {
+                return .respond(problem(402, "grant-over", "Grant Over",
+                                        "this payment's grant is over; pay a fresh challenge"))
+            }
+            let remaining = Int64(winner.receipt.grantExpiresAt.timeIntervalSince(now).rounded(.down))
+            guard remaining >= 1,
+                  let claims = try? ReceiptClaims(settlement: winner.settlement, issuer: configuration.realm, resource: resource,
+                                                  challengeID: record.id, issuedAt: now, grantSeconds: remaining),
+                  let token = try? configuration.signer.sign(claims)
+            else {
+                throw GateFailure(problem(500, "internal", "Internal Error", "the receipt could not be signed again"), "resign")
+            }
+            log("\(resource) regrant same-payment challenge=\(Self.short(record.id)) ref=\(winner.settlement.reference)")
+            return regrant(winner, token: token, dialect: dialect, resource: resource)
+        }
         log("\(resource) refused in-progress challenge=\(Self.short(record.id))")
         var response = problem(409, "payment-in-progress", "Payment In Progress",
                                "this payment is being granted to another request; retry shortly (retrying is safe, nothing is charged twice)")
@@ -554,7 +588,8 @@ public final class Gate: Sendable {
     // MARK: - Replay by receipt
 
     private func replay(token: String, dialect: PaymentDialect, request: GateRequest, resource: Resource, price: Price, now: Date) async throws -> GateDecision {
-        do { _ = try receipts.verify(token, resource: resource.description) } catch {
+        let claims: ReceiptClaims
+        do { claims = try receipts.verify(token, resource: resource.description) } catch {
             let type: PaymentProblemType = error.code == .expired ? .paymentExpired : .invalidChallenge
             return try await refuse(request, resource: resource, price: price, dialect: dialect, problem: type,
                                     detail: "the receipt does not grant this resource (\(error.code)); pay the fresh challenge",
@@ -565,8 +600,13 @@ public final class Gate: Sendable {
             log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
             return .replay(Self.response(cached.response))
         }
-        let found = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(receiptTokenHash: hash) }
-        guard let found, found.receipt.resource == resource, now < found.receipt.grantExpiresAt else {
+        // Tokens are found by hash; a valid token signed again for the same payment (a regrant) is
+        // found by its challenge id: its signature already proves this gate issued it.
+        var found = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(receiptTokenHash: hash) }
+        if found == nil {
+            found = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: claims.jti) }
+        }
+        guard let found, found.receipt.resource == resource, now < found.receipt.grantExpiresAt, found.settlement.reference == claims.ref else {
             return try await refuse(request, resource: resource, price: price, dialect: dialect, problem: .paymentExpired,
                                     detail: "the receipt's grant is over or unknown here; pay the fresh challenge", logReason: "receipt-unknown")
         }
@@ -579,11 +619,17 @@ public final class Gate: Sendable {
         }
         // Paid, but the response was never stored (the upstream failed): serve it again, no new settlement.
         log("\(resource) regrant receipt challenge=\(Self.short(found.challengeID))")
+        return regrant(found, token: token, dialect: dialect, resource: resource)
+    }
+
+    /// Serves an earlier grant again with `token` (no new settlement): its response was never stored.
+    private func regrant(_ found: ConsumedChallenge, token: String, dialect: PaymentDialect, resource: Resource) -> GateDecision {
         var headers = HTTPFields()
         let paymentReceipt = PaymentReceipt(method: found.settlement.rail.rawValue, timestamp: found.settlement.settledAt,
                                             reference: found.settlement.reference, challengeId: found.challengeID, receipt: token)
         if let value = try? paymentReceipt.headerValue() { headers.append(PaymentReceipt.fieldName, value) }
         headers.append(PlainReceipt.fieldName, token)
+        granting.begin(found.challengeID, now: configuration.clock.now())
         let grant = GateGrant(challengeID: found.challengeID, receiptToken: token, settlement: found.settlement, dialect: dialect,
                               grantExpiresAt: found.receipt.grantExpiresAt, isRegrant: true)
         return .pass(GatePass(resource: resource, grant: grant, responseHeaders: headers, idempotency: []))
@@ -687,6 +733,44 @@ struct WireErrorInDialect: Error {
 
 /// Responses stored for receipts, kept in memory after their first replay. Bounded (the oldest is
 /// forgotten first) and checked against the grant's end on every hit; the store stays the truth.
+/// Challenge ids being granted right now, each forgotten after `grace` seconds (a handler that never
+/// completes, e.g. a failed upstream, must not block its payer's regrant forever).
+final class GrantsInProgress: @unchecked Sendable {
+    private struct Entry {
+        var count: Int
+        var since: Date
+    }
+
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+    private let grace: TimeInterval
+
+    init(grace: TimeInterval) { self.grace = grace }
+
+    /// Marks `id` as being granted; every `begin` is matched by one `end`.
+    func begin(_ id: String, now: Date) {
+        lock.withLock {
+            if entries.count > 10_000 { entries = entries.filter { now.timeIntervalSince($0.value.since) < grace } }
+            var entry = entries[id] ?? Entry(count: 0, since: now)
+            entry.count += 1
+            entry.since = now
+            entries[id] = entry
+        }
+    }
+
+    func end(_ id: String) {
+        lock.withLock {
+            guard var entry = entries[id] else { return }
+            entry.count -= 1
+            entries[id] = entry.count > 0 ? entry : nil
+        }
+    }
+
+    func contains(_ id: String, now: Date) -> Bool {
+        lock.withLock { entries[id].map { $0.count > 0 && now.timeIntervalSince($0.since) < grace } ?? false }
+    }
+}
+
 final class ReplayCache: @unchecked Sendable {
     struct Entry {
         let challengeID: String

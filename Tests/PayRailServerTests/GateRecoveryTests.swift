@@ -1,6 +1,7 @@
 import FakeRail
 import Foundation
 import PayRail
+import PayRailCrypto
 import PayRailServer
 import PayRailStore
 import PayRailWire
@@ -160,6 +161,50 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(conflict.status == 409)
         #expect(await world.merchantBalance() == 100)
         #expect(world.logs.lines.contains { $0.contains("payment-identifier-reused") })
+    }
+
+    @Test("the same credential again: 409 while its grant is being served, then granted again (never charged twice); a forged one is refused")
+    func samePaymentPresentedAgainIsRegranted() async throws {
+        let world = try await GateWorld.make()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .payment)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        // Granted, but the answer never reached the client and nothing was stored.
+        let first = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant)
+
+        let meanwhile = try #require(await world.gate.handle(world.request("/premium", fields)).response)
+        #expect(meanwhile.status == 409)
+
+        world.clock.advance(by: 61)
+        let again = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        let regrant = try #require(again.grant)
+        #expect(regrant.isRegrant)
+        #expect(regrant.challengeID == first.challengeID)
+        #expect(regrant.settlement.reference == first.settlement.reference)
+        let claims = try world.configuration.verifier.verify(regrant.receiptToken, resource: "GET /premium")
+        #expect(claims.exp <= Int64(first.grantExpiresAt.timeIntervalSince1970))
+        #expect(await world.agentBalance() == 99_900)
+        #expect(await world.merchantBalance() == 100)
+
+        // The new token replays the stored response once the regrant completes (found by its jti).
+        try await world.gate.complete(again, response: resourceBody)
+        let replay = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", regrant.receiptToken)])))
+        #expect(replay.isReplay && replay.response?.body == resourceBody.body)
+
+        // A credential that is not the payment behind the challenge gets nothing.
+        guard case .payment(let challenge) = read.answer else { throw TestFailure("not a Payment offer") }
+        var forged = PaymentCharge.credential(answering: challenge, with: Credential(
+            rail: .fake, offerID: read.offer.id, payload: ["voucher": "AAAA.BBBB.CCCC"]))
+        forged.source = nil
+        let refused = await world.gate.handle(world.request("/premium", HTTPFields([("Authorization", try forged.headerValue())])))
+        #expect(refused.pass == nil && !refused.isReplay)
+        #expect(refused.response?.status != 200)
+
+        // After the grant is over, the same credential buys nothing more.
+        world.clock.advance(by: 3_600)
+        let over = await world.gate.handle(world.request("/premium", fields))
+        #expect(over.pass == nil && !over.isReplay)
+        #expect(await world.agentBalance() == 99_900)
     }
 
     @Test("HEAD on a priced GET is priced as that GET, and a GET receipt replays for HEAD")
