@@ -26,7 +26,8 @@ public struct RailContractSuite: Sendable {
         case concurrentSettlesSettleOnce
         /// A credential for offer A is refused against offer B, and the refusal consumes nothing.
         case credentialIsBoundToItsOffer
-        /// A credential with a tampered payload is refused, and the refusal consumes nothing.
+        /// A credential with a tampered payload is refused, and the refusal consumes nothing; after
+        /// settlement a forgery is still refused as one (never `.alreadySettled`).
         case tamperedCredentialIsRefused
         /// Amounts and units outside the capabilities are refused at `prepare` with `.unsupported`.
         case amountOutsideCapabilitiesIsRefused
@@ -379,6 +380,18 @@ private struct Probe: Sendable {
             "a credential with an empty payload is refused", codes: [.malformed, .invalidProof], secrets: secrets
         ) { () async throws(RailError) in try await suite.payee.settle(empty, for: offer) }
         _ = try await settle(credential, offer, "refused forgeries do not consume the offer")
+        // Once settled, a forgery must still be refused as a forgery: servers treat `.alreadySettled`
+        // as "this is the payment behind the offer" and grant its payer again.
+        for key in credential.payload.keys.sorted() {
+            guard let value = credential.payload[key], let tampered = Self.tamper(value) else { continue }
+            var payload = credential.payload
+            payload[key] = tampered
+            let forged = Credential(rail: credential.rail, offerID: credential.offerID, payload: payload, payerID: credential.payerID)
+            _ = try await expectRefusal(
+                "after settlement, a credential with a tampered \"\(key)\" is refused, not alreadySettled", codes: refused,
+                secrets: secrets + [tampered]
+            ) { () async throws(RailError) in try await suite.payee.settle(forged, for: offer) }
+        }
     }
 
     /// Changes one character near the middle into another of the same class (hex stays hex, base64url
