@@ -5,8 +5,13 @@
 public struct Bech32Error: Error, Hashable, Sendable, CustomStringConvertible {
     /// What is wrong, for a person.
     public let reason: String
+    /// Whether the string is well formed but its checksum does not verify (a typo or a truncated copy).
+    public let isChecksumFailure: Bool
     /// Creates an error.
-    public init(_ reason: String) { self.reason = reason }
+    public init(_ reason: String, isChecksumFailure: Bool = false) {
+        self.reason = reason
+        self.isChecksumFailure = isChecksumFailure
+    }
     /// The reason.
     public var description: String { "bech32: \(reason)" }
 }
@@ -47,7 +52,7 @@ public enum Bech32 {
             }
             words.append(UInt8(values[Int(character)]))
         }
-        guard polymod(expand(hrp) + words) == 1 else { throw Bech32Error("the checksum does not verify") }
+        guard polymod(expand(hrp) + words) == 1 else { throw Bech32Error("the checksum does not verify", isChecksumFailure: true) }
         words.removeLast(6)
         return (String(decoding: hrp, as: UTF8.self), words)
     }
