@@ -9,6 +9,9 @@ import PayRailServer
 import PayRailStore
 import PayRailWire
 import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 @testable import PayRailAgent
 
@@ -94,7 +97,7 @@ final class SellerWorld: @unchecked Sendable {
 
     /// A paying client with a wallet on this processor, a SQLite ledger in the world's directory, and budgets.
     func client(maxPerRequest: Int64 = 500, perHour: Int64 = 1_000, perDay: Int64 = 10_000, ledger: String = "wallet.sqlite",
-                events: EventLog? = nil) throws -> (PayingClient, SpendGovernor) {
+                events: EventLog? = nil, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300)) throws -> (PayingClient, SpendGovernor) {
         let limits = SpendLimits([.sat: .init(perRequest: try Money(amount: maxPerRequest, unit: .sat),
                                               perHour: try Money(amount: perHour, unit: .sat),
                                               perDay: try Money(amount: perDay, unit: .sat))])
@@ -105,7 +108,7 @@ final class SellerWorld: @unchecked Sendable {
         var onEvent: (@Sendable (PayingClientEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }
         let client = PayingClient(configuration: PayingClientConfiguration(
-            negotiator: negotiator, governor: governor, deliveryAttempts: 3, onEvent: onEvent))
+            negotiator: negotiator, governor: governor, receiptKeys: receiptKeys, deliveryAttempts: 3, onEvent: onEvent))
         return (client, governor)
     }
 }
@@ -247,6 +250,30 @@ final class EventLog: @unchecked Sendable {
         await world.stop()
         #expect(try await governor.ledger().isEmpty)
         #expect(await world.agentBalance() == 100_000)
+    }
+
+    @Test("pinned receipt keys: the server's own key verifies, another key makes the receipt invalid (the spend is still recorded)")
+    func pinnedReceiptKeys() async throws {
+        let world = try await SellerWorld()
+        let (jwksData, _) = try await URLSession(configuration: .ephemeral).data(from: try world.url(ReceiptKeySource.wellKnownPath))
+        let (pinnedRight, _) = try world.client(ledger: "right.sqlite", receiptKeys: .pinned(try ReceiptKeySet(jwksJSON: jwksData)))
+        let right = try await pinnedRight.send(PaidRequest(url: try world.url("/premium")))
+        guard case .verified = right.payment?.receiptCheck else {
+            Issue.record("the server's own pinned key should verify: \(String(describing: right.payment?.receiptCheck))")
+            return
+        }
+        let stranger = try ReceiptSigner(key: .ed25519(try Ed25519.PrivateKey()), keyID: "seller-1")
+        let (pinnedWrong, governor) = try world.client(ledger: "wrong.sqlite",
+                                                       receiptKeys: .pinned(try ReceiptKeySet(jwks: JSONWebKeySet(keys: [stranger.verificationJWK]))))
+        let wrong = try await pinnedWrong.send(PaidRequest(url: try world.url("/premium")))
+        await world.stop()
+        guard case .invalid = wrong.payment?.receiptCheck else {
+            Issue.record("a receipt signed by another key must be invalid: \(String(describing: wrong.payment?.receiptCheck))")
+            return
+        }
+        let record = try #require(try await governor.ledger().first)
+        #expect(record.state == .committed)
+        #expect(record.note?.contains("does not verify") == true)
     }
 
     @Test("a free route is fetched without any payment")
