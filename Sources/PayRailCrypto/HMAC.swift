@@ -94,23 +94,24 @@ public struct HMACKey: Sendable {
 
     @usableFromInline
     func isValidAuthenticationCode(raw mac: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
-        // Lengths are not secret; a tag of any other length can never match.
-        guard mac.count == HMACSHA256.byteCount else { return false }
-        // Computed and compared inside OpenSSL on its stack: no tag array per message.
-        let answer: Bool? = withBytePointer(mac) { macPointer, macCount in
-            withBytePointer(message) { messagePointer, messageCount in
-                keyed.ready.withContext(make: { EVP_MAC_CTX_dup(keyed.pointer) }, failure: nil) { context in
-                    let outcome = payrail_hmac_verify(context, messagePointer, messageCount, macPointer, macCount)
-                    guard outcome >= 0 else {
-                        discardOpenSSLErrors()
-                        return (nil, false)
-                    }
-                    return (outcome == 1, true)
-                }
-            }
-        }
-        guard let answer else { fatalError("OpenSSL could not run HMAC-SHA256 on a keyed context") }
-        return answer
+        keyed.isValidAuthenticationCode(raw: mac, message: message)
+    }
+
+    /// This key without its reference count, for a caller that keeps the `HMACKey` itself alive
+    /// for as long as it uses the result (the receipt key set keeps both side by side). Copying an
+    /// `HMACKey` out of shared storage changes the count of an object every verifying thread shares.
+    package var unretained: UnretainedHMACKey { UnretainedHMACKey(keyed: Unmanaged.passUnretained(keyed)) }
+}
+
+/// An `HMACKey` borrowed without reference counting (see `HMACKey.unretained`): valid only while
+/// the `HMACKey` it came from is alive.
+package struct UnretainedHMACKey: @unchecked Sendable {
+    let keyed: Unmanaged<KeyedMACContext>
+
+    /// Checks a full 32-byte tag in constant time, as `HMACKey.isValidAuthenticationCode`.
+    @inline(__always)
+    package func isValidAuthenticationCode(raw mac: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
+        keyed._withUnsafeGuaranteedRef { $0.isValidAuthenticationCode(raw: mac, message: message) }
     }
 }
 
@@ -125,6 +126,26 @@ final class KeyedMACContext: @unchecked Sendable {
     deinit {
         ready.drain()
         EVP_MAC_CTX_free(pointer)
+    }
+
+    /// Computes the tag of `message` and compares it with `mac` inside OpenSSL, on its stack: no
+    /// tag array per message. Lengths are not secret; a tag of any other length can never match.
+    func isValidAuthenticationCode(raw mac: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Bool {
+        guard mac.count == HMACSHA256.byteCount else { return false }
+        let answer: Bool? = withBytePointer(mac) { macPointer, macCount in
+            withBytePointer(message) { messagePointer, messageCount in
+                ready.withContext(make: { EVP_MAC_CTX_dup(pointer) }, failure: nil) { context in
+                    let outcome = payrail_hmac_verify(context, messagePointer, messageCount, macPointer, macCount)
+                    guard outcome >= 0 else {
+                        discardOpenSSLErrors()
+                        return (nil, false)
+                    }
+                    return (outcome == 1, true)
+                }
+            }
+        }
+        guard let answer else { fatalError("OpenSSL could not run HMAC-SHA256 on a keyed context") }
+        return answer
     }
 }
 

@@ -200,6 +200,17 @@ struct SimpleJSONScanner {
         length == literal.utf8CodeUnitCount && memcmp(base + start, literal.utf8Start, length) == 0
     }
 
+    /// Whether the bytes at `range` are exactly `text`'s UTF-8 (read in place for a native string).
+    @inline(__always)
+    func bytes(_ range: (start: Int, length: Int), equal text: String) -> Bool {
+        guard text.utf8.count == range.length else { return false }
+        let source = base + range.start
+        return text.utf8.withContiguousStorageIfAvailable { utf8 in
+            guard let textBase = utf8.baseAddress else { return range.length == 0 }
+            return memcmp(textBase, source, range.length) == 0
+        } ?? false
+    }
+
     /// The bytes as a `String` (already known to be printable ASCII). Copied straight into the
     /// string's own storage: `String(decoding:)` would check the bytes, then copy them, then check
     /// them again on the way in.
@@ -236,8 +247,10 @@ func packedName(_ a: Unicode.Scalar, _ b: Unicode.Scalar, _ c: Unicode.Scalar) -
 }
 
 extension ReceiptVerifier {
-    /// The fast path over a token with its separators found and no `=` in it.
-    func verifyFast(_ bytes: UnsafeRawBufferPointer, firstDot: Int, secondDot: Int) -> FastVerdict {
+    /// The fast path over a token with its separators found. A `sub` whose bytes are those of
+    /// `expectedSubject` (the resource the caller will compare it with) is returned as that string,
+    /// which saves making a copy of it.
+    func verifyFast(_ bytes: UnsafeRawBufferPointer, firstDot: Int, secondDot: Int, expectedSubject: String?) -> FastVerdict {
         // One stack buffer for the decoded header, claims and signature: base64url only shrinks.
         let capacity = bytes.count / 4 * 3 + 3
         return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> FastVerdict in
@@ -278,7 +291,7 @@ extension ReceiptVerifier {
             }
 
             let claimsBytes = out.assumingMemoryBound(to: UInt8.self) + headerCount
-            if let claims = Self.readSignerClaims(claimsBytes, count: claimsCount) {
+            if let claims = Self.readSignerClaims(claimsBytes, count: claimsCount, expectedSubject: expectedSubject) {
                 return .verified(claims, notBefore: nil, keyIndex: keyIndex)
             }
             guard let (claims, notBefore) = Self.readSimpleClaims(claimsBytes, count: claimsCount) else {
@@ -309,7 +322,7 @@ extension ReceiptVerifier {
     /// them in that order needs no name look-up and no repeat check (each name is where it must be,
     /// once); nil for any other spelling, which `readSimpleClaims` then reads.
     @inline(__always)
-    private static func readSignerClaims(_ base: UnsafePointer<UInt8>, count: Int) -> ReceiptClaims? {
+    private static func readSignerClaims(_ base: UnsafePointer<UInt8>, count: Int, expectedSubject: String?) -> ReceiptClaims? {
         var scanner = SimpleJSONScanner(base, count: count)
         guard scanner.skip("{\"amount\":"), let amount = scanner.plainString(),
               scanner.skip(",\"currency\":"), let currency = scanner.plainString(),
@@ -321,8 +334,14 @@ extension ReceiptVerifier {
               scanner.skip(",\"ref\":"), let ref = scanner.plainString(),
               scanner.skip(",\"sub\":"), let sub = scanner.plainString(),
               scanner.position + 1 == count, base[scanner.position] == UInt8(ascii: "}") else { return nil }
+        let subject: String
+        if let expectedSubject, scanner.bytes(sub, equal: expectedSubject) {
+            subject = expectedSubject
+        } else {
+            subject = scanner.string(sub)
+        }
         return ReceiptClaims(
-            iss: scanner.string(iss), sub: scanner.string(sub), jti: scanner.string(jti), iat: iat, exp: exp,
+            iss: scanner.string(iss), sub: subject, jti: scanner.string(jti), iat: iat, exp: exp,
             method: scanner.string(method), amount: scanner.string(amount), currency: scanner.string(currency),
             ref: scanner.string(ref))
     }

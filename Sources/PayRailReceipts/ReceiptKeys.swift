@@ -176,10 +176,10 @@ public struct ReceiptKeySet: Sendable {
     /// header segment is one of these needs no decoding or parsing of its header to find its key.
     let signerHeaderBytes: [UInt8]
     let signerHeaderEnds: [Int]
-    /// The HMAC keys of `ordered` at the same positions (nil for other types), outside the keys'
-    /// enums: read in place, where taking one out of its enum copies it, changing the reference
-    /// count of an object that every verifying thread shares.
-    let hmacKeys: [HMACKey?]
+    /// The HMAC keys of `ordered` at the same positions (nil for other types), without reference
+    /// counting: taking an `HMACKey` out of its enum copies it, changing the count of an object that
+    /// every verifying thread shares. `ordered` keeps each key alive as long as this set exists.
+    let hmacKeys: [UnretainedHMACKey?]
 
     /// Loads every key of a JWKS; a key that cannot be loaded, or a repeated `kid`, is an error.
     public init(jwks: JSONWebKeySet) throws(ReceiptKeyError) {
@@ -235,7 +235,7 @@ public struct ReceiptKeySet: Sendable {
         keyIDBytes = bytes
         keyIDEnds = ends
         hmacKeys = ordered.map { key in
-            if case .hs256(let hmac) = key.material { return hmac }
+            if case .hs256(let hmac) = key.material { return hmac.unretained }
             return nil
         }
         signerHeaderBytes = headers
@@ -280,7 +280,7 @@ public struct ReceiptKeySet: Sendable {
     @inline(__always)
     func isValidSignature(keyIndex: Int, _ signature: UnsafeRawBufferPointer, signingInput: UnsafeRawBufferPointer) -> Bool {
         let hmacVerdict = hmacKeys.withUnsafeBufferPointer { keys in
-            keys[keyIndex]?.isValidAuthenticationCode(signature, for: signingInput)
+            keys[keyIndex]?.isValidAuthenticationCode(raw: signature, message: signingInput)
         }
         if let hmacVerdict { return hmacVerdict }
         return ordered.withUnsafeBufferPointer { keys in keys[keyIndex].isValidSignature(signature, signingInput: signingInput) }

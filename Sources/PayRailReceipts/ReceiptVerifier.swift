@@ -74,20 +74,21 @@ public struct ReceiptVerifier: Sendable {
     /// Verifies `token` and returns its claims; `resource` ("METHOD /path") must equal `sub`
     /// when given.
     public func verify(_ token: String, resource: String?) throws(ReceiptVerificationError) -> ReceiptClaims {
-        let verified = try verifySignedClaims(token)
+        let verified = try verifySignedClaims(token, expectedSubject: resource)
         try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
         return verified.claims
     }
 
     /// Verifies `token` and also returns its `nbf` and the `kid` that verified it (the cache keeps both).
     func verifyDetailed(_ token: String, resource: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
-        let verified = try verifySignedClaims(token)
+        let verified = try verifySignedClaims(token, expectedSubject: resource)
         try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
         return (verified.claims, verified.notBefore, keys.ordered[verified.keyIndex].keyID)
     }
 
     /// Everything but the time and resource checks: size, form, header, key, signature, claims.
-    private func verifySignedClaims(_ token: String) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
+    /// A `sub` whose bytes are `expectedSubject`'s is returned as that very string (no copy made).
+    private func verifySignedClaims(_ token: String, expectedSubject: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
@@ -97,12 +98,14 @@ public struct ReceiptVerifier: Sendable {
         var verified: (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?
         var failure: ReceiptVerificationError?
         let inPlace: Void? = token.utf8.withContiguousStorageIfAvailable { bytes in
-            verifyToken(UnsafeRawBufferPointer(bytes), into: &verified, failure: &failure)
+            verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
         }
         if inPlace == nil {
             // A bridged string without contiguous UTF-8: one copy.
             var text = token
-            text.withUTF8 { bytes in verifyToken(UnsafeRawBufferPointer(bytes), into: &verified, failure: &failure) }
+            text.withUTF8 { bytes in
+                verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
+            }
         }
         guard let verified else {
             throw failure ?? ReceiptVerificationError(.malformed, "the token could not be read")
@@ -112,17 +115,17 @@ public struct ReceiptVerifier: Sendable {
 
     /// `verifyToken`, with its outcome written to the caller's variables (closures over the token's
     /// storage then return nothing generic that would be copied through value witnesses).
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer, into verified: inout (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?,
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?,
                              failure: inout ReceiptVerificationError?) {
         do throws(ReceiptVerificationError) {
-            verified = try verifyToken(bytes)
+            verified = try verifyToken(bytes, expectedSubject: expectedSubject)
         } catch {
             failure = error
         }
     }
 
     /// The header, signature and claims checks, in that order, over the token's bytes.
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
         guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
         func dot(after start: Int) -> Int {
@@ -135,7 +138,7 @@ public struct ReceiptVerifier: Sendable {
         // path decodes all three segments before it answers, so a token with `=` or a fourth segment
         // never leaves it with an answer: the checks for those below still decide, in the same order.
         if firstDot > 0, secondDot > firstDot + 1 {
-            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot) {
+            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot, expectedSubject: expectedSubject) {
             case .verified(let claims, let notBefore, let keyIndex):
                 return (claims, notBefore, keyIndex)
             case .badSignature(let keyIndex):
