@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "Bolt11Tests", dependencies: ["Bolt11", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
-            path: "Tests/Bolt11Tests", exclude: ["Fixtures"]
+            path: "Tests/Bolt11Tests", exclude: ["Fixtures", "Peers"]
         ),
         .testTarget(
             name: "LightningRailTests",

@@ -61,21 +61,29 @@ public struct Charge: Hashable, Sendable {
     public let challengeID: String
     /// RFC 9530 digest of the request body, when the price covers a body (POST of a job, ...).
     public let bodyDigest: String?
+    /// A 32-byte hash of the request that the rail's payment request must commit to, so a payment for
+    /// one request cannot buy another (x402 `lnbtc`: the Lightning invoice's description hash); `nil`
+    /// when the dialects in use need no such binding.
+    public let commitment: [UInt8]?
 
     /// Creates a charge.
     ///
-    /// - Throws: `ChargeError` when `challengeID` is empty.
+    /// - Throws: `ChargeError` when `challengeID` is empty or `commitment` is not 32 bytes.
     public init(
         amount: Money, resource: Resource, description: String? = nil, expiresAt: Date,
-        challengeID: String, bodyDigest: String? = nil
+        challengeID: String, bodyDigest: String? = nil, commitment: [UInt8]? = nil
     ) throws(ChargeError) {
         guard !challengeID.isEmpty else { throw ChargeError(reason: "the challenge id is empty") }
+        if let commitment, commitment.count != 32 {
+            throw ChargeError(reason: "a request commitment is 32 bytes, not \(commitment.count)")
+        }
         self.amount = amount
         self.resource = resource
         self.description = description
         self.expiresAt = expiresAt
         self.challengeID = challengeID
         self.bodyDigest = bodyDigest
+        self.commitment = commitment
     }
 
     /// The same charge for another amount (used to probe a rail's limits).
@@ -90,6 +98,7 @@ public struct Charge: Hashable, Sendable {
         expiresAt = other.expiresAt
         challengeID = other.challengeID
         bodyDigest = other.bodyDigest
+        commitment = other.commitment
     }
 }
 
