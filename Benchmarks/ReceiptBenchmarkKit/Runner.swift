@@ -205,8 +205,9 @@ public struct ReceiptBenchmark {
         let box = Box()
         let group = DispatchGroup()
         let seconds = configuration.seconds
-        let tokens = set.tokens
         for _ in 0..<2 {
+            // Each thread verifies its own copy of the tokens, as two requests would (see withOwnStorage).
+            let tokens = set.tokens.map { $0.withOwnStorage() }
             group.enter()
             let thread = Thread {
                 var accepted = 0, refused = 0
