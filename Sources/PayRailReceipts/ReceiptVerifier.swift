@@ -88,6 +88,7 @@ public struct ReceiptVerifier: Sendable {
 
     /// Everything but the time and resource checks: size, form, header, key, signature, claims.
     /// A `sub` whose bytes are `expectedSubject`'s is returned as that very string (no copy made).
+    @inline(__always)
     private func verifySignedClaims(_ token: String, expectedSubject: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
@@ -115,6 +116,7 @@ public struct ReceiptVerifier: Sendable {
 
     /// `verifyToken`, with its outcome written to the caller's variables (closures over the token's
     /// storage then return nothing generic that would be copied through value witnesses).
+    @inline(__always)
     private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?,
                              failure: inout ReceiptVerificationError?) {
         do throws(ReceiptVerificationError) {
