@@ -44,9 +44,11 @@ enum SeedMaker {
         let jsonLike = everything.filter { $0.first == UInt8(ascii: "{") || $0.first == UInt8(ascii: "[") }
         let base64Like = everything.filter(looksLikeBase64)
         let macaroons = l402.filter { $0.first == 0x02 }
+        let bolt11 = group("Tests/Bolt11Tests/Fixtures/valid") + group("Tests/Bolt11Tests/Fixtures/invalid")
 
         // First matching prefix wins, so the specific names come before the families they resemble.
         let perTarget: [(prefix: String, seeds: [[UInt8]])] = [
+            ("bolt11-", bolt11),
             ("plain-challenge", responses + jsonLike),
             ("plain-receipt", payment + l402),
             ("response-reader", responses),

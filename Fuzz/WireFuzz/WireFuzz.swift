@@ -58,6 +58,8 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "plain-challenge") { _ = try? PlainChallenge.parse(body: $0, receivedAt: fuzzClock) },
     FuzzTarget(name: "plain-receipt") { _ = try? PlainReceipt.parse(text($0)) },
     FuzzTarget(name: "response-reader", run: fuzzResponseReader),
+    FuzzTarget(name: "bolt11-decode", run: fuzzBolt11Decode),
+    FuzzTarget(name: "bolt11-fields", run: fuzzBolt11Fields),
 ]
 
 /// A fixed "now" (2023-11-14T22:13:20Z, the fixtures' issue time), so the fixture offers are still
