@@ -100,6 +100,12 @@ public struct LightningPayeeRail: PayeeRail {
             throw RailError(.invalidProof, "the preimage does not hash to the invoice's payment hash", rail: id)
         }
         // From here the proof is the payment's own: a second presentation is the same payment.
+        if await settled.settlement(for: offer.id.lowercased()) != nil {
+            throw RailError(.alreadySettled, "this invoice was already settled", rail: id)
+        }
+        guard clock.now() <= offer.expiresAt else {
+            throw RailError(.expired, "the offer expired at \(offer.expiresAt); the server no longer accepts it", rail: id)
+        }
         let settledAt: Date
         switch mode {
         case .preimageOnly:
