@@ -360,8 +360,9 @@ struct LNbitsCannedTests {
     // MARK: balance
 
     @Test func balanceReadsMillisatoshis() async throws {
+        // The recorded wallet had received 21 + 5 + 21 sat.
         let transport = CannedLNbits([try LNbitsFixture.answer(200, "wallet")])
-        #expect(try await backend(transport).balanceMsat() == 21_000)
+        #expect(try await backend(transport).balanceMsat() == 47_000)
         try expectRequest(transport.requests.first, "GET", "/api/v1/wallet", key: CannedKeys.invoice, body: nil)
     }
 

@@ -45,7 +45,7 @@ public struct LNbitsAPIKey: Hashable, Sendable, CustomStringConvertible, CustomD
 ///   reads and invoice creation, `.afterLookup` for `pay`;
 /// - transport `notSent` → `.unavailable`, `.safe`; `noAnswer` → `.timedOut`, `.afterLookup` for
 ///   `pay`, `.unavailable`, `.safe` elsewhere (no money moves when an invoice or a read is lost).
-public struct LNbitsBackend: LightningBackend, CustomStringConvertible {
+public struct LNbitsBackend: LightningBackend, CustomStringConvertible, CustomReflectable {
     /// The instance's base URL, e.g. `http://127.0.0.1:5000` (paths are appended to it).
     public let baseURL: URL
     /// The wallet's admin key: needed only to pay.
@@ -77,6 +77,11 @@ public struct LNbitsBackend: LightningBackend, CustomStringConvertible {
     /// Names the instance and which keys are configured, never the keys.
     public var description: String {
         "LNbitsBackend(\(baseURL.absoluteString), admin key \(adminKey == nil ? "absent" : "set"), invoice key \(invoiceKey == nil ? "absent" : "set"))"
+    }
+
+    /// The URL and which keys are set: `dump` must not reach the keys, nor requests a transport keeps.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["baseURL": baseURL, "adminKey": adminKey == nil ? "absent" : "set", "invoiceKey": invoiceKey == nil ? "absent" : "set"], displayStyle: .struct)
     }
 
     // MARK: LightningBackend
