@@ -103,6 +103,11 @@ let package = Package(
             name: "FakeRailTests", dependencies: ["FakeRail", "PayRail", "PayRailTesting", "PayRailCrypto"],
             path: "Tests/FakeRailTests"
         ),
+        // Test-only support: an in-memory Lightning node issuing real signed invoices.
+        .target(
+            name: "LightningTestSupport", dependencies: ["LightningRail", "Bolt11", "PayRail", "PayRailCrypto"],
+            path: "Tests/LightningTestSupport"
+        ),
         // Test-only support: runs the pinned Python peers that scripts/test installs.
         .target(name: "PayRailTestPeers", path: "Tests/PayRailTestPeers"),
         .testTarget(
@@ -125,7 +130,7 @@ let package = Package(
             name: "PayRailServerTests",
             dependencies: [
                 "PayRailServer", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
-                "PayRailHTTP", "PayRailPaywall",
+                "PayRailHTTP", "PayRailPaywall", "LightningRail", "LightningTestSupport", "Bolt11",
             ],
             path: "Tests/PayRailServerTests"
         ),
@@ -143,7 +148,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LightningRailTests",
-            dependencies: ["LightningRail", "Bolt11", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailTesting", "PayRailTestPeers"],
+            dependencies: [
+                "LightningRail", "Bolt11", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailTesting", "PayRailTestPeers",
+                "LightningTestSupport",
+            ],
             path: "Tests/LightningRailTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),

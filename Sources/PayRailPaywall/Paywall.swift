@@ -68,7 +68,8 @@ public enum Paywall {
         for field in request.headers { fields.append(field.name, field.value) }
         let target = request.query.isEmpty ? request.path : request.path + "?" + request.query
         let digest = request.body.isEmpty ? nil : "sha-256=:" + Base64.encode(SHA256.hash(request.body)) + ":"
-        return GateRequest(method: request.method, path: target, headers: fields, clientAddress: request.clientAddress, bodyDigest: digest)
+        return GateRequest(method: request.method, path: target, headers: fields, clientAddress: request.clientAddress, bodyDigest: digest,
+                           body: request.body)
     }
 
     /// A gate response as an HTTP response.

@@ -185,11 +185,14 @@ public final class Gate: Sendable {
         }
         var offers: [Offer] = []
         var lastError: RailError?
+        let binding = requestBinding(request, resource: resource)
+        let commitment = try? binding?.requestHashBytes()
         for rail in configuration.rails {
             guard let amount = price.amount(on: rail.id) else { continue }
             do {
                 let charge = try Charge(amount: amount, resource: resource, description: resource.description,
-                                        expiresAt: expiresAt, challengeID: id, bodyDigest: request.bodyDigest)
+                                        expiresAt: expiresAt, challengeID: id, bodyDigest: request.bodyDigest,
+                                        commitment: rail.id == .lightning ? commitment : nil)
                 offers.append(try await rail.prepare(charge))
             } catch let error as RailError {
                 lastError = error
@@ -220,6 +223,7 @@ public final class Gate: Sendable {
         // x402 names the resource being paid for: this route's URL, not the server's.
         var challengeSet = self.challengeSet
         challengeSet.x402Resource = X402ResourceInfo(url: origin + resource.path)
+        challengeSet.x402RequestBinding = binding
         let rendered: PaymentRequiredResponse
         do {
             if let failure {
@@ -408,7 +412,8 @@ public final class Gate: Sendable {
             }
         }
         if let x402Payload {
-            let context = X402OfferContext(now: record.createdAt, requestBinding: nil, cardNetworks: challengeSet.x402CardNetworks)
+            let context = X402OfferContext(now: record.createdAt, requestBinding: requestBinding(request, resource: resource),
+                                           cardNetworks: challengeSet.x402CardNetworks)
             let offered = (try? X402PaymentRequirements.requirements(for: offer, context: context)) ?? []
             guard offered.contains(where: { X402Server.accepted(x402Payload.accepted, matches: $0) }) else {
                 return try await refuse(.paymentInsufficient, "the accepted requirements are not the ones offered", "x402-mismatch", challenge: record.id)
@@ -642,6 +647,13 @@ public final class Gate: Sendable {
             throw RailError(.unsupported, "rail \(id) is not configured", rail: id)
         }
         return rail
+    }
+
+    /// The x402 `lnbtc` request binding (profile `http:1`: method, this route's public URL, body, no
+    /// headers) when a Lightning rail is configured; the agent computes the same from its request.
+    private func requestBinding(_ request: GateRequest, resource: Resource) -> X402RequestBinding? {
+        guard configuration.rails.contains(where: { $0.id == .lightning }) else { return nil }
+        return .http(method: resource.method, url: origin + resource.path, body: request.body ?? [], headers: [])
     }
 
     static let x402IdentifierPrefix = "x402-payment-identifier|"

@@ -20,14 +20,20 @@ public struct GateRequest: Hashable, Sendable {
     public var clientAddress: String
     /// RFC 9530 digest of the body, when a price must cover the body (a POSTed job).
     public var bodyDigest: String?
+    /// The body itself, when the caller has it: x402 `lnbtc` binds a Lightning invoice to the request
+    /// by hashing method, URL and body, so without it a request with a body cannot be paid that way
+    /// (the other dialects still can).
+    public var body: [UInt8]?
 
     /// Creates a request.
-    public init(method: String, path: String, headers: HTTPFields = HTTPFields(), clientAddress: String, bodyDigest: String? = nil) {
+    public init(method: String, path: String, headers: HTTPFields = HTTPFields(), clientAddress: String, bodyDigest: String? = nil,
+                body: [UInt8]? = nil) {
         self.method = method
         self.path = path
         self.headers = headers
         self.clientAddress = clientAddress
         self.bodyDigest = bodyDigest
+        self.body = body
     }
 }
 

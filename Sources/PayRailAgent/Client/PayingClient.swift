@@ -114,7 +114,12 @@ public final class PayingClient: Sendable {
 
     private func pay(_ challenge: HTTPExchange.Response, request: PaidRequest, paymentID: String) async throws(PayingClientError) -> PaidResponse {
         let receivedAt = configuration.clock.now()
-        let reading = PaymentResponseReader.read(status: challenge.status, headers: challenge.headers, body: challenge.body, receivedAt: receivedAt)
+        // x402 `lnbtc` invoices commit to the request (method, URL, body): the reader refuses one that
+        // commits to anything else, so a preimage bought here cannot have been meant for another request.
+        let binding = X402RequestBinding.http(method: request.method == "HEAD" ? "GET" : request.method,
+                                              url: request.url.absoluteString, body: request.body ?? [], headers: [])
+        let reading = PaymentResponseReader.read(status: challenge.status, headers: challenge.headers, body: challenge.body,
+                                                 receivedAt: receivedAt, expectedRequest: binding)
         emit(.challenged(offers: reading.offers, skipped: reading.skipped))
         guard !reading.offers.isEmpty else {
             let reasons = reading.skipped.map(\.description).joined(separator: "; ")
