@@ -157,7 +157,10 @@ let package = Package(
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(
             name: "PayRailCLITests",
-            dependencies: ["payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts"],
+            dependencies: [
+                "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
+                "PayRailTestPeers",
+            ],
             path: "Tests/PayRailCLITests"
         ),
     ],

@@ -1,5 +1,6 @@
 import FakeRail
 import Foundation
+import LightningRail
 import PayRail
 import PayRailAgent
 import PayRailStore
@@ -23,7 +24,16 @@ enum AgentCommands {
             OptionSpec(name: "max", valueName: "AMOUNT", help: "most one request may cost, fees included (default \(defaultMax))"),
             OptionSpec(name: "budget-hour", valueName: "AMOUNT", help: "most spent in any sliding hour (default \(defaultHourBudget))"),
             OptionSpec(name: "budget-day", valueName: "AMOUNT", help: "most spent in any sliding day (default \(defaultDayBudget))"),
-            OptionSpec(name: "rail", valueName: "RAIL", help: "rail to pay on (default fake)", allowedValues: ["fake"]),
+            OptionSpec(name: "rail", valueName: "RAIL",
+                       help: "wallet to pay with: fake or lightning; repeat it (or fake,lightning) to offer several (default fake)",
+                       isRepeatable: true),
+            OptionSpec(name: "max-fee", valueName: "AMOUNT",
+                       help: "Lightning: most routing fee per payment, e.g. 10sat (default 10sat or 1 %, whichever is more)"),
+            OptionSpec(name: "payment-timeout", valueName: "SECONDS",
+                       help: "Lightning: how long one payment may take before it is looked up (default 60; backend calls at most 30)"),
+            OptionSpec(name: "dialect", valueName: "DIALECT",
+                       help: "pay only in this dialect; repeat for several, best first (default: any, payment first)",
+                       isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
             OptionSpec(name: "wallet", valueName: "FILE",
                        help: "spend ledger, shared safely by concurrent processes (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
             OptionSpec(name: "fake-payer", valueName: "FILE",
@@ -33,7 +43,7 @@ enum AgentCommands {
             OptionSpec(name: "json", help: "print one JSON object on stdout instead of the body"),
             OptionSpec(name: "explain", help: "print the negotiation on stderr: every offer, taken or refused and why"),
             OptionSpec(name: "verbose", help: "print each step on stderr as it happens", short: "v"),
-        ],
+        ] + LightningCommandSettings.options(for: .payer),
         positionals: [PositionalSpec(name: "URL", help: "absolute http(s) URL")],
         details: """
         The response body goes to stdout and a one-line payment summary to stderr. Budgets are kept in
@@ -53,6 +63,8 @@ enum AgentCommands {
         "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",
         "body" or "bodyBase64"}; on failure {"url","method","error":{"code","reason","retrySafe",
         "paymentId"},"negotiation"}.
+
+        \(LightningCommandSettings.details(for: .payer))
         """,
         run: { arguments in try await runFetch(arguments) }
     )
@@ -98,9 +110,24 @@ enum AgentCommands {
         let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
 
         let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
-        let wallet = try fakeWallet(arguments.value("fake-payer"))
-        let policy = Policy(unit: maximum.unit, rules: [AllowedRails([.fake]), MaximumPerRequest([maximum])])
-        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet]), priceMemory: LedgerPriceMemory(governor: governor))
+        let rails = try LightningCommandSettings.rails(arguments.values("rail"))
+        var wallets: [any PayerRail] = []
+        for rail in rails {
+            if rail == .fake {
+                wallets.append(try fakeWallet(arguments.value("fake-payer")))
+            } else {
+                wallets.append(try lightningWallet(arguments))
+            }
+        }
+        var rules: [any PolicyRule] = [AllowedRails(rails), MaximumPerRequest([maximum])]
+        var preferences = Preferences(rails: rails)
+        let dialects = arguments.values("dialect").compactMap(PaymentDialect.init(rawValue:))
+        if !dialects.isEmpty {
+            rules.append(OnlyDialects(dialects))
+            preferences.dialects = dialects
+        }
+        let policy = Policy(unit: maximum.unit, rules: rules, preferences: preferences)
+        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
         let verbose = arguments.flag("verbose")
         // Fault injection for the crash tests (see README, "Tests"): PAYRAIL_CRASH_AT=paid kills this
         // process right after the wallet paid (spend still reserved), =presenting right before the
@@ -214,6 +241,34 @@ enum AgentCommands {
         } catch {
             throw CommandFailure.usage(error.reason)
         }
+    }
+
+    /// The Lightning wallet: the backend settings plus `--max-fee` as the fee limit.
+    private static func lightningWallet(_ arguments: ParsedArguments) throws(CommandFailure) -> LightningPayerRail {
+        var paymentTimeout = 60
+        if let text = arguments.value("payment-timeout") {
+            guard let seconds = Int(text), (1...600).contains(seconds) else {
+                throw CommandFailure.usage("--payment-timeout must be a number of seconds from 1 to 600")
+            }
+            paymentTimeout = seconds
+        }
+        let settings = try LightningCommandSettings(arguments, role: .payer, requestTimeout: .seconds(min(30, paymentTimeout)))
+        guard let text = arguments.value("max-fee") else {
+            return LightningPayerRail(backend: settings.backend, network: settings.network, paymentTimeout: .seconds(paymentTimeout))
+        }
+        let fee = try money(text, flag: "--max-fee")
+        let msat: Int64
+        switch fee.unit {
+        case .sat:
+            let (product, overflow) = fee.amount.multipliedReportingOverflow(by: 1000)
+            guard !overflow else { throw CommandFailure.usage("--max-fee is too large") }
+            msat = product
+        case .msat: msat = fee.amount
+        default: throw CommandFailure.usage("--max-fee must be in sat or msat, such as 10sat")
+        }
+        // A fixed limit: no share of the amount on top, so the flag is the most a payment can cost in fees.
+        return LightningPayerRail(backend: settings.backend, network: settings.network, maximumFeeFloorMsat: msat, maximumFeePPM: 0,
+                                  paymentTimeout: .seconds(paymentTimeout))
     }
 
     // MARK: output
@@ -365,5 +420,20 @@ enum AgentCommands {
         }
         print(lines.joined(separator: "\n"))
         return .success
+    }
+}
+
+/// `--dialect`: offers in any other dialect are refused, so a test or an owner can force one.
+struct OnlyDialects: PolicyRule {
+    /// The dialects allowed, best first.
+    let dialects: [PaymentDialect]
+
+    init(_ dialects: [PaymentDialect]) { self.dialects = dialects }
+
+    var name: String { "only-dialects" }
+
+    func check(_ context: RuleContext) -> RuleVerdict {
+        if dialects.contains(context.offer.dialect) { return .allow }
+        return .refuse("dialect \(context.offer.dialect.rawValue) is not allowed (--dialect \(dialects.map(\.rawValue).joined(separator: ", ")))")
     }
 }

@@ -1,6 +1,8 @@
 import Dispatch
+import Bolt11
 import FakeRail
 import Foundation
+import LightningRail
 import PayRail
 import PayRailCrypto
 import PayRailHTTP
@@ -24,7 +26,9 @@ enum ServeCommand {
         options: [
             OptionSpec(name: "port", valueName: "PORT", help: "TCP port (default 8402; 0 lets the system choose)"),
             OptionSpec(name: "host", valueName: "ADDR", help: "numeric address to listen on (default 127.0.0.1)"),
-            OptionSpec(name: "rail", valueName: "RAIL", help: "payment rail (default fake)", allowedValues: ["fake"]),
+            OptionSpec(name: "rail", valueName: "RAIL",
+                       help: "payment rail: fake or lightning; repeat it or write fake,lightning for several (default fake)",
+                       isRepeatable: true),
             OptionSpec(name: "price", valueName: "\"METHOD /path=AMOUNT\"",
                        help: "a priced route, first match wins (default \"GET /premium=100sat\")", isRepeatable: true),
             OptionSpec(name: "upstream", valueName: "URL", help: "proxy paid and free requests to this http(s) origin"),
@@ -35,7 +39,9 @@ enum ServeCommand {
             OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
             OptionSpec(name: "rate-limit", valueName: "N",
                        help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
-        ],
+            OptionSpec(name: "challenge-lifetime", valueName: "SECONDS",
+                       help: "how long a 402 challenge (and its Lightning invoice) can be paid (default 300)"),
+        ] + LightningCommandSettings.options(for: .payee),
         details: """
         Started with no option at all it serves GET /premium for 100 sat on the fake rail at
         http://127.0.0.1:8402, with a built-in JSON demo resource. The first line on stdout names the
@@ -57,6 +63,8 @@ enum ServeCommand {
         and can retry with X-Receipt at no further charge until the grant expires (1 hour). Upstream
         answers below 500 are stored and replayed for that receipt; 5xx answers are not stored.
         SIGTERM or SIGINT stops gracefully (in-flight requests get up to 10 s).
+
+        \(LightningCommandSettings.details(for: .payee))
         """,
         run: { arguments in try await run(arguments) }
     )
@@ -85,19 +93,31 @@ enum ServeCommand {
         let perMinute = Int(arguments.value("rate-limit") ?? "120") ?? -1
         guard (0...1_000_000).contains(perMinute) else { throw CommandFailure.usage("--rate-limit must be a number from 0 to 1000000") }
         if perMinute > 0 { rateLimit = try TokenBucketPolicy(capacity: perMinute, refillTokens: perMinute, per: .seconds(60)) }
+        let railIDs = try LightningCommandSettings.rails(arguments.values("rail"))
+        var challengeLifetime: TimeInterval = 300
+        if let text = arguments.value("challenge-lifetime") {
+            guard let value = Int(text), (2...86_400).contains(value) else {
+                throw CommandFailure.usage("--challenge-lifetime must be a number of seconds from 2 to 86400")
+            }
+            challengeLifetime = TimeInterval(value)
+        }
         let pricing: PricingTable
         do {
             let lines = arguments.values("price").isEmpty ? [defaultPrice] : arguments.values("price")
-            pricing = try PricingTable(parsing: lines, rails: [.fake])
+            pricing = try PricingTable(parsing: lines, rails: railIDs)
         } catch {
             throw CommandFailure.usage(error.description)
         }
+        // Settings are read (and refused) before anything is written to the data directory.
+        let lightning = railIDs.contains(.lightning) ? try LightningCommandSettings(arguments, role: .payee) : nil
 
         let data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
         let keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
         let keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
         let store = try SQLiteGateStore(path: arguments.value("db") ?? data.databaseURL.path)
         let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
+        // L402 needs a root key that survives restarts, or tokens already sold would stop working.
+        let macaroonRootKey = lightning == nil ? nil : try data.macaroonRootKey()
 
         // The fake processor lives in this process; its state (accounts, balances) does not survive a restart.
         let processorKey = try Ed25519.PrivateKey()
@@ -105,11 +125,16 @@ enum ServeCommand {
         let merchant = try await processor.openAccount("merchant")
         let payer = try await processor.openAccount("demo-payer")
         for rule in pricing.rules {
-            for rail in rule.price.rails {
-                if let amount = rule.price.amount(on: rail) { try await processor.deposit(try amount.multiplied(by: 1000), into: "demo-payer") }
+            if let amount = rule.price.amount(on: .fake) { try await processor.deposit(try amount.multiplied(by: 1000), into: "demo-payer") }
+        }
+        var payees: [any PayeeRail] = []
+        for rail in railIDs {
+            if rail == .fake {
+                payees.append(FakePayeeRail(processor: processor, processorKey: processorKey.publicKey, account: merchant))
+            } else if let lightning {
+                payees.append(lightning.payeeRail())
             }
         }
-        let payee = FakePayeeRail(processor: processor, processorKey: processorKey.publicKey, account: merchant)
 
         let metrics = GateMetrics()
         let gateBox = GateBox()
@@ -149,11 +174,14 @@ enum ServeCommand {
         let hostInURL = host.contains(":") ? "[\(host)]" : host
         let origin = "http://\(hostInURL):\(bound)"
         gateBox.set(Gate(configuration: GateConfiguration(
-            realm: realm, rails: [payee], pricing: pricing, store: store, keyring: keyring, signer: keys.signer,
-            verifier: verifier, rateLimit: rateLimit, publicOrigin: origin)))
-        try writePayerFile(data: data, payer: payer, processorKey: processorKey.publicKey, origin: origin)
+            realm: realm, rails: payees, pricing: pricing, store: store, keyring: keyring, signer: keys.signer,
+            verifier: verifier, macaroonRootKey: macaroonRootKey, rateLimit: rateLimit, challengeLifetime: challengeLifetime,
+            publicOrigin: origin)))
+        if railIDs.contains(.fake) { try writePayerFile(data: data, payer: payer, processorKey: processorKey.publicKey, origin: origin) }
 
-        log("payrail serve: listening on \(origin) rail=fake data=\(data.url.path)\(upstream.map { " upstream=\($0)" } ?? " (demo resource)")")
+        let railNames = railIDs.map(\.rawValue).joined(separator: ",")
+        log("payrail serve: listening on \(origin) rail=\(railNames) data=\(data.url.path)\(upstream.map { " upstream=\($0)" } ?? " (demo resource)")")
+        if let lightning { log("payrail serve: lightning \(lightning.summary)") }
         for rule in pricing.rules { log("payrail serve: price \(rule)") }
 
         var received: Int32 = SIGTERM
@@ -429,5 +457,178 @@ final class UpstreamClient: NSObject, URLSessionTaskDelegate, @unchecked Sendabl
             }
             return .success(response)
         }
+    }
+}
+
+/// The Lightning backend settings `payrail serve` and `payrail fetch` share: a flag wins over its
+/// environment variable. Keys are read, handed to the backend and never printed: not in the startup
+/// line, not in an error, not in `summary` (flags with secrets show in `ps`, so the help prefers the
+/// environment for them).
+struct LightningCommandSettings: Sendable {
+    /// Which side of a payment the command is on: it decides which LNbits key is needed.
+    enum Role: Sendable {
+        /// `payrail serve`: issues invoices (the LNbits invoice key is enough).
+        case payee
+        /// `payrail fetch`: pays invoices (needs the LNbits admin key).
+        case payer
+    }
+
+    /// The environment variable behind each flag.
+    static let environmentNames: [String: String] = [
+        "lnbits-url": "PAYRAIL_LNBITS_URL", "lnbits-invoice-key": "PAYRAIL_LNBITS_INVOICE_KEY",
+        "lnbits-admin-key": "PAYRAIL_LNBITS_ADMIN_KEY", "lnd-url": "PAYRAIL_LND_URL", "lnd-macaroon": "PAYRAIL_LND_MACAROON",
+        "lnd-cert": "PAYRAIL_LND_CERT", "lightning-network": "PAYRAIL_LIGHTNING_NETWORK", "lightning-mode": "PAYRAIL_LIGHTNING_MODE",
+    ]
+
+    let backend: any LightningBackend
+    let network: Bolt11Network
+    let mode: LightningSettlementMode
+    /// What the startup line may say: the backend kind and its address without user information.
+    let summary: String
+
+    static func options(for role: Role) -> [OptionSpec] {
+        var options = [
+            OptionSpec(name: "lnbits-url", valueName: "URL", help: "LNbits address, e.g. http://127.0.0.1:5000 (or $PAYRAIL_LNBITS_URL)"),
+        ]
+        switch role {
+        case .payee:
+            options.append(OptionSpec(name: "lnbits-invoice-key", valueName: "KEY",
+                                      help: "LNbits invoice key of the receiving wallet; prefer $PAYRAIL_LNBITS_INVOICE_KEY (flags show in ps)"))
+        case .payer:
+            options.append(OptionSpec(name: "lnbits-admin-key", valueName: "KEY",
+                                      help: "LNbits admin key of the paying wallet; prefer $PAYRAIL_LNBITS_ADMIN_KEY (flags show in ps)"))
+        }
+        options += [
+            OptionSpec(name: "lnd-url", valueName: "URL", help: "LND REST address, https only (or $PAYRAIL_LND_URL); instead of LNbits"),
+            OptionSpec(name: "lnd-macaroon", valueName: "FILE",
+                       help: "LND macaroon file, \(role == .payee ? "invoice" : "admin") rights (or $PAYRAIL_LND_MACAROON)"),
+            OptionSpec(name: "lnd-cert", valueName: "FILE", help: "LND tls.cert the node must present (or $PAYRAIL_LND_CERT)"),
+            OptionSpec(name: "lightning-network", valueName: "NET",
+                       help: "network invoices must be on (default mainnet; or $PAYRAIL_LIGHTNING_NETWORK)",
+                       allowedValues: Bolt11Network.allCases.map(\.rawValue)),
+        ]
+        if role == .payee {
+            options.append(OptionSpec(name: "lightning-mode", valueName: "MODE",
+                                      help: "backend: preimage and the backend says paid (default); preimage: the preimage alone",
+                                      allowedValues: ["backend", "preimage"]))
+        }
+        return options
+    }
+
+    static func details(for role: Role) -> String {
+        let key = role == .payee ? "PAYRAIL_LNBITS_INVOICE_KEY (the invoice key of the wallet paid)"
+            : "PAYRAIL_LNBITS_ADMIN_KEY (the admin key of the wallet that pays)"
+        return """
+        Lightning (--rail lightning): an LNbits wallet (--lnbits-url and \(key)) or an LND
+        node (--lnd-url, --lnd-macaroon, --lnd-cert; TLS pinned to that certificate, never run here against
+        a live lnd). Every flag has the environment variable named in its help; the flag wins. Keys are never
+        printed: give them in the environment, since command lines are visible to every user in ps.
+        The network is not guessed: invoices on another network than --lightning-network (default mainnet,
+        which is also what LNbits' FakeWallet issues) are refused.
+        """ + (role == .payee ? """
+
+        The L402 macaroon root key is made on first start and kept in DIR/macaroon-root.key (mode 0600);
+        the invoice expires with the challenge (--challenge-lifetime).
+        """ : "")
+    }
+
+    /// The rails named by `--rail` (repeated or comma-separated), in order, without duplicates.
+    static func rails(_ values: [String]) throws(CommandFailure) -> [RailID] {
+        var rails: [RailID] = []
+        for name in (values.isEmpty ? ["fake"] : values).flatMap({ $0.split(separator: ",") }) {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            let rail: RailID
+            switch trimmed {
+            case "fake": rail = .fake
+            case "lightning": rail = .lightning
+            default: throw .usage("--rail must be fake or lightning (or both: fake,lightning), not '\(trimmed)'")
+            }
+            if !rails.contains(rail) { rails.append(rail) }
+        }
+        return rails
+    }
+
+    private static func setting(_ name: String, _ arguments: ParsedArguments, _ environment: [String: String]) -> String? {
+        if let value = arguments.value(name) { return value }
+        guard let variable = environmentNames[name], let value = environment[variable], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Reads the settings for `role`; a missing or malformed setting is a usage error naming the flag
+    /// and its variable, never the value given.
+    init(_ arguments: ParsedArguments, role: Role, requestTimeout: Duration = .seconds(30),
+         environment: [String: String] = ProcessInfo.processInfo.environment) throws(CommandFailure) {
+        func value(_ name: String) -> String? { Self.setting(name, arguments, environment) }
+        let networkName = value("lightning-network") ?? Bolt11Network.mainnet.rawValue
+        guard let network = Bolt11Network(rawValue: networkName) else {
+            throw .usage("--lightning-network ($PAYRAIL_LIGHTNING_NETWORK) must be one of "
+                + Bolt11Network.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self.network = network
+        switch value("lightning-mode") ?? "backend" {
+        case "backend": mode = .backendConfirmed
+        case "preimage": mode = .preimageOnly
+        default: throw .usage("--lightning-mode ($PAYRAIL_LIGHTNING_MODE) must be backend or preimage")
+        }
+        let lnbitsURL = value("lnbits-url"), lndURL = value("lnd-url")
+        switch (lnbitsURL, lndURL) {
+        case (nil, nil):
+            throw .usage("--rail lightning needs a backend: --lnbits-url ($PAYRAIL_LNBITS_URL) or --lnd-url ($PAYRAIL_LND_URL)")
+        case (.some, .some):
+            throw .usage("give either an LNbits backend (--lnbits-url) or an LND one (--lnd-url), not both")
+        case (let text?, nil):
+            let url = try Self.serviceURL(text, flag: "--lnbits-url ($PAYRAIL_LNBITS_URL)", schemes: ["http", "https"])
+            let invoiceKey = role == .payee ? value("lnbits-invoice-key") : nil
+            let adminKey = value("lnbits-admin-key")
+            switch role {
+            case .payee:
+                guard invoiceKey != nil || adminKey != nil else {
+                    throw .usage("payrail serve --rail lightning needs the wallet's invoice key in $PAYRAIL_LNBITS_INVOICE_KEY (or --lnbits-invoice-key)")
+                }
+            case .payer:
+                guard adminKey != nil else {
+                    throw .usage("paying on Lightning needs the wallet's admin key in $PAYRAIL_LNBITS_ADMIN_KEY (or --lnbits-admin-key)")
+                }
+            }
+            backend = LNbitsBackend(baseURL: url, adminKey: adminKey.map(LNbitsAPIKey.init), invoiceKey: invoiceKey.map(LNbitsAPIKey.init),
+                                    requestTimeout: requestTimeout)
+            summary = "backend=lnbits \(Self.redacted(url)) network=\(network.rawValue)" + (role == .payee ? " mode=\(mode == .backendConfirmed ? "backend" : "preimage")" : "")
+        case (nil, let text?):
+            let url = try Self.serviceURL(text, flag: "--lnd-url ($PAYRAIL_LND_URL)", schemes: ["https"])
+            guard let macaroon = value("lnd-macaroon"), let certificate = value("lnd-cert") else {
+                throw .usage("an LND backend needs --lnd-macaroon FILE ($PAYRAIL_LND_MACAROON) and --lnd-cert FILE ($PAYRAIL_LND_CERT)")
+            }
+            do {
+                backend = try LNDBackend.pinned(baseURL: url, macaroonFile: URL(fileURLWithPath: macaroon),
+                                                tlsCertificateFile: URL(fileURLWithPath: certificate))
+            } catch {
+                throw .usage("the LND settings cannot be used: \(error.reason)")
+            }
+            summary = "backend=lnd \(Self.redacted(url)) network=\(network.rawValue)" + (role == .payee ? " mode=\(mode == .backendConfirmed ? "backend" : "preimage")" : "")
+        }
+    }
+
+    /// The payee rail over this backend.
+    func payeeRail() -> LightningPayeeRail {
+        LightningPayeeRail(backend: backend, network: network, mode: mode)
+    }
+
+    /// An http(s) URL with a host; the value is not repeated in the error (it may hold credentials).
+    private static func serviceURL(_ text: String, flag: String, schemes: Set<String>) throws(CommandFailure) -> URL {
+        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), let scheme = url.scheme?.lowercased(),
+              schemes.contains(scheme), let host = url.host, !host.isEmpty
+        else {
+            throw .usage("\(flag) must be an \(schemes.sorted().joined(separator: " or ")) URL with a host")
+        }
+        return url
+    }
+
+    /// Scheme, host and port only: user information or a path could carry a secret.
+    private static func redacted(_ url: URL) -> String {
+        var components = URLComponents()
+        components.scheme = url.scheme
+        components.host = url.host
+        components.port = url.port
+        return components.string ?? "(address)"
     }
 }

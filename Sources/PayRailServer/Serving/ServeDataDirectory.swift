@@ -11,7 +11,8 @@ import Darwin
 // `payrail serve` must start with no setting at all and still keep what a restart must not lose: the
 // receipt signing key (receipts already handed out must keep verifying), the challenge-id secret
 // (challenges already issued must stay payable) and the database. They live in one directory only
-// its owner can enter. The keys folder has the layout `payrail keys generate` writes (`<kid>.pem` and
+// its owner can enter (with the Lightning rail, the L402 macaroon root key too). The keys folder has
+// the layout `payrail keys generate` writes (`<kid>.pem` and
 // `jwks.json`), so an operator can rotate by generating a new key into it and restarting.
 
 /// A setup problem that stops the server from starting; the message says what to fix.
@@ -70,6 +71,23 @@ public struct ServeDataDirectory: Sendable {
         do { secret = try SecureRandom.bytes(count: 32) } catch { throw ServeSetupError("no randomness for the challenge secret: \(error)") }
         try Self.writePrivate(Data((Base64URL.encode(secret) + "\n").utf8), to: file)
         return secret
+    }
+
+    /// The L402 macaroon root key, generated (32 random bytes, mode 0600, file `macaroon-root.key`) on
+    /// first use. Macaroons already handed out stay valid across restarts only while this file is kept;
+    /// replacing it revokes every L402 token issued with the old one.
+    public func macaroonRootKey() throws(ServeSetupError) -> [UInt8] {
+        let file = url.appendingPathComponent("macaroon-root.key")
+        if let text = try? String(contentsOf: file, encoding: .utf8) {
+            guard let key = try? Base64URL.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count >= 32 else {
+                throw ServeSetupError("\(file.path) is not a base64url key of at least 32 bytes: move it away to make a new one")
+            }
+            return key
+        }
+        let key: [UInt8]
+        do { key = try SecureRandom.bytes(count: 32) } catch { throw ServeSetupError("no randomness for the macaroon root key: \(error)") }
+        try Self.writePrivate(Data((Base64URL.encode(key) + "\n").utf8), to: file)
+        return key
     }
 
     /// Loads the receipt keys from `folder` (default: `keys` in this directory), generating an

@@ -1,0 +1,307 @@
+import Foundation
+import LightningRail
+import PayRail
+import PayRailTestPeers
+import PayRailWire
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `payrail serve --rail lightning` in front of a shop wallet of a real LNbits, its invoice key given
+/// only in the environment.
+final class LightningServeProcess: @unchecked Sendable {
+    let process = Process()
+    let data: URL
+    let stdoutFile: URL
+    let stderrFile: URL
+    private(set) var origin = ""
+
+    init(lnbits: URL, invoiceKey: String, extra: [String] = []) throws {
+        let scratch = try temporaryDirectory()
+        data = scratch.appendingPathComponent("data")
+        stdoutFile = scratch.appendingPathComponent("stdout.log")
+        stderrFile = scratch.appendingPathComponent("stderr.log")
+        _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        process.executableURL = PayRail.binary
+        process.arguments = ["serve", "--port", "0", "--data", data.path, "--rail", "lightning", "--lnbits-url", lnbits.absoluteString] + extra
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAYRAIL_LNBITS_INVOICE_KEY"] = invoiceKey
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
+        process.standardError = try FileHandle(forWritingTo: stderrFile)
+        try process.run()
+        for _ in 0..<200 {
+            if let line = log.split(separator: "\n").first, let range = line.range(of: "listening on ") {
+                origin = String(line[range.upperBound...].prefix { $0 != " " })
+                return
+            }
+            guard process.isRunning else { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill()
+        throw ServeTestFailure("payrail serve --rail lightning did not start: \(log) \(errors)")
+    }
+
+    var log: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
+
+    func url(_ path: String) -> URL { URL(string: origin + path) ?? URL(fileURLWithPath: "/") }
+
+    /// Stop by PID (SIGKILL: nothing to flush that a test reads).
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A TCP relay between `payrail fetch` and LNbits that freezes LNbits (SIGSTOP) the moment the agent's
+/// payment request passes, so the payment is sent but never answered: "LNbits stopped mid-payment".
+final class FreezingRelay: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let outputFile: URL
+
+    init(python: URL, targetPort: Int, lnbitsPID: Int32) throws {
+        outputFile = try temporaryDirectory().appendingPathComponent("relay.log")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        process.executableURL = python
+        process.arguments = ["-c", Self.script, String(targetPort), String(lnbitsPID)]
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        process.standardError = FileHandle.standardError
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 {
+            if let first = Self.read(outputFile).split(separator: "\n").first, let port = Int(first) {
+                found = port
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        guard let found else {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            throw ServeTestFailure("the relay did not start: \(Self.read(outputFile))")
+        }
+        port = found
+    }
+
+    static func read(_ file: URL) -> String { (try? String(contentsOf: file, encoding: .utf8)) ?? "" }
+    var output: String { Self.read(outputFile) }
+    var froze: Bool { output.contains("froze") }
+
+    func stop() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// The agent's side closing never closes the LNbits side: a frozen request must still reach LNbits
+    /// when it runs again, as a payment lost in flight would.
+    static let script = """
+    import os, signal, socket, sys, threading
+    target, pid = int(sys.argv[1]), int(sys.argv[2])
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    print(server.getsockname()[1], flush=True)
+    frozen = threading.Event()
+    def pump(source, sink, from_agent):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if from_agent and not frozen.is_set() and b"POST /api/v1/payments " in data:
+                    frozen.set()
+                    os.kill(pid, signal.SIGSTOP)
+                    print("froze", flush=True)
+                sink.sendall(data)
+        except OSError:
+            pass
+        if not from_agent:
+            try:
+                sink.close()
+            except OSError:
+                pass
+    while True:
+        agent, _ = server.accept()
+        upstream = socket.create_connection(("127.0.0.1", target))
+        threading.Thread(target=pump, args=(agent, upstream, True), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, agent, False), daemon=True).start()
+    """
+}
+
+/// The whole flow over processes: `payrail serve --rail lightning` on a shop wallet, `payrail fetch
+/// --rail lightning` paying from an agent wallet of the same real LNbits (FakeWallet, mainnet invoices).
+@Suite("Lightning end to end: payrail serve and payrail fetch through a real LNbits", .serialized)
+struct LightningFlowTests {
+    static let priceMsat: Int64 = 100_000
+
+    struct World {
+        let lnbits: LNbitsPeer
+        let shop: LNbitsPeer.Wallet
+        let agent: LNbitsPeer.Wallet
+        let server: LightningServeProcess
+        let wallet: String
+
+        init(lnbits: LNbitsPeer, agentSats: Int64, serveExtra: [String] = []) async throws {
+            self.lnbits = lnbits
+            shop = try await lnbits.createWallet(name: "shop")
+            agent = try await lnbits.createWallet(name: "agent")
+            if agentSats > 0 { try await lnbits.fund(agent, sats: agentSats) }
+            server = try LightningServeProcess(lnbits: lnbits.baseURL, invoiceKey: shop.invoiceKey, extra: serveExtra)
+            wallet = try temporaryDirectory().appendingPathComponent("wallet.sqlite").path
+        }
+
+        /// `payrail fetch --rail lightning --json`, the admin key in the environment only.
+        func fetch(_ extra: [String], lnbitsURL: URL? = nil) throws -> AgentRun {
+            try AgentRun.run(
+                ["fetch", server.url("/premium").absoluteString, "--wallet", wallet, "--rail", "lightning",
+                 "--lnbits-url", (lnbitsURL ?? lnbits.baseURL).absoluteString, "--json"] + extra,
+                environment: ["PAYRAIL_LNBITS_ADMIN_KEY": agent.adminKey])
+        }
+
+        func balances() async throws -> (shop: Int64, agent: Int64) {
+            (try await lnbits.balanceMsat(shop), try await lnbits.balanceMsat(agent))
+        }
+
+        /// No key appears in anything the processes printed.
+        func expectNoKeyPrinted(_ runs: [AgentRun]) {
+            let printed = [server.log, server.errors] + runs.flatMap { [$0.stdout, $0.stderr] }
+            for text in printed {
+                #expect(!text.contains(shop.invoiceKey) && !text.contains(shop.adminKey) && !text.contains(agent.adminKey)
+                        && !text.contains(agent.invoiceKey), "a key was printed")
+            }
+        }
+    }
+
+    @Test("402, pay through LNbits, retry, 200 with a verified receipt: exactly the price moves once, in each dialect",
+          arguments: [PaymentDialect.payment, .x402, .l402, .plain])
+    func paysInEachDialect(_ dialect: PaymentDialect) async throws {
+        let world = try await World(lnbits: try await LNbitsPeer.shared(), agentSats: 1_000)
+        defer { world.server.kill() }
+        #expect(world.server.log.contains("rail=lightning"))
+        #expect(world.server.log.contains("backend=lnbits") && world.server.log.contains("network=mainnet"))
+
+        let run = try world.fetch(["--dialect", dialect.rawValue, "--payment-id", "ln-\(dialect.rawValue)"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.json["status"] as? Int == 200)
+        let payment = try #require(run.json["payment"] as? [String: Any], "\(run.stdout)")
+        #expect(payment["dialect"] as? String == dialect.rawValue)
+        #expect(payment["rail"] as? String == "lightning")
+        #expect(payment["amount"] as? String == "100sat")
+        #expect(payment["receiptVerified"] as? Bool == true, "\(payment["receiptProblem"] ?? "")")
+        #expect((run.json["body"] as? String)?.contains("\"paidWith\":\"lightning\"") == true)
+        var balances = try await world.balances()
+        #expect(balances.shop == Self.priceMsat)
+        #expect(balances.agent == 1_000_000 - Self.priceMsat)
+
+        // The same payment id again is the same call: answered, nothing more paid.
+        let again = try world.fetch(["--dialect", dialect.rawValue, "--payment-id", "ln-\(dialect.rawValue)"])
+        #expect(again.status == 0, "\(again.stderr)")
+        balances = try await world.balances()
+        #expect(balances.shop == Self.priceMsat && balances.agent == 1_000_000 - Self.priceMsat)
+        world.expectNoKeyPrinted([run, again])
+    }
+
+    @Test("an unfunded agent wallet: refused before paying, exit 3, nothing moves, nothing committed")
+    func unfundedWallet() async throws {
+        let world = try await World(lnbits: try await LNbitsPeer.shared(), agentSats: 0)
+        defer { world.server.kill() }
+        let run = try world.fetch([])
+        #expect(run.status == 3, "\(run.stdout) \(run.stderr)")
+        let error = try #require(run.json["error"] as? [String: Any], "\(run.stdout)")
+        #expect(error["code"] as? String == "noOffers" || error["code"] as? String == "paymentFailed", "\(error)")
+        #expect(run.stdout.contains("insufficientFunds") || run.stdout.contains("holds 0 msat"), "\(run.stdout)")
+        let balances = try await world.balances()
+        #expect(balances.shop == 0 && balances.agent == 0)
+        let ledger = try AgentRun.run(["ledger", "--wallet", world.wallet, "--json"])
+        let spends = (ledger.json["spends"] as? [[String: Any]]) ?? []
+        #expect(!spends.contains { $0["state"] as? String == "committed" || $0["state"] as? String == "paid" }, "\(spends)")
+        world.expectNoKeyPrinted([run])
+    }
+
+    @Test("a challenge left past its expiry: the agent's rail refuses the invoice; paid anyway behind its back, the server refuses it")
+    func expiredInvoice() async throws {
+        let world = try await World(lnbits: try await LNbitsPeer.shared(), agentSats: 1_000, serveExtra: ["--challenge-lifetime", "2"])
+        defer { world.server.kill() }
+        let url = world.server.url("/premium")
+        let challenge = try await exchange(url)
+        #expect(challenge.status == 402)
+        let reading = PaymentResponseReader.read(status: challenge.status, headers: challenge.headers, body: challenge.body, receivedAt: Date(),
+                                                 expectedRequest: .http(method: "GET", url: url.absoluteString, body: [], headers: []))
+        let read = try #require(reading.offers.first { $0.dialect == .plain && $0.offer.rail == .lightning }, "\(reading.skipped)")
+        #expect(read.offer.expiresAt.timeIntervalSinceNow <= 2)
+        try await Task.sleep(for: .milliseconds(3_200))
+
+        let agentBackend = LNbitsBackend(baseURL: world.lnbits.baseURL, adminKey: LNbitsAPIKey(world.agent.adminKey), invoiceKey: nil)
+        do {
+            _ = try await LightningPayerRail(backend: agentBackend, network: .mainnet).pay(read.offer)
+            Issue.record("the payer rail paid an expired invoice")
+        } catch {
+            #expect(error.code == .expired, "\(error)")
+        }
+        var balances = try await world.balances()
+        #expect(balances.shop == 0 && balances.agent == 1_000_000)
+
+        // LNbits itself may pay an expired invoice between its own wallets; the server must still refuse
+        // the proof, since the challenge has expired.
+        let invoice = try #require(read.offer.details["invoice"])
+        var paidBehindTheRail = false
+        if case .succeeded(let preimage, _)? = try? await agentBackend.pay(bolt11: invoice, maxFeeMsat: 10_000, timeout: .seconds(30)) {
+            paidBehindTheRail = true
+            let credential = Credential(rail: .lightning, offerID: read.offer.id, payload: ["preimage": preimage])
+            let late = try await exchange(url, headers: try read.credentialFields(for: credential))
+            #expect(late.status == 402, "an expired challenge was honoured: \(late.status) \(late.text)")
+        }
+        // Whatever LNbits did, at most the one invoice moved.
+        balances = try await world.balances()
+        let moved: Int64 = paidBehindTheRail ? Self.priceMsat : 0
+        #expect(balances.shop == moved && balances.agent == 1_000_000 - moved, "LNbits paid it: \(paidBehindTheRail)")
+    }
+
+    @Test("LNbits frozen while the payment is in flight: exit 4, spend pending; after it is back a rerun finishes without paying twice")
+    func lnbitsFrozenMidPayment() async throws {
+        // A server of its own: freezing the shared one would stall every other test.
+        let lnbits = try await LNbitsPeer.start()
+        defer { lnbits.stop() }
+        let world = try await World(lnbits: lnbits, agentSats: 1_000)
+        defer { world.server.kill() }
+        let port = try #require(lnbits.baseURL.port)
+        let relay = try FreezingRelay(python: try LNbitsPeer.venv().appendingPathComponent("bin/python"), targetPort: port, lnbitsPID: lnbits.pid)
+        defer {
+            relay.stop()
+            lnbits.resume()
+        }
+        let viaRelay = try #require(URL(string: "http://127.0.0.1:\(relay.port)"))
+
+        let started = Date()
+        let first = try world.fetch(["--payment-id", "frozen-1", "--payment-timeout", "3"], lnbitsURL: viaRelay)
+        #expect(relay.froze, "the payment request never reached the relay: \(first.stderr)")
+        #expect(first.status == 4, "\(first.stdout) \(first.stderr)")
+        let error = try #require(first.json["error"] as? [String: Any], "\(first.stdout)")
+        #expect(error["code"] as? String == "paymentOutcomeUnknown", "\(error)")
+        #expect(Date().timeIntervalSince(started) < 30, "the agent waited too long on a frozen LNbits")
+        let pending = try AgentRun.run(["ledger", "--wallet", world.wallet, "--json"])
+        let spends = (pending.json["spends"] as? [[String: Any]]) ?? []
+        #expect(spends.count == 1 && spends.first?["state"] as? String == "reserved", "\(spends)")
+
+        lnbits.resume()
+        // LNbits now handles the frozen request (or not); the rerun looks the payment up before paying.
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try world.fetch(["--payment-id", "frozen-1", "--payment-timeout", "10"])
+        #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
+        let payment = try #require(second.json["payment"] as? [String: Any], "\(second.stdout)")
+        #expect(payment["resumed"] as? Bool == true)
+        #expect(payment["receiptVerified"] as? Bool == true)
+        let balances = try await world.balances()
+        #expect(balances.shop == Self.priceMsat, "shop received \(balances.shop) msat")
+        #expect(balances.agent == 1_000_000 - Self.priceMsat, "agent paid \(1_000_000 - balances.agent) msat")
+        world.expectNoKeyPrinted([first, second])
+    }
+}
