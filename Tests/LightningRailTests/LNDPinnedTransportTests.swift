@@ -29,6 +29,17 @@ struct TestCertificate {
         try OpenSSLServer.runOpenSSL(arguments)
         return TestCertificate(certificate: certificate, key: key)
     }
+
+    /// Makes a certificate (subject CN=leaf) signed by `issuer`'s key.
+    static func issued(by issuer: TestCertificate, in directory: URL, name: String) throws -> TestCertificate {
+        let key = directory.appendingPathComponent("\(name).key"), request = directory.appendingPathComponent("\(name).csr")
+        let certificate = directory.appendingPathComponent("\(name).cert")
+        try OpenSSLServer.runOpenSSL(["req", "-new", "-nodes", "-subj", "/CN=leaf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                      "-keyout", key.path, "-out", request.path])
+        try OpenSSLServer.runOpenSSL(["x509", "-req", "-in", request.path, "-CA", issuer.certificate.path, "-CAkey", issuer.key.path,
+                                      "-set_serial", "2", "-days", "2", "-out", certificate.path])
+        return TestCertificate(certificate: certificate, key: key)
+    }
 }
 
 /// `openssl s_server -HTTP` on 127.0.0.1 and a free port, stopped by its PID.
@@ -52,7 +63,8 @@ final class OpenSSLServer {
 
     func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            // SIGKILL: the child inherits the test thread's signal mask, in which SIGTERM is blocked.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         try? input.fileHandleForWriting.close()
@@ -182,18 +194,30 @@ final class OpenSSLServer {
     }
 
     @Test func sameKeyAndSubjectButAnotherCertificateIsRefused() async throws {
-        // The handshake alone would accept this one (it chains to the pinned certificate's subject and
-        // key); only the byte-for-byte comparison refuses it.
         defer { cleanUp() }
         let node = try TestCertificate.make(in: directory, name: "node")
         let reissued = try TestCertificate.make(in: directory, name: "reissued", reusingKey: node.key)
         #expect(try Data(contentsOf: node.certificate) != (try Data(contentsOf: reissued.certificate)))
-        let server = try OpenSSLServer(certificate: reissued, serving: directory)
-        defer { server.stop() }
-        let transport = try LNDPinnedTransport(certificateFile: node.certificate)
-        let url = URL(string: "https://127.0.0.1:\(server.port)/v1/balance/channels")!
-        let failure = await #expect(throws: TransportFailure.self) { try await transport.send(BackendRequest(method: "GET", url: url, timeout: .seconds(5))) }
+        let failure = try await refusal(pinning: node, serverUses: reissued)
+        guard case .notSent = failure else { Issue.record("expected notSent, got \(String(describing: failure))"); return }
+    }
+
+    @Test func certificateIssuedByThePinnedOneIsRefusedByTheByteComparison() async throws {
+        // LND's tls.cert is a CA (CA:TRUE), so a certificate it signed passes the handshake's chain
+        // check against the pinned anchor; only the byte-for-byte comparison refuses it.
+        defer { cleanUp() }
+        let node = try TestCertificate.make(in: directory, name: "node")
+        let leaf = try TestCertificate.issued(by: node, in: directory, name: "leaf")
+        let failure = try await refusal(pinning: node, serverUses: leaf)
         #expect(failure == .notSent("the server's certificate is not the pinned tls.cert"))
+    }
+
+    private func refusal(pinning pinned: TestCertificate, serverUses served: TestCertificate) async throws -> TransportFailure? {
+        let server = try OpenSSLServer(certificate: served, serving: directory)
+        defer { server.stop() }
+        let transport = try LNDPinnedTransport(certificateFile: pinned.certificate)
+        let url = URL(string: "https://127.0.0.1:\(server.port)/v1/balance/channels")!
+        return await #expect(throws: TransportFailure.self) { try await transport.send(BackendRequest(method: "GET", url: url, timeout: .seconds(5))) }
     }
 
     @Test func answerCutShortIsNoAnswerAndClosedPortIsNotSent() async throws {
