@@ -240,19 +240,39 @@ enum LNDFixture {
 
     // MARK: Lookup and balance
 
-    @Test func outgoingLookupPagesBackUntilTheHashIsFound() async throws {
-        let transport = CannedLNDTransport([try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-older.json")])
+    @Test func outgoingLookupOfAFinishedPaymentReadsTheTrackStream() async throws {
+        let transport = CannedLNDTransport([try LNDFixture.answer("lnd-track-succeeded.jsonl")])
         let status = try await LNDFixture.backend(transport).outgoingStatus(paymentHash: LNDFixture.paymentHash)
         #expect(status == .succeeded(preimage: LNDFixture.preimage, feeMsat: 1_005))
         let requests = await transport.requests
-        #expect(requests.count == 2)
-        LNDFixture.expectAuthorised(requests[0], "GET", "/v1/payments?include_incomplete=true&reversed=true&max_payments=100")
-        LNDFixture.expectAuthorised(requests[1], "GET", "/v1/payments?include_incomplete=true&reversed=true&max_payments=100&index_offset=41")
+        #expect(requests.count == 1)
+        // The hash in the path is URL-safe base64 ('/' of the standard form becomes '_').
+        LNDFixture.expectAuthorised(requests[0], "GET", "/v2/router/track/SWqpObPVuyuaY3UOW62Nh44EZShS12GSX_DM39DaR3k=?no_inflight_updates=false")
+        #expect(requests[0].timeout == .seconds(5))
     }
 
-    @Test func outgoingLookupReportsInFlightAndFailedWithoutThrowing() async throws {
-        let transport = CannedLNDTransport([try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-newest.json"),
-                                            try LNDFixture.answer("lnd-payments-older.json")])
+    @Test func outgoingLookupOfANeverTriedPaymentIsNil() async throws {
+        let transport = CannedLNDTransport([try LNDFixture.answer("lnd-track-not-found.json", status: 404)])
+        #expect(try await LNDFixture.backend(transport).outgoingStatus(paymentHash: LNDFixture.paymentHash) == nil)
+        #expect(await transport.requests.count == 1)
+    }
+
+    @Test func openTrackStreamFallsBackToThePaymentListPagedBack() async throws {
+        let transport = CannedLNDTransport([
+            .failure(.noAnswer("timed out")), try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-older.json"),
+        ])
+        let status = try await LNDFixture.backend(transport).outgoingStatus(paymentHash: LNDFixture.paymentHash)
+        #expect(status == .succeeded(preimage: LNDFixture.preimage, feeMsat: 1_005))
+        let requests = await transport.requests
+        #expect(requests.count == 3)
+        LNDFixture.expectAuthorised(requests[1], "GET", "/v1/payments?include_incomplete=true&reversed=true&max_payments=100")
+        LNDFixture.expectAuthorised(requests[2], "GET", "/v1/payments?include_incomplete=true&reversed=true&max_payments=100&index_offset=41")
+    }
+
+    @Test func paymentListReportsInFlightAndFailedWithoutThrowing() async throws {
+        let open = Result<BackendResponse, TransportFailure>.failure(.noAnswer("timed out"))
+        let transport = CannedLNDTransport([open, try LNDFixture.answer("lnd-payments-newest.json"), open, try LNDFixture.answer("lnd-payments-newest.json"),
+                                            open, try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-older.json")])
         let backend = try LNDFixture.backend(transport)
         #expect(try await backend.outgoingStatus(paymentHash: String(repeating: "11", count: 32)) == .succeeded(preimage: String(repeating: "22", count: 32), feeMsat: 0))
         let failed = try await backend.outgoingStatus(paymentHash: String(repeating: "33", count: 32))
@@ -261,10 +281,17 @@ enum LNDFixture {
         #expect(try await backend.outgoingStatus(paymentHash: String(repeating: "44", count: 32)) == .inFlight)
     }
 
-    @Test func outgoingLookupIsNilOnlyAfterTheWholeHistory() async throws {
-        let transport = CannedLNDTransport([try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-empty.json")])
+    @Test func paymentListLookupIsNilOnlyAfterTheWholeHistory() async throws {
+        let transport = CannedLNDTransport([.failure(.noAnswer("timed out")), try LNDFixture.answer("lnd-payments-newest.json"), try LNDFixture.answer("lnd-payments-empty.json")])
         #expect(try await LNDFixture.backend(transport).outgoingStatus(paymentHash: String(repeating: "55", count: 32)) == nil)
-        #expect(await transport.requests.count == 2)
+        #expect(await transport.requests.count == 3)
+    }
+
+    @Test func unreachableNodeDuringLookupIsUnavailable() async throws {
+        let transport = CannedLNDTransport([.failure(.notSent("connection refused"))])
+        let error = await #expect(throws: RailError.self) { try await LNDFixture.backend(transport).outgoingStatus(paymentHash: LNDFixture.paymentHash) }
+        #expect(error?.code == .unavailable)
+        #expect(error?.retry == .safe)
     }
 
     @Test func balanceIsLocalBalanceMsat() async throws {

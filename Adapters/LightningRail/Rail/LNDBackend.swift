@@ -49,8 +49,8 @@ public struct LNDMacaroon: Sendable, CustomStringConvertible {
 ///   `openssl s_server`. Treat its first run against a real node as a test.
 ///
 /// Calls used: `POST /v1/invoices`, `GET /v1/invoice/{r_hash_str}`, `POST /v2/router/send` (stream),
-/// `GET /v1/payments` (lookup: unary, unlike `GET /v2/router/track/{hash}`, whose stream stays open
-/// while a payment is in flight and so never ends within a lookup), `GET /v1/balance/channels`.
+/// `GET /v2/router/track/{payment_hash}` (stream) with `GET /v1/payments` when that stream stays
+/// open (payment in flight), `GET /v1/balance/channels`.
 public struct LNDBackend: LightningBackend {
     /// The node's REST address, such as `https://127.0.0.1:8080`.
     public let baseURL: URL
@@ -192,10 +192,47 @@ public struct LNDBackend: LightningBackend {
         return try Self.readPaymentStream(response)
     }
 
-    /// `GET /v1/payments?include_incomplete=true&reversed=true`, paged back from the newest payment
-    /// until the hash is found or the history ends (`nil` only after the whole history was seen).
+    /// `GET /v2/router/track/{payment_hash}` first: LND answers at once with NotFound for a hash it
+    /// never paid (`nil`) and with the final update, then the end of the stream, for a finished payment.
+    /// While a payment is in flight that stream stays open, so when it has not ended within
+    /// `trackWait` the unary `GET /v1/payments` list (paged back from the newest payment until the
+    /// hash is found) gives the current state instead.
     public func outgoingStatus(paymentHash: String) async throws(RailError) -> OutgoingPaymentStatus? {
         let hash = try Self.checkedHash(paymentHash)
+        let hashBytes = LNDCoding.hexBytes(hash) ?? []
+        // bytes in a path are URL-safe base64 (the gateway decodes both alphabets).
+        let pathHash = Data(hashBytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let track = try request("GET", "/v2/router/track/\(pathHash)?no_inflight_updates=false", json: nil, timeout: min(requestTimeout, Self.trackWait))
+        let response: BackendResponse
+        do {
+            response = try await transport.send(track)
+        } catch {
+            switch error {
+            case .notSent(let why): throw RailError(.unavailable, "LND could not be reached (\(why))", retry: .safe)
+            case .noAnswer: return try await listedStatus(hash)
+            }
+        }
+        if let status = LNDCoding.rpcStatus(response.body), status.code == LNDGRPCCode.notFound { return nil }
+        guard (200..<300).contains(response.status) else { throw Self.error(from: response, context: .read) }
+        var last: [String: Any]?
+        for line in response.body.split(separator: UInt8(ascii: "\n")) {
+            guard let object = LNDCoding.object(Array(line)) else { continue }
+            if let result = object["result"] as? [String: Any] {
+                last = result
+            } else if let status = LNDCoding.rpcStatus(object), last == nil {
+                throw Self.error(from: status, context: .read)
+            }
+        }
+        guard let last else { return try await listedStatus(hash) }
+        return try Self.status(of: last, final: false)
+    }
+
+    /// How long a track stream may stay open before the payment is read from the list instead.
+    static let trackWait: Duration = .seconds(5)
+
+    /// The payment's state from `GET /v1/payments?include_incomplete=true&reversed=true`, paged back
+    /// until the hash is found; `nil` only after the whole history was seen.
+    private func listedStatus(_ hash: String) async throws(RailError) -> OutgoingPaymentStatus? {
         var indexOffset: String? = nil
         while true {
             var query = "include_incomplete=true&reversed=true&max_payments=\(Self.lookupPageSize)"
