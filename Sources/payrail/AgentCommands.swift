@@ -56,7 +56,7 @@ enum AgentCommands {
 
         Exit codes: 0 the server answered (any HTTP status, like curl); 1 refused by policy or budget
         (nothing paid); 2 usage error; 3 no payment could be made (no payable offer, the wallet
-        failed; nothing paid); 4 paid but not finished (run the same command again) or paid and
+        failed or every wallet refused to quote, e.g. too little money; nothing paid); 4 paid but not finished (run the same command again) or paid and
         refused by the server (recorded in the ledger); 5 the request failed before any payment.
 
         --json prints {"url","method","status","paid","payment":{"paymentId","rail","dialect","amount",
@@ -167,6 +167,12 @@ enum AgentCommands {
     }
 
     static func exitCode(for error: PayingClientError) -> ExitCode {
+        // Offers refused only because every wallet said no (insufficient funds, a wallet down) are a
+        // wallet failure, not the owner's policy: exit 3 like any other payment that could not be made.
+        if error.code == .refusedByPolicy, let refusals = error.negotiation?.refusals, !refusals.isEmpty,
+           refusals.allSatisfy({ $0.rule == Negotiator.RuleName.railQuote }) {
+            return .paymentFailed
+        }
         switch error.code {
         case .refusedByPolicy, .overBudget: return .refused
         case .paymentFailed, .noOffers: return .paymentFailed
@@ -205,6 +211,16 @@ enum AgentCommands {
         byUnit[maximum.unit, default: SpendLimits.Limit()].perRequest = maximum
         byUnit[perHour.unit, default: SpendLimits.Limit()].perHour = perHour
         byUnit[perDay.unit, default: SpendLimits.Limit()].perDay = perDay
+        // Lightning offers come in sat or msat (x402 prices in msat): a budget given in sat also
+        // budgets msat, converted exactly, unless msat has numbers of its own. The ledger counts each
+        // unit apart, so spends in both units together can reach each window's limit once per unit.
+        if let sat = byUnit[.sat], byUnit[.msat] == nil {
+            func msat(_ amount: Money?) -> Money? {
+                guard let amount, let scaled = try? amount.multiplied(by: 1000) else { return nil }
+                return try? Money(amount: scaled.amount, unit: .msat)
+            }
+            byUnit[.msat] = SpendLimits.Limit(perRequest: msat(sat.perRequest), perHour: msat(sat.perHour), perDay: msat(sat.perDay))
+        }
         return SpendLimits(byUnit)
     }
 
