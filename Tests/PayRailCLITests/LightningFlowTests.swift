@@ -306,3 +306,66 @@ struct LightningFlowTests {
         world.expectNoKeyPrinted([first, second])
     }
 }
+
+/// The Lightning settings of `payrail serve` and `payrail fetch` without any LNbits: what is refused,
+/// that no secret is ever repeated, and the L402 root key kept across restarts.
+@Suite("Lightning settings of payrail serve and fetch (no LNbits needed)", .serialized)
+struct LightningSettingsTests {
+    static let secret = "s3cret-never-printed-9f2c"
+
+    @Test("a missing key or a bad address is a usage error naming the variable, never the value")
+    func refusalsNeverEchoSecrets() throws {
+        let data = try temporaryDirectory().appendingPathComponent("data").path
+        let noKey = try AgentRun.run(["serve", "--port", "0", "--data", data, "--rail", "lightning", "--lnbits-url", "http://127.0.0.1:9"],
+                                     environment: ["PAYRAIL_LNBITS_INVOICE_KEY": ""])
+        #expect(noKey.status == 2 && noKey.stderr.contains("PAYRAIL_LNBITS_INVOICE_KEY"), "\(noKey.stderr)")
+        let badURL = try AgentRun.run(["serve", "--port", "0", "--data", data, "--rail", "lightning", "--lnbits-url", "ftp://\(Self.secret)@host"],
+                                      environment: ["PAYRAIL_LNBITS_INVOICE_KEY": Self.secret])
+        #expect(badURL.status == 2 && badURL.stderr.contains("--lnbits-url"), "\(badURL.stderr)")
+        let both = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "lightning", "--lnbits-url", "http://127.0.0.1:9",
+                                     "--lnd-url", "https://127.0.0.1:8080"], environment: ["PAYRAIL_LNBITS_ADMIN_KEY": Self.secret])
+        #expect(both.status == 2 && both.stderr.contains("not both"), "\(both.stderr)")
+        let noAdmin = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "lightning", "--lnbits-url", "http://127.0.0.1:9"],
+                                       environment: ["PAYRAIL_LNBITS_ADMIN_KEY": ""])
+        #expect(noAdmin.status == 2 && noAdmin.stderr.contains("PAYRAIL_LNBITS_ADMIN_KEY"), "\(noAdmin.stderr)")
+        let badRail = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "fake,card"])
+        #expect(badRail.status == 2 && badRail.stderr.contains("'card'"), "\(badRail.stderr)")
+        for run in [noKey, badURL, both, noAdmin, badRail] {
+            #expect(!(run.stdout + run.stderr).contains(Self.secret))
+        }
+    }
+
+    @Test("serve --rail lightning starts from the environment alone, prints no key nor URL credentials, keeps one L402 root key (0600) across restarts")
+    func startsAndKeepsTheMacaroonRootKey() throws {
+        let scratch = try temporaryDirectory()
+        let data = scratch.appendingPathComponent("data")
+        let arguments = ["serve", "--port", "0", "--data", data.path, "--rail", "fake,lightning"]
+        let environment = ["PAYRAIL_LNBITS_URL": "http://user:\(Self.secret)@127.0.0.1:9", "PAYRAIL_LNBITS_INVOICE_KEY": Self.secret,
+                           "PAYRAIL_LIGHTNING_NETWORK": "regtest"]
+        var keys: [Data] = []
+        for _ in 0..<2 {
+            let running = try AgentRun.Running(arguments, environment: environment)
+            var log = ""
+            for _ in 0..<200 {
+                log = AgentRun.read(running.out)
+                if log.contains("payrail serve: price") || !running.process.isRunning { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            kill(running.process.processIdentifier, SIGTERM)
+            let finished = try running.wait()
+            #expect(finished.stdout.contains("rail=fake,lightning"), "\(finished.stdout) \(finished.stderr)")
+            #expect(finished.stdout.contains("backend=lnbits http://127.0.0.1:9 network=regtest mode=backend"), "\(finished.stdout)")
+            #expect(!(finished.stdout + finished.stderr).contains(Self.secret))
+            let file = data.appendingPathComponent("macaroon-root.key")
+            let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            keys.append(try Data(contentsOf: file))
+        }
+        #expect(keys.count == 2 && keys[0] == keys[1] && keys[0].count >= 43)
+    }
+}
+
+extension AgentRun {
+    /// A file's text, empty when unreadable.
+    static func read(_ file: URL) -> String { (try? String(contentsOf: file, encoding: .utf8)) ?? "" }
+}
