@@ -56,8 +56,9 @@ enum AgentCommands {
 
         Exit codes: 0 the server answered (any HTTP status, like curl); 1 refused by policy or budget
         (nothing paid); 2 usage error; 3 no payment could be made (no payable offer, the wallet
-        failed or every wallet refused to quote, e.g. too little money; nothing paid); 4 paid but not finished (run the same command again) or paid and
-        refused by the server (recorded in the ledger); 5 the request failed before any payment.
+        failed or every wallet refused to quote, e.g. too little money; nothing paid); 4 paid but
+        not finished (run the same command again) or paid and refused by the server (recorded in the
+        ledger); 5 the request failed before any payment.
 
         --json prints {"url","method","status","paid","payment":{"paymentId","rail","dialect","amount",
         "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",

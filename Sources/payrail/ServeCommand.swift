@@ -516,20 +516,28 @@ struct LightningCommandSettings: Sendable {
     }
 
     static func details(for role: Role) -> String {
-        let key = role == .payee ? "PAYRAIL_LNBITS_INVOICE_KEY (the invoice key of the wallet paid)"
-            : "PAYRAIL_LNBITS_ADMIN_KEY (the admin key of the wallet that pays)"
-        return """
-        Lightning (--rail lightning): an LNbits wallet (--lnbits-url and \(key)) or an LND
-        node (--lnd-url, --lnd-macaroon, --lnd-cert; TLS pinned to that certificate, never run here against
-        a live lnd). Every flag has the environment variable named in its help; the flag wins. Keys are never
-        printed: give them in the environment, since command lines are visible to every user in ps.
-        The network is not guessed: invoices on another network than --lightning-network (default mainnet,
-        which is also what LNbits' FakeWallet issues) are refused.
-        """ + (role == .payee ? """
-
-        The L402 macaroon root key is made on first start and kept in DIR/macaroon-root.key (mode 0600);
-        the invoice expires with the challenge (--challenge-lifetime).
-        """ : "")
+        let key = role == .payee ? "$PAYRAIL_LNBITS_INVOICE_KEY, the invoice key of the wallet paid"
+            : "$PAYRAIL_LNBITS_ADMIN_KEY, the admin key of the wallet that pays"
+        let common = """
+        Lightning (--rail lightning): an LNbits wallet (--lnbits-url, and
+        \(key)) or an LND node (--lnd-url, --lnd-macaroon, --lnd-cert; TLS pinned to that certificate; not yet
+        run against a live lnd). Each flag has the environment variable named in its help; the flag
+        wins. Keys are never printed: give them in the environment, since command lines are visible to
+        every user in ps. The network is not guessed: invoices on another network than
+        --lightning-network (default mainnet, which is also what LNbits' FakeWallet issues) are refused.
+        """
+        switch role {
+        case .payee:
+            return common + "\n\n" + """
+            The L402 macaroon root key is made on first start and kept in DIR/macaroon-root.key (mode
+            0600); each invoice expires with its challenge (--challenge-lifetime).
+            """
+        case .payer:
+            return common + "\n\n" + """
+            Budgets given in sat also budget msat offers (x402 prices Lightning in msat), converted
+            exactly; the ledger counts the two units apart.
+            """
+        }
     }
 
     /// The rails named by `--rail` (repeated or comma-separated), in order, without duplicates.
