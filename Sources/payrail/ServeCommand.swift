@@ -522,9 +522,10 @@ struct LightningCommandSettings: Sendable {
         Lightning (--rail lightning): an LNbits wallet (--lnbits-url, and
         \(key)) or an LND node (--lnd-url,
         --lnd-macaroon, --lnd-cert; TLS pinned to that certificate; not yet run against a live lnd).
-        Each flag has the environment variable named in its help; the flag wins. Keys are never printed: give them in the environment, since command lines are visible to
-        every user in ps. The network is not guessed: invoices on another network than
-        --lightning-network (default mainnet, which is also what LNbits' FakeWallet issues) are refused.
+        Each flag has the environment variable named in its help; the flag wins. Keys are never
+        printed: give them in the environment, since command lines are visible to every user in ps.
+        The network is not guessed: invoices on another network than --lightning-network (default
+        mainnet, which is also what LNbits' FakeWallet issues) are refused.
         """
         switch role {
         case .payee:
