@@ -210,6 +210,25 @@ struct LightningFlowTests {
         world.expectNoKeyPrinted([run, again])
     }
 
+    @Test("serve --rail fake,lightning offers both; an agent with both wallets takes the cheaper, one with Lightning only pays on Lightning")
+    func bothRails() async throws {
+        let world = try await World(lnbits: try await LNbitsPeer.shared(), agentSats: 1_000, serveExtra: ["--rail", "fake"])
+        defer { world.server.kill() }
+        #expect(world.server.log.contains("rail=lightning,fake"), "\(world.server.log)")
+        let payerFile = world.server.data.appendingPathComponent("fake-payer.json").path
+        // The fake offer costs 100 sat; the Lightning one up to 110 (its maximum routing fee).
+        let both = try world.fetch(["--rail", "lightning,fake", "--fake-payer", payerFile, "--payment-id", "lightning-both-rails-1"])
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect((both.json["payment"] as? [String: Any])?["rail"] as? String == "fake", "\(both.stdout)")
+        var balances = try await world.balances()
+        #expect(balances.shop == 0 && balances.agent == 1_000_000)
+        let lightningOnly = try world.fetch(["--payment-id", "lightning-both-rails-2"])
+        #expect(lightningOnly.status == 0, "\(lightningOnly.stderr)")
+        #expect((lightningOnly.json["payment"] as? [String: Any])?["rail"] as? String == "lightning", "\(lightningOnly.stdout)")
+        balances = try await world.balances()
+        #expect(balances.shop == Self.priceMsat && balances.agent == 1_000_000 - Self.priceMsat)
+    }
+
     @Test("an unfunded agent wallet: refused before paying, exit 3, nothing moves, nothing committed")
     func unfundedWallet() async throws {
         let world = try await World(lnbits: try await LNbitsPeer.shared(), agentSats: 0)
@@ -333,9 +352,16 @@ struct LightningSettingsTests {
         let noAdmin = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "lightning", "--lnbits-url", "http://127.0.0.1:9"],
                                        environment: ["PAYRAIL_LNBITS_ADMIN_KEY": ""])
         #expect(noAdmin.status == 2 && noAdmin.stderr.contains("PAYRAIL_LNBITS_ADMIN_KEY"), "\(noAdmin.stderr)")
+        let plainLND = try AgentRun.run(["serve", "--port", "0", "--data", data, "--rail", "lightning", "--lnd-url", "http://127.0.0.1:8080"])
+        #expect(plainLND.status == 2 && plainLND.stderr.contains("--lnd-url"), "\(plainLND.stderr)")
+        let lndNoFiles = try AgentRun.run(["serve", "--port", "0", "--data", data, "--rail", "lightning", "--lnd-url", "https://127.0.0.1:8080"])
+        #expect(lndNoFiles.status == 2 && lndNoFiles.stderr.contains("--lnd-macaroon"), "\(lndNoFiles.stderr)")
+        let lndMissing = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "lightning", "--lnd-url", "https://127.0.0.1:8080",
+                                           "--lnd-macaroon", "/nonexistent/admin.macaroon", "--lnd-cert", "/nonexistent/tls.cert"])
+        #expect(lndMissing.status == 2 && lndMissing.stderr.contains("LND settings cannot be used"), "\(lndMissing.stderr)")
         let badRail = try AgentRun.run(["fetch", "http://127.0.0.1:9/premium", "--rail", "fake,card"])
         #expect(badRail.status == 2 && badRail.stderr.contains("'card'"), "\(badRail.stderr)")
-        for run in [noKey, badURL, both, noAdmin, badRail] {
+        for run in [noKey, badURL, both, noAdmin, plainLND, lndNoFiles, lndMissing, badRail] {
             #expect(!(run.stdout + run.stderr).contains(Self.secret))
         }
     }
