@@ -31,7 +31,7 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
 
     /// Pays through `POST …/pay`; idempotent per request and payer like the in-process processor.
     public func pay(requestID: String, amount: Money, payee: String, payer: FakeAccountCredentials) async throws(RailError) -> String {
-        let object = try await post("pay", [
+        let object = try await post("pay", afterSendingMayHaveActed: true, [
             "accountID": payer.accountID, "secret": payer.secret, "requestID": requestID,
             "amount": amount.description, "payee": payee,
         ])
@@ -62,7 +62,9 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
 
     private static let payerOnly = RailError(.unsupported, "a hosted fake processor serves payers only; run the payee's processor in process", rail: .fake)
 
-    private func post(_ endpoint: String, _ body: [String: String]) async throws(RailError) -> [String: Any] {
+    /// - Parameter afterSendingMayHaveActed: for `pay`: an answer without the processor's own error
+    ///   code (a 5xx from a proxy, a crash mid-request) may follow a debit, so it is `.timedOut`.
+    private func post(_ endpoint: String, afterSendingMayHaveActed: Bool = false, _ body: [String: String]) async throws(RailError) -> [String: Any] {
         var request = URLRequest(url: baseURL.appendingPathComponent(endpoint))
         request.httpMethod = "POST"
         request.timeoutInterval = 15
@@ -80,10 +82,14 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         guard status == 200 else {
-            let code = (object["railError"] as? String).map(RailError.Code.init(rawValue:))
-                ?? (status >= 500 ? .unavailable : .declined)
             let detail = object["detail"] as? String ?? "status \(status)"
-            throw RailError(code, detail, rail: .fake)
+            if let code = (object["railError"] as? String).map(RailError.Code.init(rawValue:)) {
+                throw RailError(code, detail, rail: .fake)
+            }
+            if status >= 500 && afterSendingMayHaveActed {
+                throw RailError(.timedOut, "the processor failed mid-request (\(detail)); pay again to look it up", rail: .fake)
+            }
+            throw RailError(status >= 500 ? .unavailable : .declined, detail, rail: .fake)
         }
         return object
     }

@@ -46,14 +46,18 @@ public enum Paywall {
                 var response = await $pass.withValue(pass) { await next(request) }
                 guard !pass.isFree else { return response }
                 for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
-                // A 5xx is not the resource: storing it would replay the failure for the whole grant.
-                if response.status.code < 500 {
+                // A 5xx, a timeout or a rate limit is not the resource, and a HEAD answer has no body:
+                // storing them would replay them for the whole grant instead of the resource.
+                let status = response.status.code
+                if status < 500, status != 408, status != 429, request.method != "HEAD" {
                     var stored = HTTPFields()
                     for field in response.headers where field.name.lowercased() != Middleware.requestIDHeader.lowercased() {
                         stored.append(field.name, field.value)
                     }
                     // The grant stands even if the store fails: the receipt then regrants on replay.
                     try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
+                } else {
+                    gate.abandon(pass)
                 }
                 return response
             }

@@ -106,6 +106,14 @@ public final class Gate: Sendable {
         }
     }
 
+    /// Says that a paid pass's response will not be stored (it failed, or it was a HEAD): the
+    /// payer's next presentation of the same credential is granted again at once instead of being
+    /// asked to wait for this one. Free passes are ignored.
+    public func abandon(_ pass: GatePass) {
+        guard let grant = pass.grant else { return }
+        granting.end(grant.challengeID)
+    }
+
     private func decide(_ request: GateRequest, resource: Resource, price: Price) async throws -> GateDecision {
         let now = configuration.clock.now()
         let slots = try idempotencySlots(request, resource: resource) + x402IdentifierSlots(request)
@@ -329,10 +337,16 @@ public final class Gate: Sendable {
                 return try await refuse(.invalidChallenge, "the challenge was issued by another realm", "other-realm", challenge: paymentChallengeID)
             }
             do { try configuration.keyring.verify(paymentCredential.challenge, now: now) } catch {
-                if error.code == .expired {
+                guard error.code == .expired else {
+                    return try await refuse(.invalidChallenge, "the challenge id does not match its parameters", "binding", challenge: paymentChallengeID)
+                }
+                // A challenge already paid may come back after its lifetime (the payer lost the answer):
+                // its binding is checked as of when it was consumed, and the rail decides below.
+                let challengeID = paymentCredential.challenge.id
+                let consumed = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: challengeID) }
+                guard let consumed, (try? configuration.keyring.verify(paymentCredential.challenge, now: consumed.consumedAt)) != nil else {
                     return try await refuse(.paymentExpired, "the challenge expired; pay the fresh one", "expired", challenge: paymentChallengeID)
                 }
-                return try await refuse(.invalidChallenge, "the challenge id does not match its parameters", "binding", challenge: paymentChallengeID)
             }
             do { credential = try PaymentCharge.domainCredential(from: paymentCredential) } catch {
                 return try await refuse(.invalidPayload, "the payload is not valid for this method: \(error.reason)", "invalid-payload", challenge: paymentChallengeID)
@@ -397,10 +411,15 @@ public final class Gate: Sendable {
         guard record.bodyDigest == nil || record.bodyDigest == request.bodyDigest else {
             return try await refuse(.invalidChallenge, "the credential pays for another request body", "other-body", challenge: record.id)
         }
-        guard now < record.expiresAt, now < offer.expiresAt else {
+        // A consumed challenge skips expiry and price: only the rail's word that this credential is the
+        // payment behind it (then `afterLostRace`) can follow, never a new settlement.
+        let alreadyConsumed = try await store { () async throws(StoreError) in
+            try await configuration.store.consumedChallenge(id: record.id)
+        } != nil
+        guard alreadyConsumed || (now < record.expiresAt && now < offer.expiresAt) else {
             return try await refuse(.paymentExpired, "the challenge expired; pay the fresh one", "expired", challenge: record.id)
         }
-        guard let current = price.amount(on: offer.rail), current == offer.amount else {
+        guard alreadyConsumed || price.amount(on: offer.rail) == offer.amount else {
             return try await refuse(.paymentInsufficient, "the price changed; pay the fresh challenge", "price-changed", challenge: record.id)
         }
         if case .payment(let paymentCredential, _) = presented {

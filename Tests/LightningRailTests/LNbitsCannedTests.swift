@@ -290,7 +290,8 @@ struct LNbitsCannedTests {
         body = body.replacingOccurrences(of: preimage, with: String(repeating: "00", count: 32))
         let transport = CannedLNbits([try LNbitsFixture.answer(200, "fee-reserve"), .success(BackendResponse(status: 201, body: Array(body.utf8)))])
         let backend = try backend(transport)
-        await expectError(.invalidProof, .unsafe) { _ = try await backend.pay(bolt11: bolt11, maxFeeMsat: 2_000, timeout: .seconds(5)) }
+        // Reported paid: money moved, so the answer is "look it up", never a refusal that reads as "not paid".
+        await expectError(.timedOut, .afterLookup) { _ = try await backend.pay(bolt11: bolt11, maxFeeMsat: 2_000, timeout: .seconds(5)) }
     }
 
     @Test func payReportsAPendingPaymentAsInFlight() async throws {

@@ -119,6 +119,21 @@ struct LightningWorld {
         #expect(settlement.reference == offer.id && settlement.amount == offer.amount)
     }
 
+    @Test("an invoice paid before it expired gives back its preimage after expiry, not 'expired'")
+    func paidThenExpiredStillGivesTheProof() async throws {
+        let world = try await LightningWorld.make()
+        let offer = try await world.payee.prepare(try world.charge(100))
+        let credential = try await world.payer.pay(offer)
+        world.clock.advance(by: 3_700)
+        #expect(try await world.payer.pay(offer) == credential)
+        #expect(await world.node.payCalls == 1)
+        // An expired invoice never paid is refused as expired, with nothing sent.
+        let unpaid = try await world.payee.prepare(try world.charge(100))
+        world.clock.advance(by: 3_700)
+        await #expect(throws: RailError.self) { try await world.payer.pay(unpaid) }
+        #expect(await world.node.payCalls == 1)
+    }
+
     @Test("backend-confirmed mode refuses a leaked preimage of an unpaid invoice; preimage-only mode accepts it")
     func settlementModes() async throws {
         let confirmed = try await LightningWorld.make(mode: .backendConfirmed)

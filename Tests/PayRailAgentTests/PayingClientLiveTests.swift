@@ -97,14 +97,15 @@ final class SellerWorld: @unchecked Sendable {
 
     /// A paying client with a wallet on this processor, a SQLite ledger in the world's directory, and budgets.
     func client(maxPerRequest: Int64 = 500, perHour: Int64 = 1_000, perDay: Int64 = 10_000, ledger: String = "wallet.sqlite",
-                events: EventLog? = nil, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300)) throws -> (PayingClient, SpendGovernor) {
+                events: EventLog? = nil, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300),
+                wallet: (any PayerRail)? = nil) throws -> (PayingClient, SpendGovernor) {
         let limits = SpendLimits([.sat: .init(perRequest: try Money(amount: maxPerRequest, unit: .sat),
                                               perHour: try Money(amount: perHour, unit: .sat),
                                               perDay: try Money(amount: perDay, unit: .sat))])
         let store = try SQLiteSpendStore(path: directory.appendingPathComponent(ledger).path)
         let governor = SpendGovernor(store: store, limits: limits)
         let policy = Policy(unit: .sat, rules: [MaximumPerRequest([try Money(amount: maxPerRequest, unit: .sat)])])
-        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([payer]), priceMemory: InMemoryPriceMemory())
+        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet ?? payer]), priceMemory: InMemoryPriceMemory())
         var onEvent: (@Sendable (PayingClientEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }
         let client = PayingClient(configuration: PayingClientConfiguration(
@@ -276,6 +277,24 @@ final class EventLog: @unchecked Sendable {
         #expect(record.note?.contains("does not verify") == true)
     }
 
+    @Test("a wallet that timed out after paying and then reports unavailable keeps the spend pending, never released")
+    func maybePaidIsNeverReleased() async throws {
+        let world = try await SellerWorld()
+        let (client, governor) = try world.client(wallet: TimeoutThenUnavailableWallet(inner: world.payer))
+        let url = try world.url("/premium")
+        do throws(PayingClientError) {
+            _ = try await client.send(PaidRequest(url: url))
+            Issue.record("the outcome is unknown: the call must not succeed")
+        } catch {
+            #expect(error.code == .paymentOutcomeUnknown)
+        }
+        await world.stop()
+        let records = try await governor.ledger()
+        #expect(records.count == 1)
+        #expect(records.first?.state == .reserved)  // still counted against the budget
+        #expect(await world.agentBalance() == 99_900)  // the money did move
+    }
+
     @Test("a free route is fetched without any payment")
     func freeRoute() async throws {
         let world = try await SellerWorld()
@@ -284,5 +303,29 @@ final class EventLog: @unchecked Sendable {
         await world.stop()
         #expect(response.status == 200 && response.payment == nil)
         #expect(try await governor.ledger().isEmpty)
+    }
+}
+
+/// Pays through the real wallet, then claims it timed out; asked again, claims the processor is down.
+private final class TimeoutThenUnavailableWallet: PayerRail, @unchecked Sendable {
+    let inner: FakePayerRail
+    private let lock = NSLock()
+    private var calls = 0
+    var id: RailID { inner.id }
+
+    init(inner: FakePayerRail) { self.inner = inner }
+
+    func quote(_ offer: Offer) async -> QuoteDecision { await inner.quote(offer) }
+
+    func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        let call = lock.withLock { () -> Int in
+            calls += 1
+            return calls
+        }
+        if call == 1 {
+            _ = try await inner.pay(offer)
+            throw RailError(.timedOut, "the answer was lost", retry: .afterLookup, rail: id)
+        }
+        throw RailError(.unavailable, "the processor is down", retry: .safe, rail: id)
     }
 }

@@ -101,9 +101,13 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(!grant.isRegrant)
         #expect(try world.configuration.verifier.verify(grant.receiptToken, resource: "GET /premium").jti == grant.challengeID)
         #expect(world.logs.lines.contains { $0.contains("recovered settlement") })
-        // Exactly one grant: the third presentation is refused, and nobody was charged twice.
+        // While that grant is being served the same credential is asked to wait; once it is over (its
+        // response never stored), the same payment is granted again. Nobody is charged twice.
         let third = await world.gate.handle(world.request("/premium", fields))
-        #expect(third.pass == nil)
+        #expect(third.response?.status == 409)
+        world.clock.advance(by: 61)
+        let fourth = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant)
+        #expect(fourth.isRegrant && fourth.settlement.reference == grant.settlement.reference)
         #expect(await world.agentBalance() == 99_900)
         #expect(await world.merchantBalance() == 100)
     }

@@ -387,10 +387,11 @@ public struct LNDBackend: LightningBackend {
     static func status(of payment: [String: Any], final: Bool) throws(RailError) -> OutgoingPaymentStatus {
         switch payment["status"] as? String {
         case "SUCCEEDED":
+            // Succeeded means money moved: an unreadable answer is "look it up", never "not paid".
             guard let text = payment["payment_preimage"] as? String, let preimage = LNDCoding.hexBytes(text), preimage.count == 32 else {
-                throw RailError(.malformed, "LND reported SUCCEEDED without a 32-byte payment_preimage")
+                throw RailError(.timedOut, "LND reported SUCCEEDED without a 32-byte payment_preimage; look the payment up", retry: .afterLookup)
             }
-            let fee = try LNDCoding.int64(payment["fee_msat"], "fee_msat")
+            let fee = (try? LNDCoding.int64(payment["fee_msat"], "fee_msat")) ?? 0
             return .succeeded(preimage: LNDCoding.hex(preimage), feeMsat: fee)
         case "FAILED":
             let reason = payment["failure_reason"] as? String ?? "FAILURE_REASON_NONE"

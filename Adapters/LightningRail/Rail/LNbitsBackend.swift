@@ -249,7 +249,9 @@ public struct LNbitsBackend: LightningBackend, CustomStringConvertible, CustomRe
                 throw RailError(.unavailable, "LNbits reports the payment succeeded but gave no preimage; look it up again", retry: .afterLookup, rail: Self.railID)
             }
             guard LNbitsHex.encode(SHA256.hash(bytes)) == hash else {
-                throw RailError(.invalidProof, "LNbits reports the payment succeeded with a preimage that does not hash to the payment hash", rail: Self.railID)
+                // Money moved by LNbits' own account: never let the caller read this as "not paid".
+                throw RailError(.timedOut, "LNbits reports the payment succeeded with a preimage that does not hash to the payment hash; look it up",
+                                retry: .afterLookup, rail: Self.railID)
             }
             return .succeeded(preimage: preimage, feeMsat: abs(payment.fee))
         case "failed": return .failed(reason: "LNbits reports the payment failed")

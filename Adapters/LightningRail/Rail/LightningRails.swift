@@ -196,7 +196,9 @@ public struct LightningPayerRail: PayerRail {
     /// Pays the offer's invoice and returns its preimage. Idempotent: a payment this wallet already made
     /// (or is making) is looked up, never sent again.
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
-        let checked = try check(offer)
+        // Look up before the expiry check: an invoice paid just before it expired must give back its
+        // preimage, not "expired" (which would tell the agent nothing was paid).
+        let checked = try check(offer, checkingExpiry: false)
         let hash = LightningAmounts.hex(checked.invoice.paymentHash)
         if let earlier = try await backend.outgoingStatus(paymentHash: hash) {
             switch earlier {
@@ -204,6 +206,9 @@ public struct LightningPayerRail: PayerRail {
             case .inFlight: throw RailError(.timedOut, "an earlier payment of this invoice is still in flight; look it up later", retry: .afterLookup, rail: id)
             case .failed: break  // a failed attempt moved no money: try again
             }
+        }
+        guard !checked.invoice.isExpired(at: clock.now()), clock.now() <= offer.expiresAt else {
+            throw RailError(.expired, "the invoice or the offer has expired", rail: id)
         }
         let outcome: OutgoingPaymentStatus
         do {
@@ -230,7 +235,7 @@ public struct LightningPayerRail: PayerRail {
     }
 
     /// Refuses an offer whose invoice disagrees with it: amount, payment hash, expiry, network, payee.
-    private func check(_ offer: Offer) throws(RailError) -> CheckedInvoice {
+    private func check(_ offer: Offer, checkingExpiry: Bool = true) throws(RailError) -> CheckedInvoice {
         guard offer.rail == id else { throw RailError(.unsupported, "this wallet pays lightning offers, not \(offer.rail)", rail: id) }
         guard let bolt11 = offer.details["invoice"], !bolt11.isEmpty else {
             throw RailError(.malformed, "the offer carries no invoice", rail: id)
@@ -254,7 +259,7 @@ public struct LightningPayerRail: PayerRail {
         guard !offer.payee.isEmpty, offer.payee.lowercased() == LightningAmounts.hex(invoice.payeeKey) else {
             throw RailError(.mismatch, "the invoice is payable to another node than the offer names", rail: id)
         }
-        guard !invoice.isExpired(at: clock.now()), clock.now() <= offer.expiresAt else {
+        guard !checkingExpiry || (!invoice.isExpired(at: clock.now()) && clock.now() <= offer.expiresAt) else {
             throw RailError(.expired, "the invoice or the offer has expired", rail: id)
         }
         return CheckedInvoice(bolt11: bolt11, invoice: invoice, amountMsat: amountMsat)

@@ -13,8 +13,9 @@ public struct PaidRequest: Sendable {
     /// The body, if any; a paid request with a body is bound to it by its digest.
     public var body: [UInt8]?
     /// The call's stable payment identifier, sent as `Idempotency-Key` and x402 `payment-identifier`
-    /// on every attempt, so a retry (by the client or by the caller's own retry loop with the same id)
-    /// presents the same credential and never pays twice. `nil` makes a fresh one.
+    /// on every attempt, so a retry (by the client or by the caller's own retry loop with the same
+    /// value) presents the same credential and never pays twice. Made once here when not given, so
+    /// sending the same `PaidRequest` value again is the same logical call.
     public var paymentID: String?
 
     /// Creates a request.
@@ -23,7 +24,7 @@ public struct PaidRequest: Sendable {
         self.url = url
         self.headers = headers
         self.body = body
-        self.paymentID = paymentID
+        self.paymentID = paymentID ?? headers["Idempotency-Key"] ?? (try? X402PaymentIdentifier.generate())?.id
     }
 
     /// The RFC 9530 digest of the body, or `nil` without one.

@@ -7,6 +7,9 @@ import PayRailWire
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The agent's HTTP client. The order of steps is the safety argument: budget is reserved before any
 // wallet is asked to pay, the proof is written to the ledger before it is sent, and the spend is
@@ -191,6 +194,9 @@ public final class PayingClient: Sendable {
             return .refused(PayingClientError(.paymentFailed, "no wallet pays \(offer.offer.rail)"))
         }
         var lastError: RailError?
+        // Once any attempt may have paid, only a success settles the question: a later "unavailable"
+        // or "expired" says nothing about that earlier attempt, so the spend must stay pending.
+        var mayHavePaid = false
         for _ in 0..<2 {
             do {
                 let credential = try await wallet.pay(offer.offer)
@@ -198,7 +204,7 @@ public final class PayingClient: Sendable {
                 return .paid(credential)
             } catch {
                 lastError = error
-                if error.retry == .afterLookup { continue }
+                if error.retry == .afterLookup { mayHavePaid = true; continue }
                 if error.code == .unavailable { continue }
                 break
             }
@@ -206,7 +212,7 @@ public final class PayingClient: Sendable {
         guard let error = lastError else {
             return .unknown(PayingClientError(.paymentOutcomeUnknown, "the wallet gave no answer", paymentID: ledgerID))
         }
-        if error.retry == .afterLookup {
+        if mayHavePaid || error.retry == .afterLookup {
             return .unknown(PayingClientError(.paymentOutcomeUnknown,
                                               "the \(offer.offer.rail) wallet did not say whether it paid (\(error.code))", paymentID: ledgerID))
         }
@@ -270,6 +276,13 @@ public final class PayingClient: Sendable {
                 continue
             }
             last = response
+            if response.status == 409, Self.problemSlug(response.body) == "idempotency-conflict" {
+                // The server holds another request under this payment id: retrying cannot help.
+                _ = try? await configuration.governor.commit(ledgerID, receipt: nil, reference: nil,
+                                                             note: "paid, but the server holds another request under this payment id")
+                throw PayingClientError(.paidButRefused, "the server already used payment id \(paymentID) for another request",
+                                        negotiation: negotiation, paymentID: ledgerID)
+            }
             switch response.status {
             case 402, 403:
                 let detail = (try? ProblemDetails.parse(response.body))?.detail ?? "status \(response.status)"
@@ -277,7 +290,7 @@ public final class PayingClient: Sendable {
                                                              note: "paid, refused by the server: \(detail)")
                 throw PayingClientError(.paidButRefused, "the server refused the payment: \(detail)",
                                         negotiation: negotiation, paymentID: ledgerID)
-            case 409, 500...599:
+            case 300...399, 408, 409, 425, 429, 500...599:
                 // In progress, rail unavailable, or the upstream failed after settlement: the same proof
                 // (or the receipt the failure carried) is safe to present again.
                 if let receipt = Self.receiptToken(in: response.headers) {
@@ -341,6 +354,7 @@ public final class PayingClient: Sendable {
         do {
             pending = try await findPending(request, paymentID: paymentID)
         } catch {
+            if error.code == .duplicate { throw PayingClientError(.invalidRequest, error.reason, paymentID: paymentID) }
             throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
         }
         guard let record = pending, let context = SpendContext.decode(record.context) else { return nil }
@@ -384,6 +398,15 @@ public final class PayingClient: Sendable {
     /// same method, URL and body whose process is gone (a crash), never one another task is working on.
     private func findPending(_ request: PaidRequest, paymentID: String) async throws(SpendError) -> SpendRecord? {
         if let exact = try await configuration.governor.record(paymentID), exact.state != .released, !inFlight.contains(exact.paymentID) {
+            guard let context = SpendContext.decode(exact.context), exact.method == request.method,
+                  exact.url == request.url.absoluteString, context.bodyDigest == request.bodyDigest
+            else {
+                throw SpendError(code: .duplicate, reason: "payment id \(paymentID) belongs to another request; use a new id", record: exact)
+            }
+            guard context.ownerPID == getpid() || context.ownerIsGone || exact.state == .committed else {
+                throw SpendError(code: .duplicate, reason: "another running process is finishing payment \(paymentID); try again when it ends",
+                                 record: exact)
+            }
             return exact
         }
         let url = request.url.absoluteString
@@ -414,6 +437,12 @@ public final class PayingClient: Sendable {
         do { return try X402PaymentIdentifier.generate().id } catch {
             throw PayingClientError(.invalidRequest, "no randomness for a payment id: \(error.reason)")
         }
+    }
+
+    /// The last path segment of a problem's `type` (`idempotency-conflict`), when the body is a problem.
+    static func problemSlug(_ body: [UInt8]) -> String? {
+        guard let type = (try? ProblemDetails.parse(body))?.type else { return nil }
+        return type.split(separator: "/").last.map(String.init)
     }
 
     static func receiptToken(in headers: HTTPFields) -> String? {
