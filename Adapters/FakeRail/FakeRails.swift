@@ -47,7 +47,8 @@ public struct FakePayeeRail: PayeeRail {
     /// sat 1...100,000,000 (one bitcoin), usd and eur 0.01...10,000.00; instant, not refundable, free.
     public static let defaultCapabilities: RailCapabilities = {
         let bounds: [(Int64, Int64, MoneyUnit)] = [
-            (1, 100_000_000, MoneyUnit.sat), (1, 1_000_000, MoneyUnit.usd), (1, 1_000_000, MoneyUnit.eur),
+            (1, 100_000_000, MoneyUnit.sat), (1_000, 100_000_000_000, MoneyUnit.msat), (1, 1_000_000, MoneyUnit.usd),
+            (1, 1_000_000, MoneyUnit.eur),
         ]
         let limits: [AmountLimit] = bounds.compactMap { minimum, maximum, unit in
             guard let low = try? Money(amount: minimum, unit: unit), let high = try? Money(amount: maximum, unit: unit) else {

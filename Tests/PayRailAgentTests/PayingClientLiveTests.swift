@@ -295,6 +295,25 @@ final class EventLog: @unchecked Sendable {
         #expect(await world.agentBalance() == 99_900)  // the money did move
     }
 
+    @Test("an msat price counts against a sat budget (rounded up): one budget, not one per unit")
+    func msatPricesShareTheSatBudget() async throws {
+        let world = try await SellerWorld(prices: ["GET /premium=150000msat"])
+        try await world.processor.deposit(Money(amount: 1_000_000, unit: .msat), into: "agent")
+        let (client, governor) = try world.client(maxPerRequest: 500, perHour: 300)
+        let url = try world.url("/premium")
+        #expect(try await client.send(PaidRequest(url: url)).status == 200)
+        #expect(try await client.send(PaidRequest(url: url)).status == 200)
+        do throws(PayingClientError) {
+            _ = try await client.send(PaidRequest(url: url))
+            Issue.record("300 sat of hourly budget buys two 150 sat resources, not three")
+        } catch {
+            #expect(error.code == .overBudget)
+        }
+        await world.stop()
+        let committed = try await governor.ledger().filter { $0.state == .committed }
+        #expect(committed.map(\.amount) == [try Money(amount: 150, unit: .sat), try Money(amount: 150, unit: .sat)])
+    }
+
     @Test("a free route is fetched without any payment")
     func freeRoute() async throws {
         let world = try await SellerWorld()

@@ -147,7 +147,8 @@ public final class PayingClient: Sendable {
             let ledgerID = attempt == 0 ? paymentID : "\(paymentID).\(attempt)"
             let context = SpendContext(paymentID: paymentID, offer: candidate.offer, bodyDigest: request.bodyDigest,
                                        challenge: challenge, receivedAt: receivedAt)
-            let spend = SpendRequest(paymentID: ledgerID, amount: candidate.quote.total, rail: candidate.offer.offer.rail,
+            let reserved = await budgetAmount(candidate.quote.total)
+            let spend = SpendRequest(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail,
                                      host: negotiationRequest.host, method: request.method, url: request.url.absoluteString,
                                      offerID: candidate.offer.offer.id, context: context.encoded())
             do {
@@ -162,7 +163,7 @@ public final class PayingClient: Sendable {
             }
             inFlight.insert(ledgerID)
             defer { inFlight.remove(ledgerID) }
-            emit(.reserved(paymentID: ledgerID, amount: candidate.quote.total, rail: candidate.offer.offer.rail, dialect: candidate.offer.dialect))
+            emit(.reserved(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail, dialect: candidate.offer.dialect))
 
             switch await payWithWallet(candidate.offer, ledgerID: ledgerID) {
             case .paid(let credential):
@@ -420,6 +421,17 @@ public final class PayingClient: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The amount to reserve, in the unit the owner budgets: a millisatoshi total counts against a
+    /// satoshi budget (rounded up) when only satoshis are budgeted, so one budget covers both units
+    /// Lightning prices come in, instead of two budgets each as large.
+    private func budgetAmount(_ total: Money) async -> Money {
+        guard total.unit == .msat else { return total }
+        let limits = await configuration.governor.limits
+        guard limits.limit(for: .msat) == nil, limits.limit(for: .sat) != nil else { return total }
+        let sats = total.amount / 1000 + (total.amount % 1000 == 0 ? 0 : 1)
+        return (try? Money(amount: sats, unit: .sat)) ?? total
+    }
 
     private func emit(_ event: PayingClientEvent) { configuration.onEvent?(event) }
 
