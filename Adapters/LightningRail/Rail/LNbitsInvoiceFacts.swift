@@ -1,3 +1,4 @@
+import PayRailCrypto
 import Bolt11
 import Foundation
 
@@ -62,43 +63,13 @@ struct LNbitsInvoiceFacts: Hashable, Sendable {
 /// Lower-case hex, the form LNbits uses for hashes and preimages.
 enum LNbitsHex {
     /// Lower-case hex of `bytes`.
-    static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func encode(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     /// The bytes of a hex string (either case), or `nil` when it is not hex of whole bytes.
-    static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(chars.count / 2)
-        var index = 0
-        while index < chars.count {
-            guard let high = nibble(chars[index]), let low = nibble(chars[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
+    static func decode(_ text: String) -> [UInt8]? { Hex.decode(text) }
 
-    /// Whether `text` is exactly 64 hex characters (a 32-byte hash or preimage).
+    /// Whether `text` is a 32-byte hash in hex.
     static func isHash(_ text: String) -> Bool {
         text.utf8.count == 64 && decode(text) != nil
-    }
-
-    private static func nibble(_ char: UInt8) -> UInt8? {
-        switch char {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return char - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return char - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return char - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
