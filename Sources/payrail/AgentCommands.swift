@@ -212,16 +212,6 @@ enum AgentCommands {
         byUnit[maximum.unit, default: SpendLimits.Limit()].perRequest = maximum
         byUnit[perHour.unit, default: SpendLimits.Limit()].perHour = perHour
         byUnit[perDay.unit, default: SpendLimits.Limit()].perDay = perDay
-        // Lightning offers come in sat or msat (x402 prices in msat): a budget given in sat also
-        // budgets msat, converted exactly, unless msat has numbers of its own. The ledger counts each
-        // unit apart, so spends in both units together can reach each window's limit once per unit.
-        if let sat = byUnit[.sat], byUnit[.msat] == nil {
-            func msat(_ amount: Money?) -> Money? {
-                guard let amount, let scaled = try? amount.multiplied(by: 1000) else { return nil }
-                return try? Money(amount: scaled.amount, unit: .msat)
-            }
-            byUnit[.msat] = SpendLimits.Limit(perRequest: msat(sat.perRequest), perHour: msat(sat.perHour), perDay: msat(sat.perDay))
-        }
         return SpendLimits(byUnit)
     }
 

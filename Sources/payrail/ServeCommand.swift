@@ -535,8 +535,8 @@ struct LightningCommandSettings: Sendable {
             """
         case .payer:
             return common + "\n\n" + """
-            Budgets given in sat also budget msat offers (x402 prices Lightning in msat), converted
-            exactly; the ledger counts the two units apart.
+            Budgets given in sat also hold msat offers (x402 prices Lightning in msat): an msat
+            total counts against the sat budget, rounded up.
             """
         }
     }
