@@ -220,3 +220,24 @@ final class SQLiteConnection {
         }
     }
 }
+
+extension SQLiteConnection {
+    /// Opens `path` the way every PayRail store does: a busy timeout, `check` run before anything
+    /// writes (a store refuses a newer schema there, since switching to WAL rewrites the header), WAL
+    /// journal and `synchronous = FULL` (what must not be lost is on disk before an answer).
+    static func openForStore(
+        path: String, busyTimeout: Duration, beforeWriting check: (SQLiteConnection) throws(StoreError) -> Void
+    ) throws(StoreError) -> SQLiteConnection {
+        let (seconds, attoseconds) = busyTimeout.components
+        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
+        try check(connection)
+        let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
+        guard mode.first == "wal" else {
+            throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",
+                             isRetrySafe: false)
+        }
+        try connection.execute("PRAGMA synchronous = FULL;")
+        return connection
+    }
+}

@@ -39,17 +39,10 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     ///   `.busy` when another process held the lock past the timeout.
     public init(path: String, clock: any PayRailClock = SystemClock(), busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         guard !path.isEmpty else { throw StoreError.invalid("the database path is empty") }
-        let (seconds, attoseconds) = busyTimeout.components
-        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
-        // Refuse a newer file before anything writes to it (switching to WAL rewrites the header).
-        try SQLiteSchema.refuseNewer(SQLiteSchema.userVersion(connection))
-        let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
-        guard mode.first == "wal" else {
-            throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",
-                             isRetrySafe: false)
+        let connection = try SQLiteConnection.openForStore(path: path, busyTimeout: busyTimeout) { connection throws(StoreError) in
+            try SQLiteSchema.refuseNewer(SQLiteSchema.userVersion(connection))
         }
-        try connection.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        try connection.execute("PRAGMA foreign_keys = ON;")
         try SQLiteSchema.migrate(connection)
         self.connection = connection
         self.clock = clock

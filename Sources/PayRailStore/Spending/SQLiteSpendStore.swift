@@ -121,17 +121,9 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         guard !path.isEmpty else { throw StoreError.invalid("the wallet file path is empty") }
         try Self.createPrivately(path)
-        let (seconds, attoseconds) = busyTimeout.components
-        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Int32(milliseconds))
-        // Refuse a newer file before anything writes to it (switching to WAL rewrites the header).
-        try SpendSchema.refuseNewer(SpendSchema.version(connection))
-        let mode = try connection.query("PRAGMA journal_mode = WAL") { row in row.text(0).lowercased() }
-        guard mode.first == "wal" else {
-            throw StoreError(code: .unavailable, reason: "SQLite refused WAL mode (journal mode is \(mode.first ?? "unknown"))",
-                             isRetrySafe: false)
+        let connection = try SQLiteConnection.openForStore(path: path, busyTimeout: busyTimeout) { connection throws(StoreError) in
+            try SpendSchema.refuseNewer(SpendSchema.version(connection))
         }
-        try connection.execute("PRAGMA synchronous = FULL;")
         try SpendSchema.migrate(connection)
         self.connection = connection
         self.queue = DispatchQueue(label: "payrail.spend.sqlite")
