@@ -32,6 +32,10 @@ let package = Package(
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
         .systemLibrary(
+            name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
@@ -40,6 +44,8 @@ let package = Package(
             providers: [.apt(["libmicrohttpd-dev"]), .brew(["libmicrohttpd"])]
         ),
         .target(name: "PayRailCrypto", dependencies: ["COpenSSL"], path: "Sources/PayRailCrypto"),
+        // A TLS client pinned to one certificate (LND's tls.cert): the only module that sees libssl.
+        .target(name: "PayRailTLS", dependencies: ["CTLS"], path: "Sources/PayRailTLS"),
         .target(name: "PayRailStore", dependencies: ["CSQLite", "PayRail"], path: "Sources/PayRailStore"),
         .target(name: "PayRailHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/PayRailHTTP"),
         .target(
@@ -66,7 +72,7 @@ let package = Package(
         // The Lightning rail: a BOLT 11 codec of its own, and the rail over LNbits / LND REST backends.
         .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/LightningRail/Bolt11"),
         .target(
-            name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11"],
+            name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS"],
             path: "Adapters/LightningRail/Rail"
         ),
         .executableTarget(

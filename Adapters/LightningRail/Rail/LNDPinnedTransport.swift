@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailTLS
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,7 +15,7 @@ import Darwin
 // Linux either refuses LND's certificate or, with verification off, accepts any certificate.
 //
 // This transport therefore speaks HTTP/1.1 itself over a TLS connection made with the system's
-// libssl (loaded at run time, since the package links libcrypto only). The pin is as strict as it
+// libssl through `PayRailTLS` (the one module that sees libssl). The pin is as strict as it
 // gets: the only trust anchor is the pinned certificate (so the handshake itself checks the server's
 // signature and the certificate's dates), and after the handshake the certificate the server
 // presented must equal the pinned one byte for byte, before a single byte of the request (and so
@@ -27,12 +28,10 @@ import Darwin
 public struct LNDPinnedTransport: HTTPTransport {
     /// The pinned certificate, DER.
     let pinnedCertificate: [UInt8]
-    private let tls: OpenSSLTLS
 
     /// Pins the first certificate in a PEM file such as LND's `tls.cert`.
     ///
-    /// - Throws: `.malformed` when the file cannot be read or holds no certificate; `.unsupported`
-    ///   when the system's libssl (OpenSSL 3) cannot be loaded.
+    /// - Throws: `.malformed` when the file cannot be read or holds no certificate.
     public init(certificateFile: URL) throws(RailError) {
         let data: Data
         do { data = try Data(contentsOf: certificateFile) } catch {
@@ -43,25 +42,21 @@ public struct LNDPinnedTransport: HTTPTransport {
 
     /// Pins the first certificate in PEM text.
     ///
-    /// - Throws: `.malformed` when the text holds no parsable certificate; `.unsupported` without libssl.
+    /// - Throws: `.malformed` when the text holds no parsable certificate.
     public init(certificatePEM: [UInt8]) throws(RailError) {
         guard let der = Self.firstCertificateDER(pem: certificatePEM) else {
             throw RailError(.malformed, "the LND TLS certificate file holds no PEM certificate")
         }
-        guard let tls = OpenSSLTLS.shared else {
-            throw RailError(.unsupported, "the system TLS library (libssl.so.3) could not be loaded")
-        }
-        guard tls.parsesCertificate(der) else { throw RailError(.malformed, "the LND TLS certificate cannot be parsed") }
-        self.tls = tls
+        guard PinnedTLSSession.parsesCertificate(der) else { throw RailError(.malformed, "the LND TLS certificate cannot be parsed") }
         self.pinnedCertificate = der
     }
 
     /// Sends the request on a dedicated thread (the socket calls block) and returns the whole answer.
     public func send(_ request: BackendRequest) async throws(TransportFailure) -> BackendResponse {
-        let tls = self.tls, pinned = pinnedCertificate
+        let pinned = pinnedCertificate
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<BackendResponse, TransportFailure>, Never>) in
             let thread = Thread {
-                continuation.resume(returning: PinnedExchange(tls: tls, pinned: pinned, request: request).run())
+                continuation.resume(returning: PinnedExchange(pinned: pinned, request: request).run())
             }
             thread.stackSize = 1 << 20
             thread.start()
@@ -82,7 +77,6 @@ public struct LNDPinnedTransport: HTTPTransport {
 
 /// One request over one pinned TLS connection, run on a thread of its own.
 private struct PinnedExchange {
-    let tls: OpenSSLTLS
     let pinned: [UInt8]
     let request: BackendRequest
 
@@ -106,14 +100,11 @@ private struct PinnedExchange {
         case .failure(let failure): return .failure(failure)
         }
         defer { close(socket) }
-        guard let connection = tls.connection(socket: socket, pinning: pinned) else { return .failure(.notSent("TLS setup failed")) }
+        guard let connection = PinnedTLSSession(socket: socket, pinnedDER: pinned) else { return .failure(.notSent("TLS setup failed")) }
         defer { connection.close() }
 
         Self.setTimeouts(socket, deadline: deadline)
-        switch connection.handshake() {
-        case .ok: break
-        case .failed(let why): return .failure(.notSent(why))
-        }
+        if let why = connection.handshake() { return .failure(.notSent(why)) }
         guard connection.peerCertificateDER() == pinned else {
             return .failure(.notSent("the server's certificate is not the pinned tls.cert"))
         }
@@ -281,179 +272,5 @@ struct HTTPAnswer: Hashable, Sendable {
             body += bytes[index..<index + size]
             index += size + 2
         }
-    }
-}
-
-/// The few libssl/libcrypto calls this transport needs, resolved from the system's OpenSSL 3.
-///
-/// Only opaque pointers cross this wrapper; every object it creates is freed by `TLSConnection.close`.
-final class OpenSSLTLS: @unchecked Sendable {
-    // @unchecked: every stored property is an immutable C function pointer set once in `init`.
-    typealias NoArgument = @convention(c) () -> OpaquePointer?
-    typealias OneArgument = @convention(c) (OpaquePointer?) -> OpaquePointer?
-    typealias Release = @convention(c) (OpaquePointer?) -> Void
-    typealias Status = @convention(c) (OpaquePointer?) -> Int32
-    typealias SetFD = @convention(c) (OpaquePointer?, Int32) -> Int32
-    typealias SetVerify = @convention(c) (OpaquePointer?, Int32, OpaquePointer?) -> Void
-    typealias Control = @convention(c) (OpaquePointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int
-    typealias ReadBytes = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Int32
-    typealias WriteBytes = @convention(c) (OpaquePointer?, UnsafeRawPointer?, Int32) -> Int32
-    typealias AddCertificate = @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32
-    typealias DecodeCertificate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, Int) -> OpaquePointer?
-    typealias EncodeCertificate = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?) -> Int32
-    typealias FreeBytes = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, Int32) -> Void
-
-    let clientMethod: NoArgument, contextNew: OneArgument, contextFree: Release, contextControl: Control
-    let setVerify: SetVerify, certificateStore: OneArgument, storeAdd: AddCertificate
-    let sslNew: OneArgument, sslFree: Release, setFD: SetFD, connect: Status, shutdown: Status
-    let read: ReadBytes, write: WriteBytes, errorOf: SetFD, peerCertificate: OneArgument
-    let x509Free: Release, decode: DecodeCertificate, encode: EncodeCertificate, freeBytes: FreeBytes
-    let clearErrors: @convention(c) () -> Void
-
-    /// Loaded once per process; nil when libssl.so.3 or a symbol is missing.
-    static let shared: OpenSSLTLS? = OpenSSLTLS()
-
-    private init?() {
-        guard let handle = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL) ?? dlopen("libssl.3.dylib", RTLD_NOW | RTLD_LOCAL) else { return nil }
-        func symbol<T>(_ name: String, as type: T.Type) -> T? {
-            guard let pointer = dlsym(handle, name) else { return nil }
-            return unsafeBitCast(pointer, to: type)
-        }
-        guard let clientMethod = symbol("TLS_client_method", as: NoArgument.self),
-              let contextNew = symbol("SSL_CTX_new", as: OneArgument.self),
-              let contextFree = symbol("SSL_CTX_free", as: Release.self),
-              let contextControl = symbol("SSL_CTX_ctrl", as: Control.self),
-              let setVerify = symbol("SSL_CTX_set_verify", as: SetVerify.self),
-              let certificateStore = symbol("SSL_CTX_get_cert_store", as: OneArgument.self),
-              let storeAdd = symbol("X509_STORE_add_cert", as: AddCertificate.self),
-              let sslNew = symbol("SSL_new", as: OneArgument.self),
-              let sslFree = symbol("SSL_free", as: Release.self),
-              let setFD = symbol("SSL_set_fd", as: SetFD.self),
-              let connect = symbol("SSL_connect", as: Status.self),
-              let shutdown = symbol("SSL_shutdown", as: Status.self),
-              let read = symbol("SSL_read", as: ReadBytes.self),
-              let write = symbol("SSL_write", as: WriteBytes.self),
-              let errorOf = symbol("SSL_get_error", as: SetFD.self),
-              let peerCertificate = symbol("SSL_get1_peer_certificate", as: OneArgument.self),
-              let x509Free = symbol("X509_free", as: Release.self),
-              let decode = symbol("d2i_X509", as: DecodeCertificate.self),
-              let encode = symbol("i2d_X509", as: EncodeCertificate.self),
-              let freeBytes = symbol("CRYPTO_free", as: FreeBytes.self),
-              let clearErrors = symbol("ERR_clear_error", as: (@convention(c) () -> Void).self)
-        else { return nil }
-        (self.clientMethod, self.contextNew, self.contextFree, self.contextControl) = (clientMethod, contextNew, contextFree, contextControl)
-        (self.setVerify, self.certificateStore, self.storeAdd) = (setVerify, certificateStore, storeAdd)
-        (self.sslNew, self.sslFree, self.setFD, self.connect, self.shutdown) = (sslNew, sslFree, setFD, connect, shutdown)
-        (self.read, self.write, self.errorOf, self.peerCertificate) = (read, write, errorOf, peerCertificate)
-        (self.x509Free, self.decode, self.encode, self.freeBytes, self.clearErrors) = (x509Free, decode, encode, freeBytes, clearErrors)
-    }
-
-    /// Parses DER into an X509 the caller frees.
-    func certificate(_ der: [UInt8]) -> OpaquePointer? {
-        der.withUnsafeBufferPointer { buffer -> OpaquePointer? in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return decode(nil, &cursor, buffer.count)
-        }
-    }
-
-    func parsesCertificate(_ der: [UInt8]) -> Bool {
-        guard let x509 = certificate(der) else { clearErrors(); return false }
-        x509Free(x509)
-        return true
-    }
-
-    func derBytes(of x509: OpaquePointer) -> [UInt8]? {
-        var output: UnsafeMutablePointer<UInt8>?
-        let length = encode(x509, &output)
-        guard length > 0, let output else { return nil }
-        defer { freeBytes(output, nil, 0) }
-        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
-    }
-
-    /// A client connection on `socket` whose only trust anchor is `pinned`; peer verification on,
-    /// TLS 1.2 or newer.
-    func connection(socket: Int32, pinning pinned: [UInt8]) -> TLSConnection? {
-        clearErrors()
-        guard let context = contextNew(clientMethod()) else { return nil }
-        let sslVerifyPeer: Int32 = 0x01, setMinimumProtocol: Int32 = 123, tls12 = 0x0303
-        setVerify(context, sslVerifyPeer, nil)
-        guard contextControl(context, setMinimumProtocol, tls12, nil) == 1,
-              let store = certificateStore(context), let anchor = certificate(pinned) else {
-            contextFree(context)
-            return nil
-        }
-        let added = storeAdd(store, anchor)
-        x509Free(anchor)
-        guard added == 1, let ssl = sslNew(context), setFD(ssl, socket) == 1 else {
-            contextFree(context)
-            return nil
-        }
-        return TLSConnection(tls: self, context: context, ssl: ssl)
-    }
-}
-
-/// One TLS client connection; used by one thread, closed once.
-final class TLSConnection {
-    enum Handshake { case ok, failed(String) }
-    enum Read { case bytes([UInt8]), end, failed(String) }
-
-    private let tls: OpenSSLTLS
-    private let context: OpaquePointer
-    private let ssl: OpaquePointer
-    private var handshakeDone = false
-
-    init(tls: OpenSSLTLS, context: OpaquePointer, ssl: OpaquePointer) {
-        self.tls = tls
-        self.context = context
-        self.ssl = ssl
-    }
-
-    func handshake() -> Handshake {
-        let result = tls.connect(ssl)
-        guard result == 1 else {
-            let code = tls.errorOf(ssl, result)
-            tls.clearErrors()
-            // SSL_ERROR_SSL (1) is a refused certificate or protocol failure; others are I/O.
-            return .failed(code == 1 ? "TLS handshake refused (the server's certificate is not the pinned tls.cert, or TLS < 1.2)" : "TLS handshake failed (SSL error \(code), errno \(errno))")
-        }
-        handshakeDone = true
-        return .ok
-    }
-
-    func peerCertificateDER() -> [UInt8]? {
-        guard let x509 = tls.peerCertificate(ssl) else { return nil }
-        defer { tls.x509Free(x509) }
-        return tls.derBytes(of: x509)
-    }
-
-    func write(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let count = Int32(clamping: bytes.count - offset)
-            let written = bytes.withUnsafeBytes { buffer in tls.write(ssl, buffer.baseAddress?.advanced(by: offset), count) }
-            guard written > 0 else { tls.clearErrors(); return false }
-            offset += Int(written)
-        }
-        return true
-    }
-
-    func read() -> Read {
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        let count = buffer.withUnsafeMutableBytes { tls.read(ssl, $0.baseAddress, Int32($0.count)) }
-        if count > 0 { return .bytes(Array(buffer.prefix(Int(count)))) }
-        let code = tls.errorOf(ssl, count)
-        let savedErrno = errno
-        tls.clearErrors()
-        // ZERO_RETURN (6) is a clean close; SYSCALL (5) with no errno is a close without close_notify.
-        if code == 6 || (code == 5 && savedErrno == 0) { return .end }
-        if savedErrno == EAGAIN || savedErrno == EWOULDBLOCK { return .failed("timed out waiting for the answer") }
-        return .failed("TLS read failed (SSL error \(code), errno \(savedErrno))")
-    }
-
-    func close() {
-        if handshakeDone { _ = tls.shutdown(ssl) }
-        tls.sslFree(ssl)
-        tls.contextFree(context)
-        tls.clearErrors()
     }
 }
