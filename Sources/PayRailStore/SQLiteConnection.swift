@@ -241,3 +241,54 @@ extension SQLiteConnection {
         return connection
     }
 }
+
+/// One step of a store's schema: never edit a shipped one, append a new one.
+struct SQLiteMigration {
+    let version: Int
+    let sql: String
+}
+
+extension SQLiteConnection {
+    /// Brings a store's tables to the last of `migrations`, each step in its own `BEGIN IMMEDIATE`
+    /// with the version re-read inside the write lock (another process may have migrated meanwhile);
+    /// `refuseNewer` refuses a file written by a newer PayRail.
+    func migrate(
+        _ migrations: [SQLiteMigration], version: (SQLiteConnection) throws(StoreError) -> Int,
+        setVersion: (SQLiteConnection, Int) throws(StoreError) -> Void, refuseNewer: (Int) throws(StoreError) -> Void
+    ) throws(StoreError) {
+        let initial = try version(self)
+        try refuseNewer(initial)
+        for migration in migrations where migration.version > initial {
+            try immediateTransaction { () throws(StoreError) in
+                let current = try version(self)
+                try refuseNewer(current)
+                guard current == migration.version - 1 else { return }
+                try execute(migration.sql)
+                try setVersion(self, migration.version)
+            }
+        }
+    }
+
+    /// Runs `body` with this connection on `queue` (its store's serial queue, the only one that uses
+    /// it), keeping SQLite's blocking waits off Swift's cooperative threads.
+    func perform<T: Sendable>(
+        on queue: DispatchQueue, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
+        let carried = QueueBoundConnection(connection: self)
+        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(StoreError) {
+                    continuation.resume(returning: .success(try body(carried.connection)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// Carries a connection onto its store's queue; only that queue ever uses it.
+private struct QueueBoundConnection: @unchecked Sendable {
+    let connection: SQLiteConnection
+}

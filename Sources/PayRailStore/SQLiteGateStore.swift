@@ -315,25 +315,10 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
 
     // MARK: - Queue
 
-    /// Runs `body` on the store's serial queue, off the cooperative thread pool.
+    /// Runs `body` on the store's serial queue, off the cooperative thread pool (the busy timeout may block).
     private func perform<T: Sendable>(
         _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
-        let connection = UncheckedConnection(connection: connection)
-        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(StoreError) {
-                    continuation.resume(returning: .success(try body(connection.connection)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        return try result.get()
+        try await connection.perform(on: queue, body)
     }
-}
-
-/// Carries the connection onto the store's queue; only that queue ever uses it.
-private struct UncheckedConnection: @unchecked Sendable {
-    let connection: SQLiteConnection
 }

@@ -8,15 +8,10 @@
 // silently converting it.
 
 enum SQLiteSchema {
-    struct Migration {
-        let version: Int
-        let sql: String
-    }
-
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    static let migrations: [Migration] = [
-        Migration(version: 1, sql: """
+    static let migrations: [SQLiteMigration] = [
+        SQLiteMigration(version: 1, sql: """
             CREATE TABLE challenges (
                 id TEXT PRIMARY KEY NOT NULL,
                 resource TEXT NOT NULL,
@@ -60,7 +55,7 @@ enum SQLiteSchema {
             ) STRICT;
             CREATE INDEX consumed_challenges_by_keep_until ON consumed_challenges(keep_until_ms);
             """),
-        Migration(version: 2, sql: """
+        SQLiteMigration(version: 2, sql: """
             CREATE TABLE idempotency_keys (
                 key TEXT PRIMARY KEY NOT NULL,
                 payload_hash BLOB NOT NULL,
@@ -88,18 +83,9 @@ enum SQLiteSchema {
 
     /// Brings the file to `latestVersion`, or refuses a file from a newer PayRail.
     static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
-        let initial = try userVersion(connection)
-        try refuseNewer(initial)
-        for migration in migrations where migration.version > initial {
-            try connection.immediateTransaction { () throws(StoreError) in
-                // Re-read inside the write lock: another process may have migrated in the meantime.
-                let current = try userVersion(connection)
-                try refuseNewer(current)
-                guard current == migration.version - 1 else { return }
-                try connection.execute(migration.sql)
-                try connection.execute("PRAGMA user_version = \(migration.version)")
-            }
-        }
+        try connection.migrate(migrations, version: userVersion, setVersion: { connection, version throws(StoreError) in
+            try connection.execute("PRAGMA user_version = \(version)")
+        }, refuseNewer: refuseNewer)
     }
 
     static func refuseNewer(_ version: Int) throws(StoreError) {

@@ -20,15 +20,10 @@ import PayRail
 
 /// The spend schema's migrations. Never edit a shipped migration; append a new one.
 enum SpendSchema {
-    struct Migration {
-        let version: Int
-        let sql: String
-    }
-
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    static let migrations: [Migration] = [
-        Migration(version: 1, sql: """
+    static let migrations: [SQLiteMigration] = [
+        SQLiteMigration(version: 1, sql: """
             CREATE TABLE spend_schema (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 version INTEGER NOT NULL
@@ -69,19 +64,11 @@ enum SpendSchema {
     }
 
     static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
-        let initial = try version(connection)
-        try refuseNewer(initial)
-        for migration in migrations where migration.version > initial {
-            try connection.immediateTransaction { () throws(StoreError) in
-                // Re-read inside the write lock: another process may have migrated in the meantime.
-                let current = try version(connection)
-                try refuseNewer(current)
-                guard current == migration.version - 1 else { return }
-                try connection.execute(migration.sql)
-                try connection.run("INSERT INTO spend_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-                                   [.integer(Int64(migration.version))])
-            }
-        }
+        try connection.migrate(migrations, version: version, setVersion: { connection, version throws(StoreError) in
+            _ = try connection.run(
+                "INSERT INTO spend_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                [.integer(Int64(version))])
+        }, refuseNewer: refuseNewer)
     }
 
     static func refuseNewer(_ version: Int) throws(StoreError) {
@@ -294,26 +281,11 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     private func perform<T: Sendable>(
         _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
-        let connection = UncheckedSpendConnection(connection: connection)
-        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(StoreError) {
-                    continuation.resume(returning: .success(try body(connection.connection)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        return try result.get()
+        try await connection.perform(on: queue, body)
     }
 }
 
 /// Closes a file descriptor (a free function: inside the store, `close` names the store's own method).
 private func closeDescriptor(_ descriptor: Int32) {
     _ = close(descriptor)
-}
-
-/// Carries the connection onto the store's queue; only that queue ever uses it.
-private struct UncheckedSpendConnection: @unchecked Sendable {
-    let connection: SQLiteConnection
 }
