@@ -7,6 +7,15 @@ import Foundation
 public protocol PayRailClock: Sendable {
     /// The current time.
     func now() -> Date
+    /// The current time in whole seconds since 1970 (rounded down): what token expiry checks use.
+    func unixSeconds() -> Int64
+}
+
+extension PayRailClock {
+    /// `now()` rounded down to whole seconds.
+    public func unixSeconds() -> Int64 {
+        Int64(now().timeIntervalSince1970.rounded(.down))
+    }
 }
 
 /// The real wall clock.
@@ -16,6 +25,11 @@ public struct SystemClock: PayRailClock {
 
     /// The current wall-clock time.
     public func now() -> Date { Date() }
+
+    /// The wall clock in whole seconds from `time(2)`, which the kernel answers from its last tick
+    /// without a clock read: a fraction of `Date()`'s cost, and second-exact, which is all a
+    /// receipt's `exp` and `iat` can say. Checked on every verification.
+    public func unixSeconds() -> Int64 { Int64(time(nil)) }
 }
 
 /// A clock that moves only when told to; share one instance between a rail and its test.

@@ -9,10 +9,12 @@ import PayRailCrypto
 // path, which then decides exactly as it always has: this path only ever says "verified" or "the
 // signature does not verify" in cases where the general path would say the same.
 
-/// What the fast path concluded.
+/// What the fast path concluded. The claims themselves go straight into the caller's slot: carried
+/// in the verdict, a 128-byte struct would be copied out of the enum, the closure and the tuple on
+/// the way back.
 enum FastVerdict {
-    /// Signature and claims read; the time and resource checks are still to run.
-    case verified(ReceiptClaims, notBefore: Int64?, keyIndex: Int)
+    /// Signature and claims read (into the caller's slots); the time and resource checks are still to run.
+    case verified(keyIndex: Int)
     /// A well-formed token whose signature does not verify with key `keyIndex`.
     case badSignature(keyIndex: Int)
     /// The signature verified, but the claims are not in the simple form this path reads.
@@ -249,8 +251,9 @@ func packedName(_ a: Unicode.Scalar, _ b: Unicode.Scalar, _ c: Unicode.Scalar) -
 extension ReceiptVerifier {
     /// The fast path over a token with its separators found. A `sub` whose bytes are those of
     /// `expectedSubject` (the resource the caller will compare it with) is returned as that string,
-    /// which saves making a copy of it.
-    func verifyFast(_ bytes: UnsafeRawBufferPointer, firstDot: Int, secondDot: Int, expectedSubject: String?) -> FastVerdict {
+    /// which saves making a copy of it. On `.verified` the claims and `nbf` are in `claims` and `notBefore`.
+    func verifyFast(_ bytes: UnsafeRawBufferPointer, firstDot: Int, secondDot: Int, expectedSubject: String?,
+                    claims: inout ReceiptClaims?, notBefore: inout Int64?) -> FastVerdict {
         // One stack buffer for the decoded header, claims and signature: base64url only shrinks.
         let capacity = bytes.count / 4 * 3 + 3
         return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> FastVerdict in
@@ -291,13 +294,16 @@ extension ReceiptVerifier {
             }
 
             let claimsBytes = out.assumingMemoryBound(to: UInt8.self) + headerCount
-            if let claims = Self.readSignerClaims(claimsBytes, count: claimsCount, expectedSubject: expectedSubject) {
-                return .verified(claims, notBefore: nil, keyIndex: keyIndex)
+            if let signerClaims = Self.readSignerClaims(claimsBytes, count: claimsCount, expectedSubject: expectedSubject) {
+                claims = consume signerClaims
+                return .verified(keyIndex: keyIndex)
             }
-            guard let (claims, notBefore) = Self.readSimpleClaims(claimsBytes, count: claimsCount) else {
+            guard let (simpleClaims, simpleNotBefore) = Self.readSimpleClaims(claimsBytes, count: claimsCount) else {
                 return .signedButClaimsIrregular(keyIndex: keyIndex)
             }
-            return .verified(claims, notBefore: notBefore, keyIndex: keyIndex)
+            claims = consume simpleClaims
+            notBefore = simpleNotBefore
+            return .verified(keyIndex: keyIndex)
         }
     }
 

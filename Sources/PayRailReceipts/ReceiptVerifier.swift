@@ -74,29 +74,43 @@ public struct ReceiptVerifier: Sendable {
     /// Verifies `token` and returns its claims; `resource` ("METHOD /path") must equal `sub`
     /// when given.
     public func verify(_ token: String, resource: String?) throws(ReceiptVerificationError) -> ReceiptClaims {
-        let verified = try verifySignedClaims(token, expectedSubject: resource)
-        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
-        return verified.claims
+        var verified = VerifiedSlots()
+        try verifySignedClaims(token, expectedSubject: resource, into: &verified)
+        guard let claims = verified.claims.take() else {
+            throw ReceiptVerificationError(.malformed, "the token could not be read")
+        }
+        try checkClaims(claims, notBefore: verified.notBefore, resource: resource)
+        return claims
     }
 
     /// Verifies `token` and also returns its `nbf` and the `kid` that verified it (the cache keeps both).
     func verifyDetailed(_ token: String, resource: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyID: String) {
-        let verified = try verifySignedClaims(token, expectedSubject: resource)
-        try checkClaims(verified.claims, notBefore: verified.notBefore, resource: resource)
-        return (verified.claims, verified.notBefore, keys.ordered[verified.keyIndex].keyID)
+        var verified = VerifiedSlots()
+        try verifySignedClaims(token, expectedSubject: resource, into: &verified)
+        guard let claims = verified.claims.take(), verified.keyIndex >= 0 else {
+            throw ReceiptVerificationError(.malformed, "the token could not be read")
+        }
+        try checkClaims(claims, notBefore: verified.notBefore, resource: resource)
+        return (claims, verified.notBefore, keys.ordered[verified.keyIndex].keyID)
+    }
+
+    /// Where the signature-and-claims stage writes what it read. Slots the caller owns, rather than a
+    /// returned tuple or enum: a 128-byte `ReceiptClaims` is then written once, where it is used.
+    struct VerifiedSlots {
+        var claims: ReceiptClaims?
+        var notBefore: Int64?
+        var keyIndex = -1
     }
 
     /// Everything but the time and resource checks: size, form, header, key, signature, claims.
     /// A `sub` whose bytes are `expectedSubject`'s is returned as that very string (no copy made).
     @inline(__always)
-    private func verifySignedClaims(_ token: String, expectedSubject: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
+    private func verifySignedClaims(_ token: String, expectedSubject: String?, into verified: inout VerifiedSlots) throws(ReceiptVerificationError) {
         guard token.utf8.count <= maxTokenLength else {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
         // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied
         // (and the caller's string is borrowed, not retained: tokens may be shared between threads).
-        // No `Result` here: a generic enum of a tuple costs a metadata look-up per call.
-        var verified: (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?
         var failure: ReceiptVerificationError?
         let inPlace: Void? = token.utf8.withContiguousStorageIfAvailable { bytes in
             verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
@@ -108,26 +122,23 @@ public struct ReceiptVerifier: Sendable {
                 verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
             }
         }
-        guard let verified else {
-            throw failure ?? ReceiptVerificationError(.malformed, "the token could not be read")
-        }
-        return verified
+        if let failure { throw failure }
     }
 
-    /// `verifyToken`, with its outcome written to the caller's variables (closures over the token's
+    /// `verifyToken`, with a refusal written to the caller's variable (closures over the token's
     /// storage then return nothing generic that would be copied through value witnesses).
     @inline(__always)
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int)?,
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout VerifiedSlots,
                              failure: inout ReceiptVerificationError?) {
         do throws(ReceiptVerificationError) {
-            verified = try verifyToken(bytes, expectedSubject: expectedSubject)
+            try verifyToken(bytes, expectedSubject: expectedSubject, into: &verified)
         } catch {
             failure = error
         }
     }
 
     /// The header, signature and claims checks, in that order, over the token's bytes.
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?) throws(ReceiptVerificationError) -> (claims: ReceiptClaims, notBefore: Int64?, keyIndex: Int) {
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout VerifiedSlots) throws(ReceiptVerificationError) {
         // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
         guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
         func dot(after start: Int) -> Int {
@@ -135,20 +146,23 @@ public struct ReceiptVerifier: Sendable {
             return base.distance(to: UnsafeRawPointer(found))
         }
         let firstDot = dot(after: 0)
-        let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
         // Tokens as our signer writes them are read without allocating (ReceiptFastPath.swift). That
         // path decodes all three segments before it answers, so a token with `=` or a fourth segment
         // never leaves it with an answer: the checks for those below still decide, in the same order.
+        let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
         if firstDot > 0, secondDot > firstDot + 1 {
-            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot, expectedSubject: expectedSubject) {
-            case .verified(let claims, let notBefore, let keyIndex):
-                return (claims, notBefore, keyIndex)
+            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot, expectedSubject: expectedSubject,
+                              claims: &verified.claims, notBefore: &verified.notBefore) {
+            case .verified(let keyIndex):
+                verified.keyIndex = keyIndex
+                return
             case .badSignature(let keyIndex):
                 throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keys.ordered[keyIndex].keyID)'")
             case .signedButClaimsIrregular(let keyIndex):
                 let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
-                let (claims, notBefore) = try Self.decodeClaims(payload)
-                return (claims, notBefore, keyIndex)
+                (verified.claims, verified.notBefore) = try Self.decodeClaims(payload)
+                verified.keyIndex = keyIndex
+                return
             case .irregular:
                 break
             }
@@ -187,7 +201,7 @@ public struct ReceiptVerifier: Sendable {
         guard let keyIndex = keys.ordered.firstIndex(where: { $0.keyID == key.keyID }) else {
             throw ReceiptVerificationError(.unknownKeyID, "no key with kid '\(keyID.prefix(64))' in the key set")
         }
-        return (claims, notBefore, keyIndex)
+        verified = VerifiedSlots(claims: claims, notBefore: notBefore, keyIndex: keyIndex)
     }
 
     private static func decodeSegment(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) throws(ReceiptVerificationError) -> [UInt8] {
@@ -231,7 +245,7 @@ public struct ReceiptVerifier: Sendable {
 
     /// The checks that depend on the time and the resource asked for: re-run on every cache hit.
     func checkClaims(_ claims: ReceiptClaims, notBefore: Int64?, resource: String?) throws(ReceiptVerificationError) {
-        let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
+        let now = clock.unixSeconds()
         // The claims are input: compare against now +- leeway (both sane) so no claim can overflow.
         if claims.exp < now - leewaySeconds {
             throw ReceiptVerificationError(.expired, "expired at \(claims.exp), now \(now)")
