@@ -187,11 +187,13 @@ public struct HTTPResponse: Sendable {
             guard !field.name.isEmpty, field.name.utf8.allSatisfy(isTokenByte) else {
                 return .invalidHeaderName(field.name)
             }
-            guard field.value.utf8.allSatisfy(isFieldValueByte) else { return .invalidHeaderValue(name: field.name) }
-            if field.name.equalsASCIICaseInsensitive("Transfer-Encoding") {
+            guard isValidFieldValue(field.value) else { return .invalidHeaderValue(name: field.name) }
+            // Both managed names are long: most names are ruled out by their length alone.
+            let nameLength = field.name.utf8.count
+            if nameLength == 17, field.name.equalsASCIICaseInsensitive("Transfer-Encoding") {
                 return .serverManagedHeader(field.name)
             }
-            if field.name.equalsASCIICaseInsensitive("Content-Length"), field.value != String(body.count) {
+            if nameLength == 14, field.name.equalsASCIICaseInsensitive("Content-Length"), field.value != String(body.count) {
                 return .serverManagedHeader(field.name)
             }
         }
@@ -243,9 +245,43 @@ func isFieldValueByte(_ byte: UInt8) -> Bool {
     byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
 }
 
+/// Whether every byte of `value` is a field-value byte. Every response header is checked before it is
+/// written, receipts included (several hundred bytes each), so this reads the string's own storage
+/// eight bytes at a time and looks at single bytes only in a word that holds a control byte.
+func isValidFieldValue(_ value: String) -> Bool {
+    if let result = value.utf8.withContiguousStorageIfAvailable(isValidFieldValue) { return result }
+    return value.utf8.allSatisfy(isFieldValueByte)
+}
+
+private func isValidFieldValue(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard let base = bytes.baseAddress else { return true }
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    var index = 0
+    while index + 8 <= bytes.count {
+        let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+        // A high bit per byte below 0x20 or equal to 0x7F; the borrow trick only adds flags next
+        // to a true one, so zero means a clean word. A flagged word (a tab, say) is read byte by byte.
+        let delete = word ^ (ones &* 0x7F)
+        let flags = (((word &- ones &* 0x20) & ~word) | ((delete &- ones) & ~delete)) & highs
+        if flags != 0 {
+            for offset in 0..<8 where !isFieldValueByte(base[index + offset]) { return false }
+        }
+        index += 8
+    }
+    while index < bytes.count {
+        guard isFieldValueByte(base[index]) else { return false }
+        index += 1
+    }
+    return true
+}
+
 extension String {
     /// ASCII case-insensitive comparison without allocating lowercased copies (header names are ASCII).
     func equalsASCIICaseInsensitive(_ other: String) -> Bool {
+        // Header look-ups compare every field name this way: unequal lengths (O(1) on native
+        // strings) end most comparisons before any byte is read.
+        guard utf8.count == other.utf8.count else { return false }
         var left = utf8.makeIterator()
         var right = other.utf8.makeIterator()
         while true {

@@ -117,6 +117,17 @@ public final class Gate: Sendable {
     private func decide(_ request: GateRequest, resource: Resource, price: Price) async throws -> GateDecision {
         let now = configuration.clock.now()
         let slots = try idempotencySlots(request, resource: resource) + x402IdentifierSlots(request)
+        // Receipt replays are most of a busy gate's paid traffic. A receipt this gate has replayed
+        // before (these exact bytes, for this resource, within its grant) is answered from memory,
+        // without classifying the credential: `X-Receipt` is the first credential `findCredential`
+        // reads, so the answer is the one the full path would give. The receipt is still verified
+        // (from the verifier's own memory) on every replay, so a removed key or a passed `exp` ends it.
+        if slots.isEmpty, let value = request.headers[PlainReceipt.fieldName],
+           let cached = replays.response(for: value, resource: resource, now: now),
+           (try? receipts.verify(value, resource: resource.description)) != nil {
+            log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
+            return .replay(cached.response)
+        }
         for slot in slots {
             let lookup = try await store { () async throws(StoreError) in
                 try await configuration.store.idempotencyLookup(key: slot.key, payloadHash: slot.payloadHash)
@@ -619,11 +630,14 @@ public final class Gate: Sendable {
                                     detail: "the receipt does not grant this resource (\(error.code)); pay the fresh challenge",
                                     logReason: "receipt-\(error.code)")
         }
-        let hash = Data(SHA256.hash(Array(token.utf8)))
-        if let cached = replays.response(for: hash, resource: resource, now: now) {
+        // The replay cache is keyed by the token itself (a seeded hash, then a full comparison), so
+        // the common case, a receipt replayed again, hashes nothing with SHA-256: the store's key
+        // is computed only when the store must be asked.
+        if let cached = replays.response(for: token, resource: resource, now: now) {
             log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
-            return .replay(Self.response(cached.response))
+            return .replay(cached.response)
         }
+        let hash = Data(SHA256.hash(Array(token.utf8)))
         // Tokens are found by hash; a valid token signed again for the same payment (a regrant) is
         // found by its challenge id: its signature already proves this gate issued it.
         var found = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(receiptTokenHash: hash) }
@@ -636,10 +650,11 @@ public final class Gate: Sendable {
         }
         if let response = found.receipt.response {
             // A stored response never changes once saved: later replays of this receipt skip the store.
-            replays.remember(hash, ReplayCache.Entry(challengeID: found.challengeID, resource: found.receipt.resource,
-                                                      grantExpiresAt: found.receipt.grantExpiresAt, response: response))
+            let ready = Self.response(response)
+            replays.remember(token, ReplayCache.Entry(challengeID: found.challengeID, resource: found.receipt.resource,
+                                                       grantExpiresAt: found.receipt.grantExpiresAt, response: ready))
             log("\(resource) replay receipt challenge=\(Self.short(found.challengeID))")
-            return .replay(Self.response(response))
+            return .replay(ready)
         }
         // Paid, but the response was never stored (the upstream failed): serve it again, no new settlement.
         log("\(resource) regrant receipt challenge=\(Self.short(found.challengeID))")
@@ -730,8 +745,10 @@ public final class Gate: Sendable {
         return GateResponse(status: status, headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
     }
 
-    private func log(_ line: String) {
-        configuration.log?("payrail-gate " + line)
+    // An autoclosure: without a logger the line is never built (replays log one per request).
+    private func log(_ line: @autoclosure () -> String) {
+        guard let sink = configuration.log else { return }
+        sink("payrail-gate " + line())
     }
 }
 
@@ -802,36 +819,38 @@ final class GrantsInProgress: @unchecked Sendable {
     }
 }
 
+/// Responses of receipts replayed recently, by receipt token: a stored response never changes, so
+/// later replays skip the store. The entry holds the response ready to send (built once).
 final class ReplayCache: @unchecked Sendable {
     struct Entry {
         let challengeID: String
         let resource: Resource
         let grantExpiresAt: Date
-        let response: StoredResponse
+        let response: GateResponse
     }
 
     private let lock = NSLock()
-    private var entries: [Data: Entry] = [:]
-    private var order: [Data?]
+    private var entries: [String: Entry] = [:]
+    private var order: [String?]
     private var next = 0
 
     init(capacity: Int) { order = Array(repeating: nil, count: max(1, capacity)) }
 
-    /// The stored response for a receipt token hash, if remembered, for this resource, within its grant.
-    func response(for hash: Data, resource: Resource, now: Date) -> Entry? {
+    /// The stored response for a receipt token, if remembered, for this resource, within its grant.
+    func response(for token: String, resource: Resource, now: Date) -> Entry? {
         lock.lock()
         defer { lock.unlock() }
-        guard let entry = entries[hash], entry.resource == resource, now < entry.grantExpiresAt else { return nil }
+        guard let entry = entries[token], entry.resource == resource, now < entry.grantExpiresAt else { return nil }
         return entry
     }
 
-    func remember(_ hash: Data, _ entry: Entry) {
+    func remember(_ token: String, _ entry: Entry) {
         lock.lock()
         defer { lock.unlock() }
-        guard entries[hash] == nil else { return }
+        guard entries[token] == nil else { return }
         if let evicted = order[next] { entries[evicted] = nil }
-        order[next] = hash
+        order[next] = token
         next = (next + 1) % order.count
-        entries[hash] = entry
+        entries[token] = entry
     }
 }

@@ -34,8 +34,15 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
     /// Whether this rule prices `method` on `path` (the query string, if any, is ignored).
     public func matches(method requestMethod: String, path: String) -> Bool {
         guard method == "*" || method == requestMethod else { return false }
-        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
-        return Self.glob(Array(pathPattern.utf8)[...], Array(bare.utf8)[...])
+        // Every request is priced, so the match reads both strings' own storage: no copies.
+        var pattern = pathPattern
+        var text = path
+        return pattern.withUTF8 { patternBytes in
+            text.withUTF8 { pathBytes in
+                let end = pathBytes.firstIndex(of: UInt8(ascii: "?")) ?? pathBytes.endIndex
+                return Self.glob(patternBytes, UnsafeBufferPointer(rebasing: pathBytes[..<end]))
+            }
+        }
     }
 
     /// `METHOD /pattern=amounts`, the form `PricingTable(parsing:rails:)` reads.
@@ -45,15 +52,15 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
     }
 
     // Iterative glob with one backtrack point: linear in practice, no recursion a hostile path could deepen.
-    private static func glob(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
-        var p = pattern.startIndex, t = text.startIndex
-        var star: Int?, mark = text.startIndex
-        while t < text.endIndex {
-            if p < pattern.endIndex, pattern[p] == 0x2A {
+    private static func glob(_ pattern: UnsafeBufferPointer<UInt8>, _ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var p = 0, t = 0
+        var star: Int?, mark = 0
+        while t < text.count {
+            if p < pattern.count, pattern[p] == 0x2A {
                 star = p
                 mark = t
                 p += 1
-            } else if p < pattern.endIndex, pattern[p] == text[t] {
+            } else if p < pattern.count, pattern[p] == text[t] {
                 p += 1
                 t += 1
             } else if let starIndex = star {
@@ -64,8 +71,8 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
                 return false
             }
         }
-        while p < pattern.endIndex, pattern[p] == 0x2A { p += 1 }
-        return p == pattern.endIndex
+        while p < pattern.count, pattern[p] == 0x2A { p += 1 }
+        return p == pattern.count
     }
 }
 

@@ -164,6 +164,38 @@ let resourceBody = GateResponse(status: 200, headers: HTTPFields([("Content-Type
         #expect(await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token)]))).response?.status == 402)
     }
 
+    @Test func receiptReplayedAgainAndAgainStaysBoundToItsResourceGrantAndBytes() async throws {
+        let world = try await GateWorld.make()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .plain)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        try await world.gate.complete(pass, response: resourceBody)
+        let token = try #require(pass.grant?.receiptToken)
+        // The first replay reads the store; the later ones are answered from the gate's memory.
+        for _ in 0..<5 {
+            let decision = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token)])))
+            #expect(decision.isReplay)
+            #expect(decision.response?.body == resourceBody.body)
+        }
+        #expect(world.logs.lines.filter { $0.contains("replay receipt") }.count == 5)
+        // Remembered, but for /premium only.
+        #expect(await world.gate.handle(world.request("/other", HTTPFields([("X-Receipt", token)]))).response?.status == 402)
+        // One byte of the signature changed: not the remembered token, and refused.
+        var tampered = Array(token.utf8)
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let forged = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", String(decoding: tampered, as: UTF8.self))])))
+        #expect(forged.response?.status == 402)
+        #expect(!forged.isReplay)
+        // With an Idempotency-Key the key is looked up first, as for any request, then the receipt replays.
+        let keyed = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token), ("Idempotency-Key", "k-9")])))
+        #expect(keyed.isReplay)
+        // The grant's end ends the replays from memory too.
+        world.clock.advance(by: 3601)
+        #expect(await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token)]))).response?.status == 402)
+        #expect(await world.agentBalance() == 99_900)
+    }
+
     @Test func idempotencyKeyReplaysAndConflicts() async throws {
         let world = try await GateWorld.make()
         let (_, reading) = try await world.challenge()

@@ -41,10 +41,10 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
         }
         let trimmed = trim(value)
         guard !trimmed.isEmpty else { throw WireError(.missingField, "the X-Receipt value is empty") }
-        guard trimmed.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+        guard isPrintableASCII(trimmed) else {
             throw WireError(.malformed, "the X-Receipt value must be printable ASCII")
         }
-        if trimmed.utf8.count > 8, trimmed.prefix(8).lowercased() == "payment " {
+        if trimmed.utf8.count > 8, startsWithPaymentScheme(trimmed) {
             return .paymentCredential(try PaymentCredential.parse(trimmed))
         }
         if trimmed.utf8.count == 64, trimmed.utf8.allSatisfy(isHex) {
@@ -164,11 +164,59 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
         return String(Substring(bytes[first...last]))
     }
 
+    // The scans below run on every replayed request over a token of several hundred bytes, so
+    // they read the string's own storage (`withContiguousStorageIfAvailable`) instead of iterating
+    // its UTF-8 view, and the printable check goes eight bytes at a time.
+
+    /// Every byte in 0x20...0x7E.
+    private static func isPrintableASCII(_ text: String) -> Bool {
+        if let result = text.utf8.withContiguousStorageIfAvailable(isPrintableASCII) { return result }
+        return text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
+    private static func isPrintableASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            // A high bit per byte below 0x20, at or above 0x80, or 0x7F (adding 1 reaches 0x80).
+            // The borrow and carry tricks only ever add flags next to a true one, so zero is exact.
+            let flags = (((word &- ones &* 0x20) & ~word) | word | (word &+ ones)) & highs
+            if flags != 0 { return false }
+            index += 8
+        }
+        while index < bytes.count {
+            guard base[index] >= 0x20, base[index] < 0x7F else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// Whether the value starts with `Payment ` in any case (the scheme name is case-insensitive).
+    private static func startsWithPaymentScheme(_ text: String) -> Bool {
+        var index = text.utf8.startIndex
+        for expected in "payment ".utf8 {
+            guard index < text.utf8.endIndex else { return false }
+            let byte = text.utf8[index]
+            let lowered = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            guard lowered == expected else { return false }
+            index = text.utf8.index(after: index)
+        }
+        return true
+    }
+
     /// Three non-empty base64url segments joined by dots, checked in one pass over the bytes.
     private static func isCompactJWS(_ text: String) -> Bool {
+        if let result = text.utf8.withContiguousStorageIfAvailable(isCompactJWS) { return result }
+        return isCompactJWS(Array(text.utf8))
+    }
+
+    private static func isCompactJWS(_ bytes: some Collection<UInt8>) -> Bool {
         var dots = 0
         var segmentLength = 0
-        for byte in text.utf8 {
+        for byte in bytes {
             if byte == UInt8(ascii: ".") {
                 guard segmentLength > 0 else { return false }
                 dots += 1
@@ -185,8 +233,10 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
     }
 
+    @inline(__always)
     private static func isBase64URL(_ byte: UInt8) -> Bool {
-        AuthParameters.isAlphaNumeric(byte) || byte == 0x2D || byte == 0x5F
+        // Letters folded to lower case first: one range test for both cases.
+        ((byte | 0x20) &- 0x61) < 26 || (byte &- 0x30) < 10 || byte == 0x2D || byte == 0x5F
     }
 
     /// Pairs of hex digits to bytes; the caller has checked the text is even-length lowercase hex.
