@@ -56,6 +56,9 @@ public struct ReceiptTokenSet: Sendable {
         public let resource: String
         /// The key that signed it.
         public let keyID: String
+        /// The position of that key in the baseline's handles (an array index, so the raw mode
+        /// spends nothing on finding its key).
+        public let keyIndex: Int
         /// The JWS signing input, for the raw OpenSSL baseline.
         public let signingInput: [UInt8]
         /// The signature in the form OpenSSL takes (DER for ES256).
@@ -70,7 +73,7 @@ public struct ReceiptTokenSet: Sendable {
         func withOwnStorage() -> Token {
             Token(compact: String(decoding: Array(compact.utf8), as: UTF8.self),
                   resource: String(decoding: Array(resource.utf8), as: UTF8.self),
-                  keyID: String(decoding: Array(keyID.utf8), as: UTF8.self),
+                  keyID: String(decoding: Array(keyID.utf8), as: UTF8.self), keyIndex: keyIndex,
                   signingInput: signingInput.map { $0 }, opensslSignature: opensslSignature.map { $0 },
                   isGenuine: isGenuine)
         }
@@ -82,8 +85,8 @@ public struct ReceiptTokenSet: Sendable {
     public let tokens: [Token]
     /// The verification keys as a JWKS document (for HS256 it holds the secrets).
     public let jwks: JSONWebKeySet
-    /// The keys in the form the C baseline loads them, by kid.
-    let baselineKeys: [String: [UInt8]]
+    /// The keys in the form the C baseline loads them, in `keyIndex` order.
+    let baselineKeys: [[UInt8]]
 
     /// How many tokens must verify in one pass.
     public var genuineCount: Int { tokens.filter(\.isGenuine).count }
@@ -92,21 +95,21 @@ public struct ReceiptTokenSet: Sendable {
     public init(algorithm: BenchmarkAlgorithm, count: Int, keyCount: Int = 3, now: Date = Date()) throws {
         self.algorithm = algorithm
         var signers: [ReceiptSigner] = []
-        var baselineKeys: [String: [UInt8]] = [:]
+        var baselineKeys: [[UInt8]] = []
         for index in 0..<max(1, keyCount) {
             let kid = "\(algorithm.rawValue.lowercased())-2026-\(index + 1)"
             switch algorithm {
             case .EdDSA:
                 let key = try Ed25519.PrivateKey()
-                baselineKeys[kid] = key.publicKey.rawRepresentation
+                baselineKeys.append(key.publicKey.rawRepresentation)
                 signers.append(try ReceiptSigner(key: .ed25519(key), keyID: kid))
             case .ES256:
                 let key = try P256.PrivateKey()
-                baselineKeys[kid] = key.publicKey.x963Representation
+                baselineKeys.append(key.publicKey.x963Representation)
                 signers.append(try ReceiptSigner(key: .es256(key), keyID: kid))
             case .HS256:
                 let secret = try SecureRandom.bytes(count: 32)
-                baselineKeys[kid] = secret
+                baselineKeys.append(secret)
                 signers.append(try ReceiptSigner(key: .hs256(secret: secret), keyID: kid))
             }
         }
@@ -123,7 +126,8 @@ public struct ReceiptTokenSet: Sendable {
                 jti: Base64URL.encode(try SecureRandom.bytes(count: 32)), iat: issued, exp: issued + 3600,
                 method: method, amount: amount, currency: currency,
                 ref: SHA256.hash(Array("payment-\(index)".utf8)).map { String(format: "%02x", $0) }.joined())
-            tokens.append(try Self.token(try signer.sign(claims), resource: resource, algorithm: algorithm, isGenuine: true))
+            tokens.append(try Self.token(try signer.sign(claims), resource: resource, keyIndex: index % signers.count,
+                                         algorithm: algorithm, isGenuine: true))
         }
         // The tampered token: a genuine signature over claims whose amount was changed afterwards.
         let victim = tokens[0]
@@ -131,31 +135,29 @@ public struct ReceiptTokenSet: Sendable {
         var payload = String(decoding: try Base64URL.decode(parts[1]), as: UTF8.self)
         payload = payload.replacingOccurrences(of: "\"amount\":\"", with: "\"amount\":\"9")
         let forged = [parts[0], Base64URL.encode(Array(payload.utf8)), parts[2]].joined(separator: ".")
-        tokens.append(try Self.token(forged, resource: victim.resource, algorithm: algorithm, isGenuine: false))
+        tokens.append(try Self.token(forged, resource: victim.resource, keyIndex: victim.keyIndex, algorithm: algorithm, isGenuine: false))
 
         self.tokens = tokens
         self.jwks = JSONWebKeySet(keys: signers.map(\.verificationJWK))
         self.baselineKeys = baselineKeys
     }
 
-    private static func token(_ compact: String, resource: String, algorithm: BenchmarkAlgorithm, isGenuine: Bool) throws -> Token {
+    private static func token(_ compact: String, resource: String, keyIndex: Int, algorithm: BenchmarkAlgorithm, isGenuine: Bool) throws -> Token {
         let jws = try JWSCompact(parsing: compact)
         let signature = algorithm == .ES256
             ? try ECDSASignature(rawRepresentation: jws.signature).derRepresentation : jws.signature
-        return Token(compact: compact, resource: resource, keyID: jws.keyID ?? "", signingInput: jws.signingInput,
+        return Token(compact: compact, resource: resource, keyID: jws.keyID ?? "", keyIndex: keyIndex, signingInput: jws.signingInput,
                      opensslSignature: signature, isGenuine: isGenuine)
     }
 
-    /// One C baseline handle per key (a handle serves one thread).
-    func makeBaseline() throws -> [String: OpenSSLBaseline] {
-        var handles: [String: OpenSSLBaseline] = [:]
-        for (kid, key) in baselineKeys {
+    /// One C baseline handle per key (a handle serves one thread), in `keyIndex` order.
+    func makeBaseline() throws -> [OpenSSLBaseline] {
+        try baselineKeys.map { key in
             guard let handle = OpenSSLBaseline(algorithm: algorithm, key: key) else {
                 throw BenchmarkError("OpenSSL refused a \(algorithm.rawValue) baseline key")
             }
-            handles[kid] = handle
+            return handle
         }
-        return handles
     }
 }
 

@@ -250,11 +250,26 @@ public struct ReceiptKeySet: Sendable {
         Self.index(of: keyID, in: keyIDBytes, ends: keyIDEnds)
     }
 
-    /// The position in `ordered` of the key whose signer-written header segment is exactly `header`
-    /// (its base64url text, as in the token), if any.
+    /// The key whose signer-written header segment `token` starts with, followed by a dot, and that
+    /// segment's length (the position of the dot), if any.
     @inline(__always)
-    func index(ofSignerHeader header: UnsafeRawBufferPointer) -> Int? {
-        Self.index(of: header, in: signerHeaderBytes, ends: signerHeaderEnds)
+    func signerHeader(startingTokenIn token: UnsafeRawBufferPointer) -> (keyIndex: Int, length: Int)? {
+        guard let tokenBase = token.baseAddress else { return nil }
+        return signerHeaderBytes.withUnsafeBytes { allBytes -> (keyIndex: Int, length: Int)? in
+            guard let allBase = allBytes.baseAddress else { return nil }
+            return signerHeaderEnds.withUnsafeBufferPointer { ends -> (keyIndex: Int, length: Int)? in
+                var start = 0
+                for index in 0..<ends.count {
+                    let length = ends[index] - start
+                    if length > 0, length < token.count, token[length] == UInt8(ascii: "."),
+                       memcmp(allBase + start, tokenBase, length) == 0 {
+                        return (index, length)
+                    }
+                    start = ends[index]
+                }
+                return nil
+            }
+        }
     }
 
     /// Which of the byte strings laid end to end in `all` (`ends[i]` is where string `i` ends) is

@@ -145,20 +145,17 @@ public struct ReceiptVerifier: Sendable {
             guard start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: ".")), bytes.count - start) else { return -1 }
             return base.distance(to: UnsafeRawPointer(found))
         }
-        let firstDot = dot(after: 0)
         // Tokens as our signer writes them are read without allocating (ReceiptFastPath.swift). That
         // path decodes all three segments before it answers, so a token with `=` or a fourth segment
         // never leaves it with an answer: the checks for those below still decide, in the same order.
-        let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
-        if firstDot > 0, secondDot > firstDot + 1 {
-            switch verifyFast(bytes, firstDot: firstDot, secondDot: secondDot, expectedSubject: expectedSubject,
-                              claims: &verified.claims, notBefore: &verified.notBefore) {
+        do {
+            switch verifyFast(bytes, expectedSubject: expectedSubject, claims: &verified.claims, notBefore: &verified.notBefore) {
             case .verified(let keyIndex):
                 verified.keyIndex = keyIndex
                 return
             case .badSignature(let keyIndex):
                 throw ReceiptVerificationError(.badSignature, "signature does not verify with key '\(keys.ordered[keyIndex].keyID)'")
-            case .signedButClaimsIrregular(let keyIndex):
+            case .signedButClaimsIrregular(let keyIndex, let firstDot, let secondDot):
                 let payload = try Self.decodeSegment(bytes, firstDot + 1, secondDot, "claims")
                 (verified.claims, verified.notBefore) = try Self.decodeClaims(payload)
                 verified.keyIndex = keyIndex
@@ -168,6 +165,8 @@ public struct ReceiptVerifier: Sendable {
             }
         }
         // The general path decides everything else, and every refusal but a bad signature.
+        let firstDot = dot(after: 0)
+        let secondDot = firstDot < 0 ? -1 : dot(after: firstDot + 1)
         if memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil {
             throw ReceiptVerificationError(.malformed, "padding in a segment (JWS base64url has none)")
         }
