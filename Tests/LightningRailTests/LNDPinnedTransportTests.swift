@@ -259,4 +259,51 @@ final class OpenSSLServer {
         #expect(HTTPAnswer.parse(Array("HTTP/1.0 200 ok\r\n\r\nbody".utf8), atEnd: true)?.body == Array("body".utf8))
         #expect(HTTPAnswer.parse(Array("garbage\r\n\r\n".utf8), atEnd: true) == nil)
     }
+
+    @Test func answersReadInSmallPiecesCompleteExactlyAsWholeOnes() {
+        defer { cleanUp() }
+        let chunked = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8)
+        let sized = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nabcdEXTRA".utf8)
+        // The last chunk's size line ends the body (no trailers are read); a sized body ends at its length.
+        let cases = [(chunked, HTTPAnswer(status: 200, body: Array("abcde".utf8)), chunked.count - 2),
+                     (sized, HTTPAnswer(status: 404, body: Array("abcd".utf8)), sized.count - 5)]
+        for (answer, expected, completeAt) in cases {
+            // One byte per read: the answer completes at its last needed byte, not before.
+            var reader = HTTPAnswerReader()
+            var result: HTTPAnswer?
+            var fed = 0
+            while result == nil, fed < answer.count {
+                result = reader.append([answer[fed]])
+                fed += 1
+            }
+            #expect(result == expected)
+            #expect(fed == completeAt)
+        }
+
+        // LND's payment stream: many chunks arriving in small reads, the body whole and in order.
+        var stream = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        var body: [UInt8] = []
+        for index in 0..<2000 {
+            let piece = Array("{\"result\":{\"status\":\"IN_FLIGHT\",\"n\":\(index)}}\n".utf8)
+            stream += Array(String(piece.count, radix: 16).utf8) + [13, 10] + piece + [13, 10]
+            body += piece
+        }
+        stream += Array("0\r\n\r\n".utf8)
+        var reader = HTTPAnswerReader()
+        var result: HTTPAnswer?
+        var index = 0
+        while result == nil, index < stream.count {
+            let end = min(stream.count, index + 7)
+            result = reader.append(Array(stream[index..<end]))
+            index = end
+        }
+        #expect(result == HTTPAnswer(status: 200, body: body))
+
+        // A chunk-size line that never ends is refused instead of being searched again on every read.
+        var endless = HTTPAnswerReader()
+        #expect(endless.append(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)) == nil)
+        #expect(endless.append([UInt8](repeating: UInt8(ascii: "1"), count: 5000)) == nil)
+        #expect(endless.append(Array("\r\n0\r\n\r\n".utf8)) == nil)
+        #expect(endless.finish() == nil)
+    }
 }

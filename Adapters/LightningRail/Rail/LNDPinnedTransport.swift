@@ -119,20 +119,17 @@ private struct PinnedExchange {
             written = true
         }
 
-        var answer = [UInt8]()
-        var parsed: HTTPAnswer?
+        var answer = HTTPAnswerReader()
         while true {
             guard ContinuousClock.now < deadline else { return .failure(.noAnswer("timed out waiting for the answer")) }
             Self.setTimeouts(socket, deadline: deadline)
             switch connection.read() {
             case .bytes(let bytes):
-                answer += bytes
-                guard answer.count <= Self.maximumAnswerBytes else { return .failure(.noAnswer("the answer is too large")) }
-                parsed = HTTPAnswer.parse(answer, atEnd: false)
-                if parsed != nil { return .success(response(parsed)) }
+                guard answer.count + bytes.count <= Self.maximumAnswerBytes else { return .failure(.noAnswer("the answer is too large")) }
+                if let whole = answer.append(bytes) { return .success(response(whole)) }
             case .end:
-                guard let whole = HTTPAnswer.parse(answer, atEnd: true) else {
-                    return .failure(.noAnswer(answer.isEmpty ? "the server closed without answering" : "the answer was cut short"))
+                guard let whole = answer.finish() else {
+                    return .failure(.noAnswer(answer.count == 0 ? "the server closed without answering" : "the answer was cut short"))
                 }
                 return .success(response(whole))
             case .failed(let why):
@@ -234,10 +231,102 @@ struct HTTPAnswer: Hashable, Sendable {
     /// Parses `bytes` when they hold a complete answer; `atEnd` says the server closed the
     /// connection, which completes an answer without a length.
     static func parse(_ bytes: [UInt8], atEnd: Bool) -> HTTPAnswer? {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let headEnd = bytes.firstRange(of: separator) else { return nil }
-        let head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
-        let lines = head.components(separatedBy: "\r\n")
+        var reader = HTTPAnswerReader()
+        if let whole = reader.append(bytes) { return whole }
+        return atEnd ? reader.finish() : nil
+    }
+}
+
+/// Reads an HTTP/1.x answer as it arrives, looking at each byte a bounded number of times: the
+/// head is parsed once, a sized body is only counted, and chunks are taken as each completes.
+/// (Parsing the whole answer again after every read would be quadratic in its size, and LND's
+/// payment stream arrives in many small reads.)
+struct HTTPAnswerReader {
+    private struct Head {
+        var status: Int
+        var contentLength: Int?
+        var chunked: Bool
+        var bodyStart: Int
+    }
+
+    /// A chunk-size line longer than this is not HTTP (sizes are a few hex digits and extensions).
+    private static let maximumChunkLine = 4096
+
+    private var bytes: [UInt8] = []
+    private var head: Head?
+    /// Where the search for the end of the head resumes (three bytes back: the separator may straddle reads).
+    private var headSearchFrom = 0
+    /// The head or the chunk framing is not HTTP: the answer can never complete.
+    private var malformed = false
+    /// Chunked bodies: the start of the next chunk-size line, and the body so far.
+    private var chunkCursor = 0
+    private var chunkedBody: [UInt8] = []
+
+    /// Bytes received so far.
+    var count: Int { bytes.count }
+
+    /// Takes the next bytes; the answer once it is complete.
+    mutating func append(_ more: [UInt8]) -> HTTPAnswer? {
+        bytes += more
+        return complete(atEnd: false)
+    }
+
+    /// The server closed the connection: the answer, if what arrived is a complete one.
+    mutating func finish() -> HTTPAnswer? {
+        complete(atEnd: true)
+    }
+
+    private mutating func complete(atEnd: Bool) -> HTTPAnswer? {
+        guard !malformed else { return nil }
+        if head == nil {
+            guard let end = Self.find([13, 10, 13, 10], in: bytes, from: headSearchFrom) else {
+                headSearchFrom = max(0, bytes.count - 3)
+                return nil
+            }
+            guard let parsed = Self.parseHead(bytes[..<end], bodyStart: end + 4) else {
+                malformed = true
+                return nil
+            }
+            head = parsed
+            chunkCursor = parsed.bodyStart
+        }
+        guard let head else { return nil }
+        if head.chunked { return nextChunks(status: head.status) }
+        let received = bytes.count - head.bodyStart
+        if let length = head.contentLength {
+            guard received >= length else { return nil }
+            return HTTPAnswer(status: head.status, body: Array(bytes[head.bodyStart..<head.bodyStart + length]))
+        }
+        return atEnd ? HTTPAnswer(status: head.status, body: Array(bytes[head.bodyStart...])) : nil
+    }
+
+    /// Takes every chunk that has fully arrived; the answer after the last (zero-size) chunk.
+    private mutating func nextChunks(status: Int) -> HTTPAnswer? {
+        while true {
+            guard let lineEnd = Self.find([13, 10], in: bytes, from: chunkCursor) else {
+                if bytes.count - chunkCursor > Self.maximumChunkLine { malformed = true }
+                return nil
+            }
+            guard lineEnd - chunkCursor <= Self.maximumChunkLine else {
+                malformed = true
+                return nil
+            }
+            let sizeText = String(decoding: bytes[chunkCursor..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
+                malformed = true
+                return nil
+            }
+            let dataStart = lineEnd + 2
+            if size == 0 { return HTTPAnswer(status: status, body: chunkedBody) }
+            guard bytes.count >= dataStart + size + 2 else { return nil }
+            chunkedBody += bytes[dataStart..<dataStart + size]
+            chunkCursor = dataStart + size + 2
+        }
+    }
+
+    private static func parseHead(_ headBytes: ArraySlice<UInt8>, bodyStart: Int) -> Head? {
+        let text = String(decoding: headBytes, as: UTF8.self)
+        let lines = text.components(separatedBy: "\r\n")
         let statusParts = lines.first?.split(separator: " ") ?? []
         guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/"), let status = Int(statusParts[1]) else { return nil }
         var contentLength: Int?
@@ -249,28 +338,12 @@ struct HTTPAnswer: Hashable, Sendable {
             if name == "content-length" { contentLength = Int(value) }
             if name == "transfer-encoding", value.lowercased().contains("chunked") { chunked = true }
         }
-        let rest = Array(bytes[headEnd.upperBound...])
-        if chunked { return dechunk(rest).map { HTTPAnswer(status: status, body: $0) } }
-        if let contentLength {
-            guard rest.count >= contentLength else { return nil }
-            return HTTPAnswer(status: status, body: Array(rest.prefix(contentLength)))
-        }
-        return atEnd ? HTTPAnswer(status: status, body: rest) : nil
+        return Head(status: status, contentLength: contentLength, chunked: chunked, bodyStart: bodyStart)
     }
 
-    /// The body of a complete chunked encoding, or nil while the last chunk has not arrived.
-    static func dechunk(_ bytes: [UInt8]) -> [UInt8]? {
-        var body = [UInt8]()
-        var index = 0
-        while true {
-            guard let lineEnd = bytes[index...].firstRange(of: [13, 10]) else { return nil }
-            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else { return nil }
-            index = lineEnd.upperBound
-            if size == 0 { return body }
-            guard bytes.count >= index + size + 2 else { return nil }
-            body += bytes[index..<index + size]
-            index += size + 2
-        }
+    /// The index where `pattern` starts in `bytes` at or after `start`.
+    private static func find(_ pattern: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard start < bytes.count else { return nil }
+        return bytes[start...].firstRange(of: pattern)?.lowerBound
     }
 }
