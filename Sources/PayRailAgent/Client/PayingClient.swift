@@ -99,7 +99,11 @@ public final class PayingClient: Sendable {
         let paymentID = try Self.paymentID(for: request)
 
         // A call already paid (same payment id) or left pending by an earlier run is finished, not paid again.
-        if let finished = try await resumeIfPending(request, paymentID: paymentID) { return finished }
+        let firstLedgerIndex: Int
+        switch try await resumeIfPending(request, paymentID: paymentID) {
+        case .finished(let response): return response
+        case .fresh(let index): firstLedgerIndex = index
+        }
 
         let first: HTTPExchange.Response
         do {
@@ -110,12 +114,14 @@ public final class PayingClient: Sendable {
         guard first.status == 402 else {
             return PaidResponse(status: first.status, headers: first.headers, body: first.body, payment: nil, negotiation: nil)
         }
-        return try await pay(first, request: request, paymentID: paymentID)
+        return try await pay(first, request: request, paymentID: paymentID, firstLedgerIndex: firstLedgerIndex)
     }
 
     // MARK: - Paying a 402
 
-    private func pay(_ challenge: HTTPExchange.Response, request: PaidRequest, paymentID: String) async throws(PayingClientError) -> PaidResponse {
+    private func pay(
+        _ challenge: HTTPExchange.Response, request: PaidRequest, paymentID: String, firstLedgerIndex: Int
+    ) async throws(PayingClientError) -> PaidResponse {
         let receivedAt = configuration.clock.now()
         // x402 `lnbtc` invoices commit to the request (method, URL, body): the reader refuses one that
         // commits to anything else, so a preimage bought here cannot have been meant for another request.
@@ -138,28 +144,41 @@ public final class PayingClient: Sendable {
         }
 
         var lastFailure: PayingClientError?
-        for (attempt, candidate) in negotiation.candidates.enumerated() {
+        var ledgerIndex = firstLedgerIndex
+        candidates: for candidate in negotiation.candidates {
             guard await configuration.negotiator.confirmApproval(of: candidate, for: negotiationRequest) else {
                 lastFailure = PayingClientError(.refusedByPolicy, "the approver declined \(candidate.cost) on \(candidate.offer.offer.rail)",
                                                 negotiation: negotiation)
                 continue
             }
-            let ledgerID = attempt == 0 ? paymentID : "\(paymentID).\(attempt)"
             let context = SpendContext(paymentID: paymentID, offer: candidate.offer, bodyDigest: request.bodyDigest,
                                        challenge: challenge, receivedAt: receivedAt)
             let reserved = await budgetAmount(candidate.quote.total)
-            let spend = SpendRequest(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail,
-                                     host: negotiationRequest.host, method: request.method, url: request.url.absoluteString,
-                                     offerID: candidate.offer.offer.id, context: context.encoded())
-            do {
-                _ = try await configuration.governor.reserve(spend)
-            } catch {
-                if error.code == .overBudget {
-                    lastFailure = PayingClientError(.overBudget, error.refusal?.description ?? error.reason,
-                                                    negotiation: negotiation, budget: error.refusal)
-                    continue
+            // Each reservation of the call takes the next free ledger id: a released one (nothing was paid
+            // under it) is skipped, so a payment id whose earlier attempt was released pays afresh.
+            var ledgerID = Self.ledgerID(paymentID, index: ledgerIndex)
+            while true {
+                ledgerID = Self.ledgerID(paymentID, index: ledgerIndex)
+                ledgerIndex += 1
+                let spend = SpendRequest(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail,
+                                         host: negotiationRequest.host, method: request.method, url: request.url.absoluteString,
+                                         offerID: candidate.offer.offer.id, context: context.encoded())
+                do {
+                    _ = try await configuration.governor.reserve(spend)
+                    break
+                } catch {
+                    if error.code == .overBudget {
+                        lastFailure = PayingClientError(.overBudget, error.refusal?.description ?? error.reason,
+                                                        negotiation: negotiation, budget: error.refusal)
+                        ledgerIndex -= 1  // nothing was written under this id
+                        continue candidates
+                    }
+                    if error.code == .duplicate, let existing = error.record {
+                        if existing.state == .released, ledgerIndex < Self.maximumLedgerIDs { continue }
+                        throw Self.reuseError(existing, paymentID: paymentID, negotiation: negotiation)
+                    }
+                    throw PayingClientError(.ledger, "the spend ledger refused the reservation: \(error)", negotiation: negotiation)
                 }
-                throw PayingClientError(.ledger, "the spend ledger refused the reservation: \(error)", negotiation: negotiation)
             }
             inFlight.insert(ledgerID)
             defer { inFlight.remove(ledgerID) }
@@ -350,74 +369,148 @@ public final class PayingClient: Sendable {
 
     // MARK: - Finishing what an earlier run started
 
-    private func resumeIfPending(_ request: PaidRequest, paymentID: String) async throws(PayingClientError) -> PaidResponse? {
-        let pending: SpendRecord?
-        do {
-            pending = try await findPending(request, paymentID: paymentID)
-        } catch {
-            if error.code == .duplicate { throw PayingClientError(.invalidRequest, error.reason, paymentID: paymentID) }
-            throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
-        }
-        guard let record = pending, let context = SpendContext.decode(record.context) else { return nil }
+    /// What `send` does after looking at the ledger: return what an earlier attempt already got, or pay
+    /// afresh with the first ledger id no earlier attempt of this payment id used.
+    private enum Resumption {
+        case finished(PaidResponse)
+        case fresh(firstLedgerIndex: Int)
+    }
+
+    private func resumeIfPending(_ request: PaidRequest, paymentID: String) async throws(PayingClientError) -> Resumption {
+        let (pending, firstFree) = try await findPending(request, paymentID: paymentID)
+        let fresh = Resumption.fresh(firstLedgerIndex: firstFree)
+        guard let record = pending, let context = SpendContext.decode(record.context) else { return fresh }
         emit(.resuming(paymentID: record.paymentID, state: record.state))
         inFlight.insert(record.paymentID)
         defer { inFlight.remove(record.paymentID) }
         let dialect = PaymentDialect(rawValue: context.dialect) ?? .plain
         switch record.state {
         case .committed:
-            // The same call again: its receipt replays the response without paying.
-            guard let receipt = record.receipt else { return nil }
-            return try await present(HTTPFields([(PlainReceipt.fieldName, receipt)]), dialect: dialect, rail: record.rail,
-                                     amount: context.amount, payee: nil, ledgerID: record.paymentID, paymentID: context.paymentID,
-                                     reserved: record.amount, request: request, negotiation: nil, resumed: true)
+            // The same call again: its receipt replays the response without paying. Without a receipt
+            // there is nothing to replay, and paying again under the same id would pay twice.
+            guard let receipt = record.receipt else { throw Self.reuseError(record, paymentID: paymentID, negotiation: nil) }
+            return .finished(try await present(HTTPFields([(PlainReceipt.fieldName, receipt)]), dialect: dialect, rail: record.rail,
+                                               amount: context.amount, payee: nil, ledgerID: record.paymentID,
+                                               paymentID: context.paymentID, reserved: record.amount, request: request,
+                                               negotiation: nil, resumed: true))
         case .paid:
-            guard let proofText = record.proof, let fields = SpendProof.decode(proofText) else { return nil }
-            return try await present(fields, dialect: dialect, rail: record.rail, amount: context.amount, payee: nil,
-                                     ledgerID: record.paymentID, paymentID: context.paymentID, reserved: record.amount,
-                                     request: request, negotiation: nil, resumed: true)
+            guard let proofText = record.proof, let fields = SpendProof.decode(proofText) else {
+                // Paid, but the proof is gone: paying again could pay twice, so stop and say so.
+                throw PayingClientError(.paymentOutcomeUnknown,
+                                        "payment \(record.paymentID) is paid but its proof cannot be read; check the rail before paying again",
+                                        paymentID: record.paymentID)
+            }
+            return .finished(try await present(fields, dialect: dialect, rail: record.rail, amount: context.amount, payee: nil,
+                                               ledgerID: record.paymentID, paymentID: context.paymentID, reserved: record.amount,
+                                               request: request, negotiation: nil, resumed: true))
         case .reserved:
             // The wallet may have paid before the crash: ask it again for the same offer (idempotent).
             guard let offer = context.readOffer() else {
                 await release(record.paymentID, reason: "the stored challenge can no longer be read")
-                return nil
+                return fresh
             }
             switch await payWithWallet(offer, ledgerID: record.paymentID) {
             case .paid(let credential):
-                return try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
-                                         reserved: record.amount, request: request, negotiation: nil, resumed: true)
+                return .finished(try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
+                                                   reserved: record.amount, request: request, negotiation: nil, resumed: true))
             case .refused:
-                return nil  // released: nothing had moved; pay afresh
+                return fresh  // released: nothing had moved; pay afresh under the next ledger id
             case .unknown(let failure):
                 throw failure
             }
         case .released:
-            return nil
+            return fresh
         }
     }
 
-    /// The spend to finish for this call: the one with its payment id, else an unfinished one for the
-    /// same method, URL and body whose process is gone (a crash), never one another task is working on.
-    private func findPending(_ request: PaidRequest, paymentID: String) async throws(SpendError) -> SpendRecord? {
-        if let exact = try await configuration.governor.record(paymentID), exact.state != .released, !inFlight.contains(exact.paymentID) {
+    /// The spend to finish for this call, and the first ledger id index no attempt of this payment id
+    /// used yet. The spend is the first non-released one among the call's ledger ids (`id`, `id.1`, ...),
+    /// else an unfinished one for the same method, URL and body whose process is gone (a crash), never
+    /// one another task is working on.
+    ///
+    /// - Throws: `.paymentIDAlreadyPaid` when the id was committed without a receipt to replay,
+    ///   `.invalidRequest` when it belongs to another request or another running process finishes it,
+    ///   `.ledger` when the ledger cannot be read.
+    private func findPending(_ request: PaidRequest, paymentID: String) async throws(PayingClientError) -> (SpendRecord?, Int) {
+        let chain: [SpendRecord]
+        do {
+            chain = try await ledgerChain(paymentID)
+        } catch {
+            throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
+        }
+        for exact in chain where exact.state != .released {
+            // Another task of this client is paying under this id now: paying afresh would pay twice.
+            if exact.state.isUnfinished, inFlight.contains(exact.paymentID) {
+                throw Self.reuseError(exact, paymentID: paymentID, negotiation: nil)
+            }
             guard let context = SpendContext.decode(exact.context), exact.method == request.method,
                   exact.url == request.url.absoluteString, context.bodyDigest == request.bodyDigest
             else {
-                throw SpendError(code: .duplicate, reason: "payment id \(paymentID) belongs to another request; use a new id", record: exact)
+                throw PayingClientError(.invalidRequest, "payment id \(paymentID) belongs to another request; use a new id",
+                                        paymentID: exact.paymentID)
+            }
+            if exact.state == .committed, exact.receipt == nil {
+                throw Self.reuseError(exact, paymentID: paymentID, negotiation: nil)
             }
             guard context.ownerPID == getpid() || context.ownerIsGone || exact.state == .committed else {
-                throw SpendError(code: .duplicate, reason: "another running process is finishing payment \(paymentID); try again when it ends",
-                                 record: exact)
+                throw PayingClientError(.invalidRequest,
+                                        "another running process is finishing payment \(paymentID); try again when it ends",
+                                        paymentID: exact.paymentID)
             }
-            return exact
+            return (exact, chain.count)
         }
         let url = request.url.absoluteString
         let digest = request.bodyDigest
-        for record in try await configuration.governor.unfinished()
-        where record.method == request.method && record.url == url && !inFlight.contains(record.paymentID) {
-            guard let context = SpendContext.decode(record.context), context.bodyDigest == digest else { continue }
-            if context.paymentID == paymentID || context.ownerIsGone { return record }
+        let unfinished: [SpendRecord]
+        do {
+            unfinished = try await configuration.governor.unfinished()
+        } catch {
+            throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
         }
-        return nil
+        for record in unfinished where record.method == request.method && record.url == url && !inFlight.contains(record.paymentID) {
+            guard let context = SpendContext.decode(record.context), context.bodyDigest == digest else { continue }
+            if context.paymentID == paymentID || context.ownerIsGone { return (record, chain.count) }
+        }
+        return (nil, chain.count)
+    }
+
+    /// The most ledger ids one payment id may use (its reservations and fresh attempts after releases).
+    static let maximumLedgerIDs = 64
+
+    /// The ledger id of a payment id's `index`th reservation: the id itself, then `id.1`, `id.2`, ...
+    static func ledgerID(_ paymentID: String, index: Int) -> String {
+        index == 0 ? paymentID : "\(paymentID).\(index)"
+    }
+
+    /// The records of a payment id's ledger ids, in order, up to the first id never used.
+    private func ledgerChain(_ paymentID: String) async throws(SpendError) -> [SpendRecord] {
+        var chain: [SpendRecord] = []
+        while chain.count < Self.maximumLedgerIDs,
+              let record = try await configuration.governor.record(Self.ledgerID(paymentID, index: chain.count)) {
+            chain.append(record)
+        }
+        return chain
+    }
+
+    /// The error for a payment id already used by a spend that is not released.
+    static func reuseError(_ existing: SpendRecord, paymentID: String, negotiation: Negotiation?) -> PayingClientError {
+        switch existing.state {
+        case .committed:
+            let receipt = existing.receipt == nil ? "no receipt to replay the response" : "a receipt"
+            return PayingClientError(
+                .paymentIDAlreadyPaid,
+                "payment id \(paymentID) already paid \(existing.amount) on \(existing.rail) (committed as \(existing.paymentID), with "
+                    + "\(receipt)); nothing was paid now. Use a new payment id to buy again",
+                negotiation: negotiation, paymentID: existing.paymentID)
+        case .released:
+            return PayingClientError(.ledger, "payment id \(paymentID) has used all \(maximumLedgerIDs) ledger ids; use a new id",
+                                     negotiation: negotiation, paymentID: nil)
+        case .reserved, .paid:
+            return PayingClientError(.invalidRequest,
+                                     "payment id \(paymentID) is being paid by another call right now (\(existing.paymentID) is "
+                                         + "\(existing.state.rawValue)); call again when it ends and it will be finished, not paid twice",
+                                     negotiation: negotiation, paymentID: existing.paymentID)
+        }
     }
 
     // MARK: - Helpers

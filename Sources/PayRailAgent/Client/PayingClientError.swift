@@ -32,6 +32,11 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
         public static let invalidRequest = Code(rawValue: "invalidRequest")
         /// The spend ledger failed; nothing was paid unless `paymentID` names a pending spend.
         public static let ledger = Code(rawValue: "ledger")
+        /// The payment id was already paid and committed, and the ledger holds no receipt to replay the
+        /// response with: nothing was paid now, and calling again with this id never pays. To buy the
+        /// resource again, send the request with a new payment id. (A payment id whose earlier attempt was
+        /// released, so nothing was paid, is simply paid afresh.)
+        public static let paymentIDAlreadyPaid = Code(rawValue: "paymentIDAlreadyPaid")
 
         /// The identifier.
         public var description: String { rawValue }
