@@ -65,6 +65,23 @@ public struct PaymentOutcome: Sendable {
     /// True when this call completed a payment made by an earlier run (or an earlier attempt with the
     /// same payment id) instead of paying.
     public let resumed: Bool
+    /// Set when the ledger could not commit this spend: it stays pending (reserved or paid) in the
+    /// ledger, never released, and a later call with the same request commits it without paying again.
+    public let ledgerWriteFailure: LedgerWriteFailure?
+
+    init(paymentID: String, rail: RailID, dialect: PaymentDialect, amount: Money, reserved: Money, receipt: String?,
+         receiptCheck: ReceiptCheck, reference: String?, resumed: Bool, ledgerWriteFailure: LedgerWriteFailure? = nil) {
+        self.paymentID = paymentID
+        self.rail = rail
+        self.dialect = dialect
+        self.amount = amount
+        self.reserved = reserved
+        self.receipt = receipt
+        self.receiptCheck = receiptCheck
+        self.reference = reference
+        self.resumed = resumed
+        self.ledgerWriteFailure = ledgerWriteFailure
+    }
 }
 
 /// The answer to a paid call.

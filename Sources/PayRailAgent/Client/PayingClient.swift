@@ -56,12 +56,17 @@ public struct PayingClientConfiguration: Sendable {
     public var clock: any PayRailClock
     /// Called with every event; never with a secret.
     public var onEvent: (@Sendable (PayingClientEvent) -> Void)?
+    /// Called when a ledger write failed, so the ledger may not show what happened (never with a
+    /// secret). Such a spend is never reported as released: it stays pending (reserved or paid) in the
+    /// ledger, and `LedgerWriteFailure.mayHavePaid` says whether money may have moved.
+    public var onLedgerWriteFailure: (@Sendable (LedgerWriteFailure) -> Void)?
 
     /// Creates a configuration.
     public init(
         negotiator: Negotiator, governor: SpendGovernor, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300),
         deliveryAttempts: Int = 3, requestTimeout: TimeInterval = 30, clock: any PayRailClock = SystemClock(),
-        onEvent: (@Sendable (PayingClientEvent) -> Void)? = nil
+        onEvent: (@Sendable (PayingClientEvent) -> Void)? = nil,
+        onLedgerWriteFailure: (@Sendable (LedgerWriteFailure) -> Void)? = nil
     ) {
         self.negotiator = negotiator
         self.governor = governor
@@ -70,6 +75,42 @@ public struct PayingClientConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.clock = clock
         self.onEvent = onEvent
+        self.onLedgerWriteFailure = onLedgerWriteFailure
+    }
+}
+
+/// A ledger write that failed during a paid call: the ledger may not show what happened to the spend.
+///
+/// Distinct from `PayingClientEvent.released` on purpose: a released spend paid nothing, while after a
+/// failed write the spend stays in the ledger as it was (reserved or paid, counted against the
+/// budget), and money may have moved (`mayHavePaid`). A later call with the same request finishes it
+/// without paying twice.
+public struct LedgerWriteFailure: Sendable, CustomStringConvertible {
+    /// The write that failed.
+    public enum Step: String, Sendable {
+        /// Recording that the wallet paid, with the proof to retry with.
+        case markPaid
+        /// Finishing the spend (with its receipt, or a note why there is none).
+        case commit
+        /// Giving back the budget of a spend the wallet did not pay.
+        case release
+    }
+
+    /// The ledger id of the spend.
+    public let paymentID: String
+    /// The write that failed.
+    public let step: Step
+    /// Whether money may have moved for this spend (every failed write after the wallet paid).
+    public let mayHavePaid: Bool
+    /// The ledger's error; `error.isRetrySafe` says whether the ledger itself may recover.
+    public let error: SpendError
+
+    /// One line: which write failed, for which spend, and what that means for the money.
+    public var description: String {
+        let money = mayHavePaid
+            ? "money may have moved: the spend stays pending in the ledger, never released"
+            : "the wallet did not pay, but the reservation stays counted until a later call finishes it"
+        return "ledger \(step.rawValue) of \(paymentID) failed (\(error.code): \(error.reason)); \(money)"
     }
 }
 
@@ -189,7 +230,10 @@ public final class PayingClient: Sendable {
                 return try await deliver(credential, offer: candidate.offer, ledgerID: ledgerID, paymentID: paymentID,
                                          reserved: candidate.quote.total, request: request, negotiation: negotiation, resumed: false)
             case .refused(let failure):
-                lastFailure = PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: nil)
+                let error = PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: failure.paymentID)
+                // A ledger that cannot release is no ledger to reserve the next candidate in.
+                if failure.code == .ledgerWriteFailed { throw error }
+                lastFailure = error
                 continue
             case .unknown(let failure):
                 throw PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: ledgerID)
@@ -210,8 +254,8 @@ public final class PayingClient: Sendable {
     /// offer), and only a definite refusal releases the reservation.
     private func payWithWallet(_ offer: ReadOffer, ledgerID: String) async -> WalletOutcome {
         guard let wallet = configuration.negotiator.wallets.wallet(for: offer.offer.rail) else {
-            await release(ledgerID, reason: "no wallet for \(offer.offer.rail)")
-            return .refused(PayingClientError(.paymentFailed, "no wallet pays \(offer.offer.rail)"))
+            let failure = await release(ledgerID, reason: "no wallet for \(offer.offer.rail)")
+            return .refused(Self.notPaid("no wallet pays \(offer.offer.rail)", releaseFailure: failure))
         }
         var lastError: RailError?
         // Once any attempt may have paid, only a success settles the question: a later "unavailable"
@@ -236,14 +280,49 @@ public final class PayingClient: Sendable {
             return .unknown(PayingClientError(.paymentOutcomeUnknown,
                                               "the \(offer.offer.rail) wallet did not say whether it paid (\(error.code))", paymentID: ledgerID))
         }
-        await release(ledgerID, reason: "\(error.code): \(error.reason)")
-        return .refused(PayingClientError(.paymentFailed, "the \(offer.offer.rail) wallet did not pay: \(error.code): \(error.reason)"))
+        let failure = await release(ledgerID, reason: "\(error.code): \(error.reason)")
+        return .refused(Self.notPaid("the \(offer.offer.rail) wallet did not pay: \(error.code): \(error.reason)", releaseFailure: failure))
     }
 
-    private func release(_ ledgerID: String, reason: String) async {
-        _ = try? await configuration.governor.release(ledgerID, reason: reason)
-        emit(.released(paymentID: ledgerID, reason: reason))
+    /// Releases a spend the wallet did not pay; `.released` is emitted only when the ledger recorded it.
+    /// - Returns: the failure when the ledger could not release it (the spend then stays reserved).
+    private func release(_ ledgerID: String, reason: String) async -> LedgerWriteFailure? {
+        do {
+            _ = try await configuration.governor.release(ledgerID, reason: reason)
+            emit(.released(paymentID: ledgerID, reason: reason))
+            return nil
+        } catch {
+            // A spend found paid or committed meanwhile is money that moved: never call it released.
+            let state = error.record?.state
+            let failure = LedgerWriteFailure(paymentID: ledgerID, step: .release, mayHavePaid: state == .paid || state == .committed,
+                                             error: error)
+            reportLedgerFailure(failure)
+            return failure
+        }
     }
+
+    /// The error for a wallet that did not pay, saying when the reservation could not be released.
+    private static func notPaid(_ reason: String, releaseFailure: LedgerWriteFailure?) -> PayingClientError {
+        guard let releaseFailure else { return PayingClientError(.paymentFailed, reason) }
+        return PayingClientError(.ledgerWriteFailed, "\(reason); \(releaseFailure)", paymentID: releaseFailure.paymentID)
+    }
+
+    /// Commits a spend after paying. A spend already committed (a receipt replayed) is no failure;
+    /// any other failure is reported and leaves the spend pending, so the fact that money moved is kept.
+    private func commitPaid(
+        _ ledgerID: String, receipt: String?, reference: String?, note: String?
+    ) async -> (record: SpendRecord?, failure: LedgerWriteFailure?) {
+        do {
+            return (try await configuration.governor.commit(ledgerID, receipt: receipt, reference: reference, note: note), nil)
+        } catch {
+            if error.code == .invalidTransition, error.record?.state == .committed { return (nil, nil) }
+            let failure = LedgerWriteFailure(paymentID: ledgerID, step: .commit, mayHavePaid: true, error: error)
+            reportLedgerFailure(failure)
+            return (nil, failure)
+        }
+    }
+
+    private func reportLedgerFailure(_ failure: LedgerWriteFailure) { configuration.onLedgerWriteFailure?(failure) }
 
     // MARK: - Presenting the credential
 
@@ -258,16 +337,19 @@ public final class PayingClient: Sendable {
             fields = try offer.credentialFields(for: credential, paymentIdentifier: identifier)
         } catch {
             // Money moved but the dialect cannot carry the proof: record it, the operator must sort it out.
-            _ = try? await configuration.governor.commit(ledgerID, receipt: nil, reference: nil,
-                                                         note: "paid, but the credential could not be written: \(error.reason)")
-            throw PayingClientError(.paidButRefused, "the credential cannot be sent in \(offer.dialect.rawValue): \(error.reason)",
-                                    negotiation: negotiation, paymentID: ledgerID)
+            let (_, failure) = await commitPaid(ledgerID, receipt: nil, reference: nil,
+                                                note: "paid, but the credential could not be written: \(error.reason)")
+            throw PayingClientError(.paidButRefused, "the credential cannot be sent in \(offer.dialect.rawValue): \(error.reason)"
+                                        + Self.pendingNote(failure), negotiation: negotiation, paymentID: ledgerID)
         }
         do {
             _ = try await configuration.governor.markPaid(ledgerID, proof: SpendProof.encode(fields))
         } catch {
-            // Already paid (a resumed spend) is fine; anything else still lets us present the proof now.
-            if error.code != .invalidTransition { emit(.released(paymentID: ledgerID, reason: "ledger: \(error.code)")) }
+            // Already paid (a resumed spend) is fine. Anything else is a failed write, not a release: the
+            // spend stays reserved (counted, never given back) and the proof is still presented now.
+            if !(error.code == .invalidTransition && error.record?.state == .paid) {
+                reportLedgerFailure(LedgerWriteFailure(paymentID: ledgerID, step: .markPaid, mayHavePaid: true, error: error))
+            }
         }
         return try await present(fields, dialect: offer.dialect, rail: offer.offer.rail, amount: offer.offer.amount, payee: offer.offer.payee,
                                  ledgerID: ledgerID, paymentID: paymentID, reserved: reserved, request: request,
@@ -298,17 +380,17 @@ public final class PayingClient: Sendable {
             last = response
             if response.status == 409, Self.problemSlug(response.body) == "idempotency-conflict" {
                 // The server holds another request under this payment id: retrying cannot help.
-                _ = try? await configuration.governor.commit(ledgerID, receipt: nil, reference: nil,
-                                                             note: "paid, but the server holds another request under this payment id")
-                throw PayingClientError(.paidButRefused, "the server already used payment id \(paymentID) for another request",
-                                        negotiation: negotiation, paymentID: ledgerID)
+                let (_, failure) = await commitPaid(ledgerID, receipt: nil, reference: nil,
+                                                    note: "paid, but the server holds another request under this payment id")
+                throw PayingClientError(.paidButRefused, "the server already used payment id \(paymentID) for another request"
+                                            + Self.pendingNote(failure), negotiation: negotiation, paymentID: ledgerID)
             }
             switch response.status {
             case 402, 403:
                 let detail = (try? ProblemDetails.parse(response.body))?.detail ?? "status \(response.status)"
-                _ = try? await configuration.governor.commit(ledgerID, receipt: receiptFromFailure, reference: nil,
-                                                             note: "paid, refused by the server: \(detail)")
-                throw PayingClientError(.paidButRefused, "the server refused the payment: \(detail)",
+                let (_, failure) = await commitPaid(ledgerID, receipt: receiptFromFailure, reference: nil,
+                                                    note: "paid, refused by the server: \(detail)")
+                throw PayingClientError(.paidButRefused, "the server refused the payment: \(detail)" + Self.pendingNote(failure),
                                         negotiation: negotiation, paymentID: ledgerID)
             case 300...399, 408, 409, 425, 429, 500...599:
                 // In progress, rail unavailable, or the upstream failed after settlement: the same proof
@@ -328,10 +410,11 @@ public final class PayingClient: Sendable {
         if let last, let receipt = receiptFromFailure {
             // Paid and granted, but the resource failed: the receipt fetches it later at no charge.
             let check = await receipts.check(receipt, resource: Self.resource(of: request), from: request.url)
-            _ = try? await configuration.governor.commit(ledgerID, receipt: receipt, reference: Self.reference(check),
-                                                         note: "granted; the resource answered \(last.status)")
+            let (_, failure) = await commitPaid(ledgerID, receipt: receipt, reference: Self.reference(check),
+                                                note: "granted; the resource answered \(last.status)")
             let outcome = PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved,
-                                         receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed)
+                                         receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed,
+                                         ledgerWriteFailure: failure)
             return PaidResponse(status: last.status, headers: last.headers, body: last.body, payment: outcome, negotiation: negotiation)
         }
         let why = last.map { "the server answered \($0.status)" } ?? "the server could not be reached (\(lastTransportError))"
@@ -353,9 +436,8 @@ public final class PayingClient: Sendable {
         emit(.receipt(check))
         var note: String?
         if case .invalid(let reason) = check { note = "the receipt does not verify: \(reason)" }
-        if let record = try? await configuration.governor.commit(ledgerID, receipt: receipt, reference: Self.reference(check), note: note) {
-            emit(.committed(paymentID: ledgerID, amount: record.amount))
-        }
+        let (record, failure) = await commitPaid(ledgerID, receipt: receipt, reference: Self.reference(check), note: note)
+        if let record { emit(.committed(paymentID: ledgerID, amount: record.amount)) }
         if let payee, let memory = configuration.negotiator.priceMemory, let host = request.url.host {
             try? await memory.remember(RememberedPrice(payee: payee, amount: amount, paidAt: configuration.clock.now()),
                                        host: host.lowercased(), resource: NegotiationRequest(url: request.url, method: request.method,
@@ -363,7 +445,8 @@ public final class PayingClient: Sendable {
                                        rail: rail)
         }
         let outcome = PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved,
-                                     receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed)
+                                     receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed,
+                                     ledgerWriteFailure: failure)
         return PaidResponse(status: response.status, headers: response.headers, body: response.body, payment: outcome, negotiation: negotiation)
     }
 
@@ -406,15 +489,19 @@ public final class PayingClient: Sendable {
         case .reserved:
             // The wallet may have paid before the crash: ask it again for the same offer (idempotent).
             guard let offer = context.readOffer() else {
-                await release(record.paymentID, reason: "the stored challenge can no longer be read")
+                if let failure = await release(record.paymentID, reason: "the stored challenge can no longer be read") {
+                    throw PayingClientError(.ledgerWriteFailed, failure.description, paymentID: record.paymentID)
+                }
                 return fresh
             }
             switch await payWithWallet(offer, ledgerID: record.paymentID) {
             case .paid(let credential):
                 return .finished(try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
                                                    reserved: record.amount, request: request, negotiation: nil, resumed: true))
-            case .refused:
-                return fresh  // released: nothing had moved; pay afresh under the next ledger id
+            case .refused(let failure):
+                // Released: nothing had moved; pay afresh under the next ledger id. Not released: stop.
+                if failure.code == .ledgerWriteFailed { throw failure }
+                return fresh
             case .unknown(let failure):
                 throw failure
             }
@@ -527,6 +614,12 @@ public final class PayingClient: Sendable {
     }
 
     private func emit(_ event: PayingClientEvent) { configuration.onEvent?(event) }
+
+    /// What a paid-but-refused error adds when the ledger could not commit the spend.
+    private static func pendingNote(_ failure: LedgerWriteFailure?) -> String {
+        guard let failure else { return "" }
+        return " (the ledger could not commit it: \(failure.error.code); the spend stays pending in the ledger)"
+    }
 
     private func pause(seconds: Double) async {
         try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))

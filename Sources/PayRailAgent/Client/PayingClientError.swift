@@ -37,6 +37,10 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
         /// resource again, send the request with a new payment id. (A payment id whose earlier attempt was
         /// released, so nothing was paid, is simply paid afresh.)
         public static let paymentIDAlreadyPaid = Code(rawValue: "paymentIDAlreadyPaid")
+        /// The wallet did not pay, but the ledger could not record the release: the spend named by
+        /// `paymentID` stays reserved (still counted against the budget, never treated as released)
+        /// until a later call with the same request finishes it. Calling again is safe.
+        public static let ledgerWriteFailed = Code(rawValue: "ledgerWriteFailed")
 
         /// The identifier.
         public var description: String { rawValue }
@@ -64,7 +68,7 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
 
     /// Whether calling again with the same request is safe (never pays twice) and may succeed.
     public var isRetrySafe: Bool {
-        [.paymentOutcomeUnknown, .paidButUndelivered, .transport, .paymentFailed].contains(code)
+        [.paymentOutcomeUnknown, .paidButUndelivered, .transport, .paymentFailed, .ledgerWriteFailed].contains(code)
     }
 
     /// The reason, with what to do next.
