@@ -9,53 +9,12 @@ import Testing
 import FoundationNetworking
 #endif
 
-/// `payrail serve --rail lightning` in front of a shop wallet of a real LNbits, its invoice key given
-/// only in the environment.
-final class LightningServeProcess: @unchecked Sendable {
-    let process = Process()
-    let data: URL
-    let stdoutFile: URL
-    let stderrFile: URL
-    private(set) var origin = ""
-
-    init(lnbits: URL, invoiceKey: String, extra: [String] = []) throws {
-        let scratch = try temporaryDirectory()
-        data = scratch.appendingPathComponent("data")
-        stdoutFile = scratch.appendingPathComponent("stdout.log")
-        stderrFile = scratch.appendingPathComponent("stderr.log")
-        _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        process.executableURL = PayRail.binary
-        process.arguments = ["serve", "--port", "0", "--data", data.path, "--rail", "lightning", "--lnbits-url", lnbits.absoluteString] + extra
-        var environment = ProcessInfo.processInfo.environment
-        environment["PAYRAIL_LNBITS_INVOICE_KEY"] = invoiceKey
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
-        process.standardError = try FileHandle(forWritingTo: stderrFile)
-        try process.run()
-        for _ in 0..<200 {
-            if let line = log.split(separator: "\n").first, let range = line.range(of: "listening on ") {
-                origin = String(line[range.upperBound...].prefix { $0 != " " })
-                return
-            }
-            guard process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        kill()
-        throw ServeTestFailure("payrail serve --rail lightning did not start: \(log) \(errors)")
-    }
-
-    var log: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
-    var errors: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
-
-    func url(_ path: String) -> URL { URL(string: origin + path) ?? URL(fileURLWithPath: "/") }
-
-    /// Stop by PID (SIGKILL: nothing to flush that a test reads).
-    func kill() {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+extension ServeProcess {
+    /// `payrail serve --rail lightning` in front of a shop wallet of a real LNbits, its invoice key
+    /// given only in the environment.
+    static func lightning(lnbits: URL, invoiceKey: String, extra: [String] = []) throws -> ServeProcess {
+        try ServeProcess(["--rail", "lightning", "--lnbits-url", lnbits.absoluteString] + extra,
+                         environment: ["PAYRAIL_LNBITS_INVOICE_KEY": invoiceKey], captureErrors: true)
     }
 }
 
@@ -146,7 +105,7 @@ struct LightningFlowTests {
         let lnbits: LNbitsPeer
         let shop: LNbitsPeer.Wallet
         let agent: LNbitsPeer.Wallet
-        let server: LightningServeProcess
+        let server: ServeProcess
         let wallet: String
 
         init(lnbits: LNbitsPeer, agentSats: Int64, serveExtra: [String] = []) async throws {
@@ -154,7 +113,7 @@ struct LightningFlowTests {
             shop = try await lnbits.createWallet(name: "shop")
             agent = try await lnbits.createWallet(name: "agent")
             if agentSats > 0 { try await lnbits.fund(agent, sats: agentSats) }
-            server = try LightningServeProcess(lnbits: lnbits.baseURL, invoiceKey: shop.invoiceKey, extra: serveExtra)
+            server = try ServeProcess.lightning(lnbits: lnbits.baseURL, invoiceKey: shop.invoiceKey, extra: serveExtra)
             wallet = try temporaryDirectory().appendingPathComponent("wallet.sqlite").path
         }
 
@@ -316,9 +275,8 @@ struct LightningFlowTests {
         let spends = (pending.json["spends"] as? [[String: Any]]) ?? []
         #expect(spends.count == 1 && spends.first?["state"] as? String == "reserved", "\(spends)")
 
-        lnbits.resume()
         // LNbits now handles the frozen request (or not); the rerun looks the payment up before paying.
-        try await Task.sleep(for: .milliseconds(500))
+        try await lnbits.resumeAndWait()
         let second = try world.fetch(["--payment-id", "lightning-frozen-0001", "--payment-timeout", "10"])
         #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
         let payment = try #require(second.json["payment"] as? [String: Any], "\(second.stdout)")

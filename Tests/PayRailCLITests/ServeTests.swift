@@ -15,16 +15,31 @@ final class ServeProcess: @unchecked Sendable {
     let process = Process()
     let data: URL
     let stdoutFile: URL
+    /// Where stderr goes when the test reads it (`errors`); nil passes it through to the test's own.
+    let stderrFile: URL?
     private(set) var origin = ""
 
-    init(_ extra: [String], data existing: URL? = nil) throws {
+    /// Starts `payrail serve --port 0 --data DIR` plus `extra`, with `environment` added to this
+    /// process's own (settings that must never appear on a command line, such as wallet keys).
+    init(_ extra: [String], data existing: URL? = nil, environment: [String: String] = [:], captureErrors: Bool = false) throws {
         data = try existing ?? temporaryDirectory().appendingPathComponent("data")
-        stdoutFile = data.deletingLastPathComponent().appendingPathComponent("stdout-\(UUID().uuidString).log")
+        let logs = data.deletingLastPathComponent()
+        let run = UUID().uuidString
+        stdoutFile = logs.appendingPathComponent("stdout-\(run).log")
+        stderrFile = captureErrors ? logs.appendingPathComponent("stderr-\(run).log") : nil
         _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
         process.executableURL = PayRail.binary
         process.arguments = ["serve", "--port", "0", "--data", data.path] + extra
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
-        process.standardError = FileHandle.standardError
+        if let stderrFile {
+            _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: stderrFile)
+        } else {
+            process.standardError = FileHandle.standardError
+        }
         try process.run()
         // The first stdout line names the bound address.
         for _ in 0..<200 {
@@ -36,10 +51,12 @@ final class ServeProcess: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         kill()
-        throw ServeTestFailure("payrail serve did not start: \(log)")
+        throw ServeTestFailure("payrail serve \(extra.joined(separator: " ")) did not start: \(log) \(errors)")
     }
 
     var log: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
+    /// What the server wrote to stderr, when captured.
+    var errors: String { stderrFile.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? "" }
 
     /// Graceful stop (SIGTERM) and the exit status.
     func stop() -> Int32 {

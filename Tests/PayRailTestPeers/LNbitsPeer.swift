@@ -177,6 +177,13 @@ public final class LNbitsPeer: @unchecked Sendable {
     /// Lets a suspended server run again (SIGCONT).
     public func resume() { kill(pid, SIGCONT) }
 
+    /// Lets a suspended server run again and returns once it answers HTTP: requests queued while it
+    /// was frozen are then being handled (a test waits on this, not on a fixed sleep).
+    public func resumeAndWait(within limit: Duration = .seconds(30)) async throws {
+        resume()
+        try await waitUntilReady(within: limit)
+    }
+
     /// Whether the server process is running (a suspended one counts as running).
     public var isRunning: Bool { process.isRunning }
 
