@@ -26,6 +26,8 @@ final class SellerWorld: @unchecked Sendable {
     private let lock = NSLock()
     private var failPaidAttempts = 0
     private var resourceCalls = 0
+    private var redirectPaidTo: String?
+    private var strayCalls = 0
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var handlerCalls: Int { lock.withLock { resourceCalls } }
@@ -44,6 +46,19 @@ final class SellerWorld: @unchecked Sendable {
     }
 
     private func countResource() { lock.withLock { resourceCalls += 1 } }
+
+    /// Makes every request that carries a credential answer 302 to `path` (another URL of this server).
+    func redirectPaidRequests(to path: String) { lock.withLock { redirectPaidTo = path } }
+    /// How many requests reached the `/stray` route, where only a followed redirect leads.
+    var strayHits: Int { lock.withLock { strayCalls } }
+    fileprivate func countStray() { lock.withLock { strayCalls += 1 } }
+
+    fileprivate func redirect(for request: HTTPRequest) -> String? {
+        let carriesProof = request.headers["Authorization"] != nil || request.headers["PAYMENT-SIGNATURE"] != nil
+            || request.headers["X-Receipt"] != nil
+        guard carriesProof, request.path != "/stray" else { return nil }
+        return lock.withLock { redirectPaidTo }
+    }
 
     init(prices: [String] = ["GET /premium=100sat"], agentFunds: Int64 = 100_000) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-agent-\(UUID().uuidString)")
@@ -72,8 +87,16 @@ final class SellerWorld: @unchecked Sendable {
             box.world?.countResource()
             return HTTPResponse(status: .ok, text: "premium content")
         }
+        router.get("/stray") { _ in
+            box.world?.countStray()
+            return HTTPResponse(status: .ok, text: "followed a redirect")
+        }
+        router.get("/moved") { _ in HTTPResponse(status: HTTPStatus(code: 302), headers: ["Location": "/premium"], text: "moved") }
         router.get(ReceiptKeySource.wellKnownPath) { _ in HTTPResponse(headers: ["Content-Type": "application/json"], body: jwks) }
         let dropper: HTTPMiddleware = { request, next in
+            if let target = box.world?.redirect(for: request) {
+                return HTTPResponse(status: HTTPStatus(code: 302), headers: ["Location": target], text: "elsewhere")
+            }
             if box.world?.shouldDrop(request) == true {
                 return HTTPResponse(status: HTTPStatus(code: 503), headers: ["Retry-After": "0"], text: "try again")
             }
@@ -98,7 +121,7 @@ final class SellerWorld: @unchecked Sendable {
     /// A paying client with a wallet on this processor, a SQLite ledger in the world's directory, and budgets.
     func client(maxPerRequest: Int64 = 500, perHour: Int64 = 1_000, perDay: Int64 = 10_000, ledger: String = "wallet.sqlite",
                 events: EventLog? = nil, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300),
-                wallet: (any PayerRail)? = nil) throws -> (PayingClient, SpendGovernor) {
+                wallet: (any PayerRail)? = nil, session: URLSession? = nil) throws -> (PayingClient, SpendGovernor) {
         let limits = SpendLimits([.sat: .init(perRequest: try Money(amount: maxPerRequest, unit: .sat),
                                               perHour: try Money(amount: perHour, unit: .sat),
                                               perDay: try Money(amount: perDay, unit: .sat))])
@@ -109,7 +132,7 @@ final class SellerWorld: @unchecked Sendable {
         var onEvent: (@Sendable (PayingClientEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }
         let client = PayingClient(configuration: PayingClientConfiguration(
-            negotiator: negotiator, governor: governor, receiptKeys: receiptKeys, deliveryAttempts: 3, onEvent: onEvent))
+            negotiator: negotiator, governor: governor, receiptKeys: receiptKeys, deliveryAttempts: 3, onEvent: onEvent), session: session)
         return (client, governor)
     }
 }

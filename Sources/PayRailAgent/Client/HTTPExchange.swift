@@ -20,7 +20,18 @@ struct HTTPExchange: Sendable {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
-        return URLSession(configuration: configuration, delegate: RedirectRefuser(), delegateQueue: nil)
+        return URLSession(configuration: configuration, delegate: RedirectRefuser(forwardingTo: nil), delegateQueue: nil)
+    }
+
+    /// A session like `session` (same configuration: proxies, timeouts, protocol classes, headers) that
+    /// never follows a redirect, with `session`'s delegate still answering authentication challenges
+    /// (a pinning delegate keeps pinning).
+    ///
+    /// Only a session's own delegate can refuse a redirect here: swift-corelibs-foundation ignores the
+    /// per-task delegate of `data(for:delegate:)` and follows redirects, so a caller's session is never
+    /// used as it is.
+    static func refusingRedirects(like session: URLSession) -> URLSession {
+        URLSession(configuration: session.configuration, delegate: RedirectRefuser(forwardingTo: session.delegate), delegateQueue: nil)
     }
 
     func send(method: String, url: URL, headers: HTTPFields, body: [UInt8]?) async throws -> Response {
@@ -39,9 +50,50 @@ struct HTTPExchange: Sendable {
     }
 }
 
-private final class RedirectRefuser: NSObject, URLSessionTaskDelegate, Sendable {
+/// Refuses every redirect (the 3xx answer comes back as the response), and passes authentication
+/// challenges on to the delegate of the session it stands in for, if any.
+private final class RedirectRefuser: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    // @unchecked: `forwardee` is set once in init and only read; URLSession calls delegates from its own queue.
+    private let forwardee: (any URLSessionDelegate)?
+
+    init(forwardingTo forwardee: (any URLSessionDelegate)?) {
+        self.forwardee = forwardee
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
         completionHandler(nil)
     }
+
+    #if canImport(FoundationNetworking)
+    func urlSession(_ session: URLSession, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard let forwardee else { return completionHandler(.performDefaultHandling, nil) }
+        forwardee.urlSession(session, didReceive: challenge, completionHandler: completionHandler)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard let forwardee = forwardee as? any URLSessionTaskDelegate else {
+            return urlSession(session, didReceive: challenge, completionHandler: completionHandler)
+        }
+        forwardee.urlSession(session, task: task, didReceive: challenge, completionHandler: completionHandler)
+    }
+    #else
+    func urlSession(_ session: URLSession, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard let forward = forwardee?.urlSession(_:didReceive:completionHandler:) else {
+            return completionHandler(.performDefaultHandling, nil)
+        }
+        forward(session, challenge, completionHandler)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard let forward = (forwardee as? any URLSessionTaskDelegate)?.urlSession(_:task:didReceive:completionHandler:) else {
+            return urlSession(session, didReceive: challenge, completionHandler: completionHandler)
+        }
+        forward(session, task, challenge, completionHandler)
+    }
+    #endif
 }

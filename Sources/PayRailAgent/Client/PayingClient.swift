@@ -122,11 +122,20 @@ public final class PayingClient: Sendable {
     private let inFlight = InFlightSet()
 
     /// Creates a client. The default session never follows redirects and keeps no cookies.
+    ///
+    /// A `session` given here lends its configuration and its delegate's answers to authentication
+    /// challenges, but the client sends through a session of its own made from them, which never follows
+    /// a redirect: a credential must never be replayed to another URL than the one that asked for it.
     public init(configuration: PayingClientConfiguration, session: URLSession? = nil) {
         self.configuration = configuration
-        let session = session ?? HTTPExchange.makeSession()
+        let session = session.map(HTTPExchange.refusingRedirects(like:)) ?? HTTPExchange.makeSession()
         self.http = HTTPExchange(session: session, timeout: configuration.requestTimeout)
         self.receipts = ReceiptKeyResolver(source: configuration.receiptKeys, session: session, clock: configuration.clock)
+    }
+
+    deinit {
+        // The session holds its delegate until invalidated; the client owns the session, so let it go.
+        http.session.finishTasksAndInvalidate()
     }
 
     /// Sends `request`, paying a 402 if the policy and the budget allow.
