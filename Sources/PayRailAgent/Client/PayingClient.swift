@@ -235,9 +235,11 @@ public final class PayingClient: Sendable {
             emit(.reserved(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail, dialect: candidate.offer.dialect))
 
             switch await payWithWallet(candidate.offer, ledgerID: ledgerID) {
-            case .paid(let credential):
+            case .paid(let credential, let fee):
+                let spent = await spentAmount(candidate.offer.offer, fee: fee, reserved: reserved)
                 return try await deliver(credential, offer: candidate.offer, ledgerID: ledgerID, paymentID: paymentID,
-                                         reserved: candidate.quote.total, request: request, negotiation: negotiation, resumed: false)
+                                         reserved: candidate.quote.total, spent: spent, request: request, negotiation: negotiation,
+                                         resumed: false)
             case .refused(let failure):
                 let error = PayingClientError(failure.code, failure.reason, negotiation: negotiation, paymentID: failure.paymentID)
                 // A ledger that cannot release is no ledger to reserve the next candidate in.
@@ -252,7 +254,8 @@ public final class PayingClient: Sendable {
     }
 
     private enum WalletOutcome {
-        case paid(Credential)
+        /// Paid, with the fee actually spent when the wallet reported it.
+        case paid(Credential, fee: Money?)
         /// Nothing moved; the reservation was released.
         case refused(PayingClientError)
         /// The wallet may have paid; the reservation stays pending.
@@ -272,9 +275,14 @@ public final class PayingClient: Sendable {
         var mayHavePaid = false
         for _ in 0..<2 {
             do {
+                if let reporting = wallet as? any FeeReportingPayerRail {
+                    let paid = try await reporting.payReportingFee(offer.offer)
+                    emit(.paid(paymentID: ledgerID, rail: offer.offer.rail, dialect: offer.dialect))
+                    return .paid(paid.credential, fee: paid.fee)
+                }
                 let credential = try await wallet.pay(offer.offer)
                 emit(.paid(paymentID: ledgerID, rail: offer.offer.rail, dialect: offer.dialect))
-                return .paid(credential)
+                return .paid(credential, fee: nil)
             } catch {
                 lastError = error
                 if error.retry == .afterLookup { mayHavePaid = true; continue }
@@ -319,10 +327,11 @@ public final class PayingClient: Sendable {
     /// Commits a spend after paying. A spend already committed (a receipt replayed) is no failure;
     /// any other failure is reported and leaves the spend pending, so the fact that money moved is kept.
     private func commitPaid(
-        _ ledgerID: String, receipt: String?, reference: String?, note: String?
+        _ ledgerID: String, receipt: String?, reference: String?, note: String?, spent: Money?
     ) async -> (record: SpendRecord?, failure: LedgerWriteFailure?) {
         do {
-            return (try await configuration.governor.commit(ledgerID, receipt: receipt, reference: reference, note: note), nil)
+            return (try await configuration.governor.commit(ledgerID, receipt: receipt, reference: reference, note: note, amount: spent),
+                    nil)
         } catch {
             if error.code == .invalidTransition, error.record?.state == .committed { return (nil, nil) }
             let failure = LedgerWriteFailure(paymentID: ledgerID, step: .commit, mayHavePaid: true, error: error)
@@ -337,7 +346,7 @@ public final class PayingClient: Sendable {
 
     /// Writes the proof to the ledger, then presents it until the server answers.
     private func deliver(
-        _ credential: Credential, offer: ReadOffer, ledgerID: String, paymentID: String, reserved: Money,
+        _ credential: Credential, offer: ReadOffer, ledgerID: String, paymentID: String, reserved: Money, spent: Money?,
         request: PaidRequest, negotiation: Negotiation?, resumed: Bool
     ) async throws(PayingClientError) -> PaidResponse {
         let identifier = try? X402PaymentIdentifier(paymentID)
@@ -347,7 +356,7 @@ public final class PayingClient: Sendable {
         } catch {
             // Money moved but the dialect cannot carry the proof: record it, the operator must sort it out.
             let (_, failure) = await commitPaid(ledgerID, receipt: nil, reference: nil,
-                                                note: "paid, but the credential could not be written: \(error.reason)")
+                                                note: "paid, but the credential could not be written: \(error.reason)", spent: spent)
             throw PayingClientError(.paidButRefused, "the credential cannot be sent in \(offer.dialect.rawValue): \(error.reason)"
                                         + Self.pendingNote(failure), negotiation: negotiation, paymentID: ledgerID)
         }
@@ -361,13 +370,13 @@ public final class PayingClient: Sendable {
             }
         }
         return try await present(fields, dialect: offer.dialect, rail: offer.offer.rail, amount: offer.offer.amount, payee: offer.offer.payee,
-                                 ledgerID: ledgerID, paymentID: paymentID, reserved: reserved, request: request,
+                                 ledgerID: ledgerID, paymentID: paymentID, reserved: reserved, spent: spent, request: request,
                                  negotiation: negotiation, resumed: resumed)
     }
 
     private func present(
         _ credentialFields: HTTPFields, dialect: PaymentDialect, rail: RailID, amount: Money, payee: String?, ledgerID: String,
-        paymentID: String, reserved: Money, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
+        paymentID: String, reserved: Money, spent: Money? = nil, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
     ) async throws(PayingClientError) -> PaidResponse {
         var proof = credentialFields
         var receiptFromFailure: String?
@@ -390,7 +399,7 @@ public final class PayingClient: Sendable {
             if response.status == 409, Self.problemSlug(response.body) == "idempotency-conflict" {
                 // The server holds another request under this payment id: retrying cannot help.
                 let (_, failure) = await commitPaid(ledgerID, receipt: nil, reference: nil,
-                                                    note: "paid, but the server holds another request under this payment id")
+                                                    note: "paid, but the server holds another request under this payment id", spent: spent)
                 throw PayingClientError(.paidButRefused, "the server already used payment id \(paymentID) for another request"
                                             + Self.pendingNote(failure), negotiation: negotiation, paymentID: ledgerID)
             }
@@ -398,7 +407,7 @@ public final class PayingClient: Sendable {
             case 402, 403:
                 let detail = (try? ProblemDetails.parse(response.body))?.detail ?? "status \(response.status)"
                 let (_, failure) = await commitPaid(ledgerID, receipt: receiptFromFailure, reference: nil,
-                                                    note: "paid, refused by the server: \(detail)")
+                                                    note: "paid, refused by the server: \(detail)", spent: spent)
                 throw PayingClientError(.paidButRefused, "the server refused the payment: \(detail)" + Self.pendingNote(failure),
                                         negotiation: negotiation, paymentID: ledgerID)
             case 300...399, 408, 409, 425, 429, 500...599:
@@ -413,14 +422,15 @@ public final class PayingClient: Sendable {
                 continue
             default:
                 return await complete(response, dialect: dialect, rail: rail, amount: amount, payee: payee, ledgerID: ledgerID,
-                                      paymentID: paymentID, reserved: reserved, request: request, negotiation: negotiation, resumed: resumed)
+                                      paymentID: paymentID, reserved: reserved, spent: spent, request: request, negotiation: negotiation,
+                                      resumed: resumed)
             }
         }
         if let last, let receipt = receiptFromFailure {
             // Paid and granted, but the resource failed: the receipt fetches it later at no charge.
             let check = await receipts.check(receipt, resource: Self.resource(of: request), from: request.url)
             let (_, failure) = await commitPaid(ledgerID, receipt: receipt, reference: Self.reference(check),
-                                                note: "granted; the resource answered \(last.status)")
+                                                note: "granted; the resource answered \(last.status)", spent: spent)
             let outcome = PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved,
                                          receipt: receipt, receiptCheck: check, reference: Self.reference(check), resumed: resumed,
                                          ledgerWriteFailure: failure)
@@ -433,7 +443,7 @@ public final class PayingClient: Sendable {
 
     private func complete(
         _ response: HTTPExchange.Response, dialect: PaymentDialect, rail: RailID, amount: Money, payee: String?, ledgerID: String,
-        paymentID: String, reserved: Money, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
+        paymentID: String, reserved: Money, spent: Money? = nil, request: PaidRequest, negotiation: Negotiation?, resumed: Bool
     ) async -> PaidResponse {
         let receipt = Self.receiptToken(in: response.headers)
         let check: ReceiptCheck
@@ -445,7 +455,7 @@ public final class PayingClient: Sendable {
         emit(.receipt(check))
         var note: String?
         if case .invalid(let reason) = check { note = "the receipt does not verify: \(reason)" }
-        let (record, failure) = await commitPaid(ledgerID, receipt: receipt, reference: Self.reference(check), note: note)
+        let (record, failure) = await commitPaid(ledgerID, receipt: receipt, reference: Self.reference(check), note: note, spent: spent)
         if let record { emit(.committed(paymentID: ledgerID, amount: record.amount)) }
         if let payee, let memory = configuration.negotiator.priceMemory, let host = request.url.host {
             try? await memory.remember(RememberedPrice(payee: payee, amount: amount, paidAt: configuration.clock.now()),
@@ -504,9 +514,11 @@ public final class PayingClient: Sendable {
                 return fresh
             }
             switch await payWithWallet(offer, ledgerID: record.paymentID) {
-            case .paid(let credential):
+            case .paid(let credential, let fee):
+                let spent = await spentAmount(offer.offer, fee: fee, reserved: record.amount)
                 return .finished(try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
-                                                   reserved: record.amount, request: request, negotiation: nil, resumed: true))
+                                                   reserved: record.amount, spent: spent, request: request, negotiation: nil,
+                                                   resumed: true))
             case .refused(let failure):
                 // Released: nothing had moved; pay afresh under the next ledger id. Not released: stop.
                 if failure.code == .ledgerWriteFailed { throw failure }
@@ -623,6 +635,16 @@ public final class PayingClient: Sendable {
     }
 
     private func emit(_ event: PayingClientEvent) { configuration.onEvent?(event) }
+
+    /// What to commit once the wallet reported its fee: the offer's amount plus that fee, in the
+    /// ledger's unit (as `budgetAmount` reserved it), never more than `reserved`; `nil` (keep the
+    /// reserved amount) when the fee is unknown or cannot be compared with the reservation.
+    private func spentAmount(_ offer: Offer, fee: Money?, reserved: Money) async -> Money? {
+        guard let fee, fee.amount >= 0, let total = try? offer.amount.adding(fee) else { return nil }
+        let spent = await budgetAmount(total)
+        guard spent.unit == reserved.unit else { return nil }
+        return spent.amount <= reserved.amount ? spent : reserved
+    }
 
     /// What a paid-but-refused error adds when the ledger could not commit the spend.
     private static func pendingNote(_ failure: LedgerWriteFailure?) -> String {

@@ -69,11 +69,17 @@ public actor SpendGovernor {
 
     /// Finishes a reserved or paid spend with its receipt and settlement reference; erases the proof.
     ///
-    /// - Parameter note: why there is no receipt, when there is none.
-    /// - Throws: `SpendError` `.notFound`, `.invalidTransition` when already committed or released, `.store`.
-    public func commit(_ paymentID: String, receipt: String?, reference: String?, note: String? = nil) async throws(SpendError) -> SpendRecord {
+    /// - Parameters:
+    ///   - note: why there is no receipt, when there is none.
+    ///   - amount: what was actually spent (price plus the fee the wallet reported), at most the reserved
+    ///     amount and in its unit; `nil` (an unknown fee) keeps the reserved amount.
+    /// - Throws: `SpendError` `.notFound`, `.invalidTransition` when already committed or released, `.store`
+    ///   (with `.invalidArgument` for an amount above the reservation or in another unit).
+    public func commit(_ paymentID: String, receipt: String?, reference: String?, note: String? = nil,
+                       amount: Money? = nil) async throws(SpendError) -> SpendRecord {
         do {
-            return try await store.commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, now: clock.now())
+            return try await store.commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, amount: amount,
+                                          now: clock.now())
         } catch {
             throw await translate(error, paymentID: paymentID)
         }

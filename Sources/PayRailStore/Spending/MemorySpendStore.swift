@@ -56,6 +56,14 @@ public final class MemorySpendStore: SpendStore, @unchecked Sendable {
         }
     }
 
+    /// Reserved or paid -> committed at the amount actually spent (at most the reserved one).
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       now: Date) async throws(StoreError) -> SpendRecord {
+        try update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
+        }
+    }
+
     /// Reserved -> released.
     public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
         try update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }

@@ -165,6 +165,14 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         }
     }
 
+    /// Reserved or paid -> committed at the amount actually spent (at most the reserved one).
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
+        }
+    }
+
     /// Reserved -> released.
     public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
         try await update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }
@@ -241,11 +249,12 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                 guard let record = try Self.record(paymentID, connection) else { throw SpendTransition.notFound(paymentID) }
                 let next = try change(record)
                 try connection.run("""
-                    UPDATE spends SET state = ?, proof = ?, receipt = ?, reference = ?, note = ?, updated_at_ms = ?
+                    UPDATE spends SET state = ?, proof = ?, receipt = ?, reference = ?, note = ?, updated_at_ms = ?,
+                        amount_minor = ?
                     WHERE payment_id = ?
                     """, [.text(next.state.rawValue), Self.optional(next.proof), Self.optional(next.receipt),
                           Self.optional(next.reference), Self.optional(next.note), .integer(StoreTime.milliseconds(next.updatedAt)),
-                          .text(paymentID)])
+                          .integer(next.amount.amount), .text(paymentID)])
                 return next
             }
         }

@@ -111,11 +111,22 @@ enum SpendTransition {
         return next
     }
 
-    static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, now: Date) throws(StoreError) -> SpendRecord {
+    static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, amount: Money? = nil,
+                       now: Date) throws(StoreError) -> SpendRecord {
         guard record.state.isUnfinished else {
             throw refused(record, "cannot be committed", allowed: "a spend is committed once, and never after it was released")
         }
         var next = record
+        if let amount, amount != record.amount {
+            guard amount.unit == record.amount.unit, amount.amount >= 0, amount.amount <= record.amount.amount else {
+                throw StoreError.invalid("spend \(record.paymentID) reserved \(record.amount) and cannot be committed as \(amount): "
+                                         + "a commit counts at most the reserved amount, in its unit")
+            }
+            next = SpendRecord(paymentID: record.paymentID, state: record.state, amount: amount, rail: record.rail, host: record.host,
+                               method: record.method, url: record.url, offerID: record.offerID, context: record.context,
+                               proof: record.proof, receipt: record.receipt, reference: record.reference, note: record.note,
+                               reservedAt: record.reservedAt, updatedAt: record.updatedAt)
+        }
         next.state = .committed
         next.proof = nil
         next.receipt = receipt

@@ -34,7 +34,8 @@ public struct SpendRecord: Sendable, Hashable {
     public let paymentID: String
     /// Where the spend stands.
     public var state: SpendState
-    /// The amount reserved: the quote's total (price plus maximum fee), in the rail's unit.
+    /// The amount reserved: the quote's total (price plus maximum fee), in the rail's unit; once
+    /// committed, what was actually spent when the wallet reported its fee (never more than reserved).
     public let amount: Money
     /// The rail paying.
     public let rail: RailID

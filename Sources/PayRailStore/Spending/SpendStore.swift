@@ -42,6 +42,15 @@ public protocol SpendStore: Sendable {
     /// - Throws: `StoreError` `.notFound`, or `.invalidTransition` when the spend is already committed or released.
     func commit(paymentID: String, receipt: String?, reference: String?, note: String?, now: Date) async throws(StoreError) -> SpendRecord
 
+    /// Finishes a spend like `commit(paymentID:receipt:reference:note:now:)`, lowering its amount to
+    /// what was actually spent (the price plus the fee the wallet reported), so budgets are not held by
+    /// fees never paid. `nil` keeps the reserved amount.
+    ///
+    /// - Throws: `StoreError` `.invalidArgument` when `amount` is in another unit than the reservation,
+    ///   negative or above it (a commit never counts more than was reserved); otherwise as `commit`.
+    func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                now: Date) async throws(StoreError) -> SpendRecord
+
     /// Gives the budget back: reserved -> released only (money that was paid cannot be given back).
     ///
     /// - Throws: `StoreError` `.notFound`, or `.invalidTransition` when the spend is paid, committed or released.
@@ -55,6 +64,15 @@ public protocol SpendStore: Sendable {
 
     /// The ledger: every record reserved at or after `since` (all when `nil`), oldest first.
     func records(since: Date?) async throws(StoreError) -> [SpendRecord]
+}
+
+extension SpendStore {
+    /// For stores written before actual amounts existed: commits and keeps the reserved amount, which
+    /// never counts less than was spent (only more, by the unused fee).
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       now: Date) async throws(StoreError) -> SpendRecord {
+        try await commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, now: now)
+    }
 }
 
 /// What `SpendStore.reserve` did.
