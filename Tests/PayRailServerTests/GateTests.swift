@@ -68,6 +68,17 @@ struct GateWorld {
         try #require(reading.offers.first { $0.dialect == dialect })
     }
 
+    /// Pays `/premium` in the plain dialect and completes the grant with `resourceBody`: the
+    /// credential fields the agent sent and the receipt token the gate issued.
+    func paidAndServed() async throws -> (fields: HTTPFields, token: String) {
+        let (_, reading) = try await challenge()
+        let read = try offer(reading, .plain)
+        let fields = try read.credentialFields(for: try await payer.pay(read.offer))
+        let pass = try #require(await gate.handle(request("/premium", fields)).pass)
+        try await gate.complete(pass, response: resourceBody)
+        return (fields, try #require(pass.grant?.receiptToken))
+    }
+
     func agentBalance() async -> Int64 { await processor.balance(ofAccount: "agent", unit: .sat).amount }
     func merchantBalance() async -> Int64 { await processor.balance(ofAccount: "merchant", unit: .sat).amount }
 }
@@ -141,12 +152,7 @@ let resourceBody = GateResponse(status: 200, headers: HTTPFields([("Content-Type
 
     @Test func receiptReplaysWithoutSecondSettlement() async throws {
         let world = try await GateWorld.make()
-        let (_, reading) = try await world.challenge()
-        let read = try world.offer(reading, .plain)
-        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
-        let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
-        try await world.gate.complete(pass, response: resourceBody)
-        let token = try #require(pass.grant?.receiptToken)
+        let (fields, token) = try await world.paidAndServed()
         for headers in [HTTPFields([("X-Receipt", token)]), HTTPFields([("Authorization", "Payment " + token)])] {
             let decision = await world.gate.handle(world.request("/premium", headers))
             #expect(decision.isReplay)
@@ -166,12 +172,7 @@ let resourceBody = GateResponse(status: 200, headers: HTTPFields([("Content-Type
 
     @Test func receiptReplayedAgainAndAgainStaysBoundToItsResourceGrantAndBytes() async throws {
         let world = try await GateWorld.make()
-        let (_, reading) = try await world.challenge()
-        let read = try world.offer(reading, .plain)
-        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
-        let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
-        try await world.gate.complete(pass, response: resourceBody)
-        let token = try #require(pass.grant?.receiptToken)
+        let (_, token) = try await world.paidAndServed()
         // The first replay reads the store; the later ones are answered from the gate's memory.
         for _ in 0..<5 {
             let decision = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token)])))
