@@ -500,7 +500,7 @@ struct SQLiteSpendStoreTests {
         let gate = try SQLiteGateStore(path: path, clock: ManualClock())
         let spends = try SQLiteSpendStore(path: path)
         #expect(try await gate.schemaVersion() == SQLiteGateStore.latestSchemaVersion)
-        #expect(try await spends.schemaVersion() == 1)
+        #expect(try await spends.schemaVersion() == SQLiteSpendStore.latestSchemaVersion)
         try await gate.saveChallenge(try Sample.challenge("ch-both"))
         _ = try await spends.reserve(try SpendSample.record("both", 5, at: Sample.start), limits: try SpendSample.limits(perHour: 10),
                                      now: Sample.start)

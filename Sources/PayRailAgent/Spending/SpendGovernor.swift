@@ -124,6 +124,15 @@ public actor SpendGovernor {
         }
     }
 
+    /// The committed spends of `host` on `rail`, newest first, a page at a time (for the price memory).
+    public func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(SpendError) -> [SpendRecord] {
+        do {
+            return try await store.committed(host: host, rail: rail, offset: offset, limit: limit)
+        } catch {
+            throw await translate(error, paymentID: nil)
+        }
+    }
+
     /// Per unit (every unit with a budget or a spend, sorted by code): what the hourly and daily caps
     /// see now, all committed spends, and money in flight.
     public func totals() async throws(SpendError) -> [SpendTotals] {

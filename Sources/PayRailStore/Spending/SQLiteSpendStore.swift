@@ -52,6 +52,11 @@ enum SpendSchema {
             CREATE INDEX spends_by_time ON spends(reserved_at_ms);
             CREATE INDEX spends_unfinished ON spends(reserved_at_ms) WHERE state IN ('reserved', 'paid');
             """),
+        // The price memory asks for a host's newest committed spends on a rail: without this index
+        // that is a scan of the whole ledger on every negotiation.
+        SQLiteMigration(version: 2, sql: """
+            CREATE INDEX spends_committed_by_host_and_rail ON spends(host, rail, reserved_at_ms) WHERE state = 'committed';
+            """),
     ]
 
     /// The version in the file; 0 when the spend tables were never created.
@@ -257,6 +262,19 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                           .integer(next.amount.amount), .text(paymentID)])
                 return next
             }
+        }
+    }
+
+    /// Committed records of `host` on `rail`, newest reservation first (see `SpendStore`), through the
+    /// partial index `spends_committed_by_host_and_rail`.
+    public func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(StoreError) -> [SpendRecord] {
+        try await perform { connection throws(StoreError) in
+            try connection.query("""
+                SELECT \(Self.columns) FROM spends
+                WHERE host = ? AND rail = ? AND state = 'committed'
+                ORDER BY reserved_at_ms DESC, seq DESC LIMIT ? OFFSET ?
+                """, [.text(host), .text(rail.rawValue), .integer(Int64(max(0, limit))), .integer(Int64(max(0, offset)))],
+                row: Self.decode)
         }
     }
 

@@ -64,9 +64,19 @@ public protocol SpendStore: Sendable {
 
     /// The ledger: every record reserved at or after `since` (all when `nil`), oldest first.
     func records(since: Date?) async throws(StoreError) -> [SpendRecord]
+
+    /// The committed records of `host` on `rail`, newest reservation first, skipping the first `offset`
+    /// and returning at most `limit`: what a price memory pages through, without reading the ledger.
+    func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(StoreError) -> [SpendRecord]
 }
 
 extension SpendStore {
+    /// For stores written before this query existed: reads the whole ledger (correct, not fast).
+    public func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(StoreError) -> [SpendRecord] {
+        let matching = try await records(since: nil).reversed().filter { $0.state == .committed && $0.host == host && $0.rail == rail }
+        return Array(matching.dropFirst(max(0, offset)).prefix(max(0, limit)))
+    }
+
     /// For stores written before actual amounts existed: commits and keeps the reserved amount, which
     /// never counts less than was spent (only more, by the unused fee).
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
