@@ -58,6 +58,43 @@ struct SpendLedgerScalingTests {
         #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
     }
 
+    @Test("a version 1 wallet file migrates forward to the index, keeping its spends")
+    func migratesVersionOne() async throws {
+        let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
+        let directory = try TemporaryDirectory()
+        let path = directory.path("v1.sqlite")
+        // The shipped version 1 schema, as a wallet written by the previous release holds it.
+        let v1 = """
+            CREATE TABLE spend_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
+            CREATE TABLE spends (seq INTEGER PRIMARY KEY, payment_id TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL CHECK (state IN ('reserved', 'paid', 'committed', 'released')),
+                amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0), unit_code TEXT NOT NULL, unit_exponent INTEGER NOT NULL,
+                rail TEXT NOT NULL, host TEXT NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL, offer_id TEXT NOT NULL,
+                context TEXT NOT NULL, proof TEXT, receipt TEXT, reference TEXT, note TEXT,
+                reserved_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL) STRICT;
+            CREATE INDEX spends_by_unit_and_time ON spends(unit_code, unit_exponent, reserved_at_ms);
+            CREATE INDEX spends_by_time ON spends(reserved_at_ms);
+            CREATE INDEX spends_unfinished ON spends(reserved_at_ms) WHERE state IN ('reserved', 'paid');
+            INSERT INTO spend_schema (id, version) VALUES (1, 1);
+            INSERT INTO spends (payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id,
+                context, reserved_at_ms, updated_at_ms)
+            VALUES ('old-1', 'committed', 100, 'sat', 0, 'fake', 'api.example', 'GET', 'https://api.example/premium', 'o-1',
+                '{}', 1000, 2000);
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: shell)
+        process.arguments = [path, v1]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+
+        let store = try SQLiteSpendStore(path: path)
+        #expect(try await store.schemaVersion() == SQLiteSpendStore.latestSchemaVersion)
+        let found = try await store.committed(host: "api.example", rail: .fake, offset: 0, limit: 10)
+        #expect(found.map(\.paymentID) == ["old-1"])
+        await store.close()
+    }
+
     @Test("the memory store reserves against a 20,000-spend ledger without sorting it: 20,500 reservations well under 10 s")
     func memoryReserveScales() async throws {
         let store = MemorySpendStore()
