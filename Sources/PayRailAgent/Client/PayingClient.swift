@@ -206,7 +206,7 @@ public final class PayingClient: Sendable {
             let reserved = await budgetAmount(candidate.quote.total)
             // Each reservation of the call takes the next free ledger id: a released one (nothing was paid
             // under it) is skipped, so a payment id whose earlier attempt was released pays afresh.
-            var ledgerID = Self.ledgerID(paymentID, index: ledgerIndex)
+            var ledgerID = ""
             while true {
                 ledgerID = Self.ledgerID(paymentID, index: ledgerIndex)
                 ledgerIndex += 1
@@ -334,6 +334,11 @@ public final class PayingClient: Sendable {
                     nil)
         } catch {
             if error.code == .invalidTransition, error.record?.state == .committed { return (nil, nil) }
+            // An actual amount the ledger will not take must not leave a paid spend pending: commit it
+            // at the reserved amount instead (more, never less, than was spent).
+            if spent != nil, error.storeError?.code == .invalidArgument {
+                return await commitPaid(ledgerID, receipt: receipt, reference: reference, note: note, spent: nil)
+            }
             let failure = LedgerWriteFailure(paymentID: ledgerID, step: .commit, mayHavePaid: true, error: error)
             reportLedgerFailure(failure)
             return (nil, failure)
