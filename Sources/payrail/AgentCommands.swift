@@ -144,7 +144,13 @@ enum AgentCommands {
                 }
             }
         }
-        let client = PayingClient(configuration: PayingClientConfiguration(negotiator: negotiator, governor: governor, onEvent: onEvent))
+        // A ledger write that failed is said on stderr whatever the verbosity: it changes what the
+        // next run will find (a spend left pending or still reserved). The line names no credential.
+        let onLedgerWriteFailure: @Sendable (LedgerWriteFailure) -> Void = { failure in
+            FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
+        }
+        let client = PayingClient(configuration: PayingClientConfiguration(
+            negotiator: negotiator, governor: governor, onEvent: onEvent, onLedgerWriteFailure: onLedgerWriteFailure))
 
         let asJSON = arguments.flag("json")
         let explain = arguments.flag("explain")
@@ -175,11 +181,11 @@ enum AgentCommands {
             return .paymentFailed
         }
         switch error.code {
-        case .refusedByPolicy, .overBudget: return .refused
+        case .refusedByPolicy, .overBudget, .paymentIDAlreadyPaid: return .refused
         case .paymentFailed, .noOffers: return .paymentFailed
         case .paymentOutcomeUnknown, .paidButUndelivered, .paidButRefused: return .paidNotDelivered
         case .invalidRequest: return .usage
-        case .ledger: return .paymentFailed
+        case .ledger, .ledgerWriteFailed: return .paymentFailed
         default: return .network
         }
     }

@@ -103,6 +103,25 @@ struct LightningWorld {
         #expect(await world.node.balance("agent") == 10_000_000)
     }
 
+    @Test("the payer reports the routing fee it actually paid, rounded up to whole satoshis, also when looked up again")
+    func reportsTheFeePaid() async throws {
+        let world = try await LightningWorld.make()
+        await world.node.setRoutingFee(msat: 1_500)
+        let offer = try await world.payee.prepare(try world.charge(100))
+        let paid = try await world.payer.payReportingFee(offer)
+        #expect(paid.fee == (try Money(amount: 2, unit: .sat)))
+        #expect(await world.node.balance("agent") == 10_000_000 - 100_000 - 1_500)
+        // Asked again for the same offer: the same proof and fee, nothing paid twice.
+        let again = try await world.payer.payReportingFee(offer)
+        #expect(again.credential == paid.credential && again.fee == paid.fee)
+        #expect(await world.node.balance("agent") == 10_000_000 - 100_000 - 1_500)
+        // A route dearer than the fee limit (max(10 sat, 1 %)) is not taken: nothing moves.
+        await world.node.setRoutingFee(msat: 10_001)
+        let second = try await world.payee.prepare(try world.charge(100))
+        await #expect(throws: RailError.self) { try await world.payer.payReportingFee(second) }
+        #expect(await world.node.balance("agent") == 10_000_000 - 100_000 - 1_500)
+    }
+
     @Test("a payment whose answer was lost is looked up, not paid twice")
     func lostAnswerIsLookedUp() async throws {
         let world = try await LightningWorld.make()

@@ -25,7 +25,9 @@ public actor InMemoryLightningNode {
     private let clock: any PayRailClock
     private var balances: [String: Int64] = [:]
     private var invoices: [String: Invoice] = [:]
-    private var outgoing: [String: (wallet: String, preimage: String)] = [:]
+    private var outgoing: [String: (wallet: String, preimage: String, feeMsat: Int64)] = [:]
+    /// The routing fee every payment pays on top of the invoice (a real node's route costs this).
+    private var routingFeeMsat: Int64 = 0
     /// How many times a wallet asked to pay.
     public private(set) var payCalls = 0
     /// The next `pay` moves the money but answers as if the connection dropped.
@@ -49,6 +51,9 @@ public actor InMemoryLightningNode {
     public func balance(_ wallet: String) -> Int64 { balances[wallet, default: 0] }
     /// The next payment moves the money but its answer is lost.
     public func setDropNextPayAnswer() { dropNextPayAnswer = true }
+
+    /// Makes every later payment pay `msat` of routing fee (taken from the payer, reported back).
+    public func setRoutingFee(msat: Int64) { routingFeeMsat = msat }
     /// The next invoice asks more than requested.
     public func setInflateNextInvoice(_ msat: Int64) { inflateNextInvoiceMsat = msat }
 
@@ -84,7 +89,7 @@ public actor InMemoryLightningNode {
         return clock.now() >= invoice.expiresAt ? .closed : .open
     }
 
-    func pay(wallet: String, bolt11: String) throws(RailError) -> OutgoingPaymentStatus {
+    func pay(wallet: String, bolt11: String, maxFeeMsat: Int64 = .max) throws(RailError) -> OutgoingPaymentStatus {
         payCalls += 1
         let decoded: Bolt11Invoice
         do { decoded = try Bolt11Invoice.decode(bolt11) } catch { throw RailError(.malformed, "bad invoice", rail: .lightning) }
@@ -92,24 +97,25 @@ public actor InMemoryLightningNode {
         guard var invoice = invoices[hash] else { return .failed(reason: "no route") }
         guard invoice.paidAt == nil else { return .failed(reason: "already paid") }
         guard clock.now() < invoice.expiresAt else { return .failed(reason: "invoice expired") }
-        guard balances[wallet, default: 0] >= invoice.amountMsat else {
+        guard routingFeeMsat <= maxFeeMsat else { return .failed(reason: "no route within the fee limit") }
+        guard balances[wallet, default: 0] >= invoice.amountMsat + routingFeeMsat else {
             throw RailError(.insufficientFunds, "insufficient balance", rail: .lightning)
         }
-        balances[wallet, default: 0] -= invoice.amountMsat
+        balances[wallet, default: 0] -= invoice.amountMsat + routingFeeMsat
         balances[invoice.wallet, default: 0] += invoice.amountMsat
         invoice.paidAt = clock.now()
         invoices[hash] = invoice
-        outgoing[hash] = (wallet, Self.hex(invoice.preimage))
+        outgoing[hash] = (wallet, Self.hex(invoice.preimage), routingFeeMsat)
         if dropNextPayAnswer {
             dropNextPayAnswer = false
             throw RailError(.timedOut, "connection dropped", retry: .afterLookup, rail: .lightning)
         }
-        return .succeeded(preimage: Self.hex(invoice.preimage), feeMsat: 0)
+        return .succeeded(preimage: Self.hex(invoice.preimage), feeMsat: routingFeeMsat)
     }
 
     func outgoingStatus(wallet: String, hash: String) -> OutgoingPaymentStatus? {
         guard let payment = outgoing[hash], payment.wallet == wallet else { return nil }
-        return .succeeded(preimage: payment.preimage, feeMsat: 0)
+        return .succeeded(preimage: payment.preimage, feeMsat: payment.feeMsat)
     }
 
     /// The preimage of an invoice, as someone with access to the node could read it.
@@ -142,7 +148,7 @@ public struct InMemoryWallet: LightningBackend {
     }
     /// See `LightningBackend`.
     public func pay(bolt11: String, maxFeeMsat: Int64, timeout: Duration) async throws(RailError) -> OutgoingPaymentStatus {
-        try await node.pay(wallet: name, bolt11: bolt11)
+        try await node.pay(wallet: name, bolt11: bolt11, maxFeeMsat: maxFeeMsat)
     }
     /// See `LightningBackend`.
     public func outgoingStatus(paymentHash: String) async throws(RailError) -> OutgoingPaymentStatus? {

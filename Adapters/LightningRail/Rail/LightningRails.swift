@@ -149,7 +149,7 @@ public struct LightningPayeeRail: PayeeRail {
 }
 
 /// The agent side of the Lightning rail: checks the invoice against the offer, then pays it.
-public struct LightningPayerRail: PayerRail {
+public struct LightningPayerRail: FeeReportingPayerRail {
     /// Always `.lightning`.
     public let id: RailID = .lightning
     /// The wallet that pays.
@@ -196,13 +196,20 @@ public struct LightningPayerRail: PayerRail {
     /// Pays the offer's invoice and returns its preimage. Idempotent: a payment this wallet already made
     /// (or is making) is looked up, never sent again.
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        try await payReportingFee(offer).credential
+    }
+
+    /// Pays like `pay` and reports the routing fee the node says it spent (in the offer's unit,
+    /// rounded up to whole satoshis for a satoshi offer), so the agent's ledger commits the price
+    /// plus that fee instead of the reserved maximum.
+    public func payReportingFee(_ offer: Offer) async throws(RailError) -> PaidCredential {
         // Look up before the expiry check: an invoice paid just before it expired must give back its
         // preimage, not "expired" (which would tell the agent nothing was paid).
         let checked = try check(offer, checkingExpiry: false)
         let hash = LightningAmounts.hex(checked.invoice.paymentHash)
         if let earlier = try await backend.outgoingStatus(paymentHash: hash) {
             switch earlier {
-            case .succeeded(let preimage, _): return try credential(preimage, hash: hash, offer: offer)
+            case .succeeded(let preimage, let feeMsat): return try paid(preimage, feeMsat: feeMsat, hash: hash, offer: offer)
             case .inFlight: throw RailError(.timedOut, "an earlier payment of this invoice is still in flight; look it up later", retry: .afterLookup, rail: id)
             case .failed: break  // a failed attempt moved no money: try again
             }
@@ -216,16 +223,23 @@ public struct LightningPayerRail: PayerRail {
         } catch {
             guard error.retry == .afterLookup else { throw error }
             // The outcome is unknown: ask once, never pay again blindly.
-            if case .succeeded(let preimage, _)? = try? await backend.outgoingStatus(paymentHash: hash) {
-                return try credential(preimage, hash: hash, offer: offer)
+            if case .succeeded(let preimage, let feeMsat)? = try? await backend.outgoingStatus(paymentHash: hash) {
+                return try paid(preimage, feeMsat: feeMsat, hash: hash, offer: offer)
             }
             throw error
         }
         switch outcome {
-        case .succeeded(let preimage, _): return try credential(preimage, hash: hash, offer: offer)
+        case .succeeded(let preimage, let feeMsat): return try paid(preimage, feeMsat: feeMsat, hash: hash, offer: offer)
         case .failed(let reason): throw RailError(.declined, "the payment failed: \(reason)", rail: id)
         case .inFlight: throw RailError(.timedOut, "the payment is still in flight; look it up later", retry: .afterLookup, rail: id)
         }
+    }
+
+    /// The proof, and the fee in the offer's unit (unknown when the node reports a negative fee
+    /// or one that cannot be expressed: the reserved maximum then stays committed).
+    private func paid(_ preimage: String, feeMsat: Int64, hash: String, offer: Offer) throws(RailError) -> PaidCredential {
+        let fee = feeMsat >= 0 ? try? LightningAmounts.money(msatRoundedUp: feeMsat, like: offer.amount, rail: id) : nil
+        return PaidCredential(credential: try credential(preimage, hash: hash, offer: offer), fee: fee)
     }
 
     private struct CheckedInvoice {

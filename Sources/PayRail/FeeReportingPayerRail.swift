@@ -1,5 +1,3 @@
-import PayRail
-
 // `PayerRail.pay` returns only the proof, so the ledger can only keep what was reserved: the price
 // plus the rail's *maximum* fee. A wallet that learns the fee it actually paid (Lightning routing
 // fees are known only after paying) reports it through this refinement, and the paying client
