@@ -52,6 +52,15 @@ final class RequestContext: @unchecked Sendable {
 
     /// Suspends the connection and marks it so, atomically with respect to `finish`, so a resume
     /// can never precede the suspend.
+    ///
+    /// Why no wake-up is lost (libmicrohttpd 0.9.75): `MHD_suspend_connection` takes effect at once
+    /// (the connection moves to the suspended list under MHD's cleanup mutex), so a `finish` on
+    /// another thread may resume while the access callback is still running. `MHD_resume_connection`
+    /// only sets `resuming` flags under that mutex and then writes the daemon's ITC (an eventfd).
+    /// The polling thread reads the flags at the top of every loop, after it has drained the ITC, so
+    /// whether the resume lands before the callback returns, between loops, or while the thread is
+    /// blocked in epoll_wait, the next loop (immediate in the last case) puts the connection back
+    /// in the ready list and calls the access handler, which queues the response.
     func suspend() {
         lock.withLock {
             MHD_suspend_connection(connection)
@@ -142,7 +151,15 @@ final class ServerCore: @unchecked Sendable {
         // check so our 431 (not MHD's) is what a client near the limit sees.
         let memoryLimit = max(32 * 1024, configuration.maxHeaderBytes + 16 * 1024)
         let timeoutSeconds = UInt32(clamping: max(1, configuration.connectionTimeout.components.seconds))
+        // MHD_USE_ITC is already part of MHD_ALLOW_SUSPEND_RESUME; it is spelled out because it is
+        // what makes MHD_resume_connection from a handler's thread wake a polling thread asleep in
+        // epoll_wait. Without it (e.g. the bare 8192 suspend bit) libmicrohttpd 0.9.75 on Linux
+        // creates no ITC at all, since shutdown() on the listen socket is its only other wake-up,
+        // and a resumed request then waits until unrelated traffic or another connection's idle
+        // timeout happens to wake the thread (for ever if every connection is suspended).
+        // ResumeStressTests fails within one receive timeout if that ever regresses.
         let flags = MHD_USE_AUTO.rawValue | MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            | MHD_USE_ITC.rawValue
 
         let started = payrail_mhd_start(
             UInt32(flags), host, configuration.port,
