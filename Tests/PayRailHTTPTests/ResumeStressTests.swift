@@ -204,8 +204,9 @@ private final class BlockingClient {
 /// answered well inside a generous receive timeout. They assert completeness, not speed.
 @Suite("HTTPServer suspend/resume under concurrent load")
 struct ResumeStressTests {
-    /// The receive timeout: far above any honest answer time, far below the 30 s connection timeout
-    /// that used to be the only thing waking a thread that missed a resume.
+    /// The receive timeout: far above any honest answer time, below the 30 s connection timeout
+    /// (another connection's idle timeout is what would eventually wake a thread that missed a
+    /// resume; with every connection suspended nothing would).
     static let timeout = 10
 
     @Test(arguments: [1, 2, 4])
