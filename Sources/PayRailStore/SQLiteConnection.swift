@@ -131,6 +131,19 @@ final class SQLiteConnection {
     /// Runs `body` inside `BEGIN IMMEDIATE`: the write lock is taken first, so a read-then-write in
     /// `body` cannot interleave with another connection's (in this process or another one).
     /// Commits when `body` returns, rolls back when it throws.
+    /// Runs `body` in an immediate transaction committed without waiting for the disk
+    /// (`synchronous = NORMAL` for this commit only, then `FULL` again): in WAL mode the commit
+    /// survives a crash of the process but may be lost in a power cut, until the next full commit
+    /// syncs the log. Only for data whose loss costs no money (rate-limit buckets): under disk load a
+    /// full sync can take a second, and every write of the store waits in one queue behind it.
+    func crashSafeTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try execute("PRAGMA synchronous = NORMAL;")
+        let result: Result<T, StoreError>
+        do { result = .success(try immediateTransaction(body)) } catch { result = .failure(error) }
+        try execute("PRAGMA synchronous = FULL;")
+        return try result.get()
+    }
+
     func immediateTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         try execute("BEGIN IMMEDIATE")
         let result: T

@@ -276,8 +276,10 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     public func take(_ count: Int, from clientKey: String, policy: TokenBucketPolicy) async throws(StoreError) -> RateLimitDecision {
         try policy.checkCount(count)
         let now = StoreTime.milliseconds(clock.now())
+        // A bucket lost in a power cut only forgets some recent challenges: not worth a disk sync
+        // on every 402 (see `crashSafeTransaction`).
         return try await perform { connection throws(StoreError) -> RateLimitDecision in
-            try connection.immediateTransaction { () throws(StoreError) -> RateLimitDecision in
+            try connection.crashSafeTransaction { () throws(StoreError) -> RateLimitDecision in
                 let found = try connection.query("""
                     SELECT milli_tokens, updated_at_ms, full_at_ms FROM rate_limit_buckets WHERE client_key = ?
                     """, [.text(clientKey)]) { row in
