@@ -227,17 +227,20 @@ public final class Gate: Sendable {
         }
         let record = ChallengeRecord(id: id, resource: resource, offers: offers, bodyDigest: request.bodyDigest,
                                      createdAt: createdAt, expiresAt: expiresAt)
-        try await store { () async throws(StoreError) in try await configuration.store.saveChallenge(record) }
+        // The challenge and its per-offer aliases in one commit: one disk sync per 402, and never a
+        // challenge saved without the alias a credential will be looked up by.
+        var records = [record]
         for offer in offers {
             var details = offer.details
             details[Self.challengeDetail] = id
-            let alias = ChallengeRecord(
+            records.append(ChallengeRecord(
                 id: Self.alias(offer.rail, offer.id), resource: resource,
                 offers: [Offer(rail: offer.rail, amount: offer.amount, payee: offer.payee, expiresAt: offer.expiresAt,
                                id: offer.id, details: details)],
-                bodyDigest: request.bodyDigest, createdAt: createdAt, expiresAt: expiresAt)
-            try await store { () async throws(StoreError) in try await configuration.store.saveChallenge(alias) }
+                bodyDigest: request.bodyDigest, createdAt: createdAt, expiresAt: expiresAt))
         }
+        let toSave = records
+        try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
         let accept = request.headers.values("Accept-Payment")
         // x402 names the resource being paid for: this route's URL, not the server's.
         var challengeSet = self.challengeSet

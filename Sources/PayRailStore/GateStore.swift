@@ -17,9 +17,22 @@ public protocol ChallengeStore: Sendable {
     /// - Throws: `StoreError` `.duplicate` when the id is already stored (ids must be unique).
     func saveChallenge(_ challenge: ChallengeRecord) async throws(StoreError)
 
+    /// Remembers several challenges (a challenge and its per-offer aliases) before the 402 goes out,
+    /// all or none where the store can: one durable commit instead of one per record.
+    ///
+    /// - Throws: as `saveChallenge`; a store with transactions then stores none of them.
+    func saveChallenges(_ challenges: [ChallengeRecord]) async throws(StoreError)
+
     /// The challenge with this id, or `nil` when unknown or purged (expired records may still be
     /// returned until purged: compare `expiresAt` with the clock).
     func challenge(id: String) async throws(StoreError) -> ChallengeRecord?
+}
+
+extension ChallengeStore {
+    /// Saves each challenge in turn (a store without transactions; a failure leaves the earlier ones saved).
+    public func saveChallenges(_ challenges: [ChallengeRecord]) async throws(StoreError) {
+        for challenge in challenges { try await saveChallenge(challenge) }
+    }
 }
 
 /// Consumed challenges with their settlement and receipt: the record that prevents paying twice.

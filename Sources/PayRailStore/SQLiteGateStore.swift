@@ -63,35 +63,48 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
 
     /// Remembers a challenge and its offers in one transaction; `.duplicate` when the id is taken.
     public func saveChallenge(_ challenge: ChallengeRecord) async throws(StoreError) {
-        guard !challenge.id.isEmpty else { throw StoreError.invalid("a challenge id must not be empty") }
-        var offerRows: [[SQLiteValue]] = []
-        for (position, offer) in challenge.offers.enumerated() {
-            offerRows.append([
-                .text(challenge.id), .integer(Int64(position)), .text(offer.rail.rawValue),
-                .integer(offer.amount.amount), .text(offer.amount.unit.code), .integer(Int64(offer.amount.unit.exponent)),
-                .text(offer.payee), .text(offer.id), .integer(StoreTime.milliseconds(offer.expiresAt)),
-                .text(try Coding.encodeDetails(offer.details)),
-            ])
+        try await saveChallenges([challenge])
+    }
+
+    /// Remembers the challenges and their offers in one transaction (one disk sync for a challenge
+    /// and all its aliases); `.duplicate`, with nothing stored, when any id is taken.
+    public func saveChallenges(_ challenges: [ChallengeRecord]) async throws(StoreError) {
+        var prepared: [(id: String, challenge: [SQLiteValue], offers: [[SQLiteValue]])] = []
+        for challenge in challenges {
+            guard !challenge.id.isEmpty else { throw StoreError.invalid("a challenge id must not be empty") }
+            var offerRows: [[SQLiteValue]] = []
+            for (position, offer) in challenge.offers.enumerated() {
+                offerRows.append([
+                    .text(challenge.id), .integer(Int64(position)), .text(offer.rail.rawValue),
+                    .integer(offer.amount.amount), .text(offer.amount.unit.code), .integer(Int64(offer.amount.unit.exponent)),
+                    .text(offer.payee), .text(offer.id), .integer(StoreTime.milliseconds(offer.expiresAt)),
+                    .text(try Coding.encodeDetails(offer.details)),
+                ])
+            }
+            let challengeRow: [SQLiteValue] = [
+                .text(challenge.id), .text(challenge.resource.description), challenge.bodyDigest.map { .text($0) } ?? .null,
+                .integer(StoreTime.milliseconds(challenge.createdAt)), .integer(StoreTime.milliseconds(challenge.expiresAt)),
+            ]
+            prepared.append((challenge.id, challengeRow, offerRows))
         }
-        let challengeRow: [SQLiteValue] = [
-            .text(challenge.id), .text(challenge.resource.description), challenge.bodyDigest.map { .text($0) } ?? .null,
-            .integer(StoreTime.milliseconds(challenge.createdAt)), .integer(StoreTime.milliseconds(challenge.expiresAt)),
-        ]
-        let rows = offerRows
+        let records = prepared
+        guard !records.isEmpty else { return }
         try await perform { connection throws(StoreError) in
             try connection.immediateTransaction { () throws(StoreError) in
-                let taken = try connection.query("SELECT 1 FROM challenges WHERE id = ?", [.text(challenge.id)]) { _ in true }
-                guard taken.isEmpty else {
-                    throw StoreError(code: .duplicate, reason: "challenge \(challenge.id) is already stored", isRetrySafe: false)
-                }
-                try connection.run("""
-                    INSERT INTO challenges (id, resource, body_digest, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)
-                    """, challengeRow)
-                for row in rows {
+                for record in records {
+                    let taken = try connection.query("SELECT 1 FROM challenges WHERE id = ?", [.text(record.id)]) { _ in true }
+                    guard taken.isEmpty else {
+                        throw StoreError(code: .duplicate, reason: "challenge \(record.id) is already stored", isRetrySafe: false)
+                    }
                     try connection.run("""
-                        INSERT INTO challenge_offers (challenge_id, position, rail, amount_minor, unit_code, unit_exponent,
-                            payee, offer_id, expires_at_ms, details_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, row)
+                        INSERT INTO challenges (id, resource, body_digest, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+                        """, record.challenge)
+                    for row in record.offers {
+                        try connection.run("""
+                            INSERT INTO challenge_offers (challenge_id, position, rail, amount_minor, unit_code, unit_exponent,
+                                payee, offer_id, expires_at_ms, details_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """, row)
+                    }
                 }
             }
         }

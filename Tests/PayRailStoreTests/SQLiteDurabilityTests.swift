@@ -37,4 +37,19 @@ import Testing
         #expect(try Self.synchronous(connection) == 2)
         #expect(try connection.query("SELECT v FROM t ORDER BY v") { row in row.integer(0) } == [1])
     }
+
+    @Test func aChallengeAndItsAliasesAreStoredTogetherOrNotAtAll() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-challenges-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let store = try SQLiteGateStore(path: folder.appendingPathComponent("gate.sqlite").path)
+        try await store.saveChallenges([try Sample.challenge("ch-1"), try Sample.challenge("offer:fake:1")])
+        #expect(try await store.challenge(id: "ch-1") != nil)
+        #expect(try await store.challenge(id: "offer:fake:1") != nil)
+        // The second alias is taken: the batch is refused whole, its new challenge is not stored.
+        let refused = await #expect(throws: StoreError.self) {
+            try await store.saveChallenges([try Sample.challenge("ch-2"), try Sample.challenge("offer:fake:1")])
+        }
+        #expect(refused?.code == .duplicate)
+        #expect(try await store.challenge(id: "ch-2") == nil)
+    }
 }
