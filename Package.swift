@@ -66,11 +66,11 @@ let package = Package(
         ),
         .target(name: "PayRail", path: "Sources/PayRail"),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
-        .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailWire"),
+        .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto", "Bolt11"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
         .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
         // The Lightning rail: a BOLT 11 codec of its own, and the rail over LNbits / LND REST backends.
-        .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/LightningRail/Bolt11"),
+        .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/Bolt11"),
         .target(
             name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS"],
             path: "Adapters/LightningRail/Rail"

@@ -78,23 +78,10 @@ public struct Bolt11Invoice: Hashable, Sendable {
         guard input.utf8.count <= maximumLength else {
             throw Bolt11Error(.malformed, "longer than \(maximumLength) characters")
         }
-        let hrp: String, allWords: [UInt8]
-        do {
-            (hrp, allWords) = try Bech32.decode(String(input))
-        } catch {
-            throw Bolt11Error(error.isChecksumFailure ? .badChecksum : .malformed, error.reason)
-        }
-        let (network, amountMsat) = try parseHumanReadablePart(hrp)
-
-        let timestampWords = 7, signatureWords = 104
-        guard allWords.count >= timestampWords + signatureWords else {
-            throw Bolt11Error(.tooShort, "the data part has \(allWords.count) words, fewer than a timestamp and a signature (111)")
-        }
-        let signedWords = Array(allWords.dropLast(signatureWords))
-        let signatureBytes = Bolt11Words.paddedBytes(allWords.suffix(signatureWords))
-        var fields = FieldReader()
-        try fields.read(signedWords[timestampWords...])
-
+        let raw = try Bolt11RawInvoice(String(input), payerRules: true)
+        // `payerRules` refused an unknown currency already; this only satisfies the type checker.
+        guard let network = raw.network else { throw Bolt11Error(.unknownNetwork, "unknown currency prefix 'ln\(raw.currency)'") }
+        let fields = raw.fields
         guard let paymentHash = fields.paymentHash else { throw Bolt11Error(.missingField, "no payment hash (p) field") }
         guard let paymentSecret = fields.paymentSecret else { throw Bolt11Error(.missingField, "no payment secret (s) field") }
         switch (fields.descriptionText, fields.descriptionHash) {
@@ -108,41 +95,15 @@ public struct Bolt11Invoice: Hashable, Sendable {
         if fields.features.offers(Bolt11Features.basicMPP), !fields.features.offers(Bolt11Features.paymentSecret) {
             throw Bolt11Error(.unknownRequiredFeature, "basic_mpp is set without its dependency payment_secret")
         }
-
-        // The signed message: the human-readable part's bytes, then the data words before the
-        // signature, zero-padded to a byte boundary.
-        let digest = SHA256.hash(Array(hrp.utf8) + Bolt11Words.paddedBytes(signedWords[...]))
-        let compact = Array(signatureBytes[0..<64])
-        let recoveryID = Int(signatureBytes[64])
-        guard recoveryID <= 3 else { throw Bolt11Error(.invalidSignature, "the recovery id is \(recoveryID), not 0...3") }
-        let payeeKey: [UInt8]
-        if let explicitKey = fields.payeeKey {
-            guard let key = try? Secp256k1.PublicKey(serialized: explicitKey) else {
-                throw Bolt11Error(.invalidSignature, "the payee (n) field is not a secp256k1 public key")
-            }
-            guard let signature = try? ECDSASignature(rawRepresentation: compact),
-                  key.isValidSignature(signature, forDigest: digest, requireLowS: true)
-            else {
-                throw Bolt11Error(.invalidSignature, "the signature does not verify against the payee (n) field, or is not low-S")
-            }
-            payeeKey = key.compressedRepresentation
-        } else {
-            guard let key = try? Secp256k1.PublicKey.recover(compactSignature: compact, recoveryID: recoveryID, digest: digest) else {
-                throw Bolt11Error(.invalidSignature, "no public key can be recovered from the signature")
-            }
-            payeeKey = key.compressedRepresentation
-        }
-
-        var timestamp: Int64 = 0
-        for word in signedWords.prefix(timestampWords) { timestamp = timestamp << 5 | Int64(word) }
+        let signer = try raw.signer(badRecoveryID: .invalidSignature)
         return Bolt11Invoice(
-            network: network, amountMsat: amountMsat, timestamp: timestamp, paymentHash: paymentHash,
+            network: network, amountMsat: raw.amountMsat, timestamp: raw.timestamp, paymentHash: paymentHash,
             paymentSecret: paymentSecret, descriptionText: fields.descriptionText, descriptionHash: fields.descriptionHash,
             expirySeconds: fields.expiry ?? defaultExpirySeconds,
             minFinalCLTVExpiryDelta: fields.minFinalCLTVExpiryDelta ?? defaultMinFinalCLTVExpiryDelta,
-            payeeKey: payeeKey, hasExplicitPayeeKey: fields.payeeKey != nil, fallbackAddresses: fields.fallbacks,
-            routeHints: fields.routeHints, features: fields.features, metadata: fields.metadata, signature: compact,
-            recoveryID: recoveryID
+            payeeKey: signer.key, hasExplicitPayeeKey: fields.payeeKey != nil, fallbackAddresses: fields.fallbacks,
+            routeHints: fields.routeHints, features: fields.features, metadata: fields.metadata, signature: signer.compact,
+            recoveryID: signer.recoveryID
         )
     }
 
@@ -152,14 +113,40 @@ public struct Bolt11Invoice: Hashable, Sendable {
         guard bytes.count >= 2, bytes[0] == UInt8(ascii: "l"), bytes[1] == UInt8(ascii: "n") else {
             throw Bolt11Error(.unknownNetwork, "the prefix does not start with ln")
         }
-        // Currencies are letters and amounts start with a digit, so the split is exact.
-        let currencyBytes = bytes.dropFirst(2).prefix { $0 >= 0x61 && $0 <= 0x7A }
-        let currency = String(decoding: currencyBytes, as: UTF8.self)
+        let currency = currencyPrefix(bytes.dropFirst(2))
         guard let network = Bolt11Network(currencyPrefix: currency) else {
             throw Bolt11Error(.unknownNetwork, "unknown currency prefix 'ln\(currency)' (known: lnbc, lntb, lntbs, lnbcrt)")
         }
-        var amountText = Array(bytes.dropFirst(2 + currencyBytes.count))
-        if amountText.isEmpty { return (network, nil) }
+        return (network, try amount(bytes.dropFirst(2 + currency.utf8.count)))
+    }
+
+    /// Splits a human-readable part (`ln`, currency, optional amount; lower case) into the currency
+    /// prefix and the amount in millisatoshi (`nil` for an "any amount" invoice), without judging the
+    /// currency: for readers that only quote an invoice's price (L402's `BOLT11Amount`).
+    ///
+    /// - Throws: `.malformed` when the part is not `ln` followed by a currency of letters,
+    ///   `.invalidAmount` for an amount that is not digits with an optional m/u/n/p multiplier, has a
+    ///   leading zero, is below a millisatoshi or overflows.
+    public static func splitHumanReadablePart(_ hrp: String) throws(Bolt11Error) -> (currency: String, amountMsat: Int64?) {
+        let bytes = Array(hrp.utf8)
+        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "l"), bytes[1] == UInt8(ascii: "n") else {
+            throw Bolt11Error(.malformed, "the prefix does not start with ln")
+        }
+        let currency = currencyPrefix(bytes.dropFirst(2))
+        guard !currency.isEmpty else { throw Bolt11Error(.malformed, "the prefix has no currency after ln") }
+        return (currency, try amount(bytes.dropFirst(2 + currency.utf8.count)))
+    }
+
+    /// The currency letters at the start of `bytes`. Currencies are letters and amounts start with a
+    /// digit, so the split is exact.
+    private static func currencyPrefix(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.prefix { $0 >= 0x61 && $0 <= 0x7A }, as: UTF8.self)
+    }
+
+    /// The amount after the currency (digits, then an optional multiplier), in millisatoshi.
+    private static func amount(_ text: ArraySlice<UInt8>) throws(Bolt11Error) -> Int64? {
+        var amountText = Array(text)
+        if amountText.isEmpty { return nil }
         var multiplier: UInt8?
         if let last = amountText.last, !(last >= 0x30 && last <= 0x39) {
             multiplier = last
@@ -177,7 +164,7 @@ public struct Bolt11Invoice: Hashable, Sendable {
             guard amountText.last == UInt8(ascii: "0") else {
                 throw Bolt11Error(.invalidAmount, "a pico-bitcoin amount must end in 0 (sub-millisatoshi precision)")
             }
-            return (network, try decimal(amountText.dropLast()))
+            return try decimal(amountText.dropLast())
         }
         let value = try decimal(amountText[...])
         let msatPerUnit: Int64
@@ -191,7 +178,7 @@ public struct Bolt11Invoice: Hashable, Sendable {
         }
         let (msat, overflow) = value.multipliedReportingOverflow(by: msatPerUnit)
         guard !overflow else { throw Bolt11Error(.invalidAmount, "the amount overflows 64 bits of millisatoshi") }
-        return (network, msat)
+        return msat
     }
 
     private static func decimal(_ digits: ArraySlice<UInt8>) throws(Bolt11Error) -> Int64 {
@@ -207,11 +194,17 @@ public struct Bolt11Invoice: Hashable, Sendable {
 }
 
 /// Walks the tagged fields, keeping the first usable one of each single-valued type.
-private struct FieldReader {
+struct FieldReader {
+    /// Whether a description (`d`) that is not UTF-8 is refused (payers) or only noted (`Bolt11SignedInvoice`).
+    var requireUTF8Description = true
     var paymentHash: [UInt8]?
     var paymentSecret: [UInt8]?
     var descriptionText: String?
+    /// Whether any `d` field was present, readable or not.
+    var sawDescription = false
     var descriptionHash: [UInt8]?
+    /// Every usable (52-word) `h` field, in order; `descriptionHash` is the first.
+    var descriptionHashes: [[UInt8]] = []
     var expiry: Int64?
     var minFinalCLTVExpiryDelta: Int64?
     var payeeKey: [UInt8]?
@@ -247,13 +240,18 @@ private struct FieldReader {
         case .paymentSecret?:
             if data.count == 52, paymentSecret == nil { paymentSecret = Bolt11Words.bytes(data) }
         case .descriptionHash?:
-            if data.count == 52, descriptionHash == nil { descriptionHash = Bolt11Words.bytes(data) }
+            guard data.count == 52 else { return }
+            let hash = Bolt11Words.bytes(data)
+            descriptionHashes.append(hash)
+            if descriptionHash == nil { descriptionHash = hash }
         case .payeeKey?:
             if data.count == 53, payeeKey == nil { payeeKey = Bolt11Words.bytes(data) }
         case .description?:
-            guard descriptionText == nil else { return }
+            guard !sawDescription else { return }
+            sawDescription = true
             guard let text = String(validating: Bolt11Words.bytes(data), as: UTF8.self) else {
-                throw Bolt11Error(.invalidField, "the description (d) is not valid UTF-8")
+                guard !requireUTF8Description else { throw Bolt11Error(.invalidField, "the description (d) is not valid UTF-8") }
+                return
             }
             descriptionText = text
         case .expiry?:

@@ -2,6 +2,7 @@
 // the dialect it came from and carrying what answering it needs. Total by construction: every field
 // and every offer is read on its own, so a broken one is listed in `skipped` and hides nothing else.
 
+import Bolt11
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -272,7 +273,7 @@ public enum PaymentResponseReader {
     /// The Lightning offer an L402 challenge makes: amount and network from the invoice, payee and expiry
     /// from its signed part (checked), and the invoice must pay the macaroon's payment hash.
     private static func l402Offer(_ challenge: L402Challenge) throws(WireError) -> Offer {
-        let invoice = try Bolt11Invoice(challenge.invoice)
+        let invoice = try WireBolt11.read(challenge.invoice)
         guard let bound = challenge.paymentHash else {
             throw WireError(.malformed, "the L402 macaroon identifier is not of aperture's layout")
         }

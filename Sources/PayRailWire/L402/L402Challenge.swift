@@ -1,3 +1,4 @@
+import Bolt11
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -194,9 +195,9 @@ public struct BOLT11Amount: Hashable, Sendable {
               lower[0] == UInt8(ascii: "l"), lower[1] == UInt8(ascii: "n") else {
             throw WireError(.malformed, "not a BOLT11 invoice (no ln…1 human-readable part)")
         }
-        // The shared BOLT11 prefix reader (Common/Bolt11Invoice.swift) splits currency and amount.
-        let (currency, amountMsat) = try Bolt11Invoice.parsePrefix(Array(lower[2..<separator]))
-        guard let network = Bolt11Invoice.networkName(currency: currency) else {
+        // The Bolt11 module's prefix reader (via Common/WireBolt11.swift) splits currency and amount.
+        let (currency, amountMsat) = try WireBolt11.parsePrefix(String(decoding: lower[..<separator], as: UTF8.self))
+        guard let network = WireBolt11.networkName(currency: currency) else {
             throw WireError(.unsupported, "the invoice is for an unknown network")
         }
         guard let amountMsat else { return BOLT11Amount(network: network, amount: nil) }

@@ -17,6 +17,7 @@
 // and `detail` use RFC 9457's member names so a human or a generic client still reads them, and a
 // failed credential adds `problem` (the problem type URI) instead of overwriting `type`.
 
+import Bolt11
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -172,12 +173,12 @@ public struct PlainChallenge: Hashable, Sendable {
         if let map = try PaymentJSON.optionalObject(object, "details", in: what) {
             details = try PaymentJSON.stringMap(map, in: "payment.details")
         }
-        var invoice: Bolt11Invoice?
+        var invoice: Bolt11SignedInvoice?
         if rail == .lightning {
             let text = try PaymentJSON.optionalString(object, "invoice", in: what) ?? details["invoice"]
             guard let text, !text.isEmpty else { throw WireError(.missingField, "a Lightning payment needs invoice") }
             details["invoice"] = text
-            invoice = try Bolt11Invoice(text)
+            invoice = try WireBolt11.read(text)
         }
         let amount = try readAmount(object, rail: rail, invoice: invoice)
         guard let id = try PaymentJSON.optionalString(object, "id", in: what) ?? invoice?.paymentHashHex ?? details["requestID"],
@@ -196,14 +197,14 @@ public struct PlainChallenge: Hashable, Sendable {
                 throw WireError(.bindingMismatch, "payment.details.paymentHash is not the invoice's payment hash")
             }
             if details["paymentHash"] == nil { details["paymentHash"] = invoice.paymentHashHex }
-            if details["network"] == nil, let name = invoice.network { details["network"] = name }
+            if details["network"] == nil, let name = invoice.networkName { details["network"] = name }
         }
         return Offer(
             rail: rail, amount: amount, payee: payee, expiresAt: try readExpiry(object, receivedAt: receivedAt, invoice: invoice),
             id: id, details: details)
     }
 
-    private static func readAmount(_ object: [String: JSONValue], rail: RailID, invoice: Bolt11Invoice?) throws(WireError) -> Money {
+    private static func readAmount(_ object: [String: JSONValue], rail: RailID, invoice: Bolt11SignedInvoice?) throws(WireError) -> Money {
         if let text = try PaymentJSON.optionalString(object, "amount", in: "payment") {
             let code = try PaymentJSON.requiredString(object, "unit", in: "payment")
             guard let minor = Money.parseMinorUnits(text) else {
@@ -226,7 +227,7 @@ public struct PlainChallenge: Hashable, Sendable {
         throw WireError(.missingField, "payment.amount_sats is missing and the invoice names no amount")
     }
 
-    private static func readExpiry(_ object: [String: JSONValue], receivedAt: Date, invoice: Bolt11Invoice?) throws(WireError) -> Date {
+    private static func readExpiry(_ object: [String: JSONValue], receivedAt: Date, invoice: Bolt11SignedInvoice?) throws(WireError) -> Date {
         if let text = try PaymentJSON.optionalString(object, "expires_at", in: "payment") { return try PaymentTimestamp.parse(text) }
         if let seconds = object["expiry_seconds"] {
             guard case .number(let value) = seconds, value >= 0, value <= 31_536_000, value == value.rounded(.down) else {

@@ -9,6 +9,7 @@
 //
 // Payloads: lightning {preimage}, stripe {token, paymentId}, fake {voucher}.
 
+import Bolt11
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -71,7 +72,7 @@ extension X402PaymentRequirements {
         guard let binding = context.requestBinding else {
             throw WireError(.missingField, "an lnbtc offer needs the request binding its invoice commits to")
         }
-        let invoice = try Bolt11Invoice(invoiceText)
+        let invoice = try WireBolt11.read(invoiceText)
         let invoiceNetwork = try lightningNetwork(currency: invoice.currency)
         if let network, network != invoiceNetwork {
             throw WireError(.bindingMismatch, "the invoice's currency \(invoice.currency) does not match the offer's network")
@@ -152,7 +153,7 @@ extension X402PaymentRequirements {
 
     /// The invoice checks both sides of scheme_exact_lnbtc.md must make, minus the network.
     static func checkInvoice(
-        _ invoice: Bolt11Invoice, amountMsat: Int64, payTo: String, requestHash: [UInt8], now: Date, skew: Int64
+        _ invoice: Bolt11SignedInvoice, amountMsat: Int64, payTo: String, requestHash: [UInt8], now: Date, skew: Int64
     ) throws(WireError) {
         guard X402Syntax.isLowercaseHex(payTo, length: 66), payTo.hasPrefix("02") || payTo.hasPrefix("03") else {
             throw WireError(.malformed, "lnbtc payTo must be a compressed node key in 66 lowercase hex characters")
@@ -160,7 +161,7 @@ extension X402PaymentRequirements {
         guard invoice.amountMsat == amountMsat else {
             throw WireError(.bindingMismatch, "the invoice amount is not the offered amount")
         }
-        guard invoice.descriptionHashes.count == 1, !invoice.hasInlineDescription else {
+        guard invoice.descriptionHashes.count == 1, !invoice.hasDescription else {
             throw WireError(.bindingMismatch, "an lnbtc invoice needs exactly one description hash and no inline description")
         }
         guard invoice.descriptionHashes.first == requestHash else {
@@ -289,7 +290,7 @@ public enum X402Agent {
         guard let amount = Money.parseMinorUnits(requirements.amount), amount > 0, let money = try? Money(amount: amount, unit: .msat) else {
             throw WireError(.unsupported, "the lnbtc amount does not fit 64 bits of msat")
         }
-        let invoice = try Bolt11Invoice(invoiceText)
+        let invoice = try WireBolt11.read(invoiceText)
         guard try X402PaymentRequirements.lightningNetwork(currency: invoice.currency) == requirements.network else {
             throw WireError(.bindingMismatch, "the invoice's currency does not match the network")
         }
@@ -400,7 +401,7 @@ public enum X402Server {
         }
         if accepted.network.hasPrefix("lnbtc:") {
             guard let invoiceText = accepted.extraString("invoice") else { throw WireError(.missingField, "accepted.extra.invoice is required") }
-            let invoice = try Bolt11Invoice(invoiceText)
+            let invoice = try WireBolt11.read(invoiceText)
             return Credential(rail: .lightning, offerID: X402Syntax.hex(invoice.paymentHash), payload: fields)
         }
         if accepted.network.hasPrefix("card:") {
