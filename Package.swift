@@ -69,8 +69,9 @@ let package = Package(
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto", "Bolt11"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
         .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
-        // The Lightning rail: a BOLT 11 codec of its own, and the rail over LNbits / LND REST backends.
+        // The BOLT 11 invoice codec: read by the wire dialects (lnbtc, L402, plain) and by the Lightning rail.
         .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/Bolt11"),
+        // The Lightning rail over LNbits / LND REST backends.
         .target(
             name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS"],
             path: "Adapters/LightningRail/Rail"
