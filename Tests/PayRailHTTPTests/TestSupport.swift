@@ -58,6 +58,17 @@ func fetch(
     return FetchResult(status: http.statusCode, body: data, headers: fields)
 }
 
+/// Connects `fd` to 127.0.0.1:`port`; what connect(2) returned.
+func connectToLoopback(_ fd: Int32, port: UInt16) -> Int32 {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+}
+
 /// A raw TCP connection for the malformed cases URLSession refuses to send. All blocking I/O
 /// runs on its own thread so the cooperative pool (which runs the server's handlers) stays free.
 final class RawConnection: @unchecked Sendable {
@@ -68,13 +79,7 @@ final class RawConnection: @unchecked Sendable {
         guard fd >= 0 else { throw RawError.socket }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let result = connectToLoopback(fd, port: port)
         guard result == 0 else {
             close(fd)
             throw RawError.connect
