@@ -183,7 +183,7 @@ enum AgentCommands {
         switch error.code {
         case .refusedByPolicy, .overBudget, .paymentIDAlreadyPaid: return .refused
         case .paymentFailed, .noOffers: return .paymentFailed
-        case .paymentOutcomeUnknown, .paidButUndelivered, .paidButRefused: return .paidNotDelivered
+        case .paymentOutcomeUnknown, .paidButUndelivered, .paidButRefused, .paymentInProgress: return .paidNotDelivered
         case .invalidRequest: return .usage
         case .ledger, .ledgerWriteFailed: return .paymentFailed
         default: return .network

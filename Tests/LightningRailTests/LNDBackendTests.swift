@@ -357,3 +357,17 @@ enum LNDFixture {
         #expect(error?.code == .malformed)
     }
 }
+
+@Suite("LND payment fees") struct LNDPaymentFeeTests {
+    @Test("a SUCCEEDED payment without a readable fee_msat reports the fee as unknown, never as zero")
+    func missingFeeIsUnknown() throws {
+        let paid: [String: Any] = ["status": "SUCCEEDED", "payment_preimage": LNDFixture.preimage]
+        #expect(try LNDBackend.status(of: paid, final: true) == .succeeded(preimage: LNDFixture.preimage, feeMsat: nil))
+        var garbled = paid
+        garbled["fee_msat"] = "a lot"
+        #expect(try LNDBackend.status(of: garbled, final: true) == .succeeded(preimage: LNDFixture.preimage, feeMsat: nil))
+        var stated = paid
+        stated["fee_msat"] = "1005"
+        #expect(try LNDBackend.status(of: stated, final: true) == .succeeded(preimage: LNDFixture.preimage, feeMsat: 1_005))
+    }
+}

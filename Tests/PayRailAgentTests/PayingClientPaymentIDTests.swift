@@ -79,6 +79,68 @@ import Testing
         #expect(await world.agentBalance() == 99_900)
         #expect(try await governor.ledger().filter { $0.state == .committed }.count == 1)
         #expect(outcomes.contains { if case .success(200) = $0 { return true }; return false })
+        for case .failure(let error) in outcomes {
+            #expect(error.code == .paymentInProgress && error.isRetrySafe, "\(error)")
+        }
+    }
+
+    @Test("a reserved spend that may be paid stays pending while its wallet cannot be asked: the id never pays twice")
+    func resumedSpendStaysPendingWhenTheWalletCannotBeAsked() async throws {
+        let world = try await SellerWorld()
+        let request = PaidRequest(url: try world.url("/premium"), paymentID: "resume-unavailable-0001")
+        // The wallet pays, but its answer is lost: the spend stays reserved, money has moved.
+        let (lossy, governor) = try world.client(wallet: AnswerLosingWallet(inner: world.payer))
+        do throws(PayingClientError) {
+            _ = try await lossy.send(request)
+            Issue.record("a lost answer cannot finish the call")
+        } catch {
+            #expect(error.code == .paymentOutcomeUnknown)
+        }
+        #expect(try await governor.record("resume-unavailable-0001")?.state == .reserved)
+        #expect(await world.agentBalance() == 99_900)
+
+        // The wallet cannot be reached to ask: the spend must stay reserved, not be released.
+        let (unreachable, _) = try world.client(wallet: UnavailableWallet(inner: world.payer))
+        do throws(PayingClientError) {
+            _ = try await unreachable.send(request)
+            Issue.record("an unreachable wallet cannot finish the call")
+        } catch {
+            #expect(error.code == .paymentOutcomeUnknown)
+        }
+        #expect(try await governor.record("resume-unavailable-0001")?.state == .reserved)
+        #expect(try await governor.record("resume-unavailable-0001.1") == nil)
+
+        // Reachable again: the same payment is finished, nothing is paid a second time.
+        let (client, _) = try world.client()
+        let response = try await client.send(request)
+        await world.stop()
+        #expect(response.status == 200)
+        #expect(response.payment?.resumed == true)
+        #expect(await world.agentBalance() == 99_900)
+        #expect(try await governor.ledger().filter { $0.state == .committed }.count == 1)
+    }
+}
+
+/// Pays (money moves), then loses the answer as a dropped connection would.
+final class AnswerLosingWallet: PayerRail, @unchecked Sendable {
+    let inner: FakePayerRail
+    var id: RailID { inner.id }
+    init(inner: FakePayerRail) { self.inner = inner }
+    func quote(_ offer: Offer) async -> QuoteDecision { await inner.quote(offer) }
+    func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        _ = try await inner.pay(offer)
+        throw RailError(.timedOut, "the answer was lost", retry: .afterLookup, rail: id)
+    }
+}
+
+/// Cannot be reached at all.
+final class UnavailableWallet: PayerRail, @unchecked Sendable {
+    let inner: FakePayerRail
+    var id: RailID { inner.id }
+    init(inner: FakePayerRail) { self.inner = inner }
+    func quote(_ offer: Offer) async -> QuoteDecision { await inner.quote(offer) }
+    func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        throw RailError(.unavailable, "the wallet is down", rail: id)
     }
 }
 

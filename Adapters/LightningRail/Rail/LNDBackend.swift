@@ -392,7 +392,8 @@ public struct LNDBackend: LightningBackend {
             guard let text = payment["payment_preimage"] as? String, let preimage = LNDCoding.hexBytes(text), preimage.count == 32 else {
                 throw RailError(.timedOut, "LND reported SUCCEEDED without a 32-byte payment_preimage; look the payment up", retry: .afterLookup)
             }
-            let fee = (try? LNDCoding.int64(payment["fee_msat"], "fee_msat")) ?? 0
+            // A missing or unreadable fee is unknown, not zero: zero would let the ledger under-state the spend.
+            let fee: Int64? = payment["fee_msat"] == nil ? nil : try? LNDCoding.int64(payment["fee_msat"], "fee_msat")
             return .succeeded(preimage: LNDCoding.hex(preimage), feeMsat: fee)
         case "FAILED":
             let reason = payment["failure_reason"] as? String ?? "FAILURE_REASON_NONE"

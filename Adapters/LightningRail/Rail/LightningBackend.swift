@@ -31,8 +31,9 @@ public enum IncomingInvoiceStatus: Hashable, Sendable {
 
 /// The outcome of an outgoing payment.
 public enum OutgoingPaymentStatus: Hashable, Sendable {
-    /// Paid: the preimage proves it; the fee actually spent.
-    case succeeded(preimage: String, feeMsat: Int64)
+    /// Paid: the preimage proves it; the fee actually spent, `nil` when the node did not say (the
+    /// agent's ledger then keeps the reserved maximum rather than a fee of zero).
+    case succeeded(preimage: String, feeMsat: Int64?)
     /// Definitely not paid (no route, refused, expired): paying again is a new attempt.
     case failed(reason: String)
     /// Still in flight (HTLCs pending): look it up again later, never pay again.

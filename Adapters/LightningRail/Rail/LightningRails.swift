@@ -235,10 +235,10 @@ public struct LightningPayerRail: FeeReportingPayerRail {
         }
     }
 
-    /// The proof, and the fee in the offer's unit (unknown when the node reports a negative fee
+    /// The proof, and the fee in the offer's unit (unknown when the node does not say, reports a negative fee
     /// or one that cannot be expressed: the reserved maximum then stays committed).
-    private func paid(_ preimage: String, feeMsat: Int64, hash: String, offer: Offer) throws(RailError) -> PaidCredential {
-        let fee = feeMsat >= 0 ? try? LightningAmounts.money(msatRoundedUp: feeMsat, like: offer.amount, rail: id) : nil
+    private func paid(_ preimage: String, feeMsat: Int64?, hash: String, offer: Offer) throws(RailError) -> PaidCredential {
+        let fee = feeMsat.flatMap { $0 >= 0 ? try? LightningAmounts.money(msatRoundedUp: $0, like: offer.amount, rail: id) : nil }
         return PaidCredential(credential: try credential(preimage, hash: hash, offer: offer), fee: fee)
     }
 

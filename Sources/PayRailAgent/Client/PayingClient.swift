@@ -208,8 +208,19 @@ public final class PayingClient: Sendable {
             // under it) is skipped, so a payment id whose earlier attempt was released pays afresh.
             var ledgerID = ""
             while true {
+                guard ledgerIndex < Self.maximumLedgerIDs else {
+                    throw PayingClientError(.ledger, "payment id \(paymentID) has used all \(Self.maximumLedgerIDs) ledger ids; use a new id",
+                                            negotiation: negotiation)
+                }
                 ledgerID = Self.ledgerID(paymentID, index: ledgerIndex)
                 ledgerIndex += 1
+                // Claimed before the reservation exists, so no other task of this client can take the
+                // new reserved spend for an abandoned one and pay it at the same time.
+                guard inFlight.claim(ledgerID) else {
+                    throw PayingClientError(.paymentInProgress, "payment id \(paymentID) is being paid by another call right now; "
+                                                + "call again when it ends and it will be finished, not paid twice",
+                                            negotiation: negotiation, paymentID: ledgerID)
+                }
                 let spend = SpendRequest(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail,
                                          host: negotiationRequest.host, method: request.method, url: request.url.absoluteString,
                                          offerID: candidate.offer.offer.id, context: context.encoded())
@@ -217,6 +228,7 @@ public final class PayingClient: Sendable {
                     _ = try await configuration.governor.reserve(spend)
                     break
                 } catch {
+                    inFlight.release(ledgerID)
                     if error.code == .overBudget {
                         lastFailure = PayingClientError(.overBudget, error.refusal?.description ?? error.reason,
                                                         negotiation: negotiation, budget: error.refusal)
@@ -230,11 +242,10 @@ public final class PayingClient: Sendable {
                     throw PayingClientError(.ledger, "the spend ledger refused the reservation: \(error)", negotiation: negotiation)
                 }
             }
-            inFlight.insert(ledgerID)
-            defer { inFlight.remove(ledgerID) }
+            defer { inFlight.release(ledgerID) }
             emit(.reserved(paymentID: ledgerID, amount: reserved, rail: candidate.offer.offer.rail, dialect: candidate.offer.dialect))
 
-            switch await payWithWallet(candidate.offer, ledgerID: ledgerID) {
+            switch await payWithWallet(candidate.offer, ledgerID: ledgerID, resumed: false) {
             case .paid(let credential, let fee):
                 let spent = await spentAmount(candidate.offer.offer, fee: fee, reserved: reserved)
                 return try await deliver(credential, offer: candidate.offer, ledgerID: ledgerID, paymentID: paymentID,
@@ -264,8 +275,19 @@ public final class PayingClient: Sendable {
 
     /// Pays through the offer's wallet. A timeout is asked again once (wallets are idempotent per
     /// offer), and only a definite refusal releases the reservation.
-    private func payWithWallet(_ offer: ReadOffer, ledgerID: String) async -> WalletOutcome {
+    ///
+    /// `resumed`: the spend was reserved by an earlier attempt that may have paid before it stopped.
+    /// Then only an answer that this offer was never paid releases it (declined, expired, not enough
+    /// funds: a wallet gives those after looking its earlier payment up); no wallet for the rail, a
+    /// wallet that is unavailable or any other answer leaves the spend pending, since releasing a paid
+    /// spend would let the next call pay again.
+    private func payWithWallet(_ offer: ReadOffer, ledgerID: String, resumed: Bool) async -> WalletOutcome {
         guard let wallet = configuration.negotiator.wallets.wallet(for: offer.offer.rail) else {
+            if resumed {
+                return .unknown(PayingClientError(.paymentOutcomeUnknown,
+                                                  "no wallet pays \(offer.offer.rail) to ask whether \(ledgerID) was paid; "
+                                                      + "call again with that wallet", paymentID: ledgerID))
+            }
             let failure = await release(ledgerID, reason: "no wallet for \(offer.offer.rail)")
             return .refused(Self.notPaid("no wallet pays \(offer.offer.rail)", releaseFailure: failure))
         }
@@ -293,7 +315,8 @@ public final class PayingClient: Sendable {
         guard let error = lastError else {
             return .unknown(PayingClientError(.paymentOutcomeUnknown, "the wallet gave no answer", paymentID: ledgerID))
         }
-        if mayHavePaid || error.retry == .afterLookup {
+        let neverPaid: Set<RailError.Code> = [.declined, .expired, .insufficientFunds]
+        if mayHavePaid || error.retry == .afterLookup || (resumed && !neverPaid.contains(error.code)) {
             return .unknown(PayingClientError(.paymentOutcomeUnknown,
                                               "the \(offer.offer.rail) wallet did not say whether it paid (\(error.code))", paymentID: ledgerID))
         }
@@ -487,9 +510,10 @@ public final class PayingClient: Sendable {
         let (pending, firstFree) = try await findPending(request, paymentID: paymentID)
         let fresh = Resumption.fresh(firstLedgerIndex: firstFree)
         guard let record = pending, let context = SpendContext.decode(record.context) else { return fresh }
+        // Claimed atomically: of two tasks that both found this spend unattended, one finishes it.
+        guard inFlight.claim(record.paymentID) else { throw Self.reuseError(record, paymentID: paymentID, negotiation: nil) }
+        defer { inFlight.release(record.paymentID) }
         emit(.resuming(paymentID: record.paymentID, state: record.state))
-        inFlight.insert(record.paymentID)
-        defer { inFlight.remove(record.paymentID) }
         let dialect = PaymentDialect(rawValue: context.dialect) ?? .plain
         switch record.state {
         case .committed:
@@ -513,12 +537,14 @@ public final class PayingClient: Sendable {
         case .reserved:
             // The wallet may have paid before the crash: ask it again for the same offer (idempotent).
             guard let offer = context.readOffer() else {
-                if let failure = await release(record.paymentID, reason: "the stored challenge can no longer be read") {
-                    throw PayingClientError(.ledgerWriteFailed, failure.description, paymentID: record.paymentID)
-                }
-                return fresh
+                // Without the offer the wallet cannot be asked, and the spend may be paid: releasing it
+                // would let the next call pay again, so it stays reserved (and counted) and we say so.
+                throw PayingClientError(.paymentOutcomeUnknown,
+                                        "payment \(record.paymentID) may have been paid, but its stored offer can no longer be read to ask "
+                                            + "the wallet; check the rail before paying for this request again",
+                                        paymentID: record.paymentID)
             }
-            switch await payWithWallet(offer, ledgerID: record.paymentID) {
+            switch await payWithWallet(offer, ledgerID: record.paymentID, resumed: true) {
             case .paid(let credential, let fee):
                 let spent = await spentAmount(offer.offer, fee: fee, reserved: record.amount)
                 return .finished(try await deliver(credential, offer: offer, ledgerID: record.paymentID, paymentID: context.paymentID,
@@ -566,7 +592,7 @@ public final class PayingClient: Sendable {
                 throw Self.reuseError(exact, paymentID: paymentID, negotiation: nil)
             }
             guard context.ownerPID == getpid() || context.ownerIsGone || exact.state == .committed else {
-                throw PayingClientError(.invalidRequest,
+                throw PayingClientError(.paymentInProgress,
                                         "another running process is finishing payment \(paymentID); try again when it ends",
                                         paymentID: exact.paymentID)
             }
@@ -619,7 +645,7 @@ public final class PayingClient: Sendable {
             return PayingClientError(.ledger, "payment id \(paymentID) has used all \(maximumLedgerIDs) ledger ids; use a new id",
                                      negotiation: negotiation, paymentID: nil)
         case .reserved, .paid:
-            return PayingClientError(.invalidRequest,
+            return PayingClientError(.paymentInProgress,
                                      "payment id \(paymentID) is being paid by another call right now (\(existing.paymentID) is "
                                          + "\(existing.state.rawValue)); call again when it ends and it will be finished, not paid twice",
                                      negotiation: negotiation, paymentID: existing.paymentID)
@@ -710,7 +736,9 @@ public final class PayingClient: Sendable {
 final class InFlightSet: @unchecked Sendable {
     private let lock = NSLock()
     private var ids: Set<String> = []
-    func insert(_ id: String) { lock.withLock { _ = ids.insert(id) } }
-    func remove(_ id: String) { lock.withLock { _ = ids.remove(id) } }
+    /// Takes `id` for the caller; false when another task holds it (test and set in one step).
+    func claim(_ id: String) -> Bool { lock.withLock { ids.insert(id).inserted } }
+    /// Gives back an id this caller claimed.
+    func release(_ id: String) { lock.withLock { _ = ids.remove(id) } }
     func contains(_ id: String) -> Bool { lock.withLock { ids.contains(id) } }
 }

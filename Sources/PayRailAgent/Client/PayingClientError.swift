@@ -41,6 +41,10 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
         /// `paymentID` stays reserved (still counted against the budget, never treated as released)
         /// until a later call with the same request finishes it. Calling again is safe.
         public static let ledgerWriteFailed = Code(rawValue: "ledgerWriteFailed")
+        /// Another call of this client, or another process sharing the wallet, is paying under this
+        /// payment id right now. Nothing was paid by this call; calling again once it ends is safe and
+        /// finishes that payment instead of paying twice.
+        public static let paymentInProgress = Code(rawValue: "paymentInProgress")
 
         /// The identifier.
         public var description: String { rawValue }
@@ -68,7 +72,7 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
 
     /// Whether calling again with the same request is safe (never pays twice) and may succeed.
     public var isRetrySafe: Bool {
-        [.paymentOutcomeUnknown, .paidButUndelivered, .transport, .paymentFailed, .ledgerWriteFailed].contains(code)
+        [.paymentOutcomeUnknown, .paidButUndelivered, .transport, .paymentFailed, .ledgerWriteFailed, .paymentInProgress].contains(code)
     }
 
     /// The reason, with what to do next.
