@@ -113,13 +113,15 @@ public struct ReceiptVerifier: Sendable {
         // (and the caller's string is borrowed, not retained: tokens may be shared between threads).
         var failure: ReceiptVerificationError?
         let inPlace: Void? = token.utf8.withContiguousStorageIfAvailable { bytes in
-            verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
+            verifyToken(UnsafeRawBufferPointer(bytes), token: token, expectedSubject: expectedSubject, into: &verified, failure: &failure)
         }
         if inPlace == nil {
             // A bridged string without contiguous UTF-8: one copy.
             var text = token
-            text.withUTF8 { bytes in
-                verifyToken(UnsafeRawBufferPointer(bytes), expectedSubject: expectedSubject, into: &verified, failure: &failure)
+            text.makeContiguousUTF8()
+            let native = text
+            native.utf8.withContiguousStorageIfAvailable { bytes in
+                verifyToken(UnsafeRawBufferPointer(bytes), token: native, expectedSubject: expectedSubject, into: &verified, failure: &failure)
             }
         }
         if let failure { throw failure }
@@ -128,17 +130,17 @@ public struct ReceiptVerifier: Sendable {
     /// `verifyToken`, with a refusal written to the caller's variable (closures over the token's
     /// storage then return nothing generic that would be copied through value witnesses).
     @inline(__always)
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout VerifiedSlots,
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, token: String, expectedSubject: String?, into verified: inout VerifiedSlots,
                              failure: inout ReceiptVerificationError?) {
         do throws(ReceiptVerificationError) {
-            try verifyToken(bytes, expectedSubject: expectedSubject, into: &verified)
+            try verifyToken(bytes, token: token, expectedSubject: expectedSubject, into: &verified)
         } catch {
             failure = error
         }
     }
 
-    /// The header, signature and claims checks, in that order, over the token's bytes.
-    private func verifyToken(_ bytes: UnsafeRawBufferPointer, expectedSubject: String?, into verified: inout VerifiedSlots) throws(ReceiptVerificationError) {
+    /// The header, signature and claims checks, in that order, over the token's bytes (`token`'s UTF-8).
+    private func verifyToken(_ bytes: UnsafeRawBufferPointer, token: String, expectedSubject: String?, into verified: inout VerifiedSlots) throws(ReceiptVerificationError) {
         // Exactly three segments; RFC 7515 compact form has no padding. memchr scans a word at a time.
         guard let base = bytes.baseAddress else { throw ReceiptVerificationError(.malformed, "empty token") }
         func dot(after start: Int) -> Int {
@@ -149,7 +151,7 @@ public struct ReceiptVerifier: Sendable {
         // path decodes all three segments before it answers, so a token with `=` or a fourth segment
         // never leaves it with an answer: the checks for those below still decide, in the same order.
         do {
-            switch verifyFast(bytes, expectedSubject: expectedSubject, claims: &verified.claims, notBefore: &verified.notBefore) {
+            switch verifyFast(bytes, token: token, expectedSubject: expectedSubject, claims: &verified.claims, notBefore: &verified.notBefore) {
             case .verified(let keyIndex):
                 verified.keyIndex = keyIndex
                 return

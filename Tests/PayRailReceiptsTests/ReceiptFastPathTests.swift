@@ -133,6 +133,93 @@ struct ReceiptSpellingTests {
     }
 }
 
+@Suite("Receipt verification: jti and ref are read from the token when asked for")
+struct ReceiptIdentifierTextTests {
+    private static func claimsText(iss: String, jti: String, ref: String, extra: String = "") -> String {
+        #"{"amount":"100","currency":"sat","exp":1800000300,"iat":1800000000,"iss":"\#(iss)","jti":"\#(jti)","method":"fake","ref":"\#(ref)","sub":"GET /premium"\#(extra)}"#
+    }
+
+    private static func expected(iss: String, jti: String, ref: String) -> ReceiptClaims {
+        ReceiptClaims(iss: iss, sub: "GET /premium", jti: jti, iat: 1_800_000_000, exp: 1_800_000_300,
+                      method: "fake", amount: "100", currency: "sat", ref: ref)
+    }
+
+    @Test("every start within a base64 group and every length, up to the last group of the segment")
+    func everyAlignment() throws {
+        let fixture = try HMACFixture()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        // iss shifts where jti starts (all three offsets in a group); jti's length shifts ref; ref's
+        // length moves the segment's end through groups of four, three and two characters.
+        for issLength in 1...3 {
+            for jtiLength in 0...4 {
+                for refLength in 0...70 {
+                    let iss = String(repeating: "i", count: issLength)
+                    let jti = String((0..<jtiLength).map { alphabet[$0 % alphabet.count] })
+                    let ref = String((0..<refLength).map { alphabet[($0 * 7) % alphabet.count] })
+                    let text = Self.claimsText(iss: iss, jti: jti, ref: ref)
+                    // The signer's form; with a leading space (read by the other simple reader); and
+                    // with ref last, so that its bytes reach into the segment's last group.
+                    let refLast = #"{"amount":"100","currency":"sat","exp":1800000300,"iat":1800000000,"iss":"\#(iss)","jti":"\#(jti)","method":"fake","sub":"GET /premium","ref":"\#(ref)"}"#
+                    for spelling in [text, " " + text, refLast] {
+                        let claims = try fixture.verify(claims: spelling)
+                        #expect(claims.jti == jti && claims.ref == ref, "iss \(issLength), jti \(jtiLength), ref \(refLength)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("claims read from a token equal, hash and encode like the same claims built from strings")
+    func sameAsBuilt() throws {
+        let fixture = try HMACFixture()
+        let jti = "c2VjcmV0LWNoYWxsZW5nZS1pZC0wMTIzNDU2Nzg5YWJjZGVm"
+        let ref = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+        let read = try fixture.verify(claims: Self.claimsText(iss: "api.example", jti: jti, ref: ref))
+        let built = Self.expected(iss: "api.example", jti: jti, ref: ref)
+        #expect(read == built)
+        #expect(Set([read, built]).count == 1)
+        #expect(read.hashValue == built.hashValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(read) == encoder.encode(built))
+        #expect(try JSONDecoder().decode(ReceiptClaims.self, from: encoder.encode(read)) == built)
+        // Another jti or ref is another receipt, whichever form either side is in.
+        #expect(read != Self.expected(iss: "api.example", jti: jti + "x", ref: ref))
+        #expect(read != Self.expected(iss: "api.example", jti: jti, ref: String(ref.dropLast())))
+        // Built claims keep both texts in one string: a ref that would join jti's last character
+        // (a combining accent after "e") still comes back apart, byte for byte.
+        let combining = Self.expected(iss: "a", jti: "caf\u{65}", ref: "\u{301}-ref")
+        #expect(Array(combining.jti.utf8) == Array("caf\u{65}".utf8) && Array(combining.ref.utf8) == Array("\u{301}-ref".utf8))
+    }
+
+    @Test("the claims keep their texts after the caller's token string is gone")
+    func outliveTheCallersString() throws {
+        let fixture = try HMACFixture()
+        var claims: ReceiptClaims?
+        do {
+            // A string made here and dropped at the end of the scope: the claims must hold their own reference.
+            let token = hmacToken(header: HMACFixture.header, claims: Self.claimsText(iss: "a", jti: "jti-outlives", ref: "ref-outlives"),
+                                  secret: fixture.secret)
+            claims = try fixture.verifier.verify(String(decoding: Array(token.utf8), as: UTF8.self), resource: nil)
+        }
+        #expect(claims?.jti == "jti-outlives")
+        #expect(claims?.ref == "ref-outlives")
+    }
+
+    @Test("a claims segment beyond 16-bit offsets keeps jti and ref as copied text")
+    func longSegment() throws {
+        let fixture = try HMACFixture()
+        let verifier = ReceiptVerifier(keys: fixture.verifier.keys, maxTokenLength: 200_000, clock: fixture.clock)
+        let padding = String(repeating: "p", count: 70_000)
+        let text = Self.claimsText(iss: "a", jti: "jti-far", ref: "ref-far", extra: #","zz":"\#(padding)""#)
+        let claims = try verifier.verify(hmacToken(header: HMACFixture.header, claims: text, secret: fixture.secret), resource: nil)
+        #expect(claims == Self.expected(iss: "a", jti: "jti-far", ref: "ref-far"))
+        let before = #"{"aa":"\#(padding)","amount":"100","currency":"sat","exp":1800000300,"iat":1800000000,"iss":"a","jti":"jti-far","method":"fake","ref":"ref-far","sub":"GET /premium"}"#
+        let shifted = try verifier.verify(hmacToken(header: HMACFixture.header, claims: before, secret: fixture.secret), resource: nil)
+        #expect(shifted.jti == "jti-far" && shifted.ref == "ref-far")
+    }
+}
+
 @Suite("Receipt verification keeps OpenSSL contexts per thread")
 struct ReceiptContextReuseTests {
     @Test("more keys than a thread keeps contexts for still verify, each only with its own key")
