@@ -144,6 +144,18 @@ public struct ReceiptClaims: Hashable, Sendable, Codable {
     }
 }
 
+extension ReceiptClaims: CustomReflectable {
+    /// The nine claims, and nothing of how they are kept: claims read by a verifier hold the token
+    /// itself (a bearer credential until `exp`), which must never reach a log through `print`,
+    /// string interpolation or `dump`.
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "iss": iss, "sub": sub, "jti": jti, "iat": iat, "exp": exp,
+            "method": method, "amount": amount, "currency": currency, "ref": ref,
+        ], displayStyle: .struct)
+    }
+}
+
 /// The `jti` and `ref` claims: the two long texts (a 43-character challenge id, a 64-digit payment
 /// hash), so the only ones that would need heap strings of their own.
 ///
@@ -152,7 +164,7 @@ public struct ReceiptClaims: Hashable, Sendable, Codable {
 /// nothing for them (making two strings was a fifth of an HS256 verification), and a caller that
 /// only checks `sub` and `exp` never pays for them. Claims made any other way keep `jti` and `ref`
 /// in one string. Equal when the texts are equal, however they are kept.
-struct ReceiptIdentifiers: Hashable, Sendable {
+struct ReceiptIdentifiers: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// Either the token (when `segmentStart` is set) or `jti` followed by `ref`.
     private let text: String
     /// Where the claims segment starts in the token, or `joined` for the other form.
@@ -266,6 +278,11 @@ struct ReceiptIdentifiers: Hashable, Sendable {
         default: nil
         }
     }
+
+    /// The two texts, never the token they may be kept in.
+    var description: String { "jti \(tokenID), ref \(reference)" }
+
+    var debugDescription: String { description }
 
     static func == (lhs: ReceiptIdentifiers, rhs: ReceiptIdentifiers) -> Bool {
         lhs.tokenID == rhs.tokenID && lhs.reference == rhs.reference

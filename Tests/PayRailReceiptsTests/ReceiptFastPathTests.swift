@@ -192,6 +192,21 @@ struct ReceiptIdentifierTextTests {
         #expect(Array(combining.jti.utf8) == Array("caf\u{65}".utf8) && Array(combining.ref.utf8) == Array("\u{301}-ref".utf8))
     }
 
+    @Test("printing or dumping claims shows the claims, never the token they were read from")
+    func printingShowsNoToken() throws {
+        let fixture = try HMACFixture()
+        let token = hmacToken(header: HMACFixture.header, claims: Self.claimsText(iss: "a", jti: "jti-shown", ref: "ref-shown"),
+                              secret: fixture.secret)
+        let claims = try fixture.verifier.verify(token, resource: nil)
+        let signature = String(token.split(separator: ".")[2])
+        var dumped = ""
+        dump(claims, to: &dumped)
+        for text in [String(describing: claims), String(reflecting: claims), "\(claims)", dumped] {
+            #expect(text.contains("jti-shown") && text.contains("ref-shown"))
+            #expect(!text.contains(signature) && !text.contains(String(token.prefix(20))))
+        }
+    }
+
     @Test("the claims keep their texts after the caller's token string is gone")
     func outliveTheCallersString() throws {
         let fixture = try HMACFixture()
