@@ -1,40 +1,86 @@
 import Foundation
 import PayRailCrypto
 
-/// Times PyJWT over the same token set in its own Python process; the figure is the one PyJWT's
-/// loop reports of itself, so process start-up is not counted against it.
-struct PyJWTRunner {
-    let python: URL?
-    let script: URL?
+/// PyJWT over the same token set in a Python process of its own, kept running for the whole
+/// algorithm and asked for one repetition at a time: the benchmark interleaves those with its
+/// in-process modes, so PyJWT's figures and ours come from neighbouring seconds of the machine.
+/// The figure is the one PyJWT's loop reports of itself (no process start-up, no pipe time).
+final class PyJWTWorker {
+    private let process: Process
+    private let requests: FileHandle
+    private let replies: FileHandle
+    private let directory: URL
+    private let errorURL: URL
+    private var pending = Data()
 
-    func measure(_ set: ReceiptTokenSet, seconds: Double, repetitions: Int) throws -> Measurement {
-        guard let python, let script else { throw BenchmarkError("no Python with PyJWT configured") }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-bench-\(UUID().uuidString)")
+    /// Writes the key set and tokens to a temporary folder, starts the loop and waits until it
+    /// has loaded them.
+    init(python: URL, script: URL, set: ReceiptTokenSet, seconds: Double) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let jwksURL = directory.appendingPathComponent("jwks.json")
         let tokensURL = directory.appendingPathComponent("tokens.json")
         try JSONEncoder().encode(set.jwks).write(to: jwksURL)
         let tokens = set.tokens.map { ["token": $0.compact, "resource": $0.resource] }
         try JSONSerialization.data(withJSONObject: tokens).write(to: tokensURL)
-
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [script.path, jwksURL.path, tokensURL.path, String(seconds), String(repetitions)]
-        let outputURL = directory.appendingPathComponent("out")
-        let errorURL = directory.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        errorURL = directory.appendingPathComponent("err")
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: outputURL)
+
+        process = Process()
+        process.executableURL = python
+        process.arguments = [script.path, jwksURL.path, tokensURL.path, String(seconds)]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: errorURL)
+        requests = input.fileHandleForWriting
+        replies = output.fileHandleForReading
         try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let error = String(decoding: (try? Data(contentsOf: errorURL)) ?? Data(), as: UTF8.self)
-            throw BenchmarkError("the PyJWT loop failed (exit \(process.terminationStatus)): \(error.suffix(500))")
+        struct Ready: Decodable { var ready: Bool }
+        guard try JSONDecoder().decode(Ready.self, from: nextLine()).ready else {
+            throw BenchmarkError("the PyJWT loop did not start: \(errorText())")
         }
-        struct Output: Decodable { var rates: [Double]; var accepted: Int; var refused: Int }
-        let output = try JSONDecoder().decode(Output.self, from: Data(contentsOf: outputURL))
-        return Measurement(rates: output.rates, accepted: output.accepted, refused: output.refused)
+    }
+
+    deinit {
+        try? requests.close()
+        if process.isRunning { process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// One timed repetition, as PyJWT's loop counted and timed it.
+    func repetition() throws -> (accepted: Int, refused: Int, seconds: Double) {
+        do {
+            try requests.write(contentsOf: Data("run\n".utf8))
+        } catch {
+            throw BenchmarkError("the PyJWT loop stopped taking requests: \(errorText())")
+        }
+        struct Reply: Decodable { var count: Int; var elapsed: Double; var accepted: Int; var refused: Int }
+        let reply = try JSONDecoder().decode(Reply.self, from: nextLine())
+        guard reply.count == reply.accepted + reply.refused, reply.elapsed > 0 else {
+            throw BenchmarkError("the PyJWT loop reported \(reply.count) verifications as \(reply.accepted) + \(reply.refused) in \(reply.elapsed) s")
+        }
+        return (reply.accepted, reply.refused, reply.elapsed)
+    }
+
+    /// The next line the loop printed; an error with its standard error if it ended instead.
+    private func nextLine() throws -> Data {
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending[pending.startIndex..<newline]
+                pending = Data(pending[(newline + 1)...])
+                return Data(line)
+            }
+            let more = replies.availableData
+            guard !more.isEmpty else {
+                process.waitUntilExit()
+                throw BenchmarkError("the PyJWT loop ended (exit \(process.terminationStatus)): \(errorText())")
+            }
+            pending.append(more)
+        }
+    }
+
+    private func errorText() -> String {
+        String(decoding: ((try? Data(contentsOf: errorURL)) ?? Data()).suffix(500), as: UTF8.self)
     }
 }

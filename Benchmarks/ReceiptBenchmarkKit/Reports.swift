@@ -31,11 +31,11 @@ extension BenchmarkReport {
             }
         }
         lines.append("")
-        lines.append("ratios of this run (in-process pairs: median of the per-repetition ratios, which ran side by side;")
-        lines.append("pyjwt runs in its own process, so its ratios are of medians):")
+        lines.append("ratios of this run (median of the per-repetition ratios: the modes, PyJWT's process included,")
+        lines.append("take one repetition each in turn, so the two sides of a ratio ran seconds apart):")
         for algorithm in BenchmarkAlgorithm.allCases {
             guard let figures = results[algorithm] else { continue }
-            lines.append("  \(algorithm.rawValue): full/raw \(format(pairedRatio(figures, .full, .raw))), full_2threads/full \(format(pairedRatio(figures, .full2Threads, .full))), full/pyjwt \(format(medianRatio(figures, .full, .pyjwt))), raw/pyjwt \(format(medianRatio(figures, .raw, .pyjwt))), cached \(Int(figures[.cached]?.median ?? 0))/s")
+            lines.append("  \(algorithm.rawValue): full/raw \(format(pairedRatio(figures, .full, .raw))), full_2threads/full \(format(pairedRatio(figures, .full2Threads, .full))), full/pyjwt \(format(pairedRatio(figures, .full, .pyjwt))), raw/pyjwt \(format(pairedRatio(figures, .raw, .pyjwt))), cached \(Int(figures[.cached]?.median ?? 0))/s")
         }
         if let first = rssAfterThousand, let all = rssAfterAll {
             lines.append("")
@@ -49,12 +49,6 @@ extension BenchmarkReport {
     public func pairedRatio(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> Double? {
         guard let x = figures[a]?.rates, let y = figures[b]?.rates, x.count == y.count, !x.isEmpty, y.allSatisfy({ $0 > 0 }) else { return nil }
         return PayRailBenchmarkMedian.of(zip(x, y).map { $0 / $1 })
-    }
-
-    /// The ratio of two medians.
-    public func medianRatio(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> Double? {
-        guard let x = figures[a]?.median, let y = figures[b]?.median, y > 0 else { return nil }
-        return x / y
     }
 
     private func format(_ ratio: Double?) -> String { ratio.map { String(format: "%.2f", $0) } ?? "n/a" }

@@ -1,8 +1,13 @@
 """PyJWT's own loop over PayRail's benchmark token set (a peer for comparison; never part of the product).
 
-usage: pyjwt_loop.py JWKS_FILE TOKENS_FILE SECONDS REPETITIONS
-TOKENS_FILE: JSON list of {"token", "resource"}. Prints one JSON object:
-{"rates": [ops per second per repetition], "accepted": n, "refused": n, "pyjwt": version}
+usage: pyjwt_loop.py JWKS_FILE TOKENS_FILE SECONDS
+TOKENS_FILE: JSON list of {"token", "resource"}. After loading the keys and tokens it prints one
+line, {"ready": true, "pyjwt": version}; then for every line "run" on standard input it times one
+repetition (whole passes over the tokens until SECONDS have passed) and prints one JSON line,
+{"count": n, "elapsed": seconds, "accepted": n, "refused": n}. It ends at the end of its input.
+The benchmark asks for one repetition in turn with its own modes, so that PyJWT's figures and
+PayRail's come from neighbouring seconds of a shared machine.
+
 Keys are parsed once up front, as a long-running PyJWT server would hold them; each token then costs
 what a PyJWT user pays: read the header for the kid, decode with that key (signature and exp), and
 compare sub with the resource asked for.
@@ -15,7 +20,6 @@ jwks = jwt.PyJWKSet.from_json(open(sys.argv[1]).read())
 keys = {k.key_id: (k.key, k.algorithm_name) for k in jwks.keys}
 tokens = [(t["token"], t["resource"]) for t in json.load(open(sys.argv[2]))]
 seconds = float(sys.argv[3])
-repetitions = int(sys.argv[4])
 
 
 def verify(token, resource):
@@ -28,9 +32,8 @@ def verify(token, resource):
         return False
 
 
-rates, accepted, refused = [], 0, 0
-for _ in range(repetitions):
-    count = 0
+def repetition():
+    count = accepted = refused = 0
     start = time.perf_counter()
     while True:
         for token, resource in tokens:
@@ -41,6 +44,11 @@ for _ in range(repetitions):
             count += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            break
-    rates.append(count / elapsed)
-print(json.dumps({"rates": rates, "accepted": accepted, "refused": refused, "pyjwt": jwt.__version__}))
+            return {"count": count, "elapsed": elapsed, "accepted": accepted, "refused": refused}
+
+
+print(json.dumps({"ready": True, "pyjwt": jwt.__version__}), flush=True)
+for line in sys.stdin:
+    if line.strip() != "run":
+        sys.exit(f"pyjwt_loop: unknown request {line.strip()[:40]!r}")
+    print(json.dumps(repetition()), flush=True)
