@@ -9,11 +9,11 @@ import Foundation
 /// Unknown claims are ignored when decoding, so issuers can add claims without breaking verifiers.
 public struct ReceiptClaims: Hashable, Sendable, Codable {
     /// Issuer: the server's realm.
-    public let iss: String
+    public var iss: String { texts.text(.issuer) }
     /// Subject: the resource granted, `METHOD /path`.
     public let sub: String
     /// Token id: the challenge id that was paid.
-    public var jti: String { identifiers.tokenID }
+    public var jti: String { texts.text(.tokenID) }
     /// Issued at, unix seconds.
     public let iat: Int64
     /// End of the grant, unix seconds; the receipt replays the resource until then.
@@ -21,44 +21,42 @@ public struct ReceiptClaims: Hashable, Sendable, Codable {
     /// The rail that was used (`lightning`, `stripe`, `fake`).
     public let method: String
     /// The amount paid, decimal string of minor units.
-    public let amount: String
+    public var amount: String { texts.text(.amount) }
     /// The unit code of `amount` (`sat`, `usd`, ...).
     public let currency: String
     /// The rail's public reference (payment hash, PaymentIntent id); never a secret.
-    public var ref: String { identifiers.reference }
+    public var ref: String { texts.text(.reference) }
 
-    /// `jti` and `ref`, the two long claims (see `ReceiptIdentifiers`).
-    private let identifiers: ReceiptIdentifiers
+    /// `iss`, `jti`, `amount` and `ref`: the texts that would each need a string of their own (see
+    /// `ReceiptClaimTexts`; `method` and `currency` are nearly always literals, `sub` the caller's).
+    private let texts: ReceiptClaimTexts
 
     /// Claims exactly as given, e.g. read back from a verified token; no check is made here.
     public init(
         iss: String, sub: String, jti: String, iat: Int64, exp: Int64,
         method: String, amount: String, currency: String, ref: String
     ) {
-        self.iss = iss
         self.sub = sub
-        self.identifiers = ReceiptIdentifiers(tokenID: jti, reference: ref)
+        self.texts = ReceiptClaimTexts(issuer: iss, tokenID: jti, amount: amount, reference: ref)
         self.iat = iat
         self.exp = exp
         self.method = method
-        self.amount = amount
         self.currency = currency
     }
 
-    /// Claims read from a verified token: `jti` and `ref` stay in the token until read (see
-    /// `ReceiptIdentifiers`). For PayRail's own verifier.
+    /// Claims read from a verified token: `iss`, `jti`, `amount` and `ref` stay in the token until
+    /// read (see `ReceiptClaimTexts`); each is a range of the decoded claims. For PayRail's own verifier.
     package init(
-        iss: String, sub: String, iat: Int64, exp: Int64, method: String, amount: String, currency: String,
+        sub: String, iat: Int64, exp: Int64, method: String, currency: String,
         token: String, claimsSegment: (start: Int, length: Int), decodedClaims: UnsafeRawBufferPointer,
-        jti: (start: Int, length: Int), ref: (start: Int, length: Int)
+        iss: (start: Int, length: Int), jti: (start: Int, length: Int), amount: (start: Int, length: Int), ref: (start: Int, length: Int)
     ) {
-        self.iss = iss
         self.sub = sub
-        self.identifiers = ReceiptIdentifiers(token: token, segment: claimsSegment, claims: decodedClaims, tokenID: jti, reference: ref)
+        self.texts = ReceiptClaimTexts(token: token, segment: claimsSegment, claims: decodedClaims,
+                                       issuer: iss, tokenID: jti, amount: amount, reference: ref)
         self.iat = iat
         self.exp = exp
         self.method = method
-        self.amount = amount
         self.currency = currency
     }
 
@@ -82,13 +80,12 @@ public struct ReceiptClaims: Hashable, Sendable, Codable {
         let iat = Int64(seconds)
         let (exp, overflow) = iat.addingReportingOverflow(grantSeconds)
         guard !overflow else { throw ReceiptClaimsError(reason: "the grant end overflows") }
-        self.iss = issuer
         self.sub = resource.description
-        self.identifiers = ReceiptIdentifiers(tokenID: challengeID, reference: settlement.reference)
+        self.texts = ReceiptClaimTexts(issuer: issuer, tokenID: challengeID, amount: String(settlement.amount.amount),
+                                       reference: settlement.reference)
         self.iat = iat
         self.exp = exp
         self.method = settlement.rail.rawValue
-        self.amount = String(settlement.amount.amount)
         self.currency = settlement.amount.unit.code
     }
 
@@ -156,111 +153,125 @@ extension ReceiptClaims: CustomReflectable {
     }
 }
 
-/// The `jti` and `ref` claims: the two long texts (a 43-character challenge id, a 64-digit payment
-/// hash), so the only ones that would need heap strings of their own.
+/// The claims `iss`, `jti`, `amount` and `ref`: the texts whose value differs from receipt to
+/// receipt (a realm, a 43-character challenge id, a number, a 64-digit payment hash), so the ones
+/// that would each need a string made for them.
 ///
 /// Claims a verifier reads keep them where they already are, in the token: the token string is
-/// held and the two texts are decoded from its claims segment when read. Verifying then allocates
-/// nothing for them (making two strings was a fifth of an HS256 verification), and a caller that
-/// only checks `sub` and `exp` never pays for them. Claims made any other way keep `jti` and `ref`
-/// in one string. Equal when the texts are equal, however they are kept.
-struct ReceiptIdentifiers: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    /// Either the token (when `segmentStart` is set) or `jti` followed by `ref`.
+/// held and each text is decoded from its claims segment when read. Verifying a token then makes
+/// no string at all (making them was a quarter of an HS256 verification), and a caller that only
+/// checks `sub` and `exp` never pays for them. Claims made any other way keep the four texts one
+/// after the other in one string. Equal when the texts are equal, however they are kept.
+struct ReceiptClaimTexts: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The four texts, in storage order.
+    enum Claim: Int, CaseIterable {
+        case issuer, tokenID, amount, reference
+    }
+
+    /// Either the token (when `segmentStart` is set) or the four texts one after the other.
     private let text: String
     /// Where the claims segment starts in the token, or `joined` for the other form.
     private let segmentStart: UInt32
-    /// The claims segment's length in the token, or where `ref` starts in the joined text.
-    private let segmentLengthOrSplit: UInt32
-    /// In the token form, four 16-bit numbers (low to high): where `jti` starts in the decoded
-    /// claims and its length, then the same for `ref`.
-    private let ranges: UInt64
+    /// The claims segment's length in the token (unused in the joined form).
+    private let segmentLength: UInt32
+    /// Token form: per claim, where it starts in the decoded claims and its length, 16 bits each
+    /// (two claims per word). Joined form: where each of the first three ends in `text` (UTF-8
+    /// offsets, 32 bits each; the last ends with `text`).
+    private let low: UInt64
+    private let high: UInt64
 
     private static let joined = UInt32.max
 
-    init(tokenID: String, reference: String) {
-        self.init(joinedText: tokenID + reference, split: tokenID.utf8.count)
+    init(issuer: String, tokenID: String, amount: String, reference: String) {
+        let ends = [issuer.utf8.count, issuer.utf8.count + tokenID.utf8.count,
+                    issuer.utf8.count + tokenID.utf8.count + amount.utf8.count]
+        // Four claims of 4 GB cannot be in memory; the check keeps the offsets exact.
+        precondition(ends[2] < Int(UInt32.max), "receipt claims of 4 GB")
+        self.init(text: issuer + tokenID + amount + reference, segmentStart: Self.joined, segmentLength: 0,
+                  low: UInt64(ends[0]) | UInt64(ends[1]) << 32, high: UInt64(ends[2]))
     }
 
-    private init(joinedText: String, split: Int) {
-        // A challenge id of 4 GB cannot be in memory as a claim; the check keeps the split exact.
-        precondition(split < Int(UInt32.max), "a jti of 4 GB")
-        self.init(text: joinedText, segmentStart: Self.joined, segmentLengthOrSplit: UInt32(split), ranges: 0)
-    }
-
-    private init(text: String, segmentStart: UInt32, segmentLengthOrSplit: UInt32, ranges: UInt64) {
+    private init(text: String, segmentStart: UInt32, segmentLength: UInt32, low: UInt64, high: UInt64) {
         self.text = text
         self.segmentStart = segmentStart
-        self.segmentLengthOrSplit = segmentLengthOrSplit
-        self.ranges = ranges
+        self.segmentLength = segmentLength
+        self.low = low
+        self.high = high
     }
 
     /// The texts as found by a verifier: `token` is the token whose claims segment (base64url,
-    /// `segment` within the token's UTF-8) decodes to `claims`, and `tokenID` and `reference` are
-    /// ranges of `claims` holding printable ASCII without escapes. Beyond 16-bit offsets, or for a
-    /// token string without contiguous UTF-8, the two texts are copied out instead.
+    /// `segment` within the token's UTF-8) decodes to `claims`, and the four ranges are ranges of
+    /// `claims` holding printable ASCII without escapes. Beyond 16-bit offsets, or for a token
+    /// string without contiguous UTF-8, the texts are copied out instead.
     init(token: String, segment: (start: Int, length: Int), claims: UnsafeRawBufferPointer,
-         tokenID: (start: Int, length: Int), reference: (start: Int, length: Int)) {
-        let limit = Int(UInt16.max)
-        guard segment.start < Int(Self.joined), segment.length <= limit, token.utf8.withContiguousStorageIfAvailable({ _ in true }) == true,
-              tokenID.start + tokenID.length <= limit, reference.start + reference.length <= limit else {
-            let total = tokenID.length + reference.length
-            let copied = String(unsafeUninitializedCapacity: total) { target in
-                guard let destination = target.baseAddress.map(UnsafeMutableRawPointer.init),
-                      let source = claims.baseAddress else { return 0 }
-                destination.copyMemory(from: source + tokenID.start, byteCount: tokenID.length)
-                (destination + tokenID.length).copyMemory(from: source + reference.start, byteCount: reference.length)
-                return total
+         issuer: (start: Int, length: Int), tokenID: (start: Int, length: Int),
+         amount: (start: Int, length: Int), reference: (start: Int, length: Int)) {
+        func fits(_ range: (start: Int, length: Int)) -> Bool { range.start + range.length <= Int(UInt16.max) }
+        guard segment.start < Int(Self.joined), segment.length <= Int(UInt16.max),
+              fits(issuer), fits(tokenID), fits(amount), fits(reference),
+              token.utf8.withContiguousStorageIfAvailable({ _ in true }) == true else {
+            func copy(_ range: (start: Int, length: Int)) -> String {
+                String(decoding: UnsafeRawBufferPointer(rebasing: claims[range.start..<range.start + range.length]), as: UTF8.self)
             }
-            self.init(joinedText: copied, split: tokenID.length)
+            self.init(issuer: copy(issuer), tokenID: copy(tokenID), amount: copy(amount), reference: copy(reference))
             return
         }
-        self.init(text: token, segmentStart: UInt32(segment.start), segmentLengthOrSplit: UInt32(segment.length),
-                  ranges: UInt64(tokenID.start) | UInt64(tokenID.length) << 16 | UInt64(reference.start) << 32 | UInt64(reference.length) << 48)
+        func packed(_ range: (start: Int, length: Int)) -> UInt64 { UInt64(range.start) | UInt64(range.length) << 16 }
+        self.init(text: token, segmentStart: UInt32(segment.start), segmentLength: UInt32(segment.length),
+                  low: packed(issuer) | packed(tokenID) << 32, high: packed(amount) | packed(reference) << 32)
     }
 
-    var tokenID: String {
-        if segmentStart == Self.joined { return String(text[..<splitIndex]) }
-        return decoded(start: Int(ranges & 0xFFFF), length: Int(ranges >> 16 & 0xFFFF))
-    }
-
-    var reference: String {
-        if segmentStart == Self.joined { return String(text[splitIndex...]) }
-        return decoded(start: Int(ranges >> 32 & 0xFFFF), length: Int(ranges >> 48 & 0xFFFF))
-    }
-
-    /// Where `ref` starts in the joined text: a boundary between scalars, as two valid texts meet there.
-    private var splitIndex: String.Index {
-        text.utf8.index(text.startIndex, offsetBy: Int(segmentLengthOrSplit))
+    /// One of the four texts.
+    func text(_ claim: Claim) -> String {
+        let word = claim.rawValue < 2 ? low : high
+        let half = word >> (claim.rawValue % 2 == 0 ? 0 : 32) & 0xFFFF_FFFF
+        if segmentStart != Self.joined {
+            return decoded(start: Int(half & 0xFFFF), length: Int(half >> 16))
+        }
+        // Boundaries between the joined texts are boundaries between scalars, as valid texts meet there.
+        let start, end: Int
+        switch claim {
+        case .issuer: (start, end) = (0, Int(low & 0xFFFF_FFFF))
+        case .tokenID: (start, end) = (Int(low & 0xFFFF_FFFF), Int(low >> 32))
+        case .amount: (start, end) = (Int(low >> 32), Int(high & 0xFFFF_FFFF))
+        case .reference: (start, end) = (Int(high & 0xFFFF_FFFF), text.utf8.count)
+        }
+        let from = text.utf8.index(text.startIndex, offsetBy: start)
+        let to = text.utf8.index(from, offsetBy: end - start)
+        return String(text[from..<to])
     }
 
     /// Bytes `start..<start + length` of the decoded claims segment: only the base64url groups that
-    /// hold them are decoded. (This module has no crypto or codec dependency; the verifier has
-    /// already decoded and checked these very characters, so the six-bit lookup here cannot fail.)
+    /// hold them are decoded. (This module has no codec dependency; the verifier has already decoded
+    /// and checked these very characters, so the six-bit lookup here cannot fail.)
     private func decoded(start: Int, length: Int) -> String {
         guard length > 0 else { return "" }
         let firstGroup = start / 3
         let skip = start - firstGroup * 3
-        let segmentEnd = Int(segmentStart) + Int(segmentLengthOrSplit)
+        let segmentEnd = Int(segmentStart) + Int(segmentLength)
         let result: String? = text.utf8.withContiguousStorageIfAvailable { utf8 -> String? in
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(skip + length + 2)
-            var position = Int(segmentStart) + firstGroup * 4
-            while bytes.count < skip + length {
-                // One group of up to four characters (the last one of the segment may be short).
-                var group: UInt32 = 0
-                var characters = 0
-                while characters < 4, position < segmentEnd {
-                    guard let value = Self.sextet(utf8[position]) else { return nil }
-                    group = group << 6 | value
-                    characters += 1
-                    position += 1
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: skip + length + 2) { bytes -> String? in
+                var count = 0
+                var position = Int(segmentStart) + firstGroup * 4
+                while count < skip + length {
+                    // One group of up to four characters (the segment's last one may be short).
+                    var group: UInt32 = 0
+                    var characters = 0
+                    while characters < 4, position < segmentEnd {
+                        guard let value = Self.sextet(utf8[position]) else { return nil }
+                        group = group << 6 | value
+                        characters += 1
+                        position += 1
+                    }
+                    guard characters >= 2 else { return nil }
+                    group <<= UInt32(6 * (4 - characters))
+                    for index in 0..<(characters - 1) {
+                        bytes[count] = UInt8(truncatingIfNeeded: group >> UInt32(16 - 8 * index))
+                        count += 1
+                    }
                 }
-                guard characters >= 2 else { return nil }
-                group <<= UInt32(6 * (4 - characters))
-                let produced = characters - 1
-                for index in 0..<produced { bytes.append(UInt8(truncatingIfNeeded: group >> UInt32(16 - 8 * index))) }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[skip..<skip + length]), as: UTF8.self)
             }
-            return String(decoding: bytes[skip..<skip + length], as: UTF8.self)
         } ?? nil
         // The token was decoded and these ranges read when the claims were made; it cannot change.
         guard let result else { preconditionFailure("receipt claims lost their token's text") }
@@ -279,18 +290,17 @@ struct ReceiptIdentifiers: Hashable, Sendable, CustomStringConvertible, CustomDe
         }
     }
 
-    /// The two texts, never the token they may be kept in.
-    var description: String { "jti \(tokenID), ref \(reference)" }
+    /// The four texts, never the token they may be kept in.
+    var description: String { Claim.allCases.map { text($0) }.joined(separator: ", ") }
 
     var debugDescription: String { description }
 
-    static func == (lhs: ReceiptIdentifiers, rhs: ReceiptIdentifiers) -> Bool {
-        lhs.tokenID == rhs.tokenID && lhs.reference == rhs.reference
+    static func == (lhs: ReceiptClaimTexts, rhs: ReceiptClaimTexts) -> Bool {
+        Claim.allCases.allSatisfy { lhs.text($0) == rhs.text($0) }
     }
 
     func hash(into hasher: inout Hasher) {
-        hasher.combine(tokenID)
-        hasher.combine(reference)
+        for claim in Claim.allCases { hasher.combine(text(claim)) }
     }
 }
 

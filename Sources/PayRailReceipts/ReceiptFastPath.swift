@@ -436,10 +436,9 @@ extension ReceiptVerifier {
             subject = scanner.string(sub)
         }
         return ReceiptClaims(
-            iss: scanner.string(iss), sub: subject, iat: iat, exp: exp,
-            method: scanner.railName(method), amount: scanner.string(amount), currency: scanner.unitCode(currency),
+            sub: subject, iat: iat, exp: exp, method: scanner.railName(method), currency: scanner.unitCode(currency),
             token: token, claimsSegment: claimsSegment, decodedClaims: UnsafeRawBufferPointer(start: base, count: count),
-            jti: jti, ref: ref)
+            iss: iss, jti: jti, amount: amount, ref: ref)
     }
 
     /// `alg` (one of ours) and `kid`, plus an optional string `typ`; nothing else.
@@ -536,10 +535,9 @@ extension ReceiptVerifier {
         // Every claim but nbf is required; a missing one is reported by the general reader.
         guard scanner.atEnd(), seen | (1 << 9) == 0x3FF else { return nil }
         let claims = ReceiptClaims(
-            iss: scanner.string(iss), sub: scanner.string(sub), iat: iat, exp: exp,
-            method: scanner.string(method), amount: scanner.string(amount), currency: scanner.string(currency),
+            sub: scanner.string(sub), iat: iat, exp: exp, method: scanner.railName(method), currency: scanner.unitCode(currency),
             token: token, claimsSegment: claimsSegment, decodedClaims: UnsafeRawBufferPointer(start: base, count: count),
-            jti: jti, ref: ref)
+            iss: iss, jti: jti, amount: amount, ref: ref)
         return (claims, seen & (1 << 9) != 0 ? nbf : nil)
     }
 }

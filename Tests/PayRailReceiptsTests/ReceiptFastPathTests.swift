@@ -133,7 +133,7 @@ struct ReceiptSpellingTests {
     }
 }
 
-@Suite("Receipt verification: jti and ref are read from the token when asked for")
+@Suite("Receipt verification: iss, jti, amount and ref are read from the token when asked for")
 struct ReceiptIdentifierTextTests {
     private static func claimsText(iss: String, jti: String, ref: String, extra: String = "") -> String {
         #"{"amount":"100","currency":"sat","exp":1800000300,"iat":1800000000,"iss":"\#(iss)","jti":"\#(jti)","method":"fake","ref":"\#(ref)","sub":"GET /premium"\#(extra)}"#
@@ -162,7 +162,8 @@ struct ReceiptIdentifierTextTests {
                     let refLast = #"{"amount":"100","currency":"sat","exp":1800000300,"iat":1800000000,"iss":"\#(iss)","jti":"\#(jti)","method":"fake","sub":"GET /premium","ref":"\#(ref)"}"#
                     for spelling in [text, " " + text, refLast] {
                         let claims = try fixture.verify(claims: spelling)
-                        #expect(claims.jti == jti && claims.ref == ref, "iss \(issLength), jti \(jtiLength), ref \(refLength)")
+                        #expect(claims.iss == iss && claims.jti == jti && claims.amount == "100" && claims.ref == ref,
+                                "iss \(issLength), jti \(jtiLength), ref \(refLength)")
                     }
                 }
             }
@@ -186,10 +187,14 @@ struct ReceiptIdentifierTextTests {
         // Another jti or ref is another receipt, whichever form either side is in.
         #expect(read != Self.expected(iss: "api.example", jti: jti + "x", ref: ref))
         #expect(read != Self.expected(iss: "api.example", jti: jti, ref: String(ref.dropLast())))
-        // Built claims keep both texts in one string: a ref that would join jti's last character
-        // (a combining accent after "e") still comes back apart, byte for byte.
-        let combining = Self.expected(iss: "a", jti: "caf\u{65}", ref: "\u{301}-ref")
-        #expect(Array(combining.jti.utf8) == Array("caf\u{65}".utf8) && Array(combining.ref.utf8) == Array("\u{301}-ref".utf8))
+        // Built claims keep their texts in one string: texts that start with a combining accent
+        // (which would join the character before them) still come back apart, byte for byte.
+        let combining = ReceiptClaims(iss: "cafe", sub: "GET /x", jti: "\u{301}-id", iat: 1, exp: 2, method: "fake",
+                                      amount: "\u{301}", currency: "sat", ref: "\u{301}-ref")
+        #expect(Array(combining.iss.utf8) == Array("cafe".utf8) && Array(combining.jti.utf8) == Array("\u{301}-id".utf8))
+        #expect(Array(combining.amount.utf8) == Array("\u{301}".utf8) && Array(combining.ref.utf8) == Array("\u{301}-ref".utf8))
+        #expect(combining != ReceiptClaims(iss: "caf", sub: "GET /x", jti: "e\u{301}-id", iat: 1, exp: 2, method: "fake",
+                                           amount: "\u{301}", currency: "sat", ref: "\u{301}-ref"))
     }
 
     @Test("printing or dumping claims shows the claims, never the token they were read from")
@@ -202,7 +207,7 @@ struct ReceiptIdentifierTextTests {
         var dumped = ""
         dump(claims, to: &dumped)
         for text in [String(describing: claims), String(reflecting: claims), "\(claims)", dumped] {
-            #expect(text.contains("jti-shown") && text.contains("ref-shown"))
+            #expect(text.contains("jti-shown") && text.contains("ref-shown") && text.contains("100"))
             #expect(!text.contains(signature) && !text.contains(String(token.prefix(20))))
         }
     }
@@ -219,9 +224,10 @@ struct ReceiptIdentifierTextTests {
         }
         #expect(claims?.jti == "jti-outlives")
         #expect(claims?.ref == "ref-outlives")
+        #expect(claims?.iss == "a" && claims?.amount == "100")
     }
 
-    @Test("a claims segment beyond 16-bit offsets keeps jti and ref as copied text")
+    @Test("a claims segment beyond 16-bit offsets keeps its texts as copies")
     func longSegment() throws {
         let fixture = try HMACFixture()
         let verifier = ReceiptVerifier(keys: fixture.verifier.keys, maxTokenLength: 200_000, clock: fixture.clock)
