@@ -16,13 +16,22 @@ final class PyJWTWorker {
     /// Writes the key set and tokens to a temporary folder, starts the loop and waits until it
     /// has loaded them.
     init(python: URL, script: URL, set: ReceiptTokenSet, seconds: Double) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A loop that died would make the next request a write to a closed pipe: without this the
+        // signal ends the whole benchmark (or test run) before the error can say what happened.
+        signal(SIGPIPE, SIG_IGN)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-bench-\(UUID().uuidString)")
         let jwksURL = directory.appendingPathComponent("jwks.json")
         let tokensURL = directory.appendingPathComponent("tokens.json")
-        try JSONEncoder().encode(set.jwks).write(to: jwksURL)
-        let tokens = set.tokens.map { ["token": $0.compact, "resource": $0.resource] }
-        try JSONSerialization.data(withJSONObject: tokens).write(to: tokensURL)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try JSONEncoder().encode(set.jwks).write(to: jwksURL)
+            let tokens = set.tokens.map { ["token": $0.compact, "resource": $0.resource] }
+            try JSONSerialization.data(withJSONObject: tokens).write(to: tokensURL)
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        self.directory = directory
         errorURL = directory.appendingPathComponent("err")
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
 
@@ -37,14 +46,23 @@ final class PyJWTWorker {
         replies = output.fileHandleForReading
         try process.run()
         struct Ready: Decodable { var ready: Bool }
-        guard try JSONDecoder().decode(Ready.self, from: nextLine()).ready else {
+        guard try decode(Ready.self, from: nextLine()).ready else {
             throw BenchmarkError("the PyJWT loop did not start: \(errorText())")
         }
     }
 
     deinit {
+        // End of input ends the loop; one that does not end within five seconds is stopped.
         try? requests.close()
-        if process.isRunning { process.waitUntilExit() }
+        var waited = 0
+        while process.isRunning, waited < 50 {
+            usleep(100_000)
+            waited += 1
+        }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -56,7 +74,7 @@ final class PyJWTWorker {
             throw BenchmarkError("the PyJWT loop stopped taking requests: \(errorText())")
         }
         struct Reply: Decodable { var count: Int; var elapsed: Double; var accepted: Int; var refused: Int }
-        let reply = try JSONDecoder().decode(Reply.self, from: nextLine())
+        let reply = try decode(Reply.self, from: nextLine())
         guard reply.count == reply.accepted + reply.refused, reply.elapsed > 0 else {
             throw BenchmarkError("the PyJWT loop reported \(reply.count) verifications as \(reply.accepted) + \(reply.refused) in \(reply.elapsed) s")
         }
@@ -77,6 +95,15 @@ final class PyJWTWorker {
                 throw BenchmarkError("the PyJWT loop ended (exit \(process.terminationStatus)): \(errorText())")
             }
             pending.append(more)
+        }
+    }
+
+    /// A line of the loop's output as `type`; an error quoting the line and the loop's standard error otherwise.
+    private func decode<T: Decodable>(_ type: T.Type, from line: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: line)
+        } catch {
+            throw BenchmarkError("the PyJWT loop answered \(String(decoding: line.prefix(200), as: UTF8.self)) (\(error)): \(errorText())")
         }
     }
 

@@ -38,8 +38,8 @@ public struct Measurement: Sendable {
     public let accepted: Int
     /// Verifications refused.
     public let refused: Int
-    /// Each repetition's rate, in the order they ran (in-process modes take turns, so the i-th
-    /// repetitions of two modes ran next to each other).
+    /// Each repetition's rate, in the order they ran (the modes take turns, so the i-th
+    /// repetitions of two modes ran within seconds of each other).
     public let rates: [Double]
 
     init(rates: [Double], accepted: Int, refused: Int) {
@@ -112,9 +112,9 @@ public struct ReceiptBenchmark {
                                           keyCount: configuration.keysPerSet)
             sets[algorithm] = set
             var figures: [BenchmarkMode: Measurement] = [:]
-            // The in-process modes take turns, one repetition each (A B C D, A B C D, ...), so a
-            // change in the machine's load during the run touches every mode alike.
-            // PyJWT's process takes its turn too, after them.
+            // The modes take turns, one repetition each (A B C D E, B C D E A, ...), so a change in
+            // the machine's load during the run touches every mode alike. PyJWT's process takes its
+            // turns too.
             var modes: [BenchmarkMode] = [.raw, .full, .cached, .full2Threads]
             var repetitions = try modes.map { mode -> () throws -> (accepted: Int, refused: Int, seconds: Double) in
                 let repetition = try makeRepetition(mode, set)
@@ -126,9 +126,14 @@ public struct ReceiptBenchmark {
                 modes.append(.pyjwt)
                 repetitions.append { try worker.repetition() }
             }
+            // Each round starts one mode later than the one before, so that no mode always follows
+            // the same neighbour (PyJWT's process right after the two busy threads, say).
             var outcomes: [[(accepted: Int, refused: Int, seconds: Double)]] = Array(repeating: [], count: modes.count)
-            for _ in 0..<max(1, configuration.repetitions) {
-                for index in modes.indices { outcomes[index].append(try repetitions[index]()) }
+            for round in 0..<max(1, configuration.repetitions) {
+                for step in modes.indices {
+                    let index = (round + step) % modes.count
+                    outcomes[index].append(try repetitions[index]())
+                }
             }
             for (index, mode) in modes.enumerated() {
                 let runs = outcomes[index]
