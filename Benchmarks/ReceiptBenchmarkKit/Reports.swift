@@ -37,6 +37,17 @@ extension BenchmarkReport {
             guard let figures = results[algorithm] else { continue }
             lines.append("  \(algorithm.rawValue): full/raw \(format(pairedRatio(figures, .full, .raw))), full_2threads/full \(format(pairedRatio(figures, .full2Threads, .full))), full/pyjwt \(format(pairedRatio(figures, .full, .pyjwt))), raw/pyjwt \(format(pairedRatio(figures, .raw, .pyjwt))), cached \(Int(figures[.cached]?.median ?? 0))/s")
         }
+        lines.append("per-repetition ratios, lowest-highest (how much the machine moved during the run):")
+        for algorithm in BenchmarkAlgorithm.allCases {
+            guard let figures = results[algorithm] else { continue }
+            let pairs: [(String, BenchmarkMode, BenchmarkMode)] = [
+                ("full/raw", .full, .raw), ("full_2threads/full", .full2Threads, .full), ("full/pyjwt", .full, .pyjwt), ("raw/pyjwt", .raw, .pyjwt),
+            ]
+            let spreads = pairs.compactMap { name, a, b in
+                pairedRatios(figures, a, b).map { "\(name) \(format($0.min()))-\(format($0.max()))" }
+            }
+            lines.append("  \(algorithm.rawValue): " + spreads.joined(separator: ", "))
+        }
         if let first = rssAfterThousand, let all = rssAfterAll {
             lines.append("")
             lines.append(String(format: "memory: RSS %.1f MB after 1,000 full verifications, %.1f MB after %d (difference %+.1f MB)",
@@ -47,8 +58,13 @@ extension BenchmarkReport {
 
     /// The median over repetitions of `a_i / b_i`: drift in the machine's speed cancels within a pair.
     public func pairedRatio(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> Double? {
+        pairedRatios(figures, a, b).map { PayRailBenchmarkMedian.of($0) }
+    }
+
+    /// `a_i / b_i` for every repetition i, in the order they ran.
+    public func pairedRatios(_ figures: [BenchmarkMode: Measurement], _ a: BenchmarkMode, _ b: BenchmarkMode) -> [Double]? {
         guard let x = figures[a]?.rates, let y = figures[b]?.rates, x.count == y.count, !x.isEmpty, y.allSatisfy({ $0 > 0 }) else { return nil }
-        return PayRailBenchmarkMedian.of(zip(x, y).map { $0 / $1 })
+        return zip(x, y).map { $0 / $1 }
     }
 
     private func format(_ ratio: Double?) -> String { ratio.map { String(format: "%.2f", $0) } ?? "n/a" }
