@@ -321,7 +321,8 @@ extension ReceiptVerifier {
     /// so the second, so the long claims segment is never scanned for them (a dot inside the claims
     /// is a byte their decoder refuses). Any other header has the dots searched for.
     ///
-    /// `token` is the string whose UTF-8 `bytes` are: the claims keep `jti` and `ref` in it.
+    /// `token` is the string whose UTF-8 `bytes` are: the claims keep `iss`, `jti`, `amount` and
+    /// `ref` in it (see `ReceiptClaimTexts`).
     func verifyFast(_ bytes: UnsafeRawBufferPointer, token: String, expectedSubject: String?,
                     claims: inout ReceiptClaims?, notBefore: inout Int64?) -> FastVerdict {
         // One stack buffer for the decoded header, claims and signature: base64url only shrinks.

@@ -110,7 +110,8 @@ public struct ReceiptVerifier: Sendable {
             throw ReceiptVerificationError(.tooLarge, "token is \(token.utf8.count) bytes, over the \(maxTokenLength)-byte limit")
         }
         // Work on the token's own UTF-8 storage: the signing input is verified in place, never copied
-        // (and the caller's string is borrowed, not retained: tokens may be shared between threads).
+        // (the caller's string is borrowed while verifying; the claims returned hold it, to read
+        // their texts from it when asked).
         var failure: ReceiptVerificationError?
         let inPlace: Void? = token.utf8.withContiguousStorageIfAvailable { bytes in
             verifyToken(UnsafeRawBufferPointer(bytes), token: token, expectedSubject: expectedSubject, into: &verified, failure: &failure)
