@@ -183,12 +183,13 @@ struct ReceiptClaimTexts: Hashable, Sendable, CustomStringConvertible, CustomDeb
     private static let joined = UInt32.max
 
     init(issuer: String, tokenID: String, amount: String, reference: String) {
-        let ends = [issuer.utf8.count, issuer.utf8.count + tokenID.utf8.count,
-                    issuer.utf8.count + tokenID.utf8.count + amount.utf8.count]
+        let issuerEnd = issuer.utf8.count
+        let tokenIDEnd = issuerEnd + tokenID.utf8.count
+        let amountEnd = tokenIDEnd + amount.utf8.count
         // Four claims of 4 GB cannot be in memory; the check keeps the offsets exact.
-        precondition(ends[2] < Int(UInt32.max), "receipt claims of 4 GB")
+        precondition(amountEnd < Int(UInt32.max), "receipt claims of 4 GB")
         self.init(text: issuer + tokenID + amount + reference, segmentStart: Self.joined, segmentLength: 0,
-                  low: UInt64(ends[0]) | UInt64(ends[1]) << 32, high: UInt64(ends[2]))
+                  low: UInt64(issuerEnd) | UInt64(tokenIDEnd) << 32, high: UInt64(amountEnd))
     }
 
     private init(text: String, segmentStart: UInt32, segmentLength: UInt32, low: UInt64, high: UInt64) {
