@@ -180,6 +180,23 @@ public struct Credential: Hashable, Sendable, Codable, CustomStringConvertible, 
     }
 }
 
+/// Whether a settlement moved the money for good or only reserved it.
+///
+/// Lightning, the fake processor and an immediately captured card payment are final when `settle`
+/// returns. A card payment authorized for capture later (x402 `auth-capture`, a PaymentIntent with
+/// `capture_method=manual`) is only an authorization: the gate grants on it, then the rail's
+/// `finish(_:served:)` captures it when the response was served or voids it when it was not. Until
+/// then the payer's funds are held, never taken twice.
+public enum SettlementKind: Hashable, Sendable, Codable {
+    /// The money moved; nothing remains to be done.
+    case final
+    /// The money is held until `expiresAt` and must be captured (or voided) before then.
+    case authorization(expiresAt: Date)
+
+    /// Whether the money already moved.
+    public var isFinal: Bool { self == .final }
+}
+
 /// What the rail confirmed: this offer was paid, for this amount, with this rail reference.
 public struct Settlement: Hashable, Sendable, Codable {
     /// The rail that settled.
@@ -192,14 +209,44 @@ public struct Settlement: Hashable, Sendable, Codable {
     public let amount: Money
     /// When the rail confirmed it.
     public let settledAt: Date
+    /// Whether the money moved for good or is only authorized (to be captured by `finish`).
+    public let kind: SettlementKind
 
-    /// Creates a settlement.
-    public init(rail: RailID, offerID: String, reference: String, amount: Money, settledAt: Date) {
+    /// Creates a settlement (final unless `kind` says it is an authorization).
+    public init(rail: RailID, offerID: String, reference: String, amount: Money, settledAt: Date, kind: SettlementKind = .final) {
         self.rail = rail
         self.offerID = offerID
         self.reference = reference
         self.amount = amount
         self.settledAt = settledAt
+        self.kind = kind
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case rail, offerID, reference, amount, settledAt, kind
+    }
+
+    /// Reads a settlement; one written before `kind` existed is final (every rail then was).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        rail = try container.decode(RailID.self, forKey: .rail)
+        offerID = try container.decode(String.self, forKey: .offerID)
+        reference = try container.decode(String.self, forKey: .reference)
+        amount = try container.decode(Money.self, forKey: .amount)
+        settledAt = try container.decode(Date.self, forKey: .settledAt)
+        kind = try container.decodeIfPresent(SettlementKind.self, forKey: .kind) ?? .final
+    }
+
+    /// Writes a settlement; a final one is written without `kind`, as before authorizations existed,
+    /// so stored and canned forms stay byte-identical.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rail, forKey: .rail)
+        try container.encode(offerID, forKey: .offerID)
+        try container.encode(reference, forKey: .reference)
+        try container.encode(amount, forKey: .amount)
+        try container.encode(settledAt, forKey: .settledAt)
+        if kind != .final { try container.encode(kind, forKey: .kind) }
     }
 }
 

@@ -116,6 +116,20 @@ public protocol PayeeRail: Sendable {
     /// - Throws: `.unsupported` when the rail cannot look settlements up; `.unavailable`/`.timedOut`
     ///   when the backend did not answer (retry later).
     func settlement(of offer: Offer) async throws(RailError) -> Settlement?
+
+    /// Ends a payment flow once the gate knows whether the paid response was served: captures an
+    /// authorization (`served`) or voids it (not served). Called once per granted settlement, after
+    /// the response; never for a regrant of an earlier one. The default does nothing, which is right
+    /// for every final settlement (Lightning, the fake processor, a captured card payment).
+    ///
+    /// - Throws: `RailError`; `.unavailable`/`.timedOut` when the backend did not answer (the gate
+    ///   reports it; the rail must make a later call with the same settlement safe).
+    func finish(_ settlement: Settlement, served: Bool) async throws(RailError)
+
+    /// Cancels an offer whose challenge expired unpaid (a PaymentIntent created for a 402), so that
+    /// nothing can pay it later. Called when the gate purges expired challenges. The default does
+    /// nothing: an expired invoice or fake request cannot be paid anyway.
+    func discard(_ offer: Offer) async throws(RailError)
 }
 
 extension PayeeRail {
@@ -123,6 +137,12 @@ extension PayeeRail {
     public func settlement(of offer: Offer) async throws(RailError) -> Settlement? {
         throw RailError(.unsupported, "rail \(id) cannot look up settlements", rail: id)
     }
+
+    /// Final settlements need nothing after the response: the money already moved.
+    public func finish(_ settlement: Settlement, served: Bool) async throws(RailError) {}
+
+    /// Offers that cost nothing to leave unpaid (an invoice, a fake request) simply expire.
+    public func discard(_ offer: Offer) async throws(RailError) {}
 }
 
 /// A payer's answer to "would you pay this offer, and for how much in total?".

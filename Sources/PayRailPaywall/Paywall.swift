@@ -35,7 +35,7 @@ public enum Paywall {
     ) -> HTTPMiddleware {
         { request, next in
             guard let gate = gate() else {
-                return problem(503, "starting", "Starting", "the server is starting; retry in a second", retryAfter: 1)
+                return httpResponse(GateRefusal.starting.response())
             }
             let decision = await gate.handle(gateRequest(request))
             onDecision?(decision)
@@ -57,7 +57,7 @@ public enum Paywall {
                     // The grant stands even if the store fails: the receipt then regrants on replay.
                     try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
                 } else {
-                    gate.abandon(pass)
+                    await gate.abandon(pass)
                 }
                 return response
             }
@@ -81,12 +81,5 @@ public enum Paywall {
         var headers = HTTPHeaders()
         for field in response.headers { headers.add(field.name, field.value) }
         return HTTPResponse(status: HTTPStatus(code: response.status), headers: headers, body: response.body)
-    }
-
-    static func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> HTTPResponse {
-        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail)
-        var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
-        if let retryAfter { headers.set("Retry-After", String(retryAfter)) }
-        return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
     }
 }

@@ -2,20 +2,41 @@ import Foundation
 import PayRail
 import PayRailReceipts
 import PayRailStore
+import PayRailCrypto
 import PayRailWire
 
 // The gate knows nothing about any HTTP framework: a host copies the request parts it needs into a
 // `GateRequest`, asks for a `GateDecision`, and writes the answer back with its own types. Bodies are
 // never handed over, only their RFC 9530 digest, so the gate never buffers a request body.
 
-/// The parts of an HTTP request the gate decides on.
+/// Where a request's payment credential travels: HTTP header fields, or an MCP request's `_meta`.
+public enum GateCredentialSource: Hashable, Sendable {
+    /// HTTP header fields (credentials, `Accept-Payment`, `Idempotency-Key`).
+    case httpFields(HTTPFields)
+    /// The `_meta` object of an MCP `tools/call` request (the MCP payment transports carry the
+    /// credential there); such a request has no HTTP fields of its own.
+    case mcpMeta([String: JSONValue])
+}
+
+/// The parts of a request the gate decides on: an HTTP request, or an MCP tool call priced as one.
 public struct GateRequest: Hashable, Sendable {
     /// The uppercase method (`GET`).
     public var method: String
     /// The request target's path, with its query string if the host wants prices to depend on it.
     public var path: String
-    /// The request's header fields (credentials, `Accept-Payment`, `Idempotency-Key`).
-    public var headers: HTTPFields
+    /// Where the credential travels.
+    public var source: GateCredentialSource
+    /// The request's HTTP header fields; empty for an MCP request. Setting them makes the source HTTP.
+    public var headers: HTTPFields {
+        get {
+            if case .httpFields(let fields) = source { return fields }
+            return HTTPFields()
+        }
+        set { source = .httpFields(newValue) }
+    }
+    /// The binding an x402 `lnbtc` invoice commits to; `nil` lets the gate bind the HTTP request
+    /// (method, public URL, body). A transport that is not HTTP (MCP) passes its own.
+    public var binding: X402RequestBinding?
     /// Who is asking (an IP address, or an API key id): the rate-limit bucket and idempotency scope.
     public var clientAddress: String
     /// RFC 9530 digest of the body, when a price must cover the body (a POSTed job).
@@ -30,7 +51,19 @@ public struct GateRequest: Hashable, Sendable {
                 body: [UInt8]? = nil) {
         self.method = method
         self.path = path
-        self.headers = headers
+        self.source = .httpFields(headers)
+        self.clientAddress = clientAddress
+        self.bodyDigest = bodyDigest
+        self.body = body
+    }
+
+    /// Creates a request whose credential travels in `source`, bound as `binding` for x402.
+    public init(method: String, path: String, source: GateCredentialSource, binding: X402RequestBinding? = nil, clientAddress: String,
+                bodyDigest: String? = nil, body: [UInt8]? = nil) {
+        self.method = method
+        self.path = path
+        self.source = source
+        self.binding = binding
         self.clientAddress = clientAddress
         self.bodyDigest = bodyDigest
         self.body = body
@@ -85,11 +118,6 @@ public struct GatePass: Hashable, Sendable {
     public var isFree: Bool { grant == nil }
 }
 
-/// An idempotency key as the gate scoped it, with the hash of the payload it was first used with.
-struct IdempotencySlot: Hashable, Sendable {
-    let key: String
-    let payloadHash: Data
-}
 
 /// The gate's answer to one request.
 public enum GateDecision: Hashable, Sendable {
@@ -158,6 +186,9 @@ public struct GateConfiguration: Sendable {
     /// Finds the offer id inside a plain `X-Receipt` rail proof (the fake voucher carries it); the
     /// default reads the `rid` claim of a `claims.signature` voucher.
     public var plainProofOfferID: @Sendable (RailID, String) -> String?
+    /// The dialects credentials are read in, in the order they are looked for (the first that finds
+    /// one decides); every dialect also names its keys on every 402. See `GateDialects.standard`.
+    public var dialects: [any GateDialect]
 
     /// Creates a configuration with conservative defaults (5-minute challenges, 1-hour grants,
     /// 24-hour idempotency keys).
@@ -167,7 +198,8 @@ public struct GateConfiguration: Sendable {
         rateLimit: TokenBucketPolicy? = nil, grantSeconds: Int64 = 3600, challengeLifetime: TimeInterval = 300,
         idempotencyLifetime: TimeInterval = 86_400, publicOrigin: String? = nil, clock: any PayRailClock = SystemClock(),
         log: (@Sendable (String) -> Void)? = nil,
-        plainProofOfferID: @escaping @Sendable (RailID, String) -> String? = GateConfiguration.voucherRequestID
+        plainProofOfferID: @escaping @Sendable (RailID, String) -> String? = GateConfiguration.voucherRequestID,
+        dialects: [any GateDialect] = GateDialects.standard
     ) {
         self.realm = realm
         self.rails = rails
@@ -186,6 +218,7 @@ public struct GateConfiguration: Sendable {
         self.clock = clock
         self.log = log
         self.plainProofOfferID = plainProofOfferID
+        self.dialects = dialects
     }
 
     /// Reads the request id (`rid`) from a `base64url(JSON).signature` voucher, without trusting it:

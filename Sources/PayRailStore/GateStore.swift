@@ -26,9 +26,17 @@ public protocol ChallengeStore: Sendable {
     /// The challenge with this id, or `nil` when unknown or purged (expired records may still be
     /// returned until purged: compare `expiresAt` with the clock).
     func challenge(id: String) async throws(StoreError) -> ChallengeRecord?
+
+    /// Up to `limit` challenges that expired before `now` and were never consumed, oldest first: the
+    /// offers a gate asks its rails to discard before purging them (an unpaid PaymentIntent is
+    /// cancelled so nothing can pay it late).
+    func unpaidChallenges(expiredBefore now: Date, limit: Int) async throws(StoreError) -> [ChallengeRecord]
 }
 
 extension ChallengeStore {
+    /// Stores that cannot list expired challenges let their rails' offers lapse on their own.
+    public func unpaidChallenges(expiredBefore now: Date, limit: Int) async throws(StoreError) -> [ChallengeRecord] { [] }
+
     /// Saves each challenge in turn (a store without transactions; a failure leaves the earlier ones saved).
     public func saveChallenges(_ challenges: [ChallengeRecord]) async throws(StoreError) {
         for challenge in challenges { try await saveChallenge(challenge) }

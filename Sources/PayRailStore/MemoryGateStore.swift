@@ -46,6 +46,15 @@ public final class MemoryGateStore: GateStore, @unchecked Sendable {
         lock.withLock { challenges[id] }
     }
 
+    /// Expired challenges never consumed, oldest first (see `ChallengeStore.unpaidChallenges`).
+    public func unpaidChallenges(expiredBefore now: Date, limit: Int) async throws(StoreError) -> [ChallengeRecord] {
+        let now = StoreTime.normalized(now)
+        return lock.withLock {
+            let unpaid = challenges.values.filter { $0.expiresAt < now && consumed[$0.id] == nil }
+            return Array(unpaid.sorted { ($0.expiresAt, $0.id) < ($1.expiresAt, $1.id) }.prefix(max(0, limit)))
+        }
+    }
+
     /// Consumes a challenge exactly once (see `ConsumptionStore.consume`).
     public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
         guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {

@@ -124,7 +124,7 @@ public struct ConsumedChallenge: Hashable, Sendable {
         self.challengeID = challengeID
         self.settlement = Settlement(
             rail: settlement.rail, offerID: settlement.offerID, reference: settlement.reference,
-            amount: settlement.amount, settledAt: StoreTime.normalized(settlement.settledAt))
+            amount: settlement.amount, settledAt: StoreTime.normalized(settlement.settledAt), kind: settlement.kind)
         self.receipt = receipt
         self.consumedAt = StoreTime.normalized(consumedAt)
     }

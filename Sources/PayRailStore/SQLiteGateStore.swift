@@ -112,26 +112,41 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
 
     /// The challenge with this id, if stored.
     public func challenge(id: String) async throws(StoreError) -> ChallengeRecord? {
+        try await perform { connection throws(StoreError) in try Self.challenge(id: id, connection) }
+    }
+
+    /// Expired challenges never consumed, oldest first (see `ChallengeStore.unpaidChallenges`).
+    public func unpaidChallenges(expiredBefore now: Date, limit: Int) async throws(StoreError) -> [ChallengeRecord] {
         try await perform { connection throws(StoreError) in
-            let heads = try connection.query("""
-                SELECT resource, body_digest, created_at_ms, expires_at_ms FROM challenges WHERE id = ?
-                """, [.text(id)]) { row throws(StoreError) in
-                (try Coding.resource(row.text(0)), row.optionalText(1), row.integer(2), row.integer(3))
-            }
-            guard let head = heads.first else { return nil }
-            let offers = try connection.query("""
-                SELECT rail, amount_minor, unit_code, unit_exponent, payee, offer_id, expires_at_ms, details_json
-                FROM challenge_offers WHERE challenge_id = ? ORDER BY position
-                """, [.text(id)]) { row throws(StoreError) in
-                Offer(rail: try Coding.rail(row.text(0)),
-                      amount: try Coding.money(row.integer(1), code: row.text(2), exponent: row.integer(3)),
-                      payee: row.text(4), expiresAt: StoreTime.date(milliseconds: row.integer(6)), id: row.text(5),
-                      details: try Coding.decodeDetails(row.text(7)))
-            }
-            return ChallengeRecord(id: id, resource: head.0, offers: offers, bodyDigest: head.1,
-                                   createdAt: StoreTime.date(milliseconds: head.2),
-                                   expiresAt: StoreTime.date(milliseconds: head.3))
+            let ids = try connection.query("""
+                SELECT id FROM challenges WHERE expires_at_ms < ?
+                AND id NOT IN (SELECT challenge_id FROM consumed_challenges) ORDER BY expires_at_ms, id LIMIT ?
+                """, [.integer(StoreTime.milliseconds(now)), .integer(Int64(max(0, limit)))]) { row in row.text(0) }
+            var records: [ChallengeRecord] = []
+            for id in ids { if let record = try Self.challenge(id: id, connection) { records.append(record) } }
+            return records
         }
+    }
+
+    private static func challenge(id: String, _ connection: SQLiteConnection) throws(StoreError) -> ChallengeRecord? {
+        let heads = try connection.query("""
+            SELECT resource, body_digest, created_at_ms, expires_at_ms FROM challenges WHERE id = ?
+            """, [.text(id)]) { row throws(StoreError) in
+            (try Coding.resource(row.text(0)), row.optionalText(1), row.integer(2), row.integer(3))
+        }
+        guard let head = heads.first else { return nil }
+        let offers = try connection.query("""
+            SELECT rail, amount_minor, unit_code, unit_exponent, payee, offer_id, expires_at_ms, details_json
+            FROM challenge_offers WHERE challenge_id = ? ORDER BY position
+            """, [.text(id)]) { row throws(StoreError) in
+            Offer(rail: try Coding.rail(row.text(0)),
+                  amount: try Coding.money(row.integer(1), code: row.text(2), exponent: row.integer(3)),
+                  payee: row.text(4), expiresAt: StoreTime.date(milliseconds: row.integer(6)), id: row.text(5),
+                  details: try Coding.decodeDetails(row.text(7)))
+        }
+        return ChallengeRecord(id: id, resource: head.0, offers: offers, bodyDigest: head.1,
+                               createdAt: StoreTime.date(milliseconds: head.2),
+                               expiresAt: StoreTime.date(milliseconds: head.3))
     }
 
     // MARK: - Consumption
@@ -164,6 +179,11 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
         guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
             throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
+        }
+        // Schema 2 keeps no settlement kind: an authorization read back as final would never be
+        // captured or voided, so it is refused before anything is written (the payer's hold lapses).
+        guard settlement.kind.isFinal else {
+            throw StoreError.invalid("this SQLite schema cannot record an authorization (capture pending); use a final settlement")
         }
         let record = ConsumedChallenge(challengeID: challengeID, settlement: settlement, receipt: receipt, consumedAt: clock.now())
         let headers = try record.receipt.response.map { response throws(StoreError) in try Coding.encodeHeaders(response.headers) }

@@ -1,0 +1,176 @@
+import Foundation
+import PayRail
+import PayRailStore
+import PayRailWire
+
+// How a 402 dialect plugs into the gate. The codecs (reading and writing each dialect's fields) live
+// in PayRailWire; a `GateDialect` is the gate's side of one dialect: where its credential is, which
+// keys its credentials come back under, what it checks against the exact offer it answers, and what
+// it adds to a granted response. The gate's pipeline (read, bind, rate-limit, settle, consume, grant)
+// stays one explicit sequence in the gate; a dialect only answers the questions above, so a new
+// dialect adds a file and never reorders the steps that make the gate safe.
+//
+// Keys: when a 402 is issued, every dialect names the keys under which a credential answering it
+// will be presented (the Payment scheme's HMAC challenge id, a Lightning payment hash, a fake
+// request id), each with the exact offer behind it. The gate saves the challenge and all the keys in
+// one commit, and a presented credential is resolved through its key to that offer: the pay path
+// never guesses an offer from a rail name, and one challenge may hold several offers on one rail.
+
+/// The gate's side of one 402 dialect.
+public protocol GateDialect: Sendable {
+    /// What this dialect keeps of a credential between reading it and granting it.
+    associatedtype Presentation: Sendable
+
+    /// The wire dialect refusals are told in and grants are tagged with.
+    var wireDialect: PaymentDialect { get }
+
+    /// This dialect's credential in `request`, `nil` when the request carries none of it.
+    ///
+    /// - Throws: `WireError` when this dialect's field is present but unreadable (the gate answers
+    ///   with a fresh challenge told in this dialect; `.multipleCredentials` gets a 400).
+    func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>?
+
+    /// The keys under which credentials answering `issued` will come back, each with its offer.
+    /// Offers this dialect cannot carry have no key.
+    func keys(for issued: IssuedChallenge, context: GateDialectContext) -> [ChallengeKey]
+
+    /// The checks that need no stored challenge (a signature, a realm, a macaroon), then the key the
+    /// credential's challenge is stored under.
+    func lookup(_ presentation: Presentation, context: GateDialectContext) async throws(GateRefusal) -> CredentialLookup
+
+    /// Checks the credential against the exact offer its key names and returns what the rail settles.
+    /// The gate has already checked resource, body, expiry and price.
+    func credential(_ presentation: Presentation, lookup: CredentialLookup, answering offer: Offer, of record: ChallengeRecord,
+                    context: GateDialectContext) throws(GateRefusal) -> Credential
+
+    /// Header fields this dialect adds to a granted response (besides `Payment-Receipt` and
+    /// `X-Receipt`, which every grant carries).
+    func grantFields(_ presentation: Presentation, settlement: Settlement, context: GateDialectContext) -> HTTPFields
+
+    /// Idempotency slots this dialect's credential names (x402's `payment-identifier`): the same
+    /// payment sent again replays its response, another payment under the same name is refused.
+    func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot]
+}
+
+extension GateDialect {
+    /// Most dialects add nothing to a grant.
+    public func grantFields(_ presentation: Presentation, settlement: Settlement, context: GateDialectContext) -> HTTPFields {
+        HTTPFields()
+    }
+
+    /// Most dialects name no idempotency slot of their own.
+    public func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot] { [] }
+}
+
+/// What a dialect found in a request.
+public enum GateReading<Presentation: Sendable>: Sendable {
+    /// A PayRail receipt token presented to replay an earlier grant.
+    case receiptToken(String)
+    /// A payment credential to settle.
+    case credential(Presentation)
+}
+
+/// An issued 402, for the dialects to name their keys: the record and what was rendered.
+public struct IssuedChallenge: Sendable {
+    /// The challenge as stored.
+    public let record: ChallengeRecord
+    /// The 402 as written in every dialect.
+    public let rendered: PaymentRequiredResponse
+}
+
+/// A key a credential answering an issued 402 will be looked up by, with the exact offer it answers.
+public struct ChallengeKey: Hashable, Sendable {
+    /// The key (namespaced by the dialect family: `offer:<rail>:<id>`, `payment:<challenge id>`).
+    public let key: String
+    /// The offer a credential under this key pays.
+    public let offer: Offer
+
+    /// Creates a key.
+    public init(key: String, offer: Offer) {
+        self.key = key
+        self.offer = offer
+    }
+
+    /// The key of credentials that name the rail's own offer id (a payment hash, a fake request id):
+    /// the same invoice maps to one key whichever dialect pays it.
+    public static func offer(_ offer: Offer) -> ChallengeKey {
+        ChallengeKey(key: railOfferKey(offer.rail, offer.id), offer: offer)
+    }
+
+    /// `offer:<rail>:<offer id>`.
+    public static func railOfferKey(_ rail: RailID, _ offerID: String) -> String { "offer:\(rail.rawValue):\(offerID)" }
+}
+
+/// Where a presented credential's challenge is stored, and what the payer knows it by.
+public struct CredentialLookup: Hashable, Sendable {
+    /// The key (see `ChallengeKey`).
+    public var key: String
+    /// The rail the credential says it pays (picks the problem type of an unknown challenge).
+    public var rail: RailID
+    /// The rail credential when the dialect already has it whole (Payment, x402, L402).
+    public var credential: Credential?
+    /// The challenge id the payer holds (the Payment scheme's), named back in refusals and receipts.
+    public var echoedChallengeID: String?
+
+    /// Creates a lookup.
+    public init(key: String, rail: RailID, credential: Credential? = nil, echoedChallengeID: String? = nil) {
+        self.key = key
+        self.rail = rail
+        self.credential = credential
+        self.echoedChallengeID = echoedChallengeID
+    }
+}
+
+/// What a dialect may consult while it reads, checks and grants: the gate's configuration, the
+/// request's time, and the binding an x402 `lnbtc` invoice commits to.
+public struct GateDialectContext: Sendable {
+    /// The gate's configuration (realm, keyring, rails, store, L402 key).
+    public let configuration: GateConfiguration
+    /// The time the request is decided at.
+    public let now: Date
+    /// The request binding x402 `lnbtc` invoices commit to, when a Lightning rail is configured.
+    public let requestBinding: X402RequestBinding?
+    /// The card networks x402 writes card offers on.
+    public let x402CardNetworks: [String]
+
+    /// Creates a context.
+    public init(configuration: GateConfiguration, now: Date, requestBinding: X402RequestBinding?, x402CardNetworks: [String]) {
+        self.configuration = configuration
+        self.now = now
+        self.requestBinding = requestBinding
+        self.x402CardNetworks = x402CardNetworks
+    }
+
+    /// Runs a store call; a store failure becomes the store's refusal (503 when retrying is safe).
+    public func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
+        do { return try await body() } catch { throw GateRefusal.store(error) }
+    }
+}
+
+/// An idempotency key as the gate scoped it, with the hash of the payload it was first used with
+/// and the refusal a different payload under the same key gets.
+public struct IdempotencySlot: Hashable, Sendable {
+    /// The scoped key.
+    public let key: String
+    /// A hash of what the key was used for.
+    public let payloadHash: Data
+    /// The answer to the same key with another payload.
+    public let conflict: GateRefusal
+
+    /// Creates a slot.
+    public init(key: String, payloadHash: Data, conflict: GateRefusal) {
+        self.key = key
+        self.payloadHash = payloadHash
+        self.conflict = conflict
+    }
+}
+
+/// The dialects a gate speaks unless told otherwise, in the order credentials are looked for:
+/// `X-Receipt` first (receipt replays are most of a busy gate's traffic), then x402 v2 and v1, the
+/// Payment scheme, and L402 last.
+public enum GateDialects {
+    /// Plain, x402, x402 v1, Payment, L402.
+    public static let standard: [any GateDialect] = [
+        PlainGateDialect(), X402GateDialect(version: .v2), X402GateDialect(version: .v1), PaymentGateDialect(), L402GateDialect(),
+    ]
+}

@@ -1,0 +1,98 @@
+import Foundation
+import PayRail
+import PayRailStore
+import PayRailWire
+
+/// The IETF "Payment" authentication scheme (draft-httpauth-payment): `Authorization: Payment <credential>`
+/// (or `Payment-Authorization`), answering a challenge whose id is an HMAC of its parameters.
+///
+/// Its credentials come back under the challenge's id (`payment:<id>`), not a rail's offer id: the
+/// echoed challenge is what the scheme carries, and a method such as Stripe's has no offer id a
+/// payer could echo. A PayRail receipt token presented as `Authorization: Payment <jws>` replays.
+public struct PaymentGateDialect: GateDialect {
+    /// Creates the dialect.
+    public init() {}
+
+    /// The Payment scheme.
+    public var wireDialect: PaymentDialect { .payment }
+
+    /// The key of a Payment credential: the id of the challenge it echoes.
+    public static func key(challengeID: String) -> String { "payment:\(challengeID)" }
+
+    /// A receipt token in a `Payment` authorization, else the scheme's credential.
+    public func read(_ request: GateRequest) throws(WireError) -> GateReading<PaymentCredential>? {
+        let headers = request.headers
+        for field in ["Authorization", "Payment-Authorization"] {
+            for value in headers.values(field) {
+                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                guard trimmed.utf8.count > 8, trimmed.prefix(8).lowercased() == "payment " else { continue }
+                let token = String(trimmed.dropFirst(8)).trimmingCharacters(in: .whitespaces)
+                if case .receiptToken? = try? PlainReceipt.parse(token) { return .receiptToken(token) }
+            }
+        }
+        return try PaymentCredential.find(in: headers).map { .credential($0) }
+    }
+
+    /// One key per bound challenge written, each naming the offer that challenge carries.
+    ///
+    /// The challenge set writes one Payment challenge per offer, in the offers' order, leaving out
+    /// (and listing as skipped) the offers it cannot carry; pairing them back needs no decoding of
+    /// invoices on the 402 path. A count or method that does not line up names no key at all: its
+    /// credentials are then refused as unknown, never matched to the wrong offer.
+    public func keys(for issued: IssuedChallenge, context: GateDialectContext) -> [ChallengeKey] {
+        let rendered = issued.rendered
+        let skipped = Set(rendered.skipped.filter { $0.dialect == .payment }.map { "\($0.rail.rawValue)|\($0.offerID)" })
+        let carried = rendered.offers.filter { !skipped.contains("\($0.rail.rawValue)|\($0.id)") }
+        guard carried.count == rendered.paymentChallenges.count else { return [] }
+        var keys: [ChallengeKey] = []
+        for (offer, challenge) in zip(carried, rendered.paymentChallenges) {
+            guard challenge.method == offer.rail.rawValue else { return [] }
+            keys.append(ChallengeKey(key: Self.key(challengeID: challenge.id), offer: offer))
+        }
+        return keys
+    }
+
+    /// Realm, then the HMAC binding (an expired challenge only when it was paid before it expired),
+    /// then the method's payload.
+    public func lookup(_ presentation: PaymentCredential, context: GateDialectContext) async throws(GateRefusal) -> CredentialLookup {
+        let echoedID = presentation.challenge.id
+        func refusal(_ type: PaymentProblemType, _ detail: String, _ reason: String) -> GateRefusal {
+            GateRefusal(credential: type, detail: detail, logReason: reason, challengeID: echoedID)
+        }
+        guard presentation.challenge.realm == context.configuration.realm else {
+            throw refusal(.invalidChallenge, "the challenge was issued by another realm", "other-realm")
+        }
+        do { try context.configuration.keyring.verify(presentation.challenge, now: context.now) } catch {
+            guard error.code == .expired else {
+                throw refusal(.invalidChallenge, "the challenge id does not match its parameters", "binding")
+            }
+            // A challenge already paid may come back after its lifetime (the payer lost the answer):
+            // its binding is checked as of when it was consumed, and the rail decides later.
+            let consumed = try await context.store { () async throws(StoreError) in
+                try await context.configuration.store.consumedChallenge(id: echoedID)
+            }
+            guard let consumed, (try? context.configuration.keyring.verify(presentation.challenge, now: consumed.consumedAt)) != nil else {
+                throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
+            }
+        }
+        let credential: Credential
+        do { credential = try PaymentCharge.domainCredential(from: presentation) } catch {
+            throw refusal(.invalidPayload, "the payload is not valid for this method: \(error.reason)", "invalid-payload")
+        }
+        return CredentialLookup(key: Self.key(challengeID: echoedID), rail: credential.rail, credential: credential,
+                                echoedChallengeID: echoedID)
+    }
+
+    /// The echo is HMAC-bound; it must still say what the stored offer says.
+    public func credential(_ presentation: PaymentCredential, lookup: CredentialLookup, answering offer: Offer, of record: ChallengeRecord,
+                           context: GateDialectContext) throws(GateRefusal) -> Credential {
+        guard let credential = lookup.credential,
+              let echoed = try? PaymentCharge.offer(from: presentation.challenge, defaultExpiry: context.now),
+              echoed.amount == offer.amount, echoed.payee == offer.payee
+        else {
+            throw GateRefusal(credential: .paymentInsufficient, detail: "the credential does not pay the offered amount", logReason: "amount",
+                              challengeID: record.id)
+        }
+        return credential
+    }
+}

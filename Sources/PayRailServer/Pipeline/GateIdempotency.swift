@@ -1,0 +1,48 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailStore
+import PayRailWire
+
+// Idempotent retries: an `Idempotency-Key` (scoped to the client) and any slot a dialect names
+// (x402's `payment-identifier`) replay the response of their first use; the same key with another
+// payload is refused with the slot's own conflict.
+
+extension Gate {
+    /// The request's `Idempotency-Key` slot, then every dialect's.
+    func idempotencySlots(_ request: GateRequest, resource: Resource) throws(GateRefusal) -> [IdempotencySlot] {
+        var slots: [IdempotencySlot] = []
+        if let key = request.headers["Idempotency-Key"] {
+            let trimmed = key.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty, trimmed.utf8.count <= 255 else {
+                throw GateRefusal.badRequest("Idempotency-Key must be 1 to 255 characters", logReason: "idempotency-key")
+            }
+            slots.append(IdempotencySlot(key: "idempotency-key|\(request.clientAddress)|\(trimmed)", payloadHash: Self.payloadHash(request),
+                                         conflict: .idempotencyKeyReused))
+        }
+        for dialect in configuration.dialects { slots += dialect.idempotencySlots(request) }
+        return slots
+    }
+
+    /// The stored response of the first slot used before with this payload, or its conflict.
+    func idempotentReplay(_ slots: [IdempotencySlot], resource: Resource) async throws(GateRefusal) -> GateDecision? {
+        for slot in slots {
+            let lookup = try await store { () async throws(StoreError) in
+                try await configuration.store.idempotencyLookup(key: slot.key, payloadHash: slot.payloadHash)
+            }
+            switch lookup {
+            case .notFound: continue
+            case .replay(let record):
+                log("\(resource) replay idempotency-key")
+                return .replay(Self.response(record.response))
+            case .payloadMismatch:
+                throw slot.conflict
+            }
+        }
+        return nil
+    }
+
+    static func payloadHash(_ request: GateRequest) -> Data {
+        Data(SHA256.hash(Array("\(request.method) \(request.path)\n\(request.bodyDigest ?? "")".utf8)))
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailStore
+import PayRailWire
+
+// Issuing a 402: rate-limit the client, prepare an offer on every rail that prices the resource,
+// render the challenge set in every dialect, then save the challenge and every dialect's keys in one
+// commit (one disk sync per 402, and never a challenge saved without the keys its credentials will
+// be looked up by). A refused credential gets the same, with its problem told in its dialect.
+
+extension Gate {
+    /// The 402 for an unpaid request, after the client's rate limit.
+    func challenge(_ request: GateRequest, resource: Resource, price: Price, now: Date) async throws(GateRefusal) -> GateDecision {
+        if let policy = configuration.rateLimit {
+            let decision = try await store { () async throws(StoreError) in
+                try await configuration.store.take(1, from: "challenge|" + request.clientAddress, policy: policy)
+            }
+            if case .limited(let seconds) = decision { throw GateRefusal.rateLimited(retryAfter: seconds) }
+        }
+        let (record, response) = try await issue(request, resource: resource, price: price, failure: nil)
+        log("\(resource) 402 challenge=\(Self.short(record.id)) rails=\(record.offers.map(\.rail.rawValue).joined(separator: ","))")
+        return .respond(response)
+    }
+
+    /// A refused credential's answer: a fresh challenge set carrying the refusal in its dialect.
+    func refuse(_ request: GateRequest, resource: Resource, price: Price, _ refusal: GateRefusal) async throws(GateRefusal) -> GateDecision {
+        let (record, response) = try await issue(request, resource: resource, price: price, failure: refusal)
+        let dialect = refusal.dialect ?? .payment
+        log("\(resource) refused dialect=\(dialect.rawValue) reason=\(refusal.logReason) challenge=\(refusal.challengeID.map(Self.short) ?? "-") fresh=\(Self.short(record.id))")
+        return .respond(response)
+    }
+
+    /// Prepares the offers, renders the 402 (or the refusal's 402) in every dialect, and saves the
+    /// challenge with every dialect's keys.
+    private func issue(_ request: GateRequest, resource: Resource, price: Price, failure: GateRefusal?) async throws(GateRefusal) -> (ChallengeRecord, GateResponse) {
+        let createdAt = StoreTimeRounding.normalized(configuration.clock.now())
+        let expiresAt = createdAt.addingTimeInterval(configuration.challengeLifetime)
+        let id: String
+        do { id = Base64URL.encode(try SecureRandom.bytes(count: 32)) } catch {
+            throw GateRefusal.internalError("no randomness for a challenge id", logReason: "no-randomness")
+        }
+        let binding = requestBinding(request, resource: resource)
+        let offers = try await prepareOffers(request, resource: resource, price: price, challengeID: id, expiresAt: expiresAt, binding: binding)
+        let record = ChallengeRecord(id: id, resource: resource, offers: offers, bodyDigest: request.bodyDigest,
+                                     createdAt: createdAt, expiresAt: expiresAt)
+        let rendered = try render(record, request: request, binding: binding, failure: failure)
+        let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
+                                         x402CardNetworks: challengeSet.x402CardNetworks)
+        let toSave = try records(for: IssuedChallenge(record: record, rendered: rendered), context: context)
+        try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
+        var headers = rendered.headers
+        if headers["Cache-Control"] == nil { headers.append("Cache-Control", "no-store") }
+        return (record, GateResponse(status: rendered.status, headers: headers, body: rendered.body))
+    }
+
+    /// One offer per rail that prices the resource; none at all is a 503 when a rail was only unreachable.
+    private func prepareOffers(_ request: GateRequest, resource: Resource, price: Price, challengeID: String, expiresAt: Date,
+                               binding: X402RequestBinding?) async throws(GateRefusal) -> [Offer] {
+        var offers: [Offer] = []
+        var lastError: RailError?
+        let commitment = try? binding?.requestHashBytes()
+        for rail in configuration.rails {
+            guard let amount = price.amount(on: rail.id) else { continue }
+            let charge: Charge
+            do {
+                charge = try Charge(amount: amount, resource: resource, description: resource.description,
+                                    expiresAt: expiresAt, challengeID: challengeID, bodyDigest: request.bodyDigest,
+                                    commitment: rail.id == .lightning ? commitment : nil)
+            } catch {
+                throw GateRefusal.internalError("the gate failed unexpectedly", logReason: "unexpected charge")
+            }
+            do { offers.append(try await rail.prepare(charge)) } catch {
+                lastError = error
+                log("\(resource) rail=\(rail.id) prepare-failed code=\(error.code)")
+            }
+        }
+        guard !offers.isEmpty else {
+            throw GateRefusal.railsUnavailable(retrySafe: lastError?.code == .unavailable || lastError?.code == .timedOut)
+        }
+        return offers
+    }
+
+    /// The 402 in every dialect, ordered by the client's `Accept-Payment`.
+    private func render(_ record: ChallengeRecord, request: GateRequest, binding: X402RequestBinding?,
+                        failure: GateRefusal?) throws(GateRefusal) -> PaymentRequiredResponse {
+        let accept = request.headers.values("Accept-Payment")
+        // x402 names the resource being paid for: this route's URL, not the server's.
+        var challengeSet = self.challengeSet
+        challengeSet.x402Resource = X402ResourceInfo(url: origin + record.resource.path)
+        challengeSet.x402RequestBinding = binding
+        do {
+            if let failure, case .freshChallenge(let problem) = failure.form {
+                return try challengeSet.failure(offers: record.offers, acceptPayment: accept, now: record.createdAt,
+                                                dialect: failure.dialect ?? .payment, problem: problem, detail: failure.detail,
+                                                challengeID: failure.challengeID)
+            }
+            return try challengeSet.paymentRequired(offers: record.offers, acceptPayment: accept, now: record.createdAt)
+        } catch {
+            throw GateRefusal.internalError("the challenge could not be written", logReason: "render-failed")
+        }
+    }
+
+    /// The challenge and one record per key the dialects named, each holding its exact offer and the
+    /// challenge id in the reserved detail. Two dialects naming one key for the same offer share it;
+    /// one key for two different offers is a gate bug and issues nothing (fail closed).
+    private func records(for issued: IssuedChallenge, context: GateDialectContext) throws(GateRefusal) -> [ChallengeRecord] {
+        let record = issued.record
+        var records = [record]
+        var seen: [String: Offer] = [:]
+        for dialect in configuration.dialects {
+            for key in dialect.keys(for: issued, context: context) {
+                if let earlier = seen[key.key] {
+                    guard earlier == key.offer else {
+                        throw GateRefusal.internalError("the challenge could not be written", logReason: "key-collision")
+                    }
+                    continue
+                }
+                seen[key.key] = key.offer
+                var details = key.offer.details
+                details[Self.challengeDetail] = record.id
+                let offer = key.offer
+                records.append(ChallengeRecord(
+                    id: key.key, resource: record.resource,
+                    offers: [Offer(rail: offer.rail, amount: offer.amount, payee: offer.payee, expiresAt: offer.expiresAt,
+                                   id: offer.id, details: details)],
+                    bodyDigest: record.bodyDigest, createdAt: record.createdAt, expiresAt: record.expiresAt))
+            }
+        }
+        return records
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import PayRail
+import PayRailStore
+import PayRailWire
+
+// Paying: a dialect's credential is bound to the challenge and exact offer its key names, checked
+// (resource, body, expiry, price, then the dialect's own checks), and settled on the offer's rail at
+// most once. A challenge already consumed is not refused here: the rail must first prove this
+// credential is the payment behind it (it answers `.alreadySettled` only for the same valid proof),
+// and then the same payer gets its grant again (`afterLostRace`), never a second charge.
+
+extension Gate {
+    /// Resolves a credential to the challenge and offer it pays, then settles, consumes and grants.
+    func pay<Dialect: GateDialect>(
+        _ presentation: Dialect.Presentation, with dialect: Dialect, request: GateRequest, resource: Resource, price: Price,
+        slots: [IdempotencySlot], context: GateDialectContext
+    ) async throws(GateRefusal) -> GateDecision {
+        let lookup = try await dialect.lookup(presentation, context: context)
+        let (record, offer) = try await answered(lookup)
+        try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
+        let credential: Credential
+        do {
+            credential = try dialect.credential(presentation, lookup: lookup, answering: offer, of: record, context: context)
+        } catch {
+            var refusal = error
+            if refusal.challengeID == nil { refusal.challengeID = record.id }
+            throw refusal
+        }
+        let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
+                             echoedChallengeID: lookup.echoedChallengeID, slots: slots)
+        guard let settlement = try await settle(credential, paying: paid) else {
+            return try await afterLostRace(record: record, resource: resource, reference: nil, dialect: paid.dialect)
+        }
+        return try await grant(settlement, paying: paid) { dialect.grantFields(presentation, settlement: $0, context: context) }
+    }
+
+    /// The challenge and the exact offer the credential's key names.
+    private func answered(_ lookup: CredentialLookup) async throws(GateRefusal) -> (ChallengeRecord, Offer) {
+        let key = try await store { () async throws(StoreError) in try await configuration.store.challenge(id: lookup.key) }
+        if let key, let offer = key.offers.first, let challengeID = offer.details[Self.challengeDetail],
+           let record = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }),
+           lookup.credential.map({ $0.rail == offer.rail && $0.offerID == offer.id }) ?? true {
+            var details = offer.details
+            details[Self.challengeDetail] = nil
+            return (record, Offer(rail: offer.rail, amount: offer.amount, payee: offer.payee, expiresAt: offer.expiresAt,
+                                  id: offer.id, details: details))
+        }
+        let type: PaymentProblemType = lookup.rail == .lightning ? .Lightning.unknownChallenge : .invalidChallenge
+        throw GateRefusal(credential: type, detail: "this server issued no challenge for that offer", logReason: "unknown-challenge",
+                          challengeID: lookup.echoedChallengeID)
+    }
+
+    /// What every dialect's credential must satisfy: this resource and body, and, unless the
+    /// challenge was already consumed (then only the rail's word can follow), unexpired and still
+    /// this price.
+    private func check(_ record: ChallengeRecord, offer: Offer, request: GateRequest, resource: Resource, price: Price,
+                       now: Date) async throws(GateRefusal) {
+        func refusal(_ type: PaymentProblemType, _ detail: String, _ reason: String) -> GateRefusal {
+            GateRefusal(credential: type, detail: detail, logReason: reason, challengeID: record.id)
+        }
+        guard record.resource == resource else {
+            throw refusal(.invalidChallenge, "the credential pays for \(record.resource), not \(resource)", "other-resource")
+        }
+        guard record.bodyDigest == nil || record.bodyDigest == request.bodyDigest else {
+            throw refusal(.invalidChallenge, "the credential pays for another request body", "other-body")
+        }
+        let alreadyConsumed = try await store { () async throws(StoreError) in
+            try await configuration.store.consumedChallenge(id: record.id)
+        } != nil
+        guard alreadyConsumed || (now < record.expiresAt && now < offer.expiresAt) else {
+            throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
+        }
+        guard alreadyConsumed || price.amount(on: offer.rail) == offer.amount else {
+            throw refusal(.paymentInsufficient, "the price changed; pay the fresh challenge", "price-changed")
+        }
+    }
+
+    /// Settles on the offer's rail: the settlement, or `nil` when the rail says it was settled
+    /// before and this gate has it recorded (a concurrent or earlier request won).
+    private func settle(_ credential: Credential, paying paid: PaidOffer) async throws(GateRefusal) -> Settlement? {
+        let offer = paid.offer
+        let payeeRail = try rail(offer.rail)
+        do {
+            return try await payeeRail.settle(credential, for: offer)
+        } catch where error.code == .alreadySettled {
+            guard let recovered = try await unrecordedSettlement(of: offer, record: paid.record, rail: payeeRail) else { return nil }
+            // The rail settled this offer but nothing here recorded it (the store failed or the
+            // process died between the two): the payer paid once, so grant now, once.
+            log("\(paid.resource) recovered settlement challenge=\(Self.short(paid.record.id)) ref=\(recovered.reference)")
+            return recovered
+        } catch where error.code == .unavailable || error.code == .timedOut {
+            var refusal = GateRefusal.railUnavailable(offer.rail)
+            refusal.logReason = "rail=\(offer.rail) settle-unavailable challenge=\(Self.short(paid.record.id))"
+            throw refusal
+        } catch {
+            let type: PaymentProblemType = switch error.code {
+            case .expired: .paymentExpired
+            case .malformed: .invalidPayload
+            case .insufficientFunds: .paymentInsufficient
+            default: offer.rail == .lightning ? .Lightning.invalidPreimage : .verificationFailed
+            }
+            throw GateRefusal(credential: type, detail: "the payment was refused: \(error.code.nextStep)", logReason: "settle-\(error.code)",
+                              challengeID: paid.record.id)
+        }
+    }
+
+    /// The settlement of an offer the rail reports settled but this server never recorded, or `nil`
+    /// when it did record it (a concurrent request is granting it) or the rail cannot tell.
+    private func unrecordedSettlement(of offer: Offer, record: ChallengeRecord, rail: any PayeeRail) async throws(GateRefusal) -> Settlement? {
+        let consumed = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: record.id) }
+        guard consumed == nil else { return nil }
+        do {
+            return try await rail.settlement(of: offer)
+        } catch {
+            if error.code != .unsupported {
+                log("lookup-failed rail=\(offer.rail) challenge=\(Self.short(record.id)) code=\(error.code)")
+            }
+            return nil
+        }
+    }
+}
+
+/// The challenge and exact offer a credential pays, with what the grant must say about it.
+struct PaidOffer {
+    let record: ChallengeRecord
+    let offer: Offer
+    let resource: Resource
+    /// The dialect the credential came in.
+    let dialect: PaymentDialect
+    /// The challenge id the payer holds, when its dialect carries one (Payment).
+    let echoedChallengeID: String?
+    /// Where the paid response will be remembered for idempotent retries.
+    let slots: [IdempotencySlot]
+}

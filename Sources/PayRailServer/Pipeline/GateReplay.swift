@@ -1,0 +1,106 @@
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailReceipts
+import PayRailStore
+import PayRailWire
+
+// Replays by receipt: a receipt token presented again within its grant gets the stored response
+// (or, when none was stored, the grant again), never a new settlement. Receipt replays are most of a
+// busy gate's paid traffic, so the common case is answered from memory.
+
+extension Gate {
+    /// A receipt this gate has replayed before (these exact bytes, for this resource, within its
+    /// grant), answered from memory without classifying the credential: `X-Receipt` is the first
+    /// field the dialects read, so the answer is the one the full path would give. The cache holds
+    /// only tokens that passed `replay` below (signature, claims, store record) and checks the
+    /// grant's end, which is the receipt's `exp`, and the resource on every hit; the gate's key set
+    /// never changes while it runs (a way to remove a key would have to empty this cache too).
+    func cachedReplay(_ request: GateRequest, resource: Resource, now: Date) -> GateDecision? {
+        guard let value = request.headers[PlainReceipt.fieldName],
+              let cached = replays.response(for: value, resource: resource, now: now)
+        else { return nil }
+        log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
+        return .replay(cached.response)
+    }
+
+    /// Replays the response a receipt token paid for, or grants it again when none was stored.
+    func replay(token: String, dialect: PaymentDialect, resource: Resource, now: Date) async throws(GateRefusal) -> GateDecision {
+        let claims: ReceiptClaims
+        do { claims = try receipts.verify(token, resource: resource.description) } catch {
+            let type: PaymentProblemType = error.code == .expired ? .paymentExpired : .invalidChallenge
+            throw GateRefusal(credential: type, detail: "the receipt does not grant this resource (\(error.code)); pay the fresh challenge",
+                              logReason: "receipt-\(error.code)")
+        }
+        // The replay cache is keyed by the token itself (a seeded hash, then a full comparison), so
+        // the common case, a receipt replayed again, hashes nothing with SHA-256: the store's key
+        // is computed only when the store must be asked.
+        if let cached = replays.response(for: token, resource: resource, now: now) {
+            log("\(resource) replay receipt challenge=\(Self.short(cached.challengeID))")
+            return .replay(cached.response)
+        }
+        let found = try await consumption(of: token, claims: claims)
+        guard let found, found.receipt.resource == resource, now < found.receipt.grantExpiresAt, found.settlement.reference == claims.ref else {
+            throw GateRefusal(credential: .paymentExpired, detail: "the receipt's grant is over or unknown here; pay the fresh challenge",
+                              logReason: "receipt-unknown")
+        }
+        if let response = found.receipt.response {
+            // A stored response never changes once saved: later replays of this receipt skip the store.
+            let ready = Self.response(response)
+            replays.remember(token, ReplayCache.Entry(challengeID: found.challengeID, resource: found.receipt.resource,
+                                                       grantExpiresAt: found.receipt.grantExpiresAt, response: ready))
+            log("\(resource) replay receipt challenge=\(Self.short(found.challengeID))")
+            return .replay(ready)
+        }
+        // Paid, but the response was never stored (the upstream failed): serve it again, no new settlement.
+        log("\(resource) regrant receipt challenge=\(Self.short(found.challengeID))")
+        return try regrant(found, token: token, dialect: dialect, resource: resource)
+    }
+
+    /// Tokens are found by hash; a valid token signed again for the same payment (a regrant) is
+    /// found by its challenge id: its signature already proves this gate issued it.
+    private func consumption(of token: String, claims: ReceiptClaims) async throws(GateRefusal) -> ConsumedChallenge? {
+        let hash = Data(SHA256.hash(Array(token.utf8)))
+        if let found = try await store({ () async throws(StoreError) in try await configuration.store.consumedChallenge(receiptTokenHash: hash) }) {
+            return found
+        }
+        return try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: claims.jti) }
+    }
+}
+
+/// Responses of receipts replayed recently, by receipt token: a stored response never changes, so
+/// later replays skip the store. Bounded (the oldest is forgotten first) and checked against the
+/// grant's end on every hit; the store stays the truth. The entry holds the response ready to send.
+final class ReplayCache: @unchecked Sendable {
+    struct Entry {
+        let challengeID: String
+        let resource: Resource
+        let grantExpiresAt: Date
+        let response: GateResponse
+    }
+
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+    private var order: [String?]
+    private var next = 0
+
+    init(capacity: Int) { order = Array(repeating: nil, count: max(1, capacity)) }
+
+    /// The stored response for a receipt token, if remembered, for this resource, within its grant.
+    func response(for token: String, resource: Resource, now: Date) -> Entry? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let entry = entries[token], entry.resource == resource, now < entry.grantExpiresAt else { return nil }
+        return entry
+    }
+
+    func remember(_ token: String, _ entry: Entry) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard entries[token] == nil else { return }
+        if let evicted = order[next] { entries[evicted] = nil }
+        order[next] = token
+        next = (next + 1) % order.count
+        entries[token] = entry
+    }
+}
