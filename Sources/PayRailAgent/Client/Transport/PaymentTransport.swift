@@ -2,7 +2,10 @@
 // money (the ledger, the wallets, the order of the steps); a transport owns the wire: how a request is
 // sent, where a server puts its challenges, and what an answer means. HTTP is the first transport; an
 // MCP one (challenges in a JSON-RPC error, credentials in `_meta`) is meant to fit the same shape, which
-// is why nothing here names a status code, a header or a URL session.
+// is why no requirement interprets a status code or a header field, or names a URL session: only the
+// transport knows which answer is a challenge, a refusal or worth another attempt. The values passed
+// across (`PaidRequest`, `PaymentAnswer`, name/value fields) keep HTTP's shape because `PaidResponse`
+// and the spends the ledger already holds are in it.
 
 import Foundation
 import PayRailWire
@@ -79,7 +82,8 @@ public enum PaymentAnswerKind: Hashable, Sendable {
     /// Final: the answer goes back to the caller. After a presentation it completes the spend, with
     /// the receipt it carries (if any) checked and recorded.
     case served(receipt: String?)
-    /// The server asks for payment (only meaningful for an unpaid request).
+    /// The server asks for payment. After a presentation the client takes it as a refusal of the
+    /// credential (money moved, so it never pays the new challenge).
     case challenged
     /// The server refused the presented credential; `detail` says why, for the error and the ledger.
     case refused(detail: String)
