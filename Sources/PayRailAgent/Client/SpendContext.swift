@@ -24,7 +24,7 @@ struct SpendContext: Codable, Sendable {
     var challengeBody: String
     var receivedAt: Date
 
-    init(paymentID: String, offer: ReadOffer, bodyDigest: String?, challenge: HTTPExchange.Response, receivedAt: Date) {
+    init(paymentID: String, offer: ReadOffer, bodyDigest: String?, challenge: PaymentAnswer, receivedAt: Date) {
         self.paymentID = paymentID
         self.dialect = offer.dialect.rawValue
         self.offerID = offer.offer.id

@@ -50,21 +50,48 @@ public struct Negotiator: Sendable {
     /// memory) refuses the offers it concerns and says so.
     public func negotiate(_ offers: [ReadOffer], for request: NegotiationRequest) async -> Negotiation {
         var refusals: [Refusal] = []
-        func refuse(_ read: ReadOffer, _ index: Int, _ rule: String, _ reason: String) {
-            refusals.append(Refusal(offer: read, index: index, rule: rule, reason: reason))
-        }
+        let passed = await offerStage(offers, for: request, refusals: &refusals)
+        let decisions = await quotes(for: passed)
+        let priced = quoteStage(passed, decisions: decisions, for: request, refusals: &refusals)
+        let candidates = await approvalStage(rank(priced), for: request, refusals: &refusals)
+        refusals.sort { $0.index < $1.index }
+        return Negotiation(request: request, ownerUnit: policy.unit, offers: offers, candidates: candidates, refusals: refusals)
+    }
 
-        // 1. Offer-stage rules.
+    /// One offer's way through a stage: on to the next stage, or refused there.
+    private enum StageVerdict<Value> {
+        case pass(Value)
+        case refuse(Refusal)
+    }
+
+    /// An offer the offer-stage rules let through, with what the price memory holds for its rail.
+    private struct Passed {
+        let index: Int
+        let read: ReadOffer
+        let remembered: RememberedPrice?
+    }
+
+    /// An offer the quote-stage rules let through, with its quote and its cost in the owner's unit.
+    private struct Priced {
+        let index: Int
+        let read: ReadOffer
+        let quote: Quote
+        let cost: Money
+    }
+
+    /// 1. Offer-stage rules: the lying-server checks, then the owner's rules, then "is there a wallet".
+    private func offerStage(_ offers: [ReadOffer], for request: NegotiationRequest, refusals: inout [Refusal]) async -> [Passed] {
         let offerRules = policy.builtInOfferRules + policy.rules.filter { $0.stage == .offer }
         var memory: [RailID: Result<RememberedPrice?, PriceMemoryError>] = [:]
-        var passed: [(index: Int, read: ReadOffer, remembered: RememberedPrice?)] = []
+        var passed: [Passed] = []
         for (index, read) in offers.enumerated() {
             let rail = read.offer.rail
             if memory[rail] == nil { memory[rail] = await lookUp(rail: rail, for: request) }
             let remembered: RememberedPrice?
             switch memory[rail] {
             case .failure(let error)?:
-                refuse(read, index, RuleName.priceMemory, "the price memory cannot be read, so payee and price cannot be checked: \(error.reason)")
+                refusals.append(Refusal(offer: read, index: index, rule: RuleName.priceMemory,
+                                        reason: "the price memory cannot be read, so payee and price cannot be checked: \(error.reason)"))
                 continue
             case .success(let value)?: remembered = value
             case nil: remembered = nil
@@ -72,23 +99,27 @@ public struct Negotiator: Sendable {
             let context = RuleContext(
                 offer: read, request: request, ownerUnit: policy.unit, remembered: remembered, exchangeRates: policy.exchangeRates)
             if case let (rule, reason)? = Self.firstRefusal(offerRules, context) {
-                refuse(read, index, rule, reason)
+                refusals.append(Refusal(offer: read, index: index, rule: rule, reason: reason))
                 continue
             }
             guard wallets.wallet(for: rail) != nil else {
                 let have = wallets.rails.map(\.rawValue).joined(separator: ", ")
-                refuse(read, index, RuleName.noWallet, "the agent has no wallet for rail \(rail) (wallets: \(have.isEmpty ? "none" : have))")
+                refusals.append(Refusal(offer: read, index: index, rule: RuleName.noWallet,
+                                        reason: "the agent has no wallet for rail \(rail) (wallets: \(have.isEmpty ? "none" : have))"))
                 continue
             }
-            passed.append((index, read, remembered))
+            passed.append(Passed(index: index, read: read, remembered: remembered))
         }
+        return passed
+    }
 
-        // 2. Quotes, concurrently, so a wallet's latency does not add up across offers; once per distinct
-        //    offer, since one server often repeats the same rail request in several dialects.
+    /// 2. Quotes, concurrently, so a wallet's latency does not add up across offers; once per distinct
+    ///    offer, since one server often repeats the same rail request in several dialects.
+    private func quotes(for passed: [Passed]) async -> [Offer: QuoteDecision] {
         let wallets = self.wallets
         var distinct: [Offer] = []
         for item in passed where !distinct.contains(item.read.offer) { distinct.append(item.read.offer) }
-        let decisions = await withTaskGroup(of: (Offer, QuoteDecision).self) { group in
+        return await withTaskGroup(of: (Offer, QuoteDecision).self) { group in
             for offer in distinct {
                 group.addTask { (offer, await wallets.quote(offer)) }
             }
@@ -96,48 +127,60 @@ public struct Negotiator: Sendable {
             for await (offer, decision) in group { collected[offer] = decision }
             return collected
         }
+    }
 
-        // 3. Quote-stage rules and cost.
+    /// 3. Quote-stage rules and cost, for every offer in the server's order.
+    private func quoteStage(
+        _ passed: [Passed], decisions: [Offer: QuoteDecision], for request: NegotiationRequest, refusals: inout [Refusal]
+    ) -> [Priced] {
         let quoteRules = policy.rules.filter { $0.stage == .quote }
-        var priced: [(index: Int, read: ReadOffer, quote: Quote, cost: Money)] = []
+        var priced: [Priced] = []
         for item in passed {
-            let rail = item.read.offer.rail
-            let quote: Quote
-            switch decisions[item.read.offer] {
-            case .payable(let value)?: quote = value
-            case .refused(let error)?:
-                refuse(item.read, item.index, RuleName.railQuote, "the \(rail) wallet will not pay it (\(error.code)): \(error.reason)")
-                continue
-            case nil:
-                refuse(item.read, item.index, RuleName.railQuote, "the \(rail) wallet gave no quote")
-                continue
+            switch price(item, decision: decisions[item.read.offer], quoteRules: quoteRules, for: request) {
+            case .pass(let value): priced.append(value)
+            case .refuse(let refusal): refusals.append(refusal)
             }
-            var context = RuleContext(
-                offer: item.read, request: request, ownerUnit: policy.unit, remembered: item.remembered, quote: quote,
-                exchangeRates: policy.exchangeRates)
-            if case let (rule, reason)? = Self.firstRefusal(policy.builtInQuoteRules, context) {
-                refuse(item.read, item.index, rule, reason)
-                continue
-            }
-            let cost: Money
-            do { cost = try policy.exchangeRates.convert(quote.total, to: policy.unit, at: request.now) } catch {
-                refuse(item.read, item.index, RuleName.exchangeRate, "the total \(quote.total) cannot be counted in \(policy.unit): \(error.reason)")
-                continue
-            }
-            context = RuleContext(
-                offer: item.read, request: request, ownerUnit: policy.unit, remembered: item.remembered, quote: quote, cost: cost,
-                exchangeRates: policy.exchangeRates)
-            if case let (rule, reason)? = Self.firstRefusal(quoteRules, context) {
-                refuse(item.read, item.index, rule, reason)
-                continue
-            }
-            priced.append((item.index, item.read, quote, cost))
         }
+        return priced
+    }
 
-        // 4. Ranking: cost, then the owner's rail and dialect preference, then the server's order.
+    /// One offer through the quote stage: the wallet's quote, the built-in quote checks, the cost in the
+    /// owner's unit, then the owner's quote-stage rules (maximums, fees), the first refusal winning.
+    private func price(
+        _ item: Passed, decision: QuoteDecision?, quoteRules: [any PolicyRule], for request: NegotiationRequest
+    ) -> StageVerdict<Priced> {
+        func refuse(_ rule: String, _ reason: String) -> StageVerdict<Priced> {
+            .refuse(Refusal(offer: item.read, index: item.index, rule: rule, reason: reason))
+        }
+        let rail = item.read.offer.rail
+        let quote: Quote
+        switch decision {
+        case .payable(let value)?: quote = value
+        case .refused(let error)?:
+            return refuse(RuleName.railQuote, "the \(rail) wallet will not pay it (\(error.code)): \(error.reason)")
+        case nil:
+            return refuse(RuleName.railQuote, "the \(rail) wallet gave no quote")
+        }
+        var context = RuleContext(
+            offer: item.read, request: request, ownerUnit: policy.unit, remembered: item.remembered, quote: quote,
+            exchangeRates: policy.exchangeRates)
+        if case let (rule, reason)? = Self.firstRefusal(policy.builtInQuoteRules, context) { return refuse(rule, reason) }
+        let cost: Money
+        do { cost = try policy.exchangeRates.convert(quote.total, to: policy.unit, at: request.now) } catch {
+            return refuse(RuleName.exchangeRate, "the total \(quote.total) cannot be counted in \(policy.unit): \(error.reason)")
+        }
+        context = RuleContext(
+            offer: item.read, request: request, ownerUnit: policy.unit, remembered: item.remembered, quote: quote, cost: cost,
+            exchangeRates: policy.exchangeRates)
+        if case let (rule, reason)? = Self.firstRefusal(quoteRules, context) { return refuse(rule, reason) }
+        return .pass(Priced(index: item.index, read: item.read, quote: quote, cost: cost))
+    }
+
+    /// 4. Ranking: cost, then the owner's rail and dialect preference, then the server's order.
+    private func rank(_ priced: [Priced]) -> [Priced] {
         let preferences = policy.preferences
         func position<T: Equatable>(_ value: T, in list: [T]) -> Int { list.firstIndex(of: value) ?? list.count }
-        let ranked = priced.sorted { a, b in
+        return priced.sorted { a, b in
             if a.cost.amount != b.cost.amount { return a.cost.amount < b.cost.amount }
             let railA = position(a.read.offer.rail, in: preferences.rails), railB = position(b.read.offer.rail, in: preferences.rails)
             if railA != railB { return railA < railB }
@@ -145,38 +188,47 @@ public struct Negotiator: Sendable {
             if dialectA != dialectB { return dialectA < dialectB }
             return a.index < b.index
         }
+    }
 
-        // 5. Approval, only for the offer about to be chosen.
+    /// 5. Approval, only for the offer about to be chosen.
+    private func approvalStage(_ ranked: [Priced], for request: NegotiationRequest, refusals: inout [Refusal]) async -> [Candidate] {
         var candidates: [Candidate] = []
         for item in ranked {
             let status: ApprovalStatus
-            switch approvalNeed(cost: item.cost) {
-            case .notNeeded:
-                status = .notRequired
-            case .cannotCompare(let reason):
-                refuse(item.read, item.index, RuleName.approval, reason)
+            switch await approval(of: item, isFallback: !candidates.isEmpty, for: request) {
+            case .pass(let value): status = value
+            case .refuse(let refusal):
+                refusals.append(refusal)
                 continue
-            case .needed(let threshold):
-                guard let approver else {
-                    refuse(item.read, item.index, RuleName.approval,
-                           "the cost \(item.cost) is above the approval threshold of \(threshold) and no approver is configured")
-                    continue
-                }
-                if !candidates.isEmpty {
-                    status = .required  // a fallback: asked only if the client ever falls back to it
-                } else if await approver.approve(ApprovalRequest(
-                    offer: item.read, quote: item.quote, cost: item.cost, threshold: threshold, request: request)) {
-                    status = .approved
-                } else {
-                    refuse(item.read, item.index, RuleName.approval, "the approver declined the cost \(item.cost) (threshold \(threshold))")
-                    continue
-                }
             }
             candidates.append(Candidate(offer: item.read, index: item.index, quote: item.quote, cost: item.cost, approval: status))
         }
+        return candidates
+    }
 
-        refusals.sort { $0.index < $1.index }
-        return Negotiation(request: request, ownerUnit: policy.unit, offers: offers, candidates: candidates, refusals: refusals)
+    /// Whether `item` needs the approver, and asks it when the item would be chosen now.
+    private func approval(of item: Priced, isFallback: Bool, for request: NegotiationRequest) async -> StageVerdict<ApprovalStatus> {
+        func refuse(_ reason: String) -> StageVerdict<ApprovalStatus> {
+            .refuse(Refusal(offer: item.read, index: item.index, rule: RuleName.approval, reason: reason))
+        }
+        switch approvalNeed(cost: item.cost) {
+        case .notNeeded:
+            return .pass(.notRequired)
+        case .cannotCompare(let reason):
+            return refuse(reason)
+        case .needed(let threshold):
+            guard let approver else {
+                return refuse("the cost \(item.cost) is above the approval threshold of \(threshold) and no approver is configured")
+            }
+            if isFallback {
+                return .pass(.required)  // a fallback: asked only if the client ever falls back to it
+            }
+            if await approver.approve(ApprovalRequest(
+                offer: item.read, quote: item.quote, cost: item.cost, threshold: threshold, request: request)) {
+                return .pass(.approved)
+            }
+            return refuse("the approver declined the cost \(item.cost) (threshold \(threshold))")
+        }
     }
 
     /// Asks the approver about a fallback candidate (`approval == .required`) before paying it.

@@ -1,0 +1,78 @@
+import Foundation
+import PayRailWire
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The HTTP transport: a 402 is the challenge, the credential travels in header fields, and the
+/// status, `Retry-After`, receipt headers and problem types say what an answer means.
+///
+/// Redirects are never followed (the exchange's session refuses them), so a credential only ever
+/// reaches the URL that asked for it; a 3xx to a presentation is an answer to try again, not a hop.
+struct HTTPPaymentTransport: PaymentTransport {
+    let exchange: HTTPExchange
+
+    func validate(_ request: PaidRequest) throws(PaymentTransportError) {
+        guard let scheme = request.url.scheme?.lowercased(), scheme == "http" || scheme == "https", request.url.host != nil else {
+            throw PaymentTransportError("only absolute http(s) URLs can be fetched")
+        }
+    }
+
+    func send(_ request: PaidRequest, presenting presentation: PaymentPresentation?) async throws(PaymentTransportError) -> PaymentAnswer {
+        var headers = request.headers
+        if let presentation {
+            for field in presentation.fields { headers.set(field.name, field.value) }
+            headers.set("Idempotency-Key", presentation.paymentID)
+        }
+        do {
+            let response = try await exchange.send(method: request.method, url: request.url, headers: headers, body: request.body)
+            return PaymentAnswer(status: response.status, headers: response.headers, body: response.body)
+        } catch {
+            throw PaymentTransportError(Self.describe(error))
+        }
+    }
+
+    func challenges(in answer: PaymentAnswer, for request: PaidRequest, receivedAt: Date) -> PaymentResponseReading {
+        // x402 `lnbtc` invoices commit to the request (method, URL, body): the reader refuses one that
+        // commits to anything else, so a preimage bought here cannot have been meant for another request.
+        let binding = X402RequestBinding.http(method: request.method == "HEAD" ? "GET" : request.method,
+                                              url: request.url.absoluteString, body: request.body ?? [], headers: [])
+        return PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: answer.body,
+                                          receivedAt: receivedAt, expectedRequest: binding)
+    }
+
+    func classify(_ answer: PaymentAnswer, presented: Bool) -> PaymentAnswerKind {
+        guard presented else { return answer.status == 402 ? .challenged : .served(receipt: Self.receiptToken(in: answer.headers)) }
+        if answer.status == 409, Self.problemSlug(answer.body) == "idempotency-conflict" {
+            // The server holds another request under this payment id: retrying cannot help.
+            return .conflict
+        }
+        switch answer.status {
+        case 402, 403:
+            return .refused(detail: (try? ProblemDetails.parse(answer.body))?.detail ?? "status \(answer.status)")
+        case 300...399, 408, 409, 425, 429, 500...599:
+            // In progress, rail unavailable, or the upstream failed after settlement: the same proof
+            // (or the receipt the failure carried) is safe to present again.
+            return .retry(receipt: Self.receiptToken(in: answer.headers), retryAfterSeconds: Int(answer.headers["Retry-After"] ?? ""))
+        default:
+            return .served(receipt: Self.receiptToken(in: answer.headers))
+        }
+    }
+
+    /// The last path segment of a problem's `type` (`idempotency-conflict`), when the body is a problem.
+    static func problemSlug(_ body: [UInt8]) -> String? {
+        guard let type = (try? ProblemDetails.parse(body))?.type else { return nil }
+        return type.split(separator: "/").last.map(String.init)
+    }
+
+    static func receiptToken(in headers: HTTPFields) -> String? {
+        if let plain = headers[PlainReceipt.fieldName], case .receiptToken(let token)? = try? PlainReceipt.parse(plain) { return token }
+        if let value = headers[PaymentReceipt.fieldName], let receipt = try? PaymentReceipt.parse(value) { return receipt.receipt }
+        return nil
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let urlError = error as? URLError { return "URLError \(urlError.code.rawValue)" }
+        return String(describing: type(of: error))
+    }
+}
