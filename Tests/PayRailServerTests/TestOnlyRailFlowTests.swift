@@ -1,0 +1,94 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailServer
+import PayRailStore
+import PayRailWire
+import Testing
+
+/// A rail flow written only here: the fake rail's payments become authorizations (as a card
+/// authorized for later capture would), captured or voided by `finish`, and unpaid offers are
+/// discarded when their challenges are purged. It records every call the gate makes.
+final class AuthorizingRail: PayeeRail, @unchecked Sendable {
+    private let inner: FakePayeeRail
+    private let lock = NSLock()
+    private var finishedStore: [(reference: String, served: Bool)] = []
+    private var discardedStore: [String] = []
+
+    init(_ inner: FakePayeeRail) { self.inner = inner }
+
+    var id: RailID { inner.id }
+    var capabilities: RailCapabilities { inner.capabilities }
+    var finished: [(reference: String, served: Bool)] { lock.withLock { finishedStore } }
+    var discarded: [String] { lock.withLock { discardedStore } }
+
+    func prepare(_ charge: Charge) async throws(RailError) -> Offer { try await inner.prepare(charge) }
+
+    func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement {
+        let settled = try await inner.settle(credential, for: offer)
+        return Settlement(rail: settled.rail, offerID: settled.offerID, reference: settled.reference, amount: settled.amount,
+                          settledAt: settled.settledAt, kind: .authorization(expiresAt: settled.settledAt.addingTimeInterval(600)))
+    }
+
+    func finish(_ settlement: Settlement, served: Bool) async throws(RailError) {
+        lock.withLock { finishedStore.append((settlement.reference, served)) }
+    }
+
+    func discard(_ offer: Offer) async throws(RailError) { lock.withLock { discardedStore.append(offer.id) } }
+}
+
+@Suite("A rail flow written outside the gate plugs in") struct TestOnlyRailFlowTests {
+    func world() async throws -> (GateWorld, Gate, AuthorizingRail) {
+        let world = try await GateWorld.make()
+        let rail = AuthorizingRail(world.payee)
+        var configuration = world.configuration
+        configuration.rails = [rail]
+        return (world, Gate(configuration: configuration), rail)
+    }
+
+    func paidPass(_ world: GateWorld, _ gate: Gate) async throws -> (GatePass, HTTPFields) {
+        let (_, reading) = try await world.challenge(gate: gate)
+        let read = try world.offer(reading, .plain)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        return (try #require(await gate.handle(world.request("/premium", fields)).pass), fields)
+    }
+
+    @Test func servedAuthorizationIsCapturedOnce() async throws {
+        let (world, gate, rail) = try await world()
+        let (pass, fields) = try await paidPass(world, gate)
+        let grant = try #require(pass.grant)
+        #expect(!grant.settlement.kind.isFinal)
+        #expect(rail.finished.isEmpty)
+        try await gate.complete(pass, response: resourceBody)
+        #expect(rail.finished.map(\.reference) == [grant.settlement.reference])
+        #expect(rail.finished.map(\.served) == [true])
+        // A replay of the served response finishes nothing again.
+        #expect(await gate.handle(world.request("/premium", fields)).isReplay)
+        #expect(rail.finished.count == 1)
+    }
+
+    @Test func unservedAuthorizationIsVoidedAndNotServedAgain() async throws {
+        let (world, gate, rail) = try await world()
+        let (pass, fields) = try await paidPass(world, gate)
+        await gate.abandon(pass)
+        #expect(rail.finished.map(\.served) == [false])
+        // The hold was released: the same credential must not buy the resource again.
+        let again = try #require(await gate.handle(world.request("/premium", fields)).response)
+        #expect(again.status == 402)
+        #expect(String(decoding: again.body, as: UTF8.self).contains("grant-over"))
+        #expect(rail.finished.count == 1)
+    }
+
+    @Test func expiredUnpaidOffersAreDiscardedWhenPurged() async throws {
+        let (world, gate, rail) = try await world()
+        let (_, unpaid) = try await world.challenge(gate: gate)
+        let unpaidOffer = try world.offer(unpaid, .plain).offer
+        let (pass, _) = try await paidPass(world, gate)
+        try await gate.complete(pass, response: resourceBody)
+        world.clock.advance(by: 301)
+        let report = try await gate.purgeExpired()
+        #expect(rail.discarded == [unpaidOffer.id])
+        #expect(report.challenges >= 2)
+        #expect(try await world.store.challenge(id: ChallengeKey.railOfferKey(.fake, unpaidOffer.id)) == nil)
+    }
+}
