@@ -211,6 +211,50 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(await world.agentBalance() == 99_900)
     }
 
+    @Test("a Payment credential paid before its challenge expired is granted again after the expiry, within its grant")
+    func paidPaymentCredentialOutlivesItsChallenge() async throws {
+        let world = try await GateWorld.make()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .payment)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        let first = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        await world.gate.abandon(first)
+
+        // The challenge lived 300 s; the grant lasts an hour. The payer lost the answer and retries late.
+        world.clock.advance(by: 400)
+        let again = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant)
+        #expect(again.isRegrant)
+        #expect(again.settlement.reference == first.grant?.settlement.reference)
+        #expect(await world.merchantBalance() == 100)
+
+        // A challenge never paid stays expired.
+        let (_, unpaid) = try await world.challenge()
+        let unpaidRead = try world.offer(unpaid, .payment)
+        let late = try unpaidRead.credentialFields(for: try await world.payer.pay(unpaidRead.offer))
+        world.clock.advance(by: 301)
+        let refused = try #require(await world.gate.handle(world.request("/premium", late)).response)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains(PaymentProblemType.paymentExpired.uri))
+        #expect(await world.merchantBalance() == 100)
+    }
+
+    @Test("after its grant, the same credential buys nothing more in any dialect: no replay, no regrant, no charge")
+    func sameCredentialAfterTheGrantInEveryDialect() async throws {
+        for dialect in [PaymentDialect.plain, .payment, .x402] {
+            let world = try await GateWorld.make()
+            let (_, reading) = try await world.challenge()
+            let read = try world.offer(reading, dialect)
+            let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+            let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+            try await world.gate.complete(pass, response: resourceBody)
+            #expect(await world.gate.handle(world.request("/premium", fields)).isReplay, "\(dialect)")
+
+            world.clock.advance(by: 3_601)
+            let over = await world.gate.handle(world.request("/premium", fields))
+            #expect(over.pass == nil && !over.isReplay, "\(dialect)")
+            #expect(await world.merchantBalance() == 100, "\(dialect)")
+        }
+    }
+
     @Test("HEAD on a priced GET is priced as that GET, and a GET receipt replays for HEAD")
     func headIsPricedAsGet() async throws {
         let world = try await GateWorld.make()

@@ -141,6 +141,17 @@ public struct GateDialectContext: Sendable {
         self.x402CardNetworks = x402CardNetworks
     }
 
+    /// The consumption of the challenge a key was issued for, or `nil` when the key is unknown or
+    /// its challenge was never paid.
+    public func consumption(underKey key: String) async throws(GateRefusal) -> ConsumedChallenge? {
+        let store = configuration.store
+        return try await self.store { () async throws(StoreError) -> ConsumedChallenge? in
+            guard let keyed = try await store.challenge(id: key), let challengeID = keyed.offers.first?.details[Gate.challengeDetail]
+            else { return nil }
+            return try await store.consumedChallenge(id: challengeID)
+        }
+    }
+
     /// Runs a store call; a store failure becomes the store's refusal (503 when retrying is safe).
     public func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
         do { return try await body() } catch { throw GateRefusal.store(error) }

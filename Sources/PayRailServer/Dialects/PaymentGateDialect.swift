@@ -67,10 +67,10 @@ public struct PaymentGateDialect: GateDialect {
                 throw refusal(.invalidChallenge, "the challenge id does not match its parameters", "binding")
             }
             // A challenge already paid may come back after its lifetime (the payer lost the answer):
-            // its binding is checked as of when it was consumed, and the rail decides later.
-            let consumed = try await context.store { () async throws(StoreError) in
-                try await context.configuration.store.consumedChallenge(id: echoedID)
-            }
+            // its binding is checked as of when it was consumed, and the rail decides later. The
+            // consumption is the stored challenge's (found through this credential's key), never
+            // one named by the echoed id itself, which only this key maps to a challenge.
+            let consumed = try await context.consumption(underKey: Self.key(challengeID: echoedID))
             guard let consumed, (try? context.configuration.keyring.verify(presentation.challenge, now: consumed.consumedAt)) != nil else {
                 throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
             }

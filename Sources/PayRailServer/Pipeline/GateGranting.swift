@@ -89,6 +89,10 @@ extension Gate {
                 "this challenge was already paid by another payment; contact the operator with reference \(reference)",
                 logReason: "policy paid-twice challenge=\(challenge) ref=\(reference)")
         }
+        // The same payment buys its response for the grant's time only, however it is presented.
+        guard configuration.clock.now() < winner.receipt.grantExpiresAt, winner.receipt.resource == resource else {
+            throw GateRefusal.grantOver
+        }
         if let response = winner.receipt.response {
             log("\(resource) replay same-payment challenge=\(challenge)")
             return .replay(Self.response(response))
@@ -106,7 +110,6 @@ extension Gate {
     /// A receipt for the rest of an earlier grant of the same payment.
     private func resign(_ winner: ConsumedChallenge, resource: Resource) throws(GateRefusal) -> String {
         let now = configuration.clock.now()
-        guard now < winner.receipt.grantExpiresAt, winner.receipt.resource == resource else { throw GateRefusal.grantOver }
         let remaining = Int64(winner.receipt.grantExpiresAt.timeIntervalSince(now).rounded(.down))
         guard remaining >= 1,
               let claims = try? ReceiptClaims(settlement: winner.settlement, issuer: configuration.realm, resource: resource,
