@@ -126,9 +126,14 @@ public protocol PayeeRail: Sendable {
     ///   reports it; the rail must make a later call with the same settlement safe).
     func finish(_ settlement: Settlement, served: Bool) async throws(RailError)
 
-    /// Cancels an offer whose challenge expired unpaid (a PaymentIntent created for a 402), so that
-    /// nothing can pay it later. Called when the gate purges expired challenges. The default does
-    /// nothing: an expired invoice or fake request cannot be paid anyway.
+    /// Cancels an offer whose challenge expired unpaid as far as the gate knows (a PaymentIntent
+    /// created for a 402), so that nothing can pay it later. Called when the gate purges expired
+    /// challenges, possibly more than once for one offer. The default does nothing: an expired
+    /// invoice or fake request cannot be paid anyway.
+    ///
+    /// - Throws: `.alreadySettled` when the offer was in fact paid (the gate lost the record): it
+    ///   must not be cancelled, and the gate keeps its challenge so the payer's retry is granted;
+    ///   `.unavailable`/`.timedOut` when the backend did not answer (the gate tries again later).
     func discard(_ offer: Offer) async throws(RailError)
 }
 

@@ -255,6 +255,29 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         }
     }
 
+    @Test("x402 version 1: a payrail:fake voucher in X-PAYMENT pays once, answered with X-PAYMENT-RESPONSE; other networks are refused")
+    func x402Version1FakeVoucher() async throws {
+        let world = try await GateWorld.make()
+        let (_, reading) = try await world.challenge()
+        let offer = try world.offer(reading, .plain).offer
+        let voucher = try #require(try await world.payer.pay(offer).payload["voucher"])
+        func xPayment(network: String) -> HTTPFields {
+            let json = #"{"x402Version":1,"scheme":"exact","network":"\#(network)","payload":{"voucher":"\#(voucher)"}}"#
+            return HTTPFields([("X-PAYMENT", Data(json.utf8).base64EncodedString())])
+        }
+        let other = try #require(await world.gate.handle(world.request("/premium", xPayment(network: "base-sepolia"))).response)
+        #expect(other.status == 402)
+        #expect(await world.merchantBalance() == 0)
+
+        let pass = try #require(await world.gate.handle(world.request("/premium", xPayment(network: X402Network.fake))).pass)
+        #expect(pass.grant?.dialect == .x402v1)
+        #expect(pass.responseHeaders[X402HeaderName.xPaymentResponse] != nil)
+        #expect(await world.merchantBalance() == 100)
+        try await world.gate.complete(pass, response: resourceBody)
+        #expect(await world.gate.handle(world.request("/premium", xPayment(network: X402Network.fake))).isReplay)
+        #expect(await world.merchantBalance() == 100)
+    }
+
     @Test("HEAD on a priced GET is priced as that GET, and a GET receipt replays for HEAD")
     func headIsPricedAsGet() async throws {
         let world = try await GateWorld.make()

@@ -14,8 +14,13 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
     private let lock = NSLock()
     private var finishedStore: [(reference: String, served: Bool)] = []
     private var discardedStore: [String] = []
+    /// When set, captures fail as a card network that did not answer would make them.
+    let captureFails: Bool
 
-    init(_ inner: FakePayeeRail) { self.inner = inner }
+    init(_ inner: FakePayeeRail, captureFails: Bool = false) {
+        self.inner = inner
+        self.captureFails = captureFails
+    }
 
     var id: RailID { inner.id }
     var capabilities: RailCapabilities { inner.capabilities }
@@ -31,6 +36,7 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
     }
 
     func finish(_ settlement: Settlement, served: Bool) async throws(RailError) {
+        if served, captureFails { throw RailError(.declined, "capture refused", rail: id) }
         lock.withLock { finishedStore.append((settlement.reference, served)) }
     }
 
@@ -38,9 +44,9 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
 }
 
 @Suite("A rail flow written outside the gate plugs in") struct TestOnlyRailFlowTests {
-    func world() async throws -> (GateWorld, Gate, AuthorizingRail) {
+    func world(captureFails: Bool = false) async throws -> (GateWorld, Gate, AuthorizingRail) {
         let world = try await GateWorld.make()
-        let rail = AuthorizingRail(world.payee)
+        let rail = AuthorizingRail(world.payee, captureFails: captureFails)
         var configuration = world.configuration
         configuration.rails = [rail]
         return (world, Gate(configuration: configuration), rail)
@@ -77,6 +83,18 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
         #expect(again.status == 402)
         #expect(String(decoding: again.body, as: UTF8.self).contains("grant-over"))
         #expect(rail.finished.count == 1)
+    }
+
+    @Test func aFailedCaptureStoresNothingToReplay() async throws {
+        let (world, gate, _) = try await world(captureFails: true)
+        let (pass, fields) = try await paidPass(world, gate)
+        let token = try #require(pass.grant?.receiptToken)
+        await #expect(throws: GateError.self) { try await gate.complete(pass, response: resourceBody) }
+        for presented in [fields, HTTPFields([("X-Receipt", token)])] {
+            let answer = await gate.handle(world.request("/premium", presented))
+            #expect(answer.pass == nil && !answer.isReplay)
+            #expect(answer.response?.status == 402)
+        }
     }
 
     @Test func expiredUnpaidOffersAreDiscardedWhenPurged() async throws {

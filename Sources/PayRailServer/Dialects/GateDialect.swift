@@ -105,6 +105,9 @@ public struct ChallengeKey: Hashable, Sendable {
 public struct CredentialLookup: Hashable, Sendable {
     /// The key (see `ChallengeKey`).
     public var key: String
+    /// Keys tried in turn when `key` names nothing: challenges issued before a dialect named its
+    /// own key (a gate upgraded while its 402s were out) are found by their older key.
+    public var fallbackKeys: [String] = []
     /// The rail the credential says it pays (picks the problem type of an unknown challenge).
     public var rail: RailID
     /// The rail credential when the dialect already has it whole (Payment, x402, L402).
@@ -113,8 +116,9 @@ public struct CredentialLookup: Hashable, Sendable {
     public var echoedChallengeID: String?
 
     /// Creates a lookup.
-    public init(key: String, rail: RailID, credential: Credential? = nil, echoedChallengeID: String? = nil) {
+    public init(key: String, fallbackKeys: [String] = [], rail: RailID, credential: Credential? = nil, echoedChallengeID: String? = nil) {
         self.key = key
+        self.fallbackKeys = fallbackKeys
         self.rail = rail
         self.credential = credential
         self.echoedChallengeID = echoedChallengeID
@@ -141,15 +145,21 @@ public struct GateDialectContext: Sendable {
         self.x402CardNetworks = x402CardNetworks
     }
 
-    /// The consumption of the challenge a key was issued for, or `nil` when the key is unknown or
-    /// its challenge was never paid.
-    public func consumption(underKey key: String) async throws(GateRefusal) -> ConsumedChallenge? {
+    /// The record of the first of `keys` that names a stored challenge, or `nil`.
+    public func keyRecord(_ keys: [String]) async throws(GateRefusal) -> ChallengeRecord? {
         let store = configuration.store
-        return try await self.store { () async throws(StoreError) -> ConsumedChallenge? in
-            guard let keyed = try await store.challenge(id: key), let challengeID = keyed.offers.first?.details[Gate.challengeDetail]
-            else { return nil }
-            return try await store.consumedChallenge(id: challengeID)
+        return try await self.store { () async throws(StoreError) -> ChallengeRecord? in
+            for key in keys { if let record = try await store.challenge(id: key) { return record } }
+            return nil
         }
+    }
+
+    /// The consumption of the challenge the first known of `keys` was issued for, or `nil` when no
+    /// key is known or its challenge was never paid.
+    public func consumption(underKeys keys: [String]) async throws(GateRefusal) -> ConsumedChallenge? {
+        guard let keyed = try await keyRecord(keys), let challengeID = keyed.offers.first?.details[Gate.challengeDetail] else { return nil }
+        let store = configuration.store
+        return try await self.store { () async throws(StoreError) in try await store.consumedChallenge(id: challengeID) }
     }
 
     /// Runs a store call; a store failure becomes the store's refusal (503 when retrying is safe).

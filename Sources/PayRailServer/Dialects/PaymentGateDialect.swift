@@ -68,9 +68,8 @@ public struct PaymentGateDialect: GateDialect {
             }
             // A challenge already paid may come back after its lifetime (the payer lost the answer):
             // its binding is checked as of when it was consumed, and the rail decides later. The
-            // consumption is the stored challenge's (found through this credential's key), never
-            // one named by the echoed id itself, which only this key maps to a challenge.
-            let consumed = try await context.consumption(underKey: Self.key(challengeID: echoedID))
+            // consumption is the stored challenge's, found through this credential's keys.
+            let consumed = try await context.consumption(underKeys: Self.keys(presentation, (try? PaymentCharge.domainCredential(from: presentation))))
             guard let consumed, (try? context.configuration.keyring.verify(presentation.challenge, now: consumed.consumedAt)) != nil else {
                 throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
             }
@@ -79,8 +78,16 @@ public struct PaymentGateDialect: GateDialect {
         do { credential = try PaymentCharge.domainCredential(from: presentation) } catch {
             throw refusal(.invalidPayload, "the payload is not valid for this method: \(error.reason)", "invalid-payload")
         }
-        return CredentialLookup(key: Self.key(challengeID: echoedID), rail: credential.rail, credential: credential,
+        let keys = Self.keys(presentation, credential)
+        return CredentialLookup(key: keys[0], fallbackKeys: Array(keys.dropFirst()), rail: credential.rail, credential: credential,
                                 echoedChallengeID: echoedID)
+    }
+
+    /// The challenge's own key, then the rail offer key the HMAC-bound echo names: challenges issued
+    /// before Payment keys existed (a gate upgraded while its 402s were out) are found by it, and
+    /// `answered` still checks the credential pays exactly the offer found.
+    static func keys(_ presentation: PaymentCredential, _ credential: Credential?) -> [String] {
+        [key(challengeID: presentation.challenge.id)] + (credential.map { [ChallengeKey.railOfferKey($0.rail, $0.offerID)] } ?? [])
     }
 
     /// The echo is HMAC-bound; it must still say what the stored offer says.

@@ -10,15 +10,19 @@ import PayRailWire
 // unpaid before their challenges are deleted.
 
 extension Gate {
-    /// Remembers the resource's response for a paid pass, so the receipt token (and any idempotency
-    /// key) replays it without a second payment, then finishes the rail's flow as served. Call it
-    /// after serving a `.pass`; free passes are ignored.
+    /// Finishes the rail's flow as served (an authorization is captured), then remembers the
+    /// resource's response for a paid pass, so the receipt token (and any idempotency key) replays
+    /// it without a second payment. Call it after serving a `.pass`; free passes are ignored.
     ///
-    /// - Throws: `GateError` when the store could not write (the grant itself stays valid) or the
-    ///   rail could not finish the payment (retry safe when the rail was only unreachable).
+    /// A capture that failed stores nothing: a receipt must not replay a response its payment never
+    /// paid for (the authorization is then not regranted either; see `regrant`).
+    ///
+    /// - Throws: `GateError` when the rail could not finish the payment (retry safe when the rail
+    ///   was only unreachable) or the store could not write (the grant itself stays valid).
     public func complete(_ pass: GatePass, response: GateResponse) async throws(GateError) {
         guard let grant = pass.grant else { return }
         defer { granting.end(grant.challengeID) }
+        try await finish(grant, served: true)
         var headers = response.headers
         for field in pass.responseHeaders where headers[field.name] == nil { headers.append(field.name, field.value) }
         let stored = StoredResponse(status: response.status, headers: headers.map { StoredHeader(name: $0.name, value: $0.value) },
@@ -32,11 +36,8 @@ extension Gate {
                     expiresAt: now.addingTimeInterval(configuration.idempotencyLifetime)))
             }
         } catch {
-            // The resource was served: the payment is finished whether or not it will replay.
-            try? await finish(grant, served: true)
             throw GateError(reason: "the response was not stored (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
-        try await finish(grant, served: true)
     }
 
     /// Says that a paid pass's response will not be stored (it failed, or it was a HEAD): the
@@ -50,19 +51,30 @@ extension Gate {
     }
 
     /// Asks each rail to discard the offers of challenges that expired unpaid, then deletes what the
-    /// store no longer needs. Run it periodically (each call discards at most `limit` challenges).
+    /// store no longer needs. Run it periodically; each call looks at most `limit` expired records.
     ///
-    /// - Throws: `GateError` when the store failed; a rail that cannot discard is logged and skipped
-    ///   (an offer that cannot be discarded can still never be granted: its challenge is gone).
+    /// Nothing is deleted that was not discarded: challenges are taken oldest first, and the purge
+    /// stops short of the first one a rail could not discard (unreachable, or `.alreadySettled`: a
+    /// payment this gate never recorded, whose payer's retry must still find its challenge) and of
+    /// any the limit left unread. A rail's `discard` may therefore see an offer more than once.
+    ///
+    /// - Throws: `GateError` when the store failed.
     @discardableResult
     public func purgeExpired(now: Date? = nil, limit: Int = 1000) async throws(GateError) -> PurgeReport {
         let now = now ?? configuration.clock.now()
         do {
-            for record in try await configuration.store.unpaidChallenges(expiredBefore: now, limit: limit)
-            where !record.offers.contains(where: { $0.details[Self.challengeDetail] != nil }) {
-                for offer in record.offers { await discard(offer, of: record) }
+            let expired = try await configuration.store.unpaidChallenges(expiredBefore: now, limit: limit)
+            var cutoff = now
+            if expired.count >= limit, let last = expired.last { cutoff = min(cutoff, last.expiresAt) }
+            // Key records carry their challenge's id; the challenge itself lists the offers to discard.
+            for record in expired where !record.offers.contains(where: { $0.details[Self.challengeDetail] != nil }) {
+                guard record.expiresAt < cutoff else { break }
+                guard await discardOffers(of: record) else {
+                    cutoff = record.expiresAt
+                    break
+                }
             }
-            return try await configuration.store.purgeExpired(now: now)
+            return try await configuration.store.purgeExpired(now: cutoff)
         } catch {
             throw GateError(reason: "expired challenges were not purged (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
@@ -78,10 +90,15 @@ extension Gate {
         }
     }
 
-    private func discard(_ offer: Offer, of record: ChallengeRecord) async {
-        guard let rail = configuration.rails.first(where: { $0.id == offer.rail }) else { return }
-        do { try await rail.discard(offer) } catch {
-            log("discard-failed rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code)")
+    /// Whether every offer of an expired challenge was discarded (or its rail is gone).
+    private func discardOffers(of record: ChallengeRecord) async -> Bool {
+        for offer in record.offers {
+            guard let rail = configuration.rails.first(where: { $0.id == offer.rail }) else { continue }
+            do { try await rail.discard(offer) } catch {
+                log("discard-failed rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code) kept")
+                return false
+            }
         }
+        return true
     }
 }

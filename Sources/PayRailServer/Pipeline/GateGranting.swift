@@ -60,7 +60,9 @@ extension Gate {
             granting.end(challengeID)
             // Nothing recorded this authorization, so nothing will ever capture it: release the hold.
             if !settlement.kind.isFinal, let rail = configuration.rails.first(where: { $0.id == settlement.rail }) {
-                try? await rail.finish(settlement, served: false)
+                do { try await rail.finish(settlement, served: false) } catch {
+                    log("finish-failed rail=\(rail.id) challenge=\(Self.short(challengeID)) served=false code=\(error.code)")
+                }
             }
             throw error
         }

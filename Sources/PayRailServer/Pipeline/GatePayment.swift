@@ -16,7 +16,7 @@ extension Gate {
         slots: [IdempotencySlot], context: GateDialectContext
     ) async throws(GateRefusal) -> GateDecision {
         let lookup = try await dialect.lookup(presentation, context: context)
-        let (record, offer) = try await answered(lookup)
+        let (record, offer) = try await answered(lookup, context: context)
         try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
         let credential: Credential
         do {
@@ -25,6 +25,12 @@ extension Gate {
             var refusal = error
             if refusal.challengeID == nil { refusal.challengeID = record.id }
             throw refusal
+        }
+        // Whatever a dialect built, the rail settles only the offer the key named.
+        guard credential.rail == offer.rail, credential.offerID == offer.id else {
+            throw GateRefusal(credential: offer.rail == .lightning ? .Lightning.unknownChallenge : .invalidChallenge,
+                              detail: "this server issued no challenge for that offer", logReason: "credential-offer-mismatch",
+                              challengeID: record.id)
         }
         let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
                              echoedChallengeID: lookup.echoedChallengeID, slots: slots)
@@ -35,8 +41,8 @@ extension Gate {
     }
 
     /// The challenge and the exact offer the credential's key names.
-    private func answered(_ lookup: CredentialLookup) async throws(GateRefusal) -> (ChallengeRecord, Offer) {
-        let key = try await store { () async throws(StoreError) in try await configuration.store.challenge(id: lookup.key) }
+    private func answered(_ lookup: CredentialLookup, context: GateDialectContext) async throws(GateRefusal) -> (ChallengeRecord, Offer) {
+        let key = try await context.keyRecord([lookup.key] + lookup.fallbackKeys)
         if let key, let offer = key.offers.first, let challengeID = offer.details[Self.challengeDetail],
            let record = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }),
            lookup.credential.map({ $0.rail == offer.rail && $0.offerID == offer.id }) ?? true {
