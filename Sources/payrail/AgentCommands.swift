@@ -80,8 +80,8 @@ enum AgentCommands {
     // MARK: - fetch
 
     /// Reads the request and the limits, opens the wallet (creating it on first use), makes one
-    /// wallet per rail, then sends. Refusals come in that order, and a bad `--rail` is only found
-    /// after the ledger file exists: both are part of the contract scripts see.
+    /// wallet per rail, then sends. Keep that order: it decides which error a command line with
+    /// several mistakes gets, and that a bad `--rail` is found only after the ledger file exists.
     private static func runFetch(_ arguments: ParsedArguments) async throws -> ExitCode {
         let request = try paidRequest(arguments)
         let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")

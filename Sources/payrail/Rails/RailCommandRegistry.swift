@@ -64,7 +64,7 @@ enum RailCommandRegistry {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(CommandFailure) -> [any RailCommandSettings] {
         var settings: [any RailCommandSettings] = []
-        for rail in rails { settings.append(try type(of: rail).init(arguments, role: role, environment: environment)) }
+        for rail in rails { settings.append(try settingsType(for: rail).init(arguments, role: role, environment: environment)) }
         return settings
     }
 
@@ -76,13 +76,13 @@ enum RailCommandRegistry {
     ) throws(CommandFailure) -> [any PayerRail] {
         var wallets: [any PayerRail] = []
         for rail in rails {
-            wallets.append(try type(of: rail).init(arguments, role: .payer, environment: environment).payerWallet())
+            wallets.append(try settingsType(for: rail).init(arguments, role: .payer, environment: environment).payerWallet())
         }
         return wallets
     }
 
-    /// The settings type of a rail `rails(_:)` accepted.
-    private static func type(of rail: RailID) throws(CommandFailure) -> any RailCommandSettings.Type {
+    /// The settings type of a rail `rails(_:)` accepted (so the error cannot happen from the command line).
+    private static func settingsType(for rail: RailID) throws(CommandFailure) -> any RailCommandSettings.Type {
         guard let type = all.first(where: { $0.rail == rail }) else { throw .usage("--rail \(rail.rawValue) is not offered") }
         return type
     }

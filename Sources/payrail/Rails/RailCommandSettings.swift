@@ -23,6 +23,7 @@ struct RailOption: Sendable {
     /// The command's own option this one is listed right after; `nil` lists it after all of them.
     var after: String?
 
+    /// An option listed after the command's option named `after` (after all of them when `nil`).
     init(_ spec: OptionSpec, after: String? = nil) {
         self.spec = spec
         self.after = after
