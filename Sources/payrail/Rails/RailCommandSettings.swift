@@ -65,9 +65,10 @@ protocol RailCommandSettings: Sendable {
 
     /// Reads and checks the rail's settings, flags winning over `environment`.
     ///
-    /// Called only for a rail chosen with `--rail`, and before anything is written, so a bad setting
-    /// leaves no data directory or wallet behind it. A refusal is a usage error naming the flag (and
-    /// its variable), never the value given: it may be a secret.
+    /// Called only for a rail chosen with `--rail`. `payrail serve` calls it before writing anything,
+    /// so a bad setting leaves no data directory behind; `payrail fetch` calls it after opening its
+    /// ledger, as it always has. A refusal is a usage error naming the flag (and its variable), never
+    /// the value given: it may be a secret.
     init(_ arguments: ParsedArguments, role: RailRole, environment: [String: String]) throws(CommandFailure)
 
     /// Whether the gate must sign L402 macaroons for this rail's offers, which makes `payrail serve`
