@@ -1,6 +1,4 @@
-import FakeRail
 import Foundation
-import LightningRail
 import PayRail
 import PayRailAgent
 import PayRailStore
@@ -17,7 +15,7 @@ enum AgentCommands {
     static let fetch = CommandSpec(
         path: ["fetch"],
         summary: "Fetch a URL like curl, paying an HTTP 402 by policy and within budget.",
-        options: [
+        options: RailCommandRegistry.options(for: .payer, merging: [
             OptionSpec(name: "request", valueName: "METHOD", help: "HTTP method (default GET, or POST with -d)", short: "X"),
             OptionSpec(name: "data", valueName: "BODY", help: "request body; @FILE reads a file", short: "d"),
             OptionSpec(name: "header", valueName: "\"Name: value\"", help: "request header, repeatable", isRepeatable: true, short: "H"),
@@ -25,27 +23,22 @@ enum AgentCommands {
             OptionSpec(name: "budget-hour", valueName: "AMOUNT", help: "most spent in any sliding hour (default \(defaultHourBudget))"),
             OptionSpec(name: "budget-day", valueName: "AMOUNT", help: "most spent in any sliding day (default \(defaultDayBudget))"),
             OptionSpec(name: "rail", valueName: "RAIL",
-                       help: "wallet to pay with: fake or lightning; repeat it (or fake,lightning) to offer several (default fake)",
+                       help: "wallet to pay with: \(RailCommandRegistry.nameChoice); repeat it (or \(RailCommandRegistry.nameList)) "
+                           + "to offer several (default \(RailCommandRegistry.defaultRail.rawValue))",
                        isRepeatable: true),
-            OptionSpec(name: "max-fee", valueName: "AMOUNT",
-                       help: "Lightning: most routing fee per payment, e.g. 10sat (default 10sat or 1 %, whichever is more)"),
-            OptionSpec(name: "payment-timeout", valueName: "SECONDS",
-                       help: "Lightning: how long one payment may take before it is looked up (default 60; backend calls at most 30)"),
             OptionSpec(name: "dialect", valueName: "DIALECT",
                        help: "pay only in this dialect; repeat for several, best first (default: any, payment first)",
                        isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
             OptionSpec(name: "wallet", valueName: "FILE",
                        help: "spend ledger, shared safely by concurrent processes (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
-            OptionSpec(name: "fake-payer", valueName: "FILE",
-                       help: "fake rail payer file written by 'payrail serve' (default $PAYRAIL_FAKE_PAYER or ./.payrail/fake-payer.json)"),
             OptionSpec(name: "payment-id", valueName: "ID",
                        help: "stable id of this call (Idempotency-Key, x402 payment-identifier): the same id never pays twice"),
             OptionSpec(name: "json", help: "print one JSON object on stdout instead of the body"),
             OptionSpec(name: "explain", help: "print the negotiation on stderr: every offer, taken or refused and why"),
             OptionSpec(name: "verbose", help: "print each step on stderr as it happens", short: "v"),
-        ] + LightningCommandSettings.options(for: .payer),
+        ]),
         positionals: [PositionalSpec(name: "URL", help: "absolute http(s) URL")],
-        details: """
+        details: RailCommandRegistry.details(for: .payer, after: """
         The response body goes to stdout and a one-line payment summary to stderr. Budgets are kept in
         the wallet file (SQLite, mode 0600) and hold across runs and across processes sharing it: a
         spend is reserved before paying, so concurrent runs can never overspend. Amounts are integers
@@ -64,9 +57,7 @@ enum AgentCommands {
         "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",
         "body" or "bodyBase64"}; on failure {"url","method","error":{"code","reason","retrySafe",
         "paymentId"},"negotiation"}.
-
-        \(LightningCommandSettings.details(for: .payer))
-        """,
+        """),
         run: { arguments in try await runFetch(arguments) }
     )
 
@@ -88,7 +79,34 @@ enum AgentCommands {
 
     // MARK: - fetch
 
+    /// Reads the request and the limits, opens the wallet (creating it on first use), makes one
+    /// wallet per rail, then sends. Keep that order: it decides which error a command line with
+    /// several mistakes gets, and that a bad `--rail` is found only after the ledger file exists.
     private static func runFetch(_ arguments: ParsedArguments) async throws -> ExitCode {
+        let request = try paidRequest(arguments)
+        let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")
+        let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
+        let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
+        let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
+
+        let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
+        let rails = try RailCommandRegistry.rails(arguments.values("rail"))
+        let wallets = try RailCommandRegistry.payerWallets(for: rails, arguments)
+        let negotiator = Negotiator(
+            policy: policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect")),
+            wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
+        let client = PayingClient(configuration: PayingClientConfiguration(
+            negotiator: negotiator, governor: governor, onEvent: eventHandler(verbose: arguments.flag("verbose")),
+            onLedgerWriteFailure: { failure in
+                // Said on stderr whatever the verbosity: it changes what the next run will find (a
+                // spend left pending or still reserved). The line names no credential.
+                FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
+            }))
+        return try await send(request, with: client, asJSON: arguments.flag("json"), explain: arguments.flag("explain"))
+    }
+
+    /// The URL, method, headers, body and payment id, as curl would read them.
+    private static func paidRequest(_ arguments: ParsedArguments) throws(CommandFailure) -> PaidRequest {
         let urlText = arguments.positionals.first ?? ""
         guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               url.host != nil
@@ -105,56 +123,41 @@ enum AgentCommands {
             headers.append(String(line[..<colon]).trimmingCharacters(in: .whitespaces),
                            String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
         }
-        let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")
-        let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
-        let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
-        let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
+        return PaidRequest(method: method, url: url, headers: headers, body: body, paymentID: arguments.value("payment-id"))
+    }
 
-        let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
-        let rails = try LightningCommandSettings.rails(arguments.values("rail"))
-        var wallets: [any PayerRail] = []
-        for rail in rails {
-            if rail == .fake {
-                wallets.append(try fakeWallet(arguments.value("fake-payer")))
-            } else {
-                wallets.append(try lightningWallet(arguments))
-            }
-        }
+    /// The owner's policy: only the chosen rails, at most `--max` per request, and with `--dialect`
+    /// only those dialects, in that order of preference.
+    private static func policy(rails: [RailID], maximum: Money, dialects names: [String]) -> Policy {
         var rules: [any PolicyRule] = [AllowedRails(rails), MaximumPerRequest([maximum])]
         var preferences = Preferences(rails: rails)
-        let dialects = arguments.values("dialect").compactMap(PaymentDialect.init(rawValue:))
+        let dialects = names.compactMap(PaymentDialect.init(rawValue:))
         if !dialects.isEmpty {
             rules.append(OnlyDialects(dialects))
             preferences.dialects = dialects
         }
-        let policy = Policy(unit: maximum.unit, rules: rules, preferences: preferences)
-        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
-        let verbose = arguments.flag("verbose")
+        return Policy(unit: maximum.unit, rules: rules, preferences: preferences)
+    }
+
+    /// `--verbose` printing, and the crash hook of the fault-injection tests; `nil` when neither is on.
+    private static func eventHandler(verbose: Bool) -> (@Sendable (PayingClientEvent) -> Void)? {
         // Fault injection for the crash tests (see README, "Tests"): PAYRAIL_CRASH_AT=paid kills this
         // process right after the wallet paid (spend still reserved), =presenting right before the
         // credential is sent (spend paid). Nothing else reads it.
         let crashAt = ProcessInfo.processInfo.environment["PAYRAIL_CRASH_AT"]
-        var onEvent: (@Sendable (PayingClientEvent) -> Void)?
-        if verbose || crashAt != nil {
-            onEvent = { event in
-                if verbose { Self.printEvent(event) }
-                switch (crashAt, event) {
-                case ("paid", .paid), ("presenting", .presenting): kill(getpid(), SIGKILL)
-                default: break
-                }
+        guard verbose || crashAt != nil else { return nil }
+        return { event in
+            if verbose { Self.printEvent(event) }
+            switch (crashAt, event) {
+            case ("paid", .paid), ("presenting", .presenting): kill(getpid(), SIGKILL)
+            default: break
             }
         }
-        // A ledger write that failed is said on stderr whatever the verbosity: it changes what the
-        // next run will find (a spend left pending or still reserved). The line names no credential.
-        let onLedgerWriteFailure: @Sendable (LedgerWriteFailure) -> Void = { failure in
-            FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
-        }
-        let client = PayingClient(configuration: PayingClientConfiguration(
-            negotiator: negotiator, governor: governor, onEvent: onEvent, onLedgerWriteFailure: onLedgerWriteFailure))
+    }
 
-        let asJSON = arguments.flag("json")
-        let explain = arguments.flag("explain")
-        let request = PaidRequest(method: method, url: url, headers: headers, body: body, paymentID: arguments.value("payment-id"))
+    /// Sends the request and prints the outcome: the body (or JSON) on stdout, the summary or the
+    /// error on stderr, the exit code by what happened to the money.
+    private static func send(_ request: PaidRequest, with client: PayingClient, asJSON: Bool, explain: Bool) async throws -> ExitCode {
         do {
             let response = try await client.send(request)
             if explain, let negotiation = response.negotiation { printExplanation(negotiation) }
@@ -200,7 +203,8 @@ enum AgentCommands {
         return Array(data)
     }
 
-    private static func money(_ text: String, flag: String) throws(CommandFailure) -> Money {
+    /// An amount flag: an integer with a unit, never negative. Rails read their amount flags with it too.
+    static func money(_ text: String, flag: String) throws(CommandFailure) -> Money {
         do {
             let amount = try Money(parsing: text)
             guard amount.amount >= 0 else { throw CommandFailure.usage("\(flag) cannot be negative") }
@@ -244,44 +248,6 @@ enum AgentCommands {
         } catch {
             throw CommandFailure.refused("cannot open the wallet \(path): \(error)")
         }
-    }
-
-    private static func fakeWallet(_ flag: String?) throws(CommandFailure) -> FakePayerRail {
-        let path = flag ?? ProcessInfo.processInfo.environment["PAYRAIL_FAKE_PAYER"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? ".payrail/fake-payer.json"
-        do {
-            return try FakePayerFile(contentsOf: URL(fileURLWithPath: path)).wallet()
-        } catch {
-            throw CommandFailure.usage(error.reason)
-        }
-    }
-
-    /// The Lightning wallet: the backend settings plus `--max-fee` as the fee limit.
-    private static func lightningWallet(_ arguments: ParsedArguments) throws(CommandFailure) -> LightningPayerRail {
-        var paymentTimeout = 60
-        if let text = arguments.value("payment-timeout") {
-            guard let seconds = Int(text), (1...600).contains(seconds) else {
-                throw CommandFailure.usage("--payment-timeout must be a number of seconds from 1 to 600")
-            }
-            paymentTimeout = seconds
-        }
-        let settings = try LightningCommandSettings(arguments, role: .payer, requestTimeout: .seconds(min(30, paymentTimeout)))
-        guard let text = arguments.value("max-fee") else {
-            return LightningPayerRail(backend: settings.backend, network: settings.network, paymentTimeout: .seconds(paymentTimeout))
-        }
-        let fee = try money(text, flag: "--max-fee")
-        let msat: Int64
-        switch fee.unit {
-        case .sat:
-            let (product, overflow) = fee.amount.multipliedReportingOverflow(by: 1000)
-            guard !overflow else { throw CommandFailure.usage("--max-fee is too large") }
-            msat = product
-        case .msat: msat = fee.amount
-        default: throw CommandFailure.usage("--max-fee must be in sat or msat, such as 10sat")
-        }
-        // A fixed limit: no share of the amount on top, so the flag is the most a payment can cost in fees.
-        return LightningPayerRail(backend: settings.backend, network: settings.network, maximumFeeFloorMsat: msat, maximumFeePPM: 0,
-                                  paymentTimeout: .seconds(paymentTimeout))
     }
 
     // MARK: output

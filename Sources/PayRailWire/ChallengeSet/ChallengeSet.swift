@@ -163,81 +163,108 @@ public struct ChallengeSet: Sendable {
         var challengeID: String?
     }
 
-    private func render(offers unordered: [Offer], acceptPayment: [String], now: Date, failure: Failure?) throws(WireError) -> PaymentRequiredResponse {
-        let offers = Self.order(unordered, acceptPayment: acceptPayment)
+    /// What the dialect writers share while one response is written: its header fields, in the order
+    /// the file header documents, and the offers each dialect left out. Threading one value through the
+    /// writers, in that order, is what keeps the field order stable.
+    private struct Draft {
+        var fields = HTTPFields()
         var skipped: [SkippedOffer] = []
-        func skip(_ dialect: PaymentDialect, _ offer: Offer, _ error: WireError) {
+
+        mutating func skip(_ dialect: PaymentDialect, _ offer: Offer, _ error: WireError) {
             skipped.append(SkippedOffer(dialect: dialect, rail: offer.rail, offerID: offer.id, reason: error.reason))
         }
-        var fields = HTTPFields()
-        fields.append("Cache-Control", "no-store")
+    }
 
-        // L402: Lightning offers only, first among the WWW-Authenticate fields (see the file header).
-        var l402: [L402Challenge] = []
-        if let rootKey = macaroonRootKey {
-            for offer in offers {
-                guard offer.rail == .lightning else {
-                    skip(.l402, offer, WireError(.unsupported, "L402 carries Lightning offers only"))
-                    continue
-                }
-                do {
-                    let (macaroon, values) = try L402Challenge.serverChallenge(for: offer, rootKey: rootKey, caveats: macaroonCaveats)
-                    for value in values { fields.append("WWW-Authenticate", value) }
-                    l402.append(L402Challenge(scheme: .l402, macaroon: macaroon, invoice: offer.details["invoice"] ?? ""))
-                } catch { skip(.l402, offer, error) }
-            }
+    private func render(offers unordered: [Offer], acceptPayment: [String], now: Date, failure: Failure?) throws(WireError) -> PaymentRequiredResponse {
+        let offers = Self.order(unordered, acceptPayment: acceptPayment)
+        var draft = Draft()
+        draft.fields.append("Cache-Control", "no-store")
+        let l402 = writeL402(offers, into: &draft)
+        let paymentChallenges = writePayment(offers, into: &draft)
+        let x402 = writeX402(offers, now: now, failure: failure, into: &draft)
+        let plainOffers = plainOffers(offers, now: now, into: &draft)
+        guard !paymentChallenges.isEmpty || x402 != nil || !l402.isEmpty || !plainOffers.isEmpty else {
+            throw WireError(.missingField, "no dialect can carry any of the offers (\(draft.skipped.map(\.description).joined(separator: "; ")))")
         }
+        let body = try writeBody(plainOffers, now: now, failure: failure, into: &draft)
+        return PaymentRequiredResponse(
+            status: failure?.problem.status ?? 402, headers: draft.fields, body: body, offers: offers,
+            paymentChallenges: paymentChallenges, x402: x402, l402: l402, skipped: draft.skipped)
+    }
 
-        // Payment: one bound challenge per offer, one field each.
+    /// L402: Lightning offers only, first among the WWW-Authenticate fields (see the file header).
+    /// Nothing without a macaroon root key: a macaroon nobody can verify later would sell nothing.
+    private func writeL402(_ offers: [Offer], into draft: inout Draft) -> [L402Challenge] {
+        guard let rootKey = macaroonRootKey else { return [] }
+        var l402: [L402Challenge] = []
+        for offer in offers {
+            guard offer.rail == .lightning else {
+                draft.skip(.l402, offer, WireError(.unsupported, "L402 carries Lightning offers only"))
+                continue
+            }
+            do {
+                let (macaroon, values) = try L402Challenge.serverChallenge(for: offer, rootKey: rootKey, caveats: macaroonCaveats)
+                for value in values { draft.fields.append("WWW-Authenticate", value) }
+                l402.append(L402Challenge(scheme: .l402, macaroon: macaroon, invoice: offer.details["invoice"] ?? ""))
+            } catch { draft.skip(.l402, offer, error) }
+        }
+        return l402
+    }
+
+    /// Payment: one bound challenge per offer, one field each (so each stays under 8 KB on its own).
+    private func writePayment(_ offers: [Offer], into draft: inout Draft) -> [PaymentChallenge] {
         var paymentChallenges: [PaymentChallenge] = []
         for offer in offers {
             do {
                 let challenge = try PaymentCharge.challenge(
                     for: offer, realm: realm, keyring: keyring, description: description,
                     usePaymentAuthorizationField: usePaymentAuthorizationField)
-                fields.append("WWW-Authenticate", try challenge.headerValue())
+                draft.fields.append("WWW-Authenticate", try challenge.headerValue())
                 paymentChallenges.append(challenge)
-            } catch { skip(.payment, offer, error) }
+            } catch { draft.skip(.payment, offer, error) }
         }
+        return paymentChallenges
+    }
 
-        // x402 version 2: every offer's entries, in the same order.
-        var x402: X402PaymentRequired?
-        if let resource = x402Resource {
-            let context = X402OfferContext(now: now, requestBinding: x402RequestBinding, cardNetworks: x402CardNetworks)
-            var accepts: [X402PaymentRequirements] = []
-            for offer in offers {
-                do { accepts += try X402PaymentRequirements.requirements(for: offer, context: context) } catch { skip(.x402, offer, error) }
-            }
-            if !accepts.isEmpty {
-                let isX402Failure = failure.map { $0.dialect == .x402 || $0.dialect == .x402v1 } ?? false
-                let message = X402PaymentRequired(
-                    resource: resource, accepts: accepts, error: isX402Failure ? failure?.detail : nil, extensions: x402Extensions)
-                do {
-                    fields.append(X402HeaderName.paymentRequired, try X402Codec.encodePaymentRequired(message))
-                    x402 = message
-                } catch {
-                    for offer in offers { skip(.x402, offer, error) }
-                }
-            }
+    /// x402 version 2: every offer's entries, in the same order, in one `PAYMENT-REQUIRED` field. A
+    /// refused x402 credential is told in that message's `error`, where x402 clients look for it.
+    private func writeX402(_ offers: [Offer], now: Date, failure: Failure?, into draft: inout Draft) -> X402PaymentRequired? {
+        guard let resource = x402Resource else { return nil }
+        let context = X402OfferContext(now: now, requestBinding: x402RequestBinding, cardNetworks: x402CardNetworks)
+        var accepts: [X402PaymentRequirements] = []
+        for offer in offers {
+            do { accepts += try X402PaymentRequirements.requirements(for: offer, context: context) } catch { draft.skip(.x402, offer, error) }
         }
+        guard !accepts.isEmpty else { return nil }
+        let isX402Failure = failure.map { $0.dialect == .x402 || $0.dialect == .x402v1 } ?? false
+        let message = X402PaymentRequired(
+            resource: resource, accepts: accepts, error: isX402Failure ? failure?.detail : nil, extensions: x402Extensions)
+        do {
+            draft.fields.append(X402HeaderName.paymentRequired, try X402Codec.encodePaymentRequired(message))
+            return message
+        } catch {
+            for offer in offers { draft.skip(.x402, offer, error) }
+            return nil
+        }
+    }
 
-        // Plain: the body. Offers it cannot carry are left out of it.
+    /// The offers the plain body can carry; the others are left out of it (and listed as skipped).
+    private func plainOffers(_ offers: [Offer], now: Date, into draft: inout Draft) -> [Offer] {
         var plainOffers: [Offer] = []
         for offer in offers {
             do {
                 _ = try PlainChallenge.offerObject(offer, now: now)
                 plainOffers.append(offer)
-            } catch { skip(.plain, offer, error) }
+            } catch { draft.skip(.plain, offer, error) }
         }
-        guard !paymentChallenges.isEmpty || x402 != nil || !l402.isEmpty || !plainOffers.isEmpty else {
-            throw WireError(.missingField, "no dialect can carry any of the offers (\(skipped.map(\.description).joined(separator: "; ")))")
-        }
+        return plainOffers
+    }
 
-        var status = 402
-        var body: [UInt8] = []
+    /// The body and its `Content-Type`: a problem document when a Payment credential was refused (the
+    /// plain members ride along as extensions), else the plain body, or none when it has no offer.
+    private func writeBody(_ plainOffers: [Offer], now: Date, failure: Failure?, into draft: inout Draft) throws(WireError) -> [UInt8] {
         var plain = PlainChallenge(offers: plainOffers)
         if let failure {
-            status = failure.problem.status
             plain.status = failure.problem.status
             plain.title = failure.problem.title
             plain.detail = failure.detail
@@ -248,15 +275,12 @@ public struct ChallengeSet: Sendable {
                 let object = try plain.jsonObject(now: now)
                 for key in ["payment", PlainChallenge.offersMember, "retry_after"] { problem.extensions[key] = object[key] }
             }
-            fields.append("Content-Type", ProblemDetails.mediaType)
-            body = try problem.encoded()
-        } else if !plainOffers.isEmpty {
-            plain.problem = failure?.problem.uri
-            fields.append("Content-Type", PlainChallenge.mediaType)
-            body = try plain.body(now: now)
+            draft.fields.append("Content-Type", ProblemDetails.mediaType)
+            return try problem.encoded()
         }
-        return PaymentRequiredResponse(
-            status: status, headers: fields, body: body, offers: offers, paymentChallenges: paymentChallenges,
-            x402: x402, l402: l402, skipped: skipped)
+        guard !plainOffers.isEmpty else { return [] }
+        plain.problem = failure?.problem.uri
+        draft.fields.append("Content-Type", PlainChallenge.mediaType)
+        return try plain.body(now: now)
     }
 }

@@ -1,0 +1,151 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailHTTP
+import PayRailPaywall
+import PayRailServer
+import PayRailWire
+
+/// Everything a request needs; immutable, shared by all handler tasks.
+///
+/// It answers the reserved routes itself and hands every other request to the paywall. The
+/// problem+json builders at the end are the only ones in `payrail serve`; keep them together.
+struct ServeContext: Sendable {
+    static let fakePayPath = "/.well-known/payrail/fake/pay"
+    static let fakeBalancePath = "/.well-known/payrail/fake/balance"
+    static let jwksPath = "/.well-known/payrail/jwks.json"
+
+    let gates: GateBox
+    let metrics: GateMetrics
+    let processor: FakeProcessor
+    let upstream: String?
+    let proxy: UpstreamClient?
+    let jwks: [UInt8]
+    /// The gate as middleware in front of `resource(_:)`, counting every decision.
+    let paywall: HTTPMiddleware
+
+    /// The reserved routes (never priced), else the paywall in front of the resource.
+    func route(_ request: HTTPRequest) async -> HTTPResponse {
+        let isRead = request.method == "GET" || request.method == "HEAD"
+        switch request.path {
+        case "/healthz" where isRead:
+            return HTTPResponse(headers: ["Cache-Control": "no-store"], text: "ok\n")
+        case "/metrics" where isRead:
+            return HTTPResponse(headers: ["Content-Type": GateMetrics.contentType, "Cache-Control": "no-store"],
+                                text: metrics.prometheusText())
+        case Self.jwksPath where isRead:
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "max-age=300"], body: jwks)
+        case Self.fakePayPath where request.method == "POST":
+            return await fakePay(request)
+        case Self.fakeBalancePath where request.method == "POST":
+            return await fakeBalance(request)
+        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath:
+            return problem(405, "method-not-allowed", "Method Not Allowed", "this route does not take \(request.method)")
+        default:
+            return await gated(request)
+        }
+    }
+
+    private func gated(_ request: HTTPRequest) async -> HTTPResponse {
+        await paywall(request) { request in await self.resource(request) }
+    }
+
+    /// What the paywall lets through: the upstream's answer, or the demo resource without one.
+    private func resource(_ request: HTTPRequest) async -> HTTPResponse {
+        let pass = Paywall.pass
+        let paid = pass.map { !$0.isFree } ?? false
+        if let upstream, let proxy {
+            switch await proxy.forward(request, base: upstream) {
+            case .success(let answer):
+                return answer
+            case .failure(let failure):
+                metrics.recordUpstreamFailure()
+                return problem(502, "upstream-unavailable", "Bad Gateway",
+                               "the upstream did not answer (\(failure.reason))"
+                                   + (paid ? "; the payment was settled: retry with the X-Receipt header at no further charge" : ""),
+                               retryAfter: 5)
+            }
+        }
+        guard let pass, paid else {
+            return problem(404, "not-found", "Not Found", "no such resource; priced routes answer 402")
+        }
+        return demoResource(pass)
+    }
+
+    private func demoResource(_ pass: GatePass) -> HTTPResponse {
+        var object: [String: String] = [
+            "resource": pass.resource?.description ?? "",
+            "message": "You paid for this with HTTP 402. This is payrail serve's demo resource; use --upstream to sell your own API.",
+        ]
+        if let grant = pass.grant {
+            object["paidWith"] = grant.settlement.rail.rawValue
+            object["amount"] = grant.settlement.amount.description
+        }
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return HTTPResponse(headers: ["Content-Type": "application/json"], body: Array(body))
+    }
+
+    /// The fake processor's pay call over HTTP, so an agent in another process can pay the fake rail.
+    private func fakePay(_ request: HTTPRequest) async -> HTTPResponse {
+        guard request.body.count <= 16 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
+              let requestID = object["requestID"] as? String, let amountText = object["amount"] as? String,
+              let payee = object["payee"] as? String
+        else {
+            return problem(400, "bad-request", "Bad Request",
+                           "send JSON {\"accountID\",\"secret\",\"requestID\",\"amount\":\"100sat\",\"payee\"}")
+        }
+        do {
+            let amount = try Money(parsing: amountText)
+            let voucher = try await processor.pay(requestID: requestID, amount: amount, payee: payee,
+                                                  payer: FakeAccountCredentials(accountID: accountID, secret: secret))
+            let body = try JSONSerialization.data(withJSONObject: ["voucher": voucher], options: [.withoutEscapingSlashes])
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+        } catch let error as RailError {
+            return railProblem(error)
+        } catch {
+            return problem(400, "bad-request", "Bad Request", "\(error)")
+        }
+    }
+
+    /// The fake processor's balance call over HTTP, for an agent's quotes.
+    private func fakeBalance(_ request: HTTPRequest) async -> HTTPResponse {
+        guard request.body.count <= 16 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
+              let unitCode = object["unit"] as? String, let unit = try? MoneyUnit(code: unitCode)
+        else {
+            return problem(400, "bad-request", "Bad Request", "send JSON {\"accountID\",\"secret\",\"unit\":\"sat\"}")
+        }
+        do {
+            let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
+            let body = try JSONSerialization.data(withJSONObject: ["balance": balance.description], options: [.withoutEscapingSlashes])
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+        } catch let error as RailError {
+            return railProblem(error)
+        } catch {
+            return problem(400, "bad-request", "Bad Request", "\(error)")
+        }
+    }
+
+    /// A processor refusal with its code in `railError`, so a remote wallet keeps the same typed error.
+    private func railProblem(_ error: RailError) -> HTTPResponse {
+        let retry = error.code == .unavailable || error.code == .timedOut
+        var response = problem(retry ? 503 : 400, "fake-pay-refused", "Payment Refused", "the fake processor refused: \(error.reason)",
+                               retryAfter: retry ? 1 : nil,
+                               extensions: ["railError": .string(error.code.rawValue)])
+        response.headers.set("Cache-Control", "no-store")
+        return response
+    }
+
+    private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil,
+                         extensions: [String: JSONValue] = [:]) -> HTTPResponse {
+        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail,
+                                     extensions: extensions)
+        var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
+        if let retryAfter { headers.add("Retry-After", String(retryAfter)) }
+        return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import PayRail
+import PayRailReceipts
+import PayRailServer
+import PayRailStore
+import PayRailWire
+
+/// Everything `payrail serve` reads from its command line and environment, checked before anything
+/// is written. Options are checked in the order they are here, which decides which error a command
+/// line with several mistakes gets.
+struct ServeSettings {
+    let port: UInt16
+    let host: String
+    let realm: String
+    /// The largest request or upstream response body, in bytes.
+    let maxBody: Int
+    /// `--upstream` without a trailing slash; `nil` serves the demo resource.
+    let upstream: String?
+    /// `nil` when `--rate-limit 0` turns the limit off.
+    let rateLimit: TokenBucketPolicy?
+    /// The rails in `--rail` order, which is also the order of the offers in a 402.
+    let railIDs: [RailID]
+    let challengeLifetime: TimeInterval
+    let pricing: PricingTable
+    /// Each rail's settings, in `railIDs` order.
+    let rails: [any RailCommandSettings]
+
+    init(_ arguments: ParsedArguments) throws {
+        port = try Self.port(arguments.value("port"))
+        host = arguments.value("host") ?? "127.0.0.1"
+        realm = arguments.value("realm") ?? "localhost"
+        maxBody = try Self.maxBody(arguments.value("max-body"))
+        upstream = try arguments.value("upstream").map(Self.upstreamBase)
+        rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
+        railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
+        challengeLifetime = try Self.challengeLifetime(arguments.value("challenge-lifetime"))
+        do {
+            let lines = arguments.values("price").isEmpty ? [ServeCommand.defaultPrice] : arguments.values("price")
+            pricing = try PricingTable(parsing: lines, rails: railIDs)
+        } catch {
+            throw CommandFailure.usage(error.description)
+        }
+        rails = try RailCommandRegistry.settings(for: railIDs, arguments, role: .payee)
+    }
+
+    private static func port(_ text: String?) throws(CommandFailure) -> UInt16 {
+        guard let text else { return ServeCommand.defaultPort }
+        guard let value = UInt16(text) else { throw .usage("--port must be a number from 0 to 65535") }
+        return value
+    }
+
+    private static func maxBody(_ text: String?) throws(CommandFailure) -> Int {
+        guard let text else { return 1024 * 1024 }
+        guard let value = Int(text), value > 0 else { throw .usage("--max-body must be a positive number of bytes") }
+        return value
+    }
+
+    /// Issuing a challenge costs a rail call and a database write, so unpaid traffic is limited per client.
+    private static func rateLimit(_ text: String?) throws -> TokenBucketPolicy? {
+        let perMinute = Int(text ?? "120") ?? -1
+        guard (0...1_000_000).contains(perMinute) else { throw CommandFailure.usage("--rate-limit must be a number from 0 to 1000000") }
+        guard perMinute > 0 else { return nil }
+        return try TokenBucketPolicy(capacity: perMinute, refillTokens: perMinute, per: .seconds(60))
+    }
+
+    private static func challengeLifetime(_ text: String?) throws(CommandFailure) -> TimeInterval {
+        guard let text else { return 300 }
+        guard let value = Int(text), (2...86_400).contains(value) else {
+            throw .usage("--challenge-lifetime must be a number of seconds from 2 to 86400")
+        }
+        return TimeInterval(value)
+    }
+
+    /// `http(s)://host[:port][/base]` without a trailing slash, query or fragment.
+    private static func upstreamBase(_ text: String) throws(CommandFailure) -> String {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+              components.query == nil, components.fragment == nil, components.user == nil
+        else {
+            throw .usage("--upstream must be an http(s) URL such as http://127.0.0.1:8080 (no query, fragment or user)")
+        }
+        var base = text
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+}
+
+/// What `payrail serve` keeps in its data directory, opened (and created on first start) in this
+/// order: so receipts, challenges and sold L402 tokens survive a restart.
+struct ServeStorage {
+    let data: ServeDataDirectory
+    let keys: ServeReceiptKeys
+    let keyring: ChallengeIDKeyring
+    let store: SQLiteGateStore
+    let verifier: ReceiptVerifier
+    /// Only made when a rail needs it (L402), so a fake-only data directory gets no key it never uses.
+    let macaroonRootKey: [UInt8]?
+
+    init(_ arguments: ParsedArguments, macaroonRootKey needsMacaroonRootKey: Bool) throws {
+        data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
+        keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
+        keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
+        store = try SQLiteGateStore(path: arguments.value("db") ?? data.databaseURL.path)
+        verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
+        macaroonRootKey = needsMacaroonRootKey ? try data.macaroonRootKey() : nil
+    }
+}
