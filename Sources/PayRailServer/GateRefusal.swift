@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailCrypto
 import PayRailStore
 import PayRailWire
 
@@ -36,6 +37,8 @@ public struct GateRefusal: Error, Hashable, Sendable, CustomStringConvertible {
     public var challengeID: String?
     /// The dialect a fresh-challenge refusal is told in; the pipeline sets the credential's dialect.
     public var dialect: PaymentDialect?
+    /// Extension members of the problem object (RFC 9457 section 3.2), e.g. a rail's error code.
+    public var extensions: [String: JSONValue] = [:]
 
     /// Creates a problem-form refusal (the catalogue below names the gate's own).
     public init(status: Int, slug: String, title: String, detail: String, retryAfter: Int? = nil, logReason: String? = nil) {
@@ -72,7 +75,7 @@ public struct GateRefusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .problem(_, let slug, let title): ("https://payrail.dev/problems/\(slug)", title)
         case .freshChallenge(let problem): (problem.uri, problem.title)
         }
-        let details = ProblemDetails(type: type, title: title, status: status, detail: detail)
+        let details = ProblemDetails(type: type, title: title, status: status, detail: detail, extensions: extensions)
         var headers = HTTPFields()
         headers.append("Content-Type", ProblemDetails.mediaType)
         headers.append("Cache-Control", "no-store")
@@ -172,6 +175,34 @@ extension GateRefusal {
         status: 402, slug: "grant-over", title: "Grant Over",
         detail: "this payment was only authorized and its response was not served; the hold is released, pay a fresh challenge",
         logReason: "authorization-not-captured")
+
+    /// The route exists but not for this method (405).
+    public static func methodNotAllowed(_ method: String) -> GateRefusal {
+        GateRefusal(status: 405, slug: "method-not-allowed", title: "Method Not Allowed", detail: "this route does not take \(method)")
+    }
+
+    /// Nothing is served here; priced routes answer 402 (404).
+    public static let notFound = GateRefusal(
+        status: 404, slug: "not-found", title: "Not Found", detail: "no such resource; priced routes answer 402")
+
+    /// The proxied upstream did not answer (502, retry in 5 s); a paid request is told its receipt
+    /// fetches the resource again at no further charge.
+    public static func upstreamUnavailable(_ reason: String, paid: Bool) -> GateRefusal {
+        GateRefusal(status: 502, slug: "upstream-unavailable", title: "Bad Gateway",
+                    detail: "the upstream did not answer (\(reason))"
+                        + (paid ? "; the payment was settled: retry with the X-Receipt header at no further charge" : ""),
+                    retryAfter: 5)
+    }
+
+    /// The fake processor refused a payment or balance call; its rail error code travels as
+    /// `railError` so a remote wallet keeps the same typed error (503 when retrying is safe).
+    public static func fakeProcessorRefused(_ error: RailError) -> GateRefusal {
+        let retry = error.code == .unavailable || error.code == .timedOut
+        var refusal = GateRefusal(status: retry ? 503 : 400, slug: "fake-pay-refused", title: "Payment Refused",
+                                  detail: "the fake processor refused: \(error.reason)", retryAfter: retry ? 1 : nil)
+        refusal.extensions = ["railError": .string(error.code.rawValue)]
+        return refusal
+    }
 
     /// The server is starting and has no gate yet (503, retry in a second).
     public static let starting = GateRefusal(

@@ -9,8 +9,8 @@ import PayRailWire
 
 /// Everything a request needs; immutable, shared by all handler tasks.
 ///
-/// It answers the reserved routes itself and hands every other request to the paywall. The
-/// problem+json builders at the end are the only ones in `payrail serve`; keep them together.
+/// It answers the reserved routes itself and hands every other request to the paywall. Its
+/// refusals come from `GateRefusal`, the one catalogue the gate and the paywall also answer from.
 struct ServeContext: Sendable {
     static let fakePayPath = "/.well-known/payrail/fake/pay"
     static let fakeBalancePath = "/.well-known/payrail/fake/balance"
@@ -41,7 +41,7 @@ struct ServeContext: Sendable {
         case Self.fakeBalancePath where request.method == "POST":
             return await fakeBalance(request)
         case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath:
-            return problem(405, "method-not-allowed", "Method Not Allowed", "this route does not take \(request.method)")
+            return problem(.methodNotAllowed(request.method))
         default:
             return await gated(request)
         }
@@ -61,14 +61,11 @@ struct ServeContext: Sendable {
                 return answer
             case .failure(let failure):
                 metrics.recordUpstreamFailure()
-                return problem(502, "upstream-unavailable", "Bad Gateway",
-                               "the upstream did not answer (\(failure.reason))"
-                                   + (paid ? "; the payment was settled: retry with the X-Receipt header at no further charge" : ""),
-                               retryAfter: 5)
+                return problem(.upstreamUnavailable(failure.reason, paid: paid))
             }
         }
         guard let pass, paid else {
-            return problem(404, "not-found", "Not Found", "no such resource; priced routes answer 402")
+            return problem(.notFound)
         }
         return demoResource(pass)
     }
@@ -94,8 +91,7 @@ struct ServeContext: Sendable {
               let requestID = object["requestID"] as? String, let amountText = object["amount"] as? String,
               let payee = object["payee"] as? String
         else {
-            return problem(400, "bad-request", "Bad Request",
-                           "send JSON {\"accountID\",\"secret\",\"requestID\",\"amount\":\"100sat\",\"payee\"}")
+            return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"requestID\",\"amount\":\"100sat\",\"payee\"}"))
         }
         do {
             let amount = try Money(parsing: amountText)
@@ -104,9 +100,9 @@ struct ServeContext: Sendable {
             let body = try JSONSerialization.data(withJSONObject: ["voucher": voucher], options: [.withoutEscapingSlashes])
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
         } catch let error as RailError {
-            return railProblem(error)
+            return problem(.fakeProcessorRefused(error))
         } catch {
-            return problem(400, "bad-request", "Bad Request", "\(error)")
+            return problem(.badRequest("\(error)"))
         }
     }
 
@@ -117,35 +113,19 @@ struct ServeContext: Sendable {
               let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
               let unitCode = object["unit"] as? String, let unit = try? MoneyUnit(code: unitCode)
         else {
-            return problem(400, "bad-request", "Bad Request", "send JSON {\"accountID\",\"secret\",\"unit\":\"sat\"}")
+            return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"unit\":\"sat\"}"))
         }
         do {
             let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
             let body = try JSONSerialization.data(withJSONObject: ["balance": balance.description], options: [.withoutEscapingSlashes])
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
         } catch let error as RailError {
-            return railProblem(error)
+            return problem(.fakeProcessorRefused(error))
         } catch {
-            return problem(400, "bad-request", "Bad Request", "\(error)")
+            return problem(.badRequest("\(error)"))
         }
     }
 
-    /// A processor refusal with its code in `railError`, so a remote wallet keeps the same typed error.
-    private func railProblem(_ error: RailError) -> HTTPResponse {
-        let retry = error.code == .unavailable || error.code == .timedOut
-        var response = problem(retry ? 503 : 400, "fake-pay-refused", "Payment Refused", "the fake processor refused: \(error.reason)",
-                               retryAfter: retry ? 1 : nil,
-                               extensions: ["railError": .string(error.code.rawValue)])
-        response.headers.set("Cache-Control", "no-store")
-        return response
-    }
-
-    private func problem(_ status: Int, _ slug: String, _ title: String, _ detail: String, retryAfter: Int? = nil,
-                         extensions: [String: JSONValue] = [:]) -> HTTPResponse {
-        let details = ProblemDetails(type: "https://payrail.dev/problems/\(slug)", title: title, status: status, detail: detail,
-                                     extensions: extensions)
-        var headers: HTTPHeaders = ["Content-Type": ProblemDetails.mediaType, "Cache-Control": "no-store"]
-        if let retryAfter { headers.add("Retry-After", String(retryAfter)) }
-        return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: (try? details.encoded()) ?? Array(detail.utf8))
-    }
+    /// Every refusal `payrail serve` gives comes from the gate's catalogue.
+    private func problem(_ refusal: GateRefusal) -> HTTPResponse { Paywall.httpResponse(refusal.response()) }
 }
