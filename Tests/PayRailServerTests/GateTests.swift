@@ -205,11 +205,53 @@ let resourceBody = GateResponse(status: 200, headers: HTTPFields([("Content-Type
         fields.append("Idempotency-Key", "key-1")
         let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
         try await world.gate.complete(pass, response: resourceBody)
-        let same = await world.gate.handle(world.request("/premium", HTTPFields([("Idempotency-Key", "key-1")])))
+        // The same request, credential included, replays (issue 15: the key alone must not; see below).
+        let same = await world.gate.handle(world.request("/premium", fields))
         #expect(same.isReplay && same.response?.body == resourceBody.body)
         let different = await world.gate.handle(world.request("/other", HTTPFields([("Idempotency-Key", "key-1")])))
         #expect(different.response?.status == 409)
         #expect(await world.agentBalance() == 99_900)
+    }
+
+    @Test("an Idempotency-Key alone never replays paid content, whichever dialect paid and whoever shares the address")
+    func idempotencyKeyAloneReplaysNothing() async throws {
+        for dialect in [PaymentDialect.payment, .plain, .x402] {
+            let world = try await GateWorld.make()
+            let (_, reading) = try await world.challenge()
+            let read = try world.offer(reading, dialect)
+            var fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+            fields.append("Idempotency-Key", "shared-key")
+            let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+            try await world.gate.complete(pass, response: resourceBody)
+
+            for stranger in [HTTPFields([("Idempotency-Key", "shared-key")]),
+                             HTTPFields([("Idempotency-Key", "shared-key"), ("X-Receipt", "not.avoucher")]),
+                             HTTPFields([("Idempotency-Key", " shared-key ")])] {
+                let answer = await world.gate.handle(world.request("/premium", stranger))
+                #expect(!answer.isReplay && answer.pass == nil, "\(dialect)")
+                #expect(answer.response?.body != resourceBody.body, "\(dialect)")
+                let text = String(decoding: answer.response?.body ?? [], as: UTF8.self)
+                #expect(!text.contains(pass.grant?.receiptToken ?? "-"), "\(dialect)")
+                #expect(answer.response.map { $0.headers["X-Receipt"] == nil } ?? true, "\(dialect)")
+            }
+            #expect(await world.gate.handle(world.request("/premium", fields)).isReplay, "\(dialect)")
+        }
+    }
+
+    @Test("every 402 passes the rate limit, the fresh challenge of a refused credential included")
+    func refusedCredentialsAreRateLimited() async throws {
+        let policy = try TokenBucketPolicy(capacity: 3, refillTokens: 1, per: .seconds(60))
+        let world = try await GateWorld.make(rateLimit: policy)
+        let bad: [HTTPFields] = [
+            HTTPFields([("X-Receipt", "not.avoucher")]), HTTPFields([("Authorization", "Payment e30")]),
+            HTTPFields([("PAYMENT-SIGNATURE", "e30=")]), HTTPFields([("X-Receipt", "00")]),
+            HTTPFields([("Authorization", "L402 AAAA:00")]),
+        ]
+        var statuses: [Int] = []
+        for fields in bad + bad { statuses.append(await world.gate.handle(world.request("/premium", fields)).response?.status ?? 0) }
+        #expect(statuses.prefix(3).allSatisfy { $0 != 429 })
+        #expect(statuses.dropFirst(3).allSatisfy { $0 == 429 }, "\(statuses)")
+        #expect(await world.gate.handle(world.request()).response?.status == 429)
     }
 
     @Test func rateLimitAnswers429() async throws {

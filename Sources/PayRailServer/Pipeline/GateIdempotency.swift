@@ -42,7 +42,20 @@ extension Gate {
         return nil
     }
 
+    /// The request an `Idempotency-Key` was used for: method, target, body, and every credential
+    /// field it carried. A key is only a retry handle, never a proof of payment: a request with the
+    /// key of someone else's paid request (every client behind one proxy shares an address) but not
+    /// its credential or receipt is another payload, refused as a conflict, and sees nothing paid.
     static func payloadHash(_ request: GateRequest) -> Data {
-        Data(SHA256.hash(Array("\(request.method) \(request.path)\n\(request.bodyDigest ?? "")".utf8)))
+        var text = "\(request.method) \(request.path)\n\(request.bodyDigest ?? "")"
+        for name in credentialFieldNames {
+            for value in request.headers.values(name) { text += "\n\(name.lowercased()): \(value)" }
+        }
+        return Data(SHA256.hash(Array(text.utf8)))
     }
+
+    /// Every header field a dialect reads a credential or receipt from.
+    static let credentialFieldNames = [
+        "Authorization", "Payment-Authorization", "X-Receipt", "PAYMENT-SIGNATURE", "X-PAYMENT", "Macaroon", "Grpc-Metadata-Macaroon",
+    ]
 }

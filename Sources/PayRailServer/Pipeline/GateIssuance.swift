@@ -10,14 +10,8 @@ import PayRailWire
 // be looked up by). A refused credential gets the same, with its problem told in its dialect.
 
 extension Gate {
-    /// The 402 for an unpaid request, after the client's rate limit.
+    /// The 402 for an unpaid request.
     func challenge(_ request: GateRequest, resource: Resource, price: Price, now: Date) async throws(GateRefusal) -> GateDecision {
-        if let policy = configuration.rateLimit {
-            let decision = try await store { () async throws(StoreError) in
-                try await configuration.store.take(1, from: "challenge|" + request.clientAddress, policy: policy)
-            }
-            if case .limited(let seconds) = decision { throw GateRefusal.rateLimited(retryAfter: seconds) }
-        }
         let (record, response) = try await issue(request, resource: resource, price: price, failure: nil)
         log("\(resource) 402 challenge=\(Self.short(record.id)) rails=\(record.offers.map(\.rail.rawValue).joined(separator: ","))")
         return .respond(response)
@@ -31,9 +25,21 @@ extension Gate {
         return .respond(response)
     }
 
+    /// Takes one challenge from the client's bucket. Every 402 passes here, the refused
+    /// credential's included: a fresh challenge costs rails and the store the same whatever asked for
+    /// it, so a client already answered 429 cannot get challenges by sending bad credentials.
+    private func takeChallengeToken(_ request: GateRequest) async throws(GateRefusal) {
+        guard let policy = configuration.rateLimit else { return }
+        let decision = try await store { () async throws(StoreError) in
+            try await configuration.store.take(1, from: "challenge|" + request.clientAddress, policy: policy)
+        }
+        if case .limited(let seconds) = decision { throw GateRefusal.rateLimited(retryAfter: seconds) }
+    }
+
     /// Prepares the offers, renders the 402 (or the refusal's 402) in every dialect, and saves the
-    /// challenge with every dialect's keys.
+    /// challenge with every dialect's keys, once the client's rate limit allows a challenge.
     private func issue(_ request: GateRequest, resource: Resource, price: Price, failure: GateRefusal?) async throws(GateRefusal) -> (ChallengeRecord, GateResponse) {
+        try await takeChallengeToken(request)
         let createdAt = StoreTimeRounding.normalized(configuration.clock.now())
         let expiresAt = createdAt.addingTimeInterval(configuration.challengeLifetime)
         let id: String
