@@ -121,6 +121,14 @@ extension GateRefusal {
         storeUnavailable(retrySafe: error.isRetrySafe, code: "\(error.code)")
     }
 
+    /// The rail took the payment but the store could not record it (503, retry in 2 s): the same
+    /// credential presented again is recovered through the rail and granted once.
+    public static func paidButNotRecorded(reference: String, storeCode: String) -> GateRefusal {
+        GateRefusal(status: 503, slug: "store-unavailable", title: "Store Unavailable",
+                    detail: "the payment was received but could not be recorded yet; retry the same credential (nothing is charged twice; reference \(reference))",
+                    retryAfter: 2, logReason: "paid-not-recorded \(storeCode)")
+    }
+
     /// Too many challenges were issued to this client (429).
     public static func rateLimited(retryAfter seconds: Int) -> GateRefusal {
         GateRefusal(status: 429, slug: "rate-limited", title: "Too Many Requests",

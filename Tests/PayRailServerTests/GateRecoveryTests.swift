@@ -112,6 +112,24 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(await world.merchantBalance() == 100)
     }
 
+    @Test("a store that breaks (not busy) after the rail settled still answers 503 with Retry-After, and the retry is granted once")
+    func brokenStoreAfterSettlementIsRetrySafe() async throws {
+        for code in [StoreError.Code.unavailable, .corrupt] {
+            let (world, store) = try await failingWorld()
+            let (_, reading) = try await world.challenge()
+            let read = try world.offer(reading, .plain)
+            let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+            store.fail(.consume, with: code)
+            let failed = try #require(await world.gate.handle(world.request("/premium", fields)).response)
+            #expect(failed.status == 503, "\(code)")
+            #expect(failed.headers["Retry-After"] != nil, "\(code)")
+            #expect(await world.merchantBalance() == 100)
+            let retried = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant, "\(code)")
+            #expect(!retried.isRegrant)
+            #expect(await world.merchantBalance() == 100)
+        }
+    }
+
     @Test("a store failure while issuing a challenge is a retry-safe 503, a damaged store a 500; neither leaks")
     func storeFailuresBecomeProblems() async throws {
         let (world, store) = try await failingWorld()

@@ -58,6 +58,11 @@ extension Gate {
             }
         } catch {
             granting.end(challengeID)
+            // The money moved but nothing here records it: the same credential sent again is the way
+            // back (the rail answers `.alreadySettled` and `settlement(of:)` recovers it), so the
+            // answer is always "retry", whatever the store's own advice; never a 500 that reads
+            // as "give up" to a payer who already paid.
+            if settlement.kind.isFinal { throw GateRefusal.paidButNotRecorded(reference: settlement.reference, storeCode: error.logReason) }
             // Nothing recorded this authorization, so nothing will ever capture it: release the hold.
             if !settlement.kind.isFinal, let rail = configuration.rails.first(where: { $0.id == settlement.rail }) {
                 do { try await rail.finish(settlement, served: false) } catch {
