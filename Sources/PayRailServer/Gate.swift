@@ -40,6 +40,8 @@ public final class Gate: Sendable {
     /// Challenges granted by this process whose response is not stored yet: a credential presented
     /// again meanwhile is asked to retry, not granted twice at once.
     let granting = GrantsInProgress(grace: 60)
+    /// Whether the store answered its last call (see `isStoreHealthy`).
+    let health = GateHealth()
 
     /// The reserved offer detail a key record names its challenge by.
     static let challengeDetail = "payrail.challenge"
@@ -144,7 +146,7 @@ public final class Gate: Sendable {
     /// What the dialects may consult for this request.
     private func dialectContext(_ request: GateRequest, resource: Resource, now: Date) -> GateDialectContext {
         GateDialectContext(configuration: configuration, now: now, requestBinding: requestBinding(request, resource: resource),
-                           x402CardNetworks: challengeSet.x402CardNetworks)
+                           x402CardNetworks: challengeSet.x402CardNetworks, health: health)
     }
 
     /// The x402 `lnbtc` request binding (profile `http:1`: method, this route's public URL, body, no
@@ -168,7 +170,10 @@ public final class Gate: Sendable {
 
     /// Runs a store call; a failure becomes the store's refusal (503 when retrying is safe).
     func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
-        do { return try await body() } catch { throw GateRefusal.store(error) }
+        do { return try await body() } catch {
+            health.storeFailed(error)
+            throw GateRefusal.store(error)
+        }
     }
 
     /// The first 8 characters: enough to find a challenge in logs, useless to an attacker.

@@ -238,6 +238,17 @@ extension SQLiteConnection {
     /// Opens `path` the way every PayRail store does: a busy timeout, `check` run before anything
     /// writes (a store refuses a newer schema there, since switching to WAL rewrites the header), WAL
     /// journal and `synchronous = FULL` (what must not be lost is on disk before an answer).
+    /// Refuses a store file that exists but is empty. SQLite opens a zero-byte file as a brand-new
+    /// database; for a store that is a file that lost its contents (a truncating copy, a full disk,
+    /// an operator's `> gate.sqlite`), and starting afresh would forget every receipt sold or every
+    /// spend made. Call it before anything creates the file.
+    static func refuseEmptyFile(_ path: String) throws(StoreError) {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.int64Value == 0 {
+            throw StoreError(code: .corrupt, reason: "the database file is empty (0 bytes); restore it from a backup, "
+                                 + "or delete it to start a new store that knows nothing sold or spent", isRetrySafe: false)
+        }
+    }
+
     static func openForStore(
         path: String, busyTimeout: Duration, beforeWriting check: (SQLiteConnection) throws(StoreError) -> Void
     ) throws(StoreError) -> SQLiteConnection {

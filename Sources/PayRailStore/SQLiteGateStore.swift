@@ -39,6 +39,7 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     ///   `.busy` when another process held the lock past the timeout.
     public init(path: String, clock: any PayRailClock = SystemClock(), busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         guard !path.isEmpty else { throw StoreError.invalid("the database path is empty") }
+        try SQLiteConnection.refuseEmptyFile(path)
         let connection = try SQLiteConnection.openForStore(path: path, busyTimeout: busyTimeout) { connection throws(StoreError) in
             try SQLiteSchema.refuseNewer(SQLiteSchema.userVersion(connection))
         }

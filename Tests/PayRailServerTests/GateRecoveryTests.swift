@@ -130,6 +130,22 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         }
     }
 
+    @Test("the gate's store health: a failed store call marks it unhealthy at once, only a successful write probe heals it")
+    func storeHealthFollowsFailuresAndProbes() async throws {
+        let (world, store) = try await failingWorld()
+        #expect(world.gate.isStoreHealthy)
+        try await world.gate.probeStore()
+        store.fail(.saveChallenge, with: .unavailable)
+        #expect(try #require(await world.gate.handle(world.request()).response).status == 500)
+        #expect(!world.gate.isStoreHealthy)
+        #expect(world.gate.storeProblem == "store error unavailable")
+        store.fail(.take, with: .unavailable)
+        await #expect(throws: StoreError.self) { try await world.gate.probeStore() }
+        #expect(!world.gate.isStoreHealthy)
+        try await world.gate.probeStore()
+        #expect(world.gate.isStoreHealthy && world.gate.storeProblem == nil)
+    }
+
     @Test("a store failure while issuing a challenge is a retry-safe 503, a damaged store a 500; neither leaks")
     func storeFailuresBecomeProblems() async throws {
         let (world, store) = try await failingWorld()

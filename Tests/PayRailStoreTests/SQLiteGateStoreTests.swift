@@ -236,3 +236,26 @@ struct SQLiteCrossProcessTests {
         }
     }
 }
+
+@Suite("A store file that lost its contents") struct EmptyStoreFileTests {
+    @Test("a zero-byte gate or wallet database is refused, not opened as a new store that forgets every sale and spend")
+    func zeroByteFilesAreRefused() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("payrail-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in ["gate.sqlite", "wallet.sqlite"] {
+            let path = directory.appendingPathComponent(name).path
+            #expect(FileManager.default.createFile(atPath: path, contents: nil))
+            var refused: StoreError?
+            do {
+                if name == "gate.sqlite" { _ = try SQLiteGateStore(path: path) } else { _ = try SQLiteSpendStore(path: path) }
+            } catch { refused = error }
+            #expect(refused?.code == .corrupt, "\(name)")
+            #expect(refused?.isRetrySafe == false)
+            #expect(refused?.reason.contains("empty") == true)
+            #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue == 0, "left untouched")
+        }
+        // A path that does not exist yet is a new store, as before.
+        _ = try SQLiteGateStore(path: directory.appendingPathComponent("new.sqlite").path)
+    }
+}

@@ -474,8 +474,10 @@ struct SQLiteSpendStoreTests {
         #expect(try mode(path) == 0o600)
         #expect(try mode(path + "-wal") == 0o600)  // SQLite gives its side files the database's mode
 
+        // A wallet someone loosened: made by PayRail, then chmod 0644 (an empty file is refused outright).
         let loose = directory.path("loose.sqlite")
-        #expect(FileManager.default.createFile(atPath: loose, contents: nil, attributes: [.posixPermissions: 0o644]))
+        await (try SQLiteSpendStore(path: loose)).close()
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: loose)
         #expect(try mode(loose) == 0o644)
         _ = try SQLiteSpendStore(path: loose)
         #expect(try mode(loose) == 0o600)

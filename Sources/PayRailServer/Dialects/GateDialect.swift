@@ -137,12 +137,20 @@ public struct GateDialectContext: Sendable {
     /// The card networks x402 writes card offers on.
     public let x402CardNetworks: [String]
 
+    /// Where store failures are reported (the gate's health), when a gate made this context.
+    let health: GateHealth?
+
     /// Creates a context.
     public init(configuration: GateConfiguration, now: Date, requestBinding: X402RequestBinding?, x402CardNetworks: [String]) {
+        self.init(configuration: configuration, now: now, requestBinding: requestBinding, x402CardNetworks: x402CardNetworks, health: nil)
+    }
+
+    init(configuration: GateConfiguration, now: Date, requestBinding: X402RequestBinding?, x402CardNetworks: [String], health: GateHealth?) {
         self.configuration = configuration
         self.now = now
         self.requestBinding = requestBinding
         self.x402CardNetworks = x402CardNetworks
+        self.health = health
     }
 
     /// The record of the first of `keys` that names a stored challenge, or `nil`.
@@ -164,7 +172,10 @@ public struct GateDialectContext: Sendable {
 
     /// Runs a store call; a store failure becomes the store's refusal (503 when retrying is safe).
     public func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
-        do { return try await body() } catch { throw GateRefusal.store(error) }
+        do { return try await body() } catch {
+            health?.storeFailed(error)
+            throw GateRefusal.store(error)
+        }
     }
 }
 

@@ -52,7 +52,7 @@ extension Gate {
                                      createdAt: createdAt, expiresAt: expiresAt)
         let rendered = try render(record, request: request, binding: binding, failure: failure)
         let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
-                                         x402CardNetworks: challengeSet.x402CardNetworks)
+                                         x402CardNetworks: challengeSet.x402CardNetworks, health: health)
         let toSave = try records(for: IssuedChallenge(record: record, rendered: rendered), context: context)
         try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
         var headers = rendered.headers

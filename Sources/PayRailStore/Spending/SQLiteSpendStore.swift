@@ -112,6 +112,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     ///   written, `.busy` when another process held the lock past the timeout.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         guard !path.isEmpty else { throw StoreError.invalid("the wallet file path is empty") }
+        try SQLiteConnection.refuseEmptyFile(path)
         try Self.createPrivately(path)
         let connection = try SQLiteConnection.openForStore(path: path, busyTimeout: busyTimeout) { connection throws(StoreError) in
             try SpendSchema.refuseNewer(SpendSchema.version(connection))
