@@ -187,7 +187,29 @@ public final class Gate: Sendable {
     // An autoclosure: without a logger the line is never built (replays log one per request).
     func log(_ line: @autoclosure () -> String) {
         guard let sink = configuration.log else { return }
-        sink("payrail-gate " + line())
+        sink("payrail-gate " + Self.loggable(line()))
+    }
+
+    /// At most `limit` characters of `text` with every control character (C0, DEL, C1), bidi
+    /// override and backslash written as `\u{…}`: a path or method chosen by a client can neither
+    /// move the operator's cursor (ANSI escapes, backspaces), forge a second log line (CR, LF),
+    /// reorder what is shown, nor flood the log.
+    static func loggable(_ text: String, limit: Int = 1024) -> String {
+        var out = String.UnicodeScalarView()
+        var written = 0
+        for scalar in text.unicodeScalars {
+            guard written < limit else { return String(out) + "...(cut)" }
+            let value = scalar.value
+            let isControl = value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x5C
+                || [0x200E, 0x200F, 0x2028, 0x2029].contains(value) || (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value)
+            if isControl {
+                out.append(contentsOf: "\\u{\(String(value, radix: 16))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+            written += 1
+        }
+        return String(out)
     }
 }
 

@@ -123,6 +123,27 @@ func problemURI(_ response: GateResponse) -> String? {
         #expect(await world.merchantBalance() == 100)
     }
 
+    @Test("log lines escape control characters and bidi overrides from the request, and stay bounded")
+    func logLinesEscapeControlBytes() async throws {
+        let world = try await GateWorld.make()
+        var configuration = world.configuration
+        configuration.pricing = try PricingTable(parsing: ["GET /premium/*=100sat"], rails: [.fake])
+        let gate = Gate(configuration: configuration)
+        // ASCII controls never become a resource (400, unlogged); C1 controls (a one-character CSI)
+        // and bidi overrides pass as UTF-8, and must not reach the operator's terminal raw.
+        _ = await gate.handle(world.request("/premium/\u{1B}[2J\r\nforged"))
+        let hostile = "/premium/q=\u{9B}2J\u{85}payrail-gate\u{2028}forged\u{202E}" + String(repeating: "a", count: 5000)
+        _ = await gate.handle(world.request(hostile))
+        _ = await gate.handle(world.request(hostile, HTTPFields([("X-Receipt", "not.avoucher")])))
+        let lines = world.logs.lines
+        #expect(lines.contains { $0.contains("\\u{9b}2J\\u{85}") && $0.contains("\\u{202e}") }, "\(lines.map { String($0.prefix(200)) })")
+        #expect(lines.contains { $0.hasSuffix("...(cut)") })
+        for line in lines {
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E || $0.value == 0x2028 })
+            #expect(line.utf8.count < 1200)
+        }
+    }
+
     @Test func logsCarryNoCredentialMaterial() async throws {
         let world = try await GateWorld.make()
         var secrets: [String] = []
