@@ -174,6 +174,11 @@ public struct GateConfiguration: Sendable {
     public var grantSeconds: Int64
     /// How long a challenge can be paid, in seconds.
     public var challengeLifetime: TimeInterval
+    /// How long after its challenge expired a payment made in time is still accepted, in seconds
+    /// (default 24 h): a payer that paid before the expiry and lost the answer, or was slow to
+    /// present, is settled and granted then (the rail settles only payments made while the offer
+    /// was valid). Challenges are kept this long after they expire.
+    public var presentationGrace: TimeInterval = 86_400
     /// How long an `Idempotency-Key` replays, in seconds.
     public var idempotencyLifetime: TimeInterval
     /// The public origin (`https://api.example.com`) the x402 `resource.url` is built from;

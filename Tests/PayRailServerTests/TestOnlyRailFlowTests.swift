@@ -103,7 +103,11 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
         let unpaidOffer = try world.offer(unpaid, .plain).offer
         let (pass, _) = try await paidPass(world, gate)
         try await gate.complete(pass, response: resourceBody)
+        // Challenges are kept for the presentation grace (24 h) after they expire.
         world.clock.advance(by: 301)
+        #expect(try await gate.purgeExpired().challenges == 0)
+        #expect(rail.discarded.isEmpty)
+        world.clock.advance(by: 86_400)
         let report = try await gate.purgeExpired()
         #expect(rail.discarded == [unpaidOffer.id])
         #expect(report.challenges >= 2)

@@ -69,8 +69,12 @@ public struct PaymentGateDialect: GateDialect {
             // A challenge already paid may come back after its lifetime (the payer lost the answer):
             // its binding is checked as of when it was consumed, and the rail decides later. The
             // consumption is the stored challenge's, found through this credential's keys.
+            // A challenge that expired less than the presentation grace ago is checked as of its own
+            // last valid instant: the gate then lets the rail say whether it was paid in time.
             let consumed = try await context.consumption(underKeys: Self.keys(presentation, (try? PaymentCharge.domainCredential(from: presentation))))
-            guard let consumed, (try? context.configuration.keyring.verify(presentation.challenge, now: consumed.consumedAt)) != nil else {
+            let bindingTime = consumed?.consumedAt ?? Self.lastValidInstant(presentation.challenge, grace: context.configuration.presentationGrace,
+                                                                             now: context.now)
+            guard let bindingTime, (try? context.configuration.keyring.verify(presentation.challenge, now: bindingTime)) != nil else {
                 throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
             }
         }
@@ -81,6 +85,12 @@ public struct PaymentGateDialect: GateDialect {
         let keys = Self.keys(presentation, credential)
         return CredentialLookup(key: keys[0], fallbackKeys: Array(keys.dropFirst()), rail: credential.rail, credential: credential,
                                 echoedChallengeID: echoedID)
+    }
+
+    /// The last instant the challenge was valid, when that is less than `grace` before `now`.
+    static func lastValidInstant(_ challenge: PaymentChallenge, grace: TimeInterval, now: Date) -> Date? {
+        guard let expiry = try? challenge.expiryDate(), now < expiry.addingTimeInterval(grace) else { return nil }
+        return expiry.addingTimeInterval(-0.001)
     }
 
     /// The challenge's own key, then the rail offer key the HMAC-bound echo names: challenges issued

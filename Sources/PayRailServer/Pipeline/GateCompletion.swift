@@ -61,7 +61,9 @@ extension Gate {
     /// - Throws: `GateError` when the store failed.
     @discardableResult
     public func purgeExpired(now: Date? = nil, limit: Int = 1000) async throws(GateError) -> PurgeReport {
-        let now = now ?? configuration.clock.now()
+        // A challenge is kept for the presentation grace after it expires: a payment made in time
+        // may still come back (and must find its offer), and only then is its offer discarded.
+        let now = (now ?? configuration.clock.now()).addingTimeInterval(-configuration.presentationGrace)
         do {
             let expired = try await configuration.store.unpaidChallenges(expiredBefore: now, limit: limit)
             var cutoff = now

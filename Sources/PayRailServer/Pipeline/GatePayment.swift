@@ -58,7 +58,9 @@ extension Gate {
 
     /// What every dialect's credential must satisfy: this resource and body, and, unless the
     /// challenge was already consumed (then only the rail's word can follow), unexpired and still
-    /// this price.
+    /// this price. A challenge that expired less than `presentationGrace` ago is still presented
+    /// to the rail, which settles only a payment made while the offer was valid: a payment made in
+    /// time is never lost, and its price is the one it paid.
     private func check(_ record: ChallengeRecord, offer: Offer, request: GateRequest, resource: Resource, price: Price,
                        now: Date) async throws(GateRefusal) {
         func refusal(_ type: PaymentProblemType, _ detail: String, _ reason: String) -> GateRefusal {
@@ -73,10 +75,12 @@ extension Gate {
         let alreadyConsumed = try await store { () async throws(StoreError) in
             try await configuration.store.consumedChallenge(id: record.id)
         } != nil
-        guard alreadyConsumed || (now < record.expiresAt && now < offer.expiresAt) else {
+        let inTime = now < record.expiresAt && now < offer.expiresAt
+        let withinGrace = now < min(record.expiresAt, offer.expiresAt).addingTimeInterval(configuration.presentationGrace)
+        guard alreadyConsumed || inTime || withinGrace else {
             throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
         }
-        guard alreadyConsumed || price.amount(on: offer.rail) == offer.amount else {
+        guard alreadyConsumed || !inTime || price.amount(on: offer.rail) == offer.amount else {
             throw refusal(.paymentInsufficient, "the price changed; pay the fresh challenge", "price-changed")
         }
     }
