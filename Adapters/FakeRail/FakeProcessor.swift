@@ -121,7 +121,8 @@ public actor FakeProcessor: FakeProcessorAPI {
 
     /// Opens an account with a fresh random API secret.
     ///
-    /// - Throws: `.mismatch` if the id is taken or empty; `.unavailable` if no randomness is available.
+    /// - Throws: `.mismatch` if the id is taken or empty; `.unavailable` if no randomness is available
+    ///   or the account cannot be stored.
     public func openAccount(_ accountID: String) throws(RailError) -> FakeAccountCredentials {
         guard !accountID.isEmpty, accounts[accountID] == nil else {
             throw RailError(.mismatch, "account id \"\(accountID)\" is empty or already taken", rail: .fake)
@@ -157,7 +158,8 @@ public actor FakeProcessor: FakeProcessorAPI {
 
     /// Adds funds to an account (a top-up from outside the fake world).
     ///
-    /// - Throws: `.mismatch` for an unknown account; `.unsupported` when the balance would overflow.
+    /// - Throws: `.mismatch` for an unknown account; `.unsupported` when the balance would overflow;
+    ///   `.unavailable` when the new balance cannot be stored (then nothing changed).
     public func deposit(_ money: Money, into accountID: String) throws(RailError) {
         guard var account = accounts[accountID] else {
             throw RailError(.mismatch, "unknown account \"\(accountID)\"", rail: .fake)
@@ -278,7 +280,7 @@ public actor FakeProcessor: FakeProcessorAPI {
         let id = "req_" + Base64URL.encode(try Self.randomBytes(16))
         let record = FakePaymentRequest(id: id, payee: payee.accountID, amount: amount, expiresAt: expiry, challengeID: challengeID)
         let request = FakeRequestState(record: record)
-        try commit([.request(request)])
+        try commit([.request(request)], synced: false)  // unpaid: its loss in a power cut costs nobody anything
         requests[id] = request
         return record
     }
@@ -406,8 +408,8 @@ public actor FakeProcessor: FakeProcessorAPI {
     // MARK: Internals
 
     /// Stores `changes` (nothing for a processor kept in memory) before the caller applies them here.
-    private func commit(_ changes: [FakeJournalChange]) throws(RailError) {
-        try journal?.commit(changes)
+    private func commit(_ changes: [FakeJournalChange], synced: Bool = true) throws(RailError) {
+        try journal?.commit(changes, synced: synced)
     }
 
     /// One day: long enough for any challenge, short enough that held funds do not pile up.

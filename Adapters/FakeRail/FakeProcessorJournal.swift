@@ -137,9 +137,23 @@ final class FakeProcessorJournal {
     /// Releases the file and its lock; every later write fails with `.unavailable`.
     func close() { connection.close() }
 
-    /// Commits `changes` in one transaction, durably, or throws having changed nothing.
-    func commit(_ changes: [FakeJournalChange]) throws(RailError) {
+    /// Commits `changes` in one transaction, or throws having changed nothing.
+    ///
+    /// - Parameter synced: `false` commits without waiting for the disk (`synchronous = NORMAL` for
+    ///   this commit only): it survives the process dying but maybe not a power cut, until the next
+    ///   synced commit, which syncs it too (so nothing later can be on disk without it). Only for
+    ///   changes whose loss costs no money: a new request nobody paid yet (a payer of a lost request
+    ///   is refused, nothing debited). Anything that moves or holds money is synced.
+    func commit(_ changes: [FakeJournalChange], synced: Bool = true) throws(RailError) {
         guard !changes.isEmpty else { return }
+        if !synced {
+            try connection.execute("PRAGMA synchronous = NORMAL;")
+            let result: Result<Void, RailError>
+            do { result = .success(try commit(changes, synced: true)) } catch { result = .failure(error) }
+            // Failing to restore FULL must not let a later payment commit unsynced: it fails this call.
+            try connection.execute("PRAGMA synchronous = FULL;")
+            return try result.get()
+        }
         try connection.transaction { () throws(RailError) in
             for change in changes {
                 switch change {
@@ -263,6 +277,7 @@ final class FakeProcessorJournal {
             _ = unlink(temporary.path)
             throw FakeSQLiteConnection.failure("cannot create \(url.path): \(String(cString: strerror(errno)))")
         }
+        syncDirectory(url.deletingLastPathComponent().path)  // the new name, not only the file, survives a power cut
     }
 
     private func migrate(path: String) throws(RailError) {
@@ -295,6 +310,14 @@ private func createPrivateFile(_ path: String) -> Bool {
     guard descriptor >= 0 else { return false }
     _ = close(descriptor)
     return true
+}
+
+/// Flushes a directory's entries (a rename) to disk; best effort, as a failure leaves the old name.
+private func syncDirectory(_ path: String) {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return }
+    _ = fsync(descriptor)
+    _ = close(descriptor)
 }
 
 /// A shorter name for building bindings.

@@ -143,7 +143,8 @@ final class FakeSQLiteConnection {
         let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
         let primary = status & 0xFF
         if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
-            return RailError(.unavailable, "\(context): the fake processor's database is locked by another process (\(message))",
+            return RailError(.unavailable, "\(context): the fake processor's database is in use by another process "
+                + "(another payrail serve on the same data directory?) (\(message))",
                              retry: .safe, rail: .fake)
         }
         return Self.failure("\(context): \(message) (SQLite code \(status))")

@@ -97,7 +97,8 @@ public struct ServeDataDirectory: Sendable {
     }
 
     /// The fake processor API secret of each account in `accountIDs`, kept in `fake-accounts.json`;
-    /// an account without one gets a new random secret, written before it is returned.
+    /// an account without one gets a new random secret, written before it is returned. A missing file
+    /// beside an existing processor database is refused: new secrets would not open its accounts.
     public func fakeAccountSecrets(for accountIDs: [String]) throws(ServeSetupError) -> [String: String] {
         let file = fakeAccountsURL
         var secrets: [String: String] = [:]
@@ -107,6 +108,9 @@ public struct ServeDataDirectory: Sendable {
                     + "\(fakeProcessorDatabaseURL.lastPathComponent) away to start a new fake processor")
             }
             secrets = stored
+        } else if FileManager.default.fileExists(atPath: fakeProcessorDatabaseURL.path) {
+            throw ServeSetupError("\(file.path) is missing but \(fakeProcessorDatabaseURL.path) exists: restore it, or move the "
+                + "database away to start a new fake processor (its accounts, balances and payments are then forgotten)")
         }
         let missing = accountIDs.filter { (secrets[$0] ?? "").isEmpty }
         guard !missing.isEmpty else { return secrets }
