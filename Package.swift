@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto", "Bolt11"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
-        .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/FakeRail"),
+        .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto", "CSQLite"], path: "Adapters/FakeRail"),
         // The BOLT 11 invoice codec: read by the wire dialects (lnbtc, L402, plain) and by the Lightning rail.
         .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/Bolt11"),
         // The Lightning rail over LNbits / LND REST backends.

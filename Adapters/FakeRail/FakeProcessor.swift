@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -5,7 +6,9 @@ import PayRailCrypto
 // A payment processor in miniature: accounts with balances, payable requests, signed vouchers and
 // at-most-once redemption. It behaves like a real one where it matters to the code above it:
 // latency, outages, declines, and the nasty case of a timeout after the money moved. Every such
-// event is drawn from a seeded generator, so a failing test replays exactly.
+// event is drawn from a seeded generator, so a failing test replays exactly. Opened on a file
+// (`init(signingKey:databaseURL:)`) it keeps every account, balance, request and redemption across
+// restarts, each change on disk before the answer that reports it.
 
 /// How unreliable the fake processor is. Rates are per mille (0...1000) so no floating point is involved.
 public struct FakeProcessorBehaviour: Hashable, Sendable {
@@ -49,27 +52,22 @@ public enum FakeRequestStatus: Hashable, Sendable {
 
 /// The in-process fake payment processor.
 public actor FakeProcessor: FakeProcessorAPI {
-    private struct Account {
-        let secretHash: [UInt8]
-        var balances: [MoneyUnit: Int64] = [:]
-    }
-
-    private struct Request {
-        let record: FakePaymentRequest
-        var payer: String?
-        var voucher: String?
-        var paymentID: String?
-        var redemption: FakeRedemption?
-    }
-
     /// The key that verifies this processor's vouchers; give it to payee and payer rails.
     public nonisolated let publicKey: Ed25519.PublicKey
     private let signingKey: Ed25519.PrivateKey
     private let clock: any PayRailClock
     private let behaviour: FakeProcessorBehaviour
     private var generator: SplitMix64
-    private var accounts: [String: Account] = [:]
-    private var requests: [String: Request] = [:]
+    private var accounts: [String: FakeAccountState] = [:]
+    private var requests: [String: FakeRequestState] = [:]
+    /// Where changes are committed before they are applied here; `nil` keeps everything in memory.
+    private var journal: FakeProcessorJournal?
+    /// A serial queue of its own: committing waits for the disk, which must not hold one of Swift's
+    /// few cooperative threads (the gate's store keeps its SQLite work off them the same way).
+    private nonisolated let executor = FakeProcessorExecutor()
+
+    /// Runs the actor on its own serial queue.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Creates a processor.
     ///
@@ -85,23 +83,83 @@ public actor FakeProcessor: FakeProcessorAPI {
         self.generator = SplitMix64(seed: behaviour.seed)
     }
 
+    /// Opens a processor that keeps its state in the SQLite file at `databaseURL` (created, mode 0600,
+    /// when missing): accounts (secrets as SHA-256 only), balances, requests and redemptions survive a
+    /// restart, so a voucher paid before it is still `.alreadySettled` and its redemption still found.
+    ///
+    /// The process holds the file until `close()` or exit; a second processor on it is refused.
+    ///
+    /// - Parameters:
+    ///   - signingKey: the voucher signing key the file was first written with (it records the public key).
+    ///   - databaseURL: the state file.
+    ///   - clock: decides request expiry.
+    ///   - behaviour: latency and failure injection.
+    /// - Throws: `RailError` `.unavailable` naming the file and what to do when it cannot be created,
+    ///   opened or locked, is empty or damaged, or belongs to another signing key.
+    public init(
+        signingKey: Ed25519.PrivateKey, databaseURL: URL, clock: any PayRailClock = SystemClock(),
+        behaviour: FakeProcessorBehaviour = .reliable
+    ) throws(RailError) {
+        let (journal, accounts, requests) = try FakeProcessorJournal.open(databaseURL, publicKey: signingKey.publicKey)
+        self.signingKey = signingKey
+        self.publicKey = signingKey.publicKey
+        self.clock = clock
+        self.behaviour = behaviour
+        self.generator = SplitMix64(seed: behaviour.seed)
+        self.journal = journal
+        self.accounts = accounts
+        self.requests = requests
+    }
+
+    /// Closes the state file (releasing it for another process); later changes fail with `.unavailable`.
+    /// Does nothing for a processor kept in memory.
+    public func close() {
+        journal?.close()
+    }
+
     // MARK: Administration (not part of the API: the operator's console)
 
     /// Opens an account with a fresh random API secret.
     ///
-    /// - Throws: `.mismatch` if the id is taken or empty; `.unavailable` if no randomness is available.
+    /// - Throws: `.mismatch` if the id is taken or empty; `.unavailable` if no randomness is available
+    ///   or the account cannot be stored.
     public func openAccount(_ accountID: String) throws(RailError) -> FakeAccountCredentials {
         guard !accountID.isEmpty, accounts[accountID] == nil else {
             throw RailError(.mismatch, "account id \"\(accountID)\" is empty or already taken", rail: .fake)
         }
         let secret = "sk_fake_" + Base64URL.encode(try Self.randomBytes(32))
-        accounts[accountID] = Account(secretHash: SHA256.hash(Array(secret.utf8)))
+        let account = FakeAccountState(secretHash: SHA256.hash(Array(secret.utf8)))
+        try commit([.account(id: accountID, account)])
+        accounts[accountID] = account
         return FakeAccountCredentials(accountID: accountID, secret: secret)
+    }
+
+    /// Opens the account with the secret in `credentials` unless it exists, and funds it with each
+    /// amount of `funding` whose unit it never held, in one change: run at every start of a server
+    /// whose processor keeps its state, this funds a demo account once per unit, never again after a
+    /// restart (its balance stays what was left), while a unit priced for the first time is funded.
+    ///
+    /// - Throws: `.mismatch` for an empty id or empty secret; `.declined` when the account exists
+    ///   with another secret; `.unavailable` when the change cannot be stored.
+    public func provisionAccount(_ credentials: FakeAccountCredentials, funding: [Money] = []) throws(RailError) {
+        guard !credentials.accountID.isEmpty, !credentials.secret.isEmpty else {
+            throw RailError(.mismatch, "an account needs an id and a secret", rail: .fake)
+        }
+        var account = accounts[credentials.accountID] ?? FakeAccountState(secretHash: SHA256.hash(Array(credentials.secret.utf8)))
+        if accounts[credentials.accountID] != nil {
+            try authenticate(credentials)
+        }
+        for money in funding where account.balances[money.unit] == nil {
+            account.balances[money.unit] = money.amount
+        }
+        try commit([.account(id: credentials.accountID, account)])
+        accounts[credentials.accountID] = account
     }
 
     /// Adds funds to an account (a top-up from outside the fake world).
     ///
-    /// - Throws: `.mismatch` for an unknown account; `.unsupported` when the balance would overflow.
+    /// - Throws: `.mismatch` for an unknown account; `.unsupported` when the balance would overflow;
+    ///   `.unavailable` when the new balance cannot be stored (then nothing changed).
     public func deposit(_ money: Money, into accountID: String) throws(RailError) {
         guard var account = accounts[accountID] else {
             throw RailError(.mismatch, "unknown account \"\(accountID)\"", rail: .fake)
@@ -109,6 +167,7 @@ public actor FakeProcessor: FakeProcessorAPI {
         let (sum, overflow) = (account.balances[money.unit] ?? 0).addingReportingOverflow(money.amount)
         guard !overflow else { throw RailError(.unsupported, "the balance would overflow", rail: .fake) }
         account.balances[money.unit] = sum
+        try commit([.account(id: accountID, account)])
         accounts[accountID] = account
     }
 
@@ -142,6 +201,66 @@ public actor FakeProcessor: FakeProcessorAPI {
         return .open
     }
 
+    /// How long a paid request is kept after it expired, by default: a week, well over the gate's
+    /// 24-hour presentation grace plus its default one-hour grant (a voucher presented again within
+    /// them must still be `.alreadySettled`, and a lost redemption still found).
+    public static let defaultPaidRetention: TimeInterval = 7 * 86_400
+
+    /// The shortest retention `purgeExpired` accepts for paid requests: the gate's presentation grace.
+    public static let minimumPaidRetention: TimeInterval = 86_400
+
+    /// Forgets requests nobody can still use, in one stored change: requests that expired unpaid
+    /// (they can no longer be paid), and paid ones whose expiry is more than `paidRetention` ago. A
+    /// paid request never redeemed by then is refunded to its payer first (the hold lapses, as an
+    /// authorization does), so no payment is lost by forgetting it. Run it on the gate's purge schedule.
+    ///
+    /// - Parameters:
+    ///   - now: the moment to judge expiry by (default: the processor's clock).
+    ///   - paidRetention: how long after its expiry a paid request is kept; at least
+    ///     `minimumPaidRetention` (a shorter value is raised to it). Pass at least the gate's
+    ///     presentation grace plus its grant lifetime.
+    ///   - limit: at most this many requests are forgotten per call (the rest on the next one).
+    /// - Throws: `.unavailable` when the change cannot be stored (then nothing was forgotten).
+    @discardableResult
+    public func purgeExpired(
+        now: Date? = nil, paidRetention: TimeInterval = FakeProcessor.defaultPaidRetention, limit: Int = 10_000
+    ) throws(RailError) -> FakePurgeReport {
+        let now = now ?? clock.now()
+        let retention = max(paidRetention, Self.minimumPaidRetention)
+        var report = FakePurgeReport()
+        var forgotten: [String] = []
+        var refunded: [String: FakeAccountState] = [:]
+        for (id, request) in requests where forgotten.count < limit {
+            guard let payer = request.payer else {
+                guard request.record.expiresAt < now else { continue }
+                report.expiredUnpaid += 1
+                forgotten.append(id)
+                continue
+            }
+            guard request.record.expiresAt.addingTimeInterval(retention) < now else { continue }
+            if request.redemption == nil {
+                // Held funds go back to the payer; a payer that cannot take them keeps the request.
+                let amount = request.record.amount
+                guard var account = refunded[payer] ?? accounts[payer] else { continue }
+                let (sum, overflow) = (account.balances[amount.unit] ?? 0).addingReportingOverflow(amount.amount)
+                guard !overflow else { continue }
+                account.balances[amount.unit] = sum
+                refunded[payer] = account
+                report.refunded += 1
+            } else {
+                report.settled += 1
+            }
+            forgotten.append(id)
+        }
+        try commit(forgotten.map { .deleteRequest(id: $0) } + refunded.map { .account(id: $0.key, $0.value) })
+        for id in forgotten { requests[id] = nil }
+        for (id, account) in refunded { accounts[id] = account }
+        return report
+    }
+
+    /// How many requests the processor holds (operator view; bounded by `purgeExpired`).
+    public var requestCount: Int { requests.count }
+
     // MARK: FakeProcessorAPI
 
     /// Registers a payable request; its expiry is truncated to whole seconds (the voucher's precision).
@@ -160,7 +279,9 @@ public actor FakeProcessor: FakeProcessorAPI {
         }
         let id = "req_" + Base64URL.encode(try Self.randomBytes(16))
         let record = FakePaymentRequest(id: id, payee: payee.accountID, amount: amount, expiresAt: expiry, challengeID: challengeID)
-        requests[id] = Request(record: record)
+        let request = FakeRequestState(record: record)
+        try commit([.request(request)], synced: false)  // unpaid: its loss in a power cut costs nobody anything
+        requests[id] = request
         return record
     }
 
@@ -208,9 +329,10 @@ public actor FakeProcessor: FakeProcessorAPI {
             expiresAt: Int64(request.record.expiresAt.timeIntervalSince1970))
         let voucher = try claims.signed(with: signingKey)  // before the debit: a signing failure moves no money
         account.balances[amount.unit] = balance - amount.amount
-        accounts[payer.accountID] = account
         request.payer = payer.accountID
         request.voucher = voucher
+        try commit([.account(id: payer.accountID, account), .request(request)])  // the debit and the voucher together
+        accounts[payer.accountID] = account
         requests[requestID] = request
         let timeoutLimit = behaviour.unavailablePerMille + behaviour.declinePerMille + behaviour.timeoutAfterDebitPerMille
         if draw < timeoutLimit {
@@ -249,10 +371,14 @@ public actor FakeProcessor: FakeProcessorAPI {
         guard !overflow else { throw RailError(.unsupported, "the payee balance would overflow", rail: .fake) }
         let paymentID = "pay_" + Base64URL.encode(try Self.randomBytes(16))
         account.balances[amount.unit] = credited
-        accounts[payee.accountID] = account
-        let redemption = FakeRedemption(paymentID: paymentID, requestID: requestID, amount: amount, redeemedAt: now)
-        request.paymentID = paymentID
+        // Kept to the millisecond, the precision it is stored with: the answer is the same after a restart.
+        let redemption = FakeRedemption(paymentID: paymentID, requestID: requestID, amount: amount,
+                                        redeemedAt: FakeProcessorJournal.truncatedToMilliseconds(now))
         request.redemption = redemption
+        // The credit and the redemption together, on disk before anyone is told: a second redeem of
+        // the same voucher, now or after a restart, finds it and answers `.alreadySettled`.
+        try commit([.account(id: payee.accountID, account), .request(request)])
+        accounts[payee.accountID] = account
         requests[requestID] = request
         return redemption
     }
@@ -280,6 +406,11 @@ public actor FakeProcessor: FakeProcessorAPI {
     }
 
     // MARK: Internals
+
+    /// Stores `changes` (nothing for a processor kept in memory) before the caller applies them here.
+    private func commit(_ changes: [FakeJournalChange], synced: Bool = true) throws(RailError) {
+        try journal?.commit(changes, synced: synced)
+    }
 
     /// One day: long enough for any challenge, short enough that held funds do not pile up.
     static let maximumRequestLifetime: TimeInterval = 86_400
@@ -313,6 +444,33 @@ public actor FakeProcessor: FakeProcessorAPI {
         } catch {
             throw RailError(.unavailable, "no secure randomness: \(error)", retry: .safe, rail: .fake)
         }
+    }
+}
+
+/// What one `FakeProcessor.purgeExpired` forgot.
+public struct FakePurgeReport: Hashable, Sendable {
+    /// Requests that expired unpaid.
+    public var expiredUnpaid = 0
+    /// Redeemed requests past their retention.
+    public var settled = 0
+    /// Paid requests never redeemed within their retention, refunded to their payer before being forgotten.
+    public var refunded = 0
+
+    /// An empty report.
+    public init() {}
+
+    /// Every request forgotten.
+    public var total: Int { expiredUnpaid + settled + refunded }
+}
+
+/// Runs the processor actor's jobs on one serial dispatch queue, off Swift's cooperative threads.
+final class FakeProcessorExecutor: SerialExecutor, @unchecked Sendable {
+    private let queue = DispatchQueue(label: "payrail.fake-processor")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let executor = asUnownedSerialExecutor()
+        queue.async { unowned.runSynchronously(on: executor) }
     }
 }
 

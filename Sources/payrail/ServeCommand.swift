@@ -98,16 +98,30 @@ enum ServeCommand {
         return .success
     }
 
-    /// The fake processor lives in this process; its state (accounts, balances) does not survive a
-    /// restart. It runs whatever `--rail` says, since its pay and balance routes are always served;
-    /// the demo payer gets a thousand times each fake price.
+    /// The fake processor lives in this process and keeps its voucher key, its accounts' secrets and
+    /// its state (balances, requests, redemptions) in the data directory, so a voucher paid before a
+    /// restart is still recognised after it. It runs whatever `--rail` says, since its pay and balance
+    /// routes are always served; the demo payer gets a thousand times each fake price, once per unit.
     private static func startFakeProcessor(pricing: PricingTable, data: ServeDataDirectory) async throws -> ServeRailServices {
-        let processorKey = try Ed25519.PrivateKey()
-        let processor = FakeProcessor(signingKey: processorKey)
-        let merchant = try await processor.openAccount("merchant")
-        let payer = try await processor.openAccount("demo-payer")
+        let processorKey = try data.fakeProcessorKey()
+        let secrets = try data.fakeAccountSecrets(for: ["merchant", "demo-payer"])
+        let merchant = FakeAccountCredentials(accountID: "merchant", secret: secrets["merchant"] ?? "")
+        let payer = FakeAccountCredentials(accountID: "demo-payer", secret: secrets["demo-payer"] ?? "")
+        var funding: [MoneyUnit: Money] = [:]
         for rule in pricing.rules {
-            if let amount = rule.price.amount(on: .fake) { try await processor.deposit(try amount.multiplied(by: 1000), into: "demo-payer") }
+            guard let amount = rule.price.amount(on: .fake) else { continue }
+            let thousand = try amount.multiplied(by: 1000)
+            funding[amount.unit] = try funding[amount.unit].map { try $0.adding(thousand) } ?? thousand
+        }
+        let processor: FakeProcessor
+        do {
+            processor = try FakeProcessor(signingKey: processorKey, databaseURL: data.fakeProcessorDatabaseURL)
+            try await processor.provisionAccount(merchant)
+            try await processor.provisionAccount(payer, funding: Array(funding.values))
+        } catch {
+            throw CommandFailure.refused("the fake processor in \(data.url.path) cannot start: \(error.reason)"
+                + (error.code == .declined ? " (\(data.fakeAccountsURL.lastPathComponent) does not match "
+                    + "\(data.fakeProcessorDatabaseURL.lastPathComponent): restore it, or move both away)" : ""))
         }
         return ServeRailServices(processor: processor, processorKey: processorKey.publicKey, merchant: merchant, demoPayer: payer,
                                  data: data)

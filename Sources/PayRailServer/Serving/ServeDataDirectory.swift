@@ -13,7 +13,9 @@ import Darwin
 // (challenges already issued must stay payable) and the database. They live in one directory only
 // its owner can enter (with the Lightning rail, the L402 macaroon root key too). The keys folder has
 // the layout `payrail keys generate` writes (`<kid>.pem` and
-// `jwks.json`), so an operator can rotate by generating a new key into it and restarting.
+// `jwks.json`), so an operator can rotate by generating a new key into it and restarting. The fake
+// processor that `payrail serve` hosts keeps its voucher key, its accounts' secrets and its state
+// here too, so vouchers paid before a restart are still recognised after it.
 
 /// A setup problem that stops the server from starting; the message says what to fix.
 public struct ServeSetupError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -57,6 +59,73 @@ public struct ServeDataDirectory: Sendable {
 
     /// Where the demo payer's fake-processor credentials are written for local agents.
     public var fakePayerURL: URL { url.appendingPathComponent("fake-payer.json") }
+
+    /// The in-process fake processor's state (accounts, balances, requests, redemptions): SQLite, mode 0600.
+    public var fakeProcessorDatabaseURL: URL { url.appendingPathComponent("fake-processor.sqlite") }
+
+    /// The fake processor's voucher signing key (Ed25519 PEM, mode 0600).
+    public var fakeProcessorKeyURL: URL { url.appendingPathComponent("fake-processor.pem") }
+
+    /// The API secrets of the accounts `payrail serve` opens at its fake processor (JSON, mode 0600);
+    /// the processor itself keeps only their hashes.
+    public var fakeAccountsURL: URL { url.appendingPathComponent("fake-accounts.json") }
+
+    /// The fake processor's voucher signing key, generated on first use. Vouchers already paid keep
+    /// verifying across restarts only while this file is kept. A missing key beside an existing
+    /// processor database is refused rather than replaced: a new key would refuse every voucher paid.
+    public func fakeProcessorKey() throws(ServeSetupError) -> Ed25519.PrivateKey {
+        let file = fakeProcessorKeyURL
+        if let text = try? String(contentsOf: file, encoding: .utf8) {
+            do { return try Ed25519.PrivateKey(pemRepresentation: text) } catch {
+                throw ServeSetupError("\(file.path) is not an Ed25519 private key (\(error)): restore it, or move it and "
+                    + "\(fakeProcessorDatabaseURL.lastPathComponent) away to start a new fake processor")
+            }
+        }
+        guard !FileManager.default.fileExists(atPath: fakeProcessorDatabaseURL.path) else {
+            throw ServeSetupError("\(file.path) is missing but \(fakeProcessorDatabaseURL.path) exists: restore the key, or move "
+                + "the database away to start a new fake processor (vouchers paid to the old one are then refused)")
+        }
+        do {
+            let key = try Ed25519.PrivateKey()
+            try Self.writePrivate(Data(key.pemRepresentation.utf8), to: file)
+            return key
+        } catch let error as ServeSetupError {
+            throw error
+        } catch {
+            throw ServeSetupError("cannot create the fake processor key \(file.path): \(error)")
+        }
+    }
+
+    /// The fake processor API secret of each account in `accountIDs`, kept in `fake-accounts.json`;
+    /// an account without one gets a new random secret, written before it is returned. A missing file
+    /// beside an existing processor database is refused: new secrets would not open its accounts.
+    public func fakeAccountSecrets(for accountIDs: [String]) throws(ServeSetupError) -> [String: String] {
+        let file = fakeAccountsURL
+        var secrets: [String: String] = [:]
+        if let data = try? Data(contentsOf: file) {
+            guard let stored = (try? JSONSerialization.jsonObject(with: data)) as? [String: String] else {
+                throw ServeSetupError("\(file.path) is not a JSON object of account secrets: restore it, or move it and "
+                    + "\(fakeProcessorDatabaseURL.lastPathComponent) away to start a new fake processor")
+            }
+            secrets = stored
+        } else if FileManager.default.fileExists(atPath: fakeProcessorDatabaseURL.path) {
+            throw ServeSetupError("\(file.path) is missing but \(fakeProcessorDatabaseURL.path) exists: restore it, or move the "
+                + "database away to start a new fake processor (its accounts, balances and payments are then forgotten)")
+        }
+        let missing = accountIDs.filter { (secrets[$0] ?? "").isEmpty }
+        guard !missing.isEmpty else { return secrets }
+        for accountID in missing {
+            do { secrets[accountID] = "sk_fake_" + Base64URL.encode(try SecureRandom.bytes(count: 32)) } catch {
+                throw ServeSetupError("no randomness for a fake processor account secret: \(error)")
+            }
+        }
+        let json: Data
+        do { json = try JSONSerialization.data(withJSONObject: secrets, options: [.sortedKeys, .prettyPrinted]) } catch {
+            throw ServeSetupError("cannot encode \(file.path): \(error)")
+        }
+        try Self.replace(file, with: json + Data("\n".utf8), mode: 0o600)
+        return secrets
+    }
 
     /// The challenge-id HMAC secret, generated (32 random bytes, mode 0600) on first use.
     public func challengeSecret() throws(ServeSetupError) -> [UInt8] {
