@@ -108,9 +108,10 @@ public struct FakePayeeRail: PayeeRail {
         guard voucher.pays(offer.amount) else {
             throw RailError(.mismatch, "the voucher pays \(voucher.amount) \(voucher.unit), the offer asks \(offer.amount)", rail: id)
         }
-        // Expiry is the processor's to judge, after it has matched the voucher and checked for an
-        // earlier redemption: the same payment presented late is `.alreadySettled` (the server then
-        // grants it again), a new one for an expired request is `.expired`.
+        // The processor matches the voucher and checks for an earlier redemption: the same payment
+        // presented again is `.alreadySettled` (the server then grants it again); one paid in time
+        // and presented after the request expired is redeemed then (vouchers exist only for payments
+        // made before the expiry).
         let redemption = try await processor.redeem(voucher: token, requestID: offer.id, payee: account)
         guard redemption.amount == offer.amount, redemption.requestID == offer.id else {
             // The processor credited something else than asked: refuse to grant, and say so loudly.

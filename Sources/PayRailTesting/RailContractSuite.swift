@@ -33,7 +33,8 @@ public struct RailContractSuite: Sendable {
         case amountOutsideCapabilitiesIsRefused
         /// Errors carry retry advice consistent with their code and never leak the proof.
         case errorsCarryConsistentAdvice
-        /// An expired offer is neither paid nor settled.
+        /// An expired offer is not paid; one paid while it was valid still settles (once) when its
+        /// credential is presented after the expiry: a payment made in time is never lost.
         case expiredOfferIsRefused
 
         /// The check's name.
@@ -508,9 +509,17 @@ private struct Probe: Sendable {
             }
         }
         let secrets = Self.secrets(of: credential)
-        _ = try await expectRefusal(
-            "an offer paid in time but settled after its expiry is refused", codes: [.expired], secrets: secrets
-        ) { () async throws(RailError) in try await suite.payee.settle(credential, for: paidOffer) }
+        let rule = "an offer paid in time settles when its credential is presented after the expiry"
+        let late: Settlement
+        do { late = try await suite.payee.settle(credential, for: paidOffer) } catch {
+            throw violation(rule, "refused with \(error.code): \(error.reason)")
+        }
+        guard late.rail == paidOffer.rail, late.offerID == paidOffer.id, late.amount == paidOffer.amount else {
+            throw violation(rule, "settled \(late.amount) for \(late.offerID), not \(paidOffer.amount) for \(paidOffer.id)")
+        }
+        _ = try await expectRefusal("a late settlement is still made only once", codes: [.alreadySettled], secrets: secrets) {
+            () async throws(RailError) in try await suite.payee.settle(credential, for: paidOffer)
+        }
         switch await suite.payer.quote(unpaidOffer) {
         case .payable:
             throw violation("the payer refuses to quote an expired offer", "quote was payable")

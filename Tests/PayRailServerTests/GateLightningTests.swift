@@ -113,4 +113,24 @@ struct LightningGateWorld {
         }
         #expect(await world.gate.handle(world.request("/premium", paid)).pass?.grant != nil)
     }
+
+    @Test("an invoice paid in time but presented after its challenge expired is granted within the grace, in every dialect; after it, refused",
+          arguments: [PaymentDialect.payment, .x402, .l402, .plain])
+    func paidInTimePresentedLate(_ dialect: PaymentDialect) async throws {
+        let world = try await LightningGateWorld.make()
+        let reading = try await world.challenge()
+        let read = try #require(reading.offers.first { $0.dialect == dialect })
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        world.clock.advance(by: 3_600)  // the 300 s challenge (and its invoice) expired long ago
+        let late = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant, "\(dialect)")
+        #expect(late.settlement.reference == read.offer.id)
+
+        let unpresented = try await world.challenge()
+        let second = try #require(unpresented.offers.first { $0.dialect == dialect })
+        let secondFields = try second.credentialFields(for: try await world.payer.pay(second.offer))
+        world.clock.advance(by: 86_400 + 301)
+        let tooLate = await world.gate.handle(world.request("/premium", secondFields))
+        #expect(tooLate.pass == nil && !tooLate.isReplay, "\(dialect)")
+        #expect(tooLate.response?.status == 402)
+    }
 }

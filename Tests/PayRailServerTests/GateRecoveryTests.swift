@@ -261,11 +261,11 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(again.settlement.reference == first.grant?.settlement.reference)
         #expect(await world.merchantBalance() == 100)
 
-        // A challenge never paid stays expired.
+        // A challenge not consumed is refused once the presentation grace after its expiry is over.
         let (_, unpaid) = try await world.challenge()
         let unpaidRead = try world.offer(unpaid, .payment)
         let late = try unpaidRead.credentialFields(for: try await world.payer.pay(unpaidRead.offer))
-        world.clock.advance(by: 301)
+        world.clock.advance(by: 301 + 86_400)
         let refused = try #require(await world.gate.handle(world.request("/premium", late)).response)
         #expect(String(decoding: refused.body, as: UTF8.self).contains(PaymentProblemType.paymentExpired.uri))
         #expect(await world.merchantBalance() == 100)

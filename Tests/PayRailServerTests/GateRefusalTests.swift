@@ -73,10 +73,30 @@ func problemURI(_ response: GateResponse) -> String? {
         let (_, reading) = try await world.challenge()
         let read = try world.offer(reading, .plain)
         let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
-        world.clock.advance(by: 301)
+        // Past the challenge's 300 s and the 24 h presentation grace (within the grace a payment
+        // made in time is still granted: see paidInTimePresentedLateIsGranted).
+        world.clock.advance(by: 301 + 86_400)
         let response = try #require(await world.gate.handle(world.request("/premium", fields)).response)
         expectFreshChallenge(response, .paymentExpired, world)
         #expect(await world.merchantBalance() == 0)
+    }
+
+    @Test("a fake-rail payment made before the offer expired and presented after the challenge's lifetime is granted, once")
+    func paidInTimePresentedLateIsGranted() async throws {
+        for dialect in [PaymentDialect.plain, .payment, .x402] {
+            let world = try await GateWorld.make()
+            let (_, reading) = try await world.challenge()
+            let read = try world.offer(reading, dialect)
+            let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+            #expect(await world.agentBalance() == 99_900)
+            world.clock.advance(by: 3_600)
+            let pass = try #require(await world.gate.handle(world.request("/premium", fields)).pass, "\(dialect)")
+            #expect(pass.grant?.isRegrant == false)
+            #expect(await world.merchantBalance() == 100, "\(dialect)")
+            try await world.gate.complete(pass, response: resourceBody)
+            #expect(await world.gate.handle(world.request("/premium", fields)).isReplay)
+            #expect(await world.merchantBalance() == 100)
+        }
     }
 
     @Test func otherResourceIsRefused() async throws {

@@ -43,7 +43,7 @@ struct ContractSuiteTests {
         .racySettle: .concurrentSettlesSettleOnce,
         .ignoresOfferBinding: .credentialIsBoundToItsOffer,
         .acceptsAnyProof: .tamperedCredentialIsRefused,
-        .ignoresExpiry: .expiredOfferIsRefused,
+        .losesLatePayment: .expiredOfferIsRefused,
         .ignoresCapabilities: .amountOutsideCapabilitiesIsRefused,
         .leaksSecretInErrors: .secondSettleIsRefused,
         .wrongRetryAdvice: .secondSettleIsRefused,
@@ -86,7 +86,7 @@ struct ContractSuiteTests {
         try await honest.run(.expiredOfferIsRefused)
 
         let careless = RailContractSuite(
-            payee: ToyPayee(ledger: ledger, clock: clock, bug: .ignoresExpiry),
+            payee: ToyPayee(ledger: ledger, clock: clock, bug: .losesLatePayment),
             payer: ToyPayer(ledger: ledger, clock: clock),
             makeCharge: { Self.charge(clock: clock, lifetime: 300) },
             clock: clock,

@@ -12,7 +12,9 @@ enum ToyBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case racySettle
     case ignoresOfferBinding
     case acceptsAnyProof
-    case ignoresExpiry
+    /// Refuses a credential presented after the offer expired although it was paid in time (the
+    /// payment is then lost; this was the contract's rule before issue 15).
+    case losesLatePayment
     case ignoresCapabilities
     case leaksSecretInErrors
     case wrongRetryAdvice
@@ -33,6 +35,7 @@ actor ToyLedger {
 
     private var records: [String: Record] = [:]
     private var settled: Set<String> = []
+    private var paidAt: [String: Date] = [:]
     private var counter = 0
 
     func register(amount: Money, expiresAt: Date) -> String {
@@ -55,6 +58,14 @@ actor ToyLedger {
     }
 
     func isSettled(_ id: String) -> Bool { settled.contains(id) }
+
+    /// Records when the payer paid (the first time only).
+    func markPaid(_ id: String, at date: Date) {
+        if paidAt[id] == nil { paidAt[id] = date }
+    }
+
+    /// When the payer paid, if it did.
+    func paymentTime(_ id: String) -> Date? { paidAt[id] }
 }
 
 struct ToyPayee: PayeeRail {
@@ -95,8 +106,12 @@ struct ToyPayee: PayeeRail {
         guard let record = await ledger.record(target) else {
             throw RailError(.mismatch, "unknown offer", rail: id)
         }
-        if bug != .ignoresExpiry, clock.now() > record.expiresAt {
-            throw RailError(.expired, "offer expired at \(record.expiresAt)", rail: id)
+        // Late is fine for a payment made in time; one never made in time is not settled.
+        if clock.now() > record.expiresAt {
+            let paidInTime = await ledger.paymentTime(target).map { $0 <= record.expiresAt } ?? false
+            if bug == .losesLatePayment || !paidInTime {
+                throw RailError(.expired, "offer expired at \(record.expiresAt)", rail: id)
+            }
         }
         if bug != .acceptsAnyProof, secret != record.secret {
             if bug == .consumesOnRefusal { _ = await ledger.markSettled(target) }
@@ -141,6 +156,7 @@ struct ToyPayer: PayerRail {
     func pay(_ offer: Offer) async throws(RailError) -> Credential {
         guard clock.now() <= offer.expiresAt else { throw RailError(.expired, "offer expired", rail: id) }
         guard let record = await ledger.record(offer.id) else { throw RailError(.mismatch, "unknown offer", rail: id) }
+        await ledger.markPaid(offer.id, at: clock.now())
         return Credential(rail: id, offerID: offer.id, payload: ["secret": record.secret], payerID: "toy-agent")
     }
 }

@@ -31,6 +31,9 @@ public struct LightningPayeeRail: PayeeRail {
     public let maximumInvoiceExpiry: Int
     private let clock: any PayRailClock
     private let settled = LightningSettlements()
+    /// How far a backend's payment time may lie past the invoice's expiry before it is believed to
+    /// be late: the backend's and this host's clocks differ by a little.
+    static let clockSkew: TimeInterval = 5
 
     /// Creates a payee rail.
     public init(backend: any LightningBackend, network: Bolt11Network, mode: LightningSettlementMode = .backendConfirmed,
@@ -103,9 +106,9 @@ public struct LightningPayeeRail: PayeeRail {
         if await settled.settlement(for: offer.id.lowercased()) != nil {
             throw RailError(.alreadySettled, "this invoice was already settled", rail: id)
         }
-        guard clock.now() <= offer.expiresAt else {
-            throw RailError(.expired, "the offer expired at \(offer.expiresAt); the server no longer accepts it", rail: id)
-        }
+        // No expiry check here: an invoice cannot be paid after it expires (the payee's node refuses
+        // the HTLC), so a valid preimage is a payment made in time, and the gate decides how late it
+        // still accepts one (its presentation grace). A backend that knows when it was paid is asked.
         let settledAt: Date
         switch mode {
         case .preimageOnly:
@@ -115,6 +118,9 @@ public struct LightningPayeeRail: PayeeRail {
             case .paid(let amountMsat, _, let at):
                 guard amountMsat >= (try LightningAmounts.msat(offer.amount, rail: id)) else {
                     throw RailError(.mismatch, "the invoice was paid \(amountMsat) msat, less than \(offer.amount)", rail: id)
+                }
+                if let at, at > offer.expiresAt.addingTimeInterval(Self.clockSkew) {
+                    throw RailError(.expired, "the backend reports the invoice paid at \(at), after the offer expired", rail: id)
                 }
                 settledAt = at ?? clock.now()
             case .open:

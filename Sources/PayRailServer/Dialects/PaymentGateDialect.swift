@@ -72,8 +72,11 @@ public struct PaymentGateDialect: GateDialect {
             // A challenge that expired less than the presentation grace ago is checked as of its own
             // last valid instant: the gate then lets the rail say whether it was paid in time.
             let consumed = try await context.consumption(underKeys: Self.keys(presentation, (try? PaymentCharge.domainCredential(from: presentation))))
-            let bindingTime = consumed?.consumedAt ?? Self.lastValidInstant(presentation.challenge, grace: context.configuration.presentationGrace,
-                                                                             now: context.now)
+            // A consumption made late (within the grace) is bound as of the challenge's last valid
+            // instant, like the late presentation that made it.
+            let lastValid = (try? presentation.challenge.expiryDate()).map { $0.addingTimeInterval(-0.001) }
+            let bindingTime = consumed.map { consumption in lastValid.map { min($0, consumption.consumedAt) } ?? consumption.consumedAt }
+                ?? Self.lastValidInstant(presentation.challenge, grace: context.configuration.presentationGrace, now: context.now)
             guard let bindingTime, (try? context.configuration.keyring.verify(presentation.challenge, now: bindingTime)) != nil else {
                 throw refusal(.paymentExpired, "the challenge expired; pay the fresh one", "expired")
             }
