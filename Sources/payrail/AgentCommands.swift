@@ -3,6 +3,9 @@ import PayRail
 import PayRailAgent
 import PayRailStore
 import PayRailWire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `payrail fetch` and `payrail ledger`: the paying agent on the command line.
 enum AgentCommands {
@@ -11,6 +14,12 @@ enum AgentCommands {
     static let defaultMax = "1000sat"
     static let defaultHourBudget = "5000sat"
     static let defaultDayBudget = "20000sat"
+    /// `--max-time`, seconds: the whole call, every request of it included.
+    static let defaultMaxTime = 300
+    /// `--max-filesize`: the response body, 100 MiB.
+    static let defaultMaxFilesize = "100M"
+    /// `--min-expiry`, seconds: offers expiring sooner are refused.
+    static let defaultMinExpiry = 10
 
     static let fetch = CommandSpec(
         path: ["fetch"],
@@ -33,6 +42,12 @@ enum AgentCommands {
                        help: "spend ledger, shared safely by concurrent processes (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
             OptionSpec(name: "payment-id", valueName: "ID",
                        help: "stable id of this call (Idempotency-Key, x402 payment-identifier): the same id never pays twice"),
+            OptionSpec(name: "max-time", valueName: "SECONDS",
+                       help: "most the whole call may take, every request, retry and key fetch included (default \(defaultMaxTime))"),
+            OptionSpec(name: "max-filesize", valueName: "BYTES",
+                       help: "most of the response body read, with K, M or G for KiB, MiB, GiB (default \(defaultMaxFilesize))"),
+            OptionSpec(name: "min-expiry", valueName: "SECONDS",
+                       help: "refuse offers due to expire sooner than this; 0 refuses only expired ones (default \(defaultMinExpiry))"),
             OptionSpec(name: "json", help: "print one JSON object on stdout instead of the body"),
             OptionSpec(name: "explain", help: "print the negotiation on stderr: every offer, taken or refused and why"),
             OptionSpec(name: "verbose", help: "print each step on stderr as it happens", short: "v"),
@@ -47,11 +62,21 @@ enum AgentCommands {
         If a run dies after paying and before the server answered, the spend stays pending in the
         wallet; running the same command again presents the same proof and never pays twice.
 
+        Every answer is read against a limit while it arrives: a 402's body at most 256 KiB (past
+        that its offers are read from the header fields only), the receipt key set 64 KiB, and the
+        response body, streamed to stdout as it arrives, --max-filesize (default 100 MiB; with --json
+        it is held in memory up to that limit). --max-time (default 300 s) bounds the whole call; it
+        is checked before paying and never cuts a wallet's payment half way. Timed out after paying,
+        the spend stays pending (exit 4): the same command again finishes it without paying twice.
+
         Exit codes: 0 the server answered (any HTTP status, like curl); 1 refused by policy or budget
         (nothing paid); 2 usage error; 3 no payment could be made (no payable offer, the wallet
         failed or every wallet refused to quote, e.g. too little money; nothing paid); 4 paid but
         not finished (run the same command again) or paid and refused by the server (recorded in the
-        ledger); 5 the request failed before any payment.
+        ledger); 5 the request failed before any payment, or --max-time ran out before paying
+        (nothing paid); 6 the response body is larger than --max-filesize (output stopped there; a
+        payment is committed in the ledger with its receipt: --payment-id with the id the error names
+        and a larger --max-filesize fetch it again without paying).
 
         --json prints {"url","method","status","paid","payment":{"paymentId","rail","dialect","amount",
         "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",
@@ -88,21 +113,71 @@ enum AgentCommands {
         let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
         let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
         let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
+        let bounds = try fetchBounds(arguments)
 
         let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
         let rails = try RailCommandRegistry.rails(arguments.values("rail"))
         let wallets = try RailCommandRegistry.payerWallets(for: rails, arguments)
-        let negotiator = Negotiator(
-            policy: policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect")),
-            wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
+        var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
+        fetchPolicy.minimumExpiryLeft = bounds.minExpiry
+        let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
         let client = PayingClient(configuration: PayingClientConfiguration(
-            negotiator: negotiator, governor: governor, onEvent: eventHandler(verbose: arguments.flag("verbose")),
+            negotiator: negotiator, governor: governor, limits: bounds.limits, onEvent: eventHandler(verbose: arguments.flag("verbose")),
             onLedgerWriteFailure: { failure in
                 // Said on stderr whatever the verbosity: it changes what the next run will find (a
                 // spend left pending or still reserved). The line names no credential.
                 FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
             }))
+        startWatchdog(after: bounds.limits.maxCallDuration)
         return try await send(request, with: client, asJSON: arguments.flag("json"), explain: arguments.flag("explain"))
+    }
+
+    /// `--max-time`, `--max-filesize` and `--min-expiry`, read with the other flags.
+    struct FetchBounds {
+        var limits: PayingClientLimits
+        var minExpiry: Duration
+    }
+
+    static func fetchBounds(_ arguments: ParsedArguments) throws(CommandFailure) -> FetchBounds {
+        let maxTimeText = arguments.value("max-time") ?? String(defaultMaxTime)
+        guard let seconds = Double(maxTimeText), seconds.isFinite, seconds > 0, seconds <= 86_400 * 7 else {
+            throw CommandFailure.usage("--max-time must be a number of seconds above 0 (at most a week), not '\(maxTimeText)'")
+        }
+        let sizeText = arguments.value("max-filesize") ?? defaultMaxFilesize
+        guard let bytes = byteCount(sizeText) else {
+            throw CommandFailure.usage("--max-filesize must be a number of bytes, with K, M or G for KiB, MiB or GiB, not '\(sizeText)'")
+        }
+        let expiryText = arguments.value("min-expiry") ?? String(defaultMinExpiry)
+        guard let expiry = Int64(expiryText), expiry >= 0, expiry <= 86_400 else {
+            throw CommandFailure.usage("--min-expiry must be a whole number of seconds from 0 to 86400, not '\(expiryText)'")
+        }
+        let limits = PayingClientLimits(maxResponseBodyBytes: bytes, maxCallDuration: .milliseconds(Int64((seconds * 1000).rounded(.up))))
+        return FetchBounds(limits: limits, minExpiry: .seconds(expiry))
+    }
+
+    /// `1048576`, `512K`, `100M`, `2G` (binary multiples, as curl reads them).
+    static func byteCount(_ text: String) -> Int? {
+        let multipliers: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        var digits = Substring(text)
+        var multiplier = 1
+        if let last = text.last?.lowercased().first, let factor = multipliers[last] {
+            multiplier = factor
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int(digits), value >= 0 else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : bytes
+    }
+
+    /// A last resort if the call does not end by itself soon after `--max-time` (a wallet that never
+    /// answers): exit 4, since a payment may be pending; the next run finishes it without paying twice.
+    private static func startWatchdog(after limit: Duration) {
+        Task.detached {
+            try? await Task.sleep(for: limit + .seconds(30))
+            FileHandle.standardError.write(Data(("payrail: --max-time passed and the call did not stop; anything paid stays pending "
+                + "in the wallet: run the same command again to finish it without paying twice\n").utf8))
+            exit(ExitCode.paidNotDelivered.rawValue)
+        }
     }
 
     /// The URL, method, headers, body and payment id, as curl would read them.
@@ -159,7 +234,8 @@ enum AgentCommands {
     /// error on stderr, the exit code by what happened to the money.
     private static func send(_ request: PaidRequest, with client: PayingClient, asJSON: Bool, explain: Bool) async throws -> ExitCode {
         do {
-            let response = try await client.send(request)
+            // Without --json the body is streamed to stdout as it arrives, never held whole.
+            let response = try await client.send(request, streamingBodyTo: asJSON ? nil : standardOutputSink())
             if explain, let negotiation = response.negotiation { printExplanation(negotiation) }
             if asJSON {
                 try printJSON(success(response, request: request))
@@ -172,7 +248,30 @@ enum AgentCommands {
             if explain, let negotiation = error.negotiation { printExplanation(negotiation) }
             if asJSON { try printJSON(failure(error, request: request)) }
             let exit = exitCode(for: error)
-            throw CommandFailure(exitCode: exit, message: error.description)
+            var message = error.description
+            if error.code == .responseTooLarge, let paymentID = error.paymentID {
+                message += "; --payment-id \(paymentID) with a larger --max-filesize fetches it again without paying"
+            }
+            throw CommandFailure(exitCode: exit, message: message)
+        }
+    }
+
+    /// Writes the body to file descriptor 1 as it arrives; a closed stdout stops reading the answer.
+    private static func standardOutputSink() -> ResponseBodySink {
+        ResponseBodySink { chunk in
+            chunk.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    guard let base = buffer.baseAddress else { return false }
+                    let written = Glibc.write(1, base + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return false
+                    }
+                    offset += written
+                }
+                return true
+            }
         }
     }
 
@@ -184,6 +283,7 @@ enum AgentCommands {
             return .paymentFailed
         }
         switch error.code {
+        case .responseTooLarge: return .responseTooLarge
         case .refusedByPolicy, .overBudget, .paymentIDAlreadyPaid: return .refused
         case .paymentFailed, .noOffers: return .paymentFailed
         case .paymentOutcomeUnknown, .paidButUndelivered, .paidButRefused, .paymentInProgress: return .paidNotDelivered

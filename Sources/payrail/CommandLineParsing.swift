@@ -40,6 +40,9 @@ enum ExitCode: Int32, Sendable {
     case paidNotDelivered = 4
     /// `payrail fetch`: the request could not be sent or answered before any payment.
     case network = 5
+    /// `payrail fetch`: the response body is larger than `--max-filesize` (a payment made is committed
+    /// in the ledger with its receipt).
+    case responseTooLarge = 6
 }
 
 /// A failure that ends the command with one line on stderr and the given exit code.

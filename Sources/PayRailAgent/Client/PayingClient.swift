@@ -30,7 +30,8 @@ public final class PayingClient: Sendable {
     /// a redirect: a credential must never be replayed to another URL than the one that asked for it.
     public convenience init(configuration: PayingClientConfiguration, session: URLSession? = nil) {
         let session = session.map(HTTPExchange.refusingRedirects(like:)) ?? HTTPExchange.makeSession()
-        let transport = HTTPPaymentTransport(exchange: HTTPExchange(session: session, timeout: configuration.requestTimeout))
+        let transport = HTTPPaymentTransport(exchange: HTTPExchange(session: session, timeout: configuration.requestTimeout),
+                                             limits: configuration.limits)
         self.init(configuration: configuration, transport: transport, session: session)
     }
 
@@ -46,7 +47,8 @@ public final class PayingClient: Sendable {
         self.configuration = configuration
         self.transport = transport
         self.session = session
-        self.receipts = ReceiptKeyResolver(source: configuration.receiptKeys, session: session, clock: configuration.clock)
+        self.receipts = ReceiptKeyResolver(source: configuration.receiptKeys, session: session,
+                                           maxKeySetBytes: configuration.limits.maxKeySetBytes, clock: configuration.clock)
     }
 
     deinit {
@@ -56,9 +58,29 @@ public final class PayingClient: Sendable {
 
     /// Sends `request`, paying a 402 if the policy and the budget allow.
     ///
+    /// The call is bounded by `configuration.limits`: the final body is kept up to
+    /// `maxResponseBodyBytes`, and the whole call ends within `maxCallDuration`.
+    ///
     /// - Throws: `PayingClientError`; its `isRetrySafe` says whether calling again with the same request
     ///   can succeed without paying twice.
     public func send(_ request: PaidRequest) async throws(PayingClientError) -> PaidResponse {
+        try await send(request, streamingBodyTo: nil)
+    }
+
+    /// Sends `request` like `send(_:)`, writing the final answer's body into `sink` as it arrives
+    /// instead of keeping it (the response's `body` is then empty), so a large resource never sits in
+    /// memory. Nothing but the final answer reaches the sink: challenges and "try again" answers are
+    /// read (bounded) and never written. At most `maxResponseBodyBytes` are written; past that the call
+    /// throws `.responseTooLarge` (a paid spend committed first).
+    public func send(_ request: PaidRequest, streamingBodyTo sink: ResponseBodySink?) async throws(PayingClientError) -> PaidResponse {
+        let bounds = CallBounds(deadline: .now + configuration.limits.maxCallDuration, sink: sink, limits: configuration.limits)
+        let result: Result<PaidResponse, PayingClientError> = await CallBounds.$current.withValue(bounds) {
+            do throws(PayingClientError) { return .success(try await sendBounded(request)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private func sendBounded(_ request: PaidRequest) async throws(PayingClientError) -> PaidResponse {
         do { try transport.validate(request) } catch { throw PayingClientError(.invalidRequest, error.reason) }
         let paymentID = try Self.paymentID(for: request)
 
@@ -71,14 +93,42 @@ public final class PayingClient: Sendable {
 
         let first: PaymentAnswer
         do {
-            first = try await transport.send(request, presenting: nil)
+            first = try await carry(request, presenting: nil)
         } catch {
             throw PayingClientError(.transport, "the request failed before any payment: \(error.reason)")
         }
         guard case .challenged = transport.classify(first, presented: false) else {
+            if first.bodyTruncated {
+                throw PayingClientError(.responseTooLarge, "the answer (HTTP \(first.status)) is larger than "
+                                            + "\(configuration.limits.maxResponseBodyBytes) bytes; reading stopped there, nothing was paid")
+            }
             return PaidResponse(status: first.status, headers: first.headers, body: first.body, payment: nil, negotiation: nil)
         }
         return try await pay(first, request: request, paymentID: paymentID, firstLedgerIndex: firstLedgerIndex)
+    }
+
+    /// Sends once within the call's bounds: the deadline is checked first, and a bounded transport
+    /// (HTTP) also stops at it and streams a final body into the call's sink. Another transport's
+    /// final body is written to the sink here, once it is known to be final.
+    func carry(_ request: PaidRequest, presenting presentation: PaymentPresentation?) async throws(PaymentTransportError) -> PaymentAnswer {
+        guard let bounds = CallBounds.current else { return try await transport.send(request, presenting: presentation) }
+        if bounds.expired { throw PaymentTransportError(bounds.expiredReason) }
+        var answer: PaymentAnswer
+        do {
+            if let bounded = transport as? any BoundedPaymentTransport {
+                return try await bounded.send(request, presenting: presentation, deadline: bounds.deadline, sink: bounds.sink)
+            }
+            answer = try await transport.send(request, presenting: presentation)
+        } catch {
+            throw bounds.expired ? PaymentTransportError(bounds.expiredReason) : error
+        }
+        guard let sink = bounds.sink, case .served = transport.classify(answer, presented: presentation != nil) else { return answer }
+        let limit = configuration.limits.maxResponseBodyBytes
+        let kept = answer.body.count > limit ? Array(answer.body.prefix(limit)) : answer.body
+        answer.bodyTruncated = answer.bodyTruncated || answer.body.count > limit
+        if !kept.isEmpty, !sink.accept(kept) { throw PaymentTransportError("the body could not be written out") }
+        answer.body = []
+        return answer
     }
 
     // MARK: - Paying a challenge
@@ -112,8 +162,12 @@ public final class PayingClient: Sendable {
         let reading = transport.challenges(in: challenge, for: request, receivedAt: receivedAt)
         emit(.challenged(offers: reading.offers, skipped: reading.skipped))
         guard !reading.offers.isEmpty else {
-            let reasons = reading.skipped.map(\.description).joined(separator: "; ")
-            throw PayingClientError(.noOffers, "the 402 carries no offer this client can read" + (reasons.isEmpty ? "" : " (\(reasons))"))
+            var reasons = reading.skipped.map(\.description)
+            if challenge.bodyTruncated {
+                reasons.append("its body is larger than \(configuration.limits.maxChallengeBodyBytes) bytes and was not read")
+            }
+            let joined = reasons.joined(separator: "; ")
+            throw PayingClientError(.noOffers, "the 402 carries no offer this client can read" + (joined.isEmpty ? "" : " (\(joined))"))
         }
         return reading.offers
     }
@@ -140,6 +194,10 @@ public final class PayingClient: Sendable {
         _ candidate: Candidate, call: ChallengedCall, ledgerIndex: inout Int
     ) async throws(PayingClientError) -> CandidateOutcome {
         let negotiation = call.negotiation
+        if let bounds = CallBounds.current, bounds.expired {
+            // Checked before any reservation: past the deadline nothing more is paid.
+            throw PayingClientError(.transport, "\(bounds.expiredReason) before paying; nothing was paid", negotiation: negotiation)
+        }
         guard await configuration.negotiator.confirmApproval(of: candidate, for: call.negotiationRequest) else {
             return .notPaid(PayingClientError(.refusedByPolicy, "the approver declined \(candidate.cost) on \(candidate.offer.offer.rail)",
                                               negotiation: negotiation))

@@ -12,8 +12,10 @@ public struct PayingClientConfiguration: Sendable {
     /// How many times the paid request is sent (network failures, 409 in progress, 5xx) before giving
     /// up with the spend left pending.
     public var deliveryAttempts: Int
-    /// Timeout of each HTTP exchange, in seconds.
+    /// Idle timeout of each HTTP exchange, in seconds (`limits.maxCallDuration` bounds the whole call).
     public var requestTimeout: TimeInterval
+    /// How much of each answer is read and how long one call may take.
+    public var limits: PayingClientLimits
     /// The clock for expiries and the ledger.
     public var clock: any PayRailClock
     /// Called with every event; never with a secret.
@@ -26,7 +28,8 @@ public struct PayingClientConfiguration: Sendable {
     /// Creates a configuration.
     public init(
         negotiator: Negotiator, governor: SpendGovernor, receiptKeys: ReceiptKeySource = .wellKnown(cacheSeconds: 300),
-        deliveryAttempts: Int = 3, requestTimeout: TimeInterval = 30, clock: any PayRailClock = SystemClock(),
+        deliveryAttempts: Int = 3, requestTimeout: TimeInterval = 30, limits: PayingClientLimits = PayingClientLimits(),
+        clock: any PayRailClock = SystemClock(),
         onEvent: (@Sendable (PayingClientEvent) -> Void)? = nil,
         onLedgerWriteFailure: (@Sendable (LedgerWriteFailure) -> Void)? = nil
     ) {
@@ -35,6 +38,7 @@ public struct PayingClientConfiguration: Sendable {
         self.receiptKeys = receiptKeys
         self.deliveryAttempts = max(1, deliveryAttempts)
         self.requestTimeout = requestTimeout
+        self.limits = limits
         self.clock = clock
         self.onEvent = onEvent
         self.onLedgerWriteFailure = onLedgerWriteFailure

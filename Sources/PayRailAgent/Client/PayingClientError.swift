@@ -46,6 +46,13 @@ public struct PayingClientError: Error, Sendable, CustomStringConvertible {
         /// finishes that payment instead of paying twice.
         public static let paymentInProgress = Code(rawValue: "paymentInProgress")
 
+        /// The final answer's body is larger than `PayingClientLimits.maxResponseBodyBytes`: reading
+        /// stopped there, so what was kept or streamed is only its start. A paid call is committed with
+        /// the server's receipt first (money moved and the server served); `paymentID` names that spend,
+        /// and sending the request again under the same payment id replays it with the receipt, without
+        /// paying. Not retry-safe as it is: the same limit stops the same answer again.
+        public static let responseTooLarge = Code(rawValue: "responseTooLarge")
+
         /// The identifier.
         public var description: String { rawValue }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import PayRail
 import PayRailReceipts
+import PayRailWire
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -25,13 +26,16 @@ actor ReceiptKeyResolver {
     }
 
     private let source: ReceiptKeySource
-    private let session: URLSession
+    private let exchange: HTTPExchange
+    private let maxKeySetBytes: Int
     private let clock: any PayRailClock
     private var cache: [String: Cached] = [:]
 
-    init(source: ReceiptKeySource, session: URLSession, clock: any PayRailClock) {
+    /// `session` must be one `HTTPExchange` made (its delegate bounds the key set while it arrives).
+    init(source: ReceiptKeySource, session: URLSession, maxKeySetBytes: Int, clock: any PayRailClock) {
         self.source = source
-        self.session = session
+        self.exchange = HTTPExchange(session: session, timeout: 10)
+        self.maxKeySetBytes = maxKeySetBytes
         self.clock = clock
     }
 
@@ -66,17 +70,26 @@ actor ReceiptKeyResolver {
         case failure(String)
     }
 
+    /// Fetches a key set, reading at most `maxKeySetBytes` of it and stopping at the call's deadline.
     private func fetch(_ origin: String) async -> Fetched {
         guard let url = URL(string: origin + ReceiptKeySource.wellKnownPath) else { return .failure("bad origin") }
+        let limit = maxKeySetBytes
+        let response: HTTPExchange.Response
         do {
-            var request = URLRequest(url: url)
-            request.timeoutInterval = 10
-            let (data, response) = try await session.data(for: request)
-            guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
-                return .failure("the server publishes no receipt keys at \(ReceiptKeySource.wellKnownPath)")
+            response = try await exchange.send(method: "GET", url: url, headers: HTTPFields(), body: nil,
+                                               deadline: CallBounds.current?.deadline, handling: { _, _ in .buffer(limit: limit) })
+        } catch {
+            switch error {
+            case .deadline: return .failure("the call's deadline passed before the server's receipt keys came")
+            case .transport(let reason): return .failure("the server's receipt keys could not be read (\(reason))")
             }
-            guard data.count <= 64 * 1024 else { return .failure("the server's key set is larger than 64 KB") }
-            let keys = try ReceiptKeySet(jwksJSON: data)
+        }
+        guard response.status == 200 else {
+            return .failure("the server publishes no receipt keys at \(ReceiptKeySource.wellKnownPath)")
+        }
+        guard !response.truncated else { return .failure("the server's key set is larger than \(limit / 1024) KB") }
+        do {
+            let keys = try ReceiptKeySet(jwksJSON: Data(response.body))
             return .success(ReceiptVerifier(keys: keys, clock: clock))
         } catch {
             return .failure("the server's receipt keys could not be read (\(type(of: error)))")

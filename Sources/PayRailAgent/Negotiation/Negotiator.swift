@@ -81,7 +81,7 @@ public struct Negotiator: Sendable {
 
     /// 1. Offer-stage rules: the lying-server checks, then the owner's rules, then "is there a wallet".
     private func offerStage(_ offers: [ReadOffer], for request: NegotiationRequest, refusals: inout [Refusal]) async -> [Passed] {
-        let offerRules = policy.builtInOfferRules + policy.rules.filter { $0.stage == .offer }
+        let offerRules = policy.builtInOfferRules + policy.expiryMarginRules + policy.rules.filter { $0.stage == .offer }
         var memory: [RailID: Result<RememberedPrice?, PriceMemoryError>] = [:]
         var passed: [Passed] = []
         for (index, read) in offers.enumerated() {

@@ -75,12 +75,19 @@ public struct Policy: Sendable {
     public var allowPayeeChange: Bool
     /// How much more than last time the same server may ask for the same resource.
     public var priceIncrease: PriceIncreaseAllowance
+    /// The least time an offer must still be payable when negotiated: one due to expire sooner is
+    /// refused (`min-expiry-left`), since paying it would likely leave a payment the server refuses
+    /// as expired. `.zero` refuses only offers already expired.
+    public var minimumExpiryLeft: Duration
+
+    /// The default `minimumExpiryLeft`: 10 seconds, time to pay, present and retry once.
+    public static let defaultMinimumExpiryLeft: Duration = .seconds(10)
 
     /// Creates a policy from a list of rules.
     public init(
         unit: MoneyUnit, rules: [any PolicyRule] = [], preferences: Preferences = Preferences(),
         exchangeRates: ExchangeRates = ExchangeRates(), approvalThreshold: Money? = nil, allowPayeeChange: Bool = false,
-        priceIncrease: PriceIncreaseAllowance = .none
+        priceIncrease: PriceIncreaseAllowance = .none, minimumExpiryLeft: Duration = Policy.defaultMinimumExpiryLeft
     ) {
         self.unit = unit
         self.rules = rules
@@ -89,6 +96,7 @@ public struct Policy: Sendable {
         self.approvalThreshold = approvalThreshold
         self.allowPayeeChange = allowPayeeChange
         self.priceIncrease = priceIncrease
+        self.minimumExpiryLeft = max(.zero, minimumExpiryLeft)
     }
 
     /// Creates a policy whose rules are written with `PolicyBuilder` syntax.
@@ -97,16 +105,24 @@ public struct Policy: Sendable {
     public init<Failure: Error>(
         unit: MoneyUnit, preferences: Preferences = Preferences(), exchangeRates: ExchangeRates = ExchangeRates(),
         approvalThreshold: Money? = nil, allowPayeeChange: Bool = false, priceIncrease: PriceIncreaseAllowance = .none,
+        minimumExpiryLeft: Duration = Policy.defaultMinimumExpiryLeft,
         @PolicyBuilder rules: () throws(Failure) -> [any PolicyRule]
     ) throws(Failure) {
         self.init(
             unit: unit, rules: try rules(), preferences: preferences, exchangeRates: exchangeRates,
-            approvalThreshold: approvalThreshold, allowPayeeChange: allowPayeeChange, priceIncrease: priceIncrease)
+            approvalThreshold: approvalThreshold, allowPayeeChange: allowPayeeChange, priceIncrease: priceIncrease,
+            minimumExpiryLeft: minimumExpiryLeft)
     }
 
     /// The rules that guard against a lying server before quoting; always checked first.
     public var builtInOfferRules: [any PolicyRule] {
         [NotExpired(), PayeeUnchanged(allowChange: allowPayeeChange), PriceNotIncreased(allowance: priceIncrease)]
+    }
+
+    /// The expiry margin every policy keeps (`minimumExpiryLeft`), checked right after the lying-server
+    /// rules so an already expired offer is still reported as expired; none when the margin is zero.
+    public var expiryMarginRules: [any PolicyRule] {
+        minimumExpiryLeft > .zero ? [MinimumExpiryLeft(minimumExpiryLeft)] : []
     }
 
     /// The rule that guards against a lying server once the wallet has read the rail's own request.

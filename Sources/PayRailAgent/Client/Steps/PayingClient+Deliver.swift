@@ -45,8 +45,10 @@ extension PayingClient {
             check = .unverifiable("the server sent no receipt")
         }
         emit(.receipt(check))
-        var note: String?
-        if case .invalid(let reason) = check { note = "the receipt does not verify: \(reason)" }
+        var notes: [String] = []
+        if case .invalid(let reason) = check { notes.append("the receipt does not verify: \(reason)") }
+        if answer.bodyTruncated { notes.append("served, but the body is larger than the client's limit; reading stopped there") }
+        let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
         let (record, failure) = await commitPaid(spend.ledgerID, receipt: receipt, reference: Self.reference(check), note: note,
                                                  spent: spend.spent)
         if let record { emit(.committed(paymentID: spend.ledgerID, amount: record.amount)) }

@@ -16,19 +16,29 @@ extension PayingClient {
         var last: PaymentAnswer?
         var lastTransportError = ""
         for attempt in 1...configuration.deliveryAttempts {
+            // Past the call's deadline the spend stays pending (paid, proof in the ledger) for a later call.
+            if let bounds = CallBounds.current, bounds.expired {
+                lastTransportError = bounds.expiredReason
+                break
+            }
             emit(.presenting(attempt: attempt, dialect: spend.dialect))
             let answer: PaymentAnswer
             do {
-                answer = try await transport.send(request, presenting: PaymentPresentation(fields: proof, paymentID: spend.paymentID))
+                answer = try await carry(request, presenting: PaymentPresentation(fields: proof, paymentID: spend.paymentID))
             } catch {
                 lastTransportError = error.reason
+                // Part of the final body already went out: sending again would write it twice, so the
+                // spend stays pending and the next call starts the output afresh.
+                if let sink = CallBounds.current?.sink, sink.bytesWritten > 0 { break }
                 await pause(seconds: Double(attempt) * 0.2)
                 continue
             }
             last = answer
             switch transport.classify(answer, presented: true) {
             case .served(let receipt):
-                return await complete(answer, receipt: receipt, spend: spend, request: request, negotiation: negotiation)
+                let response = await complete(answer, receipt: receipt, spend: spend, request: request, negotiation: negotiation)
+                if answer.bodyTruncated { throw tooLarge(response) }
+                return response
             case .retry(let receipt, let retryAfterSeconds):
                 if let receipt {
                     receiptFromFailure = receipt
@@ -47,6 +57,17 @@ extension PayingClient {
         }
         return try await undelivered(spend, last: last, receipt: receiptFromFailure, transportError: lastTransportError,
                                      request: request, negotiation: negotiation)
+    }
+
+    /// The served body was larger than the limit: the spend is committed (by `complete`), and the call
+    /// fails saying how to fetch it again without paying.
+    private func tooLarge(_ response: PaidResponse) -> PayingClientError {
+        let paymentID = response.payment?.paymentID
+        let pending = response.payment?.ledgerWriteFailure.map { " (\($0))" } ?? ""
+        return PayingClientError(.responseTooLarge,
+                                 "the paid answer (HTTP \(response.status)) is larger than \(configuration.limits.maxResponseBodyBytes) "
+                                     + "bytes; reading stopped there. The payment is in the ledger as \(paymentID ?? "-") with its receipt"
+                                     + pending, negotiation: response.negotiation, paymentID: paymentID)
     }
 
     /// The server holds another request under this payment id: commit what was paid and say so.
@@ -80,7 +101,8 @@ extension PayingClient {
             return PaidResponse(status: last.status, headers: last.headers, body: last.body, payment: outcome, negotiation: negotiation)
         }
         let why = last.map { "the server answered \($0.status)" } ?? "the server could not be reached (\(transportError))"
-        throw PayingClientError(.paidButUndelivered, "paid, but \(why) after \(configuration.deliveryAttempts) attempts",
+        let attempts = CallBounds.current?.expired == true ? "within the call's time limit" : "after \(configuration.deliveryAttempts) attempts"
+        throw PayingClientError(.paidButUndelivered, "paid, but \(why) \(attempts)",
                                 negotiation: negotiation, paymentID: spend.ledgerID)
     }
 
@@ -90,7 +112,10 @@ extension PayingClient {
         HTTPFields([(PlainReceipt.fieldName, receipt)])
     }
 
+    /// Waits before another attempt, never past the call's deadline.
     func pause(seconds: Double) async {
-        try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+        let wait = min(seconds, CallBounds.current?.secondsLeft ?? seconds)
+        guard wait > 0 else { return }
+        try? await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
     }
 }

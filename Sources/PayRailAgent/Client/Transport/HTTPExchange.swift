@@ -4,60 +4,297 @@ import PayRailWire
 import FoundationNetworking
 #endif
 
-/// One HTTP exchange over URLSession, with redirects never followed: a credential must not travel
-/// to another URL than the one that asked for it.
+// Every body the agent reads comes through here, counted as it arrives: a hostile server can send a
+// 402, a key set or a resource of any size, or drip it a byte at a time, and none of that may grow
+// the agent's memory past a limit or keep it running past the call's deadline. So a body is never
+// collected by URLSession (`data(for:)` buffers it whole before anyone can look); the session's
+// delegate sees each chunk, the exchange keeps or streams it against a limit, and cancels the task
+// the moment the limit or the deadline is passed.
+
+/// What an exchange does with an answer's body once its status and header fields are known.
+enum BodyHandling: Sendable {
+    /// Keep at most `limit` bytes in memory; more stops reading and marks the body truncated.
+    case buffer(limit: Int)
+    /// Hand each chunk to `sink` as it arrives (nothing is kept), stopping after `limit` bytes.
+    case stream(limit: Int, sink: ResponseBodySink)
+}
+
+/// Why an exchange gave no answer.
+enum ExchangeFailure: Error, Sendable {
+    /// The call's deadline passed before the answer was complete.
+    case deadline
+    /// URLSession failed (connection refused, reset, an idle timeout).
+    case transport(String)
+}
+
+/// One HTTP exchange over URLSession, with redirects never followed (a credential must not travel to
+/// another URL than the one that asked for it) and every body bounded while it is read.
 struct HTTPExchange: Sendable {
     struct Response: Sendable {
         let status: Int
         let headers: HTTPFields
+        /// What was kept (nothing when the body was streamed).
         let body: [UInt8]
+        /// Whether reading stopped at the limit: `body` (or what was streamed) is only the start.
+        let truncated: Bool
     }
 
     let session: URLSession
+    /// The idle timeout of each exchange, in seconds (the deadline bounds the whole of it).
     let timeout: TimeInterval
 
     static func makeSession() -> URLSession {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
-        return URLSession(configuration: configuration, delegate: RedirectRefuser(forwardingTo: nil), delegateQueue: nil)
+        return URLSession(configuration: configuration, delegate: ExchangeDelegate(forwardingTo: nil), delegateQueue: nil)
     }
 
     /// A session like `session` (same configuration: proxies, timeouts, protocol classes, headers) that
     /// never follows a redirect, with `session`'s delegate still answering authentication challenges
     /// (a pinning delegate keeps pinning).
     ///
-    /// Only a session's own delegate can refuse a redirect here: swift-corelibs-foundation ignores the
-    /// per-task delegate of `data(for:delegate:)` and follows redirects, so a caller's session is never
-    /// used as it is.
+    /// Only a session's own delegate can refuse a redirect or see a body arrive here:
+    /// swift-corelibs-foundation ignores per-task delegates, so a caller's session is never used as it is.
     static func refusingRedirects(like session: URLSession) -> URLSession {
-        URLSession(configuration: session.configuration, delegate: RedirectRefuser(forwardingTo: session.delegate), delegateQueue: nil)
+        URLSession(configuration: session.configuration, delegate: ExchangeDelegate(forwardingTo: session.delegate), delegateQueue: nil)
     }
 
-    func send(method: String, url: URL, headers: HTTPFields, body: [UInt8]?) async throws -> Response {
+    /// Sends one request and reads its answer; `handling` chooses, from the status and header fields,
+    /// whether the body is kept or streamed and up to how many bytes.
+    ///
+    /// - Throws: `ExchangeFailure.deadline` when `deadline` passes first (the task is cancelled then),
+    ///   `ExchangeFailure.transport` when no complete answer came back.
+    func send(
+        method: String, url: URL, headers: HTTPFields, body: [UInt8]?, deadline: ContinuousClock.Instant?,
+        handling: @escaping @Sendable (Int, HTTPFields) -> BodyHandling
+    ) async throws(ExchangeFailure) -> Response {
+        guard let delegate = session.delegate as? ExchangeDelegate else {
+            throw .transport("the session cannot bound bodies (not made by HTTPExchange)")
+        }
         var request = URLRequest(url: url)
         request.httpMethod = method
+        if let deadline, Self.seconds(from: .now, to: deadline) <= 0 { throw .deadline }
+        // The idle timeout stays as it is: the deadline is the exchange's own timer, so that running
+        // out of time is told apart from a server that went quiet.
         request.timeoutInterval = timeout
         for field in headers { request.addValue(field.value, forHTTPHeaderField: field.name) }
         if let body { request.httpBody = Data(body) }
-        let (data, response) = try await session.data(for: request)
-        guard let http = response as? HTTPURLResponse else { throw URLError(.badServerResponse) }
+
+        let task = session.dataTask(with: request)
+        let receiver = BodyReceiver(handling: handling)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Response, ExchangeFailure>, Never>) in
+                receiver.start(continuation)
+                delegate.register(receiver, for: task)
+                if let deadline {
+                    let left = Self.seconds(from: .now, to: deadline)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + max(0, left)) {
+                        if receiver.expire() { task.cancel() }
+                    }
+                }
+                task.resume()
+            }
+        } onCancel: {
+            task.cancel()
+        }
+        return try result.get()
+    }
+
+    /// The seconds from `start` to `end` (negative when `end` is past).
+    static func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> TimeInterval {
+        let components = (end - start).components
+        return Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// Where a streamed body goes: a file descriptor, a pipe, a hash. Counts what it was given, so a
+/// caller can tell whether any of an answer already left (and must then not be sent again).
+public final class ResponseBodySink: @unchecked Sendable {
+    // @unchecked: `written` is guarded by `lock`; `write` is called from one URLSession queue at a time.
+    private let write: @Sendable ([UInt8]) -> Bool
+    private let lock = NSLock()
+    private var written = 0
+
+    /// Creates a sink; `write` returns `false` when it cannot take more (a closed pipe), which stops
+    /// reading the answer.
+    public init(_ write: @escaping @Sendable ([UInt8]) -> Bool) {
+        self.write = write
+    }
+
+    /// How many bytes the sink was given.
+    public var bytesWritten: Int { lock.withLock { written } }
+
+    func accept(_ chunk: [UInt8]) -> Bool {
+        lock.withLock { written += chunk.count }
+        return write(chunk)
+    }
+}
+
+/// One exchange's answer as it arrives: the head, the body against its limit, and the way out
+/// (complete, truncated at the limit, cut by the deadline, failed), resumed exactly once.
+private final class BodyReceiver: @unchecked Sendable {
+    // @unchecked: every field is guarded by `lock`; URLSession calls in from its delegate queue and the
+    // deadline from a dispatch queue.
+    private let lock = NSLock()
+    private let handling: @Sendable (Int, HTTPFields) -> BodyHandling
+    private var continuation: CheckedContinuation<Result<HTTPExchange.Response, ExchangeFailure>, Never>?
+    private var head: (status: Int, headers: HTTPFields, handling: BodyHandling)?
+    private var kept: [UInt8] = []
+    private var count = 0
+    private var truncated = false
+    private var expired = false
+    private var finished = false
+
+    init(handling: @escaping @Sendable (Int, HTTPFields) -> BodyHandling) {
+        self.handling = handling
+    }
+
+    func start(_ continuation: CheckedContinuation<Result<HTTPExchange.Response, ExchangeFailure>, Never>) {
+        lock.withLock { self.continuation = continuation }
+    }
+
+    /// Reads the head once (from the response callback or the first chunk, whichever comes first).
+    private func headLocked(_ response: URLResponse?) -> (status: Int, headers: HTTPFields, handling: BodyHandling)? {
+        if let head { return head }
+        guard let http = response as? HTTPURLResponse else { return nil }
         var fields = HTTPFields()
         for (key, value) in http.allHeaderFields {
             if let key = key as? String, let value = value as? String { fields.append(key, value) }
         }
-        return Response(status: http.statusCode, headers: fields, body: Array(data))
+        let made = (http.statusCode, fields, handling(http.statusCode, fields))
+        head = made
+        return made
+    }
+
+    /// Reads the head; `false` when its `Content-Length` is already over the limit (stop before any
+    /// body byte is read or written: a partial answer is worth nothing, like curl's --max-filesize).
+    func received(_ response: URLResponse) -> Bool {
+        lock.withLock {
+            guard let head = headLocked(response) else { return true }
+            let limit: Int
+            switch head.handling {
+            case .buffer(let max), .stream(let max, _): limit = max
+            }
+            guard let declared = head.headers["Content-Length"].flatMap({ Int($0) }), declared > limit else { return true }
+            truncated = true
+            return false
+        }
+    }
+
+    /// Takes one chunk; `false` means stop reading (the limit was passed or the sink refused).
+    func received(_ data: Data, response: URLResponse?) -> Bool {
+        let sink: ResponseBodySink?
+        let chunk: [UInt8]
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !finished, !truncated, !expired, let head = headLocked(response) else { return false }
+            let limit: Int
+            switch head.handling {
+            case .buffer(let max): limit = max; sink = nil
+            case .stream(let max, let given): limit = max; sink = given
+            }
+            let room = max(0, limit - count)
+            chunk = data.count > room ? Array(data.prefix(room)) : Array(data)
+            count += chunk.count
+            if data.count > room { truncated = true }
+            if sink == nil { kept.append(contentsOf: chunk) }
+        }
+        // Written outside the lock: a slow stdout must not hold up the deadline.
+        if let sink, !chunk.isEmpty, !sink.accept(chunk) {
+            lock.withLock { truncated = true }
+            return false
+        }
+        return lock.withLock { !truncated }
+    }
+
+    /// Marks the deadline as passed; `true` when the answer was still incomplete (cancel the task then).
+    func expire() -> Bool {
+        lock.withLock {
+            guard !finished else { return false }
+            expired = true
+            return true
+        }
+    }
+
+    func completed(_ error: (any Error)?, response: URLResponse?) {
+        let result: Result<HTTPExchange.Response, ExchangeFailure>
+        let continuation: CheckedContinuation<Result<HTTPExchange.Response, ExchangeFailure>, Never>?
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !finished else { return }
+            finished = true
+            continuation = self.continuation
+            self.continuation = nil
+            if expired {
+                result = .failure(.deadline)
+            } else if let head = headLocked(response), truncated || error == nil {
+                result = .success(HTTPExchange.Response(status: head.status, headers: head.headers, body: kept, truncated: truncated))
+            } else {
+                result = .failure(.transport(Self.describe(error)))
+            }
+        }
+        continuation?.resume(returning: result)
+    }
+
+    private static func describe(_ error: (any Error)?) -> String {
+        guard let error else { return "no HTTP answer" }
+        if let urlError = error as? URLError { return "URLError \(urlError.code.rawValue)" }
+        return String(describing: type(of: error))
     }
 }
 
-/// Refuses every redirect (the 3xx answer comes back as the response), and passes authentication
-/// challenges on to the delegate of the session it stands in for, if any.
-private final class RedirectRefuser: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    // @unchecked: `forwardee` is set once in init and only read; URLSession calls delegates from its own queue.
+/// The session delegate: refuses every redirect (the 3xx answer comes back as the response), hands
+/// each task's head and body chunks to its receiver, and passes authentication challenges on to the
+/// delegate of the session it stands in for, if any.
+final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    // @unchecked: `forwardee` is set once in init and only read; `receivers` is guarded by `lock`.
     private let forwardee: (any URLSessionDelegate)?
+    private let lock = NSLock()
+    private var receivers: [Int: BodyReceiver] = [:]
 
     init(forwardingTo forwardee: (any URLSessionDelegate)?) {
         self.forwardee = forwardee
+    }
+
+    fileprivate func register(_ receiver: BodyReceiver, for task: URLSessionTask) {
+        lock.withLock { receivers[task.taskIdentifier] = receiver }
+    }
+
+    private func receiver(for task: URLSessionTask) -> BodyReceiver? {
+        lock.withLock { receivers[task.taskIdentifier] }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
+        if receiver(for: dataTask)?.received(response) == false {
+            completionHandler(.cancel)
+            Self.cancel(dataTask)
+            return
+        }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        // Never `dataTask.response` here: on swift-corelibs-foundation it waits for the session's work
+        // queue, which a fast server keeps busy, and this queue would stall while chunks pile up. The
+        // head always arrives first, through the callback above.
+        guard let receiver = receiver(for: dataTask) else { return }
+        if !receiver.received(data, response: nil) { Self.cancel(dataTask) }
+    }
+
+    /// Cancels off the delegate queue. swift-corelibs-foundation's `cancel()` waits for the session's
+    /// work queue, which a fast server keeps busy reading; called here it would stall this queue while
+    /// chunks already read pile up in memory. Elsewhere, this queue keeps dropping them until it ends.
+    private static func cancel(_ task: URLSessionTask) {
+        DispatchQueue.global().async { task.cancel() }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        let receiver = lock.withLock { receivers.removeValue(forKey: task.taskIdentifier) }
+        receiver?.completed(error, response: task.response)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,

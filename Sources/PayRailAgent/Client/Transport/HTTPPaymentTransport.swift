@@ -9,8 +9,9 @@ import FoundationNetworking
 ///
 /// Redirects are never followed (the exchange's session refuses them), so a credential only ever
 /// reaches the URL that asked for it; a 3xx to a presentation is an answer to try again, not a hop.
-struct HTTPPaymentTransport: PaymentTransport {
+struct HTTPPaymentTransport: BoundedPaymentTransport {
     let exchange: HTTPExchange
+    let limits: PayingClientLimits
 
     func validate(_ request: PaidRequest) throws(PaymentTransportError) {
         guard let scheme = request.url.scheme?.lowercased(), scheme == "http" || scheme == "https", request.url.host != nil else {
@@ -19,17 +20,54 @@ struct HTTPPaymentTransport: PaymentTransport {
     }
 
     func send(_ request: PaidRequest, presenting presentation: PaymentPresentation?) async throws(PaymentTransportError) -> PaymentAnswer {
+        try await send(request, presenting: presentation, deadline: .now + limits.maxCallDuration, sink: nil)
+    }
+
+    /// Sends once, reading the final content's body up to `maxResponseBodyBytes` (into `sink` when
+    /// given) and any other body up to `maxChallengeBodyBytes`, all before `deadline`.
+    func send(
+        _ request: PaidRequest, presenting presentation: PaymentPresentation?, deadline: ContinuousClock.Instant, sink: ResponseBodySink?
+    ) async throws(PaymentTransportError) -> PaymentAnswer {
         var headers = request.headers
         if let presentation {
             for field in presentation.fields { headers.set(field.name, field.value) }
             headers.set("Idempotency-Key", presentation.paymentID)
         }
-        do {
-            let response = try await exchange.send(method: request.method, url: request.url, headers: headers, body: request.body)
-            return PaymentAnswer(status: response.status, headers: response.headers, body: response.body)
-        } catch {
-            throw PaymentTransportError(Self.describe(error))
+        let limits = self.limits
+        let presented = presentation != nil
+        // Decided from the head alone: only an answer that will be final content is streamed, so a
+        // "try again" body never reaches the caller's output before the answer that counts.
+        let handling: @Sendable (Int, HTTPFields) -> BodyHandling = { status, fields in
+            guard case .served = Self.classifyHead(status: status, headers: fields, presented: presented) else {
+                return .buffer(limit: limits.maxChallengeBodyBytes)
+            }
+            if let sink { return .stream(limit: limits.maxResponseBodyBytes, sink: sink) }
+            return .buffer(limit: limits.maxResponseBodyBytes)
         }
+        do {
+            let response = try await exchange.send(method: request.method, url: request.url, headers: headers, body: request.body,
+                                                   deadline: deadline, handling: handling)
+            let served: Bool
+            if case .served = Self.classifyHead(status: response.status, headers: response.headers, presented: presented) {
+                served = true
+            } else {
+                served = false
+            }
+            // A cut challenge or problem body is ignored rather than half read.
+            let body = response.truncated && !served ? [] : response.body
+            return PaymentAnswer(status: response.status, headers: response.headers, body: body, bodyTruncated: response.truncated)
+        } catch {
+            switch error {
+            case .deadline: throw PaymentTransportError("no complete answer before the call's deadline")
+            case .transport(let reason): throw PaymentTransportError(reason)
+            }
+        }
+    }
+
+    /// What an answer will be classified as, from its head alone (only a 409's body can change that,
+    /// and a 409 to a presentation is never final content).
+    static func classifyHead(status: Int, headers: HTTPFields, presented: Bool) -> PaymentAnswerKind {
+        HTTPPaymentTransport.classify(PaymentAnswer(status: status, headers: headers), presented: presented)
     }
 
     func challenges(in answer: PaymentAnswer, for request: PaidRequest, receivedAt: Date) -> PaymentResponseReading {
@@ -42,8 +80,12 @@ struct HTTPPaymentTransport: PaymentTransport {
     }
 
     func classify(_ answer: PaymentAnswer, presented: Bool) -> PaymentAnswerKind {
-        guard presented else { return answer.status == 402 ? .challenged : .served(receipt: Self.receiptToken(in: answer.headers)) }
-        if answer.status == 409, Self.problemSlug(answer.body) == "idempotency-conflict" {
+        Self.classify(answer, presented: presented)
+    }
+
+    static func classify(_ answer: PaymentAnswer, presented: Bool) -> PaymentAnswerKind {
+        guard presented else { return answer.status == 402 ? .challenged : .served(receipt: receiptToken(in: answer.headers)) }
+        if answer.status == 409, problemSlug(answer.body) == "idempotency-conflict" {
             // The server holds another request under this payment id: retrying cannot help.
             return .conflict
         }
@@ -53,9 +95,9 @@ struct HTTPPaymentTransport: PaymentTransport {
         case 300...399, 408, 409, 425, 429, 500...599:
             // In progress, rail unavailable, or the upstream failed after settlement: the same proof
             // (or the receipt the failure carried) is safe to present again.
-            return .retry(receipt: Self.receiptToken(in: answer.headers), retryAfterSeconds: Int(answer.headers["Retry-After"] ?? ""))
+            return .retry(receipt: receiptToken(in: answer.headers), retryAfterSeconds: Int(answer.headers["Retry-After"] ?? ""))
         default:
-            return .served(receipt: Self.receiptToken(in: answer.headers))
+            return .served(receipt: receiptToken(in: answer.headers))
         }
     }
 
@@ -71,8 +113,14 @@ struct HTTPPaymentTransport: PaymentTransport {
         return nil
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let urlError = error as? URLError { return "URLError \(urlError.code.rawValue)" }
-        return String(describing: type(of: error))
-    }
+}
+
+/// A transport that honours the call's deadline and can stream the final answer's body: the client
+/// passes both where it can (HTTP), and bounds other transports by checking the deadline between
+/// steps and writing their buffered body to the sink itself.
+protocol BoundedPaymentTransport: PaymentTransport {
+    /// Sends once; an answer that is final content has its body streamed into `sink` when given.
+    func send(
+        _ request: PaidRequest, presenting presentation: PaymentPresentation?, deadline: ContinuousClock.Instant, sink: ResponseBodySink?
+    ) async throws(PaymentTransportError) -> PaymentAnswer
 }

@@ -51,14 +51,18 @@ public struct PaymentAnswer: Sendable {
     public var status: Int
     /// The answer's metadata fields (HTTP header fields).
     public var headers: HTTPFields
-    /// The answer's body, as received.
+    /// The answer's body, as received (empty when it was streamed to the caller's sink).
     public var body: [UInt8]
+    /// Whether reading stopped at the client's limit (`PayingClientLimits`), so `body`, or what was
+    /// streamed, is only the start of what the server sent.
+    public var bodyTruncated: Bool
 
     /// Creates an answer.
-    public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = []) {
+    public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = [], bodyTruncated: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bodyTruncated = bodyTruncated
     }
 }
 

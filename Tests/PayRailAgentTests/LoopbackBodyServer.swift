@@ -1,0 +1,113 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One answer of a `LoopbackBodyServer`: a status line and header fields, then `bodyBytes` bytes
+/// made lazily from `chunk` (repeated, the last one cut), with `pause` seconds between chunks.
+struct LazyAnswer: Sendable {
+    var head: String
+    var prefix: [UInt8] = []
+    var chunk: [UInt8]
+    var bodyBytes: Int
+    var pause: TimeInterval = 0
+}
+
+/// A loopback HTTP/1.1 server on a raw socket that writes huge or dripping bodies without ever
+/// holding them: each chunk is made when it is sent, and it counts the bytes the peer accepted, so a
+/// test can tell how much of a body a client read before it stopped.
+final class LoopbackBodyServer: @unchecked Sendable {
+    // @unchecked: `sent` and `stopped` are guarded by `lock`; `listener` is set once.
+    let port: UInt16
+    private let listener: Int32
+    private let lock = NSLock()
+    private var sent = 0
+    private var stopped = false
+    private let answer: @Sendable (String) -> LazyAnswer
+
+    /// Bytes of bodies written to clients so far.
+    var bodyBytesSent: Int { lock.withLock { sent } }
+
+    /// Starts listening on 127.0.0.1 on a kernel-chosen port; `answer` gets each request's path.
+    init(answer: @escaping @Sendable (String) -> LazyAnswer) throws {
+        self.answer = answer
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 16) == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        listener = fd
+        port = UInt16(bigEndian: address.sin_port)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    var origin: String { "http://127.0.0.1:\(port)" }
+
+    /// Stops accepting and ends every body being written.
+    func stop() {
+        lock.withLock { stopped = true }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    private func acceptLoop() {
+        while !isStopped {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            let thread = Thread { [self] in serve(client) }
+            thread.start()
+        }
+    }
+
+    private func serve(_ client: Int32) {
+        defer { close(client) }
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !request.containsHeadEnd {
+            let count = recv(client, &buffer, buffer.count, 0)
+            guard count > 0 else { return }
+            request.append(contentsOf: buffer[0..<count])
+            if request.count > 65_536 { return }
+        }
+        let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self)
+        let path = line.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+        let reply = answer(path)
+        guard sendAll(client, Array(reply.head.utf8)), sendAll(client, reply.prefix) else { return }
+        var left = reply.bodyBytes - reply.prefix.count
+        while left > 0, !isStopped {
+            let piece = left >= reply.chunk.count ? reply.chunk : Array(reply.chunk.prefix(left))
+            guard sendAll(client, piece) else { return }
+            lock.withLock { sent += piece.count }
+            left -= piece.count
+            if reply.pause > 0 { Thread.sleep(forTimeInterval: reply.pause) }
+        }
+    }
+
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { return false }
+            offset += written
+        }
+        return true
+    }
+}
+
+extension [UInt8] {
+    fileprivate var containsHeadEnd: Bool {
+        guard count >= 4 else { return false }
+        for index in 0...(count - 4) where self[index] == 13 && self[index + 1] == 10 && self[index + 2] == 13 && self[index + 3] == 10 {
+            return true
+        }
+        return false
+    }
+}
