@@ -77,6 +77,12 @@ static inline uint16_t payrail_mhd_bound_port(struct MHD_Daemon *daemon)
     return info == NULL ? 0 : info->port;
 }
 
+/** Whether a connection notification reports a new connection (the enum's cases do not import by name). */
+static inline int payrail_mhd_is_connection_start(enum MHD_ConnectionNotificationCode code)
+{
+    return code == MHD_CONNECTION_NOTIFY_STARTED;
+}
+
 /** The connection's socket, or -1 if MHD does not say. */
 static inline int payrail_mhd_connection_fd(struct MHD_Connection *connection)
 {

@@ -197,7 +197,7 @@ final class ServerCore: @unchecked Sendable {
             { cls, connection, _, event in
                 guard let cls, let connection else { return }
                 let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
-                if event.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */ {
+                if payrail_mhd_is_connection_start(event) != 0 {
                     core.watcher.opened(connection, descriptor: payrail_mhd_connection_fd(connection))
                 } else {
                     core.watcher.closed(connection)
@@ -215,16 +215,23 @@ final class ServerCore: @unchecked Sendable {
         }
         core.daemon = started
         core.boundPort = payrail_mhd_bound_port(started)
+        core.startSweeper()
+        return core
+    }
+
+    /// Enforces the deadlines MHD does not: request heads and bodies (the watcher) and handlers.
+    /// Ticks at a quarter of the shortest deadline, at most every 250 ms, so each fires on time
+    /// within a quarter of itself.
+    private func startSweeper() {
         let shortest = [configuration.headerTimeout, configuration.bodyTimeout, configuration.handlerTimeout].compactMap { $0 }.min()
         let tick = max(.milliseconds(10), min((shortest ?? .seconds(1)) / 4, .milliseconds(250)))
-        core.sweeper = Task { [core] in
+        sweeper = Task { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: tick)
-                core.watcher.sweep()
-                core.expireOverdueHandlers()
+                watcher.sweep()
+                expireOverdueHandlers()
             }
         }
-        return core
     }
 
     // MARK: - libmicrohttpd callbacks (run on MHD's threads)
