@@ -38,6 +38,8 @@ final class RequestContext: @unchecked Sendable {
     var deadline: ContinuousClock.Instant?
     /// Body bytes thrown away after the body outgrew the limit and the 413 went out directly.
     var discarded: Int?
+    /// The handler's response was queued and is being written; counted in `ServerCore.writing`.
+    var writing = false
 
     init(connection: OpaquePointer, target: String) {
         self.connection = connection
@@ -122,6 +124,9 @@ final class ServerCore: @unchecked Sendable {
     private var inFlight: [ObjectIdentifier: RequestContext] = [:]
     /// Contexts created and not yet released, guarded by `lock`.
     private var live = 0
+    /// Handler responses queued and not yet completely written, guarded by `lock`. Shutdown waits
+    /// for these too: stopping the daemon drops whatever MHD has not sent yet.
+    private var writing = 0
     private var daemon: OpaquePointer?
     private(set) var boundPort: UInt16 = 0
     private var sweeper: Task<Void, Never>?
@@ -259,7 +264,11 @@ final class ServerCore: @unchecked Sendable {
         case .finished(let response, let close):
             context.setPhase(.answered)
             context.detachTask()
-            lock.withLock { _ = inFlight.removeValue(forKey: ObjectIdentifier(context)) }
+            context.writing = true
+            lock.withLock {
+                inFlight.removeValue(forKey: ObjectIdentifier(context))
+                writing += 1
+            }
             return queue(response, on: connection, close: close)
         case .answered:
             uploadDataSize.pointee = 0
@@ -273,6 +282,7 @@ final class ServerCore: @unchecked Sendable {
         lock.withLock {
             inFlight.removeValue(forKey: ObjectIdentifier(context))
             live -= 1
+            if context.writing { writing -= 1 }
         }
         context.detachTask()
     }
@@ -412,6 +422,12 @@ final class ServerCore: @unchecked Sendable {
                 )
                 return
             }
+            await ServerCore.pause()
+        }
+        // Let the answers just queued reach their clients (MHD reports each request completed
+        // once its response is written, or its client is gone), within a short bound.
+        let writesEnd = clock.now.advanced(by: .seconds(2))
+        while lock.withLock({ writing > 0 }), clock.now < writesEnd {
             await ServerCore.pause()
         }
         MHD_stop_daemon(daemon)
