@@ -60,7 +60,8 @@ public struct HTTPStatus: Sendable, Hashable, ExpressibleByIntegerLiteral, Custo
 public struct HTTPHeader: Sendable, Hashable {
     /// The field name, compared case-insensitively by `HTTPHeaders`.
     public var name: String
-    /// The field value with surrounding whitespace removed.
+    /// The field value as libmicrohttpd stored it: leading whitespace removed; 0.9.75 keeps
+    /// trailing whitespace, so compare trimmed values where that matters.
     public var value: String
 
     /// Creates a field; nothing is validated here, the response writer refuses unsafe bytes.
