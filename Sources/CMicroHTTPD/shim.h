@@ -20,14 +20,20 @@ typedef void *(*payrail_mhd_uri_log_callback)(void *cls, const char *uri, struct
  * MHD_OPTION_ARRAY so no variadic call crosses into Swift. Returns NULL when the host is
  * not a numeric address or MHD refuses to start (port in use, bad flags).
  * `strict` is MHD_OPTION_STRICT_FOR_CLIENT (1 rejects HTTP/1.1 without Host).
+ * `per_ip_limit` is MHD_OPTION_PER_IP_CONNECTION_LIMIT (0 means none): MHD closes a client's
+ * connection at accept time once that address already holds this many.
+ * `notify` (MHD_OPTION_NOTIFY_CONNECTION) sees every connection open and close, which is how
+ * PayRailHTTP times request heads: MHD's own timeout restarts on every byte received.
  */
 static inline struct MHD_Daemon *payrail_mhd_start(
     unsigned int flags, const char *host, uint16_t port,
     MHD_AccessHandlerCallback handler, void *cls,
     MHD_RequestCompletedCallback completed,
     payrail_mhd_uri_log_callback uri_log,
+    MHD_NotifyConnectionCallback notify,
     size_t memory_limit, unsigned int timeout_seconds,
-    unsigned int thread_pool_size, unsigned int connection_limit, int strict)
+    unsigned int thread_pool_size, unsigned int connection_limit,
+    unsigned int per_ip_limit, int strict)
 {
     struct sockaddr_in v4;
     struct sockaddr_in6 v6;
@@ -53,6 +59,8 @@ static inline struct MHD_Daemon *payrail_mhd_start(
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) memory_limit, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t) timeout_seconds, NULL },
         { MHD_OPTION_CONNECTION_LIMIT, (intptr_t) connection_limit, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t) per_ip_limit, NULL },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) notify, cls },
         { MHD_OPTION_STRICT_FOR_CLIENT, strict, NULL },
         { thread_pool_size > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
           (intptr_t) thread_pool_size, NULL },
@@ -67,6 +75,20 @@ static inline uint16_t payrail_mhd_bound_port(struct MHD_Daemon *daemon)
 {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     return info == NULL ? 0 : info->port;
+}
+
+/** Whether a connection notification reports a new connection (the enum's cases do not import by name). */
+static inline int payrail_mhd_is_connection_start(enum MHD_ConnectionNotificationCode code)
+{
+    return code == MHD_CONNECTION_NOTIFY_STARTED;
+}
+
+/** The connection's socket, or -1 if MHD does not say. */
+static inline int payrail_mhd_connection_fd(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : (int) info->connect_fd;
 }
 
 /** Writes the client's numeric address into `buffer`; returns 0 on success, -1 otherwise. */

@@ -60,7 +60,8 @@ public struct HTTPStatus: Sendable, Hashable, ExpressibleByIntegerLiteral, Custo
 public struct HTTPHeader: Sendable, Hashable {
     /// The field name, compared case-insensitively by `HTTPHeaders`.
     public var name: String
-    /// The field value with surrounding whitespace removed.
+    /// The field value as libmicrohttpd stored it: leading whitespace removed; 0.9.75 keeps
+    /// trailing whitespace, so compare trimmed values where that matters.
     public var value: String
 
     /// Creates a field; nothing is validated here, the response writer refuses unsafe bytes.
@@ -213,13 +214,13 @@ public enum HTTPResponseFailure: Error, Sendable, Hashable, CustomStringConverti
     /// `Transfer-Encoding`, or a `Content-Length` that disagrees with the body, which only the server may set.
     case serverManagedHeader(String)
 
-    /// A log-safe explanation (never includes header values).
+    /// A log-safe explanation (never includes header values; names escaped and capped by `LogText`).
     public var description: String {
         switch self {
         case .invalidStatus(let code): "status \(code) is outside 100...599"
-        case .invalidHeaderName(let name): "header name \(name.debugDescription) is not an HTTP token"
-        case .invalidHeaderValue(let name): "value of header \(name.debugDescription) contains control bytes (CR/LF/NUL)"
-        case .serverManagedHeader(let name): "header \(name.debugDescription) is managed by the server"
+        case .invalidHeaderName(let name): "header name \(LogText.quoted(name)) is not an HTTP token"
+        case .invalidHeaderValue(let name): "value of header \(LogText.quoted(name)) contains control bytes (CR/LF/NUL)"
+        case .serverManagedHeader(let name): "header \(LogText.quoted(name)) is managed by the server"
         }
     }
 }

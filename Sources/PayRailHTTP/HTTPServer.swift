@@ -21,14 +21,31 @@ public struct HTTPServerConfiguration: Sendable {
     /// Upper bound on a request body; larger bodies get 413 (announced lengths before any byte is read).
     public var maxBodyBytes: Int
     /// A connection idle for this long (slow client, dead peer) is closed. Whole seconds, at least 1.
+    /// libmicrohttpd restarts this timer on every byte received, so it cannot stop a client that
+    /// trickles; `headerTimeout` and `bodyTimeout` do.
     public var connectionTimeout: Duration
+    /// Time a connection has to deliver a complete request head (request line and header fields),
+    /// counted from when it is ready for one: accepted, or its previous response sent. Bytes
+    /// arriving do not extend it, so a client sending one header byte at a time is closed (with
+    /// 408 once its request line is in). Idle keep-alive connections are closed after it as well.
+    public var headerTimeout: Duration
+    /// Time a request has to deliver its whole body once its head is in, however steadily bytes
+    /// arrive; then the connection is closed (408). Bounds the slow-upload form of the same attack.
+    public var bodyTimeout: Duration
     /// A handler still running after this long is abandoned: the client gets 504 and the handler's
     /// task is cancelled. nil waits for ever (shutdown still bounds it).
     public var handlerTimeout: Duration?
     /// Whether connections stay open between requests; false adds `Connection: close` to every response.
     public var keepAlive: Bool
-    /// Connections served at once; further clients wait in the kernel's backlog.
+    /// Connections served at once; further clients wait in the kernel's backlog. When the open
+    /// connections come within an eighth of this, the ones waiting longest for a request head are
+    /// closed first, so a crowd of slow clients from many addresses still leaves room.
     public var maxConnections: Int
+    /// Connections one client address may hold at once; a further connection from it is closed as
+    /// soon as it is accepted. Keeps one address from taking every slot. The default is high
+    /// because many agents may share an address (behind NAT or a proxy, or all on loopback);
+    /// keep it well below `maxConnections` so other clients keep headroom.
+    public var maxConnectionsPerClient: Int
     /// libmicrohttpd event-loop threads; 0 means one per online CPU.
     public var threadCount: Int
     /// Where the server reports problems it handles on its own (e.g. a handler's response refused
@@ -42,9 +59,12 @@ public struct HTTPServerConfiguration: Sendable {
         maxHeaderBytes: Int = 16 * 1024,
         maxBodyBytes: Int = 1024 * 1024,
         connectionTimeout: Duration = .seconds(30),
+        headerTimeout: Duration = .seconds(20),
+        bodyTimeout: Duration = .seconds(60),
         handlerTimeout: Duration? = .seconds(60),
         keepAlive: Bool = true,
         maxConnections: Int = 1024,
+        maxConnectionsPerClient: Int = 256,
         threadCount: Int = 0,
         diagnostics: @escaping @Sendable (String) -> Void = HTTPServerConfiguration.standardError
     ) {
@@ -53,9 +73,12 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
         self.connectionTimeout = connectionTimeout
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
         self.handlerTimeout = handlerTimeout
         self.keepAlive = keepAlive
         self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
         self.threadCount = threadCount
         self.diagnostics = diagnostics
     }

@@ -33,9 +33,16 @@ public enum Middleware {
         }
     }
 
+    /// The most UTF-8 bytes of a request's method a log line carries (honest methods are short).
+    public static let loggedMethodLimit = 32
+    /// The most UTF-8 bytes of a request's path a log line carries.
+    public static let loggedPathLimit = LogText.defaultLimit
+
     /// Writes one line per request: method, path (without the query, which may hold tokens),
     /// status, body size, duration and the request id if any. No other header value is ever
-    /// written, so credentials such as `Authorization` cannot reach a log.
+    /// written, so credentials such as `Authorization` cannot reach a log. Method and path are
+    /// chosen by the client, so they go through `LogText.escaped` (control bytes escaped, length
+    /// capped at `loggedMethodLimit` and `loggedPathLimit`): one request is one bounded line.
     public static func logging(_ write: @escaping @Sendable (String) -> Void) -> HTTPMiddleware {
         { request, next in
             let clock = ContinuousClock()
@@ -43,7 +50,9 @@ public enum Middleware {
             let response = await next(request)
             let elapsed = clock.now - start
             let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            var line = "\(request.method) \(request.path) \(response.status.code) \(response.body.count)B \(micros)us"
+            let method = LogText.escaped(request.method, limit: loggedMethodLimit)
+            let path = LogText.escaped(request.path, limit: loggedPathLimit)
+            var line = "\(method) \(path) \(response.status.code) \(response.body.count)B \(micros)us"
             if let id = response.headers[requestIDHeader] ?? request.headers[requestIDHeader], isPlainID(id) {
                 line += " id=\(id)"
             }

@@ -36,6 +36,10 @@ final class RequestContext: @unchecked Sendable {
     var headers = HTTPHeaders()
     var body: [UInt8] = []
     var deadline: ContinuousClock.Instant?
+    /// Body bytes thrown away after the body outgrew the limit and the 413 went out directly.
+    var discarded: Int?
+    /// The handler's response was queued and is being written; counted in `ServerCore.writing`.
+    var writing = false
 
     init(connection: OpaquePointer, target: String) {
         self.connection = connection
@@ -120,22 +124,32 @@ final class ServerCore: @unchecked Sendable {
     private var inFlight: [ObjectIdentifier: RequestContext] = [:]
     /// Contexts created and not yet released, guarded by `lock`.
     private var live = 0
+    /// Handler responses queued and not yet completely written, guarded by `lock`. Shutdown waits
+    /// for these too: stopping the daemon drops whatever MHD has not sent yet.
+    private var writing = 0
     private var daemon: OpaquePointer?
     private(set) var boundPort: UInt16 = 0
     private var sweeper: Task<Void, Never>?
+    /// The head and body deadlines and the room kept for new clients.
+    let watcher: ConnectionWatcher
 
     private init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler) {
         self.configuration = configuration
         self.handler = handler
+        self.watcher = ConnectionWatcher(configuration: configuration)
     }
 
     var liveRequests: Int { lock.withLock { live } }
 
     static func start(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler) throws(HTTPServerError) -> ServerCore {
         guard configuration.maxHeaderBytes > 0, configuration.maxBodyBytes >= 0, configuration.maxConnections > 0,
-            configuration.threadCount >= 0, configuration.connectionTimeout > .zero
+            configuration.maxConnectionsPerClient > 0, configuration.threadCount >= 0, configuration.connectionTimeout > .zero,
+            configuration.headerTimeout > .zero, configuration.bodyTimeout > .zero
         else {
-            throw HTTPServerError(code: .invalidConfiguration, message: "limits must be positive (maxHeaderBytes, maxConnections, connectionTimeout)")
+            throw HTTPServerError(
+                code: .invalidConfiguration,
+                message: "limits must be positive (maxHeaderBytes, maxConnections, maxConnectionsPerClient, connectionTimeout, headerTimeout, bodyTimeout)"
+            )
         }
         let host = configuration.host == "localhost" ? "127.0.0.1" : configuration.host
         var probe4 = in_addr()
@@ -182,9 +196,20 @@ final class ServerCore: @unchecked Sendable {
                 let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
                 let context = RequestContext(connection: connection, target: uri.map { String(cString: $0) } ?? "")
                 core.lock.withLock { core.live += 1 }
+                core.watcher.requestLineReceived(connection)
                 return Unmanaged.passRetained(context).toOpaque()
             },
-            memoryLimit, timeoutSeconds, UInt32(clamping: threads), UInt32(clamping: configuration.maxConnections), 1
+            { cls, connection, _, event in
+                guard let cls, let connection else { return }
+                let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+                if payrail_mhd_is_connection_start(event) != 0 {
+                    core.watcher.opened(connection, descriptor: payrail_mhd_connection_fd(connection))
+                } else {
+                    core.watcher.closed(connection)
+                }
+            },
+            memoryLimit, timeoutSeconds, UInt32(clamping: threads), UInt32(clamping: configuration.maxConnections),
+            UInt32(clamping: min(configuration.maxConnectionsPerClient, configuration.maxConnections)), 1
         )
         guard let started else {
             unmanaged.release()
@@ -195,16 +220,23 @@ final class ServerCore: @unchecked Sendable {
         }
         core.daemon = started
         core.boundPort = payrail_mhd_bound_port(started)
-        if let timeout = configuration.handlerTimeout {
-            core.sweeper = Task { [core] in
-                let tick = min(timeout / 4, .milliseconds(250))
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: tick)
-                    core.expireOverdueHandlers()
-                }
+        core.startSweeper()
+        return core
+    }
+
+    /// Enforces the deadlines MHD does not: request heads and bodies (the watcher) and handlers.
+    /// Ticks at a quarter of the shortest deadline, at most every 250 ms, so each fires on time
+    /// within a quarter of itself.
+    private func startSweeper() {
+        let shortest = [configuration.headerTimeout, configuration.bodyTimeout, configuration.handlerTimeout].compactMap { $0 }.min()
+        let tick = max(.milliseconds(10), min((shortest ?? .seconds(1)) / 4, .milliseconds(250)))
+        sweeper = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                watcher.sweep()
+                expireOverdueHandlers()
             }
         }
-        return core
     }
 
     // MARK: - libmicrohttpd callbacks (run on MHD's threads)
@@ -220,26 +252,23 @@ final class ServerCore: @unchecked Sendable {
         case .body:
             let size = uploadDataSize.pointee
             if size > 0 {
-                guard context.body.count + size <= configuration.maxBodyBytes else {
-                    // A chunked body outgrew the limit: refuse now rather than read the rest.
-                    context.body = []
-                    context.setPhase(.answered)
-                    uploadDataSize.pointee = 0
-                    return queue(ServerCore.problem(.contentTooLarge, "request body exceeds \(configuration.maxBodyBytes) bytes"), on: connection, close: true)
-                }
-                if let uploadData {
-                    context.body.append(contentsOf: UnsafeRawBufferPointer(start: uploadData, count: size))
-                }
                 uploadDataSize.pointee = 0
-                return .YES
+                return receive(context, connection, uploadData, size)
             }
+            // A refused body's answer is already out: all that is left is to close.
+            if context.discarded != nil { return .NO }
+            watcher.handling(connection)
             return dispatch(context, connection, method, version)
         case .suspended:
             return .YES
         case .finished(let response, let close):
             context.setPhase(.answered)
             context.detachTask()
-            lock.withLock { _ = inFlight.removeValue(forKey: ObjectIdentifier(context)) }
+            context.writing = true
+            lock.withLock {
+                inFlight.removeValue(forKey: ObjectIdentifier(context))
+                writing += 1
+            }
             return queue(response, on: connection, close: close)
         case .answered:
             uploadDataSize.pointee = 0
@@ -249,9 +278,11 @@ final class ServerCore: @unchecked Sendable {
 
     func completed(_ context: RequestContext) {
         // Also reached when a resumed client had gone away and MHD never called the handler again.
+        watcher.requestCompleted(context.connection)
         lock.withLock {
             inFlight.removeValue(forKey: ObjectIdentifier(context))
             live -= 1
+            if context.writing { writing -= 1 }
         }
         context.detachTask()
     }
@@ -259,6 +290,8 @@ final class ServerCore: @unchecked Sendable {
     /// First call: headers are complete, no body byte has been read. Every refusal here closes the
     /// connection, since the unread body would otherwise be parsed as the next request.
     private func acceptHeaders(_ context: RequestContext, _ connection: OpaquePointer, _ version: UnsafePointer<CChar>?) -> MHD_Result {
+        // Too late: the watcher closed this connection (and may have answered 408) while the head came in.
+        guard watcher.headReceived(connection) else { return .NO }
         context.setPhase(.body)
         var headers: [HTTPHeader] = []
         withUnsafeMutablePointer(to: &headers) { pointer in
@@ -277,11 +310,35 @@ final class ServerCore: @unchecked Sendable {
         let isHTTP11 = version.map { strcmp($0, "HTTP/1.1") == 0 } ?? false
         if let refusal = ServerCore.refusal(for: context, isHTTP11: isHTTP11, configuration: configuration) {
             context.setPhase(.answered)
+            watcher.handling(connection)
             return queue(refusal, on: connection, close: true)
         }
         if lock.withLock({ stopping }) {
             context.setPhase(.answered)
             return queue(ServerCore.problem(.serviceUnavailable, "server is shutting down"), on: connection, close: true)
+        }
+        return .YES
+    }
+
+    /// A body chunk. Past the limit, MHD 0.9.75 can no longer queue a response (it takes one only
+    /// before the body or after all of it), so the 413 is written straight to the socket and the
+    /// rest of the body is read and dropped, up to a bound, so that closing does not reset the
+    /// connection under the client before it reads the answer. The body deadline bounds it in time.
+    private func receive(
+        _ context: RequestContext, _ connection: OpaquePointer, _ uploadData: UnsafePointer<CChar>?, _ size: Int
+    ) -> MHD_Result {
+        if let discarded = context.discarded {
+            context.discarded = discarded + size
+            return discarded + size <= max(configuration.maxBodyBytes, 64 * 1024) ? .YES : .NO
+        }
+        guard context.body.count + size <= configuration.maxBodyBytes else {
+            context.body = []
+            context.discarded = size
+            let refusal = ServerCore.problem(.contentTooLarge, "request body exceeds \(configuration.maxBodyBytes) bytes")
+            return watcher.answerDirectly(connection, refusal) ? .YES : .NO
+        }
+        if let uploadData {
+            context.body.append(contentsOf: UnsafeRawBufferPointer(start: uploadData, count: size))
         }
         return .YES
     }
@@ -367,6 +424,12 @@ final class ServerCore: @unchecked Sendable {
             }
             await ServerCore.pause()
         }
+        // Let the answers just queued reach their clients (MHD reports each request completed
+        // once its response is written, or its client is gone), within a short bound.
+        let writesEnd = clock.now.advanced(by: .seconds(2))
+        while lock.withLock({ writing > 0 }), clock.now < writesEnd {
+            await ServerCore.pause()
+        }
         MHD_stop_daemon(daemon)
         if listenSocket >= 0 { close(listenSocket) }
         self.daemon = nil
@@ -422,7 +485,14 @@ final class ServerCore: @unchecked Sendable {
         if isHTTP11 && hostCount == 0 { return problem(.badRequest, "HTTP/1.1 request without Host") }
         if let transferEncoding {
             if sawContentLength { return problem(.badRequest, "Content-Length together with Transfer-Encoding") }
-            guard transferEncoding.trimmingASCIISpaces().equalsASCIICaseInsensitive("chunked") else {
+            // MHD 0.9.75 decodes chunked only when the value it stored (leading whitespace removed,
+            // trailing kept) is exactly "chunked"; any other value it reads as a body ending at
+            // close, so the request would never end. A value another parser may read as chunked
+            // is a framing disagreement: refuse it rather than guess.
+            guard transferEncoding.equalsASCIICaseInsensitive("chunked") else {
+                if transferEncoding.trimmingASCIISpaces().equalsASCIICaseInsensitive("chunked") {
+                    return problem(.badRequest, "Transfer-Encoding must be exactly chunked, without surrounding whitespace")
+                }
                 return problem(.notImplemented, "only Transfer-Encoding: chunked is supported")
             }
         }
@@ -451,7 +521,7 @@ final class ServerCore: @unchecked Sendable {
         defer { MHD_destroy_response(mhdResponse) }
         for field in response.headers.fields where !field.name.equalsASCIICaseInsensitive("Content-Length") {
             guard MHD_add_response_header(mhdResponse, field.name, field.value) == MHD_Result.YES else {
-                configuration.diagnostics("PayRailHTTP: libmicrohttpd refused header \(field.name.debugDescription); closing the connection")
+                configuration.diagnostics("PayRailHTTP: libmicrohttpd refused header \(LogText.quoted(field.name)); closing the connection")
                 return .NO
             }
         }
