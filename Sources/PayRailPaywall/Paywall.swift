@@ -11,6 +11,10 @@ import PayRailWire
 /// let handler = chain([Middleware.requestID(), Paywall.middleware(gate)], handler: router.handler)
 /// ```
 ///
+/// The request target is put in canonical form first (`RequestTarget`): the gate prices that form and
+/// the handler behind gets exactly that request, with method-override fields removed, so what is
+/// priced and what is served cannot differ; a target with no safe canonical form is answered 400.
+///
 /// A handler behind the paywall reads what was paid from `Paywall.pass`. The paid response (status
 /// below 500) is stored for replay by receipt, so an agent presenting its receipt again gets it
 /// without paying twice; a 5xx is not stored, so the receipt can fetch the resource again once the
@@ -33,9 +37,14 @@ public enum Paywall {
     public static func middleware(
         resolving gate: @escaping @Sendable () -> Gate?, onDecision: (@Sendable (GateDecision) -> Void)? = nil
     ) -> HTTPMiddleware {
-        { request, next in
+        { received, next in
             guard let gate = gate() else {
                 return httpResponse(GateRefusal.starting.response())
+            }
+            let request: HTTPRequest
+            switch canonical(received) {
+            case .success(let canonical): request = canonical
+            case .failure(let refusal): return httpResponse(refusal.response())
             }
             let decision = await gate.handle(gateRequest(request))
             onDecision?(decision)
@@ -62,6 +71,20 @@ public enum Paywall {
                 return response
             }
         }
+    }
+
+    /// `request` with its method and target in canonical form (`RequestTarget`) and without the
+    /// fields that would make a server treat it as another method or path, or the 400 refusal of a
+    /// target that has no safe canonical form. Canonical requests come back unchanged.
+    public static func canonical(_ request: HTTPRequest) -> Result<HTTPRequest, GateRefusal> {
+        let target: RequestTarget
+        do throws(GateRefusal) { target = try RequestTarget(method: request.method, path: request.path, query: request.query) } catch {
+            return .failure(error)
+        }
+        var canonical = request
+        canonical.path = target.path
+        for name in RequestTarget.overrideFields where canonical.headers.contains(name) { canonical.headers.remove(name) }
+        return .success(canonical)
     }
 
     /// The gate's view of an HTTP request: the path with its query (a price covers both), every

@@ -5,6 +5,14 @@ import PayRail
 // has a text form. Rules are tried in order and the first match wins, which lets an operator put a
 // specific route before a catch-all (`GET /api/free` before `GET /api/*`). A route matching no rule
 // is free: the gate never charges for something nobody priced.
+//
+// Fail closed on spellings: the gate prices the canonical target (`RequestTarget`), but the server
+// behind it may read a path more loosely than the gate does: most frameworks match routes without
+// regard to ASCII case, with or without a trailing slash, after decoding every escape, and some drop
+// `;parameters` from a segment. A request no rule matches exactly is therefore matched again in that
+// lenient form (rule and path alike), so `/PREMIUM`, `/premium/` or `/premium;x` pay what `/premium`
+// pays instead of reaching an upstream free. A route that differs from a priced one only in those
+// ways is priced too, which is the safe mistake.
 
 /// One pricing rule: requests whose method and path match cost `price`.
 public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
@@ -14,6 +22,8 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
     public let pathPattern: String
     /// What a matching request costs on each rail.
     public let price: Price
+    /// `pathPattern` in the lenient form `PricingTable.lenientForm` gives.
+    private let lenientPattern: [UInt8]
 
     /// Creates a rule.
     ///
@@ -29,6 +39,7 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
         self.method = method
         self.pathPattern = pathPattern
         self.price = price
+        self.lenientPattern = PricingTable.lenientForm(pathPattern)
     }
 
     /// Whether this rule prices `method` on `path` (the query string, if any, is ignored).
@@ -42,6 +53,14 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
                 let end = pathBytes.firstIndex(of: UInt8(ascii: "?")) ?? pathBytes.endIndex
                 return Self.glob(patternBytes, UnsafeBufferPointer(rebasing: pathBytes[..<end]))
             }
+        }
+    }
+
+    /// Whether this rule prices `method` on a path already in `PricingTable.lenientForm`.
+    func matchesLeniently(method requestMethod: String, lenientPath: [UInt8]) -> Bool {
+        guard method == "*" || method == requestMethod else { return false }
+        return lenientPattern.withUnsafeBufferPointer { pattern in
+            lenientPath.withUnsafeBufferPointer { Self.glob(pattern, $0) }
         }
     }
 
@@ -119,9 +138,58 @@ public struct PricingTable: Hashable, Sendable {
         self.rules = rules
     }
 
-    /// The price of a request, or `nil` when it is free.
+    /// The price of a request, or `nil` when it is free: the first rule matching the path as written,
+    /// else the first matching it in the lenient form (ASCII case, escapes, empty and dot segments,
+    /// `;parameters` and a trailing slash ignored), so a spelling an upstream may serve as a priced
+    /// route is priced, never free.
     public func price(method: String, path: String) -> Price? {
-        rules.first { $0.matches(method: method, path: path) }?.price
+        if let exact = rules.first(where: { $0.matches(method: method, path: path) }) { return exact.price }
+        let lenient = Self.lenientForm(path)
+        return rules.first { $0.matchesLeniently(method: method, lenientPath: lenient) }?.price
+    }
+
+    /// A path (query dropped) as a lenient server may route it: every `%XX` decoded, ASCII letters
+    /// lowercased, each segment cut at `;`, empty and `.` segments dropped, `..` removing the segment
+    /// before it, no trailing slash. Rule patterns go through the same function (`*` is kept).
+    static func lenientForm(_ path: String) -> [UInt8] {
+        var decoded: [UInt8] = []
+        var bytes = Array(path.utf8)
+        if let mark = bytes.firstIndex(of: UInt8(ascii: "?")) { bytes.removeSubrange(mark...) }
+        var index = 0
+        while index < bytes.count {
+            var byte = bytes[index]
+            if byte == 0x25, index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+                byte = high << 4 | low
+                index += 2
+            }
+            decoded.append(byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte)
+            index += 1
+        }
+        var segments: [ArraySlice<UInt8>] = []
+        for var segment in decoded.split(separator: 0x2F, omittingEmptySubsequences: true) {
+            if let semicolon = segment.firstIndex(of: 0x3B) { segment = segment[..<semicolon] }
+            switch segment.count {
+            case 0: continue
+            case 1 where segment.first == 0x2E: continue
+            case 2 where segment.allSatisfy({ $0 == 0x2E }): _ = segments.popLast()
+            default: segments.append(segment)
+            }
+        }
+        var out: [UInt8] = [0x2F]
+        for (position, segment) in segments.enumerated() {
+            if position > 0 { out.append(0x2F) }
+            out.append(contentsOf: segment)
+        }
+        return out
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
     }
 
     private static func parseRule(_ line: String, rails: [RailID]) throws(PricingError) -> PricingRule {

@@ -25,6 +25,8 @@ enum ServeCommand {
             OptionSpec(name: "price", valueName: "\"METHOD /path=AMOUNT\"",
                        help: "a priced route, first match wins (default \"GET /premium=100sat\")", isRepeatable: true),
             OptionSpec(name: "upstream", valueName: "URL", help: "proxy paid and free requests to this http(s) origin"),
+            OptionSpec(name: "upstream-connections", valueName: "N",
+                       help: "concurrent connections to the upstream (default \(UpstreamClient.defaultConnections))"),
             OptionSpec(name: "data", valueName: "DIR", help: "data directory, created with mode 0700 (default ./.payrail)"),
             OptionSpec(name: "db", valueName: "FILE", help: "SQLite database (default DIR/gate.sqlite)"),
             OptionSpec(name: "keys", valueName: "DIR", help: "receipt keys folder as 'payrail keys generate' writes it (default DIR/keys)"),
@@ -55,6 +57,11 @@ enum ServeCommand {
         upstream fails, the client gets a 502 problem carrying its receipt (Payment-Receipt, X-Receipt)
         and can retry with X-Receipt at no further charge until the grant expires (1 hour). Upstream
         answers below 500 are stored and replayed for that receipt; 5xx answers are not stored.
+        The request target is put in canonical form (dot segments, merged slashes, unreserved escapes)
+        before pricing and exactly that form is forwarded; encoded /, \\, control bytes, fragments,
+        non-path targets, lowercase methods and paths above the root are refused with 400, and a
+        spelling that matches a priced rule only ignoring case, escapes, ;params or a trailing slash
+        pays that rule's price. --upstream-connections limits concurrent upstream connections.
         SIGTERM or SIGINT stops gracefully (in-flight requests get up to 10 s).
         """),
         run: { arguments in try await run(arguments) }
@@ -133,8 +140,10 @@ enum ServeCommand {
                                    log: @escaping @Sendable (String) -> Void) throws -> HTTPServer {
         let metrics = GateMetrics()
         let jwksBody = try jwksJSON(storage.keys.publicKeySet)
-        let context = ServeContext(gates: gates, metrics: metrics, processor: processor, upstream: settings.upstream,
-                                   proxy: settings.upstream.map { _ in UpstreamClient(maxBody: settings.maxBody) }, jwks: jwksBody,
+        let context = ServeContext(gates: gates, metrics: metrics, processor: processor,
+                                   proxy: settings.upstream.map {
+                                       UpstreamClient(base: $0, maxBody: settings.maxBody, connections: settings.upstreamConnections)
+                                   }, jwks: jwksBody,
                                    paywall: Paywall.middleware(resolving: { gates.current }, onDecision: { metrics.record(GateOutcome($0)) }))
         let measured: HTTPHandler = { request in
             let clock = ContinuousClock()

@@ -19,14 +19,20 @@ struct ServeContext: Sendable {
     let gates: GateBox
     let metrics: GateMetrics
     let processor: FakeProcessor
-    let upstream: String?
+    /// The `--upstream` reverse proxy, or `nil` for the demo resource.
     let proxy: UpstreamClient?
     let jwks: [UInt8]
     /// The gate as middleware in front of `resource(_:)`, counting every decision.
     let paywall: HTTPMiddleware
 
-    /// The reserved routes (never priced), else the paywall in front of the resource.
-    func route(_ request: HTTPRequest) async -> HTTPResponse {
+    /// The reserved routes (never priced), else the paywall in front of the resource. Routing reads
+    /// the canonical target the paywall prices, so `//healthz` is `/healthz` and never the upstream's.
+    func route(_ received: HTTPRequest) async -> HTTPResponse {
+        let request: HTTPRequest
+        switch Paywall.canonical(received) {
+        case .success(let canonical): request = canonical
+        case .failure(let refusal): return problem(refusal)
+        }
         let isRead = request.method == "GET" || request.method == "HEAD"
         switch request.path {
         case "/healthz" where isRead:
@@ -55,8 +61,8 @@ struct ServeContext: Sendable {
     private func resource(_ request: HTTPRequest) async -> HTTPResponse {
         let pass = Paywall.pass
         let paid = pass.map { !$0.isFree } ?? false
-        if let upstream, let proxy {
-            switch await proxy.forward(request, base: upstream) {
+        if let proxy {
+            switch await proxy.forward(request) {
             case .success(let answer):
                 return answer
             case .failure(let failure):

@@ -14,8 +14,10 @@ struct ServeSettings {
     let realm: String
     /// The largest request or upstream response body, in bytes.
     let maxBody: Int
-    /// `--upstream` without a trailing slash; `nil` serves the demo resource.
-    let upstream: String?
+    /// `--upstream` as scheme, host, port and base path; `nil` serves the demo resource.
+    let upstream: UpstreamBase?
+    /// `--upstream-connections`: concurrent connections to the upstream.
+    let upstreamConnections: Int
     /// `nil` when `--rate-limit 0` turns the limit off.
     let rateLimit: TokenBucketPolicy?
     /// The rails in `--rail` order, which is also the order of the offers in a 402.
@@ -31,6 +33,7 @@ struct ServeSettings {
         realm = arguments.value("realm") ?? "localhost"
         maxBody = try Self.maxBody(arguments.value("max-body"))
         upstream = try arguments.value("upstream").map(Self.upstreamBase)
+        upstreamConnections = try Self.upstreamConnections(arguments.value("upstream-connections"))
         rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
         railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
         challengeLifetime = try Self.challengeLifetime(arguments.value("challenge-lifetime"))
@@ -72,16 +75,17 @@ struct ServeSettings {
     }
 
     /// `http(s)://host[:port][/base]` without a trailing slash, query or fragment.
-    private static func upstreamBase(_ text: String) throws(CommandFailure) -> String {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
-              components.query == nil, components.fragment == nil, components.user == nil
-        else {
-            throw .usage("--upstream must be an http(s) URL such as http://127.0.0.1:8080 (no query, fragment or user)")
+    private static func upstreamBase(_ text: String) throws(CommandFailure) -> UpstreamBase {
+        try UpstreamBase(parsing: text)
+    }
+
+    /// A slow upstream route must not queue every other request behind it, so the default is a server's.
+    private static func upstreamConnections(_ text: String?) throws(CommandFailure) -> Int {
+        guard let text else { return UpstreamClient.defaultConnections }
+        guard let value = Int(text), (1...4096).contains(value) else {
+            throw .usage("--upstream-connections must be a number from 1 to 4096")
         }
-        var base = text
-        while base.hasSuffix("/") { base.removeLast() }
-        return base
+        return value
     }
 }
 

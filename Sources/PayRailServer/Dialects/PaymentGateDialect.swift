@@ -22,7 +22,7 @@ public struct PaymentGateDialect: GateDialect {
     /// A receipt token in a `Payment` authorization, else the scheme's credential.
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<PaymentCredential>? {
         let headers = request.headers
-        for field in ["Authorization", "Payment-Authorization"] {
+        for field in CredentialFields.paymentSchemeFields {
             for value in headers.values(field) {
                 let trimmed = value.trimmingCharacters(in: .whitespaces)
                 guard trimmed.utf8.count > 8, trimmed.prefix(8).lowercased() == "payment " else { continue }

@@ -29,7 +29,7 @@ public struct PlainGateDialect: GateDialect {
 
     /// The `X-Receipt` value, classified.
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>? {
-        guard let value = request.headers[PlainReceipt.fieldName] else { return nil }
+        guard let value = request.headers[CredentialFields.receipt] else { return nil }
         switch try PlainReceipt.parse(value) {
         case .receiptToken(let token): return .receiptToken(token)
         case .paymentCredential(let credential): return .credential(.payment(credential))

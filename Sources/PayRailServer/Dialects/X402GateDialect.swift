@@ -42,11 +42,11 @@ public struct X402GateDialect: GateDialect {
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>? {
         switch version {
         case .v2:
-            guard let value = request.headers[X402HeaderName.paymentSignature] else { return nil }
+            guard let value = request.headers[CredentialFields.paymentSignature] else { return nil }
             let (payload, credential) = try X402Server.readCredential(value)
             return .credential(Presentation(payload: payload, credential: credential))
         case .v1:
-            guard let value = request.headers[X402HeaderName.xPayment] else { return nil }
+            guard let value = request.headers[CredentialFields.xPayment] else { return nil }
             return .credential(Presentation(payload: nil, credential: try Self.v1Credential(X402Codec.decodeVersion1Payment(value))))
         }
     }

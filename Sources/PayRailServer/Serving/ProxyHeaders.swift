@@ -15,8 +15,9 @@ public enum ProxyHeaders {
         "transfer-encoding", "upgrade",
     ]
 
-    /// Fields that carry a payment credential or receipt; the upstream never sees them.
-    public static let credentialFields: Set<String> = ["x-receipt", "payment-signature", "x-payment"]
+    /// Fields that carry nothing but a payment credential or receipt (lowercased); the upstream never
+    /// sees them. `CredentialFields` is the list; `Authorization` is judged by its value.
+    public static let credentialFields: Set<String> = Set(CredentialFields.dedicated.map { $0.lowercased() })
 
     /// `fields` without hop-by-hop fields, without the fields `Connection` names, and without
     /// framing fields (`Content-Length`, `Host`) the sender recomputes.
@@ -40,15 +41,9 @@ public enum ProxyHeaders {
     ///   - host: the `Host` the client asked for (becomes `X-Forwarded-Host`).
     ///   - scheme: `http` or `https` as the client spoke it (becomes `X-Forwarded-Proto`).
     public static func upstreamRequestFields(_ fields: HTTPFields, clientAddress: String, host: String?, scheme: String) -> HTTPFields {
-        var out = removingHopByHop(fields)
-        for name in credentialFields { out.remove(name) }
-        // Only payment schemes are the gate's; any other Authorization (an upstream API key) passes.
-        let authorization = out.values("Authorization").filter { value in
-            let scheme = value.split(separator: " ", maxSplits: 1).first.map { $0.lowercased() } ?? ""
-            return scheme != "payment" && scheme != "l402" && scheme != "lsat"
-        }
-        out.remove("Authorization")
-        for value in authorization { out.append("Authorization", value) }
+        // Every field a dialect reads a credential from; an Authorization of another scheme (an
+        // upstream API key) passes.
+        var out = CredentialFields.removingCredentials(from: removingHopByHop(fields))
         // The proxy reads bodies whole and decompression is the client's business: ask for identity.
         out.set("Accept-Encoding", "identity")
 

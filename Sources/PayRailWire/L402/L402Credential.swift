@@ -142,7 +142,7 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible, Custo
     ///   one the client meant is unknowable), else as the parsers.
     public static func find(in fields: HTTPFields) throws(WireError) -> L402Credential? {
         var found: L402Credential?
-        for value in fields.values("Authorization") {
+        for value in fields.values(CredentialFields.authorization) {
             let scheme = value.trimmingCharacters(in: .whitespaces).prefix { $0 != " " }
             guard L402Scheme(caseInsensitive: scheme) != nil else { continue }
             let credential = try parse(authorization: value)
@@ -152,7 +152,7 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible, Custo
             if found == nil || credential.scheme == .l402 { found = credential }
         }
         if let found { return found }
-        for name in ["Grpc-Metadata-Macaroon", "Macaroon"] {
+        for name in CredentialFields.macaroonFields {
             if let value = fields[name] { return try parse(macaroonHeader: value) }
         }
         return nil

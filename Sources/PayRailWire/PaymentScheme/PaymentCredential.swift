@@ -85,7 +85,7 @@ public struct PaymentCredential: Hashable, Sendable, CustomStringConvertible {
     ///   in the wrong field (it must not satisfy the challenge); the errors of ``parse(_:)``.
     public static func find(in fields: HTTPFields) throws(WireError) -> PaymentCredential? {
         var found: [(value: String, field: String)] = []
-        for field in [PaymentChallenge.authorizationField, PaymentChallenge.paymentAuthorizationField] {
+        for field in CredentialFields.paymentSchemeFields {
             for value in fields.values(field) {
                 guard value.utf8.count <= maximumLength else {
                     throw WireError(.tooLarge, "the \(field) value is \(value.utf8.count) bytes; at most \(maximumLength) are accepted")
