@@ -6,6 +6,7 @@ import PayRailCrypto
 import PayRailHTTP
 import PayRailPaywall
 import PayRailServer
+import PayRailStore
 import PayRailWire
 
 /// `payrail serve`: the Gate on libmicrohttpd, in front of a demo resource or any upstream.
@@ -36,6 +37,15 @@ enum ServeCommand {
                        help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
             OptionSpec(name: "challenge-lifetime", valueName: "SECONDS",
                        help: "how long a 402 challenge (and its Lightning invoice) can be paid (default 300)"),
+            OptionSpec(name: "presentation-grace", valueName: "SECONDS",
+                       help: "how long after its challenge expired a payment made in time is still granted (default 86400)"),
+            OptionSpec(name: "purge-interval", valueName: "SECONDS",
+                       help: "how often the store is probed and expired records are purged (default 300)"),
+            OptionSpec(name: "header-timeout", valueName: "SECONDS", help: "time a client has to send a request head (default 20)"),
+            OptionSpec(name: "body-timeout", valueName: "SECONDS", help: "time a client has to send a request body (default 60)"),
+            OptionSpec(name: "max-connections", valueName: "N", help: "open connections in all (default 1024)"),
+            OptionSpec(name: "max-connections-per-client", valueName: "N",
+                       help: "open connections from one client address (default 256)"),
         ]),
         details: RailCommandRegistry.details(for: .payee, after: """
         Started with no option at all it serves GET /premium for 100 sat on the fake rail at
@@ -62,6 +72,9 @@ enum ServeCommand {
         non-path targets, lowercase methods and paths above the root are refused with 400, and a
         spelling that matches a priced rule only ignoring case, escapes, ;params or a trailing slash
         pays that rule's price. --upstream-connections limits concurrent upstream connections.
+        The store is written to at start (the server refuses to start on one it cannot write) and
+        every --purge-interval seconds, when expired challenges, buckets, idempotency keys and fake
+        processor requests are also purged; /healthz answers 503 while a store call fails.
         SIGTERM or SIGINT stops gracefully (in-flight requests get up to 10 s).
         """),
         run: { arguments in try await run(arguments) }
@@ -84,13 +97,20 @@ enum ServeCommand {
         // Signals first, so a SIGTERM that arrives while starting is not lost.
         let (signals, sources) = catchSignals()
 
+        do { try await Gate.probe(storage.store) } catch {
+            throw CommandFailure.refused("the store \(storage.databasePath) cannot be written (\(error)); free the disk or fix its permissions")
+        }
         let origin = try listen(server, settings)
-        gates.set(Gate(configuration: GateConfiguration(
+        var configuration = GateConfiguration(
             realm: settings.realm, rails: payees, pricing: settings.pricing, store: storage.store, keyring: storage.keyring,
             signer: storage.keys.signer, verifier: storage.verifier, macaroonRootKey: storage.macaroonRootKey,
-            rateLimit: settings.rateLimit, challengeLifetime: settings.challengeLifetime, publicOrigin: origin)))
+            rateLimit: settings.rateLimit, challengeLifetime: settings.challengeLifetime, publicOrigin: origin)
+        configuration.presentationGrace = settings.presentationGrace
+        let gate = Gate(configuration: configuration)
+        gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }
         logStart(settings, origin: origin, data: storage.data, log: log)
+        let maintenance = Task { await maintain(gate, processor: services.processor, every: settings.purgeInterval, log: log) }
 
         var received: Int32 = SIGTERM
         for await number in signals {
@@ -98,11 +118,37 @@ enum ServeCommand {
             break
         }
         log("payrail serve: signal \(received == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
+        maintenance.cancel()
         await server.shutdown(grace: .seconds(10))
         await storage.store.close()
         withExtendedLifetime(sources) {}
         log("payrail serve: stopped")
         return .success
+    }
+
+    /// Every `interval`: a write probe of the store (it heals `/healthz` after a failure), then the
+    /// gate's purge (rails discard expired offers first; challenges are kept for the presentation
+    /// grace) and the fake processor's (paid requests kept at least the grace plus a grant). One log
+    /// line when something was purged or failed; never a secret.
+    private static func maintain(_ gate: Gate, processor: FakeProcessor, every interval: TimeInterval,
+                                 log: @escaping @Sendable (String) -> Void) async {
+        let retention = max(FakeProcessor.defaultPaidRetention,
+                            gate.configuration.presentationGrace + TimeInterval(gate.configuration.grantSeconds))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(interval))
+            guard !Task.isCancelled else { return }
+            do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
+            do {
+                let purged = try await gate.purgeExpired()
+                let fake = try await processor.purgeExpired(paidRetention: retention)
+                if purged != PurgeReport() || fake.total > 0 {
+                    log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
+                        + "\(purged.idempotencyKeys) idempotency keys, \(purged.rateLimitBuckets) buckets, \(fake.total) fake requests")
+                }
+            } catch {
+                log("payrail serve: purge failed: \(error)")
+            }
+        }
     }
 
     /// The fake processor lives in this process and keeps its voucher key, its accounts' secrets and
@@ -155,8 +201,11 @@ enum ServeCommand {
             return response
         }
         return HTTPServer(
-            configuration: HTTPServerConfiguration(host: settings.host, port: settings.port, maxBodyBytes: settings.maxBody,
-                                                   handlerTimeout: .seconds(90)),
+            configuration: HTTPServerConfiguration(
+                host: settings.host, port: settings.port, maxBodyBytes: settings.maxBody,
+                headerTimeout: .seconds(settings.connectionLimits.headerTimeout), bodyTimeout: .seconds(settings.connectionLimits.bodyTimeout),
+                handlerTimeout: .seconds(90), maxConnections: settings.connectionLimits.maxConnections,
+                maxConnectionsPerClient: settings.connectionLimits.maxConnectionsPerClient),
             handler: chain([Middleware.requestID(), Middleware.logging(log)], handler: measured))
     }
 

@@ -36,6 +36,12 @@ struct ServeContext: Sendable {
         let isRead = request.method == "GET" || request.method == "HEAD"
         switch request.path {
         case "/healthz" where isRead:
+            // Priced requests fail while the store does: say so to the load balancer (no disk access here).
+            if let gate = gates.current, !gate.isStoreHealthy {
+                return problem(GateRefusal(status: 503, slug: "store-unavailable", title: "Store Unavailable",
+                                           detail: "\(gate.storeProblem ?? "the store failed"); priced requests fail until it answers",
+                                           retryAfter: 5))
+            }
             return HTTPResponse(headers: ["Cache-Control": "no-store"], text: "ok\n")
         case "/metrics" where isRead:
             return HTTPResponse(headers: ["Content-Type": GateMetrics.contentType, "Cache-Control": "no-store"],

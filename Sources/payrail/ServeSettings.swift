@@ -23,6 +23,12 @@ struct ServeSettings {
     /// The rails in `--rail` order, which is also the order of the offers in a 402.
     let railIDs: [RailID]
     let challengeLifetime: TimeInterval
+    /// `--presentation-grace`: how long after a challenge expired a payment made in time is accepted.
+    let presentationGrace: TimeInterval
+    /// `--purge-interval`: how often the store's health is probed and expired records are purged.
+    let purgeInterval: TimeInterval
+    /// `--header-timeout`, `--body-timeout`, `--max-connections`, `--max-connections-per-client`.
+    let connectionLimits: ServeConnectionLimits
     let pricing: PricingTable
     /// Each rail's settings, in `railIDs` order.
     let rails: [any RailCommandSettings]
@@ -37,6 +43,17 @@ struct ServeSettings {
         rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
         railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
         challengeLifetime = try Self.challengeLifetime(arguments.value("challenge-lifetime"))
+        presentationGrace = TimeInterval(try Self.number(arguments.value("presentation-grace"), flag: "presentation-grace",
+                                                         default: 86_400, range: 0...2_592_000))
+        purgeInterval = TimeInterval(try Self.number(arguments.value("purge-interval"), flag: "purge-interval", default: 300,
+                                                     range: 1...86_400))
+        connectionLimits = ServeConnectionLimits(
+            headerTimeout: try Self.number(arguments.value("header-timeout"), flag: "header-timeout", default: 20, range: 1...3_600),
+            bodyTimeout: try Self.number(arguments.value("body-timeout"), flag: "body-timeout", default: 60, range: 1...3_600),
+            maxConnections: try Self.number(arguments.value("max-connections"), flag: "max-connections", default: 1024,
+                                            range: 16...65_536),
+            maxConnectionsPerClient: try Self.number(arguments.value("max-connections-per-client"), flag: "max-connections-per-client",
+                                                     default: 256, range: 1...65_536))
         do {
             let lines = arguments.values("price").isEmpty ? [ServeCommand.defaultPrice] : arguments.values("price")
             pricing = try PricingTable(parsing: lines, rails: railIDs)
@@ -80,6 +97,15 @@ struct ServeSettings {
     }
 
     /// A slow upstream route must not queue every other request behind it, so the default is a server's.
+    /// A whole number flag within `range`, or `fallback` when absent.
+    private static func number(_ text: String?, flag: String, default fallback: Int, range: ClosedRange<Int>) throws(CommandFailure) -> Int {
+        guard let text else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw .usage("--\(flag) must be a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
     private static func upstreamConnections(_ text: String?) throws(CommandFailure) -> Int {
         guard let text else { return UpstreamClient.defaultConnections }
         guard let value = Int(text), (1...4096).contains(value) else {
@@ -89,6 +115,18 @@ struct ServeSettings {
     }
 }
 
+/// The HTTP server's limits against slow and greedy clients (see docs/security.md).
+struct ServeConnectionLimits {
+    /// Seconds for a complete request head.
+    let headerTimeout: Int
+    /// Seconds for a complete body after its head.
+    let bodyTimeout: Int
+    /// Open connections in all.
+    let maxConnections: Int
+    /// Open connections from one client address.
+    let maxConnectionsPerClient: Int
+}
+
 /// What `payrail serve` keeps in its data directory, opened (and created on first start) in this
 /// order: so receipts, challenges and sold L402 tokens survive a restart.
 struct ServeStorage {
@@ -96,6 +134,8 @@ struct ServeStorage {
     let keys: ServeReceiptKeys
     let keyring: ChallengeIDKeyring
     let store: SQLiteGateStore
+    /// Where `store` lives, for messages.
+    let databasePath: String
     let verifier: ReceiptVerifier
     /// Only made when a rail needs it (L402), so a fake-only data directory gets no key it never uses.
     let macaroonRootKey: [UInt8]?
@@ -104,7 +144,8 @@ struct ServeStorage {
         data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
         keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
         keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
-        store = try SQLiteGateStore(path: arguments.value("db") ?? data.databaseURL.path)
+        databasePath = arguments.value("db") ?? data.databaseURL.path
+        store = try SQLiteGateStore(path: databasePath)
         verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
         macaroonRootKey = needsMacaroonRootKey ? try data.macaroonRootKey() : nil
     }

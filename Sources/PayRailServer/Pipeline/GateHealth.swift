@@ -46,12 +46,19 @@ extension Gate {
     /// - Throws: the store's error when the write failed.
     public func probeStore() async throws(StoreError) {
         do {
-            let policy = try TokenBucketPolicy(capacity: 1_000_000, refillTokens: 1_000_000, per: .seconds(1))
-            _ = try await configuration.store.take(1, from: "payrail-health-probe", policy: policy)
+            try await Self.probe(configuration.store)
             health.probed(nil)
         } catch {
             health.probed(error)
             throw error
         }
+    }
+
+    /// Writes to `store` as `probeStore` does, before any gate exists (a server's start-up check).
+    ///
+    /// - Throws: the store's error when the write failed.
+    public static func probe(_ store: any GateStore) async throws(StoreError) {
+        let policy = try TokenBucketPolicy(capacity: 1_000_000, refillTokens: 1_000_000, per: .seconds(1))
+        _ = try await store.take(1, from: "payrail-health-probe", policy: policy)
     }
 }

@@ -48,14 +48,9 @@ extension Gate {
     /// its credential or receipt is another payload, refused as a conflict, and sees nothing paid.
     static func payloadHash(_ request: GateRequest) -> Data {
         var text = "\(request.method) \(request.path)\n\(request.bodyDigest ?? "")"
-        for name in credentialFieldNames {
+        for name in CredentialFields.all {
             for value in request.headers.values(name) { text += "\n\(name.lowercased()): \(value)" }
         }
         return Data(SHA256.hash(Array(text.utf8)))
     }
-
-    /// Every header field a dialect reads a credential or receipt from.
-    static let credentialFieldNames = [
-        "Authorization", "Payment-Authorization", "X-Receipt", "PAYMENT-SIGNATURE", "X-PAYMENT", "Macaroon", "Grpc-Metadata-Macaroon",
-    ]
 }
