@@ -94,7 +94,7 @@ public final class Gate: Sendable {
         let now = configuration.clock.now()
         let slots = try idempotencySlots(request, resource: resource)
         if slots.isEmpty, let cached = cachedReplay(request, resource: resource, now: now) { return cached }
-        if let replay = try await idempotentReplay(slots, resource: resource) { return replay }
+        if let replay = try await idempotentReplay(slots, request: request, resource: resource) { return replay }
         let context = dialectContext(request, resource: resource, now: now)
         for dialect in configuration.dialects {
             if let decision = try await answer(request, with: dialect, resource: resource, price: price, slots: slots, context: context) {

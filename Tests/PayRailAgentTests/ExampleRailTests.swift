@@ -17,7 +17,8 @@ actor SettledIOUs {
 }
 
 /// What is signed: the offer's id, amount and payee, so an IOU for one offer pays no other.
-func iouMessage(_ offer: Offer) -> [UInt8] { Array("\(offer.id)|\(offer.amount)|\(offer.payee)".utf8) }
+/// What an IOU signs: the offer, and when it was written (so a late IOU can be told from a late presentation).
+func iouMessage(_ offer: Offer, signedAt: Int64) -> [UInt8] { Array("\(offer.id)|\(offer.amount)|\(offer.payee)|\(signedAt)".utf8) }
 
 struct IOUPayee: PayeeRail {
     let id: RailID
@@ -38,13 +39,16 @@ struct IOUPayee: PayeeRail {
 
     func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement {
         guard credential.rail == id, credential.offerID == offer.id else { throw RailError(.mismatch, "the IOU pays another offer", rail: id) }
-        guard let text = credential.payload["iou"], let signature = try? Base64URL.decode(text) else {
+        guard let text = credential.payload["iou"], let signature = try? Base64URL.decode(text),
+              let signedAt = credential.payload["signedAt"].flatMap({ Int64($0) })
+        else {
             throw RailError(.malformed, "the credential carries no IOU", rail: id)
         }
-        guard key.isValidAuthenticationCode(signature, for: iouMessage(offer)) else {
+        guard key.isValidAuthenticationCode(signature, for: iouMessage(offer, signedAt: signedAt)) else {
             throw RailError(.invalidProof, "the IOU is not signed with the shared key", rail: id)
         }
-        guard clock.now() <= offer.expiresAt else { throw RailError(.expired, "the offer expired", rail: id) }
+        // Presented late is fine; written late is not.
+        guard Double(signedAt) <= offer.expiresAt.timeIntervalSince1970 else { throw RailError(.expired, "the IOU was written after the offer expired", rail: id) }
         guard await settled.claim(offer.id) else { throw RailError(.alreadySettled, "this IOU was already settled", rail: id) }
         return Settlement(rail: id, offerID: offer.id, reference: "iou-\(offer.id)", amount: offer.amount, settledAt: clock.now())
     }
@@ -64,8 +68,9 @@ struct IOUPayer: PayerRail {
     func pay(_ offer: Offer) async throws(RailError) -> Credential {
         guard offer.rail == id else { throw RailError(.unsupported, "this wallet pays \(id) offers only", rail: id) }
         guard clock.now() <= offer.expiresAt else { throw RailError(.expired, "the offer expired", rail: id) }
-        let signature = key.authenticationCode(for: iouMessage(offer))
-        return Credential(rail: id, offerID: offer.id, payload: ["iou": Base64URL.encode(signature)])
+        let signedAt = Int64(clock.now().timeIntervalSince1970.rounded(.down))
+        let signature = key.authenticationCode(for: iouMessage(offer, signedAt: signedAt))
+        return Credential(rail: id, offerID: offer.id, payload: ["iou": Base64URL.encode(signature), "signedAt": String(signedAt)])
     }
 }
 

@@ -24,8 +24,11 @@ extension Gate {
         return slots
     }
 
-    /// The stored response of the first slot used before with this payload, or its conflict.
-    func idempotentReplay(_ slots: [IdempotencySlot], resource: Resource) async throws(GateRefusal) -> GateDecision? {
+    /// The stored response of the first slot used before with this payload, or its conflict. A
+    /// request presenting a receipt token is not a conflict: the receipt is its own proof, and the
+    /// receipt path replays what that receipt (and only it) paid for. An agent retrying a committed
+    /// payment sends its receipt under the payment's key.
+    func idempotentReplay(_ slots: [IdempotencySlot], request: GateRequest, resource: Resource) async throws(GateRefusal) -> GateDecision? {
         for slot in slots {
             let lookup = try await store { () async throws(StoreError) in
                 try await configuration.store.idempotencyLookup(key: slot.key, payloadHash: slot.payloadHash)
@@ -36,6 +39,7 @@ extension Gate {
                 log("\(resource) replay idempotency-key")
                 return .replay(Self.response(record.response))
             case .payloadMismatch:
+                if presentsReceipt(request) { continue }
                 throw slot.conflict
             }
         }
@@ -46,6 +50,16 @@ extension Gate {
     /// field it carried. A key is only a retry handle, never a proof of payment: a request with the
     /// key of someone else's paid request (every client behind one proxy shares an address) but not
     /// its credential or receipt is another payload, refused as a conflict, and sees nothing paid.
+    /// Whether any dialect reads a receipt token from the request.
+    private func presentsReceipt(_ request: GateRequest) -> Bool {
+        configuration.dialects.contains { Self.readsReceipt($0, request) }
+    }
+
+    private static func readsReceipt<Dialect: GateDialect>(_ dialect: Dialect, _ request: GateRequest) -> Bool {
+        if case .receiptToken? = try? dialect.read(request) { return true }
+        return false
+    }
+
     static func payloadHash(_ request: GateRequest) -> Data {
         var text = "\(request.method) \(request.path)\n\(request.bodyDigest ?? "")"
         for name in CredentialFields.all {
