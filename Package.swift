@@ -117,6 +117,8 @@ let package = Package(
         ),
         // Test-only support: runs the pinned Python peers that scripts/test installs.
         .target(name: "PayRailTestPeers", path: "Tests/PayRailTestPeers"),
+        // Test-only support: loopback servers that send huge or dripping bodies without holding them.
+        .target(name: "PayRailTestServers", path: "Tests/PayRailTestServers"),
         .testTarget(
             name: "PayRailReceiptsTests", dependencies: ["PayRailReceipts", "PayRail", "PayRailCrypto", "PayRailTestPeers"],
             path: "Tests/PayRailReceiptsTests", exclude: ["Fixtures"]
@@ -145,7 +147,7 @@ let package = Package(
             name: "PayRailAgentTests",
             dependencies: [
                 "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "FakeRail",
-                "PayRailServer", "PayRailHTTP", "PayRailPaywall", "PayRailTesting",
+                "PayRailServer", "PayRailHTTP", "PayRailPaywall", "PayRailTesting", "PayRailTestServers",
             ],
             path: "Tests/PayRailAgentTests", exclude: ["Fixtures"]
         ),
@@ -166,7 +168,7 @@ let package = Package(
             name: "PayRailCLITests",
             dependencies: [
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
-                "PayRailTestPeers",
+                "PayRailTestPeers", "PayRailTestServers",
             ],
             path: "Tests/PayRailCLITests"
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import PayRail
 import PayRailStore
+import PayRailTestServers
 import Testing
 
 @testable import PayRailAgent

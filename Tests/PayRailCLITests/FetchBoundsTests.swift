@@ -1,4 +1,5 @@
 import Foundation
+import PayRailTestServers
 import Testing
 
 /// `payrail fetch` against servers that send too much or too slowly: every body is bounded while it

@@ -5,20 +5,35 @@ import Glibc
 
 /// One answer of a `LoopbackBodyServer`: a status line and header fields, then `bodyBytes` bytes
 /// made lazily from `chunk` (repeated, the last one cut), with `pause` seconds between chunks.
-struct LazyAnswer: Sendable {
-    var head: String
-    var prefix: [UInt8] = []
-    var chunk: [UInt8]
-    var bodyBytes: Int
-    var pause: TimeInterval = 0
+public struct LazyAnswer: Sendable {
+    /// The status line and header fields, without the blank line that ends them.
+    public var head: String
+    /// Bytes sent before the repeated chunks.
+    public var prefix: [UInt8] = []
+    /// The chunk repeated to make the body.
+    public var chunk: [UInt8]
+    /// How many body bytes in all.
+    public var bodyBytes: Int
+    /// Seconds between chunks (a dripping body).
+    public var pause: TimeInterval = 0
+
+    /// Creates an answer.
+    public init(head: String, prefix: [UInt8] = [], chunk: [UInt8], bodyBytes: Int, pause: TimeInterval = 0) {
+        self.head = head
+        self.prefix = prefix
+        self.chunk = chunk
+        self.bodyBytes = bodyBytes
+        self.pause = pause
+    }
 }
 
 /// A loopback HTTP/1.1 server on a raw socket that writes huge or dripping bodies without ever
 /// holding them: each chunk is made when it is sent, and it counts the bytes the peer accepted, so a
 /// test can tell how much of a body a client read before it stopped.
-final class LoopbackBodyServer: @unchecked Sendable {
+public final class LoopbackBodyServer: @unchecked Sendable {
     // @unchecked: `sent` and `stopped` are guarded by `lock`; `listener` is set once.
-    let port: UInt16
+    /// The port it listens on.
+    public let port: UInt16
     private let listener: Int32
     private let lock = NSLock()
     private var sent = 0
@@ -26,10 +41,10 @@ final class LoopbackBodyServer: @unchecked Sendable {
     private let answer: @Sendable (String) -> LazyAnswer
 
     /// Bytes of bodies written to clients so far.
-    var bodyBytesSent: Int { lock.withLock { sent } }
+    public var bodyBytesSent: Int { lock.withLock { sent } }
 
     /// Starts listening on 127.0.0.1 on a kernel-chosen port; `answer` gets each request's path.
-    init(answer: @escaping @Sendable (String) -> LazyAnswer) throws {
+    public init(answer: @escaping @Sendable (String) -> LazyAnswer) throws {
         self.answer = answer
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
@@ -47,10 +62,10 @@ final class LoopbackBodyServer: @unchecked Sendable {
         thread.start()
     }
 
-    var origin: String { "http://127.0.0.1:\(port)" }
+    public var origin: String { "http://127.0.0.1:\(port)" }
 
     /// Stops accepting and ends every body being written.
-    func stop() {
+    public func stop() {
         lock.withLock { stopped = true }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
