@@ -24,6 +24,9 @@ public struct PricingRule: Hashable, Sendable, CustomStringConvertible {
     public let price: Price
     /// `pathPattern` in the lenient form `PricingTable.lenientForm` gives.
     private let lenientPattern: [UInt8]
+    /// Whether the pattern is already in lenient form (then a lenient match of a path that is too
+    /// is an exact match).
+    var isLenientNormal: Bool { lenientPattern == Array(pathPattern.utf8) }
 
     /// Creates a rule.
     ///
@@ -116,10 +119,13 @@ public struct PricingError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct PricingTable: Hashable, Sendable {
     /// The rules in the order they are tried.
     public let rules: [PricingRule]
+    /// Whether every rule's pattern is already in lenient form (see `price(method:path:)`).
+    private let patternsAreLenientNormal: Bool
 
     /// A table of rules, tried in order.
     public init(rules: [PricingRule]) {
         self.rules = rules
+        self.patternsAreLenientNormal = rules.allSatisfy(\.isLenientNormal)
     }
 
     /// Parses rules such as `GET /premium=100sat`, `GET /api/*=0.50usd` or
@@ -135,17 +141,52 @@ public struct PricingTable: Hashable, Sendable {
         for line in lines {
             rules.append(try Self.parseRule(line, rails: rails))
         }
-        self.rules = rules
+        self.init(rules: rules)
     }
 
-    /// The price of a request, or `nil` when it is free: the first rule matching the path as written,
-    /// else the first matching it in the lenient form (ASCII case, escapes, empty and dot segments,
-    /// `;parameters` and a trailing slash ignored), so a spelling an upstream may serve as a priced
-    /// route is priced, never free.
+    /// The price of a request, or `nil` when it is free. Two rules are looked for: the first matching
+    /// the path as written, and the first matching it in the lenient form (ASCII case, escapes, empty
+    /// and dot segments, `;parameters`, an escaped `?` or `#` and a trailing slash ignored), since an
+    /// upstream may serve that spelling as the route. When both exist and differ, the dearer price
+    /// is charged: `/api/premium;x` must not pay a catch-all's price for what the upstream serves as
+    /// `/api/premium`, nor `/a` the price of an earlier `/A` that an upstream keeps apart.
     public func price(method: String, path: String) -> Price? {
-        if let exact = rules.first(where: { $0.matches(method: method, path: path) }) { return exact.price }
+        let exact = rules.first { $0.matches(method: method, path: path) }
+        // A path and patterns already in lenient form match leniently exactly when they match: the
+        // common case (a canonical lowercase path) costs no second pass.
+        guard !patternsAreLenientNormal || Self.mayChangeLeniently(path) else { return exact?.price }
         let lenient = Self.lenientForm(path)
-        return rules.first { $0.matchesLeniently(method: method, lenientPath: lenient) }?.price
+        let loose = rules.first { $0.matchesLeniently(method: method, lenientPath: lenient) }
+        switch (exact, loose) {
+        case (nil, nil): return nil
+        case (let rule?, nil), (nil, let rule?): return rule.price
+        case (let exact?, let loose?): return exact == loose ? exact.price : Self.dearer(exact.price, loose.price)
+        }
+    }
+
+    /// Per rail the larger amount; a rail only one price names keeps its amount; amounts in different
+    /// units on one rail cannot be compared and keep the first price's.
+    static func dearer(_ first: Price, _ second: Price) -> Price {
+        var amounts = first.amounts
+        for (rail, amount) in second.amounts {
+            guard let mine = amounts[rail] else { amounts[rail] = amount; continue }
+            if let order = try? mine.compare(amount), order < 0 { amounts[rail] = amount }
+        }
+        return (try? Price(amounts)) ?? first
+    }
+
+    /// Whether the lenient form of `path` may differ from the path itself (before its query).
+    static func mayChangeLeniently(_ path: String) -> Bool {
+        var previous: UInt8 = 0
+        var last: UInt8 = 0
+        for byte in path.utf8 {
+            if byte == 0x3F { break }
+            if (byte >= 0x41 && byte <= 0x5A) || byte == 0x25 || byte == 0x3B || byte == 0x2E { return true }
+            if byte == 0x2F, previous == 0x2F { return true }
+            previous = byte
+            last = byte
+        }
+        return last == 0x2F && path.utf8.count > 1
     }
 
     /// A path (query dropped) as a lenient server may route it: every `%XX` decoded, ASCII letters
@@ -165,6 +206,9 @@ public struct PricingTable: Hashable, Sendable {
             decoded.append(byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte)
             index += 1
         }
+        // The raw query was cut above, so a `?` or `#` here was escaped: a server that decodes once
+        // and parses again ends the path there.
+        if let cut = decoded.firstIndex(where: { $0 == 0x3F || $0 == 0x23 }) { decoded.removeSubrange(cut...) }
         var segments: [ArraySlice<UInt8>] = []
         for var segment in decoded.split(separator: 0x2F, omittingEmptySubsequences: true) {
             if let semicolon = segment.firstIndex(of: 0x3B) { segment = segment[..<semicolon] }

@@ -69,6 +69,25 @@ struct RequestTargetTests {
         #expect(ordered.price(method: "GET", path: "/a")?.amount(on: .fake) == (try Money(amount: 5, unit: .sat)))
     }
 
+    @Test("a spelling of a priced route never pays a cheaper catch-all's price, and an escaped ? or # ends the path")
+    func lenientSpellingsPayTheDearerRule() throws {
+        let table = try PricingTable(parsing: ["GET /api/premium=100sat", "GET /api/*=1sat", "GET /premium=100sat"], rails: [.fake])
+        let hundred = try Money(amount: 100, unit: .sat)
+        for path in ["/api/premium", "/api/premium;x", "/api/PREMIUM", "/api/premium/", "/api/Premium%3Bx", "/api/premium%3Fx",
+                     "/api/premium%23", "/API/premium", "/api//premium"] {
+            #expect(table.price(method: "GET", path: path)?.amount(on: .fake) == hundred, "\(path)")
+        }
+        #expect(table.price(method: "GET", path: "/api/other")?.amount(on: .fake) == (try Money(amount: 1, unit: .sat)))
+        for path in ["/premium%3Fx", "/premium%23", "/premium%3f", "/PREMIUM%3Fa=1"] {
+            #expect(table.price(method: "GET", path: path)?.amount(on: .fake) == hundred, "\(path)")
+        }
+        // Two prices on different rails: each rail keeps the dearer amount.
+        let mixed = try PricingTable(parsing: ["GET /x=lightning:10sat", "GET /X=fake:5sat,lightning:3sat"], rails: [.fake, .lightning])
+        let price = try #require(mixed.price(method: "GET", path: "/X"))
+        #expect(price.amount(on: .lightning) == (try Money(amount: 10, unit: .sat)))
+        #expect(price.amount(on: .fake) == (try Money(amount: 5, unit: .sat)))
+    }
+
     @Test("the paywall hands the handler the canonical request without override fields")
     func paywallCanonicalRequest() throws {
         let request = HTTPRequest(method: "POST", path: "/x/./../premium", query: "a=1",
