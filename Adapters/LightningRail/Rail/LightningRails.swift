@@ -121,6 +121,10 @@ public struct LightningPayeeRail: PayeeRail {
                 if let at, at > offer.expiresAt {
                     throw RailError(.expired, "the backend reports the invoice paid at \(at), after the offer expired", rail: id)
                 }
+                // Presented late, with no payment time to show it was made in time: fail closed.
+                if at == nil, clock.now() > offer.expiresAt {
+                    throw RailError(.expired, "the offer expired and the backend does not say when the invoice was paid", rail: id)
+                }
                 settledAt = at ?? clock.now()
             case .open:
                 throw RailError(.mismatch, "the backend does not report this invoice paid", rail: id)
