@@ -131,9 +131,10 @@ public protocol PayeeRail: Sendable {
     /// challenges, possibly more than once for one offer. The default does nothing: an expired
     /// invoice or fake request cannot be paid anyway.
     ///
-    /// - Throws: `.alreadySettled` when the offer was in fact paid (the gate lost the record): it
-    ///   must not be cancelled, and the gate keeps its challenge so the payer's retry is granted;
-    ///   `.unavailable`/`.timedOut` when the backend did not answer (the gate tries again later).
+    /// - Throws: `.alreadySettled` when the offer was in fact paid but never presented within the
+    ///   gate's presentation grace: it must not be cancelled, and the rail owes the payer a refund
+    ///   (the gate logs its reference); `.unavailable`/`.timedOut` when the backend did not answer
+    ///   (the gate keeps the challenge and tries again at its next purge).
     func discard(_ offer: Offer) async throws(RailError)
 }
 

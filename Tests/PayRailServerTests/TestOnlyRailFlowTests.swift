@@ -16,10 +16,13 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
     private var discardedStore: [String] = []
     /// When set, captures fail as a card network that did not answer would make them.
     let captureFails: Bool
+    /// When set, every discard fails with this code (after being recorded).
+    let discardFails: RailError.Code?
 
-    init(_ inner: FakePayeeRail, captureFails: Bool = false) {
+    init(_ inner: FakePayeeRail, captureFails: Bool = false, discardFails: RailError.Code? = nil) {
         self.inner = inner
         self.captureFails = captureFails
+        self.discardFails = discardFails
     }
 
     var id: RailID { inner.id }
@@ -40,13 +43,16 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
         lock.withLock { finishedStore.append((settlement.reference, served)) }
     }
 
-    func discard(_ offer: Offer) async throws(RailError) { lock.withLock { discardedStore.append(offer.id) } }
+    func discard(_ offer: Offer) async throws(RailError) {
+        lock.withLock { discardedStore.append(offer.id) }
+        if let discardFails { throw RailError(discardFails, "discard refused", rail: id) }
+    }
 }
 
 @Suite("A rail flow written outside the gate plugs in") struct TestOnlyRailFlowTests {
-    func world(captureFails: Bool = false) async throws -> (GateWorld, Gate, AuthorizingRail) {
+    func world(captureFails: Bool = false, discardFails: RailError.Code? = nil) async throws -> (GateWorld, Gate, AuthorizingRail) {
         let world = try await GateWorld.make()
-        let rail = AuthorizingRail(world.payee, captureFails: captureFails)
+        let rail = AuthorizingRail(world.payee, captureFails: captureFails, discardFails: discardFails)
         var configuration = world.configuration
         configuration.rails = [rail]
         return (world, Gate(configuration: configuration), rail)
@@ -112,5 +118,18 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
         #expect(rail.discarded == [unpaidOffer.id])
         #expect(report.challenges >= 2)
         #expect(try await world.store.challenge(id: ChallengeKey.railOfferKey(.fake, unpaidOffer.id)) == nil)
+    }
+
+    @Test("a rail that does not answer holds the purge until the next round; any other refusal never stalls it")
+    func discardFailuresDoNotStallThePurge() async throws {
+        for (code, purged) in [(RailError.Code.unavailable, false), (.alreadySettled, true), (.declined, true)] {
+            let (world, gate, rail) = try await world(discardFails: code)
+            _ = try await world.challenge(gate: gate)
+            _ = try await world.challenge(gate: gate)
+            world.clock.advance(by: 301 + 86_400)
+            let report = try await gate.purgeExpired()
+            #expect((report.challenges > 0) == purged, "\(code): \(report)")
+            #expect(rail.discarded.count == (purged ? 2 : 1), "\(code)")
+        }
     }
 }

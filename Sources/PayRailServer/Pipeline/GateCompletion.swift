@@ -53,10 +53,10 @@ extension Gate {
     /// Asks each rail to discard the offers of challenges that expired unpaid, then deletes what the
     /// store no longer needs. Run it periodically; each call looks at most `limit` expired records.
     ///
-    /// Nothing is deleted that was not discarded: challenges are taken oldest first, and the purge
-    /// stops short of the first one a rail could not discard (unreachable, or `.alreadySettled`: a
-    /// payment this gate never recorded, whose payer's retry must still find its challenge) and of
-    /// any the limit left unread. A rail's `discard` may therefore see an offer more than once.
+    /// Challenges are taken oldest first, and the purge stops short of the first one whose rail did
+    /// not answer (it is tried again next round) and of any the limit left unread; a rail's
+    /// `discard` may therefore see an offer more than once. Other refusals are logged and do not
+    /// hold the purge (see `discardOffers`).
     ///
     /// - Throws: `GateError` when the store failed.
     @discardableResult
@@ -92,13 +92,21 @@ extension Gate {
         }
     }
 
-    /// Whether every offer of an expired challenge was discarded (or its rail is gone).
+    /// Whether the purge may go past this expired challenge. A rail that did not answer holds the
+    /// purge there until the next round. Any other refusal does not: the challenge is past the
+    /// presentation grace, so no credential can be granted on it any more, and keeping it would
+    /// stop every later purge for good. An offer paid but never presented (`.alreadySettled`) is
+    /// logged with its reference for the rail's refund (the fake processor refunds on its own).
     private func discardOffers(of record: ChallengeRecord) async -> Bool {
         for offer in record.offers {
             guard let rail = configuration.rails.first(where: { $0.id == offer.rail }) else { continue }
             do { try await rail.discard(offer) } catch {
-                log("discard-failed rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code) kept")
-                return false
+                if error.code == .unavailable || error.code == .timedOut {
+                    log("discard-failed rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code) kept")
+                    return false
+                }
+                let paid = error.code == .alreadySettled ? " paid-unpresented offer=\(offer.id)" : ""
+                log("discard-refused rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code)\(paid)")
             }
         }
         return true
