@@ -255,6 +255,21 @@ let resourceBody = GateResponse(status: 200, headers: HTTPFields([("Content-Type
         #expect(await world.gate.handle(world.request()).response?.status == 429)
     }
 
+    @Test("the rate limit counts an IPv6 client by its /64 and an IPv4-mapped address as its IPv4 address")
+    func rateLimitCountsNetworks() async throws {
+        let policy = try TokenBucketPolicy(capacity: 2, refillTokens: 1, per: .seconds(600))
+        let world = try await GateWorld.make(rateLimit: policy)
+        func status(_ client: String) async -> Int { await world.gate.handle(world.request(client: client)).response?.status ?? 0 }
+        #expect(await status("2001:db8:1:2::1") == 402)
+        #expect(await status("2001:db8:1:2:ffff::9") == 402)
+        #expect(await status("2001:0db8:0001:0002:aaaa:bbbb:cccc:dddd") == 429)
+        #expect(await status("2001:db8:1:3::1") == 402)
+        #expect(await status("10.1.2.3") == 402)
+        #expect(await status("::ffff:10.1.2.3") == 402)
+        #expect(await status("::FFFF:10.1.2.3") == 429)
+        #expect(await status("api-key-7") == 402)
+    }
+
     @Test func rateLimitAnswers429() async throws {
         let policy = try TokenBucketPolicy(capacity: 2, refillTokens: 1, per: .seconds(10))
         let world = try await GateWorld.make(rateLimit: policy)

@@ -31,7 +31,7 @@ extension Gate {
     private func takeChallengeToken(_ request: GateRequest) async throws(GateRefusal) {
         guard let policy = configuration.rateLimit else { return }
         let decision = try await store { () async throws(StoreError) in
-            try await configuration.store.take(1, from: "challenge|" + request.clientAddress, policy: policy)
+            try await configuration.store.take(1, from: "challenge|" + ClientNetwork.rateLimitKey(request.clientAddress), policy: policy)
         }
         if case .limited(let seconds) = decision { throw GateRefusal.rateLimited(retryAfter: seconds) }
     }
