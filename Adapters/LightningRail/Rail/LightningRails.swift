@@ -307,11 +307,27 @@ public struct LightningPayerRail: FeeReportingPayerRail {
 
 /// Settlements made by this process, each invoice at most once.
 actor LightningSettlements {
+    /// Bounded so a long-running server does not grow by one entry per paid invoice for ever. An
+    /// entry forgotten is safe: in backend-confirmed mode the backend still knows the invoice was
+    /// paid, and a gate records every consumption longer than it accepts a presentation, so the
+    /// same payment is never granted twice even if this rail settles it again.
+    static let capacity = 100_000
     private var byHash: [String: Settlement] = [:]
+    private var order: [String] = []
+    private var oldest = 0
 
     func claim(_ settlement: Settlement) -> Bool {
         guard byHash[settlement.reference] == nil else { return false }
         byHash[settlement.reference] = settlement
+        order.append(settlement.reference)
+        if order.count - oldest > Self.capacity {
+            byHash[order[oldest]] = nil
+            oldest += 1
+            if oldest > Self.capacity {
+                order.removeFirst(oldest)
+                oldest = 0
+            }
+        }
         return true
     }
 
