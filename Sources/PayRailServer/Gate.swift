@@ -170,10 +170,7 @@ public final class Gate: Sendable {
 
     /// Runs a store call; a failure becomes the store's refusal (503 when retrying is safe).
     func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
-        do { return try await body() } catch {
-            health.storeFailed(error)
-            throw GateRefusal.store(error)
-        }
+        try await GateHealth.guarded(health, body)
     }
 
     /// The first 8 characters: enough to find a challenge in logs, useless to an attacker.

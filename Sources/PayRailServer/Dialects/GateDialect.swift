@@ -172,10 +172,7 @@ public struct GateDialectContext: Sendable {
 
     /// Runs a store call; a store failure becomes the store's refusal (503 when retrying is safe).
     public func store<T>(_ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
-        do { return try await body() } catch {
-            health?.storeFailed(error)
-            throw GateRefusal.store(error)
-        }
+        try await GateHealth.guarded(health, body)
     }
 }
 

@@ -24,6 +24,15 @@ final class GateHealth: @unchecked Sendable {
         }
     }
 
+    /// Runs a store call for the gate: a failure marks the store unhealthy and becomes the store's
+    /// refusal (503 when retrying is safe). The one place both the pipeline and the dialects go through.
+    static func guarded<T>(_ health: GateHealth?, _ body: () async throws(StoreError) -> T) async throws(GateRefusal) -> T {
+        do { return try await body() } catch {
+            health?.storeFailed(error)
+            throw GateRefusal.store(error)
+        }
+    }
+
     func probed(_ error: StoreError?) {
         lock.withLock {
             healthy = error == nil
