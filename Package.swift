@@ -170,7 +170,7 @@ let package = Package(
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
                 "PayRailTestPeers", "PayRailTestServers",
             ],
-            path: "Tests/PayRailCLITests"
+            path: "Tests/PayRailCLITests", exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]
