@@ -145,6 +145,7 @@ private final class BodyReceiver: @unchecked Sendable {
     private var truncated = false
     private var expired = false
     private var finished = false
+    private var cancelClaimed = false
 
     init(handling: @escaping @Sendable (Int, HTTPFields) -> BodyHandling) {
         self.handling = handling
@@ -209,6 +210,22 @@ private final class BodyReceiver: @unchecked Sendable {
         return lock.withLock { !truncated }
     }
 
+    /// `true` the first time only: the task is cancelled once, however many chunks arrive after the
+    /// limit (each cancel queues work on the session's busy work queue and a thread of its own).
+    func claimCancel() -> Bool {
+        lock.withLock {
+            defer { cancelClaimed = true }
+            return !cancelClaimed
+        }
+    }
+
+    /// Answers now with what was kept, marked truncated, without waiting for URLSession to finish the
+    /// cancelled task: swift-corelibs-foundation reads on until its cancel lands, and the caller has
+    /// nothing more to wait for (what arrives later is dropped).
+    func finishTruncated(response: URLResponse?) {
+        completed(nil, response: response)
+    }
+
     /// Marks the deadline as passed; `true` when the answer was still incomplete (cancel the task then).
     func expire() -> Bool {
         lock.withLock {
@@ -269,9 +286,9 @@ final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @unchecked Senda
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        if receiver(for: dataTask)?.received(response) == false {
+        if let receiver = receiver(for: dataTask), !receiver.received(response) {
             completionHandler(.cancel)
-            Self.cancel(dataTask)
+            stop(dataTask, receiver, response: response)
             return
         }
         completionHandler(.allow)
@@ -282,7 +299,14 @@ final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @unchecked Senda
         // queue, which a fast server keeps busy, and this queue would stall while chunks pile up. The
         // head always arrives first, through the callback above.
         guard let receiver = receiver(for: dataTask) else { return }
-        if !receiver.received(data, response: nil) { Self.cancel(dataTask) }
+        if !receiver.received(data, response: nil) { stop(dataTask, receiver, response: nil) }
+    }
+
+    /// Stops reading: answers the caller at once with what was kept, and cancels the task once.
+    private func stop(_ task: URLSessionTask, _ receiver: BodyReceiver, response: URLResponse?) {
+        guard receiver.claimCancel() else { return }
+        receiver.finishTruncated(response: response)
+        Self.cancel(task)
     }
 
     /// Cancels off the delegate queue. swift-corelibs-foundation's `cancel()` waits for the session's
