@@ -156,6 +156,7 @@ final class BoundedGet: NSObject, URLSessionDataDelegate, @unchecked Sendable {
             return !tooLarge
         }
         completionHandler(proceed ? .allow : .cancel)
+        if !proceed { Self.cancel(dataTask) }
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
@@ -163,7 +164,14 @@ final class BoundedGet: NSObject, URLSessionDataDelegate, @unchecked Sendable {
             if body.count + data.count > limit { tooLarge = true } else { body.append(contentsOf: data) }
             return tooLarge
         }
-        if over { dataTask.cancel() }
+        if over { Self.cancel(dataTask) }
+    }
+
+    /// Cancels off the delegate queue, as the agent's transport does: swift-corelibs-foundation's
+    /// `cancel()` waits for the session's work queue, which a fast server keeps busy; called here it
+    /// would stall this queue while chunks already read pile up. Chunks arriving meanwhile are dropped.
+    private static func cancel(_ task: URLSessionTask) {
+        DispatchQueue.global().async { task.cancel() }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
