@@ -91,9 +91,16 @@ if _LOG:
     _lock = _threading.Lock()
     _LOOPBACK_NAMES = {"localhost", "localhost.", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
+    def _caller():
+        # The innermost frame of the peer's own code or its packages, not the standard library's
+        # (an executor thread running getaddrinfo says nothing useful) nor this guard's.
+        for frame in reversed(_traceback.extract_stack()[:-3]):
+            if "site-packages" in frame.filename or "/lib/python3" not in frame.filename:
+                return ["%s:%s in %s" % (frame.filename, frame.lineno, frame.name)]
+        return []
+
     def _record(call, destination):
-        where = "".join(_traceback.format_stack(limit=6)[:-2]).strip().splitlines()
-        entry = {"call": call, "destination": destination, "pid": _os.getpid(), "where": where[-2:] if where else []}
+        entry = {"call": call, "destination": destination, "pid": _os.getpid(), "where": _caller()}
         with _lock:
             with open(_LOG, "a", encoding="utf-8") as handle:
                 handle.write(_json.dumps(entry) + "\n")
