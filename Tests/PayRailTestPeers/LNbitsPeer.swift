@@ -33,7 +33,7 @@ import Darwin
 /// next request a test makes through this type, `stopChecked()`, and the test process at exit for
 /// the shared server.
 public final class LNbitsPeer: @unchecked Sendable {
-    // @unchecked: the stored properties are immutable except `stopped`, guarded by `lock`.
+    // @unchecked: the stored properties are immutable except `stopped` and `ownsProcess`, guarded by `lock`.
 
     /// One LNbits wallet and its keys.
     public struct Wallet: Sendable, Hashable, CustomStringConvertible {
