@@ -68,12 +68,14 @@ struct PaymentDiscoveryTests {
         #expect(refusal(document(paymentInfo: #"{"offers":[]}"#))?.code == .malformed)
     }
 
-    @Test("strings with control characters (terminal escapes) are refused")
+    @Test("strings with control characters (terminal escapes) or bidirectional overrides are refused")
     func controlCharacters() {
         let escape = #"{"intent":"charge","method":"m","amount":"1","description":"\u001b[2Jpaid"}"#
         #expect(refusal(document(paymentInfo: "{\"offers\":[\(escape)]}"))?.code == .malformed)
         let csi = #"{"intent":"charge","method":"m\u009b","amount":"1"}"#
         #expect(refusal(document(paymentInfo: "{\"offers\":[\(csi)]}"))?.code == .malformed)
+        let bidi = #"{"intent":"charge","method":"m","amount":"1","currency":"tas\u202eusd"}"#
+        #expect(refusal(document(paymentInfo: "{\"offers\":[\(bidi)]}"))?.code == .malformed)
     }
 
     @Test("bounds: document size, offers per operation, string length, nesting, duplicate names")

@@ -136,16 +136,24 @@ public enum PaymentDiscovery {
 
     private static func printable(_ text: String, _ what: String, limit: Int) throws(WireError) -> String {
         guard text.utf8.count <= limit else { throw WireError(.tooLarge, "\(what) is over \(limit) bytes") }
-        // C0 controls, DEL and C1 controls (ESC and CSI start terminal escape sequences).
-        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+        guard !text.unicodeScalars.contains(where: isUnprintable) else {
             throw WireError(.malformed, "\(what) contains control characters")
         }
         return text
     }
 
+    /// C0 controls, DEL and C1 controls (ESC and CSI start terminal escape sequences), and the
+    /// bidirectional overrides and isolates, which make printed text read differently from what it is.
+    static func isUnprintable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
     /// A path for an error message: bounded, control characters replaced.
     private static func quoted(_ text: String) -> String {
-        let cut = String(text.unicodeScalars.prefix(80).map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : Character($0) })
+        let cut = String(text.unicodeScalars.prefix(80).map { isUnprintable($0) ? "?" : Character($0) })
         return "\"\(cut)\(text.unicodeScalars.count > 80 ? "..." : "")\""
     }
 }
