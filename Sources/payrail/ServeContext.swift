@@ -48,11 +48,13 @@ struct ServeContext: Sendable {
                                 text: metrics.prometheusText())
         case Self.jwksPath where isRead:
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "max-age=300"], body: jwks)
+        case PaymentDiscovery.path where isRead:
+            return discoveryDocument()
         case Self.fakePayPath where request.method == "POST":
             return await fakePay(request)
         case Self.fakeBalancePath where request.method == "POST":
             return await fakeBalance(request)
-        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath:
+        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath, PaymentDiscovery.path:
             return problem(.methodNotAllowed(request.method))
         default:
             return await gated(request)

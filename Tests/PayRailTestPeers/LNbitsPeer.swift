@@ -26,8 +26,14 @@ import Darwin
 /// 127.0.0.1 on a free port. It is the LNbits application run by the venv's Python under uvicorn in
 /// one process, not the `lnbits` command: that command forks the server into a child process, which
 /// stopping by PID would leave running. A missing venv is an error saying to run `scripts/test`.
+///
+/// It stays on loopback: LNbits' own settings switch off what it would fetch from the internet
+/// (`outboundLookupsOff`: the price aggregator, the exchange-rate providers, the extension
+/// manifests), and `PeerNetworkGuard` refuses and records anything else. A recorded attempt fails the
+/// next request a test makes through this type, `stopChecked()`, and the test process at exit for
+/// the shared server.
 public final class LNbitsPeer: @unchecked Sendable {
-    // @unchecked: the stored properties are immutable except `stopped`, guarded by `lock`.
+    // @unchecked: the stored properties are immutable except `stopped` and `ownsProcess`, guarded by `lock`.
 
     /// One LNbits wallet and its keys.
     public struct Wallet: Sendable, Hashable, CustomStringConvertible {
@@ -62,8 +68,23 @@ public final class LNbitsPeer: @unchecked Sendable {
     private let session: URLSession
     private let lock = NSLock()
     private var stopped = false
+    /// False for the startup handle, which shares the process and the guard with the returned peer.
+    private var ownsProcess = true
+    /// Refuses and records every attempt to reach beyond loopback.
+    public let network: PeerNetworkGuard
 
-    private init(baseURL: URL, process: Process, dataFolder: URL, logURL: URL, superUserToken: String, session: URLSession) {
+    /// LNbits settings (environment variables of `lnbits.settings`, checked with lnbits 1.6.2) that
+    /// stop it fetching from the internet: BTC prices from price.lnbits.com (the aggregator) or, with
+    /// that off, from eight exchanges; the extension catalogues from GitHub, normal and WASM. Its
+    /// notifications (Nostr, Telegram, e-mail) are off by default; FakeWallet needs no node.
+    public static let outboundLookupsOff: [String: String] = [
+        "LNBITS_PRICE_AGGREGATOR_ENABLED": "false",
+        "LNBITS_EXCHANGE_RATE_PROVIDERS": "[]",
+        "LNBITS_EXTENSIONS_MANIFESTS": "[]",
+        "LNBITS_WASM_EXTENSIONS_MANIFESTS": "[]",
+    ]
+
+    private init(baseURL: URL, process: Process, dataFolder: URL, logURL: URL, superUserToken: String, session: URLSession, network: PeerNetworkGuard) {
         self.baseURL = baseURL
         self.process = process
         self.pid = process.processIdentifier
@@ -71,9 +92,14 @@ public final class LNbitsPeer: @unchecked Sendable {
         self.logURL = logURL
         self.superUserToken = superUserToken
         self.session = session
+        self.network = network
     }
 
-    deinit { stop() }
+    deinit {
+        let owner = lock.withLock { ownsProcess }
+        stop()
+        if owner { network.remove() }
+    }
 
     // MARK: Finding the venv
 
@@ -110,7 +136,10 @@ public final class LNbitsPeer: @unchecked Sendable {
     }
 
     /// Starts a new server and performs its first install; waits at most `readyWithin`.
-    public static func start(readyWithin: Duration = .seconds(90)) async throws -> LNbitsPeer {
+    ///
+    /// `outboundLookups: true` leaves LNbits' own internet lookups on (the guard still refuses and
+    /// records them): only for the test proving the guard sees them.
+    public static func start(readyWithin: Duration = .seconds(90), outboundLookups: Bool = false) async throws -> LNbitsPeer {
         let venv = try venv()
         let workingDirectory = try sitePackages(of: venv)
         let port = try freePort()
@@ -129,7 +158,9 @@ public final class LNbitsPeer: @unchecked Sendable {
         environment["LNBITS_BACKEND_WALLET_CLASS"] = "FakeWallet"
         environment["LNBITS_DATA_FOLDER"] = dataFolder.path
         environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
+        if !outboundLookups { environment.merge(outboundLookupsOff) { _, off in off } }
+        let network = try PeerNetworkGuard.prepare()
+        process.environment = network.environment(environment)
         // A file, not a pipe: a chatty server can never block on a full pipe.
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
@@ -141,16 +172,23 @@ public final class LNbitsPeer: @unchecked Sendable {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30
         let session = URLSession(configuration: configuration)
-        let startup = LNbitsPeer(baseURL: baseURL, process: process, dataFolder: dataFolder, logURL: logURL, superUserToken: "", session: session)
+        let startup = LNbitsPeer(baseURL: baseURL, process: process, dataFolder: dataFolder, logURL: logURL, superUserToken: "", session: session, network: network)
         do {
             try await startup.waitUntilReady(within: readyWithin)
             let token = try await startup.firstInstall()
             startup.disarm()
-            return LNbitsPeer(baseURL: baseURL, process: process, dataFolder: dataFolder, logURL: logURL, superUserToken: token, session: session)
+            return LNbitsPeer(baseURL: baseURL, process: process, dataFolder: dataFolder, logURL: logURL, superUserToken: token, session: session, network: network)
         } catch {
             startup.stop()
+            network.remove()
             throw error
         }
+    }
+
+    /// Stops the server like `stop()`, then throws when it tried to reach beyond loopback while it ran.
+    public func stopChecked() throws {
+        stop()
+        try network.check(peer: "LNbits on \(baseURL.absoluteString)")
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 5 s) and removes the data folder. Idempotent.
@@ -194,7 +232,12 @@ public final class LNbitsPeer: @unchecked Sendable {
     }
 
     /// Marks a startup handle as not owning the process, so its deinit does not stop the server.
-    private func disarm() { lock.withLock { stopped = true } }
+    private func disarm() {
+        lock.withLock {
+            stopped = true
+            ownsProcess = false
+        }
+    }
 
     // MARK: Wallets
 
@@ -230,6 +273,12 @@ public final class LNbitsPeer: @unchecked Sendable {
 
     /// Sends one request and returns the status and body (for tests that record real answers).
     public func raw(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> (status: Int, body: Data) {
+        // Every use checks the guard, so an attempt fails the test that is using the server.
+        try network.check(peer: "LNbits on \(baseURL.absoluteString)")
+        return try await send(method, path, body: body, headers: headers)
+    }
+
+    private func send(_ method: String, _ path: String, body: Data?, headers: [String: String]) async throws -> (status: Int, body: Data) {
         guard let url = URL(string: baseURL.absoluteString + path) else { throw Failure(description: "bad path \(path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
@@ -266,7 +315,7 @@ public final class LNbitsPeer: @unchecked Sendable {
                 throw Failure(description: "LNbits exited with status \(process.terminationStatus) before it was ready; log tail:\n\(logTail())")
             }
             // Any HTTP answer means it serves; before the first install every path redirects (307).
-            if let (status, _) = try? await raw("GET", "/api/v1/health"), status > 0 { return }
+            if let (status, _) = try? await send("GET", "/api/v1/health", body: nil, headers: [:]), status > 0 { return }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw Failure(description: "LNbits was not ready on \(baseURL.absoluteString) within \(limit); log tail:\n\(logTail())")
@@ -318,7 +367,8 @@ public final class LNbitsPeer: @unchecked Sendable {
     Path(settings.lnbits_extensions_path, "extensions").mkdir(parents=True, exist_ok=True)
     settings.wasm_extensions_dir.mkdir(parents=True, exist_ok=True)
     set_cli_settings(host=host, port=port, forwarded_allow_ips=settings.forwarded_allow_ips)
-    uvicorn.run("lnbits.__main__:app", host=host, port=port, loop="uvloop")
+    # asyncio's own loop, not uvloop: uvloop's sockets are out of the loopback guard's sight.
+    uvicorn.run("lnbits.__main__:app", host=host, port=port, loop="asyncio")
     """
 }
 
@@ -351,8 +401,14 @@ private enum SharedLNbitsShutdown {
         }
     }
 
+    /// A test process whose shared server tried to reach beyond loopback exits with status 70 (after
+    /// saying where), so the run fails even when the attempt came after the last request.
     private static func stopAtExit() {
         let current = lock.withLock { peer }
-        current?.stop()
+        guard let current else { return }
+        do { try current.stopChecked() } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            _exit(70)
+        }
     }
 }

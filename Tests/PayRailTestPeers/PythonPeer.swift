@@ -2,7 +2,8 @@ import Foundation
 
 /// Runs the Python peers installed by `scripts/test` (a pinned venv under `.build/peers`).
 ///
-/// A missing peer is a failure with a message, never a silent skip.
+/// A missing peer is a failure with a message, never a silent skip. Every peer runs under
+/// `PeerNetworkGuard`: one that tries to reach anything but loopback fails the run, listing where.
 public enum PythonPeer {
     /// The package root, found from this file's location.
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
@@ -26,12 +27,26 @@ public enum PythonPeer {
         return venv
     }
 
+    /// Runs `source` (a Python program given as text) like `run(_:_:input:)`; `name` is used in messages.
+    public static func run(source: String, name: String, _ arguments: [String], input: Data = Data()) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-peer-source-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent(name)
+        try Data(source.utf8).write(to: script)
+        return try run(script, arguments, input: input)
+    }
+
     /// Runs `script` with `arguments`, feeding `input` on stdin; returns stdout, or throws with stderr
-    /// when the exit status is not 0.
+    /// when the exit status is not 0, and throws when the script tried to reach beyond loopback
+    /// (whatever its exit status: a peer may swallow the refusal).
     public static func run(_ script: URL, _ arguments: [String], input: Data = Data()) throws -> String {
         let process = Process()
         process.executableURL = try interpreter()
         process.arguments = [script.path] + arguments
+        let network = try PeerNetworkGuard.prepare()
+        defer { network.remove() }
+        process.environment = network.environment(ProcessInfo.processInfo.environment)
         // Files rather than pipes: a chatty peer can never block on a full pipe.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-peer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -47,6 +62,7 @@ public enum PythonPeer {
         try process.run()
         process.waitUntilExit()
         let output = try Data(contentsOf: outputURL)
+        try network.check(peer: script.lastPathComponent)
         guard process.terminationStatus == 0 else {
             let errorText = (try? Data(contentsOf: errorURL)) ?? Data()
             throw Failure(description: "\(script.lastPathComponent) exited \(process.terminationStatus): \(String(decoding: errorText, as: UTF8.self))")
