@@ -1,8 +1,6 @@
 import Foundation
+import PayRailAgent
 import PayRailWire
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `payrail discover URL`: reads a service's discovery document (draft-payment-discovery-01) and
 /// prints its priced operations and their offers. Nothing is paid; the 402 challenge stays authoritative.
@@ -43,7 +41,7 @@ enum DiscoverCommand {
             guard let seconds = Int(text), seconds > 0, seconds <= 3600 else { throw CommandFailure.usage("--max-time must be 1 to 3600 seconds") }
             maxTime = seconds
         }
-        let body = try await BoundedGet.fetch(url, limit: PaymentDiscovery.maximumDocumentBytes, seconds: maxTime)
+        let body = try await fetchDocument(url, seconds: maxTime)
         let document: DiscoveryDocument
         do { document = try PaymentDiscovery.read(body) } catch {
             throw CommandFailure.refused("\(url.absoluteString) is not a usable discovery document: \(error)")
@@ -54,6 +52,23 @@ enum DiscoverCommand {
             print(text(document, url: url), terminator: "")
         }
         return .success
+    }
+
+    /// The body of a 200 answer to `GET url`, at most `PaymentDiscovery.maximumDocumentBytes`: a larger
+    /// document is refused (a declared one before any byte is read).
+    static func fetchDocument(_ url: URL, seconds: Int) async throws(CommandFailure) -> [UInt8] {
+        let limit = PaymentDiscovery.maximumDocumentBytes
+        let answer: BoundedGet.Answer
+        do {
+            answer = try await BoundedGet.get(url, headers: HTTPFields([("Accept", "application/json")]), limit: limit, timeout: .seconds(seconds))
+        } catch {
+            throw CommandFailure(exitCode: .network, message: "\(url.absoluteString): \(error)")
+        }
+        guard !answer.truncated else {
+            throw .refused("\(url.absoluteString): the discovery document is larger than \(limit) bytes; refused")
+        }
+        guard answer.status == 200 else { throw .refused("\(url.absoluteString) answered HTTP \(answer.status), not 200") }
+        return answer.body
     }
 
     /// The URL as given when it has a path, else the origin's `/openapi.json`.
@@ -110,86 +125,5 @@ enum DiscoverCommand {
                 ] as [String: Any]
             },
         ]
-    }
-}
-
-/// One GET whose body is read against a limit while it arrives: past the limit (or a larger
-/// `Content-Length`) the transfer is cancelled, so a hostile server cannot make the agent hold more.
-/// Redirects are not followed (a discovery document names its own origin's operations).
-final class BoundedGet: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    // @unchecked: the mutable state is guarded by `lock`; URLSession calls the delegate on its queue.
-    private let limit: Int
-    private let lock = NSLock()
-    private var body: [UInt8] = []
-    private var status = 0
-    private var tooLarge = false
-    private var continuation: CheckedContinuation<Result<[UInt8], CommandFailure>, Never>?
-
-    private init(limit: Int) { self.limit = limit }
-
-    /// The body of a 200 answer to `GET url`, at most `limit` bytes.
-    static func fetch(_ url: URL, limit: Int, seconds: Int) async throws(CommandFailure) -> [UInt8] {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = TimeInterval(seconds)
-        configuration.timeoutIntervalForResource = TimeInterval(seconds)
-        configuration.urlCache = nil
-        configuration.httpShouldSetCookies = false
-        let getter = BoundedGet(limit: limit)
-        let session = URLSession(configuration: configuration, delegate: getter, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        var request = URLRequest(url: url)
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        let result = await withCheckedContinuation { continuation in
-            getter.lock.withLock { getter.continuation = continuation }
-            session.dataTask(with: request).resume()
-        }
-        return try result.get()
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        let http = response as? HTTPURLResponse
-        let declared = response.expectedContentLength
-        let proceed = lock.withLock {
-            status = http?.statusCode ?? 0
-            if declared > Int64(limit) { tooLarge = true }
-            return !tooLarge
-        }
-        completionHandler(proceed ? .allow : .cancel)
-        if !proceed { Self.cancel(dataTask) }
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let over = lock.withLock {
-            if body.count + data.count > limit { tooLarge = true } else { body.append(contentsOf: data) }
-            return tooLarge
-        }
-        if over { Self.cancel(dataTask) }
-    }
-
-    /// Cancels off the delegate queue, as the agent's transport does: swift-corelibs-foundation's
-    /// `cancel()` waits for the session's work queue, which a fast server keeps busy; called here it
-    /// would stall this queue while chunks already read pile up. Chunks arriving meanwhile are dropped.
-    private static func cancel(_ task: URLSessionTask) {
-        DispatchQueue.global().async { task.cancel() }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        completionHandler(nil)
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        let (continuation, result) = lock.withLock { () -> (CheckedContinuation<Result<[UInt8], CommandFailure>, Never>?, Result<[UInt8], CommandFailure>) in
-            defer { self.continuation = nil }
-            let url = task.originalRequest?.url?.absoluteString ?? "the URL"
-            if tooLarge {
-                return (self.continuation, .failure(.refused("\(url): the discovery document is larger than \(limit) bytes; refused")))
-            }
-            if let error { return (self.continuation, .failure(CommandFailure(exitCode: .network, message: "\(url): \(error.localizedDescription)"))) }
-            guard status == 200 else { return (self.continuation, .failure(.refused("\(url) answered HTTP \(status), not 200"))) }
-            return (self.continuation, .success(body))
-        }
-        continuation?.resume(returning: result)
     }
 }

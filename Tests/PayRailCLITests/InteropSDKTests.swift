@@ -107,7 +107,7 @@ struct InteropSDKTests {
         try await lnbits.fund(agent, sats: 1_000)
         let peer = try PythonServerPeer("pympp_lightning_server.py",
                                         [lnbits.baseURL.absoluteString, shop.invoiceKey, String(Self.priceSats), variant.charge, variant.header])
-        defer { peer.stop() }
+        defer { #expect(throws: Never.self) { try peer.stop() } }
         let wallet = try temporaryDirectory().appendingPathComponent("wallet.sqlite").path
         let run = try AgentRun.run(
             ["fetch", peer.url("/paid"), "--wallet", wallet, "--rail", "lightning", "--lnbits-url", lnbits.baseURL.absoluteString, "--json", "--explain"],
@@ -129,7 +129,7 @@ struct InteropSDKTests {
         let agent = try await lnbits.createWallet(name: "l402kit-agent")
         try await lnbits.fund(agent, sats: 1_000)
         let peer = try PythonServerPeer("l402kit_server.py", [lnbits.baseURL.absoluteString, shop.invoiceKey, String(Self.priceSats)])
-        defer { peer.stop() }
+        defer { #expect(throws: Never.self) { try peer.stop() } }
         let wallet = try temporaryDirectory().appendingPathComponent("wallet.sqlite").path
         let run = try AgentRun.run(
             ["fetch", peer.url("/premium"), "--wallet", wallet, "--rail", "lightning", "--lnbits-url", lnbits.baseURL.absoluteString, "--json", "--explain"],

@@ -25,11 +25,15 @@ enum InteropFixtures {
 final class PythonServerPeer: @unchecked Sendable {
     let process = Process()
     let port: Int
+    private let script: String
+    private let networkGuard: PeerNetworkGuard
     private let stdoutFile: URL
     private let stderrFile: URL
 
     init(_ script: String, _ arguments: [String], readyWithin seconds: Double = 30) throws {
         let scratch = try temporaryDirectory()
+        self.script = script
+        networkGuard = try PeerNetworkGuard.prepare()
         stdoutFile = scratch.appendingPathComponent("peer.out")
         stderrFile = scratch.appendingPathComponent("peer.err")
         for file in [stdoutFile, stderrFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
@@ -41,7 +45,8 @@ final class PythonServerPeer: @unchecked Sendable {
         // The SDKs must not find a developer's real wallet or config under $HOME.
         environment["HOME"] = scratch.path
         environment["XDG_CONFIG_HOME"] = scratch.path
-        process.environment = environment
+        // Loopback only: any other destination is refused and fails the test at `stop()`.
+        process.environment = networkGuard.environment(environment)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         process.standardError = try FileHandle(forWritingTo: stderrFile)
@@ -65,13 +70,17 @@ final class PythonServerPeer: @unchecked Sendable {
     /// What the peer wrote on stderr (its tracebacks).
     var errors: String { Self.read(stderrFile) }
 
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    /// Stops the peer by its PID; throws when it tried to reach anything but loopback.
+    func stop() throws {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        defer { networkGuard.remove() }
+        try networkGuard.check(peer: script)
     }
 
     private static func read(_ file: URL) -> String { (try? String(contentsOf: file, encoding: .utf8)) ?? "" }

@@ -24,12 +24,16 @@ final class FreezingRelay: @unchecked Sendable {
     let process = Process()
     let port: Int
     let outputFile: URL
+    private let networkGuard: PeerNetworkGuard
 
     init(python: URL, targetPort: Int, lnbitsPID: Int32) throws {
         outputFile = try temporaryDirectory().appendingPathComponent("relay.log")
+        networkGuard = try PeerNetworkGuard.prepare()
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = python
         process.arguments = ["-c", Self.script, String(targetPort), String(lnbitsPID)]
+        // Loopback only, like every Python peer: `stop()` fails the test otherwise.
+        process.environment = networkGuard.environment(ProcessInfo.processInfo.environment)
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = FileHandle.standardError
         try process.run()
@@ -52,11 +56,14 @@ final class FreezingRelay: @unchecked Sendable {
     var output: String { Self.read(outputFile) }
     var froze: Bool { output.contains("froze") }
 
-    func stop() {
+    /// Stops the relay by its PID; throws when it tried to reach anything but loopback.
+    func stop() throws {
         if process.isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        defer { networkGuard.remove() }
+        try networkGuard.check(peer: "the freezing relay")
     }
 
     /// The agent's side closing never closes the LNbits side: a frozen request must still reach LNbits
@@ -259,7 +266,7 @@ struct LightningFlowTests {
         let port = try #require(lnbits.baseURL.port)
         let relay = try FreezingRelay(python: try LNbitsPeer.venv().appendingPathComponent("bin/python"), targetPort: port, lnbitsPID: lnbits.pid)
         defer {
-            relay.stop()
+            #expect(throws: Never.self) { try relay.stop() }
             lnbits.resume()
         }
         let viaRelay = try #require(URL(string: "http://127.0.0.1:\(relay.port)"))
