@@ -28,6 +28,9 @@ struct AgentRun {
             process.executableURL = PayRail.binary
             process.arguments = arguments
             var env = ProcessInfo.processInfo.environment
+            // Hermetic: a run without --wallet must never read or write the developer's own wallet
+            // (~/.payrail/wallet.sqlite), whatever schema an older or newer build left there.
+            env["PAYRAIL_WALLET"] = scratch.appendingPathComponent("wallet.sqlite").path
             for (key, value) in environment { env[key] = value }
             process.environment = env
             process.standardOutput = try FileHandle(forWritingTo: out)
