@@ -83,6 +83,28 @@ import Testing
         #expect(await world.merchantBalance() == 100)
     }
 
+    @Test("a dialect whose fields the shared list does not name: a forged proof for a granted offer is never taken for the same bytes")
+    func forgedProofInAnUnlistedDialectIsRefused() async throws {
+        let world = try await GateWorld.make()
+        var configuration = world.configuration
+        configuration.dialects = [TestHeaderDialect()] + GateDialects.standard
+        let gate = Gate(configuration: configuration)
+        let (_, reading) = try await world.challenge(gate: gate)
+        let offer = try world.offer(reading, .plain).offer
+        let voucher = try #require(try await world.payer.pay(offer).payload["voucher"])
+        let fields = HTTPFields([("X-Test-Offer", offer.id), ("X-Test-Voucher", voucher)])
+        let pass = try #require(await gate.handle(world.request("/premium", fields)).pass)
+        try await gate.complete(pass, response: resourceBody)
+        #expect(await gate.handle(world.request("/premium", fields)).isReplay)
+
+        // X-Test-* are not in CredentialFields: the hash must still tell this forged voucher apart.
+        let forged = HTTPFields([("X-Test-Offer", offer.id), ("X-Test-Voucher", "AAAA.BBBB")])
+        let answer = await gate.handle(world.request("/premium", forged))
+        #expect(!answer.isReplay && answer.pass == nil)
+        #expect(answer.response?.status == 402)
+        #expect(answer.response?.body != resourceBody.body)
+    }
+
     @Test("a first grant's answer is Cache-Control: private, and so is every replay (same bytes, receipt, Idempotency-Key), whatever the resource said")
     func receiptsArePrivateOnEveryPath() async throws {
         let world = try await GateWorld.make()

@@ -18,13 +18,6 @@ extension Gate {
         let lookup = try await dialect.lookup(presentation, context: context)
         let (record, offer) = try await answered(lookup, context: context)
         let consumed = try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
-        let credentialHash = Self.credentialHash(request, resource: resource)
-        // A single-use proof already granted: replay by its exact bytes or refuse, before any rail call.
-        if dialect.proofIsSingleUse, let consumed,
-           let decision = try await presentedAgain(consumed, record: record, credentialHash: credentialHash, dialect: dialect.wireDialect,
-                                                   resource: resource) {
-            return decision
-        }
         let credential: Credential
         do {
             credential = try dialect.credential(presentation, lookup: lookup, answering: offer, of: record, context: context)
@@ -38,6 +31,13 @@ extension Gate {
             throw GateRefusal(credential: offer.rail == .lightning ? .Lightning.unknownChallenge : .invalidChallenge,
                               detail: "this server issued no challenge for that offer", logReason: "credential-offer-mismatch",
                               challengeID: record.id)
+        }
+        let credentialHash = Self.credentialHash(request, resource: resource, dialect: dialect.wireDialect, credential: credential)
+        // A single-use proof already granted: replay by its exact bytes or refuse, before any rail call.
+        if dialect.proofIsSingleUse, let consumed,
+           let decision = try await presentedAgain(consumed, record: record, credentialHash: credentialHash, dialect: dialect.wireDialect,
+                                                   resource: resource) {
+            return decision
         }
         let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
                              echoedChallengeID: lookup.echoedChallengeID, slots: slots, credentialHash: credentialHash,

@@ -6,8 +6,8 @@ import PayRailWire
 
 // Single use (draft-httpauth-payment-02, "Replay Protection": a payment proof MUST be usable exactly
 // once). A consumption keeps a hash of the exact credential that won it: the credential's field
-// values and the request they came with (priced resource, target, body digest). When a challenge
-// already consumed is presented again:
+// values, the proof the dialect read from them (what the rail verified), and the request they came
+// with (priced resource, target, body digest). When a challenge already consumed is presented again:
 //
 // - the same bytes for the same request are an idempotent retry (the payer lost the answer): they
 //   replay the stored response of the first grant, never settle, never grant afresh (the idea of
@@ -24,11 +24,17 @@ import PayRailWire
 
 extension Gate {
     /// The hash a consumption keeps of the credential that won it: the priced resource, the request
-    /// target, the body digest and every credential field value (or, for MCP, the `_meta` entries
-    /// other than `progressToken`), so the same proof sent with other bytes or for another request
-    /// hashes differently.
-    static func credentialHash(_ request: GateRequest, resource: Resource) -> Data {
-        var text = "\(resource)\n\(request.path)\n\(request.bodyDigest ?? "")"
+    /// target, the body digest, the dialect and the proof it read (rail, offer, payload: exactly what
+    /// the rail verified, so equal hashes mean the rail already accepted this proof, even for a
+    /// dialect whose fields `CredentialFields` does not list), and every credential field value (or,
+    /// for MCP, the `_meta` entries other than `progressToken`), so the same proof sent with other
+    /// bytes or for another request hashes differently.
+    static func credentialHash(_ request: GateRequest, resource: Resource, dialect: PaymentDialect, credential: Credential) -> Data {
+        var text = "\(resource)\n\(request.path)\n\(request.bodyDigest ?? "")\n\(dialect.rawValue)"
+        let payload = credential.payload.mapValues(JSONValue.string)
+        let proof = (try? CanonicalJSON.serialize(.object(["rail": .string(credential.rail.rawValue), "offer": .string(credential.offerID),
+                                                           "payload": .object(payload)]))) ?? []
+        text += "\nproof: " + String(decoding: proof, as: UTF8.self)
         switch request.source {
         case .httpFields(let fields):
             for name in CredentialFields.all {
