@@ -46,4 +46,20 @@ import Testing
             }
         }
     }
+
+    @Test("a wallet another process is creating (empty for a moment) is opened once it has its header; one that stays empty is refused")
+    func walletBeingCreatedIsNotRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("wallet.sqlite")
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let header = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("spend-schema-v2.sqlite")))
+        // The "other process": writes the database 100 ms after the file appeared.
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.1)
+            try? header.write(to: URL(fileURLWithPath: path))
+        }
+        writer.start()
+        let store = try SQLiteSpendStore(path: path)
+        #expect(try await store.record(paymentID: "old-committed") != nil)
+    }
 }
