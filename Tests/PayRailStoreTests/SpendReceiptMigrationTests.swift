@@ -47,7 +47,7 @@ import Testing
         }
     }
 
-    @Test("a wallet another process is creating (empty for a moment) is opened once it has its header; one that stays empty is refused")
+    @Test("a wallet another process is creating (empty for a moment) is opened once it has its header (one that stays empty: zeroByteFilesAreRefused)")
     func walletBeingCreatedIsNotRefused() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("wallet.sqlite")
