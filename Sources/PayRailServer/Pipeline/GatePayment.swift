@@ -5,9 +5,11 @@ import PayRailWire
 
 // Paying: a dialect's credential is bound to the challenge and exact offer its key names, checked
 // (resource, body, expiry, price, then the dialect's own checks), and settled on the offer's rail at
-// most once. A challenge already consumed is not refused here: the rail must first prove this
-// credential is the payment behind it (it answers `.alreadySettled` only for the same valid proof),
-// and then the same payer gets its grant again (`afterLostRace`), never a second charge.
+// most once. A challenge already consumed, presented in a single-use dialect, is answered before the
+// rail by the hash of the credential that won it (`Pipeline/GateSingleUse.swift`: the same bytes
+// replay, others are refused). Otherwise (L402's reusable tokens, consumptions recorded before the
+// hash existed) the rail must first prove this credential is the payment behind it (it answers
+// `.alreadySettled` only for the same valid proof), then `afterLostRace` answers; never a second charge.
 
 extension Gate {
     /// Resolves a credential to the challenge and offer it pays, then settles, consumes and grants.
