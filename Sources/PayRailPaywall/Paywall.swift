@@ -54,7 +54,11 @@ public enum Paywall {
             case .pass(let pass):
                 var response = await $pass.withValue(pass) { await next(request) }
                 guard !pass.isFree else { return response }
+                // The receipt fields carry `Cache-Control: private`; the handler's (an upstream's) own
+                // directives are merged in, never left to make a paid answer shareable (`ReceiptCaching`).
+                let handlerCaching = response.headers.values(for: ReceiptCaching.fieldName)
                 for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
+                response.headers.set(ReceiptCaching.fieldName, ReceiptCaching.cacheControl(merging: handlerCaching))
                 // A 5xx, a timeout or a rate limit is not the resource, and a HEAD answer has no body:
                 // storing them would replay them for the whole grant instead of the resource.
                 let status = response.status.code

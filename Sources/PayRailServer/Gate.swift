@@ -177,7 +177,7 @@ public final class Gate: Sendable {
     static func short(_ id: String) -> String { String(id.prefix(8)) + "…" }
 
     static func response(_ stored: StoredResponse) -> GateResponse {
-        GateResponse(status: stored.status, headers: HTTPFields(stored.headers.map { HTTPFields.Field(name: $0.name, value: $0.value) }),
+        GateResponse(status: stored.status, headers: ReceiptCaching.applied(to: HTTPFields(stored.headers.map { .init(name: $0.name, value: $0.value) })),
                      body: Array(stored.body))
     }
 

@@ -172,6 +172,15 @@ extension GateRefusal {
         detail: "this payment is being granted to another request; retry shortly (retrying is safe, nothing is charged twice)",
         retryAfter: 1, logReason: "in-progress")
 
+    /// A single-use credential came back after its grant, whose response was never stored: the proof
+    /// buys no second serving, so the answer carries the grant's receipt in `X-Receipt` instead,
+    /// which re-serves the resource at no charge (409; retrying with the receipt is safe).
+    public static let grantNotStored = GateRefusal(
+        status: 409, slug: "grant-not-stored", title: "Grant Not Stored",
+        detail: "this payment credential was already used and its response was not stored; present the receipt in X-Receipt "
+            + "to fetch the resource within its grant (nothing is charged again)",
+        retryAfter: 1, logReason: "grant-not-stored")
+
     /// The payment's grant ended; only a fresh challenge can buy the resource again (402).
     public static let grantOver = GateRefusal(
         status: 402, slug: "grant-over", title: "Grant Over", detail: "this payment's grant is over; pay a fresh challenge",

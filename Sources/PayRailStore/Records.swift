@@ -89,22 +89,28 @@ public struct ReceiptRecord: Hashable, Sendable {
     /// The response to replay; `nil` until the gate has one (settlement happens before forwarding,
     /// so an upstream failure leaves a paid receipt without a response, still valid for a retry).
     public let response: StoredResponse?
+    /// A hash of the exact credential (its bytes and the request it came with) that won this grant,
+    /// so the same bytes presented again replay the grant and any other reuse of the proof is
+    /// refused (draft-httpauth-payment-02, "Replay Protection"); `nil` for grants recorded before
+    /// stores kept it (SQLite schema 2 and older).
+    public let credentialHash: Data?
 
     /// Creates a record; dates are rounded to whole milliseconds.
     public init(receiptID: String, tokenHash: Data, resource: Resource, issuedAt: Date, grantExpiresAt: Date,
-                response: StoredResponse? = nil) {
+                response: StoredResponse? = nil, credentialHash: Data? = nil) {
         self.receiptID = receiptID
         self.tokenHash = tokenHash
         self.resource = resource
         self.issuedAt = StoreTime.normalized(issuedAt)
         self.grantExpiresAt = StoreTime.normalized(grantExpiresAt)
         self.response = response
+        self.credentialHash = credentialHash
     }
 
     /// The same receipt with a response to replay.
     public func with(response: StoredResponse?) -> ReceiptRecord {
         ReceiptRecord(receiptID: receiptID, tokenHash: tokenHash, resource: resource, issuedAt: issuedAt,
-                      grantExpiresAt: grantExpiresAt, response: response)
+                      grantExpiresAt: grantExpiresAt, response: response, credentialHash: credentialHash)
     }
 }
 

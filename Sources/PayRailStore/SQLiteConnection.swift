@@ -242,10 +242,20 @@ extension SQLiteConnection {
     /// database; for a store that is a file that lost its contents (a truncating copy, a full disk,
     /// an operator's `> gate.sqlite`), and starting afresh would forget every receipt sold or every
     /// spend made. Call it before anything creates the file.
-    static func refuseEmptyFile(_ path: String) throws(StoreError) {
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.int64Value == 0 {
-            throw StoreError(code: .corrupt, reason: "the database file is empty (0 bytes); restore it from a backup, "
-                                 + "or delete it to start a new store that knows nothing sold or spent", isRetrySafe: false)
+    ///
+    /// A file another process is creating right now is also empty for a moment (SQLite creates it
+    /// at open and writes its header when it switches to WAL), so an empty file is looked at again
+    /// for up to `settle` before it is refused: six `payrail fetch` runs starting at once on a new
+    /// wallet must not refuse each other. A file that lost its contents stays empty and is refused.
+    static func refuseEmptyFile(_ path: String, settle: Duration = .milliseconds(500)) throws(StoreError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + settle
+        while let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.int64Value == 0 {
+            guard clock.now < deadline else {
+                throw StoreError(code: .corrupt, reason: "the database file is empty (0 bytes); restore it from a backup, "
+                                     + "or delete it to start a new store that knows nothing sold or spent", isRetrySafe: false)
+            }
+            Thread.sleep(forTimeInterval: 0.02)
         }
     }
 

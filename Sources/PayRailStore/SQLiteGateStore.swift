@@ -155,7 +155,7 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     private static let consumedColumns = """
         challenge_id, rail, offer_id, settlement_reference, amount_minor, unit_code, unit_exponent, settled_at_ms,
         receipt_id, token_hash, resource, issued_at_ms, grant_expires_at_ms,
-        response_status, response_headers_json, response_body, consumed_at_ms
+        response_status, response_headers_json, response_body, consumed_at_ms, credential_hash
         """
 
     private static func consumed(_ row: SQLiteRow) throws(StoreError) -> ConsumedChallenge {
@@ -171,7 +171,8 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
         let receipt = ReceiptRecord(
             receiptID: row.text(8), tokenHash: row.blob(9), resource: try Coding.resource(row.text(10)),
             issuedAt: StoreTime.date(milliseconds: row.integer(11)),
-            grantExpiresAt: StoreTime.date(milliseconds: row.integer(12)), response: response)
+            grantExpiresAt: StoreTime.date(milliseconds: row.integer(12)), response: response,
+            credentialHash: row.isNull(17) ? nil : row.blob(17))
         return ConsumedChallenge(challengeID: row.text(0), settlement: settlement, receipt: receipt,
                                  consumedAt: StoreTime.date(milliseconds: row.integer(16)))
     }
@@ -181,7 +182,7 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
         guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
             throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
         }
-        // Schema 2 keeps no settlement kind: an authorization read back as final would never be
+        // This schema (2 and 3) keeps no settlement kind: an authorization read back as final would never be
         // captured or voided, so it is refused before anything is written (the payer's hold lapses).
         guard settlement.kind.isFinal else {
             throw StoreError.invalid("this SQLite schema cannot record an authorization (capture pending); use a final settlement")
@@ -208,7 +209,7 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
                 let r = record.receipt
                 try connection.run("""
                     INSERT INTO consumed_challenges (\(Self.consumedColumns), keep_until_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [
                         .text(challengeID), .text(s.rail.rawValue), .text(s.offerID), .text(s.reference),
                         .integer(s.amount.amount), .text(s.amount.unit.code), .integer(Int64(s.amount.unit.exponent)),
@@ -218,7 +219,8 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
                         r.response.map { .integer(Int64($0.status)) } ?? .null,
                         headers.map { .text($0) } ?? .null,
                         r.response.map { .blob($0.body) } ?? .null,
-                        .integer(StoreTime.milliseconds(record.consumedAt)), .integer(keepUntil),
+                        .integer(StoreTime.milliseconds(record.consumedAt)), r.credentialHash.map { .blob($0) } ?? .null,
+                        .integer(keepUntil),
                     ])
                 return .consumed(record)
             }

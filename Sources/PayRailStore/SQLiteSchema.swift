@@ -74,6 +74,11 @@ enum SQLiteSchema {
             ) STRICT;
             CREATE INDEX rate_limit_buckets_by_full_at ON rate_limit_buckets(full_at_ms);
             """),
+        // The hash of the exact credential that won each consumption: the same bytes replay the
+        // grant, other reuse of the proof is refused. Rows of schema 2 keep NULL (unknown).
+        SQLiteMigration(version: 3, sql: """
+            ALTER TABLE consumed_challenges ADD COLUMN credential_hash BLOB;
+            """),
     ]
 
     static func userVersion(_ connection: SQLiteConnection) throws(StoreError) -> Int {

@@ -96,8 +96,10 @@ enum AgentCommands {
         details: """
         Each spend: when it was reserved, its state (reserved, paid, committed, released), the amount
         reserved (price plus the rail's maximum fee), rail, method and URL, the receipt and the rail's
-        reference. Totals per unit: the last hour, the last day, everything committed, and what is
-        still pending. Proofs (credentials) are never printed.
+        reference. A server's standard Payment-Receipt (reference, status, time) is shown with how it
+        was checked: "verified" (PayRail's signed receipt verified), "unsigned" (only recorded, the
+        server's word), "unverifiable" or "invalid". Totals per unit: the last hour, the last day,
+        everything committed, and what is still pending. Proofs (credentials) are never printed.
         """,
         run: { arguments in try await runLedger(arguments) }
     )
@@ -472,6 +474,7 @@ enum AgentCommands {
                     "offerId": record.offerID, "receipt": record.receipt ?? NSNull(), "reference": record.reference ?? NSNull(),
                     "note": record.note ?? NSNull(), "reservedAt": formatter.string(from: record.reservedAt),
                     "updatedAt": formatter.string(from: record.updatedAt),
+                    "standardReceipt": record.standardReceipt.map(ledgerReceiptObject) ?? NSNull(),
                 ]
             }
             let totalObjects: [[String: Any]] = totals.map { total in
@@ -489,6 +492,11 @@ enum AgentCommands {
                 + "\(record.amount.description.padding(toLength: 10, withPad: " ", startingAt: 0)) \(record.rail)  \(record.method) \(record.url)"
             if let receipt = record.receipt { line += "  receipt \(receipt.prefix(16))…" }
             if let reference = record.reference { line += "  ref \(reference)" }
+            if let standard = record.standardReceipt {
+                let how = standard.trust == .verified ? "signed, verified" : standard.trust == .unsigned ? "unsigned, recorded only"
+                    : "signed, \(standard.trust.rawValue)"
+                line += "  Payment-Receipt \(standard.status) \(standard.timestamp) (\(how))"
+            }
             if let note = record.note { line += "  (\(note))" }
             lines.append(line)
         }
@@ -499,6 +507,15 @@ enum AgentCommands {
         }
         print(lines.joined(separator: "\n"))
         return .success
+    }
+
+    /// A standard receipt as the ledger's JSON shows it (`trust`: verified, unsigned, unverifiable, invalid).
+    private static func ledgerReceiptObject(_ receipt: LedgerReceipt) -> [String: Any] {
+        [
+            "method": receipt.method, "reference": receipt.reference, "status": receipt.status, "timestamp": receipt.timestamp,
+            "challengeId": receipt.challengeID ?? NSNull(), "trust": receipt.trust.rawValue,
+            "signed": receipt.trust != .unsigned, "verified": receipt.trust == .verified,
+        ]
     }
 }
 

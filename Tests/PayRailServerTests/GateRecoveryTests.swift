@@ -102,11 +102,14 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(try world.configuration.verifier.verify(grant.receiptToken, resource: "GET /premium").jti == grant.challengeID)
         #expect(world.logs.lines.contains { $0.contains("recovered settlement") })
         // While that grant is being served the same credential is asked to wait; once it is over (its
-        // response never stored), the same payment is granted again. Nobody is charged twice.
+        // response never stored), the proof buys no second serving (draft-httpauth-payment-02, "Replay
+        // Protection": single use), but the answer hands back the grant's receipt, which re-serves the
+        // same payment. Nobody is charged twice, nothing paid is lost.
         let third = await world.gate.handle(world.request("/premium", fields))
         #expect(third.response?.status == 409)
         world.clock.advance(by: 61)
-        let fourth = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant)
+        let token = try #require(receiptHandedBack(await world.gate.handle(world.request("/premium", fields))))
+        let fourth = try #require(await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", token)]))).pass?.grant)
         #expect(fourth.isRegrant && fourth.settlement.reference == grant.settlement.reference)
         #expect(await world.agentBalance() == 99_900)
         #expect(await world.merchantBalance() == 100)
@@ -201,7 +204,7 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(world.logs.lines.contains { $0.contains("payment-identifier-reused") })
     }
 
-    @Test("the same credential again: 409 while its grant is being served, then granted again (never charged twice); a forged one is refused")
+    @Test("the same credential again: 409 while its grant is being served, then its receipt handed back, which regrants (never charged twice); a forged one is refused")
     func samePaymentPresentedAgainIsRegranted() async throws {
         let world = try await GateWorld.make()
         let (_, reading) = try await world.challenge()
@@ -213,8 +216,11 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         let meanwhile = try #require(await world.gate.handle(world.request("/premium", fields)).response)
         #expect(meanwhile.status == 409)
 
+        // Single use (draft-httpauth-payment-02): the proof itself is not granted again; its grant's
+        // receipt comes back instead, and the receipt re-serves the unstored response.
         world.clock.advance(by: 61)
-        let again = try #require(await world.gate.handle(world.request("/premium", fields)).pass)
+        let handedBack = try #require(receiptHandedBack(await world.gate.handle(world.request("/premium", fields))))
+        let again = try #require(await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", handedBack)]))).pass)
         let regrant = try #require(again.grant)
         #expect(regrant.isRegrant)
         #expect(regrant.challengeID == first.challengeID)
@@ -228,6 +234,9 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         try await world.gate.complete(again, response: resourceBody)
         let replay = await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", regrant.receiptToken)])))
         #expect(replay.isReplay && replay.response?.body == resourceBody.body)
+        // And the same credential bytes now replay that stored response.
+        let sameBytes = await world.gate.handle(world.request("/premium", fields))
+        #expect(sameBytes.isReplay && sameBytes.response?.body == resourceBody.body)
 
         // A credential that is not the payment behind the challenge gets nothing.
         guard case .payment(let challenge) = read.answer else { throw TestFailure("not a Payment offer") }
@@ -245,7 +254,7 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(await world.agentBalance() == 99_900)
     }
 
-    @Test("a Payment credential paid before its challenge expired is granted again after the expiry, within its grant")
+    @Test("a Payment credential paid before its challenge expired gets its grant's receipt after the expiry, within its grant")
     func paidPaymentCredentialOutlivesItsChallenge() async throws {
         let world = try await GateWorld.make()
         let (_, reading) = try await world.challenge()
@@ -256,7 +265,8 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
 
         // The challenge lived 300 s; the grant lasts an hour. The payer lost the answer and retries late.
         world.clock.advance(by: 400)
-        let again = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant)
+        let handedBack = try #require(receiptHandedBack(await world.gate.handle(world.request("/premium", fields))))
+        let again = try #require(await world.gate.handle(world.request("/premium", HTTPFields([("X-Receipt", handedBack)]))).pass?.grant)
         #expect(again.isRegrant)
         #expect(again.settlement.reference == first.grant?.settlement.reference)
         #expect(await world.merchantBalance() == 100)
@@ -328,4 +338,14 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         // HEAD on a free path stays free.
         #expect(await world.gate.handle(GateRequest(method: "HEAD", path: "/free", headers: HTTPFields(), clientAddress: "10.0.0.1")).pass?.isFree == true)
     }
+}
+
+/// The receipt token a 409 `grant-not-stored` answer hands back to a single-use credential presented
+/// again after a grant whose response was never stored; `nil` for any other answer.
+func receiptHandedBack(_ decision: GateDecision) -> String? {
+    guard case .respond(let response) = decision, response.status == 409,
+          (try? ProblemDetails.parse(response.body))?.type == "https://payrail.dev/problems/grant-not-stored",
+          response.headers[PaymentReceipt.fieldName] == nil
+    else { return nil }
+    return response.headers[PlainReceipt.fieldName]
 }

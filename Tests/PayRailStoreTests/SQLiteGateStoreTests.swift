@@ -83,8 +83,8 @@ struct SQLiteGateStoreTests {
         let path = try Fixtures.copy("schema-v1.sqlite", into: directory)
         let clock = ManualClock()
         let store = try SQLiteGateStore(path: path, clock: clock)
-        #expect(try await store.schemaVersion() == 2)
-        #expect(SQLiteGateStore.latestSchemaVersion == 2)
+        #expect(try await store.schemaVersion() == 3)
+        #expect(SQLiteGateStore.latestSchemaVersion == 3)
 
         let challenge = try #require(try await store.challenge(id: "ch-v1-open"))
         #expect(challenge.resource == (try Resource(parsing: "GET /premium")))
@@ -96,6 +96,8 @@ struct SQLiteGateStoreTests {
         #expect(paid.settlement.amount == (try Sample.money(250, .usd)))
         #expect(paid.receipt.response == StoredResponse(status: 200, headers: [StoredHeader(name: "Content-Type", value: "text/plain")],
                                                          body: Data("hello".utf8)))
+        // Version 3's column: a consumption recorded before it has no credential hash (unknown).
+        #expect(paid.receipt.credentialHash == nil)
         let again = try await store.consume(challengeID: "ch-v1-paid", settlement: try Sample.settlement("ch-v1-paid"),
                                             receipt: try Sample.receipt("rc-new"))
         #expect(again == .alreadyConsumed(paid))
@@ -108,8 +110,27 @@ struct SQLiteGateStoreTests {
         // Reopening an up-to-date file changes nothing.
         await store.close()
         let reopened = try SQLiteGateStore(path: path, clock: clock)
-        #expect(try await reopened.schemaVersion() == 2)
+        #expect(try await reopened.schemaVersion() == 3)
         #expect(try await reopened.consumedChallenge(id: "ch-v1-paid") == paid)
+    }
+
+    @Test("the hash of the credential that won a consumption is kept (schema 3), in SQLite and in memory, and survives a saved response")
+    func credentialHashIsKept() async throws {
+        let directory = try TemporaryDirectory()
+        let clock = ManualClock()
+        let sqlite = try SQLiteGateStore(path: directory.path("gate.sqlite"), clock: clock)
+        for store in [sqlite, MemoryGateStore(clock: clock)] as [any GateStore] {
+            let challenge = try Sample.challenge("ch-hash")
+            try await store.saveChallenge(challenge)
+            let base = try Sample.receipt("ch-hash")
+            let receipt = ReceiptRecord(receiptID: base.receiptID, tokenHash: base.tokenHash, resource: base.resource,
+                                        issuedAt: base.issuedAt, grantExpiresAt: base.grantExpiresAt, credentialHash: Data([7, 7, 7]))
+            _ = try await store.consume(challengeID: "ch-hash", settlement: try Sample.settlement("ch-hash"), receipt: receipt)
+            #expect(try await store.consumedChallenge(id: "ch-hash")?.receipt.credentialHash == Data([7, 7, 7]))
+            try await store.saveResponse(Sample.response, receiptID: "ch-hash")
+            let saved = try #require(try await store.consumedChallenge(id: "ch-hash"))
+            #expect(saved.receipt.credentialHash == Data([7, 7, 7]) && saved.receipt.response == Sample.response)
+        }
     }
 
     @Test("a database from a newer PayRail is refused with a typed error and left untouched")

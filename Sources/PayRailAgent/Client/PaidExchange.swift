@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailStore
 import PayRailWire
 
 /// One logical HTTP call the agent is willing to pay for.
@@ -60,7 +61,7 @@ public struct PaymentOutcome: Sendable {
     public let receipt: String?
     /// Whether the receipt verified.
     public let receiptCheck: ReceiptCheck
-    /// The rail's public settlement reference, from the receipt.
+    /// The rail's public settlement reference: the verified receipt's, else the standard receipt's (unsigned).
     public let reference: String?
     /// True when this call completed a payment made by an earlier run (or an earlier attempt with the
     /// same payment id) instead of paying.
@@ -68,9 +69,13 @@ public struct PaymentOutcome: Sendable {
     /// Set when the ledger could not commit this spend: it stays pending (reserved or paid) in the
     /// ledger, never released, and a later call with the same request commits it without paying again.
     public let ledgerWriteFailure: LedgerWriteFailure?
+    /// The server's standard `Payment-Receipt` and whether it was signed and verified or only
+    /// recorded (unsigned), when the server sent one; `reference` falls back to its reference.
+    public let standardReceipt: LedgerReceipt?
 
     init(paymentID: String, rail: RailID, dialect: PaymentDialect, amount: Money, reserved: Money, receipt: String?,
-         receiptCheck: ReceiptCheck, reference: String?, resumed: Bool, ledgerWriteFailure: LedgerWriteFailure? = nil) {
+         receiptCheck: ReceiptCheck, reference: String?, resumed: Bool, ledgerWriteFailure: LedgerWriteFailure? = nil,
+         standardReceipt: LedgerReceipt? = nil) {
         self.paymentID = paymentID
         self.rail = rail
         self.dialect = dialect
@@ -81,6 +86,7 @@ public struct PaymentOutcome: Sendable {
         self.reference = reference
         self.resumed = resumed
         self.ledgerWriteFailure = ledgerWriteFailure
+        self.standardReceipt = standardReceipt
     }
 }
 

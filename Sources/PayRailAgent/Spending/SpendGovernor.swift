@@ -75,11 +75,12 @@ public actor SpendGovernor {
     ///     amount and in its unit; `nil` (an unknown fee) keeps the reserved amount.
     /// - Throws: `SpendError` `.notFound`, `.invalidTransition` when already committed or released, `.store`
     ///   (with `.invalidArgument` for an amount above the reservation or in another unit).
+    ///   - standardReceipt: the server's standard `Payment-Receipt` and how it was checked, when it sent one.
     public func commit(_ paymentID: String, receipt: String?, reference: String?, note: String? = nil,
-                       amount: Money? = nil) async throws(SpendError) -> SpendRecord {
+                       amount: Money? = nil, standardReceipt: LedgerReceipt? = nil) async throws(SpendError) -> SpendRecord {
         do {
             return try await store.commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, amount: amount,
-                                          now: clock.now())
+                                          standardReceipt: standardReceipt, now: clock.now())
         } catch {
             throw await translate(error, paymentID: paymentID)
         }

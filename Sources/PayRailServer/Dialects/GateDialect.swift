@@ -50,6 +50,13 @@ public protocol GateDialect: Sendable {
     /// Idempotency slots this dialect's credential names (x402's `payment-identifier`): the same
     /// payment sent again replays its response, another payment under the same name is refused.
     func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot]
+
+    /// Whether a proof presented in this dialect is single use (draft-httpauth-payment-02, "Replay
+    /// Protection"): once it won a grant, the same credential bytes for the same request replay that
+    /// grant's stored response and any other presentation of the proof is refused. A dialect whose
+    /// tokens are reusable by design (L402, bLIP-26) answers `false`: its proof, verified again by the
+    /// rail, replays or re-serves the same grant within it (see `Pipeline/GateSingleUse.swift`).
+    var proofIsSingleUse: Bool { get }
 }
 
 extension GateDialect {
@@ -60,6 +67,9 @@ extension GateDialect {
 
     /// Most dialects name no idempotency slot of their own.
     public func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot] { [] }
+
+    /// Proofs are single use unless a dialect says its tokens are reusable by design.
+    public var proofIsSingleUse: Bool { true }
 }
 
 /// What a dialect found in a request.

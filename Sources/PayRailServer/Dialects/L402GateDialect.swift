@@ -15,6 +15,11 @@ public struct L402GateDialect: GateDialect {
     /// L402.
     public var wireDialect: PaymentDialect { .l402 }
 
+    /// No: an L402 token (macaroon and preimage) is a bearer token reusable by design (bLIP-26),
+    /// so the same token, however it is spelled (`L402`/`LSAT`, `Macaroon` fields), replays its
+    /// stored response or re-serves its grant until the grant ends; it never settles twice.
+    public var proofIsSingleUse: Bool { false }
+
     /// The `Authorization: L402`/`LSAT` value (or a `Macaroon` header).
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<L402Credential>? {
         try L402Credential.find(in: request.headers).map { .credential($0) }

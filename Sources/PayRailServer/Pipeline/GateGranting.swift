@@ -33,10 +33,10 @@ extension Gate {
         }
         let grantEnd = Date(timeIntervalSince1970: TimeInterval(claims.exp))
         let receipt = ReceiptRecord(receiptID: record.id, tokenHash: Data(SHA256.hash(Array(token.utf8))), resource: resource,
-                                    issuedAt: issuedAt, grantExpiresAt: grantEnd)
+                                    issuedAt: issuedAt, grantExpiresAt: grantEnd, credentialHash: paid.credentialHash)
         if case .alreadyConsumed(let winner) = try await consume(record.id, settlement: settlement, receipt: receipt) {
             return try await afterLostRace(record: record, resource: resource, reference: settlement.reference, dialect: paid.dialect,
-                                           winner: winner)
+                                           winner: winner, credentialHash: paid.credentialHash, singleUse: paid.singleUse)
         }
         var headers = Self.receiptFields(settlement, token: token, challengeID: paid.echoedChallengeID ?? record.id)
         for field in dialectFields(settlement) { headers.append(field.name, field.value) }
@@ -76,11 +76,14 @@ extension Gate {
     }
 
     /// Another request settled or consumed this challenge first: replay its stored response when the
-    /// same payment is behind both; while that request is still being served here, ask to retry; once
-    /// it is not (its response was never stored: the client lost the answer, the process restarted,
-    /// the resource failed), grant the same payment again within its grant. Never settles.
+    /// same payment is behind both (for a single-use proof: the same credential bytes, else refused);
+    /// while that request is still being served here, ask to retry; once it is not (its response was
+    /// never stored: the client lost the answer, the process restarted, the resource failed), a
+    /// single-use proof gets the grant's receipt instead (`receiptInstead`), a reusable one (L402) is
+    /// granted the same payment again within its grant. Never settles.
     func afterLostRace(record: ChallengeRecord, resource: Resource, reference: String?, dialect: PaymentDialect,
-                       winner known: ConsumedChallenge? = nil) async throws(GateRefusal) -> GateDecision {
+                       winner known: ConsumedChallenge? = nil, credentialHash: Data? = nil,
+                       singleUse: Bool) async throws(GateRefusal) -> GateDecision {
         let winner: ConsumedChallenge?
         if let known { winner = known } else {
             winner = try await store { () async throws(StoreError) in try await configuration.store.consumedChallenge(id: record.id) }
@@ -96,6 +99,7 @@ extension Gate {
                 "this challenge was already paid by another payment; contact the operator with reference \(reference)",
                 logReason: "policy paid-twice challenge=\(challenge) ref=\(reference)")
         }
+        if singleUse { try refuseReuse(of: winner, credentialHash: credentialHash) }
         // The same payment buys its response for the grant's time only, however it is presented.
         guard configuration.clock.now() < winner.receipt.grantExpiresAt, winner.receipt.resource == resource else {
             throw GateRefusal.grantOver
@@ -110,6 +114,11 @@ extension Gate {
             throw refusal
         }
         let token = try resign(winner, resource: resource)
+        if singleUse {
+            // A voided authorization bought nothing: no receipt to hand back (see `regrant`).
+            guard winner.settlement.kind.isFinal else { throw GateRefusal.authorizationNotCaptured }
+            return receiptInstead(of: winner, token: token, resource: resource)
+        }
         log("\(resource) regrant same-payment challenge=\(challenge) ref=\(winner.settlement.reference)")
         return try regrant(winner, token: token, dialect: dialect, resource: resource)
     }
@@ -140,13 +149,14 @@ extension Gate {
         return .pass(GatePass(resource: resource, grant: grant, responseHeaders: headers, idempotency: []))
     }
 
-    /// `Payment-Receipt` and `X-Receipt`: the fields every grant carries, whatever its dialect.
+    /// `Payment-Receipt` and `X-Receipt`: the fields every grant carries, whatever its dialect, with
+    /// the `Cache-Control: private` every response carrying them must have (`ReceiptCaching`).
     static func receiptFields(_ settlement: Settlement, token: String, challengeID: String) -> HTTPFields {
         var headers = HTTPFields()
         let paymentReceipt = PaymentReceipt(method: settlement.rail.rawValue, timestamp: settlement.settledAt,
                                             reference: settlement.reference, challengeId: challengeID, receipt: token)
         if let value = try? paymentReceipt.headerValue() { headers.append(PaymentReceipt.fieldName, value) }
         headers.append(PlainReceipt.fieldName, token)
-        return headers
+        return ReceiptCaching.applied(to: headers)
     }
 }

@@ -5,9 +5,11 @@ import PayRailWire
 
 // Paying: a dialect's credential is bound to the challenge and exact offer its key names, checked
 // (resource, body, expiry, price, then the dialect's own checks), and settled on the offer's rail at
-// most once. A challenge already consumed is not refused here: the rail must first prove this
-// credential is the payment behind it (it answers `.alreadySettled` only for the same valid proof),
-// and then the same payer gets its grant again (`afterLostRace`), never a second charge.
+// most once. A challenge already consumed, presented in a single-use dialect, is answered before the
+// rail by the hash of the credential that won it (`Pipeline/GateSingleUse.swift`: the same bytes
+// replay, others are refused). Otherwise (L402's reusable tokens, consumptions recorded before the
+// hash existed) the rail must first prove this credential is the payment behind it (it answers
+// `.alreadySettled` only for the same valid proof), then `afterLostRace` answers; never a second charge.
 
 extension Gate {
     /// Resolves a credential to the challenge and offer it pays, then settles, consumes and grants.
@@ -17,7 +19,7 @@ extension Gate {
     ) async throws(GateRefusal) -> GateDecision {
         let lookup = try await dialect.lookup(presentation, context: context)
         let (record, offer) = try await answered(lookup, context: context)
-        try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
+        let consumed = try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
         let credential: Credential
         do {
             credential = try dialect.credential(presentation, lookup: lookup, answering: offer, of: record, context: context)
@@ -32,10 +34,19 @@ extension Gate {
                               detail: "this server issued no challenge for that offer", logReason: "credential-offer-mismatch",
                               challengeID: record.id)
         }
+        let credentialHash = Self.credentialHash(request, resource: resource, dialect: dialect.wireDialect, credential: credential)
+        // A single-use proof already granted: replay by its exact bytes or refuse, before any rail call.
+        if dialect.proofIsSingleUse, let consumed,
+           let decision = try await presentedAgain(consumed, record: record, credentialHash: credentialHash, dialect: dialect.wireDialect,
+                                                   resource: resource) {
+            return decision
+        }
         let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
-                             echoedChallengeID: lookup.echoedChallengeID, slots: slots)
+                             echoedChallengeID: lookup.echoedChallengeID, slots: slots, credentialHash: credentialHash,
+                             singleUse: dialect.proofIsSingleUse)
         guard let settlement = try await settle(credential, paying: paid) else {
-            return try await afterLostRace(record: record, resource: resource, reference: nil, dialect: paid.dialect)
+            return try await afterLostRace(record: record, resource: resource, reference: nil, dialect: paid.dialect,
+                                           credentialHash: credentialHash, singleUse: paid.singleUse)
         }
         return try await grant(settlement, paying: paid) { dialect.grantFields(presentation, settlement: $0, context: context) }
     }
@@ -60,9 +71,9 @@ extension Gate {
     /// challenge was already consumed (then only the rail's word can follow), unexpired and still
     /// this price. A challenge that expired less than `presentationGrace` ago is still presented
     /// to the rail, which settles only a payment made while the offer was valid: a payment made in
-    /// time is never lost, and its price is the one it paid.
+    /// time is never lost, and its price is the one it paid. Returns the challenge's consumption, if any.
     private func check(_ record: ChallengeRecord, offer: Offer, request: GateRequest, resource: Resource, price: Price,
-                       now: Date) async throws(GateRefusal) {
+                       now: Date) async throws(GateRefusal) -> ConsumedChallenge? {
         func refusal(_ type: PaymentProblemType, _ detail: String, _ reason: String) -> GateRefusal {
             GateRefusal(credential: type, detail: detail, logReason: reason, challengeID: record.id)
         }
@@ -72,9 +83,10 @@ extension Gate {
         guard record.bodyDigest == nil || record.bodyDigest == request.bodyDigest else {
             throw refusal(.invalidChallenge, "the credential pays for another request body", "other-body")
         }
-        let alreadyConsumed = try await store { () async throws(StoreError) in
+        let consumed = try await store { () async throws(StoreError) in
             try await configuration.store.consumedChallenge(id: record.id)
-        } != nil
+        }
+        let alreadyConsumed = consumed != nil
         let inTime = now < record.expiresAt && now < offer.expiresAt
         let withinGrace = now < min(record.expiresAt, offer.expiresAt).addingTimeInterval(configuration.presentationGrace)
         guard alreadyConsumed || inTime || withinGrace else {
@@ -83,6 +95,7 @@ extension Gate {
         guard alreadyConsumed || !inTime || price.amount(on: offer.rail) == offer.amount else {
             throw refusal(.paymentInsufficient, "the price changed; pay the fresh challenge", "price-changed")
         }
+        return consumed
     }
 
     /// Settles on the offer's rail: the settlement, or `nil` when the rail says it was settled
@@ -141,4 +154,8 @@ struct PaidOffer {
     let echoedChallengeID: String?
     /// Where the paid response will be remembered for idempotent retries.
     let slots: [IdempotencySlot]
+    /// The hash of the exact credential and request (`Gate.credentialHash`), kept with the consumption.
+    let credentialHash: Data
+    /// Whether the dialect's proof is single use (`GateDialect.proofIsSingleUse`).
+    let singleUse: Bool
 }

@@ -87,6 +87,15 @@ public final class MemorySpendStore: SpendStore, @unchecked Sendable {
         }
     }
 
+    /// Reserved or paid -> committed, keeping the server's standard receipt.
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
+        try update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount,
+                                       standardReceipt: standardReceipt, now: now)
+        }
+    }
+
     /// Reserved -> released.
     public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
         try update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }

@@ -57,6 +57,11 @@ enum SpendSchema {
         SQLiteMigration(version: 2, sql: """
             CREATE INDEX spends_committed_by_host_and_rail ON spends(host, rail, reserved_at_ms) WHERE state = 'committed';
             """),
+        // The server's standard Payment-Receipt of a committed spend (LedgerReceipt as JSON); spends
+        // of older wallets keep NULL, and the file stays readable by this version only from here on.
+        SQLiteMigration(version: 3, sql: """
+            ALTER TABLE spends ADD COLUMN standard_receipt TEXT;
+            """),
     ]
 
     /// The version in the file; 0 when the spend tables were never created.
@@ -138,7 +143,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     public func reserve(_ record: SpendRecord, limits: SpendLimits, now: Date) async throws(StoreError) -> ReserveOutcome {
         try SpendBudget.validate(record, limits: limits)
         let nowMilliseconds = StoreTime.milliseconds(now)
-        let row = Self.row(record)
+        let row = try Self.row(record)
         return try await perform { connection throws(StoreError) -> ReserveOutcome in
             try connection.immediateTransaction { () throws(StoreError) -> ReserveOutcome in
                 if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
@@ -179,6 +184,15 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         }
     }
 
+    /// Reserved or paid -> committed, keeping the server's standard receipt.
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount,
+                                       standardReceipt: standardReceipt, now: now)
+        }
+    }
+
     /// Reserved -> released.
     public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
         try await update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }
@@ -212,22 +226,27 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
 
     private static let columns = """
         payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
-        proof, receipt, reference, note, reserved_at_ms, updated_at_ms
+        proof, receipt, reference, note, reserved_at_ms, updated_at_ms, standard_receipt
         """
-    private static let placeholders = Array(repeating: "?", count: 17).joined(separator: ", ")
+    private static let placeholders = Array(repeating: "?", count: 18).joined(separator: ", ")
 
     private static func optional(_ text: String?) -> SQLiteValue {
         text.map { .text($0) } ?? .null
     }
 
-    private static func row(_ record: SpendRecord) -> [SQLiteValue] {
+    private static func row(_ record: SpendRecord) throws(StoreError) -> [SQLiteValue] {
         [
             .text(record.paymentID), .text(record.state.rawValue), .integer(record.amount.amount), .text(record.amount.unit.code),
             .integer(Int64(record.amount.unit.exponent)), .text(record.rail.rawValue), .text(record.host), .text(record.method),
             .text(record.url), .text(record.offerID), .text(record.context), optional(record.proof), optional(record.receipt),
             optional(record.reference), optional(record.note), .integer(StoreTime.milliseconds(record.reservedAt)),
-            .integer(StoreTime.milliseconds(record.updatedAt)),
+            .integer(StoreTime.milliseconds(record.updatedAt)), try standardReceipt(record),
         ]
+    }
+
+    private static func standardReceipt(_ record: SpendRecord) throws(StoreError) -> SQLiteValue {
+        guard let receipt = record.standardReceipt else { return .null }
+        return .text(try receipt.encoded())
     }
 
     private static func decode(_ row: SQLiteRow) throws(StoreError) -> SpendRecord {
@@ -239,7 +258,8 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
             rail: try Coding.rail(row.text(5)), host: row.text(6), method: row.text(7), url: row.text(8), offerID: row.text(9),
             context: row.text(10), proof: row.optionalText(11), receipt: row.optionalText(12), reference: row.optionalText(13),
             note: row.optionalText(14), reservedAt: StoreTime.date(milliseconds: row.integer(15)),
-            updatedAt: StoreTime.date(milliseconds: row.integer(16)))
+            updatedAt: StoreTime.date(milliseconds: row.integer(16)),
+            standardReceipt: try row.optionalText(17).map { text throws(StoreError) in try LedgerReceipt.decoded(text) })
     }
 
     private static func record(_ paymentID: String, _ connection: SQLiteConnection) throws(StoreError) -> SpendRecord? {
@@ -256,11 +276,11 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                 let next = try change(record)
                 try connection.run("""
                     UPDATE spends SET state = ?, proof = ?, receipt = ?, reference = ?, note = ?, updated_at_ms = ?,
-                        amount_minor = ?
+                        amount_minor = ?, standard_receipt = ?
                     WHERE payment_id = ?
                     """, [.text(next.state.rawValue), Self.optional(next.proof), Self.optional(next.receipt),
                           Self.optional(next.reference), Self.optional(next.note), .integer(StoreTime.milliseconds(next.updatedAt)),
-                          .integer(next.amount.amount), .text(paymentID)])
+                          .integer(next.amount.amount), try Self.standardReceipt(next), .text(paymentID)])
                 return next
             }
         }

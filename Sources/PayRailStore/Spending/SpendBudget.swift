@@ -112,7 +112,7 @@ enum SpendTransition {
     }
 
     static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, amount: Money? = nil,
-                       now: Date) throws(StoreError) -> SpendRecord {
+                       standardReceipt: LedgerReceipt? = nil, now: Date) throws(StoreError) -> SpendRecord {
         guard record.state.isUnfinished else {
             throw refused(record, "cannot be committed", allowed: "a spend is committed once, and never after it was released")
         }
@@ -125,9 +125,10 @@ enum SpendTransition {
             next = SpendRecord(paymentID: record.paymentID, state: record.state, amount: amount, rail: record.rail, host: record.host,
                                method: record.method, url: record.url, offerID: record.offerID, context: record.context,
                                proof: record.proof, receipt: record.receipt, reference: record.reference, note: record.note,
-                               reservedAt: record.reservedAt, updatedAt: record.updatedAt)
+                               reservedAt: record.reservedAt, updatedAt: record.updatedAt, standardReceipt: record.standardReceipt)
         }
         next.state = .committed
+        next.standardReceipt = standardReceipt
         next.proof = nil
         next.receipt = receipt
         next.reference = reference

@@ -55,6 +55,9 @@ public struct SpendRecord: Sendable, Hashable {
     public var receipt: String?
     /// The rail's public settlement reference, set at commit.
     public var reference: String?
+    /// The server's standard `Payment-Receipt` (reference, status, time) and whether it was signed and
+    /// verified or only recorded, set at commit when the server sent one.
+    public var standardReceipt: LedgerReceipt?
     /// Why the spend was released, or why it was committed without a receipt.
     public var note: String?
     /// When the budget was reserved; the sliding windows count from here.
@@ -75,7 +78,7 @@ public struct SpendRecord: Sendable, Hashable {
     /// A record in any state, for store implementations reading their rows back.
     public init(paymentID: String, state: SpendState, amount: Money, rail: RailID, host: String, method: String, url: String,
                 offerID: String, context: String, proof: String?, receipt: String?, reference: String?, note: String?,
-                reservedAt: Date, updatedAt: Date) {
+                reservedAt: Date, updatedAt: Date, standardReceipt: LedgerReceipt? = nil) {
         self.paymentID = paymentID
         self.state = state
         self.amount = amount
@@ -88,6 +91,7 @@ public struct SpendRecord: Sendable, Hashable {
         self.proof = proof
         self.receipt = receipt
         self.reference = reference
+        self.standardReceipt = standardReceipt
         self.note = note
         self.reservedAt = StoreTime.normalized(reservedAt)
         self.updatedAt = StoreTime.normalized(updatedAt)
@@ -112,6 +116,7 @@ extension SpendRecord: CustomStringConvertible, CustomDebugStringConvertible, Cu
         Mirror(self, children: [
             "paymentID": paymentID, "state": state, "amount": amount, "rail": rail, "host": host, "method": method,
             "offerID": offerID, "hasProof": proof != nil, "hasReceipt": receipt != nil, "reference": reference as Any,
+            "standardReceipt": standardReceipt as Any,
             "note": note as Any, "reservedAt": reservedAt, "updatedAt": updatedAt,
         ], displayStyle: .struct)
     }

@@ -51,6 +51,11 @@ public protocol SpendStore: Sendable {
     func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                 now: Date) async throws(StoreError) -> SpendRecord
 
+    /// Finishes a spend like `commit(paymentID:receipt:reference:note:amount:now:)`, keeping the
+    /// server's standard `Payment-Receipt` and how it was checked (`LedgerReceipt`).
+    func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord
+
     /// Gives the budget back: reserved -> released only (money that was paid cannot be given back).
     ///
     /// - Throws: `StoreError` `.notFound`, or `.invalidTransition` when the spend is paid, committed or released.
@@ -82,6 +87,13 @@ extension SpendStore {
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                        now: Date) async throws(StoreError) -> SpendRecord {
         try await commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, now: now)
+    }
+
+    /// For stores written before standard receipts were kept: commits without it (the reference is
+    /// still kept in `reference`).
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
+        try await commit(paymentID: paymentID, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
     }
 }
 

@@ -49,8 +49,9 @@ struct PaidSpend: Sendable {
     }
 
     /// How the call was paid, for the caller.
-    func outcome(receipt: String?, check: ReceiptCheck, failure: LedgerWriteFailure?) -> PaymentOutcome {
+    func outcome(receipt: String?, check: ReceiptCheck, failure: LedgerWriteFailure?, standardReceipt: LedgerReceipt? = nil) -> PaymentOutcome {
         PaymentOutcome(paymentID: ledgerID, rail: rail, dialect: dialect, amount: amount, reserved: reserved, receipt: receipt,
-                       receiptCheck: check, reference: PayingClient.reference(check), resumed: resumed, ledgerWriteFailure: failure)
+                       receiptCheck: check, reference: PayingClient.reference(check) ?? standardReceipt?.reference, resumed: resumed,
+                       ledgerWriteFailure: failure, standardReceipt: standardReceipt)
     }
 }

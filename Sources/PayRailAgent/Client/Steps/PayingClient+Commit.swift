@@ -8,17 +8,19 @@ extension PayingClient {
     /// Commits a spend after paying. A spend already committed (a receipt replayed) is no failure;
     /// any other failure is reported and leaves the spend pending, so the fact that money moved is kept.
     func commitPaid(
-        _ ledgerID: String, receipt: String?, reference: String?, note: String?, spent: Money?
+        _ ledgerID: String, receipt: String?, reference: String?, note: String?, spent: Money?, standardReceipt: LedgerReceipt? = nil
     ) async -> (record: SpendRecord?, failure: LedgerWriteFailure?) {
         do {
-            return (try await configuration.governor.commit(ledgerID, receipt: receipt, reference: reference, note: note, amount: spent),
+            return (try await configuration.governor.commit(ledgerID, receipt: receipt, reference: reference, note: note, amount: spent,
+                                                            standardReceipt: standardReceipt),
                     nil)
         } catch {
             if error.code == .invalidTransition, error.record?.state == .committed { return (nil, nil) }
             // An actual amount the ledger will not take must not leave a paid spend pending: commit it
             // at the reserved amount instead (more, never less, than was spent).
             if spent != nil, error.storeError?.code == .invalidArgument {
-                return await commitPaid(ledgerID, receipt: receipt, reference: reference, note: note, spent: nil)
+                return await commitPaid(ledgerID, receipt: receipt, reference: reference, note: note, spent: nil,
+                                        standardReceipt: standardReceipt)
             }
             let failure = LedgerWriteFailure(paymentID: ledgerID, step: .commit, mayHavePaid: true, error: error)
             reportLedgerFailure(failure)

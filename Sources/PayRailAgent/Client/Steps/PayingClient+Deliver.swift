@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailStore
 import PayRailWire
 
 // Deliver: the proof is written to the ledger before it is sent, so a crash between the two leaves a
@@ -38,22 +39,30 @@ extension PayingClient {
     func complete(
         _ answer: PaymentAnswer, receipt: String?, spend: PaidSpend, request: PaidRequest, negotiation: Negotiation?
     ) async -> PaidResponse {
+        let standard = Self.standardReceipt(in: answer.headers)
         let check: ReceiptCheck
         if let receipt {
             check = await receipts.check(receipt, resource: Self.resource(of: request), from: request.url)
+        } else if let standard {
+            check = .unverifiable("the server's Payment-Receipt is unsigned: recorded as sent (reference \(standard.reference), "
+                                      + "status \(standard.status), \(standard.timestamp)), not verified")
         } else {
             check = .unverifiable("the server sent no receipt")
         }
+        let ledgerReceipt = standard.map { Self.ledgerReceipt($0, signed: receipt != nil, check: check) }
         emit(.receipt(check))
         var notes: [String] = []
         if case .invalid(let reason) = check { notes.append("the receipt does not verify: \(reason)") }
         if answer.bodyTruncated { notes.append("served, but the body is larger than the client's limit; reading stopped there") }
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        let (record, failure) = await commitPaid(spend.ledgerID, receipt: receipt, reference: Self.reference(check), note: note,
-                                                 spent: spend.spent)
+        // The verified claim's reference is the proof; without one, the standard receipt's is the
+        // server's word, kept (and marked unsigned in `standardReceipt`) so the ledger never loses it.
+        let reference = Self.reference(check) ?? ledgerReceipt?.reference
+        let (record, failure) = await commitPaid(spend.ledgerID, receipt: receipt, reference: reference, note: note,
+                                                 spent: spend.spent, standardReceipt: ledgerReceipt)
         if let record { emit(.committed(paymentID: spend.ledgerID, amount: record.amount)) }
         await rememberPrice(of: spend, request: request)
-        let outcome = spend.outcome(receipt: receipt, check: check, failure: failure)
+        let outcome = spend.outcome(receipt: receipt, check: check, failure: failure, standardReceipt: ledgerReceipt)
         return PaidResponse(status: answer.status, headers: answer.headers, body: answer.body, payment: outcome, negotiation: negotiation)
     }
 
@@ -65,6 +74,25 @@ extension PayingClient {
                                                                                              now: configuration.clock.now()).resourcePath,
                                        rail: spend.rail)
         }
+    }
+
+    /// The standard `Payment-Receipt` (draft-httpauth-payment-02) of a served answer, if it reads.
+    static func standardReceipt(in headers: HTTPFields) -> PaymentReceipt? {
+        guard let value = headers[PaymentReceipt.fieldName] else { return nil }
+        return try? PaymentReceipt.parse(value)
+    }
+
+    /// The ledger's record of a standard receipt: signed and verified only when PayRail's token in
+    /// it (or beside it) verified; a receipt with no token is recorded as unsigned.
+    static func ledgerReceipt(_ standard: PaymentReceipt, signed: Bool, check: ReceiptCheck) -> LedgerReceipt {
+        let trust: LedgerReceipt.Trust
+        switch check {
+        case .verified: trust = .verified
+        case .invalid: trust = .invalid
+        case .unverifiable: trust = signed ? .unverifiable : .unsigned
+        }
+        return LedgerReceipt(method: standard.method, reference: standard.reference, status: standard.status,
+                             timestamp: standard.timestamp, challengeID: standard.challengeId, trust: trust)
     }
 
     static func reference(_ check: ReceiptCheck) -> String? {

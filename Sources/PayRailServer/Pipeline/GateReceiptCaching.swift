@@ -1,0 +1,52 @@
+import Foundation
+import PayRailWire
+
+// Caching of responses that carry a receipt. draft-httpauth-payment-02 ("Caching"): a response with
+// `Payment-Receipt` MUST include `Cache-Control: private`, so no shared cache stores a paid answer
+// (and the receipt in it) and hands it to the next client. PayRail's own `X-Receipt` is a bearer
+// token too, so it is treated the same. Every path that attaches receipt fields goes through here:
+// the grant's fields (`Gate.receiptFields`, used by first grants and regrants, and so by the proxy
+// and any other host, MCP included), the response stored for replays (`Gate.complete`), and every
+// replayed response (`Gate.response(_:)`), so a response stored before this rule existed is made
+// private when it is replayed.
+
+/// The `Cache-Control` rule for responses carrying a receipt.
+public enum ReceiptCaching {
+    /// `Cache-Control`.
+    public static let fieldName = "Cache-Control"
+
+    /// The `Cache-Control` value for a response carrying a receipt, given the values it already had
+    /// (the upstream's, say): `private` first, then every directive of theirs except those that
+    /// would let a shared cache store it (`public`, `s-maxage`) or a qualified `private`. Stricter
+    /// directives (`no-store`, `no-cache`, `max-age`) are kept: the upstream may only tighten it.
+    public static func cacheControl(merging existing: [String]) -> String {
+        var directives = ["private"]
+        for value in existing {
+            for part in value.split(separator: ",") {
+                let directive = part.trimmingCharacters(in: .whitespaces)
+                guard !directive.isEmpty else { continue }
+                let name = directive.split(separator: "=", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+                guard !["public", "s-maxage", "private"].contains(name),
+                      !directives.contains(where: { $0.caseInsensitiveCompare(directive) == .orderedSame })
+                else { continue }
+                directives.append(directive)
+            }
+        }
+        return directives.joined(separator: ", ")
+    }
+
+    /// Whether `headers` carry a receipt (`Payment-Receipt` or `X-Receipt`).
+    public static func carriesReceipt(_ headers: HTTPFields) -> Bool {
+        headers[PaymentReceipt.fieldName] != nil || headers[PlainReceipt.fieldName] != nil
+    }
+
+    /// `headers` with one `Cache-Control` made private when they carry a receipt; unchanged otherwise.
+    public static func applied(to headers: HTTPFields) -> HTTPFields {
+        guard carriesReceipt(headers) else { return headers }
+        var result = headers
+        let merged = cacheControl(merging: headers.values(fieldName))
+        result.remove(fieldName)
+        result.append(fieldName, merged)
+        return result
+    }
+}

@@ -1,0 +1,51 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailHTTP
+import PayRailPaywall
+import PayRailServer
+import PayRailWire
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Issue #16, point 3, on the wire: the paywall (and so `payrail serve --upstream`, which runs the
+/// upstream's answer through it) sends `Cache-Control: private` with every receipt, even when the
+/// handler behind it (the upstream) says its answer is `public`; replays and a failed upstream too.
+@Suite("Paywall: receipts are private on the wire (issue 16)") struct PaywallReceiptCachingTests {
+    @Test("a paid answer the handler calls public goes out private, and so does its replay and a failed answer's receipt")
+    func handlerCannotMakeAReceiptPublic() async throws {
+        let world = try await GateWorld.make()
+        var configuration = world.configuration
+        configuration.pricing = try PricingTable(parsing: ["GET /premium=100sat", "GET /broken=100sat"], rails: [.fake])
+        let gate = Gate(configuration: configuration)
+        var router = Router()
+        router.get("/premium") { _ in
+            HTTPResponse(status: .ok, headers: ["Cache-Control": "public, max-age=60", "Content-Type": "text/plain"], body: Array("paid".utf8))
+        }
+        router.get("/broken") { _ in HTTPResponse(status: .badGateway, headers: ["Cache-Control": "public"], body: Array("down".utf8)) }
+        let server = HTTPServer(configuration: HTTPServerConfiguration(port: 0, threadCount: 1),
+                                handler: chain([Paywall.middleware(gate)], handler: router.handler))
+        let port = try server.start()
+        defer { Task { await server.shutdown(grace: .seconds(2)) } }
+        let session = URLSession(configuration: .ephemeral)
+
+        for path in ["/premium", "/broken"] {
+            let unpaid = try await PaywallLiveTests.send(session, port, "GET", path)
+            #expect(unpaid.headers["Cache-Control"] == "no-store")
+            let reading = PaymentResponseReader.read(status: unpaid.status, headers: unpaid.headers, body: unpaid.body,
+                                                     receivedAt: world.clock.now())
+            let read = try #require(reading.offers.first { $0.dialect == .payment })
+            let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+            let paid = try await PaywallLiveTests.send(session, port, "GET", path, headers: fields)
+            #expect(paid.headers[PaymentReceipt.fieldName] != nil, "\(path)")
+            // The handler's max-age is kept; its `public` is not.
+            #expect(paid.headers["Cache-Control"] == (path == "/premium" ? "private, max-age=60" : "private"), "\(path)")
+            let receipt = try #require(paid.headers[PlainReceipt.fieldName])
+            let replayed = try await PaywallLiveTests.send(session, port, "GET", path, headers: HTTPFields([("X-Receipt", receipt)]))
+            #expect(replayed.headers["Cache-Control"]?.hasPrefix("private") == true, "\(path)")
+            #expect(replayed.headers["Cache-Control"]?.contains("public") == false, "\(path)")
+        }
+    }
+}
