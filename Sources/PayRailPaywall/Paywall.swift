@@ -59,6 +59,8 @@ public enum Paywall {
                 let handlerCaching = response.headers.values(for: ReceiptCaching.fieldName)
                 for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
                 response.headers.set(ReceiptCaching.fieldName, ReceiptCaching.cacheControl(merging: handlerCaching))
+                // No Payment-Receipt on an error (`ReceiptCaching.applied(to:status:)` says why).
+                if response.status.code >= 400 { response.headers.remove(ReceiptCaching.standardReceiptFieldName) }
                 // A 5xx, a timeout or a rate limit is not the resource, and a HEAD answer has no body:
                 // storing them would replay them for the whole grant instead of the resource.
                 let status = response.status.code

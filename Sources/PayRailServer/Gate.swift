@@ -177,8 +177,8 @@ public final class Gate: Sendable {
     static func short(_ id: String) -> String { String(id.prefix(8)) + "…" }
 
     static func response(_ stored: StoredResponse) -> GateResponse {
-        GateResponse(status: stored.status, headers: ReceiptCaching.applied(to: HTTPFields(stored.headers.map { .init(name: $0.name, value: $0.value) })),
-                     body: Array(stored.body))
+        let headers = HTTPFields(stored.headers.map { .init(name: $0.name, value: $0.value) })
+        return GateResponse(status: stored.status, headers: ReceiptCaching.applied(to: headers, status: stored.status), body: Array(stored.body))
     }
 
     // An autoclosure: without a logger the line is never built (replays log one per request).

@@ -64,8 +64,9 @@ enum ServeCommand {
         With --upstream, requests that pass the gate are forwarded: hop-by-hop headers and payment
         credentials are removed, X-Forwarded-For/-Proto/-Host and Forwarded are set, redirects are not
         followed, bodies are limited by --max-body. Payment is settled BEFORE forwarding: if the
-        upstream fails, the client gets a 502 problem carrying its receipt (Payment-Receipt, X-Receipt)
-        and can retry with X-Receipt at no further charge until the grant expires (1 hour). Upstream
+        upstream fails, the client gets a 502 problem carrying its X-Receipt (no Payment-Receipt: the
+        Payment scheme forbids one on an error) and can retry with X-Receipt at no further charge
+        until the grant expires (1 hour). Upstream
         answers below 500 are stored and replayed for that receipt; 5xx answers are not stored.
         The request target is put in canonical form (dot segments, merged slashes, unreserved escapes)
         before pricing and exactly that form is forwarded; encoded /, \\, control bytes, fragments,

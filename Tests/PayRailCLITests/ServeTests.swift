@@ -296,7 +296,9 @@ struct ServeTests {
         #expect(failed.headers["Content-Type"] == "application/problem+json")
         #expect((failed.json["type"] as? String)?.hasSuffix("upstream-unavailable") == true)
         let token = try #require(failed.headers["X-Receipt"])
-        #expect(failed.headers["Payment-Receipt"] != nil)
+        // draft-httpauth-payment "Payment-Receipt Header": never on an error response; X-Receipt stays.
+        #expect(failed.headers["Payment-Receipt"] == nil)
+        #expect(failed.headers["Cache-Control"]?.hasPrefix("private") == true, "\(failed.headers["Cache-Control"] ?? "none")")
 
         // Back up on the same port: the receipt gets the resource without a second settlement.
         let restarted = HTTPServer(configuration: HTTPServerConfiguration(port: upstreamPort), handler: upstreamHandler)

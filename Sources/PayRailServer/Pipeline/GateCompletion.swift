@@ -26,7 +26,7 @@ extension Gate {
         var headers = response.headers
         for field in pass.responseHeaders where headers[field.name] == nil { headers.append(field.name, field.value) }
         // The host's own Cache-Control (an upstream's `public`) never makes a paid answer shareable.
-        headers = ReceiptCaching.applied(to: headers)
+        headers = ReceiptCaching.applied(to: headers, status: response.status)
         let stored = StoredResponse(status: response.status, headers: headers.map { StoredHeader(name: $0.name, value: $0.value) },
                                     body: Data(response.body))
         let now = configuration.clock.now()

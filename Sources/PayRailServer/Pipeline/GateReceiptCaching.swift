@@ -14,6 +14,8 @@ import PayRailWire
 public enum ReceiptCaching {
     /// `Cache-Control`.
     public static let fieldName = "Cache-Control"
+    /// `Payment-Receipt`, which an error response must not carry.
+    public static let standardReceiptFieldName = PaymentReceipt.fieldName
 
     /// The `Cache-Control` value for a response carrying a receipt, given the values it already had
     /// (the upstream's, say): `private` first, then every directive of theirs except those that
@@ -38,6 +40,17 @@ public enum ReceiptCaching {
     /// Whether `headers` carry a receipt (`Payment-Receipt` or `X-Receipt`).
     public static func carriesReceipt(_ headers: HTTPFields) -> Bool {
         headers[PaymentReceipt.fieldName] != nil || headers[PlainReceipt.fieldName] != nil
+    }
+
+    /// The receipt fields a response of `status` may carry, made private: draft-httpauth-payment
+    /// ("Payment-Receipt Header") says servers MUST NOT return `Payment-Receipt` on an error response,
+    /// so a 4xx or 5xx after a settled payment (an upstream that failed, say) keeps only PayRail's
+    /// `X-Receipt`, which fetches the resource again at no further charge, and x402's settlement
+    /// answer, which tells the payer its payment went through.
+    public static func applied(to headers: HTTPFields, status: Int) -> HTTPFields {
+        var kept = headers
+        if status >= 400 { kept.remove(PaymentReceipt.fieldName) }
+        return applied(to: kept)
     }
 
     /// `headers` with one `Cache-Control` made private when they carry a receipt; unchanged otherwise.

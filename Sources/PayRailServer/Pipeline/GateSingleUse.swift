@@ -75,7 +75,7 @@ extension Gate {
         log("\(resource) receipt-instead challenge=\(Self.short(winner.challengeID)) ref=\(winner.settlement.reference)")
         var response = GateRefusal.grantNotStored.response()
         response.headers.append(PlainReceipt.fieldName, token)
-        response.headers = ReceiptCaching.applied(to: response.headers)
+        response.headers = ReceiptCaching.applied(to: response.headers, status: response.status)
         return .respond(response)
     }
 }
