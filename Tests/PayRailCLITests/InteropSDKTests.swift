@@ -119,7 +119,18 @@ struct InteropSDKTests {
         #expect(payment["dialect"] as? String == "payment" && payment["rail"] as? String == "lightning", "\(payment)")
         #expect(try await lnbits.balanceMsat(shop) == Self.priceSats * 1_000)
         let granted = try await exchange(try #require(URL(string: peer.url("/granted"))))
-        #expect((granted.json["granted"] as? [String])?.count == 1, "\(granted.text)")
+        let hashes = granted.json["granted"] as? [String] ?? []
+        #expect(hashes.count == 1, "\(granted.text)")
+
+        // pympp answers with the spec's own, unsigned Payment-Receipt: the ledger keeps its reference
+        // and says it was only recorded (draft-httpauth-payment "Payment-Receipt Header").
+        let ledger = try AgentRun.run(["ledger", "--wallet", wallet, "--json"])
+        let spend = try #require((ledger.json["spends"] as? [[String: Any]])?.first, "\(ledger.stdout)")
+        let standard = try #require(spend["standardReceipt"] as? [String: Any], "\(spend)")
+        #expect(standard["trust"] as? String == "unsigned" && standard["signed"] as? Bool == false, "\(standard)")
+        #expect(standard["status"] as? String == "success" && standard["method"] as? String == "lightning")
+        #expect(standard["reference"] as? String == hashes.first, "\(standard)")
+        #expect(spend["reference"] as? String == hashes.first, "the ledger's reference is the server's: \(spend)")
     }
 
     @Test("payrail fetch pays l402kit's server, whose token is not a macaroon: opaque, bound by the invoice's payment hash")
