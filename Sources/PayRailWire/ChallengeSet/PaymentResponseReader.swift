@@ -112,9 +112,25 @@ public struct SkippedChallenge: Hashable, Sendable, CustomStringConvertible {
     public var dialect: PaymentDialect?
     /// Why it was skipped.
     public var reason: String
+    /// The Payment challenge's `method`, when it named one (an agent can then say "no wallet for
+    /// method X" instead of the reader's complaint about a currency of a method it cannot pay anyway).
+    public var method: String?
+    /// The Payment challenge's `intent`, when it named one.
+    public var intent: String?
 
-    /// One line.
-    public var description: String { "\(dialect?.rawValue ?? "response"): \(reason)" }
+    /// Makes an entry.
+    public init(dialect: PaymentDialect?, reason: String, method: String? = nil, intent: String? = nil) {
+        self.dialect = dialect
+        self.reason = reason
+        self.method = method
+        self.intent = intent
+    }
+
+    /// One line: the dialect, the Payment challenge's method/intent when known, the reason.
+    public var description: String {
+        let named = [method, intent].compactMap { $0 }.joined(separator: "/")
+        return "\(dialect?.rawValue ?? "response")\(named.isEmpty ? "" : " " + named): \(reason)"
+    }
 }
 
 /// Everything read from one 402 response.
@@ -159,7 +175,11 @@ public enum PaymentResponseReader {
                     let payment = try PaymentChallenge(challenge)
                     let offer = try PaymentCharge.offer(from: payment, defaultExpiry: receivedAt.addingTimeInterval(300))
                     offers.append(ReadOffer(offer: offer, answer: .payment(payment)))
-                } catch { skipped.append(SkippedChallenge(dialect: .payment, reason: error.reason)) }
+                } catch {
+                    skipped.append(SkippedChallenge(
+                        dialect: .payment, reason: error.reason, method: challenge["method"].map { String($0.prefix(32)) },
+                        intent: challenge["intent"].map { String($0.prefix(32)) }))
+                }
             }
         }
 

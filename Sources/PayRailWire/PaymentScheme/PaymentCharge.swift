@@ -172,8 +172,11 @@ public enum PaymentCharge {
     ///   we cannot price exactly, or a Lightning request not in `sat`; `.missingField`/`.malformed` for
     ///   a request that breaks the method's rules.
     public static func offer(from challenge: PaymentChallenge, defaultExpiry: Date) throws(WireError) -> Offer {
+        // draft-httpauth-payment, "Intent Negotiation": "Clients that do not recognize an intent SHOULD
+        // treat the challenge as unsupported". `subscription` and `session` are real intents PayRail
+        // does not pay yet: the challenge is skipped, and the reason names the intent.
         guard challenge.intent == intent else {
-            throw WireError(.unsupported, "intent \"\(challenge.intent)\" is not charge")
+            throw WireError(.unsupported, "intent \"\(challenge.intent.prefix(32))\" is not one PayRail pays (it pays charge only)")
         }
         let rail: RailID
         do { rail = try RailID(challenge.method) } catch {
