@@ -123,15 +123,33 @@ enum AgentCommands {
         var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
         fetchPolicy.minimumExpiryLeft = bounds.minExpiry
         let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
+        let explain = arguments.flag("explain") ? ExplainedSkips(walletRails: Set(negotiator.wallets.rails)) : nil
         let client = PayingClient(configuration: PayingClientConfiguration(
-            negotiator: negotiator, governor: governor, limits: bounds.limits, onEvent: eventHandler(verbose: arguments.flag("verbose")),
+            negotiator: negotiator, governor: governor, limits: bounds.limits,
+            onEvent: eventHandler(verbose: arguments.flag("verbose"), explain: explain),
             onLedgerWriteFailure: { failure in
                 // Said on stderr whatever the verbosity: it changes what the next run will find (a
                 // spend left pending or still reserved). The line names no credential.
                 FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
             }))
         startWatchdog(after: bounds.limits.maxCallDuration)
-        return try await send(request, with: client, asJSON: arguments.flag("json"), explain: arguments.flag("explain"))
+        return try await send(request, with: client, asJSON: arguments.flag("json"), explain: explain)
+    }
+
+    /// What `--explain` adds to the negotiation: the challenges of the last 402 the reader skipped
+    /// (the negotiation itself only sees the offers that were read).
+    final class ExplainedSkips: @unchecked Sendable {
+        let walletRails: Set<RailID>
+        private let lock = NSLock()
+        private var skipped: [SkippedChallenge] = []
+
+        init(walletRails: Set<RailID>) { self.walletRails = walletRails }
+
+        func record(_ event: PayingClientEvent) {
+            if case .challenged(_, let found) = event { lock.withLock { skipped = found } }
+        }
+
+        var lines: [String] { SkippedExplanation.lines(lock.withLock { skipped }, walletRails: walletRails) }
     }
 
     /// `--max-time`, `--max-filesize` and `--min-expiry`, read with the other flags.
@@ -217,13 +235,14 @@ enum AgentCommands {
     }
 
     /// `--verbose` printing, and the crash hook of the fault-injection tests; `nil` when neither is on.
-    private static func eventHandler(verbose: Bool) -> (@Sendable (PayingClientEvent) -> Void)? {
+    private static func eventHandler(verbose: Bool, explain: ExplainedSkips? = nil) -> (@Sendable (PayingClientEvent) -> Void)? {
         // Fault injection for the crash tests (see README, "Tests"): PAYRAIL_CRASH_AT=paid kills this
         // process right after the wallet paid (spend still reserved), =presenting right before the
         // credential is sent (spend paid). Nothing else reads it.
         let crashAt = ProcessInfo.processInfo.environment["PAYRAIL_CRASH_AT"]
-        guard verbose || crashAt != nil else { return nil }
+        guard verbose || crashAt != nil || explain != nil else { return nil }
         return { event in
+            explain?.record(event)
             if verbose { Self.printEvent(event) }
             switch (crashAt, event) {
             case ("paid", .paid), ("presenting", .presenting): kill(getpid(), SIGKILL)
@@ -234,11 +253,11 @@ enum AgentCommands {
 
     /// Sends the request and prints the outcome: the body (or JSON) on stdout, the summary or the
     /// error on stderr, the exit code by what happened to the money.
-    private static func send(_ request: PaidRequest, with client: PayingClient, asJSON: Bool, explain: Bool) async throws -> ExitCode {
+    private static func send(_ request: PaidRequest, with client: PayingClient, asJSON: Bool, explain: ExplainedSkips?) async throws -> ExitCode {
         do {
             // Without --json the body is streamed to stdout as it arrives, never held whole.
             let response = try await client.send(request, streamingBodyTo: asJSON ? nil : standardOutputSink())
-            if explain, let negotiation = response.negotiation { printExplanation(negotiation) }
+            if let explain { printExplanation(response.negotiation, request: request, skipped: explain.lines) }
             if asJSON {
                 try printJSON(success(response, request: request))
             } else {
@@ -247,7 +266,7 @@ enum AgentCommands {
             FileHandle.standardError.write(Data((summary(response) + "\n").utf8))
             return .success
         } catch let error as PayingClientError {
-            if explain, let negotiation = error.negotiation { printExplanation(negotiation) }
+            if let explain { printExplanation(error.negotiation, request: request, skipped: explain.lines) }
             if asJSON { try printJSON(failure(error, request: request)) }
             let exit = exitCode(for: error)
             var message = error.description
@@ -367,9 +386,18 @@ enum AgentCommands {
             + "\(receipt), payment \(payment.paymentID)"
     }
 
-    private static func printExplanation(_ negotiation: Negotiation) {
-        var lines = ["payrail: negotiation for \(negotiation.request.method) \(negotiation.request.host)\(negotiation.request.resourcePath):"]
-        lines += negotiation.explanationLines.map { "  " + $0 }
+    /// The negotiation, then what the reader skipped; with no offer read there is no negotiation, but
+    /// the skipped challenges still say why nothing was paid.
+    private static func printExplanation(_ negotiation: Negotiation?, request: PaidRequest, skipped: [String]) {
+        var lines: [String] = []
+        if let negotiation {
+            lines = ["payrail: negotiation for \(negotiation.request.method) \(negotiation.request.host)\(negotiation.request.resourcePath):"]
+            lines += negotiation.explanationLines.map { "  " + $0 }
+        } else if !skipped.isEmpty {
+            lines = ["payrail: negotiation for \(request.method) \(request.url.absoluteString): no offer could be read"]
+        }
+        lines += skipped.map { "  " + $0 }
+        guard !lines.isEmpty else { return }
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 

@@ -26,8 +26,11 @@ enum WireCommands {
         details: """
         stdin holds one WWW-Authenticate value (several challenges may be joined by commas; a leading
         "WWW-Authenticate:" is allowed; several lines are read as repeated fields). Prints a JSON array
-        with one object of parameters (names lowercased, the first of a repeated one kept) per Payment
-        challenge; other schemes are ignored. Exit 1 when there is no Payment challenge.
+        with one object of parameters (names lowercased, the first of a repeated one kept) per complete
+        Payment challenge; other schemes are ignored. A Payment challenge missing one of the parameters
+        every client needs (id, realm, method, intent, request; draft-httpauth-payment, "Required Parameters")
+        is skipped, as other implementations' parsers skip it, and listed on stderr with what it lacks,
+        one line each. Exit 1 when no complete Payment challenge is left.
         """,
         run: { arguments in try runChallenges(validOnly: arguments.flag("valid-only")) }
     )
@@ -70,8 +73,9 @@ enum WireCommands {
         (CRLF or LF line ends). Every dialect is read: Payment (WWW-Authenticate), x402 v2
         (PAYMENT-REQUIRED) and v1 (JSON body), L402/LSAT, and the plain JSON body. Prints a JSON array
         with one object per offer: dialect, rail, amount (decimal string of minor units), unit, payee,
-        expires (RFC 3339) and id. What was present but unusable is listed on stderr, one line each.
-        Exit 1 for input that is not an HTTP response, a status other than 402, or no usable offer.
+        expires (RFC 3339) and id. What was present but unusable is listed on stderr, one line each with
+        its reason, also when nothing is usable. Exit 1 for input that is not an HTTP response, a status
+        other than 402, or no usable offer.
         """,
         run: { arguments in try runDecode(at: arguments.value("at")) }
     )
@@ -94,8 +98,12 @@ enum WireCommands {
         let reading = PaymentResponseReader.read(
             status: response.status, headers: response.headers, body: response.body, receivedAt: moment)
         guard !reading.offers.isEmpty else {
-            let why = reading.skipped.first.map { ": \($0)" } ?? ""
-            throw CommandFailure.refused("no usable offer in the response\(why)")
+            // Every unusable item, one line each; a single one stays on the refusal's own line.
+            guard reading.skipped.count > 1 else {
+                throw CommandFailure.refused("no usable offer in the response\(reading.skipped.first.map { ": \($0)" } ?? "")")
+            }
+            for skipped in reading.skipped { FileHandle.standardError.write(Data("skipped \(skipped)\n".utf8)) }
+            throw CommandFailure.refused("no usable offer in the response (\(reading.skipped.count) unusable, listed above)")
         }
         for skipped in reading.skipped {
             FileHandle.standardError.write(Data("skipped \(skipped)\n".utf8))
@@ -129,16 +137,29 @@ enum WireCommands {
             throw CommandFailure.refused("cannot read the WWW-Authenticate value: \(error)")
         }
         var objects: [JSONValue] = []
-        for challenge in parsed where challenge.hasScheme(PaymentChallenge.scheme) {
+        var skipped: [String] = []
+        for (index, challenge) in parsed.filter({ $0.hasScheme(PaymentChallenge.scheme) }).enumerated() {
+            let missing = requiredPaymentParameters.filter { (challenge[$0] ?? "").isEmpty }
+            guard missing.isEmpty else {
+                skipped.append("skipped Payment challenge \(index + 1): no \(missing.joined(separator: ", "))")
+                continue
+            }
             if validOnly, (try? PaymentChallenge(challenge)) == nil { continue }
             objects.append(.object(challenge.parameters.mapValues { .string($0) }))
         }
+        for line in skipped { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         guard !objects.isEmpty else {
-            throw CommandFailure.refused(validOnly ? "no payable Payment challenge in the value" : "no Payment challenge in the value")
+            throw CommandFailure.refused(validOnly ? "no payable Payment challenge in the value"
+                : skipped.isEmpty ? "no Payment challenge in the value" : "no complete Payment challenge in the value")
         }
         try printJSON(.array(objects))
         return .success
     }
+
+    /// The auth-params every Payment challenge carries (draft-httpauth-payment, "Required Parameters":
+    /// "clients and parsers MUST reject challenges whose `id` is missing or empty", and the other four
+    /// are REQUIRED alike): a challenge without one cannot be answered, so readers skip it.
+    private static let requiredPaymentParameters = ["id", "realm", "method", "intent", "request"]
 
     private static func runChallengeID(secretHex: String) throws -> ExitCode {
         guard let secret = decodeHex(secretHex), !secret.isEmpty else {

@@ -1,4 +1,5 @@
 import Foundation
+import PayRailTestServers
 import Testing
 
 /// `payrail wire ...`; vectors are literals from lightninglabs/aperture mpp/testdata/vectors.json (MIT),
@@ -35,7 +36,9 @@ struct WireCommandTests {
         let value = #"WWW-Authenticate: Basic realm="other", Payment id="a", realm="r", method="lightning", intent="charge", request="cQ", Digest realm="other", intent="bogus", Payment id="b", realm="r", method="lightning", intent="session", request="cQ", Payment id="c", realm="r""#
         let result = try PayRail.run(["wire", "challenges"], stdin: value + "\n")
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout == #"[{"id":"a","intent":"charge","method":"lightning","realm":"r","request":"cQ"},{"id":"b","intent":"session","method":"lightning","realm":"r","request":"cQ"},{"id":"c","realm":"r"}]"# + "\n")
+        // Issue #16 point 6: the incomplete challenge "c" is skipped (listed on stderr), no longer printed.
+        #expect(result.stdout == #"[{"id":"a","intent":"charge","method":"lightning","realm":"r","request":"cQ"},{"id":"b","intent":"session","method":"lightning","realm":"r","request":"cQ"}]"# + "\n")
+        #expect(result.stderr == "skipped Payment challenge 3: no method, intent, request\n")
         let valid = try PayRail.run(["wire", "challenges", "--valid-only"], stdin: value)
         #expect(valid.stdout.components(separatedBy: "\"id\"").count == 3)
         #expect(try PayRail.run(["wire", "challenges"], stdin: #"Basic realm="other""#).status == 1)
@@ -115,5 +118,60 @@ struct WireCommandTests {
             #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
         }
         #expect(try PayRail.run(["wire", "decode", "--at", "yesterday"], stdin: lines.joined(separator: "\n")).status == 2)
+    }
+
+    // MARK: Issue #16 point 6: readers list what they skip
+
+    /// A Tempo charge (a method PayRail has no rail for; its currency is a token address), a Lightning
+    /// `subscription` (an intent PayRail does not pay), and a Payment challenge without `request`.
+    static let unpayable = [
+        #"Payment id="t1", realm="api.example.com", method="tempo", intent="charge", request="eyJhbW91bnQiOiIxMDAwMDAwIiwiY3VycmVuY3kiOiIweDIwYzAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiLCJtZXRob2REZXRhaWxzIjp7ImNoYWluSWQiOjQyMTd9LCJyZWNpcGllbnQiOiIweDc0MmQzNUNjNjYzNEMwNTMyOTI1YTNiODQ0QmM5ZTc1OTVmOGZFMDAifQ""#,
+        #"Payment id="s1", realm="api.example.com", method="lightning", intent="subscription", request="eyJhbW91bnQiOiIxMDAiLCJjdXJyZW5jeSI6InNhdCJ9""#,
+        #"Payment id="r1", realm="api.example.com", method="fake", intent="charge""#,
+    ]
+
+    @Test("challenges: only incomplete Payment challenges: exit 1, each listed with what it lacks")
+    func challengesAllIncomplete() throws {
+        let result = try PayRail.run(["wire", "challenges"], stdin: #"Payment id="a", realm="r", Payment realm="r", method="m", intent="charge", request="cQ""# + "\n")
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 3, "\(result.stderr)")
+        #expect(lines.first == "skipped Payment challenge 1: no method, intent, request")
+        #expect(lines.dropFirst().first == "skipped Payment challenge 2: no id")
+        #expect(lines.last?.contains("no complete Payment challenge") == true)
+    }
+
+    @Test("decode: with no usable offer, every unusable item is listed with its reason, one line each")
+    func decodeListsEverySkipped() throws {
+        let text = (["HTTP/1.1 402 Payment Required"] + Self.unpayable.map { "WWW-Authenticate: " + $0 }
+            + [#"WWW-Authenticate: L402 macaroon="opaque-token""#, "", ""]).joined(separator: "\r\n")
+        let result = try PayRail.run(["wire", "decode"], stdin: text)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let skipped = result.stderr.split(separator: "\n").filter { $0.hasPrefix("skipped ") }
+        #expect(skipped.count == 4, "\(result.stderr)")
+        #expect(skipped.contains { $0.contains("tempo/charge") && $0.contains("currency") })
+        #expect(skipped.contains { $0.contains("lightning/subscription") && $0.contains("intent \"subscription\"") })
+        #expect(skipped.contains { $0.contains("has no request") })
+        #expect(skipped.contains { $0.hasPrefix("skipped l402") && $0.contains("has no invoice") })
+        #expect(result.stderr.split(separator: "\n").last?.contains("4 unusable") == true)
+    }
+
+    @Test("fetch --explain: skipped challenges are listed; an unknown method is 'no wallet for method tempo'")
+    func fetchExplainListsSkipped() throws {
+        let setup = try FetchTests.Setup()
+        defer { setup.server.kill() }
+        let head = (["HTTP/1.1 402 Payment Required"] + Self.unpayable.map { "WWW-Authenticate: " + $0 }
+            + ["Content-Length: 0", "Connection: close", "", ""]).joined(separator: "\r\n")
+        let server = try LoopbackBodyServer { _ in LazyAnswer(head: head, chunk: [], bodyBytes: 0) }
+        defer { server.stop() }
+        let run = try AgentRun.run(["fetch", server.origin + "/premium", "--wallet", setup.wallet, "--fake-payer", setup.payerFile, "--explain"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("payment tempo/charge: skipped: no wallet for method tempo"), "\(run.stderr)")
+        let explained = run.stderr.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        #expect(explained.count == 3 && !explained.contains { $0.contains("is not one PayRail can price") }, "\(run.stderr)")
+        #expect(run.stderr.contains("payment lightning/subscription: skipped: intent \"subscription\" is not one PayRail pays"), "\(run.stderr)")
+        #expect(run.stderr.contains("payment fake/charge: skipped: the Payment challenge has no request"), "\(run.stderr)")
     }
 }

@@ -99,7 +99,8 @@ struct X402RailsTests {
         #expect(requirements.scheme == "exact" && requirements.network == "payrail:fake" && X402Network.isCAIP2(requirements.network))
         #expect(requirements.asset == "usd" && requirements.amount == "250" && requirements.payTo == "acct_merchant")
         #expect(requirements.maxTimeoutSeconds == 120)
-        #expect(requirements.extra == ["requestID": .string("req_123"), "processorKey": .string("cHJvY2Vzc29yLWtleQ")])
+        // Issue #16 point 7: every offer written declares extra.paymentFlow (scheme_exact.md); the fake rail settles first.
+        #expect(requirements.extra == ["requestID": .string("req_123"), "processorKey": .string("cHJvY2Vzc29yLWtleQ"), "paymentFlow": .string("upfront")])
 
         let read = try X402Agent.offer(from: requirements, receivedAt: Self.now)
         #expect(read.rail == .fake && read.id == "req_123" && read.amount == offer.amount && read.payee == offer.payee)

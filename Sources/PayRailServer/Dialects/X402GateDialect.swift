@@ -87,7 +87,10 @@ public struct X402GateDialect: GateDialect {
         if let payload = presentation.payload, let identifier = try? X402PaymentIdentifier.extract(from: payload.extensions) {
             extensions = identifier.appended(to: [:])
         }
-        let response = X402SettlementResponse(success: true, transaction: settlement.reference, network: network, extensions: extensions)
+        // `amount`: the settled amount in the requirements' atomic units (x402 v2 SettlementResponse);
+        // the gate granted only because the settlement equals the offered amount.
+        let response = X402SettlementResponse(success: true, transaction: settlement.reference, network: network,
+                                              amount: presentation.payload?.accepted.amount, extensions: extensions)
         if let value = try? X402Codec.encodePaymentResponse(response) {
             fields.append(version == .v2 ? X402HeaderName.paymentResponse : X402HeaderName.xPaymentResponse, value)
         }

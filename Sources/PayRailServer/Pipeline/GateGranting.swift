@@ -39,7 +39,10 @@ extension Gate {
                                            winner: winner, credentialHash: paid.credentialHash, singleUse: paid.singleUse)
         }
         var headers = Self.receiptFields(settlement, token: token, challengeID: paid.echoedChallengeID ?? record.id)
-        for field in dialectFields(settlement) { headers.append(field.name, field.value) }
+        // x402 responses also carry the receipt in the offer-receipt extension (format jws).
+        for field in X402OfferReceipt.attaching(receiptJWS: token, to: dialectFields(settlement)) {
+            headers.append(field.name, field.value)
+        }
         log("\(resource) granted dialect=\(paid.dialect.rawValue) rail=\(settlement.rail) challenge=\(Self.short(record.id)) ref=\(settlement.reference)")
         let grant = GateGrant(challengeID: record.id, receiptToken: token, settlement: settlement, dialect: paid.dialect,
                               grantExpiresAt: grantEnd, isRegrant: false)

@@ -17,6 +17,9 @@ public enum DialectOffer: Hashable, Sendable {
     case x402v1(X402PaymentRequirements)
     /// An L402 challenge (its macaroon goes into the credential).
     case l402(L402Challenge)
+    /// An L402 challenge whose token is no macaroon PayRail reads: presented as is (bLIP-26: the token
+    /// is the server's business), bound by the invoice's payment hash.
+    case l402Token(L402TokenChallenge)
     /// A plain-dialect offer (answered with `X-Receipt`).
     case plain
 
@@ -26,7 +29,7 @@ public enum DialectOffer: Hashable, Sendable {
         case .payment: return .payment
         case .x402: return .x402
         case .x402v1: return .x402v1
-        case .l402: return .l402
+        case .l402, .l402Token: return .l402
         case .plain: return .plain
         }
     }
@@ -88,6 +91,14 @@ public struct ReadOffer: Hashable, Sendable {
                 throw WireError(.malformed, "the preimage is not 64 hex digits")
             }
             fields.append("Authorization", try L402Credential(answering: offer, preimage: preimage).authorizationValue)
+        case .l402Token:
+            guard let preimageText = credential.payload["preimage"] else {
+                throw WireError(.missingField, "the credential has no preimage for the L402 offer")
+            }
+            guard preimageText.utf8.count == 64, let preimage = L402Hex.decode(preimageText) else {
+                throw WireError(.malformed, "the preimage is not 64 hex digits")
+            }
+            fields.append("Authorization", try L402TokenChallenge.authorizationValue(answering: offer, preimage: preimage))
         case .plain:
             fields.append(PlainReceipt.fieldName, try PlainReceipt.answering(offer, with: credential).headerValue())
         }
@@ -101,9 +112,25 @@ public struct SkippedChallenge: Hashable, Sendable, CustomStringConvertible {
     public var dialect: PaymentDialect?
     /// Why it was skipped.
     public var reason: String
+    /// The Payment challenge's `method`, when it named one (an agent can then say "no wallet for
+    /// method X" instead of the reader's complaint about a currency of a method it cannot pay anyway).
+    public var method: String?
+    /// The Payment challenge's `intent`, when it named one.
+    public var intent: String?
 
-    /// One line.
-    public var description: String { "\(dialect?.rawValue ?? "response"): \(reason)" }
+    /// Makes an entry.
+    public init(dialect: PaymentDialect?, reason: String, method: String? = nil, intent: String? = nil) {
+        self.dialect = dialect
+        self.reason = reason
+        self.method = method
+        self.intent = intent
+    }
+
+    /// One line: the dialect, the Payment challenge's method/intent when known, the reason.
+    public var description: String {
+        let named = [method, intent].compactMap { $0 }.joined(separator: "/")
+        return "\(dialect?.rawValue ?? "response")\(named.isEmpty ? "" : " " + named): \(reason)"
+    }
 }
 
 /// Everything read from one 402 response.
@@ -148,7 +175,11 @@ public enum PaymentResponseReader {
                     let payment = try PaymentChallenge(challenge)
                     let offer = try PaymentCharge.offer(from: payment, defaultExpiry: receivedAt.addingTimeInterval(300))
                     offers.append(ReadOffer(offer: offer, answer: .payment(payment)))
-                } catch { skipped.append(SkippedChallenge(dialect: .payment, reason: error.reason)) }
+                } catch {
+                    skipped.append(SkippedChallenge(
+                        dialect: .payment, reason: error.reason, method: challenge["method"].map { String($0.prefix(32)) },
+                        intent: challenge["intent"].map { String($0.prefix(32)) }))
+                }
             }
         }
 
@@ -177,21 +208,10 @@ public enum PaymentResponseReader {
             skipped.append(SkippedChallenge(dialect: .x402, reason: error.reason))
         }
 
-        // L402: each field on its own; the LSAT + L402 pair of one macaroon is one offer.
-        var l402: [L402Challenge] = []
-        for value in authenticate {
-            guard let found = try? L402Challenge.parse(value) else { continue }  // grammar already reported above
-            let named = (try? AuthParameters.parseChallenges(value))?.filter { L402Scheme(caseInsensitive: $0.scheme) != nil }.count ?? 0
-            if named > found.count {
-                skipped.append(SkippedChallenge(dialect: .l402, reason: "an L402/LSAT challenge lacks a usable macaroon or invoice"))
-            }
-            l402 += found
-        }
-        for challenge in L402Challenge.distinct(l402) {
-            do { offers.append(ReadOffer(offer: try l402Offer(challenge), answer: .l402(challenge))) } catch {
-                skipped.append(SkippedChallenge(dialect: .l402, reason: error.reason))
-            }
-        }
+        // L402: each field on its own; the LSAT + L402 pair of one token is one offer.
+        let (l402Offers, l402Skipped) = l402Reading(authenticate)
+        offers += l402Offers
+        skipped += l402Skipped
 
         // Plain: a JSON body of the plain shape (application/json, or problem+json after a refusal).
         if !body.isEmpty, body.count <= maximumBodyBytes, let json = try? CanonicalJSON.parse(body), case .object(let object) = json,
@@ -270,10 +290,47 @@ public enum PaymentResponseReader {
         return try PlainChallenge.parse(body: bytes, receivedAt: receivedAt)
     }
 
+    /// Every L402/LSAT challenge of the `WWW-Authenticate` values: macaroon ones as before, others with
+    /// an opaque token (bLIP-26: the client checks and pays the invoice, the token is the server's),
+    /// and each unusable one skipped with what is wrong with it (no invoice, no token, an unknown
+    /// version, an invoice that does not decode or does not pay the macaroon's hash).
+    private static func l402Reading(_ values: [String]) -> (offers: [ReadOffer], skipped: [SkippedChallenge]) {
+        var macaroons: [L402Challenge] = []
+        var tokens: [L402TokenChallenge] = []
+        var skipped: [SkippedChallenge] = []
+        for value in values {
+            guard let challenges = try? AuthParameters.parseChallenges(value) else { continue }  // grammar already reported
+            for challenge in challenges {
+                do {
+                    switch try L402TokenChallenge.classify(challenge) {
+                    case .macaroon(let found)?: macaroons.append(found)
+                    case .opaque(let found)?: if !tokens.contains(where: { $0.token == found.token && $0.invoice == found.invoice }) { tokens.append(found) }
+                    case nil: continue
+                    }
+                } catch { skipped.append(SkippedChallenge(dialect: .l402, reason: error.reason)) }
+            }
+        }
+        var offers: [ReadOffer] = []
+        for challenge in L402Challenge.distinct(macaroons) {
+            do { offers.append(ReadOffer(offer: try l402Offer(challenge), answer: .l402(challenge))) } catch {
+                skipped.append(SkippedChallenge(dialect: .l402, reason: error.reason))
+            }
+        }
+        for challenge in tokens {
+            do { offers.append(ReadOffer(offer: try challenge.offer(), answer: .l402Token(challenge))) } catch {
+                skipped.append(SkippedChallenge(dialect: .l402, reason: error.reason))
+            }
+        }
+        return (offers, skipped)
+    }
+
     /// The Lightning offer an L402 challenge makes: amount and network from the invoice, payee and expiry
     /// from its signed part (checked), and the invoice must pay the macaroon's payment hash.
     private static func l402Offer(_ challenge: L402Challenge) throws(WireError) -> Offer {
-        let invoice = try WireBolt11.read(challenge.invoice)
+        let invoice: Bolt11SignedInvoice
+        do { invoice = try WireBolt11.read(challenge.invoice) } catch {
+            throw WireError(error.code, "the \(challenge.scheme.rawValue) invoice cannot be read: \(error.reason)")
+        }
         guard let bound = challenge.paymentHash else {
             throw WireError(.malformed, "the L402 macaroon identifier is not of aperture's layout")
         }

@@ -1,3 +1,4 @@
+import Bolt11
 import Foundation
 import PayRail
 import PayRailCrypto
@@ -82,8 +83,9 @@ public struct ChargeRequest: Hashable, Sendable {
 ///
 /// Offer ids: lightning's is the payment hash, other rails' the `requestID` detail; when the request
 /// carries neither (a Stripe request never does), the agent uses the challenge id.
-/// Payee: `recipient`; when a server omits it, the agent uses the realm (a Lightning agent takes the
-/// node key from the invoice, which is authoritative anyway).
+/// Payee: Lightning's is the invoice's signing node (draft-lightning-charge-00 makes `recipient` and
+/// `paymentHash` OPTIONAL and the invoice authoritative; named ones must agree with it); other rails'
+/// is `recipient`, or the realm when a server omits it.
 public enum PaymentCharge {
     /// The intent name.
     public static let intent = "charge"
@@ -170,8 +172,11 @@ public enum PaymentCharge {
     ///   we cannot price exactly, or a Lightning request not in `sat`; `.missingField`/`.malformed` for
     ///   a request that breaks the method's rules.
     public static func offer(from challenge: PaymentChallenge, defaultExpiry: Date) throws(WireError) -> Offer {
+        // draft-httpauth-payment, "Intent Negotiation": "Clients that do not recognize an intent SHOULD
+        // treat the challenge as unsupported". `subscription` and `session` are real intents PayRail
+        // does not pay yet: the challenge is skipped, and the reason names the intent.
         guard challenge.intent == intent else {
-            throw WireError(.unsupported, "intent \"\(challenge.intent)\" is not charge")
+            throw WireError(.unsupported, "intent \"\(challenge.intent.prefix(32))\" is not one PayRail pays (it pays charge only)")
         }
         let rail: RailID
         do { rail = try RailID(challenge.method) } catch {
@@ -192,55 +197,107 @@ public enum PaymentCharge {
         let methodDetails = request.methodDetails ?? [:]
         var details: [String: String] = [:]
         var id: String?
+        var payee = request.recipient.flatMap { $0.isEmpty ? nil : $0 } ?? challenge.realm
+        var expiresAt = try challenge.expiryDate() ?? defaultExpiry
         switch rail {
         case .lightning:
             guard unit == .sat else { throw WireError(.unsupported, "a Lightning charge must be priced in sat, not \(unit)") }
-            let what = "request.methodDetails"
-            let invoice = try PaymentJSON.requiredString(methodDetails, "invoice", in: what)
-            guard !invoice.isEmpty else { throw WireError(.missingField, "request.methodDetails.invoice is empty") }
-            details["invoice"] = invoice
-            if let hash = try PaymentJSON.optionalString(methodDetails, "paymentHash", in: what) {
-                guard hash.utf8.count == 64, hash.utf8.allSatisfy(isLowerHex) else {
-                    throw WireError(.malformed, "request.methodDetails.paymentHash is not 64 lowercase hex digits")
-                }
-                details["paymentHash"] = hash
-                id = hash
-            }
-            if let network = try PaymentJSON.optionalString(methodDetails, "network", in: what) {
-                guard lightningNetworks.contains(network) || network == "testnet" else {
-                    throw WireError(.unsupported, "Lightning network \"\(network.prefix(20))\" is unknown")
-                }
-                details["network"] = network
-            }
+            let terms = try lightningTerms(methodDetails, amount: amount, recipient: request.recipient)
+            details = terms.details
+            id = terms.paymentHash
+            if let invoicePayee = terms.payee { payee = invoicePayee }
+            if let invoiceExpiry = terms.expiresAt { expiresAt = min(expiresAt, invoiceExpiry) }
         case .stripe:
-            let what = "request.methodDetails"
-            details["networkId"] = try PaymentJSON.requiredString(methodDetails, "networkId", in: what)
-            guard case .array(let types)? = methodDetails["paymentMethodTypes"], !types.isEmpty else {
-                throw WireError(.missingField, "request.methodDetails.paymentMethodTypes must be a non-empty array")
-            }
-            var names: [String] = []
-            for type in types {
-                guard case .string(let name) = type, !name.isEmpty, !name.contains(",") else {
-                    throw WireError(.malformed, "request.methodDetails.paymentMethodTypes must hold non-empty names")
-                }
-                names.append(name)
-            }
-            details["paymentMethodTypes"] = names.joined(separator: ",")
-            if let metadata = try PaymentJSON.optionalObject(methodDetails, "metadata", in: what) {
-                for (key, value) in try PaymentJSON.stringMap(metadata, in: "request.methodDetails.metadata") {
-                    details["metadata." + key] = value
-                }
-            }
+            details = try stripeDetails(methodDetails)
         default:
             details = try PaymentJSON.stringMap(methodDetails, in: "request.methodDetails")
             id = details["requestID"]
         }
         if let description = request.description { details["description"] = description }
         if let externalId = request.externalId { details["externalId"] = externalId }
-        let payee = request.recipient.flatMap { $0.isEmpty ? nil : $0 } ?? challenge.realm
-        return Offer(
-            rail: rail, amount: amount, payee: payee, expiresAt: try challenge.expiryDate() ?? defaultExpiry,
-            id: id ?? challenge.id, details: details)
+        return Offer(rail: rail, amount: amount, payee: payee, expiresAt: expiresAt, id: id ?? challenge.id, details: details)
+    }
+
+    /// What a Lightning charge's `methodDetails` make of an offer, the invoice being authoritative
+    /// (draft-lightning-charge-00, "Method Details": "all other payment parameters are derived from
+    /// it"; `paymentHash` and `network` are OPTIONAL convenience fields that "MUST exactly match the
+    /// values encoded in the invoice", and clients "MUST reject challenges where the convenience fields
+    /// do not match"; "Shared Fields": `recipient` is OPTIONAL and "Lightning implementations typically
+    /// do not use this field; the invoice payee is implied by the BOLT11 invoice").
+    ///
+    /// So payee, payment hash (the offer id) and expiry come from the signed invoice, and every optional
+    /// field the challenge does carry (`recipient`, `paymentHash`, `network`, and `amount` against the
+    /// invoice's own amount) must agree with it. An invoice this reader cannot decode keeps the
+    /// challenge's own fields (`payee`, `expiresAt` nil): the Lightning rail decodes every invoice and
+    /// refuses it before paying, and without a payment hash such a challenge is refused here.
+    static func lightningTerms(
+        _ methodDetails: [String: JSONValue], amount: Money, recipient: String?
+    ) throws(WireError) -> (details: [String: String], paymentHash: String, payee: String?, expiresAt: Date?) {
+        let what = "request.methodDetails"
+        let text = try PaymentJSON.requiredString(methodDetails, "invoice", in: what)
+        guard !text.isEmpty else { throw WireError(.missingField, "request.methodDetails.invoice is empty") }
+        var details = ["invoice": text]
+        var named: String?
+        if let hash = try PaymentJSON.optionalString(methodDetails, "paymentHash", in: what) {
+            guard hash.utf8.count == 64, hash.utf8.allSatisfy(isLowerHex) else {
+                throw WireError(.malformed, "request.methodDetails.paymentHash is not 64 lowercase hex digits")
+            }
+            named = hash
+        }
+        var network: String?
+        if let name = try PaymentJSON.optionalString(methodDetails, "network", in: what) {
+            guard lightningNetworks.contains(name) || name == "testnet" else {
+                throw WireError(.unsupported, "Lightning network \"\(name.prefix(20))\" is unknown")
+            }
+            network = name
+            details["network"] = name
+        }
+        let invoice: Bolt11SignedInvoice
+        do { invoice = try WireBolt11.read(text) } catch {
+            guard let named else {
+                throw WireError(error.code, "request.methodDetails.invoice cannot be read (\(error.reason)), and the request names no paymentHash")
+            }
+            details["paymentHash"] = named
+            return (details, named, nil, nil)
+        }
+        let hash = invoice.paymentHashHex
+        if let named, named != hash {
+            throw WireError(.bindingMismatch, "request.methodDetails.paymentHash is not the invoice's payment hash")
+        }
+        if let network, invoice.networkName != network {
+            throw WireError(.bindingMismatch, "request.methodDetails.network is \(network), the invoice is for \(invoice.networkName ?? invoice.currency)")
+        }
+        if let recipient, !recipient.isEmpty, recipient.lowercased() != invoice.payeeKeyHex {
+            throw WireError(.bindingMismatch, "request.recipient names another node than the invoice's payee")
+        }
+        if let invoiced = invoice.amountMsat, (try? amount.converted(to: .msat).amount) != invoiced {
+            throw WireError(.bindingMismatch, "the invoice asks \(invoiced) msat, request.amount says \(amount)")
+        }
+        details["paymentHash"] = hash
+        return (details, hash, invoice.payeeKeyHex, Date(timeIntervalSince1970: TimeInterval(invoice.expiresAtUnix)))
+    }
+
+    /// A Stripe charge's `methodDetails` as flat offer details.
+    static func stripeDetails(_ methodDetails: [String: JSONValue]) throws(WireError) -> [String: String] {
+        let what = "request.methodDetails"
+        var details = ["networkId": try PaymentJSON.requiredString(methodDetails, "networkId", in: what)]
+        guard case .array(let types)? = methodDetails["paymentMethodTypes"], !types.isEmpty else {
+            throw WireError(.missingField, "request.methodDetails.paymentMethodTypes must be a non-empty array")
+        }
+        var names: [String] = []
+        for type in types {
+            guard case .string(let name) = type, !name.isEmpty, !name.contains(",") else {
+                throw WireError(.malformed, "request.methodDetails.paymentMethodTypes must hold non-empty names")
+            }
+            names.append(name)
+        }
+        details["paymentMethodTypes"] = names.joined(separator: ",")
+        if let metadata = try PaymentJSON.optionalObject(methodDetails, "metadata", in: what) {
+            for (key, value) in try PaymentJSON.stringMap(metadata, in: "request.methodDetails.metadata") {
+                details["metadata." + key] = value
+            }
+        }
+        return details
     }
 
     /// The credential answering `challenge` with the rail's proof (`credential.payload` becomes the

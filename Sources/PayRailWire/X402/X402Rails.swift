@@ -5,9 +5,17 @@
 //                                                                                           "upfront", invoice, requestHash,
 //                                                                                           requestBindingProfile/Params
 //   stripe     auth-capture  card:visa|mastercard..  ISO 4217 UC  minor    PSP account      psp "stripe", paymentFlow "escrow"
-//   fake       exact         payrail:fake            unit code    minor    processor acct   requestID, processorKey
+//   fake       exact         payrail:fake            unit code    minor    processor acct   requestID, processorKey,
+//                                                                                           paymentFlow "upfront"
 //
 // Payloads: lightning {preimage}, stripe {token, paymentId}, fake {voucher}.
+//
+// `extra.paymentFlow` (specs/schemes/exact/scheme_exact.md, x402-foundation/x402): `authorize` (the
+// default when absent: verify, do the work, settle), `escrow` (settle, work, settle) or `upfront`
+// (settle, then work). Every offer PayRail writes declares its flow: the gate settles (Lightning: the
+// preimage is the settlement; fake: the voucher is redeemed) before it serves, so `upfront`; cards
+// authorize and capture, so `escrow`. Every offer read is honoured: an unknown flow, or one the rail
+// cannot follow (a paid invoice cannot be held for later settlement), refuses the offer.
 
 import Bolt11
 import Foundation
@@ -127,7 +135,7 @@ extension X402PaymentRequirements {
         return try X402PaymentRequirements(
             scheme: "exact", network: X402Network.fake, amount: try positiveAmount(offer), asset: offer.amount.unit.code,
             payTo: offer.payee, maxTimeoutSeconds: try timeout(until: offer.expiresAt, now: context.now),
-            extra: ["requestID": .string(requestID), "processorKey": .string(processorKey)])
+            extra: ["requestID": .string(requestID), "processorKey": .string(processorKey), "paymentFlow": .string(PaymentFlow.upfront)])
     }
 
     private static func positiveAmount(_ offer: Offer) throws(WireError) -> String {
@@ -268,9 +276,7 @@ public enum X402Agent {
         }
         guard requirements.scheme == "exact" else { throw WireError(.unsupported, "lnbtc is paid with the exact scheme only") }
         guard requirements.asset == "BTC" else { throw WireError(.malformed, "lnbtc asset must be BTC") }
-        guard requirements.extraString("paymentFlow") == "upfront" else {
-            throw WireError(.unsupported, "lnbtc extra.paymentFlow must be upfront")
-        }
+        _ = try PaymentFlow.read(requirements, payable: [PaymentFlow.upfront], rail: "lnbtc")
         if requirements.extra["assetTransferMethod"] != nil, requirements.extraString("assetTransferMethod") != "bolt11" {
             throw WireError(.unsupported, "lnbtc extra.assetTransferMethod must be bolt11")
         }
@@ -333,9 +339,7 @@ public enum X402Agent {
         guard requirements.extraString("psp") == "stripe" else {
             throw WireError(.unsupported, "PayRail pays cards through Stripe only, not \(requirements.extraString("psp") ?? "no psp")")
         }
-        guard requirements.extraString("paymentFlow") == "escrow" else {
-            throw WireError(.malformed, "auth-capture extra.paymentFlow must be escrow")
-        }
+        _ = try PaymentFlow.read(requirements, payable: [PaymentFlow.escrow], rail: "auth-capture")
         let asset = requirements.asset
         guard asset.utf8.count == 3, asset.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }), let unit = try? MoneyUnit(code: asset) else {
             throw WireError(.unsupported, "card asset \(asset) is not an upper-case ISO 4217 code PayRail knows")
@@ -349,6 +353,7 @@ public enum X402Agent {
 
     private static func fakeOffer(_ requirements: X402PaymentRequirements, receivedAt: Date) throws(WireError) -> Offer {
         guard requirements.scheme == "exact" else { throw WireError(.unsupported, "payrail:fake is paid with the exact scheme only") }
+        _ = try PaymentFlow.read(requirements, payable: [PaymentFlow.authorize, PaymentFlow.upfront], rail: "payrail:fake")
         guard let unit = try? MoneyUnit(code: requirements.asset), unit.code == requirements.asset else {
             throw WireError(.unsupported, "fake asset \(requirements.asset) is not a PayRail unit code")
         }
@@ -475,5 +480,37 @@ public enum X402Server {
             sum += value
         }
         return sum % 10 == 0
+    }
+}
+
+/// `extra.paymentFlow` of x402 requirements (specs/schemes/exact/scheme_exact.md).
+enum PaymentFlow {
+    /// Verify, do the work, settle: the default when `paymentFlow` is absent.
+    static let authorize = "authorize"
+    /// Settle (hold), do the work, settle (capture or release).
+    static let escrow = "escrow"
+    /// Settle, then do the work.
+    static let upfront = "upfront"
+    /// The flows scheme_exact.md defines.
+    static let known: Set<String> = [authorize, escrow, upfront]
+
+    /// The declared flow (`authorize` when absent), refused when it is unknown or `payable` lacks it.
+    ///
+    /// - Throws: `.malformed` for a non-string value, `.unsupported` for an unknown flow or one the
+    ///   rail cannot follow.
+    static func read(_ requirements: X402PaymentRequirements, payable: Set<String>, rail: String) throws(WireError) -> String {
+        let flow: String
+        switch requirements.extra["paymentFlow"] {
+        case nil: flow = authorize
+        case .string(let text)?: flow = text
+        default: throw WireError(.malformed, "extra.paymentFlow must be a string")
+        }
+        guard known.contains(flow) else {
+            throw WireError(.unsupported, "extra.paymentFlow \"\(flow.prefix(20))\" is not authorize, escrow or upfront")
+        }
+        guard payable.contains(flow) else {
+            throw WireError(.unsupported, "\(rail) cannot be paid with extra.paymentFlow \(flow)\(requirements.extra["paymentFlow"] == nil ? " (the default when absent)" : ""); it needs \(payable.sorted().joined(separator: " or "))")
+        }
+        return flow
     }
 }
