@@ -79,7 +79,7 @@ enum AgentCommands {
         and a larger --max-filesize fetch it again without paying).
 
         --json prints {"url","method","status","paid","payment":{"paymentId","rail","dialect","amount",
-        "reserved","receipt","receiptVerified","receiptProblem","reference","resumed"},"negotiation",
+        "reserved","receipt","receiptVerified","receiptProblem","reference","resumed","standardReceipt"},"negotiation",
         "body" or "bodyBase64"}; on failure {"url","method","error":{"code","reason","retrySafe",
         "paymentId"},"negotiation"}.
         """),
@@ -454,6 +454,7 @@ enum AgentCommands {
                 "amount": payment.amount.description, "reserved": payment.reserved.description,
                 "receipt": payment.receipt ?? NSNull(), "receiptVerified": verified, "receiptProblem": problem,
                 "reference": payment.reference ?? NSNull(), "resumed": payment.resumed,
+                "standardReceipt": payment.standardReceipt.map(ledgerReceiptObject) ?? NSNull(),
             ] as [String: Any]
         } else {
             object["payment"] = NSNull()

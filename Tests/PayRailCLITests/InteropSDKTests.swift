@@ -117,6 +117,7 @@ struct InteropSDKTests {
         #expect((run.json["body"] as? String)?.contains("\"paid\": true") == true)
         let payment = run.json["payment"] as? [String: Any] ?? [:]
         #expect(payment["dialect"] as? String == "payment" && payment["rail"] as? String == "lightning", "\(payment)")
+        #expect((payment["standardReceipt"] as? [String: Any])?["trust"] as? String == "unsigned", "\(payment)")
         #expect(try await lnbits.balanceMsat(shop) == Self.priceSats * 1_000)
         let granted = try await exchange(try #require(URL(string: peer.url("/granted"))))
         let hashes = granted.json["granted"] as? [String] ?? []

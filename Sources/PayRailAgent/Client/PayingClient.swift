@@ -162,7 +162,9 @@ public final class PayingClient: Sendable {
         let reading = transport.challenges(in: challenge, for: request, receivedAt: receivedAt)
         emit(.challenged(offers: reading.offers, skipped: reading.skipped))
         guard !reading.offers.isEmpty else {
-            var reasons = reading.skipped.map(\.description)
+            // The same reasons `--explain` gives: a Payment method no wallet pays is said as such,
+            // not as the reader's complaint about a currency it could not price anyway.
+            var reasons = SkippedExplanation.lines(reading.skipped, walletRails: Set(configuration.negotiator.wallets.rails))
             if challenge.bodyTruncated {
                 reasons.append("its body is larger than \(configuration.limits.maxChallengeBodyBytes) bytes and was not read")
             }
