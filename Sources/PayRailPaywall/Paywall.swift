@@ -59,6 +59,7 @@ public enum Paywall {
                 let handlerCaching = response.headers.values(for: ReceiptCaching.fieldName)
                 for field in pass.responseHeaders { response.headers.set(field.name, field.value) }
                 response.headers.set(ReceiptCaching.fieldName, ReceiptCaching.cacheControl(merging: handlerCaching))
+                for name in ReceiptCaching.sharedCacheFields { response.headers.remove(name) }
                 // No Payment-Receipt on an error (`ReceiptCaching.applied(to:status:)` says why).
                 if response.status.code >= 400 { response.headers.remove(ReceiptCaching.standardReceiptFieldName) }
                 // A 5xx, a timeout or a rate limit is not the resource, and a HEAD answer has no body:

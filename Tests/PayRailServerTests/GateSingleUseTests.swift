@@ -59,6 +59,27 @@ import Testing
         #expect(world.logs.lines.contains { $0.contains("credential-reused") })
     }
 
+    @Test("single use hashes the method and ignores the application's own Authorization value beside the Payment credential")
+    func hashCoversMethodNotApplicationAuthorization() async throws {
+        let world = try await GateWorld.make()
+        let (fields, _, _) = try await paid(world, .payment)
+        let value = try #require(fields["Authorization"])
+        let first = HTTPFields([("Authorization", value), ("Authorization", "Bearer app-token-1")])
+        let pass = try #require(await world.gate.handle(world.request("/premium", first)).pass)
+        try await world.gate.complete(pass, response: resourceBody)
+
+        // The payer's retry after its app refreshed its own token: still the same payment's bytes.
+        let refreshed = HTTPFields([("Authorization", value), ("Authorization", "Bearer app-token-2")])
+        let retry = await world.gate.handle(world.request("/premium", refreshed))
+        #expect(retry.isReplay && retry.response?.body == resourceBody.body)
+
+        // A HEAD with the GET's bytes is another request: it does not replay the GET's body.
+        var head = world.request("/premium", first)
+        head.method = "HEAD"
+        let headAnswer = await world.gate.handle(head)
+        #expect(!headAnswer.isReplay && headAnswer.pass == nil, "a HEAD replayed the GET's grant")
+    }
+
     @Test("every single-use dialect: the voucher that won a grant, presented in another dialect's bytes, is refused",
           arguments: [PaymentDialect.payment, .x402, .plain])
     func settledProofIsNotGrantedTwiceAcrossDialects(_ first: PaymentDialect) async throws {
@@ -167,11 +188,37 @@ import Testing
         #expect(ReceiptCaching.cacheControl(merging: ["PUBLIC"]) == "private")
         let none = HTTPFields([("Cache-Control", "public")])
         #expect(ReceiptCaching.applied(to: none) == none)
+        // CDN and proxy-cache directives (RFC 9213 and others) would override `private`: dropped.
+        let cdn = ReceiptCaching.applied(to: HTTPFields([
+            ("X-Receipt", "token"), ("CDN-Cache-Control", "public, max-age=600"), ("Cloudflare-CDN-Cache-Control", "max-age=600"),
+            ("Surrogate-Control", "max-age=600"), ("X-Accel-Expires", "600"),
+        ]))
+        for name in ["CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control", "X-Accel-Expires"] { #expect(cdn[name] == nil, "\(name) kept beside a receipt") }
+        #expect(cdn["Cache-Control"] == "private")
     }
 }
 
 /// L402 tokens are reusable by design (bLIP-26): PayRail keeps that within the grant.
 @Suite("Gate: L402 tokens stay reusable within their grant (issue 16)") struct GateL402ReuseTests {
+    @Test("a preimage that won as a Payment, x402 or plain credential stays single use when re-sent as an L402 token",
+          arguments: [PaymentDialect.payment, .x402, .plain], [true, false])
+    func singleUseWinnerCannotBeReusedThroughL402(_ first: PaymentDialect, stored: Bool) async throws {
+        let world = try await LightningGateWorld.make()
+        let reading = try await world.challenge()
+        let read = try #require(reading.offers.first { $0.dialect == first })
+        let l402 = try #require(reading.offers.first { $0.dialect == .l402 })
+        let credential = try await world.payer.pay(read.offer)
+        let pass = try #require(await world.gate.handle(world.request("/premium", try read.credentialFields(for: credential))).pass)
+        if stored { try await world.gate.complete(pass, response: resourceBody) } else { await world.gate.abandon(pass) }
+
+        // The same invoice's preimage, spelled as an L402 token: the proof was single use.
+        let asL402 = try l402.credentialFields(for: credential)
+        let again = await world.gate.handle(world.request("/premium", asL402))
+        #expect(again.pass == nil, "a single-use proof was granted again through L402")
+        #expect(!again.isReplay, "a single-use proof replayed through L402")
+        #expect(again.response?.status == 402 || again.response?.status == 401, "\(again.response?.status ?? 0)")
+    }
+
     @Test("an L402 token presented again, spelled LSAT, replays its grant; after an unstored grant it is served again; never settled twice")
     func l402TokenIsReusableWithinItsGrant() async throws {
         let world = try await LightningGateWorld.make()

@@ -22,7 +22,9 @@ import FoundationNetworking
         let gate = Gate(configuration: configuration)
         var router = Router()
         router.get("/premium") { _ in
-            HTTPResponse(status: .ok, headers: ["Cache-Control": "public, max-age=60", "Content-Type": "text/plain"], body: Array("paid".utf8))
+            HTTPResponse(status: .ok, headers: ["Cache-Control": "public, max-age=60", "Content-Type": "text/plain",
+                                                "CDN-Cache-Control": "public, max-age=600", "Surrogate-Control": "max-age=600"],
+                         body: Array("paid".utf8))
         }
         router.get("/broken") { _ in HTTPResponse(status: .badGateway, headers: ["Cache-Control": "public"], body: Array("down".utf8)) }
         // A 4xx is stored for the grant and replayed: it must not gain a Payment-Receipt on replay either.
@@ -52,6 +54,9 @@ import FoundationNetworking
             #expect(replayed.headers["Cache-Control"]?.hasPrefix("private") == true, "\(path)")
             #expect(replayed.headers["Cache-Control"]?.contains("public") == false, "\(path)")
             #expect((replayed.headers[PaymentReceipt.fieldName] == nil) == (replayed.status >= 400), "\(path): \(replayed.status)")
+            for name in ["CDN-Cache-Control", "Surrogate-Control"] {
+                #expect(paid.headers[name] == nil && replayed.headers[name] == nil, "\(path): \(name) would let a CDN store a receipt")
+            }
         }
     }
 }

@@ -33,7 +33,10 @@ extension Gate {
         }
         let grantEnd = Date(timeIntervalSince1970: TimeInterval(claims.exp))
         let receipt = ReceiptRecord(receiptID: record.id, tokenHash: Data(SHA256.hash(Array(token.utf8))), resource: resource,
-                                    issuedAt: issuedAt, grantExpiresAt: grantEnd, credentialHash: paid.credentialHash)
+                                    issuedAt: issuedAt, grantExpiresAt: grantEnd,
+                                    // Only a single-use winner keeps its hash: the hash is what makes the
+                                    // proof single use for every later presentation, in any dialect.
+                                    credentialHash: paid.singleUse ? paid.credentialHash : nil)
         if case .alreadyConsumed(let winner) = try await consume(record.id, settlement: settlement, receipt: receipt) {
             return try await afterLostRace(record: record, resource: resource, reference: settlement.reference, dialect: paid.dialect,
                                            winner: winner, credentialHash: paid.credentialHash, singleUse: paid.singleUse)
@@ -102,6 +105,9 @@ extension Gate {
                 "this challenge was already paid by another payment; contact the operator with reference \(reference)",
                 logReason: "policy paid-twice challenge=\(challenge) ref=\(reference)")
         }
+        // Single use follows the winner, not the dialect presenting now: a proof that won as a Payment,
+        // x402 or plain credential stays single use when re-sent as a (reusable) L402 token.
+        let singleUse = singleUse || winner.receipt.credentialHash != nil
         if singleUse { try refuseReuse(of: winner, credentialHash: credentialHash) }
         // The same payment buys its response for the grant's time only, however it is presented.
         guard configuration.clock.now() < winner.receipt.grantExpiresAt, winner.receipt.resource == resource else {

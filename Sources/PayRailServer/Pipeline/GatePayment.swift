@@ -35,8 +35,9 @@ extension Gate {
                               challengeID: record.id)
         }
         let credentialHash = Self.credentialHash(request, resource: resource, dialect: dialect.wireDialect, credential: credential)
-        // A single-use proof already granted: replay by its exact bytes or refuse, before any rail call.
-        if dialect.proofIsSingleUse, let consumed,
+        // A proof already granted as single use (whatever dialect presents it now): replay by its exact
+        // bytes or refuse, before any rail call.
+        if let consumed,
            let decision = try await presentedAgain(consumed, record: record, credentialHash: credentialHash, dialect: dialect.wireDialect,
                                                    resource: resource) {
             return decision

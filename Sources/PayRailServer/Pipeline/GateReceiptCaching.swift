@@ -14,6 +14,10 @@ import PayRailWire
 public enum ReceiptCaching {
     /// `Cache-Control`.
     public static let fieldName = "Cache-Control"
+    /// Fields that tell a CDN or a reverse-proxy cache to store a response whatever `Cache-Control`
+    /// says (RFC 9213 `CDN-Cache-Control` and its Cloudflare spelling, `Surrogate-Control`, nginx's
+    /// `X-Accel-Expires`): a response carrying a receipt drops them, so only `private` speaks.
+    public static let sharedCacheFields = ["CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control", "X-Accel-Expires"]
     /// `Payment-Receipt`, which an error response must not carry.
     public static let standardReceiptFieldName = PaymentReceipt.fieldName
 
@@ -57,6 +61,7 @@ public enum ReceiptCaching {
     public static func applied(to headers: HTTPFields) -> HTTPFields {
         guard carriesReceipt(headers) else { return headers }
         var result = headers
+        for name in sharedCacheFields { result.remove(name) }
         let merged = cacheControl(merging: headers.values(fieldName))
         result.remove(fieldName)
         result.append(fieldName, merged)

@@ -30,7 +30,8 @@ extension Gate {
     /// for MCP, the `_meta` entries other than `progressToken`), so the same proof sent with other
     /// bytes or for another request hashes differently.
     static func credentialHash(_ request: GateRequest, resource: Resource, dialect: PaymentDialect, credential: Credential) -> Data {
-        var text = "\(resource)\n\(request.path)\n\(request.bodyDigest ?? "")\n\(dialect.rawValue)"
+        // The method too: a HEAD with a GET's bytes must not replay the GET's body.
+        var text = "\(request.method)\n\(resource)\n\(request.path)\n\(request.bodyDigest ?? "")\n\(dialect.rawValue)"
         let payload = credential.payload.mapValues(JSONValue.string)
         let proof = (try? CanonicalJSON.serialize(.object(["rail": .string(credential.rail.rawValue), "offer": .string(credential.offerID),
                                                            "payload": .object(payload)]))) ?? []
@@ -38,7 +39,11 @@ extension Gate {
         switch request.source {
         case .httpFields(let fields):
             for name in CredentialFields.all {
-                for value in fields.values(name) { text += "\n\(name.lowercased()): \(value)" }
+                // An `Authorization` of the application's own (a refreshed Bearer token beside a
+                // `Payment-Authorization` credential) is not part of the payment's bytes.
+                for value in fields.values(name) where !Self.isApplicationAuthorization(name: name, value: value) {
+                    text += "\n\(name.lowercased()): \(value)"
+                }
             }
         case .mcpMeta(let meta):
             var entries = meta
@@ -47,6 +52,13 @@ extension Gate {
             text += "\n_meta: " + String(decoding: canonical, as: UTF8.self)
         }
         return Data(SHA256.hash(Array(text.utf8)))
+    }
+
+    /// Whether a field is an `Authorization` value in a scheme no payment dialect uses (Bearer, Basic).
+    static func isApplicationAuthorization(name: String, value: String) -> Bool {
+        guard name.caseInsensitiveCompare("Authorization") == .orderedSame else { return false }
+        let scheme = value.split(separator: " ", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        return !["payment", "l402", "lsat"].contains(scheme)
     }
 
     /// A single-use proof whose challenge is already consumed: the same bytes replay the first grant,
