@@ -61,6 +61,14 @@ public struct PaymentReceipt: Hashable, Sendable {
         try PaymentJSON.encode(jsonObject, what: "receipt")
     }
 
+    /// The longest `method`, `reference`, `challengeId` or `externalId` a receipt may carry.
+    public static let maximumIdentifierLength = 512
+
+    /// Printable ASCII (space to tilde), not empty, at most `maximumIdentifierLength`.
+    static func isIdentifierText(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= maximumIdentifierLength && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
     /// Reads a `Payment-Receipt` value.
     ///
     /// - Throws: `.tooLarge` over 16 KB; `.malformed` for bad base64url/JSON, wrong member types, a
@@ -83,6 +91,15 @@ public struct PaymentReceipt: Hashable, Sendable {
             externalId: try PaymentJSON.optionalString(object, "externalId", in: what),
             receipt: try PaymentJSON.optionalString(object, "receipt", in: what))
         receipt.timestamp = timestamp
+        // These are identifiers an agent records and prints: a server must not be able to write
+        // terminal escapes, forged lines or megabytes into a ledger through them.
+        for (name, text) in [("method", receipt.method), ("reference", receipt.reference)] + [
+            ("challengeId", receipt.challengeId), ("externalId", receipt.externalId),
+        ].compactMap({ pair in pair.1.map { (pair.0, $0) } }) {
+            guard isIdentifierText(text) else {
+                throw WireError(.malformed, "receipt.\(name) is not printable ASCII of at most \(maximumIdentifierLength) characters")
+            }
+        }
         receipt.extra = object.filter { !["status", "method", "timestamp", "reference", "challengeId", "externalId", "receipt"].contains($0.key) }
         return receipt
     }

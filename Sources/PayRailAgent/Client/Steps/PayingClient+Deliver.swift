@@ -83,11 +83,15 @@ extension PayingClient {
     }
 
     /// The ledger's record of a standard receipt: signed and verified only when PayRail's token in
-    /// it (or beside it) verified; a receipt with no token is recorded as unsigned.
+    /// it (or beside it) verified AND names the same payment reference; a receipt with no token is
+    /// recorded as unsigned, one the verified token contradicts as invalid. (Its `challengeId` is not
+    /// compared: a Payment-scheme challenge id is the HMAC id the client echoed, the token's `jti`
+    /// the server's own record of that challenge.)
     static func ledgerReceipt(_ standard: PaymentReceipt, signed: Bool, check: ReceiptCheck) -> LedgerReceipt {
         let trust: LedgerReceipt.Trust
         switch check {
-        case .verified: trust = .verified
+        case .verified(let claims):
+            trust = standard.reference == claims.ref ? .verified : .invalid
         case .invalid: trust = .invalid
         case .unverifiable: trust = signed ? .unverifiable : .unsigned
         }
