@@ -40,6 +40,7 @@ public final class Gate: Sendable {
     /// Challenges granted by this process whose response is not stored yet: a credential presented
     /// again meanwhile is asked to retry, not granted twice at once.
     let granting = GrantsInProgress(grace: 60)
+    let firstPresentations = FirstPresentations()
     /// Whether the store answered its last call (see `isStoreHealthy`).
     let health = GateHealth()
 

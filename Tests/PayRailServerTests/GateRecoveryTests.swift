@@ -115,6 +115,30 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
         #expect(await world.merchantBalance() == 100)
     }
 
+    @Test("the store fails after the rail settled: a copy of the proof in other bytes cannot take the recovery; the payer's retry gets it")
+    func copiedProofCannotTakeAnUnrecordedSettlement() async throws {
+        let (world, store) = try await failingWorld()
+        let (_, reading) = try await world.challenge()
+        let read = try world.offer(reading, .payment)
+        let credential = try await world.payer.pay(read.offer)
+        let fields = try read.credentialFields(for: credential)
+        store.fail(.consume, with: .busy)
+        #expect(await world.gate.handle(world.request("/premium", fields)).response?.status == 503)
+
+        // Someone who saw the credential sends the same voucher with another payer id first.
+        guard case .payment(let challenge) = read.answer else { throw TestFailure("not a Payment offer") }
+        var respelled = PaymentCharge.credential(answering: challenge, with: credential)
+        respelled.source = "did:example:eavesdropper"
+        let copy = await world.gate.handle(world.request("/premium", HTTPFields([("Authorization", try respelled.headerValue())])))
+        #expect(copy.pass == nil, "a copy of the proof took the payer's settlement")
+        #expect(copy.response?.status == 402)
+
+        let retried = try #require(await world.gate.handle(world.request("/premium", fields)).pass?.grant, "the payer lost its payment")
+        #expect(!retried.isRegrant)
+        #expect(await world.merchantBalance() == 100)
+        #expect(await world.agentBalance() == 99_900)
+    }
+
     @Test("a store that breaks (not busy) after the rail settled still answers 503 with Retry-After, and the retry is granted once")
     func brokenStoreAfterSettlementIsRetrySafe() async throws {
         for code in [StoreError.Code.unavailable, .corrupt] {

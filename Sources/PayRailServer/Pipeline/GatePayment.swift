@@ -105,8 +105,16 @@ extension Gate {
         let offer = paid.offer
         let payeeRail = try rail(offer.rail)
         do {
-            return try await payeeRail.settle(credential, for: offer)
+            let settlement = try await payeeRail.settle(credential, for: offer)
+            if paid.singleUse { firstPresentations.settled(paid.record.id, hash: paid.credentialHash, now: configuration.clock.now()) }
+            return settlement
         } catch where error.code == .alreadySettled {
+            // Only the bytes that settled may recover a settlement nobody recorded (`FirstPresentations`).
+            if let first = firstPresentations.first(paid.record.id, now: configuration.clock.now()), first != paid.credentialHash {
+                throw GateRefusal(credential: .invalidChallenge,
+                                  detail: "this challenge is being paid by another credential; a payment proof is usable once",
+                                  logReason: "credential-reused-unrecorded challenge=\(Self.short(paid.record.id))", challengeID: paid.record.id)
+            }
             guard let recovered = try await unrecordedSettlement(of: offer, record: paid.record, rail: payeeRail) else { return nil }
             // The rail settled this offer but nothing here recorded it (the store failed or the
             // process died between the two): the payer paid once, so grant now, once.
