@@ -96,8 +96,11 @@ public struct ReceiptRecord: Hashable, Sendable {
     public let credentialHash: Data?
 
     /// Creates a record; dates are rounded to whole milliseconds.
+    ///
+    /// `credentialHash` has no default on purpose: a store that rebuilds records must carry it
+    /// through, or single use silently falls back to the rail's word for every grant it returns.
     public init(receiptID: String, tokenHash: Data, resource: Resource, issuedAt: Date, grantExpiresAt: Date,
-                response: StoredResponse? = nil, credentialHash: Data? = nil) {
+                response: StoredResponse? = nil, credentialHash: Data?) {
         self.receiptID = receiptID
         self.tokenHash = tokenHash
         self.resource = resource

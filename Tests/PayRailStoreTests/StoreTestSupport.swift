@@ -84,7 +84,7 @@ enum Sample {
     static func receipt(_ receiptID: String, grantSeconds: TimeInterval = 600, response: StoredResponse? = nil) throws -> ReceiptRecord {
         ReceiptRecord(receiptID: receiptID, tokenHash: Data("hash-of-\(receiptID)".utf8),
                       resource: try Resource(parsing: "GET /premium/report"), issuedAt: start,
-                      grantExpiresAt: start.addingTimeInterval(grantSeconds), response: response)
+                      grantExpiresAt: start.addingTimeInterval(grantSeconds), response: response, credentialHash: nil)
     }
 
     static let response = StoredResponse(
