@@ -41,9 +41,10 @@ public enum ReceiptCaching {
         return directives.joined(separator: ", ")
     }
 
-    /// Whether `headers` carry a receipt (`Payment-Receipt` or `X-Receipt`).
+    /// Whether `headers` carry a receipt (`Payment-Receipt`, `X-Receipt`, or x402's settlement answer,
+    /// which carries PayRail's signed receipt in its `offer-receipt` extension).
     public static func carriesReceipt(_ headers: HTTPFields) -> Bool {
-        headers[PaymentReceipt.fieldName] != nil || headers[PlainReceipt.fieldName] != nil
+        headers[PaymentReceipt.fieldName] != nil || headers[PlainReceipt.fieldName] != nil || headers[X402HeaderName.paymentResponse] != nil
     }
 
     /// The receipt fields a response of `status` may carry, made private: draft-httpauth-payment
