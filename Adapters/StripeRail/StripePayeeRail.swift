@@ -149,16 +149,19 @@ public struct StripePayeeRail: PayeeRail {
                 let key = StripeIdempotency.key("capture", [intentID, String(settlement.amount.amount)])
                 _ = try await client.capturePaymentIntent(intentID, amountToCapture: settlement.amount.amount, idempotencyKey: key)
             } else {
-                _ = try await client.cancelPaymentIntent(intentID, reason: "abandoned", idempotencyKey: StripeIdempotency.key("void", [intentID]))
+                _ = try await client.cancelPaymentIntent(intentID, reason: nil, idempotencyKey: StripeIdempotency.key("void", [intentID]))
             }
         } catch {
-            // A capture or void already made (a retry of this call) is what was asked for.
-            if case .api(let api) = error, api.code == "payment_intent_unexpected_state",
+            // A capture or void already made (a retry of this call) is what was asked for. Stripe says
+            // `payment_intent_unexpected_state`; localstripe only 400, so the state is looked up.
+            if case .api(let api) = error, api.status == 400,
                let now = try? await client.retrievePaymentIntent(intentID),
                now.status == (served ? "succeeded" : "canceled") { return }
             throw error.railError(served ? "capturing the authorization" : "voiding the authorization")
         }
     }
+
+    // No `cancellation_reason` is sent: it is optional at Stripe and localstripe refuses it.
 
     /// Cancels the PaymentIntent of an offer whose challenge expired unpaid (`.paymentIntent` only:
     /// a Shared Payment Token offer created nothing at Stripe).
@@ -175,7 +178,7 @@ public struct StripePayeeRail: PayeeRail {
             throw RailError(.alreadySettled, "the expired offer's PaymentIntent was paid (\(intent.status)); it is not cancelled", rail: id)
         default:
             do {
-                _ = try await client.cancelPaymentIntent(offer.id, reason: "abandoned", idempotencyKey: StripeIdempotency.key("discard", [offer.id]))
+                _ = try await client.cancelPaymentIntent(offer.id, reason: nil, idempotencyKey: StripeIdempotency.key("discard", [offer.id]))
             } catch {
                 throw error.railError("cancelling the unpaid PaymentIntent")
             }

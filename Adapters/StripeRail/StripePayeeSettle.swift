@@ -115,7 +115,7 @@ extension StripePayeeRail {
             throw RailError(StripeRailCodes.pending, "Stripe is still processing the payment; present the credential again later", retry: .afterLookup, rail: id)
         case "requires_action":
             let key = StripeIdempotency.key("cancel-action", [intent.id])
-            _ = try? await client.cancelPaymentIntent(intent.id, reason: "abandoned", idempotencyKey: key)
+            _ = try? await client.cancelPaymentIntent(intent.id, reason: nil, idempotencyKey: key)
             throw RailError(.declined, "the card requires authentication (3-D Secure), which an agent cannot complete; the PaymentIntent was cancelled", rail: id)
         case "requires_payment_method" where intent.lastPaymentErrorCode != nil:
             let code = intent.lastPaymentErrorDeclineCode ?? intent.lastPaymentErrorCode ?? "declined"

@@ -26,6 +26,9 @@ public final class LocalStripePeer: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         /// What went wrong and how to fix it.
         public var description: String
+
+        /// Creates a failure (tests driving the server report their own).
+        public init(description: String) { self.description = description }
     }
 
     /// `http://127.0.0.1:<port>`.
