@@ -92,6 +92,13 @@ public struct StripeClient: Sendable, CustomStringConvertible {
         return reply.value.data
     }
 
+    // MARK: Shared Payment Tokens (private preview)
+
+    /// `POST /v1/shared_payment/issued_tokens`: the agent's token for a seller.
+    public func issueSharedPaymentToken(_ form: StripeForm, idempotencyKey: String) async throws(StripeError) -> StripeReply<StripeIssuedToken> {
+        try await post("/v1/shared_payment/issued_tokens", form, idempotencyKey: idempotencyKey)
+    }
+
     // MARK: Charges and refunds
 
     /// `GET /v1/charges/{id}`: when a payment was made, for an intent whose `latest_charge` is an id.

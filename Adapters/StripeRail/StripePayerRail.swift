@@ -10,7 +10,8 @@ import PayRail
 // The two-step update-then-confirm (rather than `confirm` with `payment_method`) is what localstripe
 // supports; real Stripe accepts both with the secret key of the account that owns the intent.
 
-/// The agent side of the Stripe rail (plain form: confirm the offered PaymentIntent).
+/// The agent side of the Stripe rail: confirms the offered PaymentIntent (plain form), or issues a
+/// Shared Payment Token for the offer from the agent's own account (Payment scheme `stripe` charge).
 public struct StripePayerRail: PayerRail {
     /// Always `.stripe`.
     public let id: RailID = .stripe
@@ -44,9 +45,11 @@ public struct StripePayerRail: PayerRail {
         }
     }
 
-    /// Confirms the offer's PaymentIntent with the agent's payment method and returns its id as the proof.
+    /// Confirms the offer's PaymentIntent with the agent's payment method and returns its id as the
+    /// proof; for a token offer, issues a Shared Payment Token limited to the offer.
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
         try check(offer)
+        if offer.details["form"] == "spt" { return try await issueToken(for: offer) }
         // Look up before the expiry check: an intent paid just before the expiry gives its proof back.
         let current = try await retrieve(offer)
         if let done = try outcome(current, offer: offer) { return done }
@@ -102,11 +105,17 @@ public struct StripePayerRail: PayerRail {
     /// Refuses an offer that is not a coherent plain-form Stripe offer.
     private func check(_ offer: Offer) throws(RailError) {
         guard offer.rail == id else { throw RailError(.unsupported, "this rail pays stripe offers, not \(offer.rail)", rail: id) }
-        guard offer.details["form"] == "intent" else {
-            throw RailError(.unsupported, "only offers that carry a PaymentIntent can be paid by this rail", rail: id)
-        }
-        guard StripeClient.isIdentifier(offer.id), offer.id.hasPrefix("pi_"), offer.details["paymentIntent"] == offer.id else {
-            throw RailError(.malformed, "the offer does not name its PaymentIntent", rail: id)
+        switch offer.details["form"] {
+        case "intent":
+            guard StripeClient.isIdentifier(offer.id), offer.id.hasPrefix("pi_"), offer.details["paymentIntent"] == offer.id else {
+                throw RailError(.malformed, "the offer does not name its PaymentIntent", rail: id)
+            }
+        case "spt":
+            guard let network = offer.details["networkId"], !network.isEmpty, !offer.id.isEmpty else {
+                throw RailError(.malformed, "the token offer names no Stripe network id", rail: id)
+            }
+        default:
+            throw RailError(.unsupported, "the offer is neither a PaymentIntent nor a Shared Payment Token charge", rail: id)
         }
         guard offer.details["amount"] == String(offer.amount.amount), offer.details["currency"] == offer.amount.unit.code else {
             throw RailError(.mismatch, "the offer's Stripe amount or currency differs from its price", rail: id)
@@ -114,5 +123,31 @@ public struct StripePayerRail: PayerRail {
         guard offer.amount.unit.kind == .iso4217, offer.amount.amount > 0 else {
             throw RailError(.unsupported, "Stripe charges a positive amount of an ISO 4217 currency", rail: id)
         }
+    }
+
+    /// `POST /v1/shared_payment/issued_tokens`: a token for the agent's payment method, usable once
+    /// for at most the offer's amount in its currency until the offer expires, for the seller the
+    /// offer names. The Idempotency-Key is the offer's and the payment method's, so paying again
+    /// after a timeout gets the same token back instead of a second one.
+    private func issueToken(for offer: Offer) async throws(RailError) -> Credential {
+        guard clock.now() <= offer.expiresAt else { throw RailError(.expired, "the offer has expired", rail: id) }
+        var form = StripeForm()
+        form.add("payment_method", paymentMethod)
+        form.add("usage_limits[currency]", offer.amount.unit.code)
+        form.add("usage_limits[max_amount]", String(offer.amount.amount))
+        form.add("usage_limits[expires_at]", String(Int64(offer.expiresAt.timeIntervalSince1970.rounded(.up))))
+        form.add("seller_details[network_business_profile]", offer.details["networkId"])
+        let key = StripeIdempotency.key("issue-spt", [offer.id, paymentMethod, String(offer.amount.amount), offer.amount.unit.code])
+        let token: StripeIssuedToken
+        do { token = try await client.issueSharedPaymentToken(form, idempotencyKey: key).value } catch {
+            throw error.railError("issuing the Shared Payment Token")
+        }
+        guard token.id.hasPrefix("spt_"), StripeClient.isIdentifier(token.id) else {
+            throw RailError(.unavailable, "Stripe issued something other than a Shared Payment Token", retry: .afterLookup, rail: id)
+        }
+        if let limits = token.usageLimits, limits.maxAmount != offer.amount.amount || limits.currency != offer.amount.unit.code {
+            throw RailError(.unavailable, "Stripe issued a token with other limits than asked", retry: .afterLookup, rail: id)
+        }
+        return Credential(rail: id, offerID: offer.id, payload: ["spt": token.id])
     }
 }

@@ -126,3 +126,32 @@ public struct StripeReply<Value: Sendable>: Sendable {
     /// Stripe's `Request-Id`.
     public let requestID: String?
 }
+
+/// The `shared_payment.issued_token` fields the payer reads (private preview, stripe/openapi
+/// fixtures3.private_preview.json `resources["shared_payment.issued_token"]`).
+public struct StripeIssuedToken: Sendable, Hashable, Decodable {
+    /// The limits the token carries.
+    public struct UsageLimits: Sendable, Hashable, Decodable {
+        /// Lowercase ISO 4217 code.
+        public let currency: String
+        /// The most that can be charged, smallest currency unit.
+        public let maxAmount: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case currency
+            case maxAmount = "max_amount"
+        }
+    }
+
+    /// `spt_…`.
+    public let id: String
+    /// `active`, …
+    public let status: String?
+    /// The limits.
+    public let usageLimits: UsageLimits?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status
+        case usageLimits = "usage_limits"
+    }
+}

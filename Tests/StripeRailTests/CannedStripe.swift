@@ -17,13 +17,20 @@ final class CannedStripe: StripeTransport, @unchecked Sendable {
     private var answers: [Exchange]
     private var sent: [StripeHTTPRequest] = []
 
-    init(_ answers: [Exchange]) { self.answers = answers }
+    private let delay: Duration?
+
+    /// `delay` holds every answer back, so concurrent callers really overlap.
+    init(_ answers: [Exchange], delay: Duration? = nil) {
+        self.answers = answers
+        self.delay = delay
+    }
 
     func send(_ request: StripeHTTPRequest) async throws(StripeTransportFailure) -> StripeHTTPResponse {
         let next: Exchange? = lock.withLock {
             sent.append(request)
             return answers.isEmpty ? nil : answers.removeFirst()
         }
+        if let delay { try? await Task.sleep(for: delay) }
         guard let next else { throw .notSent("no canned answer left for \(request.method) \(request.url.path)") }
         let path = request.url.path + (request.url.query.map { "?" + $0 } ?? "")
         guard next.method == request.method, next.path == path else {
