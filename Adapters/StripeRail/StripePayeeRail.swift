@@ -90,6 +90,9 @@ public struct StripePayeeRail: PayeeRail {
             details["networkId"] = networkID
             details["paymentMethodTypes"] = types.joined(separator: ",")
             let offerID = "payrail_" + String(Hex.encode(SHA256.hash(Array(("stripe-offer\u{0}" + charge.challengeID).utf8))).prefix(32))
+            // The Payment scheme's `externalId` (the merchant's reference) names the offer, so a
+            // credential read back from the wire can be matched to it (see the report on #17).
+            details["externalId"] = offerID
             return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
         case .paymentIntent:
             let intent = try await createIntent(for: charge)

@@ -49,7 +49,7 @@ public struct StripePayerRail: PayerRail {
     /// proof; for a token offer, issues a Shared Payment Token limited to the offer.
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
         try check(offer)
-        if offer.details["form"] == "spt" { return try await issueToken(for: offer) }
+        if Self.isTokenOffer(offer) { return try await issueToken(for: offer) }
         // Look up before the expiry check: an intent paid just before the expiry gives its proof back.
         let current = try await retrieve(offer)
         if let done = try outcome(current, offer: offer) { return done }
@@ -105,7 +105,9 @@ public struct StripePayerRail: PayerRail {
     /// Refuses an offer that is not a coherent plain-form Stripe offer.
     private func check(_ offer: Offer) throws(RailError) {
         guard offer.rail == id else { throw RailError(.unsupported, "this rail pays stripe offers, not \(offer.rail)", rail: id) }
-        switch offer.details["form"] {
+        // An offer read from a Payment-scheme challenge carries no `form`: its `networkId` and the
+        // absence of a PaymentIntent make it a token charge.
+        switch Self.isTokenOffer(offer) ? "spt" : offer.details["form"] {
         case "intent":
             guard StripeClient.isIdentifier(offer.id), offer.id.hasPrefix("pi_"), offer.details["paymentIntent"] == offer.id else {
                 throw RailError(.malformed, "the offer does not name its PaymentIntent", rail: id)
@@ -117,12 +119,19 @@ public struct StripePayerRail: PayerRail {
         default:
             throw RailError(.unsupported, "the offer is neither a PaymentIntent nor a Shared Payment Token charge", rail: id)
         }
-        guard offer.details["amount"] == String(offer.amount.amount), offer.details["currency"] == offer.amount.unit.code else {
+        guard offer.details["amount"].map({ $0 == String(offer.amount.amount) }) ?? !offer.id.hasPrefix("pi_"),
+              offer.details["currency"].map({ $0 == offer.amount.unit.code }) ?? !offer.id.hasPrefix("pi_") else {
             throw RailError(.mismatch, "the offer's Stripe amount or currency differs from its price", rail: id)
         }
         guard offer.amount.unit.kind == .iso4217, offer.amount.amount > 0 else {
             throw RailError(.unsupported, "Stripe charges a positive amount of an ISO 4217 currency", rail: id)
         }
+    }
+
+    /// Whether the offer asks for a Shared Payment Token: PayRail's own `form`, or a Payment-scheme
+    /// `stripe` charge (a `networkId` and no PaymentIntent).
+    static func isTokenOffer(_ offer: Offer) -> Bool {
+        offer.details["form"] == "spt" || (offer.details["form"] == nil && offer.details["networkId"] != nil && offer.details["paymentIntent"] == nil)
     }
 
     /// `POST /v1/shared_payment/issued_tokens`: a token for the agent's payment method, usable once

@@ -244,3 +244,23 @@ struct StripeTokenCannedTests {
         #expect(throws: StripeConfigurationError.self) { _ = try StripePayerRail(client: try TestKeys.client(canned), paymentMethod: "4242424242424242") }
     }
 }
+
+@Suite("Stripe payer rail, offers as the Payment scheme's wire gives them")
+struct StripeWireOfferTests {
+    @Test("a Payment-scheme stripe charge (networkId, no form, no amount detail) is paid with a token")
+    func wireOffer() async throws {
+        let clock = StripeTokenCannedTests.clock
+        let canned = CannedStripe([Fixture.answer("POST", "/v1/shared_payment/issued_tokens", 200, "spt_issued.json")])
+        let payer = try StripePayerRail(client: try TestKeys.client(canned), paymentMethod: "pm_1QfixtureMethod01", clock: clock)
+        let offer = Offer(rail: .stripe, amount: try Money(amount: 50, unit: .usd), payee: "acct_fixture",
+                          expiresAt: clock.now().addingTimeInterval(300), id: "challenge-id-from-the-wire",
+                          details: ["networkId": "profile_fixture_seller", "paymentMethodTypes": "card", "externalId": "payrail_x"])
+        let credential = try await payer.pay(offer)
+        #expect(credential.payload["spt"] == TestKeys.spt)
+        // A plain-form offer without its PaymentIntent is refused, not paid as a token.
+        let broken = Offer(rail: .stripe, amount: offer.amount, payee: "acct_fixture", expiresAt: offer.expiresAt, id: "pi_3QfixtureIntent01",
+                           details: ["form": "intent"])
+        await #expect { _ = try await payer.pay(broken) } throws: { ($0 as? RailError)?.code == .malformed }
+        #expect(canned.requests.count == 1)
+    }
+}
