@@ -83,7 +83,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail",
             ],
             path: "Sources/payrail"
         ),
