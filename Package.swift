@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(
             name: "StripeRailTests",
             dependencies: ["StripeRail", "PayRail", "PayRailCrypto", "PayRailTesting", "PayRailTestPeers"],
-            path: "Tests/StripeRailTests", exclude: ["Fixtures"]
+            path: "Tests/StripeRailTests", exclude: ["Fixtures", "Peers"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(
