@@ -105,10 +105,27 @@ public struct StripeRefund: Sendable, Hashable, Decodable {
     }
 }
 
-/// The `charge` fields the rail reads (schema `charge`): when the payment was made.
+/// The `charge` fields the rail reads (schema `charge`): when the payment was made, and how much of it
+/// can still be refunded.
 struct StripeCharge: Sendable, Hashable, Decodable {
     let id: String
     let created: Int64
+    let amount: Int64?
+    let amountCaptured: Int64?
+    let amountRefunded: Int64?
+    let captured: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case id, created, amount, captured
+        case amountCaptured = "amount_captured", amountRefunded = "amount_refunded"
+    }
+
+    /// Captured minus refunded. localstripe has no `amount_captured` (a partial capture refunds the
+    /// rest instead), so a captured charge without it counts its whole `amount`.
+    var refundable: Int64 {
+        let captured = amountCaptured ?? ((self.captured ?? false) ? (amount ?? 0) : 0)
+        return max(0, captured - (amountRefunded ?? 0))
+    }
 }
 
 /// A `list`/`search_result` of PaymentIntents.

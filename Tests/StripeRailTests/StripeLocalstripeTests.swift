@@ -159,14 +159,37 @@ struct StripeLocalstripeTests {
         await #expect { _ = try await automatic.settle(credential, for: offer) } throws: { ($0 as? RailError)?.code == .mismatch }
     }
 
-    @Test("refunds: a paid intent is refunded in part, through the client, with an Idempotency-Key")
+    @Test("refunds: in parts, never more than was captured, an authorization not at all")
     func refund() async throws {
         let peer = try await LocalStripePeer.shared()
         let (payee, payer) = try Self.rails(peer)
         let offer = try await payee.prepare(Self.charge(lifetime: 300, amount: 500))
-        _ = try await payee.settle(try await payer.pay(offer), for: offer)
-        let refund = try await Self.client(peer).createRefund(paymentIntent: offer.id, amount: 200, idempotencyKey: StripeIdempotency.key("refund", [offer.id, "200"]))
-        #expect(refund.value.amount == 200 && refund.value.currency == "usd" && refund.value.status == "succeeded")
+        let settlement = try await payee.settle(try await payer.pay(offer), for: offer)
+        let first = try await payee.refund(settlement, amount: try Money(amount: 200, unit: .usd), reference: "ticket-1")
+        #expect(first.amount == 200 && first.currency == "usd" && first.status == "succeeded")
+        // 300 are left: 400 is refused before Stripe is asked (localstripe would refund it).
+        await #expect { _ = try await payee.refund(settlement, amount: try Money(amount: 400, unit: .usd), reference: "ticket-2") } throws: {
+            ($0 as? RailError)?.code == .unsupported
+        }
+        await #expect { _ = try await payee.refund(settlement, amount: try Money(amount: 100, unit: .eur), reference: "ticket-2") } throws: {
+            ($0 as? RailError)?.code == .unsupported
+        }
+        let rest = try await payee.refund(settlement, reference: "ticket-3")
+        #expect(rest.amount == 300)
+        await #expect { _ = try await payee.refund(settlement, reference: "ticket-4") } throws: { ($0 as? RailError)?.code == .unsupported }
+
+        // A partial capture leaves only what was captured to refund.
+        let (manual, _) = try Self.rails(peer, capture: .manual)
+        let held = try await manual.prepare(Self.charge(lifetime: 300, amount: 500))
+        let authorization = try await manual.settle(try await payer.pay(held), for: held)
+        await #expect { _ = try await manual.refund(authorization, reference: "ticket-5") } throws: { ($0 as? RailError)?.code == .unsupported }
+        _ = try await Self.client(peer).capturePaymentIntent(held.id, amountToCapture: 300, idempotencyKey: "capture-300")
+        let captured = Settlement(rail: .stripe, offerID: held.id, reference: authorization.reference, amount: authorization.amount,
+                                  settledAt: authorization.settledAt)
+        await #expect { _ = try await manual.refund(captured, amount: try Money(amount: 301, unit: .usd), reference: "ticket-6") } throws: {
+            ($0 as? RailError)?.code == .unsupported
+        }
+        #expect(try await manual.refund(captured, reference: "ticket-7").amount == 300)
     }
 
     @Test("the launcher writes no /tmp/localstripe.pickle")

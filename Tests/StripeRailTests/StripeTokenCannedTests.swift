@@ -264,3 +264,31 @@ struct StripeWireOfferTests {
         #expect(canned.requests.count == 1)
     }
 }
+
+@Suite("Stripe refunds, canned exchanges")
+struct StripeRefundCannedTests {
+    @Test("a refund asks for the charge, then POSTs /v1/refunds with the amount and a key made of the settlement, amount and reference")
+    func refundRequest() async throws {
+        let clock = StripeTokenCannedTests.clock
+        let canned = CannedStripe([
+            Fixture.answer("GET", "/v1/payment_intents/\(TestKeys.intent)", 200, "pi_succeeded.json"),
+            Fixture.answer("GET", "/v1/charges/ch_3QfixtureCharge01", 200, "charge_succeeded.json"),
+            Fixture.answer("POST", "/v1/refunds", 200, "refund_succeeded.json"),
+            Fixture.answer("GET", "/v1/payment_intents/\(TestKeys.intent)", 200, "pi_succeeded.json"),
+            Fixture.answer("GET", "/v1/charges/ch_3QfixtureCharge01", 200, "charge_succeeded.json"),
+            Fixture.answer("POST", "/v1/refunds", 200, "refund_succeeded.json", headers: ["Idempotent-Replayed": "true"]),
+        ])
+        let rail = StripePayeeRail(client: try TestKeys.client(canned), payee: "acct_fixture", clock: clock)
+        let settlement = Settlement(rail: .stripe, offerID: TestKeys.intent, reference: "ch_3QfixtureCharge01",
+                                    amount: try Money(amount: 50, unit: .usd), settledAt: clock.now())
+        let refund = try await rail.refund(settlement, reference: "receipt-1")
+        _ = try await rail.refund(settlement, reference: "receipt-1")
+        #expect(refund.id == "re_3QfixtureRefund01" && refund.amount == 50)
+        let posts = canned.requests.filter { $0.method == "POST" }
+        #expect(posts.count == 2)
+        #expect(posts[0].form.fields.map(\.name) == ["payment_intent", "amount"])
+        #expect(posts[0].form.value("payment_intent") == TestKeys.intent && posts[0].form.value("amount") == "50")
+        #expect(posts[0].header("Idempotency-Key") == posts[1].header("Idempotency-Key"))
+        #expect(posts[0].header("Idempotency-Key") != StripeIdempotency.key("refund", [TestKeys.intent, "50", "usd", "receipt-2"]))
+    }
+}
