@@ -67,11 +67,15 @@ public struct StripePayeeRail: PayeeRail {
         self.clock = clock
     }
 
-    /// usd and eur from Stripe's minimum charge (0.50, https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)
-    /// to its maximum (999,999.99); payee pays Stripe's fee. Not refundable through the contract yet.
+    /// The currencies offered, each from Stripe's minimum charge to its maximum of 99,999,999 minor
+    /// units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): usd and eur 0.50,
+    /// gbp 0.30, jpy 50 (zero-decimal: the amount is whole yen). Currencies Stripe treats specially
+    /// (HUF, TWD, ISK, three-decimal ones) are left out until handled. The payee pays Stripe's fee.
+    /// `refundable` is false because the Rail contract has no refund yet (see `refund(_:amount:reference:)`).
     public var capabilities: RailCapabilities {
-        let limits = [MoneyUnit.usd, .eur].compactMap { unit in
-            try? AmountLimit(minimum: Money(amount: 50, unit: unit), maximum: Money(amount: 99_999_999, unit: unit))
+        let minimums: [(MoneyUnit, Int64)] = [(.usd, 50), (.eur, 50), (.gbp, 30), (.jpy, 50)]
+        let limits = minimums.compactMap { unit, minimum in
+            try? AmountLimit(minimum: Money(amount: minimum, unit: unit), maximum: Money(amount: 99_999_999, unit: unit))
         }
         return RailCapabilities(limits: limits, settlementTime: .seconds(2), refundable: false, feeModel: .payeePaysProcessingFee)
     }

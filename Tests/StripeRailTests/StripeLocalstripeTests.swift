@@ -61,6 +61,45 @@ struct StripeLocalstripeTests {
         }
     }
 
+    @Test("100 concurrent presentations of one pi_: one grant, and the intent has one charge in localstripe")
+    func concurrentPresentations() async throws {
+        let peer = try await LocalStripePeer.shared()
+        let (payee, payer) = try Self.rails(peer)
+        let offer = try await payee.prepare(Self.charge(lifetime: 300))
+        let credential = try await payer.pay(offer)
+        let codes = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    do throws(RailError) { _ = try await payee.settle(credential, for: offer); return "granted" } catch { return error.code.rawValue }
+                }
+            }
+            var all: [String] = []
+            for await code in group { all.append(code) }
+            return all
+        }
+        #expect(codes.filter { $0 == "granted" }.count == 1 && codes.filter { $0 == "alreadySettled" }.count == 99)
+        let (_, body) = try await peer.raw("GET", "/v1/charges?limit=100")
+        let charges = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["data"] as? [[String: Any]] ?? []
+        #expect(charges.filter { $0["payment_intent"] as? String == offer.id }.count == 1)
+    }
+
+    @Test("zero-decimal jpy: 50 yen is the amount Stripe gets, whole")
+    func yen() async throws {
+        let peer = try await LocalStripePeer.shared()
+        let (payee, payer) = try Self.rails(peer)
+        guard let money = try? Money(amount: 50, unit: .jpy), let resource = try? Resource(parsing: "GET /premium"),
+              let charge = try? Charge(amount: money, resource: resource, expiresAt: Date().addingTimeInterval(300), challengeID: UUID().uuidString)
+        else { preconditionFailure("constant charge") }
+        let offer = try await payee.prepare(charge)
+        let created = try await StripeClient.retrieve(Self.client(peer), offer.id)
+        #expect(created.amount == 50 && created.currency == "jpy")
+        let settlement = try await payee.settle(try await payer.pay(offer), for: offer)
+        #expect(settlement.amount == money)
+        await #expect { _ = try await payee.prepare(charge.with(amount: try Money(amount: 49, unit: .jpy))) } throws: {
+            ($0 as? RailError)?.code == .unsupported
+        }
+    }
+
     @Test("prepare creates one PaymentIntent bound to the challenge; pay confirms it with the agent's pm_")
     func prepareAndPay() async throws {
         let peer = try await LocalStripePeer.shared()
