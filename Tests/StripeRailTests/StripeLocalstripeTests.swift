@@ -83,6 +83,18 @@ struct StripeLocalstripeTests {
         #expect(charges.filter { $0["payment_intent"] as? String == offer.id }.count == 1)
     }
 
+    @Test("settlement(of:) after a restart (a fresh rail) finds the same settlement from Stripe alone; an unpaid offer finds nil")
+    func lookupAfterRestart() async throws {
+        let peer = try await LocalStripePeer.shared()
+        let (payee, payer) = try Self.rails(peer)
+        let offer = try await payee.prepare(Self.charge(lifetime: 300))
+        let unpaid = try await payee.prepare(Self.charge(lifetime: 300))
+        let settlement = try await payee.settle(try await payer.pay(offer), for: offer)
+        let (restarted, _) = try Self.rails(peer)
+        #expect(try await restarted.settlement(of: offer) == settlement)
+        #expect(try await restarted.settlement(of: unpaid) == nil)
+    }
+
     @Test("zero-decimal jpy: 50 yen is the amount Stripe gets, whole")
     func yen() async throws {
         let peer = try await LocalStripePeer.shared()
