@@ -75,9 +75,13 @@ extension StripePayeeRail {
     /// Creates and confirms a PaymentIntent with the Shared Payment Token. The Idempotency-Key is the
     /// offer's and the token's, so a retry after a timeout replays the first attempt instead of charging again.
     private func charge(token: String, digest: [UInt8], offer: Offer) async throws(RailError) -> StripePaymentIntent {
-        if clock.now() > offer.expiresAt {
+        // Charging is the payment, so a first charge after the expiry is refused. A charge sent in
+        // time whose answer was lost is retried with its key even after the expiry: Stripe replays
+        // it (or makes it, if it never arrived), and a payment made in time is never lost.
+        if clock.now() > offer.expiresAt, await !settled.attempted(offer.id, proof: digest) {
             throw RailError(.expired, "the offer expired before the token was presented", rail: id)
         }
+        await settled.recordAttempt(offer.id, proof: digest)
         var form = StripeForm()
         form.add("amount", String(offer.amount.amount))
         form.add("currency", offer.amount.unit.code)

@@ -11,6 +11,9 @@ actor StripeSettlements {
     private var byOffer: [String: (settlement: Settlement, proof: [UInt8])] = [:]
     private var order: [String] = []
     private var busy: Set<String> = []
+    /// Token charges sent to Stripe while their offer was valid (offer id and proof digest), whose
+    /// outcome may be unknown: their retry is allowed after the expiry, with the same key.
+    private var attempts: Set<[UInt8]> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Waits until no other settle of `offerID` runs, then marks one as running.
@@ -30,6 +33,15 @@ actor StripeSettlements {
             next.resume()
         }
     }
+
+    /// Notes that a charge for `offerID` with this proof was sent to Stripe.
+    func recordAttempt(_ offerID: String, proof: [UInt8]) {
+        if attempts.count >= Self.capacity { attempts.removeAll() }
+        attempts.insert(Array(offerID.utf8) + [0] + proof)
+    }
+
+    /// Whether a charge for `offerID` with this proof was sent before.
+    func attempted(_ offerID: String, proof: [UInt8]) -> Bool { attempts.contains(Array(offerID.utf8) + [0] + proof) }
 
     /// Records a settlement and a digest of the proof it was made with; false when the offer already has one.
     func claim(_ settlement: Settlement, proof: [UInt8]) -> Bool {

@@ -87,6 +87,27 @@ struct StripeTokenCannedTests {
         #expect(keys.count == 2 && keys[0] != nil && keys[0] == keys[1])
     }
 
+    @Test("a charge sent in time whose answer was lost is retried after the expiry with the same key; a first one is refused")
+    func retryAfterExpiry() async throws {
+        let clock = ManualClock(start: Date(timeIntervalSince1970: 1_796_600_000))
+        let canned = CannedStripe([
+            Fixture.failure("POST", Self.createPath, .noAnswer("timed out")),
+            Fixture.answer("POST", Self.createPath, 200, "pi_succeeded.json", headers: ["Idempotent-Replayed": "true"]),
+            Fixture.answer("GET", Self.chargePath, 200, "charge_succeeded.json"),
+        ])
+        let rail = StripePayeeRail(client: try TestKeys.client(canned), form: .sharedPaymentToken(networkID: "profile_fixture_seller"),
+                                   payee: "acct_fixture", clock: clock)
+        let offer = try await rail.prepare(TestKeys.charge(clock: clock))
+        let late = try await rail.prepare(TestKeys.charge(challenge: "challenge-fixture-2", clock: clock))
+        await #expect { _ = try await rail.settle(Self.token(offer), for: offer) } throws: { ($0 as? RailError)?.code == .timedOut }
+        clock.advance(by: 600)
+        await #expect { _ = try await rail.settle(Self.token(late), for: late) } throws: { ($0 as? RailError)?.code == .expired }
+        let settlement = try await rail.settle(Self.token(offer), for: offer)
+        #expect(settlement.reference == TestKeys.intent)
+        let keys = canned.requests.filter { $0.method == "POST" }.map { $0.header("Idempotency-Key") }
+        #expect(keys.count == 2 && keys[0] == keys[1])
+    }
+
     @Test("100 concurrent presentations of one token: one Stripe charge, one grant")
     func concurrentPresentations() async throws {
         let canned = CannedStripe([Fixture.answer("POST", Self.createPath, 200, "pi_succeeded.json"),
