@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .library(name: "Bolt11", targets: ["Bolt11"]),
         .library(name: "LightningRail", targets: ["LightningRail"]),
+        .library(name: "StripeRail", targets: ["StripeRail"]),
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
         .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
@@ -76,11 +77,13 @@ let package = Package(
             name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS"],
             path: "Adapters/LightningRail/Rail"
         ),
+        // The Stripe rail over Stripe's REST API (PaymentIntents, refunds), tested against localstripe.
+        .target(name: "StripeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/StripeRail"),
         .executableTarget(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail",
             ],
             path: "Sources/payrail"
         ),
@@ -162,6 +165,11 @@ let package = Package(
                 "LightningTestSupport",
             ],
             path: "Tests/LightningRailTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "StripeRailTests",
+            dependencies: ["StripeRail", "PayRail", "PayRailCrypto", "PayRailTesting", "PayRailTestPeers"],
+            path: "Tests/StripeRailTests", exclude: ["Fixtures", "Peers"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(

@@ -10,6 +10,7 @@ enum RailCommandRegistry {
     static let all: [any RailCommandSettings.Type] = [
         FakeRailCommandSettings.self,
         LightningRailCommandSettings.self,
+        StripeRailCommandSettings.self,
     ]
 
     /// The rail without `--rail`: the fake one, the only rail that works with no setup at all.

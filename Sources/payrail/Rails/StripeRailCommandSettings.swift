@@ -1,0 +1,164 @@
+import Foundation
+import PayRail
+import StripeRail
+
+/// The Stripe rail on the command line: the payee account `payrail serve` takes card payments into,
+/// and the agent's account and saved payment method `payrail fetch` pays with.
+///
+/// The secret key comes from `$PAYRAIL_STRIPE_SECRET_KEY` or `--stripe-secret-key-file FILE` (the
+/// flag wins), never from a flag value: command lines show in `ps`. It is never printed: not in the
+/// startup line, not in an error (errors name the flag, not the value).
+///
+/// `payrail serve` without `--stripe-network-id` creates one PaymentIntent per 402 (the founding
+/// article's plain form); with it, it describes a Payment-scheme `stripe` charge paid with a Shared
+/// Payment Token and calls Stripe only at settle time.
+struct StripeRailCommandSettings: RailCommandSettings {
+    static let rail = RailID.stripe
+    /// The only environment variable: the secret key.
+    static let secretKeyVariable = "PAYRAIL_STRIPE_SECRET_KEY"
+    /// Key files are a key and a newline; anything much larger is the wrong file.
+    static let maximumKeyFileBytes = 4096
+
+    let client: StripeClient
+    let networkID: String?
+    let paymentMethod: String?
+
+    // MARK: - Options and help
+
+    static func options(for role: RailRole) -> [RailOption] {
+        var options = [
+            OptionSpec(name: "stripe-api-base", valueName: "URL",
+                       help: "Stripe API address (default https://api.stripe.com; plain http only to loopback, e.g. localstripe)"),
+            OptionSpec(name: "stripe-secret-key-file", valueName: "FILE",
+                       help: "file holding the Stripe secret key (or $\(secretKeyVariable))"),
+        ]
+        switch role {
+        case .payee:
+            options.append(OptionSpec(name: "stripe-network-id", valueName: "ID",
+                                      help: "Stripe network id: take Shared Payment Tokens (Payment scheme) instead of a PaymentIntent per 402"))
+        case .payer:
+            options.append(OptionSpec(name: "stripe-payment-method", valueName: "PM",
+                                      help: "the agent's saved Stripe payment method, pm_... (never card details)"))
+        }
+        return options.map { RailOption($0) }
+    }
+
+    static func details(for role: RailRole) -> String? {
+        let common = """
+        Stripe (--rail stripe): the secret key is read from $\(secretKeyVariable) or from
+        --stripe-secret-key-file and never printed. Tested against localstripe only; no live Stripe
+        account was used.
+        """
+        switch role {
+        case .payee:
+            return common + "\n" + """
+            Without --stripe-network-id every 402 creates a PaymentIntent (plain JSON dialect), and an
+            unpaid one is cancelled when its challenge expires; with it, 402s describe a Shared Payment
+            Token charge (Payment scheme) and Stripe is called only to settle. Prices are in usd or eur
+            (at least 0.50). Webhooks, refunds and x402 card auth-capture are not offered yet.
+            """
+        case .payer:
+            return common + "\n" + """
+            --stripe-payment-method pm_... pays: it confirms an offered PaymentIntent, or issues a
+            Shared Payment Token limited to the offer's amount, currency and expiry.
+            """
+        }
+    }
+
+    // MARK: - Reading the settings
+
+    init(_ arguments: ParsedArguments, role: RailRole, environment: [String: String]) throws(CommandFailure) {
+        let key = try Self.secretKey(arguments, environment)
+        var base = URL(string: "https://api.stripe.com")
+        if let text = arguments.value("stripe-api-base") {
+            base = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text)
+        }
+        guard let base else { throw .usage("--stripe-api-base must be an https URL (http only to a loopback address)") }
+        do { client = try StripeClient(apiBase: base, key: key) } catch {
+            throw .usage("--stripe-api-base: \(error.reason)")
+        }
+        networkID = role == .payee ? arguments.value("stripe-network-id") : nil
+        if let networkID, networkID.isEmpty || networkID.utf8.count > 200 {
+            throw .usage("--stripe-network-id must be a Stripe network id")
+        }
+        if role == .payer {
+            guard let method = arguments.value("stripe-payment-method") else {
+                throw .usage("paying on Stripe needs --stripe-payment-method pm_...")
+            }
+            paymentMethod = method
+        } else {
+            paymentMethod = nil
+        }
+    }
+
+    /// The key from the file flag, else the environment; errors say where, never what.
+    private static func secretKey(_ arguments: ParsedArguments, _ environment: [String: String]) throws(CommandFailure) -> StripeSecretKey {
+        let text: String
+        if let path = arguments.value("stripe-secret-key-file") {
+            let url = URL(fileURLWithPath: path)
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size <= maximumKeyFileBytes,
+                  let data = try? Data(contentsOf: url) else {
+                throw .usage("--stripe-secret-key-file cannot be read (or is larger than \(maximumKeyFileBytes) bytes)")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        } else if let value = environment[secretKeyVariable], !value.isEmpty {
+            text = value
+        } else {
+            throw .usage("--rail stripe needs the Stripe secret key in $\(secretKeyVariable) or --stripe-secret-key-file FILE")
+        }
+        do { return try StripeSecretKey(text) } catch {
+            let source = arguments.value("stripe-secret-key-file") != nil ? "--stripe-secret-key-file" : "$\(secretKeyVariable)"
+            throw .usage("\(source): \(error.reason)")
+        }
+    }
+
+    // MARK: - What the settings build
+
+    var startupSummary: String? {
+        let form = networkID == nil ? "paymentintent" : "shared-payment-token"
+        return "stripe api=\(client.apiBase.absoluteString) form=\(form) version=\(client.apiVersion)"
+    }
+
+    func payeeRail(_ services: ServeRailServices) -> any PayeeRail {
+        let form: StripeOfferForm = networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
+        return StripePayeeRail(client: client, form: form)
+    }
+
+    func payerWallet() throws(CommandFailure) -> any PayerRail {
+        do { return WireReadyStripePayer(try StripePayerRail(client: client, paymentMethod: paymentMethod ?? "")) } catch {
+            throw .usage("--stripe-payment-method: \(error.reason)")
+        }
+    }
+}
+
+/// The Stripe payer as `payrail fetch` may use it today: it refuses offers that carry a PaymentIntent.
+///
+/// Confirming such an offer moves money, and no dialect can yet carry its proof back: the plain
+/// `X-Receipt` writes a Stripe proof as `spt` (`PlainReceipt.proofField`), and the gate finds no
+/// offer for a `pi_` receipt (`GateConfiguration.plainProofOfferID`). Paying it would charge the card
+/// and then fail to present the payment, so the agent declines before paying. The library's
+/// `StripePayerRail` pays these offers (its contract suite runs against localstripe); this guard goes
+/// once the wire carries `pi_` receipts.
+struct WireReadyStripePayer: PayerRail {
+    let rail: StripePayerRail
+
+    init(_ rail: StripePayerRail) { self.rail = rail }
+
+    var id: RailID { rail.id }
+
+    func quote(_ offer: Offer) async -> QuoteDecision {
+        if let refusal = Self.refusal(offer) { return .refused(refusal) }
+        return await rail.quote(offer)
+    }
+
+    func pay(_ offer: Offer) async throws(RailError) -> Credential {
+        if let refusal = Self.refusal(offer) { throw refusal }
+        return try await rail.pay(offer)
+    }
+
+    static func refusal(_ offer: Offer) -> RailError? {
+        guard offer.details["paymentIntent"] != nil || offer.details["form"] == "intent" else { return nil }
+        return RailError(.unsupported, "a PaymentIntent offer cannot be answered yet: no dialect carries its pi_ receipt back (issue #17)",
+                         rail: .stripe)
+    }
+}
