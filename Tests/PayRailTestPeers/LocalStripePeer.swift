@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// A real local Stripe server for tests: PyPI `localstripe` (pinned in
-/// `scripts/localstripe-requirements.txt`, installed into the peers venv), a stateful fake of Stripe's
+/// `scripts/peers-requirements.txt`, installed into the peers venv), a stateful fake of Stripe's
 /// REST API.
 ///
 /// Its `localstripe` command listens on every interface and pickles its whole state to
@@ -38,15 +38,18 @@ public final class LocalStripePeer: @unchecked Sendable {
     private let process: Process
     private let scratch: URL
     private let logURL: URL
+    /// Keeps the server on loopback; its record fails the test (`PeerNetworkGuard`).
+    private let network: PeerNetworkGuard
     private let lock = NSLock()
     private var stopped = false
 
-    private init(baseURL: URL, process: Process, scratch: URL, logURL: URL) {
+    private init(baseURL: URL, process: Process, scratch: URL, logURL: URL, network: PeerNetworkGuard) {
         self.baseURL = baseURL
         self.process = process
         self.pid = process.processIdentifier
         self.scratch = scratch
         self.logURL = logURL
+        self.network = network
     }
 
     deinit { stop() }
@@ -74,7 +77,9 @@ public final class LocalStripePeer: @unchecked Sendable {
         process.currentDirectoryURL = scratch
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
+        // Loopback only: a connection or lookup elsewhere is refused and fails the next request.
+        let network = try PeerNetworkGuard.prepare()
+        process.environment = network.environment(environment)
         // A file, not a pipe: a chatty server can never block on a full pipe.
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
@@ -82,7 +87,7 @@ public final class LocalStripePeer: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         try? log.close()
-        let peer = LocalStripePeer(baseURL: baseURL, process: process, scratch: scratch, logURL: logURL)
+        let peer = LocalStripePeer(baseURL: baseURL, process: process, scratch: scratch, logURL: logURL, network: network)
         do {
             try await peer.waitUntilReady(within: readyWithin)
         } catch {
@@ -99,6 +104,7 @@ public final class LocalStripePeer: @unchecked Sendable {
             return stopped
         }
         guard !alreadyStopped else { return }
+        defer { network.remove() }
         if process.isRunning {
             kill(pid, SIGTERM)
             let deadline = Date().addingTimeInterval(5)
@@ -107,6 +113,15 @@ public final class LocalStripePeer: @unchecked Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// Stops the server, then throws when it tried to reach anything but loopback.
+    public func stopChecked() throws {
+        let tried = network.attempts()
+        stop()
+        guard tried.isEmpty else {
+            throw Failure(description: "localstripe tried to reach beyond loopback (refused): " + tried.joined(separator: "; "))
+        }
     }
 
     /// Whether the server process is running.
@@ -122,6 +137,7 @@ public final class LocalStripePeer: @unchecked Sendable {
     /// helpers localstripe adds (`POST /v1/payment_intents/{id}/_authenticate`, `/_config/webhooks/{id}`)
     /// and for counting objects.
     public func raw(_ method: String, _ path: String, form: [(String, String)] = []) async throws -> (status: Int, body: Data) {
+        try network.check(peer: "localstripe on \(baseURL.absoluteString)")
         guard let url = URL(string: baseURL.absoluteString + path) else { throw Failure(description: "bad path \(path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
@@ -148,7 +164,7 @@ public final class LocalStripePeer: @unchecked Sendable {
             guard process.isRunning else {
                 throw Failure(description: """
                     localstripe exited with status \(process.terminationStatus) before it was ready (is it installed? \
-                    .build/peers/venv/bin/pip install -r scripts/localstripe-requirements.txt); log tail:
+                    .build/peers/venv/bin/pip install -r scripts/peers-requirements.txt); log tail:
                     \(logTail())
                     """)
             }
@@ -222,8 +238,13 @@ private enum SharedLocalStripeShutdown {
         }
     }
 
+    /// A test process whose shared server tried to reach beyond loopback exits with status 70.
     private static func stopAtExit() {
         let current = lock.withLock { peer }
-        current?.stop()
+        guard let current else { return }
+        do { try current.stopChecked() } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            _exit(70)
+        }
     }
 }
