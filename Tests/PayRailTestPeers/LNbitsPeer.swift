@@ -142,7 +142,7 @@ public final class LNbitsPeer: @unchecked Sendable {
     public static func start(readyWithin: Duration = .seconds(90), outboundLookups: Bool = false) async throws -> LNbitsPeer {
         let venv = try venv()
         let workingDirectory = try sitePackages(of: venv)
-        let port = try freePort()
+        let port = try LoopbackPort.free()
         guard let baseURL = URL(string: "http://127.0.0.1:\(port)") else { throw Failure(description: "no URL for port \(port)") }
         let dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-lnbits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
@@ -333,29 +333,6 @@ public final class LNbitsPeer: @unchecked Sendable {
         return token
     }
 
-    /// A port nobody listens on right now: bind port 0 on loopback, read the port, close.
-    static func freePort() throws -> Int {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
-        }
-        guard bound else { throw Failure(description: "could not bind a free loopback port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// What `lnbits --host H --port P` does, minus the child process it forks the server into.
     private static let launcher = """
     import sys
@@ -372,43 +349,7 @@ public final class LNbitsPeer: @unchecked Sendable {
     """
 }
 
-/// Starts the shared server once per process, even when many tests ask at the same time.
-private actor SharedLNbits {
-    static let instance = SharedLNbits()
-    private var task: Task<LNbitsPeer, any Error>?
-
-    func get() async throws -> LNbitsPeer {
-        if let task { return try await task.value }
-        let started = Task { () async throws -> LNbitsPeer in
-            let peer = try await LNbitsPeer.start()
-            SharedLNbitsShutdown.register(peer)
-            return peer
-        }
-        task = started
-        return try await started.value
-    }
-}
-
-/// Stops the shared server when the test process exits (Swift Testing has no process-wide teardown).
-private enum SharedLNbitsShutdown {
-    nonisolated(unsafe) private static var peer: LNbitsPeer?
-    private static let lock = NSLock()
-
-    static func register(_ started: LNbitsPeer) {
-        lock.withLock {
-            peer = started
-            atexit { SharedLNbitsShutdown.stopAtExit() }
-        }
-    }
-
-    /// A test process whose shared server tried to reach beyond loopback exits with status 70 (after
-    /// saying where), so the run fails even when the attempt came after the last request.
-    private static func stopAtExit() {
-        let current = lock.withLock { peer }
-        guard let current else { return }
-        do { try current.stopChecked() } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            _exit(70)
-        }
-    }
+/// The server shared by every test of this process.
+private enum SharedLNbits {
+    static let instance = SharedPeer<LNbitsPeer>(start: { try await LNbitsPeer.start() }, stopChecked: { try $0.stopChecked() })
 }

@@ -65,7 +65,7 @@ public final class LocalStripePeer: @unchecked Sendable {
         do { python = try PythonPeer.interpreter() } catch {
             throw Failure(description: "localstripe needs the peers venv: \(error)")
         }
-        let port = try freePort()
+        let port = try LoopbackPort.free()
         guard let baseURL = URL(string: "http://127.0.0.1:\(port)") else { throw Failure(description: "no URL for port \(port)") }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-localstripe-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -174,29 +174,6 @@ public final class LocalStripePeer: @unchecked Sendable {
         throw Failure(description: "localstripe was not ready on \(baseURL.absoluteString) within \(limit); log tail:\n\(logTail())")
     }
 
-    /// A port nobody listens on right now: bind port 0 on loopback, read the port, close.
-    static func freePort() throws -> Int {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
-        }
-        guard bound else { throw Failure(description: "could not bind a free loopback port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// localstripe's application on loopback, its disk persistence switched off before first use.
     private static let launcher = """
     import sys
@@ -209,42 +186,7 @@ public final class LocalStripePeer: @unchecked Sendable {
     """
 }
 
-/// Starts the shared server once per process, even when many tests ask at the same time.
-private actor SharedLocalStripe {
-    static let instance = SharedLocalStripe()
-    private var task: Task<LocalStripePeer, any Error>?
-
-    func get() async throws -> LocalStripePeer {
-        if let task { return try await task.value }
-        let started = Task { () async throws -> LocalStripePeer in
-            let peer = try await LocalStripePeer.start()
-            SharedLocalStripeShutdown.register(peer)
-            return peer
-        }
-        task = started
-        return try await started.value
-    }
-}
-
-/// Stops the shared server when the test process exits (Swift Testing has no process-wide teardown).
-private enum SharedLocalStripeShutdown {
-    nonisolated(unsafe) private static var peer: LocalStripePeer?
-    private static let lock = NSLock()
-
-    static func register(_ started: LocalStripePeer) {
-        lock.withLock {
-            peer = started
-            atexit { SharedLocalStripeShutdown.stopAtExit() }
-        }
-    }
-
-    /// A test process whose shared server tried to reach beyond loopback exits with status 70.
-    private static func stopAtExit() {
-        let current = lock.withLock { peer }
-        guard let current else { return }
-        do { try current.stopChecked() } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            _exit(70)
-        }
-    }
+/// The server shared by every test of this process.
+private enum SharedLocalStripe {
+    static let instance = SharedPeer<LocalStripePeer>(start: { try await LocalStripePeer.start() }, stopChecked: { try $0.stopChecked() })
 }
