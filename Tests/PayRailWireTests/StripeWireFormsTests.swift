@@ -49,6 +49,14 @@ struct StripeWireFormsTests {
         })?.code == .missingField)
     }
 
+    @Test("the plain reader skips PayRail's token-form Stripe offer (an spt_ in X-Receipt names no offer) and reads the PaymentIntent one")
+    func plainReaderSkipsTokenOffers() throws {
+        let token = try PlainChallenge.offerObject(try Self.offer(form: "spt", id: "payrail_1"), now: Self.now)
+        #expect((#expect(throws: WireError.self) { try PlainChallenge.offer(from: token, receivedAt: Self.now) })?.code == .unsupported)
+        let intent = try PlainChallenge.offerObject(try Self.offer(form: "intent"), now: Self.now)
+        #expect(try PlainChallenge.offer(from: intent, receivedAt: Self.now).id == "pi_3Abc")
+    }
+
     @Test("x402 writes card entries for an auth-capture (or form-less) Stripe offer, none for the PaymentIntent or token forms")
     func cardEntriesOnlyForAuthCapture() throws {
         let context = X402OfferContext(now: Self.now)
