@@ -112,6 +112,47 @@ struct StripeFlowTests {
         #expect(try await world.intents()["succeeded"] == 1)
     }
 
+    @Test("100 concurrent presentations of one paid pi_: one grant, one PaymentIntent charged once, every 200 the same receipt")
+    func concurrentPresentations() async throws {
+        let stripe = try await LocalStripePeer.start()
+        defer { stripe.stop() }
+        let world = try World(stripe: stripe)
+        defer { world.server.kill() }
+        let url = world.server.url("/premium")
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        let (body, _) = try await session.data(from: url)
+        let payment = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["payment"] as? [String: Any]
+        let intent = try #require((payment?["details"] as? [String: String])?["paymentIntent"], "\(String(decoding: body, as: UTF8.self))")
+        // The payer's part, done directly in localstripe: set the card, confirm.
+        _ = try await stripe.raw("POST", "/v1/payment_intents/\(intent)", form: [("payment_method", "pm_card_visa")])
+        let (confirmed, _) = try await stripe.raw("POST", "/v1/payment_intents/\(intent)/confirm")
+        #expect(confirmed == 200)
+        let answers = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    var request = URLRequest(url: url)
+                    request.setValue(intent, forHTTPHeaderField: "X-Receipt")
+                    let (_, response) = try await session.data(for: request)
+                    let http = response as? HTTPURLResponse
+                    return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "X-Receipt"))
+                }
+            }
+            var all: [(Int, String?)] = []
+            for try await answer in group { all.append(answer) }
+            return all
+        }
+        let served = answers.filter { $0.0 == 200 }
+        #expect(!served.isEmpty && answers.allSatisfy { [200, 409].contains($0.0) }, "\(answers.map(\.0))")
+        // One grant: every 200 (the winner and the replays of its stored response) carries its one receipt token.
+        #expect(served.allSatisfy { $0.1 != nil } && Set(served.compactMap(\.1)).count == 1, "more than one receipt")
+        let intents = try await world.intents()
+        #expect(intents["succeeded"] == 1 && intents.values.reduce(0, +) == 1, "\(intents)")
+        let (_, charges) = try await stripe.raw("GET", "/v1/charges?limit=100")
+        let list = (try JSONSerialization.jsonObject(with: charges) as? [String: Any])?["data"] as? [[String: Any]]
+        #expect(list?.count == 1, "\(String(decoding: charges, as: UTF8.self))")
+    }
+
     @Test("a declined card (4000000000000341): a clear error naming the decline, nothing charged, nothing committed")
     func declinedCard() async throws {
         let stripe = try await LocalStripePeer.start()
