@@ -8,7 +8,8 @@ import PayRailWire
 ///
 /// Its credentials come back under the challenge's id (`payment:<id>`), not a rail's offer id: the
 /// echoed challenge is what the scheme carries, and a method such as Stripe's has no offer id a
-/// payer could echo (its credential is relabelled with the offer stored under that key). A PayRail receipt token presented as `Authorization: Payment <jws>` replays.
+/// payer could echo (its credential is relabelled with the offer stored under that key). A PayRail
+/// receipt token presented as `Authorization: Payment <jws>` replays.
 public struct PaymentGateDialect: GateDialect {
     /// Creates the dialect.
     public init() {}
