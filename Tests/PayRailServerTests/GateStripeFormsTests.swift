@@ -2,6 +2,7 @@ import Foundation
 import PayRail
 import PayRailCrypto
 import PayRailServer
+import PayRailStore
 import PayRailWire
 import Testing
 
@@ -97,6 +98,31 @@ struct GateStripeFormsTests {
         let credential = PaymentCharge.credential(answering: forged, with: Credential(rail: .stripe, offerID: forged.id, payload: ["spt": "spt_x"]))
         let answer = await gate.handle(world.request("/premium", HTTPFields([("Authorization", try credential.headerValue())])))
         #expect(answer.pass == nil && answer.response?.status == 402)
+        #expect(rail.settled.isEmpty)
+    }
+
+    @Test("an echo that names another Stripe charge than the stored offer (network id) is refused even when its key names that offer")
+    func echoMustMatchTheStoredOffer() async throws {
+        let (world, gate, rail) = try await world(token: true)
+        let (_, reading) = try await world.challenge(gate: gate)
+        let read = try world.offer(reading, .payment)
+        guard case .payment(let challenge) = read.answer else { Issue.record("not a Payment offer"); return }
+        // A validly bound challenge for another network id, filed (as an inconsistent store could) under
+        // the stored offer: only the echo check stands between it and the rail.
+        var request = try ChargeRequest.decode(challenge.request)
+        request.methodDetails?["networkId"] = .string("profile_other")
+        let other = try world.configuration.keyring.bind(PaymentChallenge(
+            realm: challenge.realm, method: challenge.method, intent: challenge.intent, request: try request.encoded(),
+            expires: challenge.expires, digest: challenge.digest, description: challenge.description, opaque: challenge.opaque,
+            header: challenge.header))
+        let stored = try #require(try await world.store.challenge(id: PaymentGateDialect.key(challengeID: challenge.id)))
+        try await world.store.saveChallenge(ChallengeRecord(id: PaymentGateDialect.key(challengeID: other.id), resource: stored.resource,
+                                                            offers: stored.offers, createdAt: stored.createdAt, expiresAt: stored.expiresAt))
+        let credential = PaymentCharge.credential(answering: other, with: Credential(rail: .stripe, offerID: other.id, payload: ["spt": "spt_x"]))
+        let answer = await gate.handle(world.request("/premium", HTTPFields([("Authorization", try credential.headerValue())])))
+        #expect(answer.pass == nil && answer.response?.status == 402)
+        let body = String(decoding: answer.response?.body ?? [], as: UTF8.self)
+        #expect(body.contains("another Stripe charge"), "\(body)")
         #expect(rail.settled.isEmpty)
     }
 
