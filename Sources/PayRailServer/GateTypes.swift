@@ -188,8 +188,9 @@ public struct GateConfiguration: Sendable {
     public var clock: any PayRailClock
     /// Receives one line per decision; lines never contain a secret, token, preimage or credential.
     public var log: (@Sendable (String) -> Void)?
-    /// Finds the offer id inside a plain `X-Receipt` rail proof (the fake voucher carries it); the
-    /// default reads the `rid` claim of a `claims.signature` voucher.
+    /// Finds the offer id inside a plain `X-Receipt` rail proof; the default
+    /// (``standardPlainProofOfferID``) reads a Stripe `pi_…` as its own offer and the `rid` claim of a
+    /// fake `claims.signature` voucher.
     public var plainProofOfferID: @Sendable (RailID, String) -> String?
     /// The dialects credentials are read in, in the order they are looked for (the first that finds
     /// one decides); every dialect also names its keys on every 402. See `GateDialects.standard`.
@@ -203,7 +204,7 @@ public struct GateConfiguration: Sendable {
         rateLimit: TokenBucketPolicy? = nil, grantSeconds: Int64 = 3600, challengeLifetime: TimeInterval = 300,
         idempotencyLifetime: TimeInterval = 86_400, publicOrigin: String? = nil, clock: any PayRailClock = SystemClock(),
         log: (@Sendable (String) -> Void)? = nil,
-        plainProofOfferID: @escaping @Sendable (RailID, String) -> String? = GateConfiguration.voucherRequestID,
+        plainProofOfferID: @escaping @Sendable (RailID, String) -> String? = GateConfiguration.standardPlainProofOfferID,
         dialects: [any GateDialect] = GateDialects.standard
     ) {
         self.realm = realm
@@ -224,6 +225,24 @@ public struct GateConfiguration: Sendable {
         self.log = log
         self.plainProofOfferID = plainProofOfferID
         self.dialects = dialects
+    }
+
+    /// The offer a plain rail proof names: on Stripe a PaymentIntent id (`pi_` and letters, digits or
+    /// `_`, at most 255 bytes) is the offer's own id (the plain form's offer is its intent; a client
+    /// secret, `pi_…_secret_…`, names none); elsewhere the fake voucher's `rid`. It only picks which
+    /// challenge to check: the rail retrieves the intent and checks its amount, currency, challenge
+    /// metadata and status itself.
+    public static let standardPlainProofOfferID: @Sendable (RailID, String) -> String? = { rail, proof in
+        guard rail == .stripe else { return voucherRequestID(rail, proof) }
+        return stripePaymentIntentID(proof)
+    }
+
+    /// `proof` when it is a bare PaymentIntent id, else `nil`.
+    static func stripePaymentIntentID(_ proof: String) -> String? {
+        let bytes = proof.utf8
+        guard proof.hasPrefix("pi_"), bytes.count > 3, bytes.count <= 255, !proof.contains("_secret_"),
+              bytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ((($0 | 0x20) &- 0x61) < 26) || $0 == 0x5F }) else { return nil }
+        return proof
     }
 
     /// Reads the request id (`rid`) from a `base64url(JSON).signature` voucher, without trusting it:

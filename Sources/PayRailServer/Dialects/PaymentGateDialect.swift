@@ -8,7 +8,8 @@ import PayRailWire
 ///
 /// Its credentials come back under the challenge's id (`payment:<id>`), not a rail's offer id: the
 /// echoed challenge is what the scheme carries, and a method such as Stripe's has no offer id a
-/// payer could echo. A PayRail receipt token presented as `Authorization: Payment <jws>` replays.
+/// payer could echo (its credential is relabelled with the offer stored under that key). A PayRail
+/// receipt token presented as `Authorization: Payment <jws>` replays.
 public struct PaymentGateDialect: GateDialect {
     /// Creates the dialect.
     public init() {}
@@ -86,8 +87,29 @@ public struct PaymentGateDialect: GateDialect {
             throw refusal(.invalidPayload, "the payload is not valid for this method: \(error.reason)", "invalid-payload")
         }
         let keys = Self.keys(presentation, credential)
+        if credential.offerID == echoedID {
+            return try await Self.relabelled(credential, key: keys[0], echoedID: echoedID, context: context)
+        }
         return CredentialLookup(key: keys[0], fallbackKeys: Array(keys.dropFirst()), rail: credential.rail, credential: credential,
                                 echoedChallengeID: echoedID)
+    }
+
+    /// A credential whose request names no offer id of its own (a Stripe charge: draft-stripe-charge-00
+    /// has no such field, and its `externalId` is the merchant's optional reference, neither required
+    /// nor unique) is relabelled with the id of the offer this gate stored under the challenge's own
+    /// key, and looked up under that key only. The challenge id is the HMAC over every parameter the
+    /// payer echoed, so the stored offer is the one this gate issued with exactly this challenge: a
+    /// client cannot point its credential at another offer without breaking the HMAC, and nothing a
+    /// server writes in the request (an `externalId` reused across challenges) can make two challenges
+    /// share an offer. `credential(_:lookup:answering:of:context:)` then checks the echo against it.
+    static func relabelled(_ credential: Credential, key: String, echoedID: String,
+                           context: GateDialectContext) async throws(GateRefusal) -> CredentialLookup {
+        guard let stored = try await context.keyRecord([key])?.offers.first, stored.rail == credential.rail else {
+            throw GateRefusal(credential: .invalidChallenge, detail: "this server issued no challenge for that offer", logReason: "unknown-challenge",
+                              challengeID: echoedID)
+        }
+        let bound = Credential(rail: credential.rail, offerID: stored.id, payload: credential.payload, payerID: credential.payerID)
+        return CredentialLookup(key: key, rail: credential.rail, credential: bound, echoedChallengeID: echoedID)
     }
 
     /// The last instant the challenge was valid, when that is less than `grace` before `now`.
@@ -103,7 +125,9 @@ public struct PaymentGateDialect: GateDialect {
         [key(challengeID: presentation.challenge.id)] + (credential.map { [ChallengeKey.railOfferKey($0.rail, $0.offerID)] } ?? [])
     }
 
-    /// The echo is HMAC-bound; it must still say what the stored offer says.
+    /// The echo is HMAC-bound; it must still say what the stored offer says: amount, payee, and for
+    /// Stripe (draft-stripe-charge-00, "Challenge Binding": currency, business network, metadata) the
+    /// network id, payment method types, `externalId` and metadata.
     public func credential(_ presentation: PaymentCredential, lookup: CredentialLookup, answering offer: Offer, of record: ChallengeRecord,
                            context: GateDialectContext) throws(GateRefusal) -> Credential {
         guard let credential = lookup.credential,
@@ -112,6 +136,14 @@ public struct PaymentGateDialect: GateDialect {
         else {
             throw GateRefusal(credential: .paymentInsufficient, detail: "the credential does not pay the offered amount", logReason: "amount",
                               challengeID: record.id)
+        }
+        if offer.rail == .stripe {
+            let bound = ["networkId", "paymentMethodTypes", "externalId"].filter { echoed.details[$0] != offer.details[$0] }
+            let metadata = { (details: [String: String]) in details.filter { $0.key.hasPrefix("metadata.") } }
+            guard bound.isEmpty, metadata(echoed.details) == metadata(offer.details) else {
+                throw GateRefusal(credential: .invalidChallenge, detail: "the credential answers another Stripe charge than the one offered",
+                                  logReason: "stripe-binding", challengeID: record.id)
+            }
         }
         return credential
     }

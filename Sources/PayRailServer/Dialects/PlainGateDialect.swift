@@ -8,8 +8,9 @@ import PayRailWire
 /// credential, or a PayRail receipt token presented again to replay.
 ///
 /// Preimages come back under their payment hash and rail proofs under the offer id the proof names
-/// (`offer:<rail>:<id>`); a Payment credential in `X-Receipt` is checked exactly as the Payment
-/// scheme checks it, and only told in this dialect.
+/// (`offer:<rail>:<id>`: a fake voucher's `rid`, a Stripe PaymentIntent's own `pi_…`); a Payment
+/// credential in `X-Receipt` is checked exactly as the Payment scheme checks it, and only told in
+/// this dialect.
 public struct PlainGateDialect: GateDialect {
     /// What an `X-Receipt` value carried.
     public enum Presentation: Sendable {
@@ -58,7 +59,7 @@ public struct PlainGateDialect: GateDialect {
         }
         for rail in context.configuration.rails {
             if let offerID = context.configuration.plainProofOfferID(rail.id, proof) {
-                let credential = Credential(rail: rail.id, offerID: offerID, payload: [PlainReceipt.proofField(for: rail.id): proof])
+                let credential = Credential(rail: rail.id, offerID: offerID, payload: [PlainReceipt.proofField(for: rail.id, proof: proof): proof])
                 return CredentialLookup(key: ChallengeKey.railOfferKey(rail.id, offerID), rail: rail.id, credential: credential)
             }
         }

@@ -173,6 +173,12 @@ public struct PlainChallenge: Hashable, Sendable {
         if let map = try PaymentJSON.optionalObject(object, "details", in: what) {
             details = try PaymentJSON.stringMap(map, in: "payment.details")
         }
+        // A Shared Payment Token names no offer, so `X-Receipt: spt_…` cannot be matched, and sending it
+        // would hand the seller a token it then refuses: PayRail's token form is answered in the Payment
+        // scheme only (whose challenge the same 402 carries).
+        if rail == .stripe, details["form"] == "spt" {
+            throw WireError(.unsupported, "a Stripe Shared Payment Token offer is answered in the Payment scheme, not with X-Receipt")
+        }
         var invoice: Bolt11SignedInvoice?
         if rail == .lightning {
             let text = try PaymentJSON.optionalString(object, "invoice", in: what) ?? details["invoice"]

@@ -4,7 +4,7 @@
 //   1. `Payment <base64url>`                         a Payment-scheme credential (any rail)
 //   2. exactly 64 hex digits                          a Lightning preimage (server: sha256 -> challenge)
 //   3. three non-empty base64url parts joined by "."  a receipt token (compact JWS) for a replay
-//   4. anything else printable                        a rail's own proof (fake voucher "x.y", Stripe spt_...)
+//   4. anything else printable                        a rail's own proof (fake voucher "x.y", Stripe pi_... or spt_...)
 //
 // A JWS always has three parts and a fake voucher two, so 3 and 4 cannot be confused.
 
@@ -76,31 +76,44 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
         return value
     }
 
-    /// The payload member a rail proof fills, per rail (the single value the plain form carries).
-    public static func proofField(for rail: RailID) -> String {
+    /// The payload member a rail proof fills, per rail and proof (the single value the plain form
+    /// carries). Stripe has two: a PaymentIntent id (`pi_…`, the founding article's form, which the
+    /// payer confirmed) fills `paymentIntent`; anything else is a Shared Payment Token (`spt`).
+    public static func proofField(for rail: RailID, proof: String) -> String {
         switch rail {
         case .lightning: return "preimage"
-        case .stripe: return "spt"
+        case .stripe: return proof.hasPrefix("pi_") ? "paymentIntent" : "spt"
         case .fake: return "voucher"
         default: return "proof"
         }
     }
 
+    /// The payload members that may carry a rail's plain proof, in the order an agent looks for them.
+    static func proofFields(for rail: RailID) -> [String] {
+        rail == .stripe ? ["paymentIntent", "spt"] : [proofField(for: rail, proof: "")]
+    }
+
     // MARK: Agent side
 
     /// The `X-Receipt` answering `offer` with a rail credential: the preimage for Lightning, otherwise the
-    /// rail's single proof value (``proofField(for:)``). Rails whose proof needs more than one value
-    /// (a Stripe `externalId`) must be answered in the Payment dialect instead.
+    /// rail's single proof value (``proofField(for:proof:)``: for Stripe the confirmed PaymentIntent's
+    /// `pi_…`, else the `spt_…`). Rails whose proof needs more than one value must be answered in the
+    /// Payment dialect instead.
     ///
     /// - Throws: `.missingField` when the credential lacks the proof; `.malformed` for a Lightning
-    ///   preimage that is not 64 hex digits; `.bindingMismatch` for a credential of another rail.
+    ///   preimage that is not 64 hex digits, or a Stripe proof in the wrong member (`paymentIntent` must
+    ///   be `pi_…`, `spt` must not be); `.bindingMismatch` for a credential of another rail.
     public static func answering(_ offer: Offer, with credential: Credential) throws(WireError) -> PlainReceipt {
         guard credential.rail == offer.rail else {
             throw WireError(.bindingMismatch, "the credential is for \(credential.rail), the offer for \(offer.rail)")
         }
-        let field = proofField(for: offer.rail)
-        guard let proof = credential.payload[field], !proof.isEmpty else {
-            throw WireError(.missingField, "the credential has no \(field) for the \(offer.rail) rail")
+        let fields = proofFields(for: offer.rail)
+        guard let field = fields.first(where: { credential.payload[$0]?.isEmpty == false }), let proof = credential.payload[field] else {
+            throw WireError(.missingField, "the credential has no \(fields.joined(separator: " or ")) for the \(offer.rail) rail")
+        }
+        // The server reads the member back from the proof's shape: it must say the same.
+        guard proofField(for: offer.rail, proof: proof) == field else {
+            throw WireError(.malformed, "the \(field) proof does not have that member's shape")
         }
         if offer.rail == .lightning {
             guard proof.utf8.count == 64, proof.utf8.allSatisfy(isHex) else {
@@ -114,7 +127,7 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
     // MARK: Server side
 
     /// The domain credential for an offer the server made (found by the caller: for a preimage by
-    /// `sha256(preimage)`, for a proof by the rail). Payload: ``proofField(for:)`` = the value.
+    /// `sha256(preimage)`, for a proof by the rail). Payload: ``proofField(for:proof:)`` = the value.
     ///
     /// - Throws: `.unsupported` for a receipt token (check it as a receipt, not as a payment) or a
     ///   Payment credential (read it with ``PaymentCharge/domainCredential(from:)``); `.bindingMismatch`
@@ -130,7 +143,7 @@ public enum PlainReceipt: Hashable, Sendable, CustomStringConvertible {
             }
             return Credential(rail: .lightning, offerID: offer.id, payload: ["preimage": X402Syntax.hex(bytes)])
         case .railProof(let proof):
-            return Credential(rail: offer.rail, offerID: offer.id, payload: [Self.proofField(for: offer.rail): proof])
+            return Credential(rail: offer.rail, offerID: offer.id, payload: [Self.proofField(for: offer.rail, proof: proof): proof])
         case .receiptToken:
             throw WireError(.unsupported, "a receipt token is a replay: verify it as a receipt, it pays no offer")
         case .paymentCredential:

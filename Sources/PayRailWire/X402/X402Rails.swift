@@ -56,11 +56,24 @@ extension X402PaymentRequirements {
         self = first
     }
 
-    /// Every `accepts` entry for one offer: one for Lightning and the fake rail, one per card network.
+    /// The Stripe offer `form` detail of an offer settled with x402's `{token, paymentId}` (auth-capture).
+    /// A Stripe offer with another `form` has no x402 entry; one without `form` (another payee rail's)
+    /// is taken to settle that payload.
+    public static let cardSettleableForm = "auth-capture"
+
+    /// Every `accepts` entry for one offer: one for Lightning and the fake rail, one per card network
+    /// (Stripe offers whose `form` is absent or ``cardSettleableForm`` only).
     public static func requirements(for offer: Offer, context: X402OfferContext) throws(WireError) -> [X402PaymentRequirements] {
         switch offer.rail {
         case .lightning: return [try lightning(offer, context)]
         case .stripe:
+            // Only an offer that can be settled with the payload `{token, paymentId}` is advertised as
+            // auth-capture. PayRail's own Stripe forms name another proof: `intent` (the payer confirms
+            // the offered PaymentIntent and presents `pi_…`) and `spt` (a Shared Payment Token); a card
+            // entry for them would take a payment the gate cannot settle.
+            if let form = offer.details["form"], form != cardSettleableForm {
+                throw WireError(.unsupported, "this Stripe offer (form \(form.prefix(20))) cannot be settled with an x402 card token")
+            }
             guard !context.cardNetworks.isEmpty else { throw WireError(.missingField, "no card network to offer a card payment on") }
             var result: [X402PaymentRequirements] = []
             for cardNetwork in context.cardNetworks { result.append(try card(offer, cardNetwork: cardNetwork, context)) }

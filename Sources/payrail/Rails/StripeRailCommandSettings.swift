@@ -125,40 +125,8 @@ struct StripeRailCommandSettings: RailCommandSettings {
     }
 
     func payerWallet() throws(CommandFailure) -> any PayerRail {
-        do { return WireReadyStripePayer(try StripePayerRail(client: client, paymentMethod: paymentMethod ?? "")) } catch {
+        do { return try StripePayerRail(client: client, paymentMethod: paymentMethod ?? "") } catch {
             throw .usage("--stripe-payment-method: \(error.reason)")
         }
-    }
-}
-
-/// The Stripe payer as `payrail fetch` may use it today: it refuses offers that carry a PaymentIntent.
-///
-/// Confirming such an offer moves money, and no dialect can yet carry its proof back: the plain
-/// `X-Receipt` writes a Stripe proof as `spt` (`PlainReceipt.proofField`), and the gate finds no
-/// offer for a `pi_` receipt (`GateConfiguration.plainProofOfferID`). Paying it would charge the card
-/// and then fail to present the payment, so the agent declines before paying. The library's
-/// `StripePayerRail` pays these offers (its contract suite runs against localstripe); this guard goes
-/// once the wire carries `pi_` receipts.
-struct WireReadyStripePayer: PayerRail {
-    let rail: StripePayerRail
-
-    init(_ rail: StripePayerRail) { self.rail = rail }
-
-    var id: RailID { rail.id }
-
-    func quote(_ offer: Offer) async -> QuoteDecision {
-        if let refusal = Self.refusal(offer) { return .refused(refusal) }
-        return await rail.quote(offer)
-    }
-
-    func pay(_ offer: Offer) async throws(RailError) -> Credential {
-        if let refusal = Self.refusal(offer) { throw refusal }
-        return try await rail.pay(offer)
-    }
-
-    static func refusal(_ offer: Offer) -> RailError? {
-        guard offer.details["paymentIntent"] != nil || offer.details["form"] == "intent" else { return nil }
-        return RailError(.unsupported, "a PaymentIntent offer cannot be answered yet: no dialect carries its pi_ receipt back (issue #17)",
-                         rail: .stripe)
     }
 }
