@@ -166,9 +166,11 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
 
     // MARK: - Refunds and rail events (PaymentEventStore)
 
-    /// The consumption whose settlement has this reference, if any.
+    /// The consumption whose settlement has this reference (or, failing that, this offer id), if any.
     public func consumedChallenge(settlementReference reference: String) async throws(StoreError) -> ConsumedChallenge? {
-        lock.withLock { consumed.values.first { $0.settlement.reference == reference } }
+        lock.withLock {
+            consumed.values.first { $0.settlement.reference == reference } ?? consumed.values.first { $0.settlement.offerID == reference }
+        }
     }
 
     /// Every refund recorded for a challenge, oldest first.
@@ -220,6 +222,11 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
                                     response: record.receipt.response, credentialHash: record.receipt.credentialHash)
         consumed[challengeID] = ConsumedChallenge(challengeID: challengeID, settlement: record.settlement, receipt: receipt,
                                                   consumedAt: record.consumedAt)
+    }
+
+    /// Whether an event id was recorded.
+    public func knownEvent(id: String) async throws(StoreError) -> Bool {
+        lock.withLock { events[id] != nil }
     }
 
     /// Records an event once; `false` for an id seen before.

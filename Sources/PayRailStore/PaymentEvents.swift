@@ -83,7 +83,8 @@ public struct PaymentEventRecord: Hashable, Sendable {
 
 /// Refunds and rail events, recorded against consumed challenges.
 public protocol PaymentEventStore: Sendable {
-    /// The consumption whose settlement has this rail reference (`pi_…`, a fake payment id), if any.
+    /// The consumption whose settlement has this rail reference (`pi_…`, `ch_…`, a fake payment id), or
+    /// failing that whose offer has this id (the PaymentIntent of Stripe's plain form), if any.
     func consumedChallenge(settlementReference reference: String) async throws(StoreError) -> ConsumedChallenge?
 
     /// Every refund recorded for a challenge, oldest first.
@@ -108,6 +109,9 @@ public protocol PaymentEventStore: Sendable {
     ///
     /// - Returns: `false` when the id was already recorded (a redelivery: do nothing again).
     func recordEvent(_ event: PaymentEventRecord) async throws(StoreError) -> Bool
+
+    /// Whether an event id was recorded (a redelivery is answered at once).
+    func knownEvent(id: String) async throws(StoreError) -> Bool
 }
 
 extension RefundRecord {

@@ -7,11 +7,15 @@ import PayRail
 // reserve the last refundable amount.
 
 extension SQLiteGateStore {
-    /// The consumption whose settlement has this reference, if any.
+    /// The consumption whose settlement has this reference (or, failing that, this offer id), if any.
     public func consumedChallenge(settlementReference reference: String) async throws(StoreError) -> ConsumedChallenge? {
         try await perform { connection throws(StoreError) in
-            try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE settlement_reference = ?",
-                                 [.text(reference)], row: Self.consumed).first
+            if let found = try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE settlement_reference = ?",
+                                                [.text(reference)], row: Self.consumed).first {
+                return found
+            }
+            return try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE offer_id = ? LIMIT 1",
+                                        [.text(reference)], row: Self.consumed).first
         }
     }
 
@@ -79,6 +83,13 @@ extension SQLiteGateStore {
                 """, [.text(event.id), .text(event.type), .text(event.objectID), event.challengeID.map { .text($0) } ?? .null,
                       .integer(StoreTime.milliseconds(event.receivedAt))])
             return inserted == 1
+        }
+    }
+
+    /// Whether an event id was recorded.
+    public func knownEvent(id: String) async throws(StoreError) -> Bool {
+        try await perform { connection throws(StoreError) in
+            !(try connection.query("SELECT 1 FROM payment_events WHERE id = ?", [.text(id)]) { _ in true }).isEmpty
         }
     }
 

@@ -103,6 +103,7 @@ enum SQLiteSchema {
                 received_at_ms INTEGER NOT NULL
             ) STRICT;
             CREATE INDEX consumed_challenges_by_reference ON consumed_challenges(settlement_reference);
+            CREATE INDEX consumed_challenges_by_offer ON consumed_challenges(offer_id);
             """),
     ]
 

@@ -24,6 +24,8 @@ struct ServeContext: Sendable {
     let jwks: [UInt8]
     /// The gate as middleware in front of `resource(_:)`, counting every decision.
     let paywall: HTTPMiddleware
+    /// `--stripe-webhook-path`'s receiver, or `nil`.
+    var stripeWebhook: StripeWebhookEndpoint? = nil
 
     /// The reserved routes (never priced), else the paywall in front of the resource. Routing reads
     /// the canonical target the paywall prices, so `//healthz` is `/healthz` and never the upstream's.
@@ -34,6 +36,9 @@ struct ServeContext: Sendable {
         case .failure(let refusal): return problem(refusal)
         }
         let isRead = request.method == "GET" || request.method == "HEAD"
+        if let hook = stripeWebhook, request.path == hook.path {
+            return request.method == "POST" ? await hook.handle(request) : problem(.methodNotAllowed(request.method))
+        }
         switch request.path {
         case "/healthz" where isRead:
             // Priced requests fail while the store does: say so to the load balancer (no disk access here).
