@@ -23,15 +23,41 @@ extension StripePayeeRail {
     }
 
     /// Refunds through the Rail contract; `reason` is kept by the caller, not sent (localstripe
-    /// refuses refund `reason`, and Stripe accepts only its own three values).
+    /// refuses refund `reason`, and Stripe accepts only its own three values). The caller's key goes
+    /// into the refund's metadata as well as the Idempotency-Key, and the intent's refunds are listed
+    /// first: a refund already made under this key is returned without a second POST, even by a
+    /// server that ignores Idempotency-Key (localstripe) or after Stripe forgot the key (24 hours).
     public func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund {
-        let refund = try await createRefund(settlement, amount: amount) { intentID, _ in
+        let intentID = settlement.reference.hasPrefix("pi_") ? settlement.reference : settlement.offerID
+        if settlement.rail == id, settlement.kind.isFinal, let earlier = try await earlierRefund(intentID, key: idempotencyKey) {
+            let money = (try? Money(amount: earlier.amount, unit: settlement.amount.unit)) ?? settlement.amount
+            guard amount == nil || amount == money else {
+                throw RailError(.mismatch, "refund key already used for \(money), not \(amount.map(\.description) ?? "the rest")", rail: id)
+            }
+            return Refund(rail: id, id: earlier.id, settlementReference: settlement.reference, amount: money,
+                          status: Self.refundStatus(earlier.status))
+        }
+        let refund = try await createRefund(settlement, amount: amount, metadataKey: idempotencyKey) { intentID, _ in
             StripeIdempotency.key("refund", [intentID, "contract", idempotencyKey])
         }
         let money = (try? Money(amount: refund.amount, unit: settlement.amount.unit)) ?? settlement.amount
         return Refund(rail: id, id: refund.id, settlementReference: settlement.reference, amount: money,
                       status: Self.refundStatus(refund.status))
     }
+
+    /// `GET /v1/refunds?payment_intent=…&limit=100`: the refund made under `key`, if any.
+    private func earlierRefund(_ intentID: String, key: String) async throws(RailError) -> StripeKeyedRefund? {
+        do {
+            let list: StripeKeyedRefundList = try await client.get(
+                "/v1/refunds?payment_intent=" + StripeClient.checked(intentID, prefix: "pi_") + "&limit=100").value
+            return list.data.first { $0.metadata?[Self.refundKeyMetadata] == key }
+        } catch {
+            throw error.railError("listing the refunds")
+        }
+    }
+
+    /// The metadata name the caller's refund key is kept under.
+    static let refundKeyMetadata = "payrail_refund_key"
 
     /// Stripe's refund status as the contract's; an unknown or missing one is `.pending` (look again).
     static func refundStatus(_ status: String?) -> RefundStatus {
@@ -42,7 +68,7 @@ extension StripePayeeRail {
         }
     }
 
-    private func createRefund(_ settlement: Settlement, amount: Money?,
+    private func createRefund(_ settlement: Settlement, amount: Money?, metadataKey: String? = nil,
                               key: (String, Money) -> String) async throws(RailError) -> StripeRefund {
         guard settlement.rail == id, settlement.kind.isFinal else {
             throw RailError(.unsupported, "only a captured Stripe settlement can be refunded (void an authorization instead)", rail: id)
@@ -54,7 +80,15 @@ extension StripePayeeRail {
             throw RailError(.unsupported, "\(wanted) cannot be refunded: \(charge.refundable) \(settlement.amount.unit) is left of \(settlement.amount)", rail: id)
         }
         do {
-            return try await client.createRefund(paymentIntent: intentID, amount: wanted.amount, idempotencyKey: key(intentID, wanted)).value
+            guard let metadataKey else {
+                return try await client.createRefund(paymentIntent: intentID, amount: wanted.amount, idempotencyKey: key(intentID, wanted)).value
+            }
+            var form = StripeForm()
+            form.add("payment_intent", intentID)
+            form.add("amount", String(wanted.amount))
+            form.add("metadata[\(Self.refundKeyMetadata)]", metadataKey)
+            let reply: StripeReply<StripeRefund> = try await client.post("/v1/refunds", form, idempotencyKey: key(intentID, wanted))
+            return reply.value
         } catch {
             throw error.railError("refunding")
         }
@@ -75,4 +109,17 @@ extension StripePayeeRail {
             throw RailError(.unavailable, "looking the charge up failed unexpectedly", retry: .afterLookup, rail: id)
         }
     }
+}
+
+/// A refund with the metadata the contract form reads back (schema `refund`).
+struct StripeKeyedRefund: Sendable, Decodable {
+    let id: String
+    let amount: Int64
+    let status: String?
+    let metadata: [String: String]?
+}
+
+/// `GET /v1/refunds` (schema `RefundList`).
+struct StripeKeyedRefundList: Sendable, Decodable {
+    let data: [StripeKeyedRefund]
 }
