@@ -1,6 +1,7 @@
 import Foundation
 import PayRail
 import PayRailHTTP
+import PayRailStore
 import PayRailWire
 import Testing
 
@@ -68,5 +69,39 @@ struct RefundCommandTests {
         let replay = try await exchange(second.url("/premium"), headers: HTTPFields([("X-Receipt", token)]))
         #expect(replay.status == 402, "a refunded receipt grants nothing: \(replay.status) \(replay.text)")
         #expect(second.stop() == 0)
+    }
+}
+
+extension RefundCommandTests {
+    /// The claims of a compact receipt token (test reading only; the gate verifies them).
+    static func claims(_ token: String) -> [String: Any] {
+        let parts = token.split(separator: ".")
+        guard parts.count == 3 else { return [:] }
+        var text = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text) else { return [:] }
+        return ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:]
+    }
+
+    @Test("a grant ended by another process sharing the store (payrail refund, a webhook) stops replaying within seconds")
+    func grantEndedElsewhereStopsReplaying() async throws {
+        let server = try ServeProcess(["--rail", "fake"])
+        defer { server.kill() }
+        let unpaid = try await exchange(server.url("/premium"))
+        let reading = PaymentResponseReader.read(status: unpaid.status, headers: unpaid.headers, body: unpaid.body, receivedAt: Date())
+        let read = try #require(reading.offers.first { $0.dialect == .payment })
+        let credential = try await DemoPayer(dataDirectory: server.data).pay(read.offer)
+        let paid = try await exchange(server.url("/premium"), headers: try read.credentialFields(for: credential))
+        let token = try #require(paid.headers["X-Receipt"])
+        for _ in 0..<2 { #expect(try await exchange(server.url("/premium"), headers: HTTPFields([("X-Receipt", token)])).status == 200) }
+
+        let store = try SQLiteGateStore(path: server.data.appendingPathComponent("gate.sqlite").path)
+        let reference = try #require(Self.claims(token)["ref"] as? String)
+        let consumed = try #require(try await store.consumedChallenge(settlementReference: reference))
+        try await store.endGrant(challengeID: consumed.challengeID)
+        try await Task.sleep(for: .seconds(2.5))
+        let replay = try await exchange(server.url("/premium"), headers: HTTPFields([("X-Receipt", token)]))
+        #expect(replay.status == 402, "the replay cache served an ended grant: \(replay.status)")
+        #expect(server.stop() == 0)
     }
 }
