@@ -58,18 +58,29 @@ enum RefundCommand {
             throw CommandFailure.refused("no gate database \(databasePath): pass --db or --data as for payrail serve")
         }
         let store = try SQLiteGateStore(path: databasePath)
-        defer { Task { await store.close() } }
         let finder = GateRefunder(store: store, rails: [])
         let consumed: ConsumedChallenge
-        do { consumed = try await finder.consumption(target) } catch { throw failure(error) }
+        do { consumed = try await finder.consumption(target) } catch {
+            await store.close()
+            throw failure(error)
+        }
         let settings = try RailCommandRegistry.settings(for: [consumed.settlement.rail], arguments, role: .payee)
         let services = try await services(for: consumed.settlement.rail, data: data)
-        defer { Task { await services.processor.close() } }
         let refunder = GateRefunder(store: store, rails: settings.map { $0.payeeRail(services) })
-        let outcome: GateRefundOutcome
-        do { outcome = try await refunder.refund(target, amount: amount, reason: arguments.value("reason")) } catch { throw failure(error) }
-        try report(outcome, json: arguments.flag("json"))
-        return .success
+        let result: Result<GateRefundOutcome, GateRefundError>
+        do { result = .success(try await refunder.refund(target, amount: amount, reason: arguments.value("reason"))) } catch {
+            result = .failure(error)
+        }
+        // Closed before the answer, so nothing is left running when the process exits.
+        await services.processor.close()
+        await store.close()
+        switch result {
+        case .success(let outcome):
+            try report(outcome, json: arguments.flag("json"))
+            return .success
+        case .failure(let error):
+            throw failure(error)
+        }
     }
 
     private static func failure(_ error: GateRefundError) -> CommandFailure {

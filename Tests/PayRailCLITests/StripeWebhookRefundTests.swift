@@ -107,6 +107,13 @@ struct StripeWebhookRefundTests {
         let consumed = try #require(try await store.consumedChallenge(id: "ch-webhook-1"))
         #expect(consumed.receipt.grantExpiresAt <= Date(), "the refund ended the grant")
 
+        // A dispute Stripe cannot show now (localstripe has no disputes): 503, not recorded, so Stripe delivers it again.
+        let dispute = event("evt_disputeUnseen1", "charge.dispute.created", object: "dp_unknownDispute1", kind: "dispute")
+        let unseen = try await exchange(hook, method: "POST", headers: HTTPFields([("Stripe-Signature", try StripePythonSigner.header(dispute, secret: Self.hookSecret))]),
+                                        body: Array(dispute.utf8))
+        #expect(unseen.status == 503, "\(unseen.status) \(unseen.text)")
+        #expect(try await store.knownEvent(id: "evt_disputeUnseen1") == false)
+
         // An event about another payment is acknowledged and recorded, nothing else.
         let (otherIntent, _) = try await paidIntent(peer, store: store, challenge: "ch-webhook-2")
         let succeeded = event("evt_succeededOther1", "payment_intent.succeeded", object: otherIntent, kind: "payment_intent")
