@@ -178,10 +178,9 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
         lock.withLock { refundsByChallenge[challengeID] ?? [] }
     }
 
-    /// Records a pending refund and ends the grant (see `PaymentEventStore.reserveRefund`).
+    /// Records a pending refund (see `PaymentEventStore.reserveRefund`).
     public func reserveRefund(_ refund: RefundRecord) async throws(StoreError) -> RefundReservation {
-        let now = StoreTime.normalized(clock.now())
-        return try locked { () throws(StoreError) -> RefundReservation in
+        try locked { () throws(StoreError) -> RefundReservation in
             guard let record = consumed[refund.challengeID] else {
                 throw StoreError(code: .notFound, reason: "no consumed challenge \(refund.challengeID)", isRetrySafe: false)
             }
@@ -191,7 +190,6 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
             try RefundRules.check(refund, paid: record.settlement.amount, earlier: list)
             list.append(refund)
             refundsByChallenge[refund.challengeID] = list
-            endGrantLocked(refund.challengeID, now: now)
             return .reserved(refund)
         }
     }

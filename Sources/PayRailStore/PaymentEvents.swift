@@ -8,8 +8,8 @@ import PayRail
 // A refund is reserved before the rail is asked (status `pending`, the total checked against what was
 // paid in the same transaction), then completed with the rail's answer. A refund whose outcome is
 // unknown stays `pending` and is retried with the same key; a refund the rail refused is `failed`
-// and no longer counts. Reserving ends the receipt's grant: fail closed, a payment being refunded
-// is not served again.
+// and no longer counts. The caller ends the receipt's grant (`endGrant`) once the rail accepted the
+// refund or its outcome is unknown: a refund the rail refused leaves the payer's grant alone.
 
 /// A refund of a consumed challenge's settlement, as the gate recorded it.
 public struct RefundRecord: Hashable, Sendable {
@@ -90,7 +90,7 @@ public protocol PaymentEventStore: Sendable {
     /// Every refund recorded for a challenge, oldest first.
     func refunds(challengeID: String) async throws(StoreError) -> [RefundRecord]
 
-    /// Records a pending refund and ends the receipt's grant, atomically, unless the key is known.
+    /// Records a pending refund, unless the key is known (checked and written in one transaction).
     ///
     /// - Throws: `.notFound` when the challenge was never consumed (or was purged), `.invalidArgument`
     ///   when the amount is not positive, in another unit, or would take the total of pending and

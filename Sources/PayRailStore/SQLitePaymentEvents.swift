@@ -24,10 +24,9 @@ extension SQLiteGateStore {
         try await perform { connection throws(StoreError) in try Self.refunds(challengeID, connection) }
     }
 
-    /// Records a pending refund and ends the grant, in one transaction (see `PaymentEventStore.reserveRefund`).
+    /// Records a pending refund, in one transaction (see `PaymentEventStore.reserveRefund`).
     public func reserveRefund(_ refund: RefundRecord) async throws(StoreError) -> RefundReservation {
-        let now = StoreTime.milliseconds(clock.now())
-        return try await perform { connection throws(StoreError) -> RefundReservation in
+        try await perform { connection throws(StoreError) -> RefundReservation in
             try connection.immediateTransaction { () throws(StoreError) -> RefundReservation in
                 let paid = try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE challenge_id = ?",
                                                 [.text(refund.challengeID)], row: Self.consumed).first
@@ -45,7 +44,6 @@ extension SQLiteGateStore {
                           .integer(Int64(refund.amount.unit.exponent)), refund.reason.map { .text($0) } ?? .null,
                           .text(refund.status.rawValue), refund.railRefundID.map { .text($0) } ?? .null,
                           .integer(StoreTime.milliseconds(refund.createdAt)), .integer(StoreTime.milliseconds(refund.updatedAt))])
-                try Self.endGrant(refund.challengeID, now: now, connection)
                 return .reserved(refund)
             }
         }

@@ -130,6 +130,7 @@ struct StripeWebhookEndpoint: Sendable {
             _ = try await store.reserveRefund(RefundRecord(
                 challengeID: consumed.challengeID, key: "stripe-event-" + facts.event.id, amount: delta, reason: "charge.refunded",
                 status: .succeeded, railRefundID: facts.chargeID, createdAt: now, updatedAt: now))
+            try await store.endGrant(challengeID: consumed.challengeID)
             return "effect=refund-recorded(\(delta)) grant-ended"
         }
     }

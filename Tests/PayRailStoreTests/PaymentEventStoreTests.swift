@@ -20,7 +20,7 @@ struct PaymentEventStoreTests {
                      railRefundID: nil, createdAt: date, updatedAt: date)
     }
 
-    @Test("a refund is reserved once per key, never above what was paid, and ends the grant", arguments: StoreKind.allCases)
+    @Test("a refund is reserved once per key, never above what was paid; ending the grant is separate", arguments: StoreKind.allCases)
     func reserveOnce(kind: StoreKind) async throws {
         let (fixture, events) = try await paid(kind)
         #expect(try await events.consumedChallenge(settlementReference: "pay-r")?.challengeID == "ch-r")
@@ -32,6 +32,8 @@ struct PaymentEventStoreTests {
             Issue.record("the first reservation must be new")
             return
         }
+        #expect(try await fixture.store.consumedChallenge(id: "ch-r")?.receipt.grantExpiresAt == before.receipt.grantExpiresAt)
+        try await events.endGrant(challengeID: "ch-r")
         let after = try #require(try await fixture.store.consumedChallenge(id: "ch-r"))
         #expect(after.receipt.grantExpiresAt <= fixture.clock.now())
         #expect(try await events.reserveRefund(try refund("k1", 60)) == .existing(first))

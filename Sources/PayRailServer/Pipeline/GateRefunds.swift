@@ -5,10 +5,11 @@ import PayRailStore
 
 // Refunds of consumed challenges, for `payrail refund` (and any host): find the consumption by its
 // receipt token (by hash, as the gate looks receipts up) or its settlement reference, reserve the
-// refund in the store (never above what was paid; the receipt's grant ends in the same transaction),
-// ask the rail that was paid with the same idempotency key, and record its answer. A refund whose
-// outcome is unknown (timeout, lost connection) stays pending: running the same refund again asks
-// the rail again with the same key, which never refunds twice.
+// refund in the store (never above what was paid, in one transaction), ask the rail that was paid
+// with the same idempotency key, record its answer and end the receipt's grant. A refund whose
+// outcome is unknown (timeout, lost connection) stays pending and ends the grant too (the money may
+// have moved): running the same refund again asks the rail again with the same key, which never
+// refunds twice. A refund the rail refused is recorded as failed and leaves the grant alone.
 
 /// Why a refund was not made (or not finished).
 public struct GateRefundError: Error, Sendable, CustomStringConvertible {
@@ -118,6 +119,7 @@ public struct GateRefunder: Sendable {
         }
         let already = record.status == .succeeded
         if record.status == .pending { record = try await askRail(rail, consumed, record) }
+        try await storeCall { () async throws(StoreError) in try await store.endGrant(challengeID: consumed.challengeID) }
         let total = try await storeCall { () async throws(StoreError) in try await store.refunds(challengeID: consumed.challengeID) }
         let refunded = total.filter(\.counts).reduce(Int64(0)) { $0 + $1.amount.amount }
         return GateRefundOutcome(challengeID: consumed.challengeID, settlement: consumed.settlement, record: record,
@@ -134,6 +136,7 @@ public struct GateRefunder: Sendable {
                                                railRefundID: refund.id)
             }
         } catch let error as RailError where error.retry != .unsafe {
+            try? await store.endGrant(challengeID: consumed.challengeID)  // the money may have moved
             throw GateRefundError(kind: .pending, message: "the refund of \(record.amount) is recorded as pending: \(error.reason); "
                                   + "run the same command again (the same idempotency key never refunds twice)")
         } catch let error as RailError {
@@ -143,6 +146,7 @@ public struct GateRefunder: Sendable {
         } catch let error as GateRefundError {
             throw error
         } catch {
+            try? await store.endGrant(challengeID: consumed.challengeID)
             throw GateRefundError(kind: .pending, message: "the refund of \(record.amount) is recorded as pending; run the same command again")
         }
     }
