@@ -156,6 +156,9 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
                 idempotency[key] = nil
                 report.idempotencyKeys += 1
             }
+            for (id, event) in events where event.receivedAt < now.addingTimeInterval(-PaymentEventRetention.seconds) {
+                events[id] = nil
+            }
             for (key, state) in buckets where state.fullAtMilliseconds <= nowMilliseconds {
                 buckets[key] = nil
                 report.rateLimitBuckets += 1

@@ -119,6 +119,13 @@ extension RefundRecord {
     public var counts: Bool { status != .failed }
 }
 
+/// How long rail events are remembered by id.
+public enum PaymentEventRetention {
+    /// 30 days: Stripe redelivers an event for up to 3 days.
+    public static let seconds: TimeInterval = 30 * 86_400
+    static var milliseconds: Int64 { Int64(seconds * 1000) }
+}
+
 enum RefundRules {
     /// Refuses a refund that does not fit `paid` given the refunds already recorded.
     static func check(_ refund: RefundRecord, paid: Money, earlier: [RefundRecord]) throws(StoreError) {

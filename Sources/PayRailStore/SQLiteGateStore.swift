@@ -341,7 +341,11 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
         let now = StoreTime.milliseconds(now)
         return try await perform { connection throws(StoreError) -> PurgeReport in
             try connection.immediateTransaction { () throws(StoreError) -> PurgeReport in
-                PurgeReport(
+                // Rail events are kept 30 days (Stripe redelivers for 3) so a redelivery is still known;
+                // refunds are kept: they are the record of money given back.
+                _ = try connection.run("DELETE FROM payment_events WHERE received_at_ms < ?",
+                                       [.integer(now - PaymentEventRetention.milliseconds)])
+                return PurgeReport(
                     challenges: try connection.run("DELETE FROM challenges WHERE expires_at_ms < ?", [.integer(now)]),
                     consumedChallenges: try connection.run(
                         "DELETE FROM consumed_challenges WHERE keep_until_ms < ?", [.integer(now)]),

@@ -67,6 +67,11 @@ struct PaymentEventStoreTests {
         try await events.endGrant(challengeID: "ch-r")
         let after = try #require(try await fixture.store.consumedChallenge(id: "ch-r"))
         #expect(after.receipt.grantExpiresAt <= fixture.clock.now())
+        // Remembered 30 days (Stripe redelivers for 3), then purged.
+        _ = try await fixture.store.purgeExpired(now: Sample.start.addingTimeInterval(29 * 86_400))
+        #expect(try await events.knownEvent(id: "evt_1"))
+        _ = try await fixture.store.purgeExpired(now: Sample.start.addingTimeInterval(31 * 86_400))
+        #expect(try await events.knownEvent(id: "evt_1") == false)
     }
 
     @Test("two SQLite connections on one file never refund above what was paid together")
