@@ -142,3 +142,28 @@ struct StripeWebhookRefundTests {
         #expect(server.stop() == 0)
     }
 }
+
+extension StripeWebhookRefundTests {
+    @Test("webhook settings are checked before anything is written, and a secret is never printed")
+    func settings() throws {
+        let directory = try temporaryDirectory()
+        func serve(_ extra: [String], _ environment: [String: String]) throws -> AgentRun {
+            try AgentRun.run(["serve", "--port", "0", "--data", directory.appendingPathComponent("d").path] + extra,
+                             environment: ["PAYRAIL_STRIPE_SECRET_KEY": Self.secret].merging(environment) { _, given in given })
+        }
+        let noStripe = try serve(["--stripe-webhook-path", "/hook"], ["PAYRAIL_STRIPE_WEBHOOK_SECRET": Self.hookSecret])
+        #expect(noStripe.status == 2 && noStripe.stderr.contains("--rail stripe"), "\(noStripe.stderr)")
+        let noSecret = try serve(["--rail", "stripe", "--stripe-webhook-path", "/hook"], ["PAYRAIL_STRIPE_WEBHOOK_SECRET": ""])
+        #expect(noSecret.status == 2 && noSecret.stderr.contains("PAYRAIL_STRIPE_WEBHOOK_SECRET"), "\(noSecret.stderr)")
+        let wrong = "sk_live_looksLikeAKeyNotAWebhookSecret1"
+        let notWhsec = try serve(["--rail", "stripe", "--stripe-webhook-path", "/hook"], ["PAYRAIL_STRIPE_WEBHOOK_SECRET": wrong])
+        #expect(notWhsec.status == 2 && !notWhsec.stderr.contains(wrong), "\(notWhsec.stderr)")
+        let reserved = try serve(["--rail", "stripe", "--stripe-webhook-path", "/metrics"], ["PAYRAIL_STRIPE_WEBHOOK_SECRET": Self.hookSecret])
+        #expect(reserved.status == 2, "\(reserved.stderr)")
+        let file = directory.appendingPathComponent("secrets")
+        try Data("\(Self.hookSecret)\n\(Self.nextHookSecret)\n".utf8).write(to: file)
+        let fileOnly = try serve(["--rail", "fake", "--stripe-webhook-secret-file", file.path], [:])
+        #expect(fileOnly.status == 2 && fileOnly.stderr.contains("--stripe-webhook-path"), "\(fileOnly.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("d").path), "nothing written")
+    }
+}
