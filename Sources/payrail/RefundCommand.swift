@@ -28,9 +28,10 @@ enum RefundCommand {
         replay of the receipt is refused afterwards. The store may be shared with a running payrail
         serve (SQLite WAL; each write waits for the other's lock). Never more than was paid minus
         what was already refunded; the same command run twice refunds once (the idempotency key is
-        derived from the payment, the amount asked and the reason). The fake rail's processor is
-        held by a running payrail serve: stop it to refund fake payments. Lightning refuses (a
-        refund needs an invoice from the payer).
+        derived from the payment, the amount asked and the reason). A fake payment is refunded
+        through the running payrail serve of the data directory (it holds the fake processor; its
+        address is in fake-payer.json), or directly when none runs. Lightning refuses (a refund
+        needs an invoice from the payer).
         Exit 0: refunded (or already refunded by the same command); 1: refused (unknown payment,
         too much, the rail refused); 2: usage; 4: the outcome is unknown and the refund is recorded
         as pending: run the same command again.
@@ -65,8 +66,18 @@ enum RefundCommand {
             throw failure(error)
         }
         let settings = try RailCommandRegistry.settings(for: [consumed.settlement.rail], arguments, role: .payee)
-        let services = try await services(for: consumed.settlement.rail, data: data)
-        let refunder = GateRefunder(store: store, rails: settings.map { $0.payeeRail(services) })
+        let services: ServeRailServices
+        var rails: [any PayeeRail]
+        do {
+            services = try await self.services(for: consumed.settlement.rail, data: data)
+            rails = settings.map { $0.payeeRail(services) }
+        } catch let held as CommandFailure where consumed.settlement.rail == .fake {
+            // The running server holds the processor's file: refund through its refund endpoint.
+            guard let hosted = await runningServerRail(data: data) else { throw held }
+            services = try await self.services(for: .lightning, data: data)
+            rails = [hosted]
+        }
+        let refunder = GateRefunder(store: store, rails: rails)
         let result: Result<GateRefundOutcome, GateRefundError>
         do { result = .success(try await refunder.refund(target, amount: amount, reason: arguments.value("reason"))) } catch {
             result = .failure(error)
@@ -106,6 +117,18 @@ enum RefundCommand {
             throw CommandFailure.refused("payrail refund: the fake processor in \(data.url.path) cannot be opened (\(error.reason)); "
                                          + "if payrail serve runs on this directory, stop it, refund, and start it again")
         }
+    }
+
+    /// The fake payee rail through the running `payrail serve` of this data directory (its address is
+    /// in `fake-payer.json`), when it answers the merchant's balance: `nil` when no server runs.
+    private static func runningServerRail(data: ServeDataDirectory) async -> (any PayeeRail)? {
+        guard let payer = try? FakePayerFile(contentsOf: data.fakePayerURL),
+              let secrets = try? data.fakeAccountSecrets(for: ["merchant"]), let secret = secrets["merchant"], !secret.isEmpty
+        else { return nil }
+        let merchant = FakeAccountCredentials(accountID: "merchant", secret: secret)
+        let hosted = HostedFakeProcessor(baseURL: payer.payURL.deletingLastPathComponent())
+        guard (try? await hosted.balance(of: merchant, unit: .sat)) != nil else { return nil }
+        return FakePayeeRail(processor: hosted, processorKey: payer.processorKey, account: merchant)
     }
 
     private static func report(_ outcome: GateRefundOutcome, json: Bool) throws {

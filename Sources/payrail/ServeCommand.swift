@@ -56,7 +56,9 @@ enum ServeCommand {
 
         Reserved routes (never priced): /healthz, /metrics (Prometheus text), /.well-known/payrail/jwks.json
         (public receipt keys), and POST /.well-known/payrail/fake/pay, the in-process fake processor's
-        pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"}.
+        pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"},
+        and POST /.well-known/payrail/fake/refund, its refund endpoint for payrail refund (the payee's
+        credentials, "requestID", "key", optional "amount").
         The demo payer's credentials for it are written only to DIR/fake-payer.json (mode 0600).
 
         The data directory keeps the receipt signing key (Ed25519, made on first start), the

@@ -33,14 +33,7 @@ struct RefundCommandTests {
         #expect(try await exchange(first.url("/premium"), headers: HTTPFields([("X-Receipt", token)])).status == 200)
         let data = first.data.path
 
-        // While serve holds the fake processor, the refund is refused and changes nothing.
-        let held = try AgentRun.run(["refund", token, "--data", data, "--json"])
-        #expect(held.status == 1, "\(held.stdout) \(held.stderr)")
-        #expect(held.stderr.contains("stop it"), "\(held.stderr)")
-        #expect(!held.stderr.contains(token))
-        #expect(try await exchange(first.url("/premium"), headers: HTTPFields([("X-Receipt", token)])).status == 200)
-        #expect(first.stop() == 0)
-
+        // While serve holds the fake processor, the refund goes through its refund endpoint.
         let part = try AgentRun.run(["refund", token, "--data", data, "--amount", "40sat", "--reason", "late answer", "--json"])
         #expect(part.status == 0, "\(part.stderr)")
         #expect(part.json["amount"] as? String == "40sat")
@@ -48,6 +41,10 @@ struct RefundCommandTests {
         #expect(part.json["remaining"] as? String == "60sat")
         #expect((part.json["refundID"] as? String)?.hasPrefix("rfd_") == true)
         #expect(part.json["alreadyRefunded"] as? Bool == false)
+        #expect(!part.stdout.contains(token) && !part.stderr.contains("sk_fake_"))
+        try await Task.sleep(for: .seconds(2.5))
+        let refused = try await exchange(first.url("/premium"), headers: HTTPFields([("X-Receipt", token)]))
+        #expect(refused.status == 402, "the running server stops granting a refunded receipt: \(refused.status)")
         let again = try AgentRun.run(["refund", token, "--data", data, "--amount", "40sat", "--reason", "late answer", "--json"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.json["alreadyRefunded"] as? Bool == true)
@@ -55,6 +52,9 @@ struct RefundCommandTests {
         let tooMuch = try AgentRun.run(["refund", token, "--data", data, "--amount", "61sat"])
         #expect(tooMuch.status == 1)
         #expect(tooMuch.stderr.split(separator: "\n").count == 1, "\(tooMuch.stderr)")
+        #expect(first.stop() == 0)
+
+        // With the server stopped, the processor's file is opened directly.
         let reference = try #require(part.json["reference"] as? String)
         let rest = try AgentRun.run(["refund", reference, "--data", data, "--json"])
         #expect(rest.status == 0, "\(rest.stderr)")
