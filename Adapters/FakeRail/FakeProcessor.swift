@@ -408,6 +408,44 @@ public actor FakeProcessor: FakeProcessorAPI {
 
     // MARK: Internals
 
+    // MARK: Refund support (see FakeRefunds.swift)
+
+    /// The start of every call: latency, then maybe an outage.
+    func enterCall() async throws(RailError) {
+        await simulateLatency()
+        if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
+    }
+
+    func authenticatePayee(_ credentials: FakeAccountCredentials) throws(RailError) { try authenticate(credentials) }
+
+    func requestState(_ id: String) -> FakeRequestState? { requests[id] }
+
+    func now() -> Date { clock.now() }
+
+    func refundIDBytes() throws(RailError) -> [UInt8] { try Self.randomBytes(16) }
+
+    /// Debits the payee, credits the payer and records the refund, on disk before applied here.
+    func moveBack(_ refund: FakeRefund, from payeeID: String, to payerID: String, request: FakeRequestState) throws(RailError) {
+        var changed = accounts
+        let unit = refund.amount.unit
+        guard var payee = changed[payeeID], (payee.balances[unit] ?? 0) >= refund.amount.amount else {
+            throw RailError(.insufficientFunds, "the payee's balance does not hold \(refund.amount) any more", rail: .fake)
+        }
+        payee.balances[unit] = (payee.balances[unit] ?? 0) - refund.amount.amount
+        changed[payeeID] = payee
+        guard var payer = changed[payerID] else { throw RailError(.mismatch, "the payer account is gone", rail: .fake) }
+        let (credited, overflow) = (payer.balances[unit] ?? 0).addingReportingOverflow(refund.amount.amount)
+        guard !overflow else { throw RailError(.unsupported, "the payer balance would overflow", rail: .fake) }
+        payer.balances[unit] = credited
+        changed[payerID] = payer
+        var updated = request
+        updated.refunds.append(refund)
+        let touched = Set([payeeID, payerID]).compactMap { id in changed[id].map { FakeJournalChange.account(id: id, $0) } }
+        try commit(touched + [.request(updated)])
+        for id in [payeeID, payerID] { accounts[id] = changed[id] }
+        requests[request.record.id] = updated
+    }
+
     /// Stores `changes` (nothing for a processor kept in memory) before the caller applies them here.
     private func commit(_ changes: [FakeJournalChange], synced: Bool = true) throws(RailError) {
         try journal?.commit(changes, synced: synced)

@@ -110,4 +110,8 @@ public protocol FakeProcessorAPI: Sendable {
 
     /// The authenticated account's balance in one unit.
     func balance(of account: FakeAccountCredentials, unit: MoneyUnit) async throws(RailError) -> Money
+
+    /// Moves part or all of one of the payee's redeemed payments back to its payer, at most once per
+    /// `key`, never more than paid minus refunded. The default (a hosted processor) throws `.unsupported`.
+    func refund(requestID: String, amount: Money?, key: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRefund
 }

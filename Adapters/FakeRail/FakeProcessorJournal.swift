@@ -32,6 +32,8 @@ struct FakeRequestState {
     var payer: String?
     var voucher: String?
     var redemption: FakeRedemption?
+    /// Refunds of the redeemed payment, oldest first.
+    var refunds: [FakeRefund] = []
 
     init(record: FakePaymentRequest, payer: String? = nil, voucher: String? = nil, redemption: FakeRedemption? = nil) {
         self.record = record
@@ -93,6 +95,17 @@ final class FakeProcessorJournal {
                 CHECK ((status = 'settled') = (payment_id IS NOT NULL AND redeemed_at_ms IS NOT NULL))
             ) STRICT;
             CREATE INDEX requests_by_expiry ON requests(expires_at_s);
+            """),
+        // Refunds of redeemed payments (FakeRefunds.swift): one row per caller key and request.
+        (2, """
+            CREATE TABLE refunds (
+                id TEXT PRIMARY KEY NOT NULL,
+                request_id TEXT NOT NULL,
+                refund_key TEXT NOT NULL,
+                amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+                refunded_at_ms INTEGER NOT NULL,
+                UNIQUE (request_id, refund_key)
+            ) STRICT;
             """),
     ]
 
@@ -159,7 +172,9 @@ final class FakeProcessorJournal {
                 switch change {
                 case .account(let id, let account): try write(account, id: id)
                 case .request(let request): try write(request)
-                case .deleteRequest(let id): try connection.run("DELETE FROM requests WHERE id = ?", [.text(id)])
+                case .deleteRequest(let id):
+                    try connection.run("DELETE FROM refunds WHERE request_id = ?", [.text(id)])
+                    try connection.run("DELETE FROM requests WHERE id = ?", [.text(id)])
                 }
             }
         }
@@ -192,6 +207,12 @@ final class FakeProcessorJournal {
                 .text(record.challengeID), .text(status), request.payer.map(FakeValue.text) ?? .null,
                 request.voucher.map(FakeValue.text) ?? .null, request.paymentID.map(FakeValue.text) ?? .null, redeemedAt,
             ])
+        for refund in request.refunds {
+            try connection.run("""
+                INSERT OR IGNORE INTO refunds (id, request_id, refund_key, amount_minor, refunded_at_ms) VALUES (?, ?, ?, ?, ?)
+                """, [.text(refund.id), .text(record.id), .text(refund.key), .integer(refund.amount.amount),
+                      .integer(Self.milliseconds(refund.refundedAt))])
+        }
     }
 
     /// Whole milliseconds since 1970: the precision a redemption time is kept (and answered) with.
@@ -239,6 +260,19 @@ final class FakeProcessorJournal {
                     redeemedAt: Date(timeIntervalSince1970: Double(row.integer(10)) / 1000))
             }
             requests[record.id] = request
+        }
+        let refunds = try connection.query("""
+            SELECT id, request_id, refund_key, amount_minor, refunded_at_ms FROM refunds ORDER BY refunded_at_ms, id
+            """) { row throws(RailError) in
+            (row.text(0), row.text(1), row.text(2), row.integer(3), row.integer(4))
+        }
+        for (id, requestID, key, minor, at) in refunds {
+            guard var request = requests[requestID] else { continue }
+            let unit = request.record.amount.unit
+            let amount = try Self.money(minor, code: unit.code, exponent: Int64(unit.exponent))
+            request.refunds.append(FakeRefund(id: id, requestID: requestID, amount: amount, key: key,
+                                              refundedAt: Date(timeIntervalSince1970: Double(at) / 1000)))
+            requests[requestID] = request
         }
         return requests
     }

@@ -44,7 +44,7 @@ public struct FakePayeeRail: PayeeRail {
         self.id = id
     }
 
-    /// sat 1...100,000,000 (one bitcoin), usd and eur 0.01...10,000.00; instant, not refundable, free.
+    /// sat 1...100,000,000 (one bitcoin), usd and eur 0.01...10,000.00; instant, refundable (by the processor that holds the payment), free.
     public static let defaultCapabilities: RailCapabilities = {
         let bounds: [(Int64, Int64, MoneyUnit)] = [
             (1, 100_000_000, MoneyUnit.sat), (1_000, 100_000_000_000, MoneyUnit.msat), (1, 1_000_000, MoneyUnit.usd),
@@ -56,7 +56,7 @@ public struct FakePayeeRail: PayeeRail {
             }
             return try? AmountLimit(minimum: low, maximum: high)
         }
-        return RailCapabilities(limits: limits, settlementTime: .zero, refundable: false, feeModel: .free)
+        return RailCapabilities(limits: limits, settlementTime: .zero, refundable: true, feeModel: .free)
     }()
 
     /// Registers a request at the processor and offers it.
@@ -134,6 +134,21 @@ public struct FakePayeeRail: PayeeRail {
         return Settlement(
             rail: id, offerID: offer.id, reference: redemption.paymentID, amount: redemption.amount,
             settledAt: redemption.redeemedAt)
+    }
+
+    /// Moves `amount` (default: all that is left) of a redeemed payment back to its payer at the
+    /// processor, at most once per key, never more than paid minus refunded (the processor checks).
+    public func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund {
+        guard settlement.rail == id else {
+            throw RailError(.mismatch, "the settlement is on rail \(settlement.rail), not \(id)", rail: id)
+        }
+        let refund = try await processor.refund(requestID: settlement.offerID, amount: amount, key: idempotencyKey, payee: account)
+        guard refund.requestID == settlement.offerID, refund.amount.unit == settlement.amount.unit,
+              amount == nil || amount == refund.amount
+        else {
+            throw RailError(.mismatch, "the processor refunded \(refund.amount) for \(refund.requestID)", rail: id)
+        }
+        return Refund(rail: id, id: refund.id, settlementReference: settlement.reference, amount: refund.amount, status: .succeeded)
     }
 }
 

@@ -7,8 +7,9 @@ import FoundationNetworking
 
 /// The fake processor that `payrail serve` hosts, reached over HTTP by an agent in another process.
 ///
-/// It serves payers only (`pay`, `balance`): a payee runs its processor in process. The payee-side
-/// calls throw `.unsupported` saying so. Errors keep the processor's codes (sent as the problem's
+/// It serves payers (`pay`, `balance`) and the payee's refunds (`refund`, for `payrail refund` while
+/// the server holds the processor); the other payee-side calls throw `.unsupported`: a payee runs
+/// its processor in process. Errors keep the processor's codes (sent as the problem's
 /// `railError` member), and a transport failure after the request left is `.timedOut`, because the
 /// payment may have happened: paying the same request again is idempotent and finds out.
 public struct HostedFakeProcessor: FakeProcessorAPI {
@@ -58,6 +59,22 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
             throw RailError(.unavailable, "the processor's balance answer is unreadable", rail: .fake)
         }
         return money
+    }
+
+    /// Refunds through `POST …/refund` with the payee's credentials (what `payrail refund` uses while
+    /// `payrail serve` holds the processor's file); idempotent per key like the in-process processor.
+    public func refund(requestID: String, amount: Money?, key: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRefund {
+        var body = ["accountID": payee.accountID, "secret": payee.secret, "requestID": requestID, "key": key]
+        body["amount"] = amount?.description
+        let object = try await post("refund", afterSendingMayHaveActed: true, body)
+        guard let id = object["id"] as? String, object["requestID"] as? String == requestID, object["key"] as? String == key,
+              let amountText = object["amount"] as? String, let money = try? Money(parsing: amountText),
+              let milliseconds = object["refundedAt"] as? Int64 ?? (object["refundedAt"] as? Int).map(Int64.init)
+        else {
+            throw RailError(.timedOut, "the processor's refund answer is unreadable; refund again with the same key to find out", rail: .fake)
+        }
+        return FakeRefund(id: id, requestID: requestID, amount: money, key: key,
+                          refundedAt: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     private static let payerOnly = RailError(.unsupported, "a hosted fake processor serves payers only; run the payee's processor in process", rail: .fake)

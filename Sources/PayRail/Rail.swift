@@ -136,6 +136,21 @@ public protocol PayeeRail: Sendable {
     ///   (the gate logs its reference); `.unavailable`/`.timedOut` when the backend did not answer
     ///   (the gate keeps the challenge and tries again at its next purge).
     func discard(_ offer: Offer) async throws(RailError)
+
+    /// Gives `amount` of a final settlement back to its payer, at most once per `idempotencyKey`.
+    ///
+    /// Rails declaring `capabilities.refundable` implement it: never more than was paid minus what was
+    /// already refunded (checked against the rail's own record, not the caller's), and the same key
+    /// again returns the first refund without moving money twice. The default throws `.unsupported`.
+    ///
+    /// - Parameters:
+    ///   - settlement: a final settlement this rail returned.
+    ///   - amount: how much to refund, in the settlement's unit; `nil` refunds all that is left.
+    ///   - reason: a note for the operator's records (never sent where the backend refuses it).
+    ///   - idempotencyKey: the caller's key for this refund; repeat it after `.timedOut`.
+    /// - Throws: `.unsupported` when the rail cannot refund or the amount exceeds what is left;
+    ///   `.timedOut` (`.afterLookup`) when the outcome is unknown: call again with the same key.
+    func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund
 }
 
 extension PayeeRail {
@@ -149,6 +164,12 @@ extension PayeeRail {
 
     /// Offers that cost nothing to leave unpaid (an invoice, a fake request) simply expire.
     public func discard(_ offer: Offer) async throws(RailError) {}
+
+    /// Rails that cannot send money back refuse, saying what the operator can do instead.
+    public func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund {
+        throw RailError(.unsupported, "rail \(id) cannot refund; pay the payer back outside PayRail "
+                        + "(the settlement reference is \(settlement.reference))", rail: id)
+    }
 }
 
 /// A payer's answer to "would you pay this offer, and for how much in total?".

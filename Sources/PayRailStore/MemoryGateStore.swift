@@ -6,7 +6,7 @@ import PayRail
 // holding it. Nothing survives the process: use it for tests and demos, never with real money.
 
 /// A `GateStore` in memory, for tests and demos; forgets everything when the process ends.
-public final class MemoryGateStore: GateStore, @unchecked Sendable {
+public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sendable {
     // @unchecked: every stored property below `lock` is only touched inside `lock.withLock`.
     private let clock: any PayRailClock
     private let lock = NSLock()
@@ -17,6 +17,8 @@ public final class MemoryGateStore: GateStore, @unchecked Sendable {
     private var challengeByTokenHash: [Data: String] = [:]
     private var idempotency: [String: IdempotencyRecord] = [:]
     private var buckets: [String: TokenBucketState] = [:]
+    private var refundsByChallenge: [String: [RefundRecord]] = [:]
+    private var events: [String: PaymentEventRecord] = [:]
 
     /// `NSLock.withLock` rethrows untyped errors; this keeps `StoreError` typed.
     private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -154,11 +156,87 @@ public final class MemoryGateStore: GateStore, @unchecked Sendable {
                 idempotency[key] = nil
                 report.idempotencyKeys += 1
             }
+            for (id, event) in events where event.receivedAt < now.addingTimeInterval(-PaymentEventRetention.seconds) {
+                events[id] = nil
+            }
             for (key, state) in buckets where state.fullAtMilliseconds <= nowMilliseconds {
                 buckets[key] = nil
                 report.rateLimitBuckets += 1
             }
             return report
+        }
+    }
+
+    // MARK: - Refunds and rail events (PaymentEventStore)
+
+    /// The consumption whose settlement has this reference (or, failing that, this offer id), if any.
+    public func consumedChallenge(settlementReference reference: String) async throws(StoreError) -> ConsumedChallenge? {
+        lock.withLock {
+            consumed.values.first { $0.settlement.reference == reference } ?? consumed.values.first { $0.settlement.offerID == reference }
+        }
+    }
+
+    /// Every refund recorded for a challenge, oldest first.
+    public func refunds(challengeID: String) async throws(StoreError) -> [RefundRecord] {
+        lock.withLock { refundsByChallenge[challengeID] ?? [] }
+    }
+
+    /// Records a pending refund (see `PaymentEventStore.reserveRefund`).
+    public func reserveRefund(_ refund: RefundRecord) async throws(StoreError) -> RefundReservation {
+        try locked { () throws(StoreError) -> RefundReservation in
+            guard let record = consumed[refund.challengeID] else {
+                throw StoreError(code: .notFound, reason: "no consumed challenge \(refund.challengeID)", isRetrySafe: false)
+            }
+            var list = refundsByChallenge[refund.challengeID] ?? []
+            if let existing = list.first(where: { $0.key == refund.key }), existing.counts { return .existing(existing) }
+            list.removeAll { $0.key == refund.key }
+            try RefundRules.check(refund, paid: record.settlement.amount, earlier: list)
+            list.append(refund)
+            refundsByChallenge[refund.challengeID] = list
+            return .reserved(refund)
+        }
+    }
+
+    /// Records the rail's answer for a reserved refund.
+    public func completeRefund(challengeID: String, key: String, status: RefundStatus, railRefundID: String?) async throws(StoreError) -> RefundRecord {
+        let now = clock.now()
+        return try locked { () throws(StoreError) -> RefundRecord in
+            guard var list = refundsByChallenge[challengeID], let index = list.firstIndex(where: { $0.key == key }) else {
+                throw StoreError(code: .notFound, reason: "no refund \(key) for \(challengeID)", isRetrySafe: false)
+            }
+            list[index] = list[index].with(status: status, railRefundID: railRefundID, at: now)
+            refundsByChallenge[challengeID] = list
+            return list[index]
+        }
+    }
+
+    /// Ends a receipt's grant now.
+    public func endGrant(challengeID: String) async throws(StoreError) {
+        let now = StoreTime.normalized(clock.now())
+        lock.withLock { endGrantLocked(challengeID, now: now) }
+    }
+
+    private func endGrantLocked(_ challengeID: String, now: Date) {
+        guard let record = consumed[challengeID], record.receipt.grantExpiresAt > now else { return }
+        let receipt = ReceiptRecord(receiptID: record.receipt.receiptID, tokenHash: record.receipt.tokenHash,
+                                    resource: record.receipt.resource, issuedAt: record.receipt.issuedAt, grantExpiresAt: now,
+                                    response: record.receipt.response, credentialHash: record.receipt.credentialHash)
+        consumed[challengeID] = ConsumedChallenge(challengeID: challengeID, settlement: record.settlement, receipt: receipt,
+                                                  consumedAt: record.consumedAt)
+    }
+
+    /// Whether an event id was recorded.
+    public func knownEvent(id: String) async throws(StoreError) -> Bool {
+        lock.withLock { events[id] != nil }
+    }
+
+    /// Records an event once; `false` for an id seen before.
+    public func recordEvent(_ event: PaymentEventRecord) async throws(StoreError) -> Bool {
+        guard !event.id.isEmpty else { throw StoreError.invalid("an event id must not be empty") }
+        return lock.withLock {
+            guard events[event.id] == nil else { return false }
+            events[event.id] = event
+            return true
         }
     }
 }

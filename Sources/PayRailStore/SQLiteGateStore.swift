@@ -15,11 +15,11 @@ import PayRail
 // `synchronous=FULL` makes a committed consumption survive a power cut, not just a crash.
 
 /// A `GateStore` in a SQLite file (WAL mode), safe to share between threads and processes.
-public final class SQLiteGateStore: GateStore, @unchecked Sendable {
+public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sendable {
     // @unchecked: `connection` is only used on `queue` (and in `init`, before the store is shared).
     private let connection: SQLiteConnection
     private let queue: DispatchQueue
-    private let clock: any PayRailClock
+    let clock: any PayRailClock
 
     /// The schema version this build writes; older files are migrated up to it when opened.
     public static var latestSchemaVersion: Int { SQLiteSchema.latestVersion }
@@ -152,13 +152,13 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
 
     // MARK: - Consumption
 
-    private static let consumedColumns = """
+    static let consumedColumns = """
         challenge_id, rail, offer_id, settlement_reference, amount_minor, unit_code, unit_exponent, settled_at_ms,
         receipt_id, token_hash, resource, issued_at_ms, grant_expires_at_ms,
         response_status, response_headers_json, response_body, consumed_at_ms, credential_hash
         """
 
-    private static func consumed(_ row: SQLiteRow) throws(StoreError) -> ConsumedChallenge {
+    static func consumed(_ row: SQLiteRow) throws(StoreError) -> ConsumedChallenge {
         let settlement = Settlement(
             rail: try Coding.rail(row.text(1)), offerID: row.text(2), reference: row.text(3),
             amount: try Coding.money(row.integer(4), code: row.text(5), exponent: row.integer(6)),
@@ -341,7 +341,11 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
         let now = StoreTime.milliseconds(now)
         return try await perform { connection throws(StoreError) -> PurgeReport in
             try connection.immediateTransaction { () throws(StoreError) -> PurgeReport in
-                PurgeReport(
+                // Rail events are kept 30 days (Stripe redelivers for 3) so a redelivery is still known;
+                // refunds are kept: they are the record of money given back.
+                _ = try connection.run("DELETE FROM payment_events WHERE received_at_ms < ?",
+                                       [.integer(now - PaymentEventRetention.milliseconds)])
+                return PurgeReport(
                     challenges: try connection.run("DELETE FROM challenges WHERE expires_at_ms < ?", [.integer(now)]),
                     consumedChallenges: try connection.run(
                         "DELETE FROM consumed_challenges WHERE keep_until_ms < ?", [.integer(now)]),
@@ -354,7 +358,7 @@ public final class SQLiteGateStore: GateStore, @unchecked Sendable {
     // MARK: - Queue
 
     /// Runs `body` on the store's serial queue, off the cooperative thread pool (the busy timeout may block).
-    private func perform<T: Sendable>(
+    func perform<T: Sendable>(
         _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
         try await connection.perform(on: queue, body)

@@ -79,6 +79,32 @@ enum SQLiteSchema {
         SQLiteMigration(version: 3, sql: """
             ALTER TABLE consumed_challenges ADD COLUMN credential_hash BLOB;
             """),
+        // Refunds the operator made and rail events (webhooks) received, by challenge; kept apart
+        // from consumed_challenges so purging a consumption never forgets what was refunded.
+        SQLiteMigration(version: 4, sql: """
+            CREATE TABLE refunds (
+                challenge_id TEXT NOT NULL,
+                refund_key TEXT NOT NULL,
+                amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+                unit_code TEXT NOT NULL,
+                unit_exponent INTEGER NOT NULL,
+                reason TEXT,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+                rail_refund_id TEXT,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                PRIMARY KEY (challenge_id, refund_key)
+            ) STRICT;
+            CREATE TABLE payment_events (
+                id TEXT PRIMARY KEY NOT NULL,
+                type TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                challenge_id TEXT,
+                received_at_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX consumed_challenges_by_reference ON consumed_challenges(settlement_reference);
+            CREATE INDEX consumed_challenges_by_offer ON consumed_challenges(offer_id);
+            """),
     ]
 
     static func userVersion(_ connection: SQLiteConnection) throws(StoreError) -> Int {

@@ -36,6 +36,9 @@ public struct RailContractSuite: Sendable {
         /// An expired offer is not paid; one paid while it was valid still settles (once) when its
         /// credential is presented after the expiry: a payment made in time is never lost.
         case expiredOfferIsRefused
+        /// A rail declaring `capabilities.refundable` refunds a settlement once per key (the same key
+        /// returns the same refund), never more than was paid; a refusal from any other rail is `.unsupported`.
+        case refundsOnceNeverMoreThanPaid
 
         /// The check's name.
         public var description: String { rawValue }
@@ -101,6 +104,7 @@ public struct RailContractSuite: Sendable {
         case .amountOutsideCapabilitiesIsRefused: try await probe.amountOutsideCapabilitiesIsRefused()
         case .errorsCarryConsistentAdvice: try await probe.errorsCarryConsistentAdvice()
         case .expiredOfferIsRefused: try await probe.expiredOfferIsRefused()
+        case .refundsOnceNeverMoreThanPaid: try await probe.refundsOnceNeverMoreThanPaid()
         }
     }
 
@@ -531,6 +535,59 @@ private struct Probe: Sendable {
         }
         _ = try await expectRefusal("the payer refuses to pay an expired offer", codes: [.expired]) {
             () async throws(RailError) in try await suite.payer.pay(unpaidOffer)
+        }
+    }
+}
+
+// MARK: - refundsOnceNeverMoreThanPaid
+
+extension Probe {
+    func refundsOnceNeverMoreThanPaid() async throws(ContractViolation) {
+        let offer = try await prepare()
+        let settlement = try await settle(try await pay(offer), offer, "the first settle succeeds")
+        guard suite.payee.capabilities.refundable else {
+            // A rail that does not declare refunds is not asked to make one; if it refuses, it says
+            // `.unsupported` with a well-formed error (a rail that can refund should declare it).
+            do {
+                _ = try await suite.payee.refund(settlement, amount: nil, reason: nil, idempotencyKey: "contract-1")
+            } catch {
+                guard error.code == .unsupported else {
+                    throw violation("a rail that is not refundable refuses refunds as unsupported", "got \(error.code): \(error)")
+                }
+                try checkWellFormed(error, secrets: [])
+            }
+            return
+        }
+        let paid = settlement.amount
+        let part = paid.amount >= 2 ? paid.amount / 2 : paid.amount
+        let first = try await refund(settlement, part, key: "contract-1", "a first refund succeeds")
+        let again = try await refund(settlement, part, key: "contract-1", "the same refund again returns it")
+        guard again.id == first.id, again.amount == first.amount else {
+            throw violation("a refund is idempotent by key", "the same key refunded twice (\(first.id), \(again.id))")
+        }
+        let left = paid.amount - part
+        _ = try await expectRefusal("a refund above what is left is refused", codes: [.unsupported]) { () async throws(RailError) in
+            let over = (try? Money(amount: left + 1, unit: paid.unit)) ?? paid
+            return try await suite.payee.refund(settlement, amount: over, reason: nil, idempotencyKey: "contract-2")
+        }
+        if left > 0 { _ = try await refund(settlement, left, key: "contract-3", "the rest can be refunded") }
+        _ = try await expectRefusal("nothing is left after a full refund", codes: [.unsupported]) { () async throws(RailError) in
+            try await suite.payee.refund(settlement, amount: nil, reason: nil, idempotencyKey: "contract-4")
+        }
+    }
+
+    private func refund(_ settlement: Settlement, _ minor: Int64, key: String, _ rule: String) async throws(ContractViolation) -> Refund {
+        do {
+            let amount = try Money(amount: minor, unit: settlement.amount.unit)
+            let refund = try await suite.payee.refund(settlement, amount: amount, reason: "contract", idempotencyKey: key)
+            guard refund.amount == amount, refund.rail == railID, !refund.id.isEmpty else {
+                throw violation(rule, "refunded \(refund.amount) as \(refund.id) on \(refund.rail), asked \(amount)")
+            }
+            return refund
+        } catch let violation as ContractViolation {
+            throw violation
+        } catch {
+            throw violation(rule, "refund threw \(error)")
         }
     }
 }

@@ -8,6 +8,7 @@ import PayRailPaywall
 import PayRailServer
 import PayRailStore
 import PayRailWire
+import StripeRail
 
 /// `payrail serve`: the Gate on libmicrohttpd, in front of a demo resource or any upstream.
 enum ServeCommand {
@@ -46,7 +47,7 @@ enum ServeCommand {
             OptionSpec(name: "max-connections", valueName: "N", help: "open connections in all (default 1024)"),
             OptionSpec(name: "max-connections-per-client", valueName: "N",
                        help: "open connections from one client address (default 256)"),
-        ]),
+        ] + StripeWebhookSettings.options),
         details: RailCommandRegistry.details(for: .payee, after: """
         Started with no option at all it serves GET /premium for 100 sat on the fake rail at
         http://127.0.0.1:8402, with a built-in JSON demo resource. The first line on stdout names the
@@ -55,7 +56,9 @@ enum ServeCommand {
 
         Reserved routes (never priced): /healthz, /metrics (Prometheus text), /.well-known/payrail/jwks.json
         (public receipt keys), and POST /.well-known/payrail/fake/pay, the in-process fake processor's
-        pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"}.
+        pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"},
+        and POST /.well-known/payrail/fake/refund, its refund endpoint for payrail refund (the payee's
+        credentials, "requestID", "key", optional "amount").
         The demo payer's credentials for it are written only to DIR/fake-payer.json (mode 0600).
 
         The data directory keeps the receipt signing key (Ed25519, made on first start), the
@@ -94,7 +97,12 @@ enum ServeCommand {
 
         let gates = GateBox()
         let log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-        let server = try makeServer(settings, storage: storage, processor: services.processor, gates: gates, log: log)
+        let webhook = settings.stripeWebhook.flatMap { hook in
+            payees.compactMap { $0 as? StripePayeeRail }.first.map {
+                StripeWebhookEndpoint(path: hook.path, secrets: hook.secrets, client: $0.client, store: storage.store, log: log)
+            }
+        }
+        let server = try makeServer(settings, storage: storage, processor: services.processor, gates: gates, webhook: webhook, log: log)
         // Signals first, so a SIGTERM that arrives while starting is not lost.
         let (signals, sources) = catchSignals()
 
@@ -111,6 +119,7 @@ enum ServeCommand {
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }
         logStart(settings, origin: origin, data: storage.data, log: log)
+        if let webhook { log("payrail serve: stripe webhook POST \(webhook.path) (\(webhook.secrets.count) signing secret(s))") }
         let maintenance = Task { await maintain(gate, processor: services.processor, every: settings.purgeInterval, log: log) }
 
         var received: Int32 = SIGTERM
@@ -184,15 +193,16 @@ enum ServeCommand {
     /// The HTTP server: request ids and one log line per request around the reserved routes and the
     /// paywall, timed for the metrics. It resolves the gate from `gates` on each request.
     private static func makeServer(_ settings: ServeSettings, storage: ServeStorage, processor: FakeProcessor, gates: GateBox,
-                                   log: @escaping @Sendable (String) -> Void) throws -> HTTPServer {
+                                   webhook: StripeWebhookEndpoint?, log: @escaping @Sendable (String) -> Void) throws -> HTTPServer {
         let metrics = GateMetrics()
         let jwksBody = try jwksJSON(storage.keys.publicKeySet)
-        let context = ServeContext(gates: gates, metrics: metrics, processor: processor,
+        var context = ServeContext(gates: gates, metrics: metrics, processor: processor,
                                    proxy: settings.upstream.map {
                                        UpstreamClient(base: $0, maxBody: settings.maxBody, connections: settings.upstreamConnections)
                                    }, jwks: jwksBody,
                                    paywall: Paywall.middleware(resolving: { gates.current }, onDecision: { metrics.record(GateOutcome($0)) }))
-        let measured: HTTPHandler = { request in
+        context.stripeWebhook = webhook
+        let measured: HTTPHandler = { [context] request in
             let clock = ContinuousClock()
             let start = clock.now
             let response = await context.route(request)

@@ -14,6 +14,7 @@ import PayRailWire
 struct ServeContext: Sendable {
     static let fakePayPath = "/.well-known/payrail/fake/pay"
     static let fakeBalancePath = "/.well-known/payrail/fake/balance"
+    static let fakeRefundPath = "/.well-known/payrail/fake/refund"
     static let jwksPath = "/.well-known/payrail/jwks.json"
 
     let gates: GateBox
@@ -24,6 +25,8 @@ struct ServeContext: Sendable {
     let jwks: [UInt8]
     /// The gate as middleware in front of `resource(_:)`, counting every decision.
     let paywall: HTTPMiddleware
+    /// `--stripe-webhook-path`'s receiver, or `nil`.
+    var stripeWebhook: StripeWebhookEndpoint? = nil
 
     /// The reserved routes (never priced), else the paywall in front of the resource. Routing reads
     /// the canonical target the paywall prices, so `//healthz` is `/healthz` and never the upstream's.
@@ -34,6 +37,9 @@ struct ServeContext: Sendable {
         case .failure(let refusal): return problem(refusal)
         }
         let isRead = request.method == "GET" || request.method == "HEAD"
+        if let hook = stripeWebhook, request.path == hook.path {
+            return request.method == "POST" ? await hook.handle(request) : problem(.methodNotAllowed(request.method))
+        }
         switch request.path {
         case "/healthz" where isRead:
             // Priced requests fail while the store does: say so to the load balancer (no disk access here).
@@ -54,7 +60,9 @@ struct ServeContext: Sendable {
             return await fakePay(request)
         case Self.fakeBalancePath where request.method == "POST":
             return await fakeBalance(request)
-        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath, PaymentDiscovery.path:
+        case Self.fakeRefundPath where request.method == "POST":
+            return await fakeRefund(request)
+        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath, Self.fakeRefundPath, PaymentDiscovery.path:
             return problem(.methodNotAllowed(request.method))
         default:
             return await gated(request)
@@ -132,6 +140,32 @@ struct ServeContext: Sendable {
         do {
             let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
             let body = try JSONSerialization.data(withJSONObject: ["balance": balance.description], options: [.withoutEscapingSlashes])
+            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+        } catch let error as RailError {
+            return problem(.fakeProcessorRefused(error))
+        } catch {
+            return problem(.badRequest("\(error)"))
+        }
+    }
+
+    /// The fake processor's refund call over HTTP, for `payrail refund` while this server holds the
+    /// processor's file: only the request's payee (the merchant, whose secret is in the data directory)
+    /// can refund, at most once per key, never more than paid minus refunded (the processor checks).
+    private func fakeRefund(_ request: HTTPRequest) async -> HTTPResponse {
+        guard request.body.count <= 16 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
+              let requestID = object["requestID"] as? String, let key = object["key"] as? String, !key.isEmpty
+        else {
+            return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"requestID\",\"key\",\"amount\"?}"))
+        }
+        do {
+            let amount = try (object["amount"] as? String).map { try Money(parsing: $0) }
+            let refund = try await processor.refund(requestID: requestID, amount: amount, key: key,
+                                                    payee: FakeAccountCredentials(accountID: accountID, secret: secret))
+            let answer: [String: Any] = ["id": refund.id, "requestID": refund.requestID, "amount": refund.amount.description, "key": refund.key,
+                                         "refundedAt": Int64((refund.refundedAt.timeIntervalSince1970 * 1000).rounded(.down))]
+            let body = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
         } catch let error as RailError {
             return problem(.fakeProcessorRefused(error))

@@ -32,6 +32,8 @@ struct ServeSettings {
     let pricing: PricingTable
     /// Each rail's settings, in `railIDs` order.
     let rails: [any RailCommandSettings]
+    /// `--stripe-webhook-path` and its secrets, or `nil`.
+    let stripeWebhook: StripeWebhookSettings?
 
     init(_ arguments: ParsedArguments) throws {
         port = try Self.port(arguments.value("port"))
@@ -61,6 +63,7 @@ struct ServeSettings {
             throw CommandFailure.usage(error.description)
         }
         rails = try RailCommandRegistry.settings(for: railIDs, arguments, role: .payee)
+        stripeWebhook = try StripeWebhookSettings(arguments, rails: railIDs)
     }
 
     private static func port(_ text: String?) throws(CommandFailure) -> UInt16 {

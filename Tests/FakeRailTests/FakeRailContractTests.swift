@@ -22,7 +22,7 @@ struct FakeRailContractTests {
 
     @Test("every check is covered above")
     func coverage() {
-        #expect(RailContractSuite.Check.allCases.count == 10)
+        #expect(RailContractSuite.Check.allCases.count == 11)
     }
 
     @Test("runAll on one shared processor finds no violation")
@@ -31,4 +31,8 @@ struct FakeRailContractTests {
         let violations = await world.suite().runAll()
         #expect(violations.isEmpty, "\(violations)")
     }
+}
+
+extension FakeRailContractTests {
+    @Test func refundsOnceNeverMoreThanPaid() async throws { try await run(.refundsOnceNeverMoreThanPaid) }
 }

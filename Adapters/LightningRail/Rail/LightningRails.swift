@@ -155,6 +155,13 @@ public struct LightningPayeeRail: PayeeRail {
             return nil
         }
     }
+
+    /// A Lightning payment cannot be sent back without an invoice from the payer, which the gate does
+    /// not have: refused, saying what to do instead.
+    public func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund {
+        throw RailError(.unsupported, "a Lightning refund needs an invoice from the payer; ask the payer for a BOLT11 invoice "
+                        + "and pay it from the node (payment hash \(settlement.reference))", rail: id)
+    }
 }
 
 /// The agent side of the Lightning rail: checks the invoice against the offer, then pays it.

@@ -48,7 +48,8 @@ extension Gate {
             // A stored response never changes once saved: later replays of this receipt skip the store.
             let ready = Self.response(response)
             replays.remember(token, ReplayCache.Entry(challengeID: found.challengeID, resource: found.receipt.resource,
-                                                       grantExpiresAt: found.receipt.grantExpiresAt, response: ready))
+                                                       grantExpiresAt: found.receipt.grantExpiresAt, response: ready,
+                                                       recheckAt: now.addingTimeInterval(ReplayCache.recheckInterval)))
             log("\(resource) replay receipt challenge=\(Self.short(found.challengeID))")
             return .replay(ready)
         }
@@ -71,13 +72,20 @@ extension Gate {
 /// Responses of receipts replayed recently, by receipt token: a stored response never changes, so
 /// later replays skip the store. Bounded (the oldest is forgotten first) and checked against the
 /// grant's end on every hit; the store stays the truth. The entry holds the response ready to send.
+/// A grant can end early (a refund by `payrail refund` in another process, a dispute), so an entry
+/// is trusted for `recheckInterval` only: then the store is asked again.
 final class ReplayCache: @unchecked Sendable {
     struct Entry {
         let challengeID: String
         let resource: Resource
         let grantExpiresAt: Date
         let response: GateResponse
+        /// After this moment the store is asked again (the grant may have ended early).
+        let recheckAt: Date
     }
+
+    /// How long a remembered replay is served without asking the store whether its grant ended early.
+    static let recheckInterval: TimeInterval = 2
 
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
@@ -90,14 +98,17 @@ final class ReplayCache: @unchecked Sendable {
     func response(for token: String, resource: Resource, now: Date) -> Entry? {
         lock.lock()
         defer { lock.unlock() }
-        guard let entry = entries[token], entry.resource == resource, now < entry.grantExpiresAt else { return nil }
+        guard let entry = entries[token], entry.resource == resource, now < entry.grantExpiresAt, now < entry.recheckAt else { return nil }
         return entry
     }
 
     func remember(_ token: String, _ entry: Entry) {
         lock.lock()
         defer { lock.unlock() }
-        guard entries[token] == nil else { return }
+        guard entries[token] == nil else {
+            entries[token] = entry  // a re-check: same slot, fresh deadline
+            return
+        }
         if let evicted = order[next] { entries[evicted] = nil }
         order[next] = token
         next = (next + 1) % order.count
