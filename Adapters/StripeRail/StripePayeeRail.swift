@@ -71,13 +71,14 @@ public struct StripePayeeRail: PayeeRail {
     /// units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): usd and eur 0.50,
     /// gbp 0.30, jpy 50 (zero-decimal: the amount is whole yen). Currencies Stripe treats specially
     /// (HUF, TWD, ISK, three-decimal ones) are left out until handled. The payee pays Stripe's fee.
-    /// `refundable` is false because the Rail contract has no refund yet (see `refund(_:amount:reference:)`).
+    /// `refundable`: refunds go through the Rail contract's `refund` (never more than captured minus
+    /// refunded, idempotent by key; see StripeRefunds).
     public var capabilities: RailCapabilities {
         let minimums: [(MoneyUnit, Int64)] = [(.usd, 50), (.eur, 50), (.gbp, 30), (.jpy, 50)]
         let limits = minimums.compactMap { unit, minimum in
             try? AmountLimit(minimum: Money(amount: minimum, unit: unit), maximum: Money(amount: 99_999_999, unit: unit))
         }
-        return RailCapabilities(limits: limits, settlementTime: .seconds(2), refundable: false, feeModel: .payeePaysProcessingFee)
+        return RailCapabilities(limits: limits, settlementTime: .seconds(2), refundable: true, feeModel: .payeePaysProcessingFee)
     }
 
     /// The offer for a charge: a new PaymentIntent (`.paymentIntent`) or a description of the charge
