@@ -212,7 +212,9 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
 
     /// Ends a receipt's grant now.
     public func endGrant(challengeID: String) async throws(StoreError) {
-        let now = StoreTime.normalized(clock.now())
+        // A millisecond back: times are kept to the nearest millisecond, and an end rounded up would
+        // let the grant run on for a fraction of one.
+        let now = StoreTime.normalized(clock.now()).addingTimeInterval(-0.001)
         lock.withLock { endGrantLocked(challengeID, now: now) }
     }
 

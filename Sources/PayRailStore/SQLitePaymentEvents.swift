@@ -68,7 +68,8 @@ extension SQLiteGateStore {
 
     /// Ends a receipt's grant now.
     public func endGrant(challengeID: String) async throws(StoreError) {
-        let now = StoreTime.milliseconds(clock.now())
+        // A millisecond back (see MemoryGateStore.endGrant): the grant is over the moment this returns.
+        let now = StoreTime.milliseconds(clock.now()) - 1
         try await perform { connection throws(StoreError) in try Self.endGrant(challengeID, now: now, connection) }
     }
 

@@ -70,6 +70,23 @@ struct GateRefunderTests {
         #expect(rail.calls == 2, "a total above what was paid never reaches the rail")
     }
 
+    @Test("a refund the rail reports failed, or one that never reached the rail, moved nothing: refused, the grant stands, nothing counts",
+          arguments: [Result<RefundStatus, RailError>.success(.failed),
+                      .failure(RailError(.unavailable, "the processor could not be reached; nothing was sent", retry: .safe, rail: .fake))])
+    func nothingMovedKeepsGrant(_ answer: Result<RefundStatus, RailError>) async throws {
+        let store = MemoryGateStore()
+        try await paid(store)
+        let rail = ScriptedRefunds([answer, .success(.succeeded)])
+        let refunder = GateRefunder(store: store, rails: [rail])
+        await #expect { _ = try await refunder.refund(Self.token, amount: nil, reason: nil) } throws: { ($0 as? GateRefundError)?.kind == .refused }
+        #expect(try await grantRuns(store), "no money moved: the payer keeps the grant")
+        #expect(try await store.refunds(challengeID: "ch-1").map(\.status) == [.failed])
+        // Nothing counts against what is left: the whole amount can still be refunded.
+        let done = try await refunder.refund(Self.token, amount: try Money(amount: 100, unit: .sat), reason: "again")
+        #expect(done.record.status == .succeeded && done.remaining.amount == 0)
+        #expect(try await grantRuns(store) == false)
+    }
+
     @Test("a refund the rail refuses is recorded failed, counts for nothing and leaves the grant running")
     func refusalKeepsGrant() async throws {
         let store = MemoryGateStore()

@@ -119,6 +119,11 @@ public struct GateRefunder: Sendable {
         }
         let already = record.status == .succeeded
         if record.status == .pending { record = try await askRail(rail, consumed, record) }
+        // A refund the rail gave up on moved nothing: the payer keeps the grant it paid for.
+        guard record.status != .failed else {
+            throw GateRefundError(kind: .refused, message: "the rail reports the refund of \(record.amount) failed"
+                                  + (record.railRefundID.map { " (\($0))" } ?? "") + "; nothing was refunded and the grant stands")
+        }
         try await storeCall { () async throws(StoreError) in try await store.endGrant(challengeID: consumed.challengeID) }
         let total = try await storeCall { () async throws(StoreError) in try await store.refunds(challengeID: consumed.challengeID) }
         let refunded = total.filter(\.counts).reduce(Int64(0)) { $0 + $1.amount.amount }
@@ -135,7 +140,12 @@ public struct GateRefunder: Sendable {
                 try await store.completeRefund(challengeID: consumed.challengeID, key: record.key, status: refund.status,
                                                railRefundID: refund.id)
             }
-        } catch let error as RailError where error.retry != .unsafe {
+        } catch let error as RailError where error.retry == .safe {
+            // Nothing reached the rail: release the reservation and leave the grant; running the same
+            // command again tries again.
+            _ = try? await store.completeRefund(challengeID: consumed.challengeID, key: record.key, status: .failed, railRefundID: nil)
+            throw GateRefundError(kind: .refused, message: "nothing was refunded (\(error.reason)); the grant stands: run the same command again")
+        } catch let error as RailError where error.retry == .afterLookup {
             try? await store.endGrant(challengeID: consumed.challengeID)  // the money may have moved
             throw GateRefundError(kind: .pending, message: "the refund of \(record.amount) is recorded as pending: \(error.reason); "
                                   + "run the same command again (the same idempotency key never refunds twice)")
@@ -144,6 +154,9 @@ public struct GateRefunder: Sendable {
             throw GateRefundError(kind: error.code == .unsupported ? .unsupported : .refused,
                                   message: "the rail refused the refund: \(error.reason)")
         } catch let error as GateRefundError {
+            // The rail refunded but the store did not record it: the money moved, so the grant ends
+            // (best effort); the same command again records the rail's answer under the same key.
+            try? await store.endGrant(challengeID: consumed.challengeID)
             throw error
         } catch {
             try? await store.endGrant(challengeID: consumed.challengeID)
