@@ -94,6 +94,13 @@ struct StripeWebhookEndpoint: Sendable {
                                                                challengeID: consumed?.challengeID, receivedAt: Date()))
             log("payrail serve: stripe event \(event.id) \(event.type) \(facts.summary) challenge=\(consumed.map { Self.short($0.challengeID) } ?? "-") \(effect)")
             return received()
+        } catch let error as RailError where error.code == .malformed {
+            // An object this server can never read (a `py_` charge of a non-card method, say): a retry
+            // cannot help, and 503 would have Stripe redeliver it for days. Recorded once, said once.
+            _ = try? await store.recordEvent(PaymentEventRecord(id: event.id, type: event.type, objectID: event.objectID,
+                                                                challengeID: nil, receivedAt: Date()))
+            log("payrail serve: stripe event \(event.id) \(event.type) cannot be processed here, recorded and not retried: \(error)")
+            return received()
         } catch {
             log("payrail serve: stripe event \(event.id) \(event.type) not processed: \(error)")
             return problem(GateRefusal(status: 503, slug: "webhook-unavailable", title: "Service Unavailable",

@@ -114,6 +114,14 @@ struct StripeWebhookRefundTests {
         #expect(unseen.status == 503, "\(unseen.status) \(unseen.text)")
         #expect(try await store.knownEvent(id: "evt_disputeUnseen1") == false)
 
+        // A charge this server can never read (a non-card `py_` payment): recorded once, 200, so Stripe
+        // does not redeliver it for days; a 503 could never turn into a success.
+        let foreign = event("evt_pyCharge00001", "charge.refunded", object: "py_nonCardPayment1", kind: "charge")
+        let unreadable = try await exchange(hook, method: "POST", headers: HTTPFields([("Stripe-Signature", try StripePythonSigner.header(foreign, secret: Self.hookSecret))]),
+                                            body: Array(foreign.utf8))
+        #expect(unreadable.status == 200, "\(unreadable.status) \(unreadable.text)")
+        #expect(try await store.knownEvent(id: "evt_pyCharge00001") == true)
+
         // An event about another payment is acknowledged and recorded, nothing else.
         let (otherIntent, _) = try await paidIntent(peer, store: store, challenge: "ch-webhook-2")
         let succeeded = event("evt_succeededOther1", "payment_intent.succeeded", object: otherIntent, kind: "payment_intent")
