@@ -202,8 +202,8 @@ public struct StripePayeeRail: PayeeRail {
     /// The settlement for a paid intent. The reference is the charge (`ch_…`) in the plain form, whose
     /// credential carries the intent id, and the intent in the token form; the time is the charge's,
     /// so a lookup after a restart gives the same settlement.
-    func settlement(_ offer: Offer, _ intent: StripePaymentIntent) async throws(RailError) -> Settlement {
-        var paidAt = intent.latestChargeCreated
+    func settlement(_ offer: Offer, _ intent: StripePaymentIntent, chargeCreated: Int64? = nil) async throws(RailError) -> Settlement {
+        var paidAt = chargeCreated ?? intent.latestChargeCreated
         if paidAt == nil, let chargeID = intent.latestChargeID {
             paidAt = try? await client.retrieveCharge(chargeID).created
         }

@@ -52,7 +52,9 @@ extension StripePayeeRail {
             throw RailError(.mismatch, "the PaymentIntent is for another amount, currency or challenge", rail: id)
         }
         try await judge(intent, offer: offer)
-        let settlement = try await settlement(offer, intent)
+        var chargeCreated: Int64?
+        if !isToken, let chargeID = intent.latestChargeID { chargeCreated = try await refuseRefundedOrDisputed(chargeID) }
+        let settlement = try await settlement(offer, intent, chargeCreated: chargeCreated)
         if settlement.settledAt > offer.expiresAt, !isToken {
             throw RailError(.expired, "the PaymentIntent was paid after the offer expired", rail: id)
         }
@@ -101,6 +103,19 @@ extension StripePayeeRail {
             }
             throw error.railError("charging the Shared Payment Token")
         }
+    }
+
+    /// A PaymentIntent stays `succeeded` after a refund or a dispute, and a webhook telling of one may
+    /// have come before the `pi_…` was presented (or to another gate): the charge itself decides.
+    /// Returns the charge's creation time (when the payment was made).
+    private func refuseRefundedOrDisputed(_ chargeID: String) async throws(RailError) -> Int64 {
+        let charge: StripeCharge
+        do { charge = try await client.retrieveCharge(chargeID) } catch { throw error.railError("looking up the payment's charge") }
+        if let refunded = charge.amountRefunded, refunded > 0 {
+            throw RailError(.mismatch, "the payment was refunded (\(refunded) of it); it buys nothing", rail: id)
+        }
+        if charge.disputed == true { throw RailError(.mismatch, "the payment is disputed; it buys nothing", rail: id) }
+        return charge.created
     }
 
     /// Grants `succeeded`, and `requires_capture` in the manual-capture flow; refuses the rest.

@@ -114,9 +114,11 @@ struct StripeCharge: Sendable, Hashable, Decodable {
     let amountCaptured: Int64?
     let amountRefunded: Int64?
     let captured: Bool?
+    /// Whether a dispute was opened on the charge.
+    let disputed: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case id, created, amount, captured
+        case id, created, amount, captured, disputed
         case amountCaptured = "amount_captured", amountRefunded = "amount_refunded"
     }
 

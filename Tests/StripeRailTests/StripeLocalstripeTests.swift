@@ -95,6 +95,18 @@ struct StripeLocalstripeTests {
         #expect(try await restarted.settlement(of: unpaid) == nil)
     }
 
+    @Test("a PaymentIntent refunded before it was presented buys nothing (it stays succeeded; its charge says refunded)")
+    func refundedIntentIsRefused() async throws {
+        let peer = try await LocalStripePeer.shared()
+        let (payee, payer) = try Self.rails(peer)
+        let offer = try await payee.prepare(Self.charge(lifetime: 300))
+        let credential = try await payer.pay(offer)
+        let (status, body) = try await peer.raw("POST", "/v1/refunds", form: [("payment_intent", offer.id)])
+        #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+        #expect(try await Self.status(peer, offer.id) == "succeeded")
+        await #expect { _ = try await payee.settle(credential, for: offer) } throws: { ($0 as? RailError)?.code == .mismatch }
+    }
+
     @Test("zero-decimal jpy: 50 yen is the amount Stripe gets, whole")
     func yen() async throws {
         let peer = try await LocalStripePeer.shared()
