@@ -87,7 +87,8 @@ public struct PaymentGateDialect: GateDialect {
             throw refusal(.invalidPayload, "the payload is not valid for this method: \(error.reason)", "invalid-payload")
         }
         let keys = Self.keys(presentation, credential)
-        if credential.offerID == echoedID {
+        // Only Stripe charges name no offer id of their own; other rails' credentials never get relabelled.
+        if credential.rail == .stripe, credential.offerID == echoedID {
             return try await Self.relabelled(credential, key: keys[0], echoedID: echoedID, context: context)
         }
         return CredentialLookup(key: keys[0], fallbackKeys: Array(keys.dropFirst()), rail: credential.rail, credential: credential,
