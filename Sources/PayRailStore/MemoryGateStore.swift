@@ -191,6 +191,8 @@ public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sen
             if let existing = list.first(where: { $0.key == refund.key }), existing.counts { return .existing(existing) }
             list.removeAll { $0.key == refund.key }
             try RefundRules.check(refund, paid: record.settlement.amount, earlier: list)
+            let keep = clock.now().addingTimeInterval(RefundRules.consumptionRetention)
+            keepUntil[refund.challengeID] = max(keepUntil[refund.challengeID] ?? .distantPast, keep)
             list.append(refund)
             refundsByChallenge[refund.challengeID] = list
             return .reserved(refund)

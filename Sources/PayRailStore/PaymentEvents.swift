@@ -127,6 +127,11 @@ public enum PaymentEventRetention {
 }
 
 enum RefundRules {
+    /// How long a payment with a refund reserved against it is kept at least (from the reservation):
+    /// a pending refund must still find its payment when it is run again, whatever the gate's own
+    /// retention, or money that may have moved could never be recorded.
+    static let consumptionRetention: TimeInterval = 30 * 86_400
+
     /// Refuses a refund that does not fit `paid` given the refunds already recorded.
     static func check(_ refund: RefundRecord, paid: Money, earlier: [RefundRecord]) throws(StoreError) {
         guard refund.amount.unit == paid.unit, refund.amount.amount > 0, !refund.key.isEmpty else {

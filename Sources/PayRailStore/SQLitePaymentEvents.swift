@@ -26,7 +26,8 @@ extension SQLiteGateStore {
 
     /// Records a pending refund, in one transaction (see `PaymentEventStore.reserveRefund`).
     public func reserveRefund(_ refund: RefundRecord) async throws(StoreError) -> RefundReservation {
-        try await perform { connection throws(StoreError) -> RefundReservation in
+        let keep = StoreTime.milliseconds(clock.now()) + Int64(RefundRules.consumptionRetention * 1000)
+        return try await perform { connection throws(StoreError) -> RefundReservation in
             try connection.immediateTransaction { () throws(StoreError) -> RefundReservation in
                 let paid = try connection.query("SELECT \(Self.consumedColumns) FROM consumed_challenges WHERE challenge_id = ?",
                                                 [.text(refund.challengeID)], row: Self.consumed).first
@@ -37,6 +38,8 @@ extension SQLiteGateStore {
                 if let existing = earlier.first(where: { $0.key == refund.key }), existing.counts { return .existing(existing) }
                 earlier.removeAll { $0.key == refund.key }
                 try RefundRules.check(refund, paid: paid.settlement.amount, earlier: earlier)
+                try connection.run("UPDATE consumed_challenges SET keep_until_ms = MAX(keep_until_ms, ?) WHERE challenge_id = ?",
+                                   [.integer(keep), .text(refund.challengeID)])
                 try connection.run("""
                     INSERT OR REPLACE INTO refunds (challenge_id, refund_key, amount_minor, unit_code, unit_exponent, reason, status,
                         rail_refund_id, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

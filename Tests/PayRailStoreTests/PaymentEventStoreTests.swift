@@ -57,6 +57,18 @@ struct PaymentEventStoreTests {
         #expect(unknown?.code == .notFound)
     }
 
+    @Test("a payment with a refund reserved outlives the gate's retention: a pending refund can always be finished", arguments: StoreKind.allCases)
+    func reservedRefundKeepsItsPayment(kind: StoreKind) async throws {
+        let (fixture, events) = try await paid(kind)
+        _ = try await events.reserveRefund(try refund("k-pending", 60))
+        // Well past the grant and the challenge (what the gate's purge keeps a consumption for), short of 30 days.
+        _ = try await fixture.store.purgeExpired(now: fixture.clock.now().addingTimeInterval(10 * 86_400))
+        #expect(try await fixture.store.consumedChallenge(id: "ch-r") != nil, "a pending refund lost its payment")
+        #expect(try await events.consumedChallenge(settlementReference: "pay-r")?.challengeID == "ch-r")
+        _ = try await fixture.store.purgeExpired(now: fixture.clock.now().addingTimeInterval(31 * 86_400))
+        #expect(try await fixture.store.consumedChallenge(id: "ch-r") == nil, "kept for good")
+    }
+
     @Test("an event id is recorded once; a dispute's end of grant sticks", arguments: StoreKind.allCases)
     func eventsOnce(kind: StoreKind) async throws {
         let (fixture, events) = try await paid(kind)
