@@ -29,7 +29,13 @@ extension StripePayeeRail {
     /// server that ignores Idempotency-Key (localstripe) or after Stripe forgot the key (24 hours).
     public func refund(_ settlement: Settlement, amount: Money?, reason: String?, idempotencyKey: String) async throws(RailError) -> Refund {
         let intentID = settlement.reference.hasPrefix("pi_") ? settlement.reference : settlement.offerID
-        if settlement.rail == id, settlement.kind.isFinal, let earlier = try await earlierRefund(intentID, key: idempotencyKey) {
+        let earlierUnderKey = settlement.rail == id && settlement.kind.isFinal
+            ? try await earlierRefunds(intentID, key: idempotencyKey) : []
+        // Refunds Stripe gave up on (failed, canceled) moved nothing: the caller may try again under the
+        // same key, and each new attempt gets its own Stripe Idempotency-Key (the old one would replay the
+        // failure, or be an idempotency_error when the amount changed).
+        let failedAttempts = earlierUnderKey.filter { Self.refundStatus($0.status) == .failed }.count
+        if let earlier = earlierUnderKey.first(where: { Self.refundStatus($0.status) != .failed }) {
             let money = (try? Money(amount: earlier.amount, unit: settlement.amount.unit)) ?? settlement.amount
             guard amount == nil || amount == money else {
                 throw RailError(.mismatch, "refund key already used for \(money), not \(amount.map(\.description) ?? "the rest")", rail: id)
@@ -38,19 +44,19 @@ extension StripePayeeRail {
                           status: Self.refundStatus(earlier.status))
         }
         let refund = try await createRefund(settlement, amount: amount, metadataKey: idempotencyKey) { intentID, _ in
-            StripeIdempotency.key("refund", [intentID, "contract", idempotencyKey])
+            StripeIdempotency.key("refund", [intentID, "contract", idempotencyKey] + (failedAttempts > 0 ? ["attempt-\(failedAttempts + 1)"] : []))
         }
         let money = (try? Money(amount: refund.amount, unit: settlement.amount.unit)) ?? settlement.amount
         return Refund(rail: id, id: refund.id, settlementReference: settlement.reference, amount: money,
                       status: Self.refundStatus(refund.status))
     }
 
-    /// `GET /v1/refunds?payment_intent=…&limit=100`: the refund made under `key`, if any.
-    private func earlierRefund(_ intentID: String, key: String) async throws(RailError) -> StripeKeyedRefund? {
+    /// `GET /v1/refunds?payment_intent=…&limit=100`: the refunds made under `key`.
+    private func earlierRefunds(_ intentID: String, key: String) async throws(RailError) -> [StripeKeyedRefund] {
         do {
             let list: StripeKeyedRefundList = try await client.get(
                 "/v1/refunds?payment_intent=" + StripeClient.checked(intentID, prefix: "pi_") + "&limit=100").value
-            return list.data.first { $0.metadata?[Self.refundKeyMetadata] == key }
+            return list.data.filter { $0.metadata?[Self.refundKeyMetadata] == key }
         } catch {
             throw error.railError("listing the refunds")
         }

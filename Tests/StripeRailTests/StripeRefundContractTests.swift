@@ -58,6 +58,25 @@ struct StripeRefundContractTests {
         #expect(canned.unused == 0)
     }
 
+    @Test("a refund Stripe gave up on under the same key is tried again under a new Idempotency-Key (the old one would replay the failure)")
+    func failedAttemptGetsANewKey() async throws {
+        let canned = CannedStripe([
+            Fixture.answer("GET", "/v1/refunds?payment_intent=\(TestKeys.intent)&limit=100", 200, "refund_list_one_failed.json"),
+            Fixture.answer("GET", "/v1/payment_intents/\(TestKeys.intent)", 200, "pi_succeeded.json"),
+            Fixture.answer("GET", "/v1/charges/ch_3QfixtureCharge01", 200, "charge_succeeded.json"),
+            Fixture.answer("POST", "/v1/refunds", 200, "refund_succeeded.json"),
+        ])
+        let rail = StripePayeeRail(client: try TestKeys.client(canned), payee: "acct_fixture")
+        let settlement = Settlement(rail: .stripe, offerID: TestKeys.intent, reference: "ch_3QfixtureCharge01",
+                                    amount: try Money(amount: 50, unit: .usd), settledAt: Date())
+        let refund = try await rail.refund(settlement, amount: nil, reason: nil, idempotencyKey: "refund-key-1")
+        #expect(refund.status == .succeeded && refund.id == "re_3QfixtureRefund01", "the failed refund was returned again")
+        let post = try #require(canned.requests.last)
+        let key = post.headers.first { $0.name == "Idempotency-Key" }?.value
+        #expect(key != StripeIdempotency.key("refund", [TestKeys.intent, "contract", "refund-key-1"]), "the failed attempt's key was reused")
+        #expect(canned.unused == 0)
+    }
+
     @Test("Lightning and rails without refunds refuse with .unsupported and say what to do")
     func defaultRefusal() async throws {
         struct NoRefunds: PayeeRail {
