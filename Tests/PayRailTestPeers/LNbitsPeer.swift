@@ -147,27 +147,14 @@ public final class LNbitsPeer: @unchecked Sendable {
         let dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-lnbits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
         let logURL = dataFolder.appendingPathComponent("server.log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-
-        let process = Process()
-        process.executableURL = venv.appendingPathComponent("bin/python")
-        process.arguments = ["-c", launcher, "127.0.0.1", String(port)]
-        process.currentDirectoryURL = workingDirectory
         var environment = ProcessInfo.processInfo.environment
         for name in environment.keys where name.hasPrefix("LNBITS_") { environment[name] = nil }
         environment["LNBITS_BACKEND_WALLET_CLASS"] = "FakeWallet"
         environment["LNBITS_DATA_FOLDER"] = dataFolder.path
-        environment["PYTHONUNBUFFERED"] = "1"
         if !outboundLookups { environment.merge(outboundLookupsOff) { _, off in off } }
-        let network = try PeerNetworkGuard.prepare()
-        process.environment = network.environment(environment)
-        // A file, not a pipe: a chatty server can never block on a full pipe.
-        let log = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()
+        let (process, network) = try GuardedPythonServer.launch(
+            python: venv.appendingPathComponent("bin/python"), arguments: ["-c", launcher, "127.0.0.1", String(port)],
+            directory: workingDirectory, environment: environment, logURL: logURL)
 
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30

@@ -70,23 +70,10 @@ public final class LocalStripePeer: @unchecked Sendable {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-localstripe-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let logURL = scratch.appendingPathComponent("server.log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = python
-        process.arguments = ["-c", launcher, String(port)]
-        process.currentDirectoryURL = scratch
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONUNBUFFERED"] = "1"
         // Loopback only: a connection or lookup elsewhere is refused and fails the next request.
-        let network = try PeerNetworkGuard.prepare()
-        process.environment = network.environment(environment)
-        // A file, not a pipe: a chatty server can never block on a full pipe.
-        let log = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()
+        let (process, network) = try GuardedPythonServer.launch(
+            python: python, arguments: ["-c", launcher, String(port)], directory: scratch,
+            environment: ProcessInfo.processInfo.environment, logURL: logURL)
         let peer = LocalStripePeer(baseURL: baseURL, process: process, scratch: scratch, logURL: logURL, network: network)
         do {
             try await peer.waitUntilReady(within: readyWithin)

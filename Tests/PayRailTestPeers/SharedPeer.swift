@@ -83,3 +83,31 @@ public enum LoopbackPort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// Starts a long-running Python server under the loopback guard, its stdout and stderr in `logURL`
+/// (a file, not a pipe: a chatty server can never block on a full pipe).
+public enum GuardedPythonServer {
+    /// Runs `python arguments` in `directory` with `environment` (plus `PYTHONUNBUFFERED`), guarded.
+    public static func launch(python: URL, arguments: [String], directory: URL, environment: [String: String],
+                              logURL: URL) throws -> (process: Process, network: PeerNetworkGuard) {
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = python
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var environment = environment
+        environment["PYTHONUNBUFFERED"] = "1"
+        let network = try PeerNetworkGuard.prepare()
+        process.environment = network.environment(environment)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            network.remove()
+            throw error
+        }
+        try? log.close()
+        return (process, network)
+    }
+}
