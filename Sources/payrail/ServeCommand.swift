@@ -36,6 +36,10 @@ enum ServeCommand {
             OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
             OptionSpec(name: "rate-limit", valueName: "N",
                        help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
+            OptionSpec(name: "rate-limit-scope", valueName: "process|shared",
+                       help: "count --rate-limit in this process (default; no store write per 402) or in the shared store"),
+            OptionSpec(name: "gates", valueName: "N",
+                       help: "gates sharing the traffic (default 1): with process scope each allows 1/N of --rate-limit"),
             OptionSpec(name: "challenge-lifetime", valueName: "SECONDS",
                        help: "how long a 402 challenge (and its Lightning invoice) can be paid (default 300)"),
             OptionSpec(name: "presentation-grace", valueName: "SECONDS",
@@ -115,6 +119,7 @@ enum ServeCommand {
             signer: storage.keys.signer, verifier: storage.verifier, macaroonRootKey: storage.macaroonRootKey,
             rateLimit: settings.rateLimit, challengeLifetime: settings.challengeLifetime, publicOrigin: origin)
         configuration.presentationGrace = settings.presentationGrace
+        configuration.challengeRateScope = settings.challengeRateScope
         let gate = Gate(configuration: configuration)
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }

@@ -54,9 +54,10 @@ extension Gate {
 
     /// The challenge and the exact offer the credential's key names.
     private func answered(_ lookup: CredentialLookup, context: GateDialectContext) async throws(GateRefusal) -> (ChallengeRecord, Offer) {
-        let key = try await context.keyRecord([lookup.key] + lookup.fallbackKeys)
+        let keys = [lookup.key] + lookup.fallbackKeys
+        let key = try await context.keyRecord(keys)
         if let key, let offer = key.offers.first, let challengeID = offer.details[Self.challengeDetail],
-           let record = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }),
+           let record = try await challengeRecord(challengeID, keyRecord: key, context: context),
            lookup.credential.map({ $0.rail == offer.rail && $0.offerID == offer.id }) ?? true {
             var details = offer.details
             details[Self.challengeDetail] = nil
@@ -66,6 +67,16 @@ extension Gate {
         let type: PaymentProblemType = lookup.rail == .lightning ? .Lightning.unknownChallenge : .invalidChallenge
         throw GateRefusal(credential: type, detail: "this server issued no challenge for that offer", logReason: "unknown-challenge",
                           challengeID: lookup.echoedChallengeID)
+    }
+
+    /// The stored challenge, or the one a bound offer key carries (a stateless 402 stored none).
+    private func challengeRecord(_ challengeID: String, keyRecord: ChallengeRecord,
+                                 context: GateDialectContext) async throws(GateRefusal) -> ChallengeRecord? {
+        if let stored = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }) {
+            return stored
+        }
+        guard let bound = context.boundChallenge(forKey: keyRecord.id), bound.challenge.id == challengeID else { return nil }
+        return bound.challenge
     }
 
     /// What every dialect's credential must satisfy: this resource and body, and, unless the
