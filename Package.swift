@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
         .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
+        .executable(name: "paid-bench", targets: ["PaidCalls"]),
     ],
     targets: [
         .systemLibrary(
@@ -103,6 +104,9 @@ let package = Package(
             path: "Benchmarks/ReceiptVerification", exclude: ["Peers"]
         ),
         // libFuzzer harness for the wire parsers; scripts/fuzz builds it with -sanitize=fuzzer.
+        .executableTarget(
+            name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "FakeRail", "PayRail"],
+            path: "Benchmarks/PaidCalls"),
         .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],

@@ -38,6 +38,8 @@ enum ServeCommand {
                        help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
             OptionSpec(name: "rate-limit-scope", valueName: "process|shared",
                        help: "count --rate-limit in this process (default; no store write per 402) or in the shared store"),
+            OptionSpec(name: "stateless-offers", valueName: "on|off",
+                       help: "fake offers carry their challenge, so a 402 writes nothing (default on; off stores every challenge)"),
             OptionSpec(name: "gates", valueName: "N",
                        help: "gates sharing the traffic (default 1): with process scope each allows 1/N of --rate-limit"),
             OptionSpec(name: "challenge-lifetime", valueName: "SECONDS",
@@ -120,6 +122,7 @@ enum ServeCommand {
             rateLimit: settings.rateLimit, challengeLifetime: settings.challengeLifetime, publicOrigin: origin)
         configuration.presentationGrace = settings.presentationGrace
         configuration.challengeRateScope = settings.challengeRateScope
+        configuration.statelessOffers = settings.statelessOffers
         let gate = Gate(configuration: configuration)
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }

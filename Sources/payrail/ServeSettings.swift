@@ -24,6 +24,8 @@ struct ServeSettings {
     let railIDs: [RailID]
     /// `--rate-limit-scope` and `--gates`: where challenge issuance is counted.
     let challengeRateScope: ChallengeRateScope
+    /// `--stateless-offers`: whether fake offers are bound (a 402 then writes nothing).
+    let statelessOffers: Bool
     let challengeLifetime: TimeInterval
     /// `--presentation-grace`: how long after a challenge expired a payment made in time is accepted.
     let presentationGrace: TimeInterval
@@ -47,6 +49,11 @@ struct ServeSettings {
         rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
         railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
         challengeRateScope = try Self.rateScope(arguments.value("rate-limit-scope"), gates: arguments.value("gates"))
+        switch arguments.value("stateless-offers") ?? "on" {
+        case "on": statelessOffers = true
+        case "off": statelessOffers = false
+        default: throw CommandFailure.usage("--stateless-offers must be on or off")
+        }
         challengeLifetime = try Self.challengeLifetime(arguments.value("challenge-lifetime"))
         presentationGrace = TimeInterval(try Self.number(arguments.value("presentation-grace"), flag: "presentation-grace",
                                                          default: 86_400, range: 0...2_592_000))
