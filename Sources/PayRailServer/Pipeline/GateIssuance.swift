@@ -59,7 +59,7 @@ extension Gate {
         let issued = IssuedChallenge(record: record, rendered: rendered)
         // Bound offers carry their challenge: a 402 made only of them, in dialects that look them up by
         // their offer id, writes nothing (Pipeline/GateBoundOffers.swift).
-        let carriesItself = offers.allSatisfy { BoundOfferToken($0.id) != nil }
+        let carriesItself = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
             && configuration.dialects.allSatisfy { $0.findsBoundOffers || $0.keys(for: issued, context: context).isEmpty }
         if !carriesItself {
             let toSave = try records(for: issued, context: context)
