@@ -143,9 +143,18 @@ final class PostgresConnection: @unchecked Sendable {
         guard PQstatus(opened) == CONNECTION_OK else {
             let message = redact(String(cString: PQerrorMessage(opened)).trimmingCharacters(in: .whitespacesAndNewlines))
             PQfinish(opened)
-            return .failure(PostgresFailure(sqlState: "08001", message: message, connectionLost: true))
+            return .failure(PostgresFailure(sqlState: connectState(message), message: message, connectionLost: true))
         }
         return .success(PostgresConnection(handle: opened, queue: queue))
+    }
+
+    /// libpq reports no SQLSTATE for a refused login, only the server's text: a server that answered
+    /// FATAL (unknown database or role, failed authentication, no pg_hba entry) will say the same
+    /// again, unlike one that is down, starting, shutting down or full.
+    private static func connectState(_ message: String) -> String {
+        let transient = ["starting up", "shutting down", "too many", "in recovery", "remaining connection slots"]
+        guard message.contains("FATAL"), !transient.contains(where: message.contains) else { return "08001" }
+        return "28000"
     }
 
     /// Whether the connection still looks usable, without a round trip: reads whatever the server
