@@ -69,6 +69,9 @@ final class PostgresDatabase: Sendable {
     private func lease(_ what: String, until deadline: ContinuousClock.Instant) async throws(StoreError) -> PostgresConnection {
         while true {
             guard let grant = try await pool.acquire(until: deadline) else {
+                if await pool.isClosed {
+                    throw StoreError(code: .closed, reason: "the PostgreSQL store was closed", isRetrySafe: false)
+                }
                 throw StoreError(code: .busy, reason: "all \(options.poolSize) PostgreSQL connections stayed busy past the call's "
                                  + "deadline while trying to \(what)", isRetrySafe: true)
             }

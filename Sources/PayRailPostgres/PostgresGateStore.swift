@@ -113,8 +113,9 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
                 }
             }
         } catch where error.code == .duplicate {
-            throw StoreError(code: .duplicate, reason: "challenge \(challenges.map(\.id).joined(separator: ", ")) is already stored",
-                             isRetrySafe: false)
+            let ids = challenges.map(\.id)
+            let which = ids.count == 1 ? "challenge \(ids[0]) is" : "one of the challenges \(ids.joined(separator: ", ")) is"
+            throw StoreError(code: .duplicate, reason: "\(which) already stored (nothing was saved)", isRetrySafe: false)
         }
     }
 

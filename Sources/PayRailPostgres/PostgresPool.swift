@@ -157,6 +157,8 @@ actor PostgresPool {
         waiters.removeAll()
     }
 
+    var isClosed: Bool { closed }
+
     func statistics() -> PostgresPoolStatistics {
         PostgresPoolStatistics(open: open, inUse: inUse, waiting: waiters.count, peakOpen: peak, poolSize: size)
     }

@@ -121,11 +121,31 @@ struct PostgresStoreTests {
         let down = await storeError { () throws(StoreError) in _ = try await store.challenge(id: "ch-restart") }
         #expect(down?.code == .unavailable)
         #expect(down?.isRetrySafe == true)
+        #expect(down?.reason.contains("read a challenge") == true, "\(String(describing: down))")
         try server.startAgain()
         #expect(try await store.challenge(id: "ch-restart") == challenge)
         // The connection that was open before the restart was replaced too.
         try await store.saveChallenge(ChallengeRecord(id: "ch-after", resource: try Resource(parsing: "GET /x"), offers: [],
                                                       createdAt: challenge.createdAt, expiresAt: challenge.expiresAt))
+    }
+
+    @Test("a closed store refuses calls with .closed; another store on the database still works")
+    func closeRefusesCalls() async throws {
+        let fixture = try await PostgresFixture("close")
+        let url = try fixture.url
+        let gate = try await PostgresGateStore.open(url: url, options: PostgresFixture.options)
+        let spend = try await PostgresSpendStore.open(url: url, options: PostgresFixture.options)
+        _ = try await gate.challenge(id: "x")
+        await gate.close()
+        await spend.close()
+        let closed = await storeError { () throws(StoreError) in _ = try await gate.challenge(id: "x") }
+        #expect(closed?.code == .closed)
+        #expect(closed?.isRetrySafe == false)
+        let spendClosed = await storeError { () throws(StoreError) in _ = try await spend.unfinished() }
+        #expect(spendClosed?.code == .closed)
+        #expect(await gate.poolStatistics().open == 0)
+        let other = try await PostgresGateStore.open(url: url, options: PostgresFixture.options)
+        #expect(try await other.challenge(id: "x") == nil)
     }
 
     @Test("the URL's password appears in no error, description or dump")
@@ -143,6 +163,7 @@ struct PostgresStoreTests {
         let missingError = await storeError { () throws(StoreError) in _ = try await PostgresSpendStore.open(url: missing) }
         #expect(missingError?.code == .unavailable)
         #expect(missingError?.isRetrySafe == false)
+        #expect(missingError?.reason.contains("does not exist") == true, "\(String(describing: missingError))")
         // Trust authentication ignores the password: the store works, and its later errors stay clean.
         let live = try DatabaseURL("postgres://payrail:\(secret)@127.0.0.1:\(fixture.server.port)/\(fixture.database)")
         let store = try await PostgresGateStore.open(url: live, options: PostgresFixture.options)
