@@ -51,9 +51,16 @@ final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` inside `BEGIN` … `COMMIT` (rolled back when it throws), retried like `run`.
+    ///
+    /// Each statement of the transaction may run for the statement timeout, but never past the call's
+    /// deadline: a lock waited for late in the call is given only the time the call has left (set in
+    /// the same round trip as `BEGIN`).
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) throws(PostgresFailure) -> T) async throws(StoreError) -> T {
-        try await run(what) { connection throws(PostgresFailure) -> T in
-            try connection.execute("BEGIN")
+        let deadline = ContinuousClock.now.advanced(by: options.callTimeout)
+        let statementLimit = PostgresStoreOptions.milliseconds(options.statementTimeout)
+        return try await run(what) { connection throws(PostgresFailure) -> T in
+            let left = PostgresStoreOptions.milliseconds(ContinuousClock.now.duration(to: deadline))
+            try connection.execute("BEGIN; SET LOCAL statement_timeout = \(max(1, min(statementLimit, left)))")
             do throws(PostgresFailure) {
                 let value = try body(connection)
                 try connection.execute("COMMIT")

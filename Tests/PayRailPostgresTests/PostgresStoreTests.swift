@@ -74,6 +74,32 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a reservation waits its turn behind another process holding the budget's lock, then succeeds")
+    func reservationWaitsItsTurn() async throws {
+        let fixture = try await PostgresFixture("waits_turn")
+        // Generous timeouts: the test waits for the lock to be seen, however slow the machine.
+        let store = try await PostgresSpendStore.open(url: try fixture.url, options: PostgresStoreOptions(
+            poolSize: 2, statementTimeout: .seconds(60), callTimeout: .seconds(120)))
+        let session = try fixture.server.session(database: fixture.database)
+        // The lock `reserve` takes for sat (code "sat", exponent 0), held by another process.
+        try session.send("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sat/0', \(0x5052_7370))); SELECT 'locked';",
+                         until: "locked")
+        let now = Date(timeIntervalSince1970: 1_767_225_600)
+        let record = SpendRecord(paymentID: "waiting", amount: try Money(amount: 100, unit: .sat), rail: .fake, host: "h", method: "GET",
+                                 url: "https://h/x", offerID: "o", context: "{}", reservedAt: now)
+        let limits = SpendLimits([.sat: SpendLimits.Limit(perHour: try Money(amount: 1000, unit: .sat))])
+        let waiting = Task { try await store.reserve(record, limits: limits, now: now) }
+        // Until the reservation is seen waiting on the lock (no fixed sleep: the condition is polled).
+        let query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        while try fixture.server.psql(query, database: fixture.database) != "1" { try await Task.sleep(for: .milliseconds(20)) }
+        try session.finish("COMMIT;")
+        guard case .reserved(let reserved) = try await waiting.value else {
+            Issue.record("the waiting reservation must succeed once the lock is released")
+            return
+        }
+        #expect(reserved == record)
+    }
+
     @Test("the pool never opens more than its bound; a caller past the deadline gets a retry-safe .busy")
     func poolBound() async throws {
         let fixture = try await PostgresFixture("pool_bound")
@@ -94,14 +120,24 @@ struct PostgresStoreTests {
         let single = try await PostgresGateStore.open(url: try fixture.url, options: PostgresStoreOptions(
             poolSize: 1, statementTimeout: .seconds(30), callTimeout: .milliseconds(300)), clock: ManualClock())
         let session = try fixture.server.session(database: fixture.database)
-        try session.send("BEGIN; LOCK TABLE rate_limit_buckets IN ACCESS EXCLUSIVE MODE; SELECT 'locked';", until: "locked")
-        let blocked = Task { try await single.take(1, from: "held", policy: policy) }
-        while await single.poolStatistics().inUse < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        try session.send("BEGIN; LOCK TABLE consumed_challenges IN ACCESS EXCLUSIVE MODE; SELECT 'locked';", until: "locked")
+        // A consume is one statement under the session's 30 s statement timeout: it holds the only
+        // connection, waiting for the lock, far longer than the next caller's 300 ms deadline.
+        let settlement = Settlement(rail: .fake, offerID: "o", reference: "pay", amount: try Money(amount: 1, unit: .sat),
+                                    settledAt: Date(timeIntervalSince1970: 1_767_225_600))
+        let receipt = ReceiptRecord(receiptID: "rc", tokenHash: Data([1]), resource: try Resource(parsing: "GET /x"),
+                                    issuedAt: settlement.settledAt, grantExpiresAt: settlement.settledAt.addingTimeInterval(60),
+                                    credentialHash: nil)
+        let blocked = Task { try await single.consume(challengeID: "held", settlement: settlement, receipt: receipt) }
+        while try fixture.server.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                                      database: fixture.database) != "1" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let busy = await storeError { () throws(StoreError) in _ = try await single.take(1, from: "waiting", policy: policy) }
         #expect(busy?.code == .busy)
         #expect(busy?.isRetrySafe == true)
         try session.finish("COMMIT;")
-        #expect(try await blocked.value.isAllowed)
+        #expect(try await blocked.value.winner != nil)
         #expect(await single.poolStatistics().peakOpen == 1)
     }
 
@@ -178,6 +214,10 @@ struct PostgresStoreTests {
         for text in texts { #expect(!text.contains(secret), "\(text)") }
         #expect(live.description == "postgres://payrail:***@127.0.0.1:\(fixture.server.port)/\(fixture.database)")
     }
+}
+
+extension ConsumeResult {
+    var winner: ConsumedChallenge? { if case .consumed(let record) = self { record } else { nil } }
 }
 
 /// Parsing connection URLs, with no server.
