@@ -145,6 +145,9 @@ final class PostgresConnection: @unchecked Sendable {
             PQfinish(opened)
             return .failure(PostgresFailure(sqlState: connectState(message), message: message, connectionLost: true))
         }
+        // Notices (and a dying server's goodbye) would go to stderr by default: the store reports
+        // through its errors, never by printing.
+        PQsetNoticeProcessor(opened, { _, _ in }, nil)
         return .success(PostgresConnection(handle: opened, queue: queue))
     }
 
@@ -162,6 +165,10 @@ final class PostgresConnection: @unchecked Sendable {
     func isAlive() -> Bool {
         queue.sync {
             guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+            // A server ending the session sends a FATAL message, then closes: the first read takes the
+            // message (libpq files it as a notice when idle), the second finds the end of the stream.
+            guard PQconsumeInput(handle) == 1 else { return false }
+            _ = PQisBusy(handle)
             guard PQconsumeInput(handle) == 1 else { return false }
             return PQstatus(handle) == CONNECTION_OK
         }

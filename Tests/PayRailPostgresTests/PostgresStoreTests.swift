@@ -165,6 +165,25 @@ struct PostgresStoreTests {
                                                       createdAt: challenge.createdAt, expiresAt: challenge.expiresAt))
     }
 
+    @Test("pooled connections the server ended while idle are replaced without the caller seeing an error")
+    func idleConnectionsEndedByServer() async throws {
+        let fixture = try await PostgresFixture("terminated")
+        let name = "payrail-ended-\(UUID().uuidString.prefix(8))"
+        let store = try await PostgresSpendStore.open(url: try fixture.url, options: PostgresStoreOptions(poolSize: 3, applicationName: name))
+        _ = try await store.unfinished()
+        let ended = try fixture.server.psql(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(name)') t",
+            database: fixture.database)
+        #expect(ended == "1")
+        // The server's goodbye reaches the idle socket; the next call notices it and reconnects.
+        while try fixture.server.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(name)'",
+                                      database: fixture.database) != "0" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await store.unfinished().isEmpty)
+        #expect(try await store.record(paymentID: "none") == nil)
+    }
+
     @Test("a closed store refuses calls with .closed; another store on the database still works")
     func closeRefusesCalls() async throws {
         let fixture = try await PostgresFixture("close")
