@@ -150,7 +150,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PayRailPostgresTests",
-            dependencies: ["PayRailPostgres", "PayRailStore", "PayRail", "PayRailStoreTesting", "PayRailTestPeers"],
+            dependencies: [
+                "PayRailPostgres", "PayRailStore", "PayRail", "PayRailStoreTesting", "PayRailTestPeers",
+                "PayRailServer", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail",
+            ],
             path: "Tests/PayRailPostgresTests"
         ),
         .testTarget(
