@@ -184,6 +184,30 @@ struct PostgresStoreTests {
         #expect(try await store.record(paymentID: "none") == nil)
     }
 
+    @Test("a search_path in the URL's options keeps each ledger (and its schema version) in its own schema")
+    func schemaPerLedger() async throws {
+        let fixture = try await PostgresFixture("schemas")
+        try fixture.server.psql("CREATE SCHEMA wallet_a; CREATE SCHEMA wallet_b", database: fixture.database)
+        let base = fixture.server.url(database: fixture.database)
+        let now = Date(timeIntervalSince1970: 1_767_225_600)
+        let limits = SpendLimits([.sat: SpendLimits.Limit(perHour: try Money(amount: 100, unit: .sat))])
+        for (schema, ids) in [("wallet_a", ["a1"]), ("wallet_b", ["b1", "b2"])] {
+            let store = try await PostgresSpendStore.open(url: "\(base)?options=-c%20search_path%3D\(schema)",
+                                                          options: PostgresStoreOptions(poolSize: 1, statementTimeout: .seconds(7)))
+            for id in ids {
+                let record = SpendRecord(paymentID: id, amount: try Money(amount: 50, unit: .sat), rail: .fake, host: "h", method: "GET",
+                                         url: "https://h/x", offerID: "o", context: "{}", reservedAt: now)
+                _ = try await store.reserve(record, limits: limits, now: now)
+            }
+            // Each store sees only its own schema's ledger.
+            #expect(try await store.records(since: nil).map(\.paymentID) == ids)
+        }
+        #expect(try fixture.server.psql("SELECT (SELECT count(*) FROM wallet_a.spends) || ',' || (SELECT count(*) FROM wallet_b.spends)",
+                                        database: fixture.database) == "1,2")
+        #expect(try fixture.server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'spends'",
+                                        database: fixture.database) == "0")
+    }
+
     @Test("a closed store refuses calls with .closed; another store on the database still works")
     func closeRefusesCalls() async throws {
         let fixture = try await PostgresFixture("close")
