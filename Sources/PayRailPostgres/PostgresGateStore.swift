@@ -310,22 +310,23 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
         }
     }
 
+    /// One statement (one round trip, one snapshot): the challenge joined with its offers, one row per
+    /// offer in order, or one row with NULL offer columns when it has none.
     private static func challenge(_ id: String, _ connection: PostgresConnection) throws(PostgresFailure) -> ChallengeRecord? {
-        let heads = try connection.query("""
-            SELECT resource, body_digest, created_at_ms, expires_at_ms FROM challenges WHERE id = $1
+        let rows = try connection.query("""
+            SELECT c.resource, c.body_digest, c.created_at_ms, c.expires_at_ms,
+                   o.rail, o.amount_minor, o.unit_code, o.unit_exponent, o.payee, o.offer_id, o.expires_at_ms, o.details_json
+            FROM challenges c LEFT JOIN challenge_offers o ON o.challenge_id = c.id
+            WHERE c.id = $1 ORDER BY o.position
             """, [.text(id)]).rows
-        guard let head = heads.first else { return nil }
-        let offerRows = try connection.query("""
-            SELECT rail, amount_minor, unit_code, unit_exponent, payee, offer_id, expires_at_ms, details_json
-            FROM challenge_offers WHERE challenge_id = $1 ORDER BY position
-            """, [.text(id)]).rows
+        guard let head = rows.first else { return nil }
         var offers: [Offer] = []
-        for row in offerRows {
-            let amount = try row.integer(1), exponent = try row.integer(3), expires = try row.integer(6)
+        for row in rows where !row.isNull(4) {
+            let amount = try row.integer(5), exponent = try row.integer(7), expires = try row.integer(10)
             offers.append(try decode { () throws(StoreError) in
-                Offer(rail: try Coding.rail(row.text(0)), amount: try Coding.money(amount, code: row.text(2), exponent: exponent),
-                      payee: row.text(4), expiresAt: StoreTime.date(milliseconds: expires), id: row.text(5),
-                      details: try Coding.decodeDetails(row.text(7)))
+                Offer(rail: try Coding.rail(row.text(4)), amount: try Coding.money(amount, code: row.text(6), exponent: exponent),
+                      payee: row.text(8), expiresAt: StoreTime.date(milliseconds: expires), id: row.text(9),
+                      details: try Coding.decodeDetails(row.text(11)))
             })
         }
         let created = try head.integer(2), expires = try head.integer(3)
