@@ -96,6 +96,24 @@ enum PostgresGateSchema {
         response_status, response_headers_json, response_body, consumed_at_ms, credential_hash
         """
 
+    /// Challenges and their offers in one statement, so one round trip (and one atomic write) stands
+    /// before a 402. The offers' foreign key is checked at the end of the statement, when the
+    /// challenges inserted by the first part are there. Integers travel as JSON numbers and are read
+    /// into BIGINT exactly.
+    static let saveChallenges = """
+        WITH inserted AS (
+            INSERT INTO challenges (id, resource, body_digest, created_at_ms, expires_at_ms)
+            SELECT id, resource, body_digest, created_at_ms, expires_at_ms
+            FROM json_to_recordset($1::json) AS c(id TEXT, resource TEXT, body_digest TEXT, created_at_ms BIGINT, expires_at_ms BIGINT)
+            RETURNING id
+        )
+        INSERT INTO challenge_offers (challenge_id, position, rail, amount_minor, unit_code, unit_exponent, payee, offer_id,
+            expires_at_ms, details_json)
+        SELECT challenge_id, position, rail, amount_minor, unit_code, unit_exponent, payee, offer_id, expires_at_ms, details_json
+        FROM json_to_recordset($2::json) AS o(challenge_id TEXT, position BIGINT, rail TEXT, amount_minor BIGINT, unit_code TEXT,
+            unit_exponent BIGINT, payee TEXT, offer_id TEXT, expires_at_ms BIGINT, details_json TEXT)
+        """
+
     /// One statement decides: the primary key on `challenge_id` admits exactly one row, and a racer
     /// waits on the winner's uncommitted row, then does nothing. The record is kept while its grant
     /// lasts or its challenge could still be presented, whichever is later.

@@ -78,45 +78,53 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
         try await saveChallenges([challenge])
     }
 
-    /// Remembers the challenges and their offers in one transaction; `.duplicate`, with nothing
-    /// stored, when any id is taken.
+    /// Remembers the challenges and their offers in one statement (one round trip before a 402, all
+    /// or nothing); `.duplicate`, with nothing stored, when any id is taken.
     public func saveChallenges(_ challenges: [ChallengeRecord]) async throws(StoreError) {
-        var rows: [(challenge: [PostgresValue], offers: [[PostgresValue]])] = []
+        guard !challenges.isEmpty else { return }
+        var heads: [ChallengeRow] = []
+        var offers: [OfferRow] = []
         for challenge in challenges {
             guard !challenge.id.isEmpty else { throw StoreError.invalid("a challenge id must not be empty") }
-            var offers: [[PostgresValue]] = []
+            heads.append(ChallengeRow(id: challenge.id, resource: challenge.resource.description, body_digest: challenge.bodyDigest,
+                                      created_at_ms: StoreTime.milliseconds(challenge.createdAt),
+                                      expires_at_ms: StoreTime.milliseconds(challenge.expiresAt)))
             for (position, offer) in challenge.offers.enumerated() {
-                offers.append([
-                    .text(challenge.id), .integer(Int64(position)), .text(offer.rail.rawValue), .integer(offer.amount.amount),
-                    .text(offer.amount.unit.code), .integer(Int64(offer.amount.unit.exponent)), .text(offer.payee), .text(offer.id),
-                    .integer(StoreTime.milliseconds(offer.expiresAt)), .text(try Coding.encodeDetails(offer.details)),
-                ])
+                offers.append(OfferRow(
+                    challenge_id: challenge.id, position: Int64(position), rail: offer.rail.rawValue, amount_minor: offer.amount.amount,
+                    unit_code: offer.amount.unit.code, unit_exponent: Int64(offer.amount.unit.exponent), payee: offer.payee,
+                    offer_id: offer.id, expires_at_ms: StoreTime.milliseconds(offer.expiresAt),
+                    details_json: try Coding.encodeDetails(offer.details)))
             }
-            rows.append(([.text(challenge.id), .text(challenge.resource.description), Self.optional(challenge.bodyDigest),
-                          .integer(StoreTime.milliseconds(challenge.createdAt)), .integer(StoreTime.milliseconds(challenge.expiresAt))],
-                         offers))
         }
-        guard !rows.isEmpty else { return }
-        let records = rows
+        let parameters: [PostgresValue] = [.text(try Self.json(heads)), .text(try Self.json(offers))]
         do throws(StoreError) {
-            try await database.transaction("save a challenge") { connection throws(PostgresFailure) in
-                for record in records {
-                    try connection.query("""
-                        INSERT INTO challenges (id, resource, body_digest, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5)
-                        """, record.challenge)
-                    for offer in record.offers {
-                        try connection.query("""
-                            INSERT INTO challenge_offers (challenge_id, position, rail, amount_minor, unit_code, unit_exponent,
-                                payee, offer_id, expires_at_ms, details_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                            """, offer)
-                    }
-                }
+            _ = try await database.run("save a challenge") { connection throws(PostgresFailure) in
+                try connection.query(PostgresGateSchema.saveChallenges, parameters)
             }
         } catch where error.code == .duplicate {
             let ids = challenges.map(\.id)
             let which = ids.count == 1 ? "challenge \(ids[0]) is" : "one of the challenges \(ids.joined(separator: ", ")) is"
             throw StoreError(code: .duplicate, reason: "\(which) already stored (nothing was saved)", isRetrySafe: false)
         }
+    }
+
+    /// The rows `saveChallenges` sends as JSON; field names are the columns'.
+    private struct ChallengeRow: Encodable {
+        let id: String, resource: String, body_digest: String?, created_at_ms: Int64, expires_at_ms: Int64
+    }
+
+    private struct OfferRow: Encodable {
+        let challenge_id: String, position: Int64, rail: String, amount_minor: Int64, unit_code: String, unit_exponent: Int64
+        let payee: String, offer_id: String, expires_at_ms: Int64, details_json: String
+    }
+
+    /// JSON with integers written exactly (JSONEncoder writes Int64 digits, never a float).
+    private static func json<T: Encodable>(_ value: T) throws(StoreError) -> String {
+        guard let data = try? JSONEncoder().encode(value) else {
+            throw StoreError(code: .internal, reason: "cannot encode challenges as JSON", isRetrySafe: false)
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The challenge with this id, if stored.

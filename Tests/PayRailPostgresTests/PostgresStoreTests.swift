@@ -208,6 +208,27 @@ struct PostgresStoreTests {
                                         database: fixture.database) == "0")
     }
 
+    @Test("saving a challenge with its aliases is all or nothing: one taken id stores none of them")
+    func saveChallengesAllOrNothing() async throws {
+        let fixture = try await PostgresFixture("all_or_nothing")
+        let store = try await PostgresGateStore.open(url: try fixture.url, options: PostgresFixture.options)
+        let start = Date(timeIntervalSince1970: 1_767_225_600)
+        func challenge(_ id: String) throws -> ChallengeRecord {
+            ChallengeRecord(id: id, resource: try Resource(parsing: "GET /x"),
+                            offers: [Offer(rail: .fake, amount: try Money(amount: 5, unit: .sat), payee: "p", expiresAt: start, id: "o-\(id)")],
+                            createdAt: start, expiresAt: start.addingTimeInterval(60))
+        }
+        try await store.saveChallenge(try challenge("taken"))
+        let batch = [try challenge("new-1"), try challenge("taken"), try challenge("new-2")]
+        let duplicate = await storeError { () throws(StoreError) in try await store.saveChallenges(batch) }
+        #expect(duplicate?.code == .duplicate)
+        #expect(try await store.challenge(id: "new-1") == nil)
+        #expect(try await store.challenge(id: "new-2") == nil)
+        #expect(try fixture.server.psql("SELECT count(*) FROM challenge_offers", database: fixture.database) == "1")
+        try await store.saveChallenges([try challenge("new-1"), try challenge("new-2")])
+        #expect(try await store.challenge(id: "new-2") == (try challenge("new-2")))
+    }
+
     @Test("a closed store refuses calls with .closed; another store on the database still works")
     func closeRefusesCalls() async throws {
         let fixture = try await PostgresFixture("close")
