@@ -268,14 +268,13 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
         let now = StoreTime.milliseconds(clock.now())
         let full = TokenBucketState.full(policy, at: now)
         return try await database.transaction("take rate-limit tokens") { connection throws(PostgresFailure) -> RateLimitDecision in
-            // A new bucket starts full; the row then exists and is locked, so concurrent takes queue on it.
-            try connection.query("""
-                INSERT INTO rate_limit_buckets (client_key, milli_tokens, updated_at_ms, full_at_ms) VALUES ($1, $2, $3, $4)
-                ON CONFLICT (client_key) DO NOTHING
-                """, [.text(clientKey), .integer(full.milliTokens), .integer(full.updatedAtMilliseconds), .integer(full.fullAtMilliseconds)])
+            // A new bucket starts full. Either way the statement locks the row (a no-op update of an
+            // existing one) and returns its latest committed state: concurrent takes queue on it.
             let rows = try connection.query("""
-                SELECT milli_tokens, updated_at_ms, full_at_ms FROM rate_limit_buckets WHERE client_key = $1 FOR UPDATE
-                """, [.text(clientKey)]).rows
+                INSERT INTO rate_limit_buckets (client_key, milli_tokens, updated_at_ms, full_at_ms) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (client_key) DO UPDATE SET client_key = excluded.client_key
+                RETURNING milli_tokens, updated_at_ms, full_at_ms
+                """, [.text(clientKey), .integer(full.milliTokens), .integer(full.updatedAtMilliseconds), .integer(full.fullAtMilliseconds)]).rows
             let state = try rows.first.map { row throws(PostgresFailure) in
                 TokenBucketState(milliTokens: try row.integer(0), updatedAtMilliseconds: try row.integer(1),
                                  fullAtMilliseconds: try row.integer(2))
