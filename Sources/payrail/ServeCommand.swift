@@ -138,7 +138,8 @@ enum ServeCommand {
 
     /// Every `interval`: a write probe of the store (it heals `/healthz` after a failure), then the
     /// gate's purge (rails discard expired offers first; challenges are kept for the presentation
-    /// grace) and the fake processor's (paid requests kept at least the grace plus a grant). One log
+    /// grace; payments the gate could not serve are refunded first, see `AutomaticRefunds`) and the
+    /// fake processor's (paid requests kept at least the grace plus a grant). One log
     /// line when something was purged or failed; never a secret.
     private static func maintain(_ gate: Gate, processor: FakeProcessor, every interval: TimeInterval,
                                  log: @escaping @Sendable (String) -> Void) async {
@@ -149,7 +150,7 @@ enum ServeCommand {
             guard !Task.isCancelled else { return }
             do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
             do {
-                let purged = try await gate.purgeExpired()
+                let purged = try await gate.purgeExpired(automaticRefunds: .standard)
                 let fake = try await processor.purgeExpired(paidRetention: retention)
                 if purged != PurgeReport() || fake.total > 0 {
                     log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
