@@ -101,18 +101,20 @@ private struct RefundWorld {
         GateRequest(method: "GET", path: "/premium", headers: headers, clientAddress: "10.0.0.1")
     }
 
-    /// Pays a fresh challenge in the plain dialect (the credential is not presented yet).
-    func paidCredential() async throws -> HTTPFields {
+    /// Pays a fresh challenge in the plain dialect (the credential is not presented yet): its fields,
+    /// the offer as the gate stored it, and the credential.
+    func paidOffer() async throws -> (HTTPFields, Offer, Credential) {
         let decision = await gate.handle(request())
         guard case .respond(let response) = decision else { throw TestFailure("expected a 402, got \(decision)") }
         let reading = PaymentResponseReader.read(status: response.status, headers: response.headers, body: response.body, receivedAt: clock.now())
         let read = try #require(reading.offers.first { $0.dialect == .plain })
-        return try read.credentialFields(for: try await payer.pay(read.offer))
+        let credential = try await payer.pay(read.offer)
+        return (try read.credentialFields(for: credential), read.offer, credential)
     }
 
     /// Pays and presents: the grant, whose resource the test then serves or fails.
     func granted() async throws -> GatePass {
-        try #require(await gate.handle(request(try await paidCredential())).pass)
+        try #require(await gate.handle(request(try await paidOffer().0)).pass)
     }
 
     func balances() async -> (agent: Int64, merchant: Int64) {
@@ -173,27 +175,46 @@ struct GateAutomaticRefundsTests {
         #expect(try await world.store.refunds(challengeID: grant.challengeID).isEmpty)
     }
 
-    @Test("a payment presented after its challenge's grace is settled, never granted, and refunded", arguments: [false, true])
+    @Test("a payment the rail took but the gate never recorded, presented after its challenge's grace, is never granted and is refunded",
+          arguments: [false, true])
     func latePresentationRefunded(sqlite: Bool) async throws {
         let world = try await RefundWorld.make(sqlite: sqlite)
-        let fields = try await world.paidCredential()  // paid in time, presented too late
-        #expect(await world.balances() == (99_900, 0), "the processor holds the payment until the payee redeems it")
-        world.clock.advance(by: 300 + 61)
+        let (fields, offer, credential) = try await world.paidOffer()
+        // A gate process settled it and died before recording it (the payer never got its answer).
+        _ = try await world.rail.settle(credential, for: offer)
+        #expect(await world.balances() == (99_900, 100))
+        world.clock.advance(by: 300 + 61)  // past the challenge and its 60 s grace: nothing can be granted
         let late = await world.gate.handle(world.request(fields))
         #expect(late.pass == nil)
         let response = try #require(late.response)
         #expect(response.status == 402)
         let body = String(decoding: response.body, as: UTF8.self)
         #expect(body.contains("refunded automatically"), "the payer is told what happens to its money: \(body)")
-        #expect(await world.balances() == (99_900, 100), "the rail settled it; the gate recorded it without a grant")
-        // Presented again: still nothing granted, nothing settled twice.
-        #expect(await world.gate.handle(world.request(fields)).pass == nil)
+        #expect(world.logs.lines.contains { $0.contains("late-payment recorded") })
+        #expect(await world.gate.handle(world.request(fields)).pass == nil, "presented again: still nothing granted")
+        #expect(await world.balances() == (99_900, 100))
         world.clock.advance(by: 121)
         try await world.maintain()
-        #expect(await world.balances() == (100_000, 0))
+        #expect(await world.balances() == (100_000, 0), "the payment went back to the payer")
         try await world.maintain()
         #expect(world.rail.keys.count == 1)
-        #expect(world.logs.lines.contains { $0.contains("late-payment recorded") })
+    }
+
+    @Test("a payment the processor only holds, presented after the grace, is neither settled nor recorded: the processor gives it back",
+          arguments: [false, true])
+    func lateHeldPaymentIsNotSettled(sqlite: Bool) async throws {
+        let world = try await RefundWorld.make(sqlite: sqlite)
+        let (fields, _, _) = try await world.paidOffer()
+        world.clock.advance(by: 300 + 61)
+        let late = try #require(await world.gate.handle(world.request(fields)).response)
+        #expect(late.status == 402 && !String(decoding: late.body, as: UTF8.self).contains("refunded"))
+        #expect(await world.balances() == (99_900, 0), "never charged here only to be refunded")
+        world.clock.advance(by: 121)
+        try await world.maintain()
+        #expect(world.rail.keys.isEmpty)
+        let held = try await world.processor.purgeExpired(now: world.clock.now().addingTimeInterval(FakeProcessor.defaultPaidRetention))
+        #expect(held.refunded == 1)
+        #expect(await world.balances() == (100_000, 0))
     }
 
     @Test("a refund whose answer is lost, then whose rail is unreachable, stays pending and is finished later, moving money once",

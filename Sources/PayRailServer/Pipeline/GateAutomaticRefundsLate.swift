@@ -3,12 +3,13 @@ import PayRail
 import PayRailCrypto
 import PayRailStore
 
-// Late payments: money the rail took for an offer the gate will not grant any more. Three ways in:
-// a credential presented after its challenge's presentation grace (the gate settles it on the rail,
-// which may take money still held for it, and grants nothing), a rail that refuses to settle
-// because it was paid after the offer expired (Stripe's `.expired` for an intent confirmed late),
-// and an expired offer the purge finds paid but never presented (`discard` answers
-// `.alreadySettled`). Each is recorded as a consumption whose grant ended the moment it was recorded
+// Late payments: money a rail took for an offer the gate will not grant any more. Three ways in, all
+// through the rail's own lookup (`settlement(of:)`), so nothing is ever settled here only to be
+// refunded: a credential presented after its challenge's presentation grace whose offer the rail
+// reports settled (the gate settled it and failed to record it, then the payer came back too late),
+// a rail that refuses to settle because it was paid after the offer expired (Stripe's `.expired` for
+// an intent confirmed late), and an expired offer the purge finds paid but never presented
+// (`discard` answers `.alreadySettled`). Each is recorded as a consumption whose grant ended the moment it was recorded
 // and that has no response, so the challenge can never be granted, its settlement is never lost,
 // and the automatic refund pass gives it back where the rail can (`GateAutomaticRefunds.swift`).
 // The consumption is the same atomic step as a grant: of a late record and a grant racing for one
@@ -18,22 +19,14 @@ extension Gate {
     /// Receipt ids of late records start with this (they have no receipt token: nothing to replay).
     static let lateReceiptPrefix = "late-"
 
-    /// A credential presented after its challenge's grace: settles it on the rail only to record
-    /// the payment (never to grant it), and answers `refusal`, told that the payment will be refunded.
-    func presentedLate(_ credential: Credential, paying paid: PaidOffer, refusal: GateRefusal) async -> GateRefusal {
-        guard let rail = configuration.rails.first(where: { $0.id == paid.offer.rail }) else { return refusal }
-        let settlement: Settlement
-        do {
-            settlement = try await rail.settle(credential, for: paid.offer)
-        } catch where error.code == .expired || error.code == .alreadySettled {
-            // Paid too late, or settled before without being recorded: the rail's own word on the offer.
-            guard let found = await recordedLate(paid.offer, record: paid.record, rail: rail) else { return refusal }
-            return Self.lateRefusal(found, refusal: refusal, refundable: rail.capabilities.refundable)
-        } catch {
-            return refusal  // nothing moved for this credential (refused or unreachable): the plain refusal
-        }
-        guard await recordLate(settlement, record: paid.record, rail: rail) else { return refusal }
-        return Self.lateRefusal(settlement, refusal: refusal, refundable: rail.capabilities.refundable)
+    /// A credential presented after its challenge's grace: nothing is settled (a payment the rail
+    /// only holds stays with the rail, which gives it back itself), but a payment the rail already
+    /// took for this offer and this gate never recorded (the store failed, or the process died,
+    /// between the settlement and its record) is recorded now, and `refusal` says it is refunded.
+    func presentedLate(paying paid: PaidOffer, refusal: GateRefusal) async -> GateRefusal {
+        guard let rail = configuration.rails.first(where: { $0.id == paid.offer.rail }),
+              let found = await recordedLate(paid.offer, record: paid.record, rail: rail) else { return refusal }
+        return Self.lateRefusal(found, refusal: refusal, refundable: rail.capabilities.refundable)
     }
 
     /// The rail's settlement of an offer it reports paid, recorded as late; `nil` when it is not paid,

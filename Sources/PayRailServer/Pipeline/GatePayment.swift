@@ -19,8 +19,8 @@ extension Gate {
     ) async throws(GateRefusal) -> GateDecision {
         let lookup = try await dialect.lookup(presentation, context: context)
         let (record, offer) = try await answered(lookup, context: context)
-        // Past the presentation grace nothing is granted, but a payment the rail took is recorded and
-        // refunded (`GateAutomaticRefundsLate.swift`), so the credential is still read.
+        // Past the presentation grace nothing is granted or settled, but a payment the rail already
+        // took is recorded and refunded (`GateAutomaticRefundsLate.swift`), so the credential is still read.
         let consumed: ConsumedChallenge?
         var late: GateRefusal?
         do { consumed = try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now) } catch {
@@ -46,7 +46,7 @@ extension Gate {
         let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
                              echoedChallengeID: lookup.echoedChallengeID, slots: slots, credentialHash: credentialHash,
                              singleUse: dialect.proofIsSingleUse)
-        if let late { throw await presentedLate(credential, paying: paid, refusal: late) }
+        if let late { throw await presentedLate(paying: paid, refusal: late) }
         // A proof already granted as single use (whatever dialect presents it now): replay by its exact
         // bytes or refuse, before any rail call.
         if let consumed,
