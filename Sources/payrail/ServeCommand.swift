@@ -150,7 +150,13 @@ enum ServeCommand {
             guard !Task.isCancelled else { return }
             do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
             do {
-                let purged = try await gate.purgeExpired(automaticRefunds: .standard)
+                let round = try await gate.maintain()
+                let (purged, refunds) = (round.purged, round.refunds)
+                if !refunds.isEmpty {
+                    log("payrail serve: automatic refunds of unserved payments: \(refunds.refunded) refunded, \(refunds.pending) pending "
+                        + "(asked again next round), \(refunds.kept) kept (the rail cannot refund), \(refunds.refused) refused"
+                        + (refunds.forTheOperator.isEmpty ? "" : "; refund by hand: " + refunds.forTheOperator.joined(separator: " ")))
+                }
                 let fake = try await processor.purgeExpired(paidRetention: retention)
                 if purged != PurgeReport() || fake.total > 0 {
                     log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "

@@ -122,7 +122,8 @@ private struct RefundWorld {
     }
 
     /// The maintenance task's round: discards, automatic refunds, purge.
-    func maintain() async throws { _ = try await gate.purgeExpired(automaticRefunds: .standard) }
+    @discardableResult
+    func maintain() async throws -> GateMaintenanceReport { try await gate.maintain() }
 }
 
 @Suite("Gate: automatic refunds of payments it could not serve")
@@ -136,11 +137,14 @@ struct GateAutomaticRefundsTests {
         await world.gate.abandon(pass)  // what the Paywall does for a 5xx or a timeout: nothing stored
         #expect(await world.balances() == (99_900, 100))
         try await world.maintain()
-        world.clock.advance(by: 3600 + 60)  // the grant is over, but a regrant begun before its end may still run
+        // The grant is over, but a regrant begun before its end may still run. The 60 s presentation
+        // grace is also over: the purge would delete the consumption now, and must keep it instead.
+        world.clock.advance(by: 3600 + 90)
         try await world.maintain()
         #expect(await world.balances() == (99_900, 100), "nothing is refunded within the grant or the margin after it")
         #expect(world.rail.keys.isEmpty)
-        world.clock.advance(by: 61)
+        #expect(try await world.store.consumedChallenge(id: grant.challengeID) != nil, "an unserved payment outlives a short grace")
+        world.clock.advance(by: 31)
         try await world.maintain()
         #expect(await world.balances() == (100_000, 0), "the unserved payment went back to the payer")
         let refunds = try await world.store.refunds(challengeID: grant.challengeID)
@@ -252,7 +256,9 @@ struct GateAutomaticRefundsTests {
         let grant = try #require(pass.grant)
         await world.gate.abandon(pass)
         world.clock.advance(by: 3600 + 121)
-        try await world.maintain()
+        let round = try await world.maintain()
+        #expect(round.refunds.kept == 1 && round.refunds.refunded == 0)
+        #expect(round.refunds.forTheOperator == [grant.settlement.reference], "the operator is told which payment to settle by hand")
         #expect(world.rail.keys.isEmpty, "a rail that declares no refunds is not asked")
         #expect(await world.balances() == (99_900, 100))
         let refunds = try await world.store.refunds(challengeID: grant.challengeID)

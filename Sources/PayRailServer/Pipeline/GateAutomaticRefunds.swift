@@ -56,18 +56,34 @@ public struct AutomaticRefundReport: Hashable, Sendable {
     public var kept = 0
     /// Refunds the rail refused: recorded as failed for the operator.
     public var refused = 0
-    /// The grant end of the last unserved payment read when the pass stopped at its limit: later ones
-    /// were not looked at, so the purge must keep them (`nil` when every candidate was read).
-    public var unreadFrom: Date?
-
     /// Creates an empty report.
     public init() {}
+
+    /// The settlement references of the payments kept for the operator (`kept`) or refused by the
+    /// rail (`refused`) in this pass: what to refund by hand. References only, never a secret.
+    public var forTheOperator: [String] = []
 
     /// Whether the pass did nothing worth a log line.
     public var isEmpty: Bool { refunded == 0 && pending == 0 && kept == 0 && refused == 0 }
 }
 
+/// What one maintenance round did: the purge, and the automatic refunds before it.
+public struct GateMaintenanceReport: Hashable, Sendable {
+    /// What the store deleted.
+    public var purged: PurgeReport
+    /// What the automatic refund pass did.
+    public var refunds: AutomaticRefundReport
+}
+
 extension Gate {
+    /// One maintenance round: `purgeExpired(now:limit:automaticRefunds:)` with automatic refunds,
+    /// reporting both (for a host's log line; the gate's own log has one line per payment).
+    ///
+    /// - Throws: `GateError` when the store failed (retry safe when the store says so).
+    public func maintain(now: Date? = nil, limit: Int = 1000, automaticRefunds: AutomaticRefunds = .standard) async throws(GateError) -> GateMaintenanceReport {
+        try await purge(now: now, limit: limit, automaticRefunds: automaticRefunds)
+    }
+
     /// The idempotency key of the automatic refund of a payment: the same for every pass and every
     /// process, so a payment is refunded at most once however often it is looked at.
     static func automaticRefundKey(_ challengeID: String) -> String {
@@ -97,7 +113,6 @@ extension Gate {
         for consumed in unserved where !granting.contains(consumed.challengeID, now: now) {
             await refund(consumed, store: store, report: &report)
         }
-        if unserved.count >= policy.limit { report.unreadFrom = unserved.last?.receipt.grantExpiresAt }
         return report
     }
 
@@ -123,6 +138,7 @@ extension Gate {
                 return
             }
             report.kept += 1
+            report.forTheOperator.append(settlement.reference)
             log("auto-refund-kept rail=\(settlement.rail) challenge=\(challenge) ref=\(settlement.reference) amount=\(settlement.amount) "
                 + "\(late ? "paid-late" : "unserved"): \(why); the payment stays recorded, refund it by hand")
             return
@@ -175,6 +191,7 @@ extension Gate {
                 log("auto-refund-pending \(line) code=\(error.code) (asked again next pass with the same key)")
             } else {
                 report.refused += 1
+                report.forTheOperator.append(consumed.settlement.reference)
                 _ = try? await store.completeRefund(challengeID: consumed.challengeID, key: record.key, status: .failed, railRefundID: nil)
                 log("auto-refund-refused \(line) code=\(error.code); nothing was refunded, refund it by hand")
             }
@@ -193,6 +210,7 @@ extension Gate {
         switch refund.status {
         case .failed:
             report.refused += 1
+            report.forTheOperator.append(consumed.settlement.reference)
             log("auto-refund-refused \(line) refund=\(refund.id) (the rail gave up; nothing was refunded)")
         case .pending, .succeeded:
             report.refunded += 1

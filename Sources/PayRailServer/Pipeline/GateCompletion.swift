@@ -66,6 +66,11 @@ extension Gate {
     /// - Throws: `GateError` when the store failed.
     @discardableResult
     public func purgeExpired(now: Date? = nil, limit: Int = 1000, automaticRefunds: AutomaticRefunds? = nil) async throws(GateError) -> PurgeReport {
+        try await purge(now: now, limit: limit, automaticRefunds: automaticRefunds).purged
+    }
+
+    /// `purgeExpired`, with what the automatic refund pass did (empty without `automaticRefunds`).
+    func purge(now: Date?, limit: Int, automaticRefunds: AutomaticRefunds?) async throws(GateError) -> GateMaintenanceReport {
         let clockNow = now ?? configuration.clock.now()
         // A challenge is kept for the presentation grace after it expires: a payment made in time
         // may still come back (and must find its offer), and only then is its offer discarded.
@@ -85,13 +90,21 @@ extension Gate {
         } catch {
             throw GateError(reason: "expired challenges were not purged (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
-        if let automaticRefunds {
-            // After the discards (which record expired offers found paid), before the deletions:
-            // a payment the pass has not looked at yet is kept, whatever the presentation grace.
-            let report = try await refundUnserved(now: clockNow, policy: automaticRefunds)
-            cutoff = min(cutoff, clockNow.addingTimeInterval(-automaticRefunds.margin), report.unreadFrom ?? .distantFuture)
+        var refunds = AutomaticRefundReport()
+        if let automaticRefunds, let store = configuration.store as? any AutomaticRefundStore {
+            // After the discards (which record expired offers found paid), before the deletions. An
+            // unserved payment the pass left (within its margin, beyond its limit, being granted) is
+            // kept, whatever the presentation grace: the purge stops short of the oldest one.
+            refunds = try await refundUnserved(now: clockNow, policy: automaticRefunds)
+            do {
+                if let left = try await store.unservedConsumptions(grantEndedBefore: cutoff, limit: 1).first {
+                    cutoff = min(cutoff, left.receipt.grantExpiresAt)
+                }
+            } catch {
+                throw GateError(reason: "unserved payments were not listed (\(error.code)); nothing was purged", isRetrySafe: error.isRetrySafe)
+            }
         }
-        do { return try await configuration.store.purgeExpired(now: cutoff) } catch {
+        do { return GateMaintenanceReport(purged: try await configuration.store.purgeExpired(now: cutoff), refunds: refunds) } catch {
             throw GateError(reason: "expired challenges were not purged (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
     }
