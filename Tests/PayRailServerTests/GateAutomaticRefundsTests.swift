@@ -66,6 +66,9 @@ private struct RefundWorld {
     let store: any GateStore & PaymentEventStore
     let gate: Gate
     let logs: LogSink
+    let configuration: GateConfiguration
+    /// The SQLite file, when the store is one (a second gate process can open it).
+    let databasePath: String?
 
     static func make(sqlite: Bool, refundable: Bool = true, faults: [RefundNetwork.Fault] = []) async throws -> RefundWorld {
         let clock = ManualClock()
@@ -77,10 +80,12 @@ private struct RefundWorld {
         let payee = FakePayeeRail(processor: processor, processorKey: key.publicKey, account: merchant, clock: clock)
         let rail = RefundNetwork(payee, refundable: refundable, faults: faults)
         let store: any GateStore & PaymentEventStore
+        var databasePath: String?
         if sqlite {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-autorefund-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            store = try SQLiteGateStore(path: directory.appendingPathComponent("gate.sqlite").path, clock: clock)
+            databasePath = directory.appendingPathComponent("gate.sqlite").path
+            store = try SQLiteGateStore(path: databasePath ?? "", clock: clock)
         } else {
             store = MemoryGateStore(clock: clock)
         }
@@ -94,7 +99,8 @@ private struct RefundWorld {
         configuration.presentationGrace = 60
         return RefundWorld(clock: clock, processor: processor,
                            payer: FakePayerRail(processor: processor, processorKey: key.publicKey, account: agent, clock: clock),
-                           rail: rail, store: store, gate: Gate(configuration: configuration), logs: logs)
+                           rail: rail, store: store, gate: Gate(configuration: configuration), logs: logs,
+                           configuration: configuration, databasePath: databasePath)
     }
 
     func request(_ headers: HTTPFields = HTTPFields()) -> GateRequest {
@@ -246,6 +252,28 @@ struct GateAutomaticRefundsTests {
         world.clock.advance(by: 600)
         try await world.maintain()
         #expect(world.rail.keys.count == 3 && Set(world.rail.keys).count == 1, "every attempt used the one key")
+    }
+
+    @Test("two gate processes on one SQLite file, running their rounds at once, refund an unserved payment once")
+    func twoGatesRefundOnce() async throws {
+        let world = try await RefundWorld.make(sqlite: true)
+        var other = world.configuration
+        other.store = try SQLiteGateStore(path: try #require(world.databasePath), clock: world.clock)
+        let second = Gate(configuration: other)
+        for _ in 0..<3 {
+            let pass = try await world.granted()
+            await world.gate.abandon(pass)
+        }
+        #expect(await world.balances() == (99_700, 300))
+        world.clock.advance(by: 3600 + 121)
+        for _ in 0..<3 {
+            async let first = world.gate.maintain()
+            async let other = second.maintain()
+            let rounds = try await [first, other]
+            #expect(rounds.allSatisfy { $0.refunds.pending == 0 && $0.refunds.refused == 0 })
+        }
+        #expect(await world.balances() == (100_000, 0))
+        #expect(world.rail.keys.count == 3 && Set(world.rail.keys).count == 3, "one call per payment, each with its own key")
     }
 
     @Test("on a rail that cannot refund, the unserved payment is recorded and kept for the operator, never refunded",
