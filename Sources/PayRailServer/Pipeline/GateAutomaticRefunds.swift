@@ -13,7 +13,8 @@ import PayRailStore
 // grace and was recorded without a grant (`GateAutomaticRefundsLate.swift`). The grant window is the
 // whole rule: within it, a retry with the receipt is served again (and then stored, and never
 // refunded), so nothing is refunded before the grant ended plus `margin` (a regrant that started
-// just before the end may still be waiting for its upstream). A payment is considered once: any
+// just before the end may still be waiting for its upstream); a late payment, which never had a
+// grant, is refunded at the first pass after it was recorded. A payment is considered once: any
 // refund row (pending, succeeded, failed) takes it off the unserved list for good.
 //
 // Failing closed: a rail that cannot be reached, or whose answer is lost, leaves the refund
@@ -91,7 +92,7 @@ extension Gate {
     }
 
     /// Finishes pending refunds, then refunds the payments whose grant ended `policy.margin` ago
-    /// without a response ever being stored. Run it periodically (`purgeExpired(automaticRefunds:)`
+    /// without a response ever being stored, and late payments (recorded without a grant) at once. Run it periodically (`purgeExpired(automaticRefunds:)`
     /// runs it before purging). A store that cannot list them (not an `AutomaticRefundStore` and
     /// `PaymentEventStore`) refunds nothing.
     ///
@@ -105,12 +106,15 @@ extension Gate {
         let unserved: [ConsumedChallenge]
         do {
             pending = try await store.pendingRefunds(updatedBefore: now.addingTimeInterval(-policy.retryAfter), limit: policy.limit)
-            unserved = try await store.unservedConsumptions(grantEndedBefore: now.addingTimeInterval(-policy.margin), limit: policy.limit)
+            unserved = try await store.unservedConsumptions(grantEndedBefore: now, limit: policy.limit)
         } catch {
             throw GateError(reason: "unserved payments were not listed (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
         for record in pending { await retry(record, store: store, report: &report) }
+        let marginEnd = now.addingTimeInterval(-policy.margin)
         for consumed in unserved where !granting.contains(consumed.challengeID, now: now) {
+            // A late payment never had a grant, so no replay can race its refund: no margin.
+            guard consumed.receipt.grantExpiresAt < marginEnd || consumed.receipt.receiptID.hasPrefix(Self.lateReceiptPrefix) else { continue }
             await refund(consumed, store: store, report: &report)
         }
         return report
