@@ -18,7 +18,8 @@ public protocol AutomaticRefundStore: Sendable {
     /// (`charge.dispute.*` events), oldest grant end first.
     func unservedConsumptions(grantEndedBefore: Date, limit: Int) async throws(StoreError) -> [ConsumedChallenge]
 
-    /// Up to `limit` refunds still `pending` whose status last changed before `updatedBefore`, oldest first.
+    /// Up to `limit` refunds still `pending` whose status last changed before `updatedBefore` and whose
+    /// payment is still stored (it is kept 30 days after the reservation), oldest first.
     func pendingRefunds(updatedBefore: Date, limit: Int) async throws(StoreError) -> [RefundRecord]
 }
 
@@ -41,7 +42,9 @@ extension MemoryGateStore: AutomaticRefundStore {
     public func pendingRefunds(updatedBefore: Date, limit: Int) async throws(StoreError) -> [RefundRecord] {
         let cutoff = StoreTime.normalized(updatedBefore)
         return lock.withLock {
-            let pending = refundsByChallenge.values.joined().filter { $0.status == .pending && $0.updatedAt < cutoff }
+            let pending = refundsByChallenge.values.joined().filter {
+                $0.status == .pending && $0.updatedAt < cutoff && consumed[$0.challengeID] != nil
+            }
             let ordered = pending.sorted { ($0.updatedAt, $0.challengeID, $0.key) < ($1.updatedAt, $1.challengeID, $1.key) }
             return Array(ordered.prefix(max(0, limit)))
         }
@@ -73,7 +76,9 @@ extension SQLiteGateStore: AutomaticRefundStore {
         return try await perform { connection throws(StoreError) in
             try connection.query("""
                 SELECT challenge_id, refund_key, amount_minor, unit_code, unit_exponent, reason, rail_refund_id, created_at_ms, updated_at_ms
-                FROM refunds WHERE status = 'pending' AND updated_at_ms < ? ORDER BY updated_at_ms, challenge_id, refund_key LIMIT ?
+                FROM refunds r WHERE status = 'pending' AND updated_at_ms < ?
+                  AND EXISTS (SELECT 1 FROM consumed_challenges c WHERE c.challenge_id = r.challenge_id)
+                ORDER BY updated_at_ms, challenge_id, refund_key LIMIT ?
                 """, [.integer(cutoff), .integer(limit)]) { row throws(StoreError) in
                 RefundRecord(challengeID: row.text(0), key: row.text(1),
                              amount: try Coding.money(row.integer(2), code: row.text(3), exponent: row.integer(4)),
