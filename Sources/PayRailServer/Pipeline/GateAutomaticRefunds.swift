@@ -114,7 +114,7 @@ extension Gate {
         let marginEnd = now.addingTimeInterval(-policy.margin)
         for consumed in unserved where !granting.contains(consumed.challengeID, now: now) {
             // A late payment never had a grant, so no replay can race its refund: no margin.
-            guard consumed.receipt.grantExpiresAt < marginEnd || consumed.receipt.receiptID.hasPrefix(Self.lateReceiptPrefix) else { continue }
+            guard consumed.receipt.grantExpiresAt < marginEnd || Self.isLate(consumed) else { continue }
             await refund(consumed, store: store, report: &report)
         }
         return report
@@ -129,7 +129,7 @@ extension Gate {
         // means the payer was served after all.
         guard settlement.amount.amount > 0,
               let current = try? await store.consumedChallenge(id: consumed.challengeID), current.receipt.response == nil else { return }
-        let late = consumed.receipt.receiptID.hasPrefix(Self.lateReceiptPrefix)
+        let late = Self.isLate(consumed)
         let now = configuration.clock.now()
         let rail = configuration.rails.first { $0.id == settlement.rail }
         guard let rail, rail.capabilities.refundable else {

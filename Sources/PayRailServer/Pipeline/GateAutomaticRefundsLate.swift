@@ -16,8 +16,14 @@ import PayRailStore
 // challenge, exactly one wins.
 
 extension Gate {
-    /// Receipt ids of late records start with this (they have no receipt token: nothing to replay).
+    /// Receipt ids of late records are this and the challenge id (they have no receipt token: nothing
+    /// to replay); a granted receipt's id is the challenge id itself.
     static let lateReceiptPrefix = "late-"
+
+    /// Whether a consumption is a late record (`recordLate`), never a grant.
+    static func isLate(_ consumed: ConsumedChallenge) -> Bool {
+        consumed.receipt.receiptID == lateReceiptPrefix + consumed.challengeID
+    }
 
     /// A credential presented after its challenge's grace: nothing is settled (a payment the rail
     /// only holds stays with the rail, which gives it back itself), but a payment the rail already
