@@ -146,7 +146,8 @@ enum ServeCommand {
 
     /// Every `interval`: a write probe of the store (it heals `/healthz` after a failure), then the
     /// gate's purge (rails discard expired offers first; challenges are kept for the presentation
-    /// grace) and the fake processor's (paid requests kept at least the grace plus a grant). One log
+    /// grace; payments the gate could not serve are refunded first, see `AutomaticRefunds`) and the
+    /// fake processor's (paid requests kept at least the grace plus a grant). One log
     /// line when something was purged or failed; never a secret.
     private static func maintain(_ gate: Gate, processor: FakeProcessor, every interval: TimeInterval,
                                  log: @escaping @Sendable (String) -> Void) async {
@@ -157,7 +158,13 @@ enum ServeCommand {
             guard !Task.isCancelled else { return }
             do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
             do {
-                let purged = try await gate.purgeExpired()
+                let round = try await gate.maintain()
+                let (purged, refunds) = (round.purged, round.refunds)
+                if !refunds.isEmpty {
+                    log("payrail serve: automatic refunds of unserved payments: \(refunds.refunded) refunded, \(refunds.pending) pending "
+                        + "(asked again next round), \(refunds.kept) kept (the rail cannot refund), \(refunds.refused) refused"
+                        + (refunds.forTheOperator.isEmpty ? "" : "; refund by hand: " + refunds.forTheOperator.joined(separator: " ")))
+                }
                 let fake = try await processor.purgeExpired(paidRetention: retention)
                 if purged != PurgeReport() || fake.total > 0 {
                     log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
