@@ -44,6 +44,8 @@ public struct GateStoreContractSuite: Sendable {
         case refundAndEventRetention
         /// What one instance wrote, another instance (a restarted process) reads, with the schema at its latest.
         case sharedAcrossInstances
+        /// Unserved payments and pending refunds are listed for the gate's automatic refunds (`AutomaticRefundStore`).
+        case automaticRefundListings
 
         /// The check's name.
         public var description: String { rawValue }
@@ -87,6 +89,7 @@ public struct GateStoreContractSuite: Sendable {
         case .concurrentRefundsNeverExceedPaid: try await concurrentRefunds(open, probe)
         case .refundAndEventRetention: try await refundRetention(try await open(), clock, probe)
         case .sharedAcrossInstances: try await sharedAcrossInstances(open, probe)
+        case .automaticRefundListings: try await automaticRefundListings(try await open(), clock, probe)
         }
     }
 
