@@ -3,8 +3,8 @@ import PayRail
 import PayRailStore
 
 // The gate's automatic refunds on PostgreSQL: the same two listings as SQLite's (see
-// `AutomaticRefundStore`), each one bounded statement. Like SQLite's, this schema records final
-// settlements only, so every consumption qualifies on that count.
+// `AutomaticRefundStore`), each one bounded statement. An authorization is voided by the rail's
+// `finish`, never refunded, so it is never listed as unserved.
 
 extension PostgresGateStore: AutomaticRefundStore {
     /// Unserved consumptions (see `AutomaticRefundStore.unservedConsumptions`).
@@ -13,7 +13,7 @@ extension PostgresGateStore: AutomaticRefundStore {
         return try await database.run("list unserved payments") { connection throws(PostgresFailure) -> [ConsumedChallenge] in
             let rows = try connection.query("""
                 SELECT \(PostgresGateSchema.consumedColumns) FROM consumed_challenges c
-                WHERE c.grant_expires_at_ms < $1 AND c.response_status IS NULL
+                WHERE c.grant_expires_at_ms < $1 AND c.response_status IS NULL AND c.authorization_expires_at_ms IS NULL
                   AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.challenge_id = c.challenge_id)
                   AND NOT EXISTS (SELECT 1 FROM payment_events e WHERE e.challenge_id = c.challenge_id
                                   AND e.type LIKE 'charge.dispute.%')

@@ -90,10 +90,16 @@ enum PostgresGateSchema {
         CREATE INDEX payment_events_by_received_at ON payment_events (received_at_ms);
         """
 
+    /// Version 2: an authorization (a card hold captured after the response) is recorded with the
+    /// moment its hold lapses; NULL is a final settlement, as every row of version 1 was.
+    static let version2 = """
+        ALTER TABLE consumed_challenges ADD COLUMN authorization_expires_at_ms BIGINT;
+        """
+
     static let consumedColumns = """
         challenge_id, rail, offer_id, settlement_reference, amount_minor, unit_code, unit_exponent, settled_at_ms,
         receipt_id, token_hash, resource, issued_at_ms, grant_expires_at_ms,
-        response_status, response_headers_json, response_body, consumed_at_ms, credential_hash
+        response_status, response_headers_json, response_body, consumed_at_ms, credential_hash, authorization_expires_at_ms
         """
 
     /// Challenges and their offers in one statement, so one round trip (and one atomic write) stands
@@ -119,7 +125,7 @@ enum PostgresGateSchema {
     /// lasts or its challenge could still be presented, whichever is later.
     static let consume = """
         INSERT INTO consumed_challenges (\(consumedColumns), keep_until_ms)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                 GREATEST($13, (SELECT expires_at_ms FROM challenges WHERE id = $1)))
         ON CONFLICT (challenge_id) DO NOTHING
         """

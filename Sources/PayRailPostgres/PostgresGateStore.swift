@@ -18,7 +18,7 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
     let database: PostgresDatabase
     let clock: any PayRailClock
 
-    static let migrations = PostgresMigrations(component: "gate", steps: [(1, PostgresGateSchema.version1)])
+    static let migrations = PostgresMigrations(component: "gate", steps: [(1, PostgresGateSchema.version1), (2, PostgresGateSchema.version2)])
 
     /// The gate schema version this build writes.
     public static var latestSchemaVersion: Int { migrations.latestVersion }
@@ -154,9 +154,6 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
     public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
         guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
             throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
-        }
-        guard settlement.kind.isFinal else {
-            throw StoreError.invalid("this PostgreSQL schema cannot record an authorization (capture pending); use a final settlement")
         }
         let record = ConsumedChallenge(challengeID: challengeID, settlement: settlement, receipt: receipt, consumedAt: clock.now())
         let row = try Self.consumedRow(record)
@@ -352,6 +349,7 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
             .integer(StoreTime.milliseconds(r.grantExpiresAt)), r.response.map { .integer(Int64($0.status)) } ?? .null,
             optional(headers), r.response.map { .bytes($0.body) } ?? .null, .integer(StoreTime.milliseconds(record.consumedAt)),
             r.credentialHash.map { .bytes($0) } ?? .null,
+            SQLiteGateStore.authorizationExpiry(s.kind).map { .integer($0) } ?? .null,
         ]
     }
 
@@ -359,10 +357,12 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
         let amount = try row.integer(4), exponent = try row.integer(6), settledAt = try row.integer(7)
         let issuedAt = try row.integer(11), grantEnds = try row.integer(12), consumedAt = try row.integer(16)
         let status: Int64? = row.isNull(13) ? nil : try row.integer(13)
+        let holdEnds: Int64? = row.isNull(18) ? nil : try row.integer(18)
         return try decode { () throws(StoreError) in
             let settlement = Settlement(
                 rail: try Coding.rail(row.text(1)), offerID: row.text(2), reference: row.text(3),
-                amount: try Coding.money(amount, code: row.text(5), exponent: exponent), settledAt: StoreTime.date(milliseconds: settledAt))
+                amount: try Coding.money(amount, code: row.text(5), exponent: exponent), settledAt: StoreTime.date(milliseconds: settledAt),
+                kind: holdEnds.map { .authorization(expiresAt: StoreTime.date(milliseconds: $0)) } ?? .final)
             var response: StoredResponse?
             if let status {
                 response = StoredResponse(status: Int(status), headers: try Coding.decodeHeaders(row.text(14)), body: row.bytes(15))

@@ -52,15 +52,15 @@ extension MemoryGateStore: AutomaticRefundStore {
 }
 
 extension SQLiteGateStore: AutomaticRefundStore {
-    /// Unserved consumptions (see `AutomaticRefundStore.unservedConsumptions`). This schema records
-    /// final settlements only, so every row qualifies on that count.
+    /// Unserved consumptions (see `AutomaticRefundStore.unservedConsumptions`); an authorization is
+    /// voided by the rail's `finish`, never refunded.
     public func unservedConsumptions(grantEndedBefore: Date, limit: Int) async throws(StoreError) -> [ConsumedChallenge] {
         let cutoff = StoreTime.milliseconds(grantEndedBefore)
         let limit = Int64(max(0, limit))
         return try await perform { connection throws(StoreError) in
             try connection.query("""
                 SELECT \(Self.consumedColumns) FROM consumed_challenges c
-                WHERE c.grant_expires_at_ms < ? AND c.response_status IS NULL
+                WHERE c.grant_expires_at_ms < ? AND c.response_status IS NULL AND c.authorization_expires_at_ms IS NULL
                   AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.challenge_id = c.challenge_id)
                   AND NOT EXISTS (SELECT 1 FROM payment_events e WHERE e.challenge_id = c.challenge_id
                                   AND e.type LIKE 'charge.dispute.%')

@@ -155,14 +155,21 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
     static let consumedColumns = """
         challenge_id, rail, offer_id, settlement_reference, amount_minor, unit_code, unit_exponent, settled_at_ms,
         receipt_id, token_hash, resource, issued_at_ms, grant_expires_at_ms,
-        response_status, response_headers_json, response_body, consumed_at_ms, credential_hash
+        response_status, response_headers_json, response_body, consumed_at_ms, credential_hash, authorization_expires_at_ms
         """
+
+    /// When an authorization's hold lapses, in milliseconds; `nil` for a final settlement.
+    package static func authorizationExpiry(_ kind: SettlementKind) -> Int64? {
+        guard case .authorization(let expiresAt) = kind else { return nil }
+        return StoreTime.milliseconds(expiresAt)
+    }
 
     static func consumed(_ row: SQLiteRow) throws(StoreError) -> ConsumedChallenge {
         let settlement = Settlement(
             rail: try Coding.rail(row.text(1)), offerID: row.text(2), reference: row.text(3),
             amount: try Coding.money(row.integer(4), code: row.text(5), exponent: row.integer(6)),
-            settledAt: StoreTime.date(milliseconds: row.integer(7)))
+            settledAt: StoreTime.date(milliseconds: row.integer(7)),
+            kind: row.isNull(18) ? .final : .authorization(expiresAt: StoreTime.date(milliseconds: row.integer(18))))
         var response: StoredResponse?
         if !row.isNull(13) {
             response = StoredResponse(status: Int(row.integer(13)), headers: try Coding.decodeHeaders(row.text(14)),
@@ -181,11 +188,6 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
     public func consume(challengeID: String, settlement: Settlement, receipt: ReceiptRecord) async throws(StoreError) -> ConsumeResult {
         guard !challengeID.isEmpty, !receipt.receiptID.isEmpty, !receipt.tokenHash.isEmpty else {
             throw StoreError.invalid("challenge id, receipt id and token hash must not be empty")
-        }
-        // This schema (2 and 3) keeps no settlement kind: an authorization read back as final would never be
-        // captured or voided, so it is refused before anything is written (the payer's hold lapses).
-        guard settlement.kind.isFinal else {
-            throw StoreError.invalid("this SQLite schema cannot record an authorization (capture pending); use a final settlement")
         }
         let record = ConsumedChallenge(challengeID: challengeID, settlement: settlement, receipt: receipt, consumedAt: clock.now())
         let headers = try record.receipt.response.map { response throws(StoreError) in try Coding.encodeHeaders(response.headers) }
@@ -209,7 +211,7 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
                 let r = record.receipt
                 try connection.run("""
                     INSERT INTO consumed_challenges (\(Self.consumedColumns), keep_until_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [
                         .text(challengeID), .text(s.rail.rawValue), .text(s.offerID), .text(s.reference),
                         .integer(s.amount.amount), .text(s.amount.unit.code), .integer(Int64(s.amount.unit.exponent)),
@@ -220,6 +222,7 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
                         headers.map { .text($0) } ?? .null,
                         r.response.map { .blob($0.body) } ?? .null,
                         .integer(StoreTime.milliseconds(record.consumedAt)), r.credentialHash.map { .blob($0) } ?? .null,
+                        Self.authorizationExpiry(s.kind).map { .integer($0) } ?? .null,
                         .integer(keepUntil),
                     ])
                 return .consumed(record)

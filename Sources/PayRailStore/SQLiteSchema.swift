@@ -105,6 +105,11 @@ enum SQLiteSchema {
             CREATE INDEX consumed_challenges_by_reference ON consumed_challenges(settlement_reference);
             CREATE INDEX consumed_challenges_by_offer ON consumed_challenges(offer_id);
             """),
+        // An authorization (a card hold to capture after the response, x402 auth-capture) is recorded
+        // with the moment its hold lapses; NULL is a final settlement, as every row before it was.
+        SQLiteMigration(version: 5, sql: """
+            ALTER TABLE consumed_challenges ADD COLUMN authorization_expires_at_ms INTEGER;
+            """),
     ]
 
     static func userVersion(_ connection: SQLiteConnection) throws(StoreError) -> Int {

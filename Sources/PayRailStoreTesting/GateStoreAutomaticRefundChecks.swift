@@ -44,3 +44,26 @@ extension GateStoreContractSuite {
         try probe.expect(all == ["old", "new"], "pending: oldest first", "\(all)")
     }
 }
+
+extension GateStoreContractSuite {
+    /// An authorization (a card hold the gate captures after the response) is consumed once and read
+    /// back as an authorization with its hold's end; it is never listed as unserved (it is voided).
+    func authorizationsKept(_ store: any GateStore & PaymentEventStore, _ probe: ContractProbe) async throws {
+        try await store.saveChallenge(try ContractSample.challenge("ch-hold"))
+        let held = try ContractSample.settlement("ch-hold", reference: "pi_hold")
+        let hold = Settlement(rail: held.rail, offerID: held.offerID, reference: held.reference, amount: held.amount,
+                              settledAt: held.settledAt, kind: .authorization(expiresAt: ContractSample.start.addingTimeInterval(7 * 86_400)))
+        let first = try await store.consume(challengeID: "ch-hold", settlement: hold, receipt: try ContractSample.receipt("rc-hold", grantSeconds: 60))
+        guard case .consumed = first else { throw probe.fail("an authorization is consumed like a final settlement", "\(first)") }
+        let read = try await store.consumedChallenge(id: "ch-hold")
+        try probe.expect(read?.settlement == hold, "an authorization reads back as one, with its hold's end", "\(String(describing: read?.settlement))")
+        let again = try await store.consume(challengeID: "ch-hold", settlement: hold, receipt: try ContractSample.receipt("rc-hold-2"))
+        guard case .alreadyConsumed(let winner) = again, winner.settlement == hold else {
+            throw probe.fail("an authorization is consumed once", "\(again)")
+        }
+        if let listing = store as? any AutomaticRefundStore {
+            let unserved = try await listing.unservedConsumptions(grantEndedBefore: ContractSample.start.addingTimeInterval(3600), limit: 10)
+            try probe.expect(unserved.isEmpty, "an authorization is voided, never listed for an automatic refund", "\(unserved.map(\.challengeID))")
+        }
+    }
+}

@@ -46,6 +46,8 @@ public struct GateStoreContractSuite: Sendable {
         case sharedAcrossInstances
         /// Unserved payments and pending refunds are listed for the gate's automatic refunds (`AutomaticRefundStore`).
         case automaticRefundListings
+        /// An authorization (capture pending) is consumed once and read back as one.
+        case authorizationsKept
 
         /// The check's name.
         public var description: String { rawValue }
@@ -90,6 +92,7 @@ public struct GateStoreContractSuite: Sendable {
         case .refundAndEventRetention: try await refundRetention(try await open(), clock, probe)
         case .sharedAcrossInstances: try await sharedAcrossInstances(open, probe)
         case .automaticRefundListings: try await automaticRefundListings(try await open(), clock, probe)
+        case .authorizationsKept: try await authorizationsKept(try await open(), probe)
         }
     }
 

@@ -24,11 +24,12 @@ struct PostgresStoreTests {
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(versions.sorted() == [1, 1, 1, 1, 1, 1])
+        #expect(versions.sorted() == [1, 1, 1, 2, 2, 2])
         let applied = try fixture.server.psql("SELECT component || ':' || version FROM payrail_migrations ORDER BY 1",
                                               database: fixture.database)
-        #expect(applied.split(separator: "\n") == ["gate:1", "spend:1"])
-        #expect(PostgresGateStore.latestSchemaVersion == 1 && PostgresSpendStore.latestSchemaVersion == 1)
+        // Each step once: the gate's two (version 2 records authorizations) and the ledger's one.
+        #expect(applied.split(separator: "\n") == ["gate:1", "gate:2", "spend:1"])
+        #expect(PostgresGateStore.latestSchemaVersion == 2 && PostgresSpendStore.latestSchemaVersion == 1)
     }
 
     @Test("a database from a newer PayRail is refused with .newerSchema and left unchanged")

@@ -83,8 +83,8 @@ struct SQLiteGateStoreTests {
         let path = try Fixtures.copy("schema-v1.sqlite", into: directory)
         let clock = ManualClock()
         let store = try SQLiteGateStore(path: path, clock: clock)
-        #expect(try await store.schemaVersion() == 4)
-        #expect(SQLiteGateStore.latestSchemaVersion == 4)
+        #expect(try await store.schemaVersion() == 5)
+        #expect(SQLiteGateStore.latestSchemaVersion == 5)
 
         let challenge = try #require(try await store.challenge(id: "ch-v1-open"))
         #expect(challenge.resource == (try Resource(parsing: "GET /premium")))
@@ -110,7 +110,7 @@ struct SQLiteGateStoreTests {
         // Reopening an up-to-date file changes nothing.
         await store.close()
         let reopened = try SQLiteGateStore(path: path, clock: clock)
-        #expect(try await reopened.schemaVersion() == 4)
+        #expect(try await reopened.schemaVersion() == 5)
         #expect(try await reopened.consumedChallenge(id: "ch-v1-paid") == paid)
     }
 
