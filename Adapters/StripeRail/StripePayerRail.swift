@@ -19,7 +19,7 @@ public struct StripePayerRail: PayerRail {
     public let client: StripeClient
     /// The agent's payment method, `pm_…`.
     public let paymentMethod: String
-    private let clock: any PayRailClock
+    let clock: any PayRailClock
 
     /// Creates a payer rail.
     ///
@@ -49,6 +49,7 @@ public struct StripePayerRail: PayerRail {
     /// proof; for a token offer, issues a Shared Payment Token limited to the offer.
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
         try check(offer)
+        if Self.isCardOffer(offer) { return try cardCredential(for: offer) }
         if Self.isTokenOffer(offer) { return try await issueToken(for: offer) }
         // Look up before the expiry check: an intent paid just before the expiry gives its proof back.
         let current = try await retrieve(offer)
@@ -107,7 +108,9 @@ public struct StripePayerRail: PayerRail {
         guard offer.rail == id else { throw RailError(.unsupported, "this rail pays stripe offers, not \(offer.rail)", rail: id) }
         // An offer read from a Payment-scheme challenge carries no `form`: its `networkId` and the
         // absence of a PaymentIntent make it a token charge.
-        switch Self.isTokenOffer(offer) ? "spt" : offer.details["form"] {
+        switch Self.isCardOffer(offer) ? "x402-card" : Self.isTokenOffer(offer) ? "spt" : offer.details["form"] {
+        case "x402-card":
+            guard !offer.id.isEmpty, !offer.payee.isEmpty else { throw RailError(.malformed, "the card offer names no offer or payee", rail: id) }
         case "intent":
             guard StripeClient.isIdentifier(offer.id), offer.id.hasPrefix("pi_"), offer.details["paymentIntent"] == offer.id else {
                 throw RailError(.malformed, "the offer does not name its PaymentIntent", rail: id)
