@@ -30,6 +30,7 @@ actor StripeCardPayments {
     /// Bounded like `StripeSettlements`; a forgotten entry is still refused by Stripe for 24 hours.
     static let capacity = 100_000
     private var bindings: [String: Binding] = [:]
+    private var intents: [String: String] = [:]
     private var order: [String] = []
 
     /// Binds `paymentID` to `binding`, or refuses when it is already bound to something else.
@@ -37,9 +38,22 @@ actor StripeCardPayments {
         if let known = bindings[paymentID] { return known == binding }
         bindings[paymentID] = binding
         order.append(paymentID)
-        if order.count > Self.capacity { bindings[order.removeFirst()] = nil }
+        if order.count > Self.capacity {
+            let oldest = order.removeFirst()
+            bindings[oldest] = nil
+            intents[oldest] = nil
+        }
         return true
     }
+
+    /// Remembers the PaymentIntent a `paymentId` authorized, so a retry in this process looks it up
+    /// instead of creating another (localstripe, unlike Stripe, ignores Idempotency-Key).
+    func record(_ paymentID: String, intent: String) {
+        if bindings[paymentID] != nil { intents[paymentID] = intent }
+    }
+
+    /// The PaymentIntent a `paymentId` authorized in this process, if any.
+    func intent(for paymentID: String) -> String? { intents[paymentID] }
 }
 
 /// The RailError codes of the x402 card form (scheme_auth_capture_card.md §6.3).
@@ -104,11 +118,20 @@ extension StripePayeeRail {
             throw RailError(StripeCardCodes.paymentIdReused,
                             "this paymentId was used with another token, amount or offer; a new payment needs a new paymentId", rail: id)
         }
-        let intent = try await authorize(token: token, paymentID: paymentID, proof: proof, offer: offer)
+        var intent: StripePaymentIntent
+        if let known = await cardPayments.intent(for: paymentID) {
+            do { intent = try await client.retrievePaymentIntent(known) } catch { throw error.railError("looking the authorization up") }
+        } else {
+            intent = try await authorize(token: token, paymentID: paymentID, proof: proof, offer: offer)
+            await cardPayments.record(paymentID, intent: intent.id)
+        }
         guard boundTo(offer, intent), intent.metadata["payrail_offer"] == offer.id, intent.metadata["payrail_payment_id"] == paymentID else {
             throw RailError(.mismatch, "the PaymentIntent is for another amount, currency, challenge or paymentId", rail: id)
         }
         try await judgeAuthorization(intent)
+        if cardCapture == .beforeGrant, intent.status == "requires_capture" {
+            intent = try await captureBeforeGrant(intent, offer: offer)
+        }
         let settlement = try await settlement(offer, intent)
         guard await settled.claim(settlement, proof: proof) else {
             throw RailError(.alreadySettled, "this offer was already settled", rail: id)
@@ -146,6 +169,35 @@ extension StripePayeeRail {
         } catch {
             throw Self.authorizationError(error)
         }
+    }
+
+    /// `.beforeGrant`: captures the whole hold now (the same Idempotency-Key `finish` would use), so
+    /// the settlement is final. A capture refused for certain voids the hold: nothing charged, nothing
+    /// granted. One whose outcome is unknown is left for the retry, which captures with the same key.
+    private func captureBeforeGrant(_ intent: StripePaymentIntent, offer: Offer) async throws(RailError) -> StripePaymentIntent {
+        let amount = offer.amount.amount
+        if let capturable = intent.amountCapturable, capturable < amount {
+            _ = try? await client.cancelPaymentIntent(intent.id, reason: nil, idempotencyKey: StripeIdempotency.key("void", [intent.id]))
+            throw RailError(.mismatch, "Stripe holds \(capturable) of \(amount); the hold was voided", rail: id)
+        }
+        let captured: StripePaymentIntent
+        do {
+            captured = try await client.capturePaymentIntent(intent.id, amountToCapture: amount,
+                                                             idempotencyKey: StripeIdempotency.key("capture", [intent.id, String(amount)])).value
+        } catch {
+            // Captured already (a retry): Stripe says `payment_intent_unexpected_state`, localstripe only 400.
+            if case .api(let api) = error, api.status == 400, let now = try? await client.retrievePaymentIntent(intent.id), now.status == "succeeded" {
+                return now
+            }
+            if case .api(let api) = error, api.retry == .fixConfiguration || api.retry == .newPaymentMethod {
+                _ = try? await client.cancelPaymentIntent(intent.id, reason: nil, idempotencyKey: StripeIdempotency.key("void", [intent.id]))
+            }
+            throw error.railError("capturing the authorization before the grant")
+        }
+        guard captured.status == "succeeded" else {
+            throw RailError(.unavailable, "the capture left the PaymentIntent \(captured.status); present the payment again", retry: .afterLookup, rail: id)
+        }
+        return captured
     }
 
     /// A failed authorization in x402 card terms: a decline keeps Stripe's decline code in the

@@ -41,6 +41,19 @@ public enum StripeOfferForm: Sendable, Hashable {
     static let x402CardTag = "auth-capture"
 }
 
+/// When an x402 card authorization is captured.
+public enum StripeCardCapture: String, Sendable, Hashable {
+    /// The grant is given on the hold (`requires_capture`); `finish` captures it after serving, or
+    /// voids it when the gate did not serve (scheme_auth_capture_card.md §4.5). Needs a gate store
+    /// that records an authorization (the memory store; not the SQLite schema of `payrail serve`).
+    case afterServing
+    /// The hold is captured inside `settle`, before the grant, and the settlement is final: for a gate
+    /// whose store cannot record a pending capture (the SQLite gate store refuses authorizations, so
+    /// a grant on a hold could never be finished). A capture that fails for certain voids the hold and
+    /// grants nothing; a resource that then fails is answered with a refund, not a void.
+    case beforeGrant
+}
+
 /// When the money moves: at confirmation, or at `finish` after an authorization.
 public enum StripeCaptureMethod: String, Sendable, Hashable {
     /// `capture_method=automatic`: `succeeded` grants, and the settlement is final.
@@ -64,6 +77,8 @@ public struct StripePayeeRail: PayeeRail {
     public let payee: String
     /// How long Stripe keeps an authorization capturable (7 days for cards).
     public let authorizationLifetime: TimeInterval
+    /// When the x402 card form captures its authorizations.
+    public let cardCapture: StripeCardCapture
     let clock: any PayRailClock
     let settled = StripeSettlements()
     let cardPayments = StripeCardPayments()
@@ -71,12 +86,14 @@ public struct StripePayeeRail: PayeeRail {
     /// Creates a payee rail. The x402 card form always authorizes first (`captureMethod` is `.manual`
     /// whatever is passed): its binding is escrow (scheme_auth_capture_card.md section 4.5).
     public init(client: StripeClient, form: StripeOfferForm = .paymentIntent, captureMethod: StripeCaptureMethod = .automatic,
-                payee: String = "stripe", authorizationLifetime: TimeInterval = 7 * 24 * 3600, clock: any PayRailClock = SystemClock()) {
+                payee: String = "stripe", authorizationLifetime: TimeInterval = 7 * 24 * 3600, cardCapture: StripeCardCapture = .afterServing,
+                clock: any PayRailClock = SystemClock()) {
         self.client = client
         self.form = form
         self.captureMethod = form == .x402Card ? .manual : captureMethod
         self.payee = payee.isEmpty ? "stripe" : payee
         self.authorizationLifetime = authorizationLifetime
+        self.cardCapture = cardCapture
         self.clock = clock
     }
 
@@ -163,7 +180,9 @@ public struct StripePayeeRail: PayeeRail {
             throw error.railError("looking the payment up")
         }
         guard let intent, boundTo(offer, intent) else { return nil }
-        guard intent.status == "succeeded" || (intent.status == "requires_capture" && captureMethod == .manual) else { return nil }
+        // A hold the card form should have captured before its grant was never granted: it lapses.
+        let holdGrants = captureMethod == .manual && !(offer.details["form"] == StripeOfferForm.x402CardTag && cardCapture == .beforeGrant)
+        guard intent.status == "succeeded" || (intent.status == "requires_capture" && holdGrants) else { return nil }
         return try await settlement(offer, intent)
     }
 

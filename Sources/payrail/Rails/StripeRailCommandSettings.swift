@@ -12,8 +12,8 @@ import StripeRail
 /// `payrail serve` without `--stripe-network-id` creates one PaymentIntent per 402 (the founding
 /// article's plain form); with it, it describes a Payment-scheme `stripe` charge paid with a Shared
 /// Payment Token and calls Stripe only at settle time; with `--stripe-x402-card` its 402s offer x402's
-/// card `auth-capture` (`card:visa`): the agent presents `{token, paymentId}`, the gate authorizes,
-/// grants on the hold and captures after serving.
+/// card `auth-capture` (`card:visa`): the agent presents `{token, paymentId}`, the gate authorizes
+/// and captures the hold before granting (its SQLite store cannot keep a pending capture).
 struct StripeRailCommandSettings: RailCommandSettings {
     static let rail = RailID.stripe
     /// The only environment variable: the secret key.
@@ -40,7 +40,7 @@ struct StripeRailCommandSettings: RailCommandSettings {
             options.append(OptionSpec(name: "stripe-network-id", valueName: "ID",
                                       help: "Stripe network id: take Shared Payment Tokens (Payment scheme) instead of a PaymentIntent per 402"))
             options.append(OptionSpec(name: "stripe-x402-card", valueName: nil,
-                                      help: "offer x402 card auth-capture (card:visa): authorize the agent's token, capture after serving"))
+                                      help: "offer x402 card auth-capture (card:visa): authorize the agent's token and capture it before granting"))
         case .payer:
             options.append(OptionSpec(name: "stripe-payment-method", valueName: "PM",
                                       help: "the agent's saved Stripe payment method, pm_... (never card details)"))
@@ -61,8 +61,9 @@ struct StripeRailCommandSettings: RailCommandSettings {
             unpaid one is cancelled when its challenge expires; with it, 402s describe a Shared Payment
             Token charge (Payment scheme) and Stripe is called only to settle. Prices are in usd or eur
             (at least 0.50). With --stripe-x402-card, 402s offer x402 card auth-capture instead: no
-            Stripe call for a 402; the payment authorizes the presented token (capture_method=manual),
-            the grant is given on the hold, and the hold is captured after serving (voided if not).
+            Stripe call for a 402; the payment authorizes the presented token (capture_method=manual)
+            and captures the hold before granting (the SQLite gate store cannot keep a pending
+            capture); a resource that then fails is answered with a refund, not a void.
             """
         case .payer:
             return common + "\n" + """
@@ -133,7 +134,9 @@ struct StripeRailCommandSettings: RailCommandSettings {
 
     func payeeRail(_ services: ServeRailServices) -> any PayeeRail {
         let form: StripeOfferForm = x402Card ? .x402Card : networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
-        return StripePayeeRail(client: client, form: form)
+        // `payrail serve` keeps its grants in SQLite, whose schema cannot record a pending capture:
+        // the card form captures its hold before the grant (see StripeCardCapture).
+        return StripePayeeRail(client: client, form: form, cardCapture: .beforeGrant)
     }
 
     func payerWallet() throws(CommandFailure) -> any PayerRail {
