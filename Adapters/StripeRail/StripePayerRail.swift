@@ -10,8 +10,9 @@ import PayRail
 // The two-step update-then-confirm (rather than `confirm` with `payment_method`) is what localstripe
 // supports; real Stripe accepts both with the secret key of the account that owns the intent.
 
-/// The agent side of the Stripe rail: confirms the offered PaymentIntent (plain form), or issues a
-/// Shared Payment Token for the offer from the agent's own account (Payment scheme `stripe` charge).
+/// The agent side of the Stripe rail: confirms the offered PaymentIntent (plain form), issues a
+/// Shared Payment Token for the offer from the agent's own account (Payment scheme `stripe` charge),
+/// or presents its payment method as an x402 card token (`auth-capture`; see StripePayerCard).
 public struct StripePayerRail: PayerRail {
     /// Always `.stripe`.
     public let id: RailID = .stripe
@@ -46,7 +47,8 @@ public struct StripePayerRail: PayerRail {
     }
 
     /// Confirms the offer's PaymentIntent with the agent's payment method and returns its id as the
-    /// proof; for a token offer, issues a Shared Payment Token limited to the offer.
+    /// proof; for a token offer, issues a Shared Payment Token limited to the offer; for an x402 card
+    /// entry, presents the payment method with a `paymentId` stable per offer (no Stripe call).
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
         try check(offer)
         if Self.isCardOffer(offer) { return try cardCredential(for: offer) }
@@ -103,7 +105,7 @@ public struct StripePayerRail: PayerRail {
         }
     }
 
-    /// Refuses an offer that is not a coherent plain-form Stripe offer.
+    /// Refuses an offer that is not a coherent Stripe offer of a form this rail pays.
     private func check(_ offer: Offer) throws(RailError) {
         guard offer.rail == id else { throw RailError(.unsupported, "this rail pays stripe offers, not \(offer.rail)", rail: id) }
         // An offer read from a Payment-scheme challenge carries no `form`: its `networkId` and the

@@ -78,6 +78,19 @@ struct StripeCardCannedTests {
         #expect(canned.requests.count == 2)
     }
 
+    @Test("a Shared Payment Token as the card token goes in payment_method_data[shared_payment_granted_token], never payment_method")
+    func sharedPaymentTokenAsCardToken() async throws {
+        let canned = CannedStripe([Fixture.answer("POST", Self.createPath, 200, "pi_card_requires_capture.json"),
+                                   Fixture.answer("GET", Self.chargePath, 200, "charge_succeeded.json")])
+        let clock = Self.clock()
+        let rail = try Self.rail(canned, clock: clock)
+        let offer = try await rail.prepare(TestKeys.charge(clock: clock))
+        _ = try await rail.settle(Self.card(offer, token: TestKeys.spt), for: offer)
+        let post = try #require(canned.requests.first)
+        #expect(post.form.value("payment_method_data[shared_payment_granted_token]") == TestKeys.spt)
+        #expect(post.form.value("payment_method") == nil && post.form.value("capture_method") == "manual")
+    }
+
     @Test("capture: finish(served) captures at most the authorized amount; void: finish(not served) cancels the hold")
     func captureAndVoid() async throws {
         for served in [true, false] {
