@@ -56,6 +56,18 @@ struct StripeCardFlowTests {
         }
     }
 
+    @Test("--stripe-x402-card with --stripe-network-id is a usage error naming both flags, before anything is written")
+    func formsExcludeEachOther() throws {
+        let data = try temporaryDirectory().appendingPathComponent("data")
+        let run = try AgentRun.run(["serve", "--rail", "stripe", "--stripe-x402-card", "--stripe-network-id", "profile_1",
+                                    "--price", "GET /premium=0.50usd", "--data", data.path],
+                                   environment: ["PAYRAIL_STRIPE_SECRET_KEY": StripeFlowTests.secret])
+        #expect(run.status == 2, "\(run.stdout) \(run.stderr)")
+        #expect(run.stderr.contains("--stripe-x402-card") && run.stderr.contains("--stripe-network-id"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: data.path))
+        #expect(!run.stderr.contains("51FlowSecret"))
+    }
+
     @Test("the 402 offers auth-capture on card:visa (USD, minor units, psp stripe, escrow) and no Stripe call is made for it")
     func challengeOffersTheCardEntry() async throws {
         let stripe = try await LocalStripePeer.start()
@@ -240,6 +252,33 @@ struct StripeCardGateTests {
             Issue.record("another token under the paymentId was granted"); return
         }
         #expect(refused.status == 402)
+        #expect(try await world.intentCount() == 1)
+    }
+
+    @Test("20 concurrent presentations of one PAYMENT-SIGNATURE: one pass, one PaymentIntent in localstripe")
+    func concurrentPresentations() async throws {
+        let stripe = try await LocalStripePeer.start()
+        defer { stripe.stop() }
+        let world = try World(stripe: stripe)
+        let read = try await world.cardOffer()
+        let fields = try read.credentialFields(for: try await world.payer().pay(read.offer))
+        let decisions = await withTaskGroup(of: GateDecision.self) { group in
+            for _ in 0..<20 { group.addTask { await world.gate.handle(world.request(fields)) } }
+            var all: [GateDecision] = []
+            for await decision in group { all.append(decision) }
+            return all
+        }
+        var passes: [GatePass] = []
+        var statuses: [Int] = []
+        for decision in decisions {
+            switch decision {
+            case .pass(let pass): passes.append(pass)
+            case .respond(let response), .replay(let response): statuses.append(response.status)
+            }
+        }
+        #expect(passes.count == 1, "\(statuses)")
+        #expect(statuses.allSatisfy { [402, 409].contains($0) }, "\(statuses)")
+        if let pass = passes.first { try await world.gate.complete(pass, response: Self.ok) }
         #expect(try await world.intentCount() == 1)
     }
 
