@@ -133,6 +133,25 @@ struct StripeCardFlowTests {
         }
     }
 
+    @Test("the x402 SDK's client (PyPI x402, a card scheme plugged in) pays the card entry: 200, PAYMENT-RESPONSE on card:visa naming the intent, captured")
+    func x402SDKClientPays() async throws {
+        let stripe = try await LocalStripePeer.start()
+        defer { stripe.stop() }
+        let world = try World(stripe: stripe)
+        defer { world.server.kill() }
+        let report = try InteropFixtures.runJSON("x402_card_client.py", [world.server.url("/premium").absoluteString, "pm_card_visa"])
+        #expect(report["status"] as? Int == 200, "\(report) \(world.server.log)")
+        #expect(report["paid"] as? Int == 1, "\(report)")
+        let chosen = (report["chosen"] as? [[String: Any]])?.first
+        #expect((chosen?["extra"] as? [String: String])?["psp"] == "stripe", "\(report)")
+        let settlement = try #require(report["settlement"] as? [String: Any], "no PAYMENT-RESPONSE: \(report)")
+        #expect(settlement["success"] as? Bool == true && settlement["network"] as? String == "card:visa", "\(settlement)")
+        #expect(settlement["amount"] as? String == "50", "\(settlement)")
+        let intents = try await world.intents()
+        #expect(intents.count == 1 && intents.first?["id"] as? String == settlement["transaction"] as? String, "\(intents)")
+        #expect(intents.first?["status"] as? String == "succeeded" && intents.first?["capture_method"] as? String == "manual", "\(intents)")
+    }
+
     @Test("without --dialect the agent pays the card entry (the only one its Stripe wallet can pay) once")
     func paysWithoutChoosingADialect() async throws {
         let stripe = try await LocalStripePeer.start()
