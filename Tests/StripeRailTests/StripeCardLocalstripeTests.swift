@@ -64,6 +64,29 @@ struct StripeCardLocalstripeTests {
         }
     }
 
+    @Test("beforeGrant (payrail serve's timing): settle authorizes then captures, the settlement is final, finish does nothing, and a refund gives it back")
+    func captureBeforeGrantThenRefund() async throws {
+        let peer = try await LocalStripePeer.start()
+        defer { peer.stop() }
+        let payee = StripePayeeRail(client: try StripeLocalstripeTests.client(peer), form: .x402Card, payee: "acct_localstripe",
+                                    cardCapture: .beforeGrant)
+        let payer = try StripePayerRail(client: try StripeLocalstripeTests.client(peer), paymentMethod: "pm_card_visa")
+        let offer = try await payee.prepare(StripeLocalstripeTests.charge(lifetime: 300))
+        let credential = try await payer.pay(Self.agentOffer(offer))
+        let settlement = try await payee.settle(credential, for: offer)
+        #expect(settlement.kind == .final && settlement.reference.hasPrefix("pi_"))
+        let intent = try await Self.intent(peer, settlement.reference)
+        #expect(intent["status"] as? String == "succeeded" && intent["capture_method"] as? String == "manual", "\(intent)")
+        #expect((intent["latest_charge"] as? [String: Any])?["captured"] as? Bool == true, "\(intent)")
+        try await payee.finish(settlement, served: false)  // final: nothing to void
+        #expect(try await Self.intent(peer, settlement.reference)["status"] as? String == "succeeded")
+        let refund = try await payee.refund(settlement, amount: nil, reason: nil, idempotencyKey: "card-refund-1")
+        #expect(refund.amount == offer.amount && refund.settlementReference == settlement.reference)
+        // Presented again in this process: already settled, and Stripe holds one intent for the offer.
+        await #expect { _ = try await payee.settle(credential, for: offer) } throws: { ($0 as? RailError)?.code == .alreadySettled }
+        #expect(try await Self.intents(peer, offer: offer).count == 1)
+    }
+
     @Test("a 3-D Secure card (4000002500003155): the intent is cancelled and the payment refused as authenticationRequired")
     func threeDSecure() async throws {
         let peer = try await LocalStripePeer.start()
