@@ -30,7 +30,7 @@ struct StripeCardFlowTests {
 
         init(stripe: LocalStripePeer) throws {
             self.stripe = stripe
-            server = try ServeProcess.stripe(api: stripe.baseURL, extra: ["--stripe-x402-card"])
+            server = try ServeProcess.stripe(api: stripe.baseURL, extra: ["--stripe-x402-card", "--stripe-account", "acct_1PayRailCardTest"])
             wallet = try temporaryDirectory().appendingPathComponent("wallet.sqlite").path
         }
 
@@ -68,6 +68,15 @@ struct StripeCardFlowTests {
         #expect(!run.stderr.contains("51FlowSecret"))
     }
 
+    @Test("--stripe-account must be an acct_ id")
+    func accountMustBeAnAccountID() throws {
+        let data = try temporaryDirectory().appendingPathComponent("data")
+        let run = try AgentRun.run(["serve", "--rail", "stripe", "--stripe-x402-card", "--stripe-account", "acct_1/../x",
+                                    "--price", "GET /premium=0.50usd", "--data", data.path],
+                                   environment: ["PAYRAIL_STRIPE_SECRET_KEY": StripeFlowTests.secret])
+        #expect(run.status == 2 && run.stderr.contains("--stripe-account"), "\(run.stdout) \(run.stderr)")
+    }
+
     @Test("the 402 offers auth-capture on card:visa (USD, minor units, psp stripe, escrow) and no Stripe call is made for it")
     func challengeOffersTheCardEntry() async throws {
         let stripe = try await LocalStripePeer.start()
@@ -84,6 +93,7 @@ struct StripeCardFlowTests {
         let message = try X402Codec.decodePaymentRequired(header)
         let entry = try #require(message.accepts.first { $0.network.hasPrefix("card:") }, "\(message.accepts)")
         #expect(entry.scheme == "auth-capture" && entry.network == "card:visa" && entry.asset == "USD" && entry.amount == "50")
+        #expect(entry.payTo == "acct_1PayRailCardTest", "\(entry)")
         #expect(entry.extraString("psp") == "stripe" && entry.extraString("paymentFlow") == "escrow")
         #expect(entry.extraString(X402PaymentRequirements.cardOfferIDKey)?.hasPrefix("payrail_") == true)
         #expect(entry.maxTimeoutSeconds >= 1)

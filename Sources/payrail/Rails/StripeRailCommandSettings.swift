@@ -24,6 +24,8 @@ struct StripeRailCommandSettings: RailCommandSettings {
     let client: StripeClient
     let networkID: String?
     let x402Card: Bool
+    /// The payee's Stripe account (`acct_…`), named as `payTo` in offers; `nil` keeps "stripe".
+    let account: String?
     let paymentMethod: String?
 
     // MARK: - Options and help
@@ -39,6 +41,8 @@ struct StripeRailCommandSettings: RailCommandSettings {
         case .payee:
             options.append(OptionSpec(name: "stripe-network-id", valueName: "ID",
                                       help: "Stripe network id: take Shared Payment Tokens (Payment scheme) instead of a PaymentIntent per 402"))
+            options.append(OptionSpec(name: "stripe-account", valueName: "ACCT",
+                                      help: "the payee's Stripe account id (acct_...), named as payTo in x402 card entries"))
             options.append(OptionSpec(name: "stripe-x402-card", valueName: nil,
                                       help: "offer x402 card auth-capture (card:visa): authorize the agent's token and capture it before granting"))
         case .payer:
@@ -91,6 +95,11 @@ struct StripeRailCommandSettings: RailCommandSettings {
             throw .usage("--stripe-network-id must be a Stripe network id")
         }
         x402Card = role == .payee && arguments.flag("stripe-x402-card")
+        account = role == .payee ? arguments.value("stripe-account") : nil
+        if let account, !account.hasPrefix("acct_") || account.utf8.count > 255
+            || !account.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) {
+            throw .usage("--stripe-account must be a Stripe account id, acct_ followed by letters and digits")
+        }
         if x402Card, networkID != nil {
             throw .usage("--stripe-x402-card and --stripe-network-id choose different forms; give one of them")
         }
@@ -136,7 +145,7 @@ struct StripeRailCommandSettings: RailCommandSettings {
         let form: StripeOfferForm = x402Card ? .x402Card : networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
         // `payrail serve` keeps its grants in SQLite, whose schema cannot record a pending capture:
         // the card form captures its hold before the grant (see StripeCardCapture).
-        return StripePayeeRail(client: client, form: form, cardCapture: .beforeGrant)
+        return StripePayeeRail(client: client, form: form, payee: account ?? "stripe", cardCapture: .beforeGrant)
     }
 
     func payerWallet() throws(CommandFailure) -> any PayerRail {
