@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "PayRailReceipts", targets: ["PayRailReceipts"]),
         .library(name: "PayRailWire", targets: ["PayRailWire"]),
         .library(name: "PayRailStore", targets: ["PayRailStore"]),
+        .library(name: "PayRailPostgres", targets: ["PayRailPostgres"]),
+        .library(name: "PayRailStoreTesting", targets: ["PayRailStoreTesting"]),
         .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
         .library(name: "PayRailServer", targets: ["PayRailServer"]),
         .library(name: "PayRailPaywall", targets: ["PayRailPaywall"]),
@@ -24,6 +26,7 @@ let package = Package(
         .executable(name: "payrail", targets: ["payrail"]),
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
         .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
+        .executable(name: "paid-bench", targets: ["PaidCalls"]),
     ],
     targets: [
         .systemLibrary(
@@ -41,6 +44,10 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .systemLibrary(
+            name: "CPostgreSQL", path: "Sources/CPostgreSQL", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
             name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev"]), .brew(["libmicrohttpd"])]
         ),
@@ -48,6 +55,10 @@ let package = Package(
         // A TLS client pinned to one certificate (LND's tls.cert): the only module that sees libssl.
         .target(name: "PayRailTLS", dependencies: ["CTLS"], path: "Sources/PayRailTLS"),
         .target(name: "PayRailStore", dependencies: ["CSQLite", "PayRail"], path: "Sources/PayRailStore"),
+        // The PostgreSQL stores, in their own module so SQLite-only users never link libpq.
+        .target(name: "PayRailPostgres", dependencies: ["CPostgreSQL", "PayRailStore", "PayRail"], path: "Sources/PayRailPostgres"),
+        // The store contract suite: every GateStore and SpendStore implementation runs it.
+        .target(name: "PayRailStoreTesting", dependencies: ["PayRailStore", "PayRail"], path: "Sources/PayRailStoreTesting"),
         .target(name: "PayRailHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/PayRailHTTP"),
         .target(
             name: "PayRailServer",
@@ -103,6 +114,9 @@ let package = Package(
             path: "Benchmarks/ReceiptVerification", exclude: ["Peers"]
         ),
         // libFuzzer harness for the wire parsers; scripts/fuzz builds it with -sanitize=fuzzer.
+        .executableTarget(
+            name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "FakeRail", "PayRail"],
+            path: "Benchmarks/PaidCalls"),
         .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],
@@ -135,8 +149,16 @@ let package = Package(
             path: "Tests/ReceiptBenchmarkTests"
         ),
         .testTarget(
-            name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail"],
+            name: "PayRailStoreTests", dependencies: ["PayRailStore", "PayRail", "PayRailStoreTesting"],
             path: "Tests/PayRailStoreTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PayRailPostgresTests",
+            dependencies: [
+                "PayRailPostgres", "PayRailStore", "PayRail", "PayRailStoreTesting", "PayRailTestPeers",
+                "PayRailServer", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail",
+            ],
+            path: "Tests/PayRailPostgresTests"
         ),
         .testTarget(
             name: "PayRailServerTests",

@@ -48,11 +48,15 @@ ensure_system_libraries() {
     command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
     # curl plays the founding article's client in the serve interop test.
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # libpq for the PayRailPostgres module; the server binaries (initdb, postgres, psql) for the
+    # PostgreSQL store tests, which start their own server in a temporary directory.
+    if ! pkg-config --exists libpq 2>/dev/null; then missing+=(libpq-dev); fi
+    if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then missing+=(postgresql); fi
     if [ ${#missing[@]} -gt 0 ]; then
         say "missing system libraries: ${missing[*]}"
         apt_install "${missing[@]}"
     else
-        say "system libraries present (OpenSSL $(pkg-config --modversion libcrypto), SQLite $(pkg-config --modversion sqlite3), libmicrohttpd $(pkg-config --modversion libmicrohttpd))"
+        say "system libraries present (OpenSSL $(pkg-config --modversion libcrypto), SQLite $(pkg-config --modversion sqlite3), libmicrohttpd $(pkg-config --modversion libmicrohttpd), libpq $(pkg-config --modversion libpq))"
     fi
 }
 

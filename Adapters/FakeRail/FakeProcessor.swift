@@ -295,7 +295,7 @@ public actor FakeProcessor: FakeProcessorAPI {
         let draw = roll()
         if draw < behaviour.unavailablePerMille { throw Self.unavailable() }
         try authenticate(payer)
-        guard var request = requests[requestID] else {
+        guard var request = requests[requestID] ?? boundRequest(requestID) else {
             throw RailError(.mismatch, "the processor has no request \(requestID)", rail: .fake)
         }
         guard request.record.amount == amount, request.record.payee == payee else {
@@ -390,6 +390,8 @@ public actor FakeProcessor: FakeProcessorAPI {
         if roll() < behaviour.unavailablePerMille { throw Self.unavailable() }
         try authenticate(payee)
         guard let request = requests[requestID] else {
+            // A bound request nobody paid yet exists only as its id: not redeemed.
+            if let bound = boundRequest(requestID), bound.record.payee == payee.accountID { return nil }
             throw RailError(.mismatch, "the processor has no request \(requestID)", rail: .fake)
         }
         guard request.record.payee == payee.accountID else {
@@ -419,6 +421,8 @@ public actor FakeProcessor: FakeProcessorAPI {
     func authenticatePayee(_ credentials: FakeAccountCredentials) throws(RailError) { try authenticate(credentials) }
 
     func requestState(_ id: String) -> FakeRequestState? { requests[id] }
+
+    func hasAccount(_ id: String) -> Bool { accounts[id] != nil }
 
     func now() -> Date { clock.now() }
 

@@ -14,8 +14,8 @@ public struct FakePayeeRail: PayeeRail {
     /// Accepted units and amounts.
     public let capabilities: RailCapabilities
     private let processor: any FakeProcessorAPI
-    private let processorKey: Ed25519.PublicKey
-    private let account: FakeAccountCredentials
+    let processorKey: Ed25519.PublicKey
+    let account: FakeAccountCredentials
     private let clock: any PayRailClock
     private let maximumOfferLifetime: TimeInterval
 

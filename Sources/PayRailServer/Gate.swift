@@ -43,6 +43,8 @@ public final class Gate: Sendable {
     let firstPresentations = FirstPresentations()
     /// Whether the store answered its last call (see `isStoreHealthy`).
     let health = GateHealth()
+    /// Challenge-issuance buckets counted in this process (`ChallengeRateScope.perProcess`).
+    let challengeBuckets: MemoryGateStore
 
     /// The reserved offer detail a key record names its challenge by.
     static let challengeDetail = "payrail.challenge"
@@ -50,6 +52,7 @@ public final class Gate: Sendable {
     /// Creates a gate.
     public init(configuration: GateConfiguration) {
         self.configuration = configuration
+        self.challengeBuckets = MemoryGateStore(clock: configuration.clock)
         var extensions: [String: JSONValue] = [:]
         X402PaymentIdentifier.declare(in: &extensions, required: false)
         let origin = configuration.publicOrigin ?? "https://\(configuration.realm)"

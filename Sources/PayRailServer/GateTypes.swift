@@ -195,6 +195,14 @@ public struct GateConfiguration: Sendable {
     /// The dialects credentials are read in, in the order they are looked for (the first that finds
     /// one decides); every dialect also names its keys on every 402. See `GateDialects.standard`.
     public var dialects: [any GateDialect]
+    /// Whether rails that can (`StatelessOfferRail`: the fake processor) make bound offers, so that a
+    /// 402 offering only such rails writes nothing to the store (default `true`; see
+    /// `Pipeline/GateBoundOffers.swift`). Rails that must create something per 402 (a Lightning
+    /// invoice, a PaymentIntent) keep their record whatever this says.
+    public var statelessOffers: Bool = true
+    /// Where challenge issuance is counted for `rateLimit` (default: in this process; see
+    /// `ChallengeRateScope`).
+    public var challengeRateScope: ChallengeRateScope = .perProcess(gates: 1)
 
     /// Creates a configuration with conservative defaults (5-minute challenges, 1-hour grants,
     /// 24-hour idempotency keys).

@@ -4,8 +4,8 @@ import PayRail
 // Conversions between stored columns and PayRail values. A stored value that no longer parses means
 // the file was edited or damaged, so every failure here is `.corrupt`, never a crash.
 
-enum Coding {
-    static func money(_ amount: Int64, code: String, exponent: Int64) throws(StoreError) -> Money {
+package enum Coding {
+    package static func money(_ amount: Int64, code: String, exponent: Int64) throws(StoreError) -> Money {
         do {
             let unit: MoneyUnit
             if code == MoneyUnit.sat.code || code == MoneyUnit.msat.code {
@@ -20,7 +20,7 @@ enum Coding {
         }
     }
 
-    static func rail(_ text: String) throws(StoreError) -> RailID {
+    package static func rail(_ text: String) throws(StoreError) -> RailID {
         do {
             return try RailID(text)
         } catch {
@@ -28,7 +28,7 @@ enum Coding {
         }
     }
 
-    static func resource(_ text: String) throws(StoreError) -> Resource {
+    package static func resource(_ text: String) throws(StoreError) -> Resource {
         do {
             return try Resource(parsing: text)
         } catch {
@@ -36,19 +36,19 @@ enum Coding {
         }
     }
 
-    static func encodeDetails(_ details: [String: String]) throws(StoreError) -> String {
+    package static func encodeDetails(_ details: [String: String]) throws(StoreError) -> String {
         try encode(details)
     }
 
-    static func decodeDetails(_ text: String) throws(StoreError) -> [String: String] {
+    package static func decodeDetails(_ text: String) throws(StoreError) -> [String: String] {
         try decode([String: String].self, text, what: "offer details")
     }
 
-    static func encodeHeaders(_ headers: [StoredHeader]) throws(StoreError) -> String {
+    package static func encodeHeaders(_ headers: [StoredHeader]) throws(StoreError) -> String {
         try encode(headers)
     }
 
-    static func decodeHeaders(_ text: String) throws(StoreError) -> [StoredHeader] {
+    package static func decodeHeaders(_ text: String) throws(StoreError) -> [StoredHeader] {
         try decode([StoredHeader].self, text, what: "response headers")
     }
 

@@ -7,18 +7,19 @@ import PayRail
 
 /// A `GateStore` in memory, for tests and demos; forgets everything when the process ends.
 public final class MemoryGateStore: GateStore, PaymentEventStore, @unchecked Sendable {
-    // @unchecked: every stored property below `lock` is only touched inside `lock.withLock`.
+    // @unchecked: every stored property below `lock` is only touched inside `lock.withLock` (also in
+    // AutomaticRefundStore.swift, hence internal rather than private).
     private let clock: any PayRailClock
-    private let lock = NSLock()
+    let lock = NSLock()
     private var challenges: [String: ChallengeRecord] = [:]
-    private var consumed: [String: ConsumedChallenge] = [:]
+    var consumed: [String: ConsumedChallenge] = [:]
     private var keepUntil: [String: Date] = [:]
     private var challengeByReceiptID: [String: String] = [:]
     private var challengeByTokenHash: [Data: String] = [:]
     private var idempotency: [String: IdempotencyRecord] = [:]
     private var buckets: [String: TokenBucketState] = [:]
-    private var refundsByChallenge: [String: [RefundRecord]] = [:]
-    private var events: [String: PaymentEventRecord] = [:]
+    var refundsByChallenge: [String: [RefundRecord]] = [:]
+    var events: [String: PaymentEventRecord] = [:]
 
     /// `NSLock.withLock` rethrows untyped errors; this keeps `StoreError` typed.
     private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {

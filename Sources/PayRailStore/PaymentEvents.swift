@@ -123,17 +123,17 @@ extension RefundRecord {
 public enum PaymentEventRetention {
     /// 30 days: Stripe redelivers an event for up to 3 days.
     public static let seconds: TimeInterval = 30 * 86_400
-    static var milliseconds: Int64 { Int64(seconds * 1000) }
+    package static var milliseconds: Int64 { Int64(seconds * 1000) }
 }
 
-enum RefundRules {
+package enum RefundRules {
     /// How long a payment with a refund reserved against it is kept at least (from the reservation):
     /// a pending refund must still find its payment when it is run again, whatever the gate's own
     /// retention, or money that may have moved could never be recorded.
-    static let consumptionRetention: TimeInterval = 30 * 86_400
+    package static let consumptionRetention: TimeInterval = 30 * 86_400
 
     /// Refuses a refund that does not fit `paid` given the refunds already recorded.
-    static func check(_ refund: RefundRecord, paid: Money, earlier: [RefundRecord]) throws(StoreError) {
+    package static func check(_ refund: RefundRecord, paid: Money, earlier: [RefundRecord]) throws(StoreError) {
         guard refund.amount.unit == paid.unit, refund.amount.amount > 0, !refund.key.isEmpty else {
             throw StoreError.invalid("a refund needs a key and a positive amount in \(paid.unit)")
         }

@@ -57,11 +57,11 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         return "store error \(code): \(reason) (\(advice))"
     }
 
-    static func invalid(_ reason: String) -> StoreError {
+    package static func invalid(_ reason: String) -> StoreError {
         StoreError(code: .invalidArgument, reason: reason, isRetrySafe: false)
     }
 
-    static func corrupt(_ reason: String) -> StoreError {
+    package static func corrupt(_ reason: String) -> StoreError {
         StoreError(code: .corrupt, reason: reason, isRetrySafe: false)
     }
 }

@@ -2,32 +2,38 @@
 // bucket refills smoothly between whole tokens, and times are whole milliseconds. No floating point,
 // so the memory and SQLite stores give identical answers for identical clocks.
 
-struct TokenBucketState: Hashable, Sendable {
-    var milliTokens: Int64
-    var updatedAtMilliseconds: Int64
+package struct TokenBucketState: Hashable, Sendable {
+    package var milliTokens: Int64
+    package var updatedAtMilliseconds: Int64
     /// When the bucket will be full again; a full bucket equals no bucket, so it can be purged then.
-    var fullAtMilliseconds: Int64
+    package var fullAtMilliseconds: Int64
 
-    static func full(_ policy: TokenBucketPolicy, at now: Int64) -> TokenBucketState {
+    package init(milliTokens: Int64, updatedAtMilliseconds: Int64, fullAtMilliseconds: Int64) {
+        self.milliTokens = milliTokens
+        self.updatedAtMilliseconds = updatedAtMilliseconds
+        self.fullAtMilliseconds = fullAtMilliseconds
+    }
+
+    package static func full(_ policy: TokenBucketPolicy, at now: Int64) -> TokenBucketState {
         TokenBucketState(milliTokens: Int64(policy.capacity) * 1000, updatedAtMilliseconds: now, fullAtMilliseconds: now)
     }
 }
 
 extension TokenBucketPolicy {
-    var intervalMilliseconds: Int64 {
+    package var intervalMilliseconds: Int64 {
         let (seconds, attoseconds) = refillInterval.components
         return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// Validates `count` before any state is touched.
-    func checkCount(_ count: Int) throws(StoreError) {
+    package func checkCount(_ count: Int) throws(StoreError) {
         guard count >= 1, count <= capacity else {
             throw StoreError.invalid("a rate-limit take must ask for 1...\(capacity) tokens, got \(count)")
         }
     }
 
     /// Refills `state` up to `now`, then takes `count` tokens if they are there.
-    func take(_ count: Int, from state: TokenBucketState, now: Int64) -> (TokenBucketState, RateLimitDecision) {
+    package func take(_ count: Int, from state: TokenBucketState, now: Int64) -> (TokenBucketState, RateLimitDecision) {
         let capacityMilli = Int64(capacity) * 1000
         let interval = intervalMilliseconds
         let ratePerInterval = Int64(refillTokens) * 1000  // milli-tokens per interval

@@ -36,6 +36,12 @@ enum ServeCommand {
             OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
             OptionSpec(name: "rate-limit", valueName: "N",
                        help: "402 challenges per client per minute, burst N (default 120; 0 turns the limit off)"),
+            OptionSpec(name: "rate-limit-scope", valueName: "process|shared",
+                       help: "count --rate-limit in this process (default; no store write per 402) or in the shared store"),
+            OptionSpec(name: "stateless-offers", valueName: "on|off",
+                       help: "fake offers carry their challenge, so a 402 writes nothing (default on; off stores every challenge)"),
+            OptionSpec(name: "gates", valueName: "N",
+                       help: "gates sharing the traffic (default 1): with process scope each allows 1/N of --rate-limit"),
             OptionSpec(name: "challenge-lifetime", valueName: "SECONDS",
                        help: "how long a 402 challenge (and its Lightning invoice) can be paid (default 300)"),
             OptionSpec(name: "presentation-grace", valueName: "SECONDS",
@@ -115,6 +121,8 @@ enum ServeCommand {
             signer: storage.keys.signer, verifier: storage.verifier, macaroonRootKey: storage.macaroonRootKey,
             rateLimit: settings.rateLimit, challengeLifetime: settings.challengeLifetime, publicOrigin: origin)
         configuration.presentationGrace = settings.presentationGrace
+        configuration.challengeRateScope = settings.challengeRateScope
+        configuration.statelessOffers = settings.statelessOffers
         let gate = Gate(configuration: configuration)
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }
@@ -138,7 +146,8 @@ enum ServeCommand {
 
     /// Every `interval`: a write probe of the store (it heals `/healthz` after a failure), then the
     /// gate's purge (rails discard expired offers first; challenges are kept for the presentation
-    /// grace) and the fake processor's (paid requests kept at least the grace plus a grant). One log
+    /// grace; payments the gate could not serve are refunded first, see `AutomaticRefunds`) and the
+    /// fake processor's (paid requests kept at least the grace plus a grant). One log
     /// line when something was purged or failed; never a secret.
     private static func maintain(_ gate: Gate, processor: FakeProcessor, every interval: TimeInterval,
                                  log: @escaping @Sendable (String) -> Void) async {
@@ -149,7 +158,13 @@ enum ServeCommand {
             guard !Task.isCancelled else { return }
             do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
             do {
-                let purged = try await gate.purgeExpired()
+                let round = try await gate.maintain()
+                let (purged, refunds) = (round.purged, round.refunds)
+                if !refunds.isEmpty {
+                    log("payrail serve: automatic refunds of unserved payments: \(refunds.refunded) refunded, \(refunds.pending) pending "
+                        + "(asked again next round), \(refunds.kept) kept (the rail cannot refund), \(refunds.refused) refused"
+                        + (refunds.forTheOperator.isEmpty ? "" : "; refund by hand: " + refunds.forTheOperator.joined(separator: " ")))
+                }
                 let fake = try await processor.purgeExpired(paidRetention: retention)
                 if purged != PurgeReport() || fake.total > 0 {
                     log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "

@@ -22,6 +22,10 @@ struct ServeSettings {
     let rateLimit: TokenBucketPolicy?
     /// The rails in `--rail` order, which is also the order of the offers in a 402.
     let railIDs: [RailID]
+    /// `--rate-limit-scope` and `--gates`: where challenge issuance is counted.
+    let challengeRateScope: ChallengeRateScope
+    /// `--stateless-offers`: whether fake offers are bound (a 402 then writes nothing).
+    let statelessOffers: Bool
     let challengeLifetime: TimeInterval
     /// `--presentation-grace`: how long after a challenge expired a payment made in time is accepted.
     let presentationGrace: TimeInterval
@@ -44,6 +48,12 @@ struct ServeSettings {
         upstreamConnections = try Self.upstreamConnections(arguments.value("upstream-connections"))
         rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
         railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
+        challengeRateScope = try Self.rateScope(arguments.value("rate-limit-scope"), gates: arguments.value("gates"))
+        switch arguments.value("stateless-offers") ?? "on" {
+        case "on": statelessOffers = true
+        case "off": statelessOffers = false
+        default: throw CommandFailure.usage("--stateless-offers must be on or off")
+        }
         challengeLifetime = try Self.challengeLifetime(arguments.value("challenge-lifetime"))
         presentationGrace = TimeInterval(try Self.number(arguments.value("presentation-grace"), flag: "presentation-grace",
                                                          default: 86_400, range: 0...2_592_000))
@@ -84,6 +94,16 @@ struct ServeSettings {
         guard (0...1_000_000).contains(perMinute) else { throw CommandFailure.usage("--rate-limit must be a number from 0 to 1000000") }
         guard perMinute > 0 else { return nil }
         return try TokenBucketPolicy(capacity: perMinute, refillTokens: perMinute, per: .seconds(60))
+    }
+
+    /// Per process unless told otherwise: a shared bucket is a store write on every 402.
+    private static func rateScope(_ text: String?, gates: String?) throws -> ChallengeRateScope {
+        let count = try number(gates, flag: "gates", default: 1, range: 1...1_000)
+        switch text ?? "process" {
+        case "process": return .perProcess(gates: count)
+        case "shared": return .shared
+        default: throw CommandFailure.usage("--rate-limit-scope must be process or shared")
+        }
     }
 
     private static func challengeLifetime(_ text: String?) throws(CommandFailure) -> TimeInterval {

@@ -1,5 +1,9 @@
 import Foundation
+import PayRailTestPeers
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs `payrail demo` as a user would, with its own TMPDIR so the test can see what it leaves behind.
 private struct DemoRunResult {
@@ -119,5 +123,66 @@ struct DemoTests {
         #expect(named.contains(run.temporaryRoot.path), "\(named)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.temporaryRoot.path)
         #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+    }
+}
+
+/// Runs `scripts/demo --stripe` on the built binary (`PAYRAIL_BIN`, so nothing is rebuilt) and the
+/// peers venv the other Stripe tests use, with the loopback guard on every Python it starts.
+@Suite("scripts/demo --stripe", .serialized)
+struct StripeDemoScriptTests {
+    @Test("pays 0.50usd through a local localstripe, shows the 402, the paid 200 with its verified receipt and one refund, and stops everything")
+    func paidThenRefunded() throws {
+        let python = try PythonPeer.interpreter()
+        let network = try PeerNetworkGuard.prepare()
+        defer { network.remove() }
+        let scratch = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let temporaryRoot = scratch.appendingPathComponent("tmp", isDirectory: true)
+        try FileManager.default.createDirectory(at: temporaryRoot, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [PythonPeer.packageRoot.appendingPathComponent("scripts/demo").path, "--stripe"]
+        var environment = network.environment(ProcessInfo.processInfo.environment)
+        environment["PAYRAIL_BIN"] = PayRail.binary.path
+        environment["PAYRAIL_PEERS_PYTHON"] = python.path
+        environment["TMPDIR"] = temporaryRoot.path
+        environment["PAYRAIL_STRIPE_SECRET_KEY"] = nil
+        process.environment = environment
+        let out = scratch.appendingPathComponent("out")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = process.standardOutput
+        try process.run()
+        process.waitUntilExit()
+        let output = String(decoding: try Data(contentsOf: out), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(output)")
+
+        let shown = [
+            "step 1: starting localstripe on 127.0.0.1", "listening on http://127.0.0.1:", "rail=stripe",
+            "step 3: GET /premium without paying", "    HTTP 402", "offer: stripe 50 usd minor units, PaymentIntent pi_",
+            "HTTP 200, paid 0.50usd on stripe: ", "\"paidWith\":\"stripe\"", "verified against the server's JWKS: True, reference ch_",
+            "succeeded, amount 50 usd, refunded 0", ": succeeded, 0.50usd of 0.50usd refunded, 0.00usd left", "refunded 50 of 50",
+            "already refunded: True, 0.00usd left", "its grant ended with the refund, so it buys nothing\n    HTTP 402",
+            "committed 0.50usd    stripe", "stripe demo finished: paid 0.50usd through localstripe",
+        ]
+        for text in shown { #expect(output.contains(text), "missing: \(text)") }
+        #expect(output.components(separatedBy: "refund re_").count == 3, "one refund id, shown for the refund and its repetition")
+
+        // No key, client secret or full receipt is printed.
+        for forbidden in ["sk_test", "_secret_", "Authorization", "X-Receipt:"] {
+            #expect(!output.contains(forbidden), "the output contains \(forbidden)")
+        }
+        let jws = try Regex(#"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#)
+        #expect(output.firstMatch(of: jws) == nil, "a full receipt was printed")
+
+        // Both processes it started are gone, and so is its temporary directory.
+        let pids = try Regex(#"stopping payrail serve \((\d+)\) and localstripe \((\d+)\)"#)
+        let match = try #require(output.firstMatch(of: pids), "the demo names the PIDs it stops")
+        for pid in [match.output[1].substring, match.output[2].substring].compactMap({ $0.flatMap { Int32($0) } }) {
+            #expect(kill(pid, 0) == -1 && errno == ESRCH, "process \(pid) is still running")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporaryRoot.path).isEmpty, "left files in TMPDIR")
+        try network.check(peer: "localstripe started by scripts/demo --stripe")
     }
 }

@@ -13,10 +13,21 @@ struct ServeMaintenanceTests {
         return try await store.unpaidChallenges(expiredBefore: Date().addingTimeInterval(86_400 * 365), limit: 100_000).count
     }
 
+    @Test("a 402 on the fake rail stores nothing: its offers carry their challenge (issue 18, stateless 402s)")
+    func statelessChallengesStoreNothing() async throws {
+        let server = try ServeProcess(["--challenge-lifetime", "2", "--purge-interval", "1"])
+        defer { server.kill() }
+        for _ in 0..<20 { #expect(try await exchange(server.url("/premium")).status == 402) }
+        #expect(try await challengeRows(server.data) == 0)
+        #expect(server.stop() == 0)
+    }
+
+    // Challenges that are stored (Lightning invoices, PaymentIntents, or fake offers with
+    // `--stateless-offers off`) are purged on the schedule.
     @Test("expired challenges are purged on the schedule once the presentation grace is over; nothing is kept for ever")
     func expiredChallengesArePurged() async throws {
         let server = try ServeProcess(["--rate-limit", "0", "--challenge-lifetime", "2", "--presentation-grace", "1",
-                                       "--purge-interval", "1"])
+                                       "--purge-interval", "1", "--stateless-offers", "off"])
         defer { server.kill() }
         for _ in 0..<20 { #expect(try await exchange(server.url("/premium")).status == 402) }
         let issued = try await challengeRows(server.data)
@@ -33,7 +44,7 @@ struct ServeMaintenanceTests {
 
     @Test("within the grace nothing is purged: a payment made in time must still find its challenge")
     func challengesAreKeptForTheGrace() async throws {
-        let server = try ServeProcess(["--rate-limit", "0", "--challenge-lifetime", "2", "--purge-interval", "1"])
+        let server = try ServeProcess(["--rate-limit", "0", "--challenge-lifetime", "2", "--purge-interval", "1", "--stateless-offers", "off"])
         defer { server.kill() }
         for _ in 0..<5 { #expect(try await exchange(server.url("/premium")).status == 402) }
         let issued = try await challengeRows(server.data)

@@ -70,13 +70,16 @@ final class FailingGateStore: GateStore, @unchecked Sendable {
 }
 
 @Suite("Gate recovery, store failures, x402 payment-identifier, HEAD") struct GateRecoveryTests {
+    // These tests are about a store that fails on the paths that write it: challenges stored when the
+    // 402 is issued (offers that are not bound, as a Lightning invoice's are) and buckets counted in
+    // the shared store. Stateless 402s, which write nothing, are tested in GateStatelessTests.
     private func failingWorld(rateLimit: TokenBucketPolicy? = nil) async throws -> (GateWorld, FailingGateStore) {
         let box = StoreBox()
         let world = try await GateWorld.make(store: { clock in
             let store = FailingGateStore(clock: clock)
             box.store = store
             return store
-        }, rateLimit: rateLimit)
+        }, rateLimit: rateLimit, configure: { $0.statelessOffers = false; $0.challengeRateScope = .shared })
         return (world, try #require(box.store))
     }
 

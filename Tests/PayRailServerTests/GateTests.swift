@@ -29,7 +29,8 @@ struct GateWorld {
     let configuration: GateConfiguration
 
     static func make(store makeStore: ((ManualClock) throws -> any GateStore)? = nil, rateLimit: TokenBucketPolicy? = nil,
-                     keyring: ChallengeIDKeyring? = nil) async throws -> GateWorld {
+                     keyring: ChallengeIDKeyring? = nil,
+                     configure: (inout GateConfiguration) -> Void = { _ in }) async throws -> GateWorld {
         let clock = ManualClock()
         let key = try Ed25519.PrivateKey()
         let processor = FakeProcessor(signingKey: key, clock: clock)
@@ -43,11 +44,12 @@ struct GateWorld {
         let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: JSONWebKeySet(keys: [signer.verificationJWK])), clock: clock)
         let secret = try SecureRandom.bytes(count: 32)
         let logs = LogSink()
-        let configuration = GateConfiguration(
+        var configuration = GateConfiguration(
             realm: "api.example.com", rails: [payee],
             pricing: try PricingTable(parsing: ["GET /premium=100sat", "GET /other=100sat"], rails: [.fake]),
             store: store, keyring: try keyring ?? ChallengeIDKeyring(currentSecret: secret), signer: signer, verifier: verifier,
             rateLimit: rateLimit, clock: clock, log: { logs.append($0) })
+        configure(&configuration)
         return GateWorld(clock: clock, processor: processor, payer: payer, payee: payee, store: store,
                          gate: Gate(configuration: configuration), logs: logs, secret: secret, configuration: configuration)
     }

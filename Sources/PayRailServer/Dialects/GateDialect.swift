@@ -57,6 +57,12 @@ public protocol GateDialect: Sendable {
     /// tokens are reusable by design (L402, bLIP-26) answers `false`: its proof, verified again by the
     /// rail, replays or re-serves the same grant within it (see `Pipeline/GateSingleUse.swift`).
     var proofIsSingleUse: Bool { get }
+
+    /// Whether every credential this dialect reads is looked up under its offer's rail key
+    /// (`ChallengeKey.railOfferKey`, first or as a fallback), so that a bound offer is found without a
+    /// stored record (`Pipeline/GateBoundOffers.swift`). The default, `false`, makes the gate store
+    /// every challenge this dialect names a key for, as before stateless 402s.
+    var findsBoundOffers: Bool { get }
 }
 
 extension GateDialect {
@@ -70,6 +76,9 @@ extension GateDialect {
 
     /// Proofs are single use unless a dialect says its tokens are reusable by design.
     public var proofIsSingleUse: Bool { true }
+
+    /// A dialect written elsewhere keeps its challenges stored unless it says otherwise.
+    public var findsBoundOffers: Bool { false }
 }
 
 /// What a dialect found in a request.
@@ -166,10 +175,11 @@ public struct GateDialectContext: Sendable {
     /// The record of the first of `keys` that names a stored challenge, or `nil`.
     public func keyRecord(_ keys: [String]) async throws(GateRefusal) -> ChallengeRecord? {
         let store = configuration.store
-        return try await self.store { () async throws(StoreError) -> ChallengeRecord? in
+        let stored = try await self.store { () async throws(StoreError) -> ChallengeRecord? in
             for key in keys { if let record = try await store.challenge(id: key) { return record } }
             return nil
         }
+        return stored ?? keys.lazy.compactMap { boundChallenge(forKey: $0)?.keyRecord }.first
     }
 
     /// The consumption of the challenge the first known of `keys` was issued for, or `nil` when no

@@ -17,6 +17,9 @@ public struct PaymentGateDialect: GateDialect {
     /// The Payment scheme.
     public var wireDialect: PaymentDialect { .payment }
 
+    /// Its credentials name their offer id, so a bound offer is found without a stored record.
+    public var findsBoundOffers: Bool { true }
+
     /// The key of a Payment credential: the id of the challenge it echoes.
     public static func key(challengeID: String) -> String { "payment:\(challengeID)" }
 

@@ -28,6 +28,9 @@ public struct PlainGateDialect: GateDialect {
     /// The plain dialect.
     public var wireDialect: PaymentDialect { .plain }
 
+    /// Its credentials name their offer id, so a bound offer is found without a stored record.
+    public var findsBoundOffers: Bool { true }
+
     /// The `X-Receipt` value, classified.
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>? {
         guard let value = request.headers[CredentialFields.receipt] else { return nil }

@@ -38,6 +38,9 @@ public struct X402GateDialect: GateDialect {
     /// `x402` or `x402-v1`.
     public var wireDialect: PaymentDialect { version == .v2 ? .x402 : .x402v1 }
 
+    /// Its credentials name their offer id, so a bound offer is found without a stored record.
+    public var findsBoundOffers: Bool { true }
+
     static let identifierPrefix = "x402-payment-identifier|"
 
     /// The version's payment header, decoded.

@@ -60,15 +60,24 @@ extension Gate {
     /// `discard` may therefore see an offer more than once. Other refusals are logged and do not
     /// hold the purge (see `discardOffers`).
     ///
+    /// With `automaticRefunds`, payments the gate could not serve are refunded first
+    /// (`refundUnserved`), and the purge keeps every payment that pass has not looked at yet.
+    ///
     /// - Throws: `GateError` when the store failed.
     @discardableResult
-    public func purgeExpired(now: Date? = nil, limit: Int = 1000) async throws(GateError) -> PurgeReport {
+    public func purgeExpired(now: Date? = nil, limit: Int = 1000, automaticRefunds: AutomaticRefunds? = nil) async throws(GateError) -> PurgeReport {
+        try await purge(now: now, limit: limit, automaticRefunds: automaticRefunds).purged
+    }
+
+    /// `purgeExpired`, with what the automatic refund pass did (empty without `automaticRefunds`).
+    func purge(now: Date?, limit: Int, automaticRefunds: AutomaticRefunds?) async throws(GateError) -> GateMaintenanceReport {
+        let clockNow = now ?? configuration.clock.now()
         // A challenge is kept for the presentation grace after it expires: a payment made in time
         // may still come back (and must find its offer), and only then is its offer discarded.
-        let now = (now ?? configuration.clock.now()).addingTimeInterval(-configuration.presentationGrace)
+        let now = clockNow.addingTimeInterval(-configuration.presentationGrace)
+        var cutoff = now
         do {
             let expired = try await configuration.store.unpaidChallenges(expiredBefore: now, limit: limit)
-            var cutoff = now
             if expired.count >= limit, let last = expired.last { cutoff = min(cutoff, last.expiresAt) }
             // Key records carry their challenge's id; the challenge itself lists the offers to discard.
             for record in expired where !record.offers.contains(where: { $0.details[Self.challengeDetail] != nil }) {
@@ -78,8 +87,24 @@ extension Gate {
                     break
                 }
             }
-            return try await configuration.store.purgeExpired(now: cutoff)
         } catch {
+            throw GateError(reason: "expired challenges were not purged (\(error.code))", isRetrySafe: error.isRetrySafe)
+        }
+        var refunds = AutomaticRefundReport()
+        if let automaticRefunds, let store = configuration.store as? any AutomaticRefundStore {
+            // After the discards (which record expired offers found paid), before the deletions. An
+            // unserved payment the pass left (within its margin, beyond its limit, being granted) is
+            // kept, whatever the presentation grace: the purge stops short of the oldest one.
+            refunds = try await refundUnserved(now: clockNow, policy: automaticRefunds)
+            do {
+                if let left = try await store.unservedConsumptions(grantEndedBefore: cutoff, limit: 1).first {
+                    cutoff = min(cutoff, left.receipt.grantExpiresAt)
+                }
+            } catch {
+                throw GateError(reason: "unserved payments were not listed (\(error.code)); nothing was purged", isRetrySafe: error.isRetrySafe)
+            }
+        }
+        do { return GateMaintenanceReport(purged: try await configuration.store.purgeExpired(now: cutoff), refunds: refunds) } catch {
             throw GateError(reason: "expired challenges were not purged (\(error.code))", isRetrySafe: error.isRetrySafe)
         }
     }
@@ -109,6 +134,8 @@ extension Gate {
                 }
                 let paid = error.code == .alreadySettled ? " paid-unpresented offer=\(offer.id)" : ""
                 log("discard-refused rail=\(rail.id) challenge=\(Self.short(record.id)) code=\(error.code)\(paid)")
+                // Paid but never presented: recorded as late, so it is refunded (or kept for the operator).
+                if error.code == .alreadySettled { await recordedLate(offer, record: record, rail: rail) }
             }
         }
         return true

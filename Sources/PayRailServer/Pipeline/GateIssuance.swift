@@ -30,8 +30,10 @@ extension Gate {
     /// it, so a client already answered 429 cannot get challenges by sending bad credentials.
     private func takeChallengeToken(_ request: GateRequest) async throws(GateRefusal) {
         guard let policy = configuration.rateLimit else { return }
+        let scope = configuration.challengeRateScope
+        let buckets: any RateLimitStore = scope == .shared ? configuration.store : challengeBuckets
         let decision = try await store { () async throws(StoreError) in
-            try await configuration.store.take(1, from: "challenge|" + ClientNetwork.rateLimitKey(request.clientAddress), policy: policy)
+            try await buckets.take(1, from: "challenge|" + ClientNetwork.rateLimitKey(request.clientAddress), policy: scope.processPolicy(policy))
         }
         if case .limited(let seconds) = decision { throw GateRefusal.rateLimited(retryAfter: seconds) }
     }
@@ -47,22 +49,30 @@ extension Gate {
             throw GateRefusal.internalError("no randomness for a challenge id", logReason: "no-randomness")
         }
         let binding = requestBinding(request, resource: resource)
-        let offers = try await prepareOffers(request, resource: resource, price: price, challengeID: id, expiresAt: expiresAt, binding: binding)
+        let offers = try await prepareOffers(request, resource: resource, price: price, challengeID: id, createdAt: createdAt,
+                                             expiresAt: expiresAt, binding: binding)
         let record = ChallengeRecord(id: id, resource: resource, offers: offers, bodyDigest: request.bodyDigest,
                                      createdAt: createdAt, expiresAt: expiresAt)
         let rendered = try render(record, request: request, binding: binding, failure: failure)
         let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
                                          x402CardNetworks: challengeSet.x402CardNetworks, health: health)
-        let toSave = try records(for: IssuedChallenge(record: record, rendered: rendered), context: context)
-        try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
+        let issued = IssuedChallenge(record: record, rendered: rendered)
+        // Bound offers carry their challenge: a 402 made only of them, in dialects that look them up by
+        // their offer id, writes nothing (Pipeline/GateBoundOffers.swift).
+        let carriesItself = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
+            && configuration.dialects.allSatisfy { $0.findsBoundOffers || $0.keys(for: issued, context: context).isEmpty }
+        if !carriesItself {
+            let toSave = try records(for: issued, context: context)
+            try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
+        }
         var headers = rendered.headers
         if headers["Cache-Control"] == nil { headers.append("Cache-Control", "no-store") }
         return (record, GateResponse(status: rendered.status, headers: headers, body: rendered.body))
     }
 
     /// One offer per rail that prices the resource; none at all is a 503 when a rail was only unreachable.
-    private func prepareOffers(_ request: GateRequest, resource: Resource, price: Price, challengeID: String, expiresAt: Date,
-                               binding: X402RequestBinding?) async throws(GateRefusal) -> [Offer] {
+    private func prepareOffers(_ request: GateRequest, resource: Resource, price: Price, challengeID: String, createdAt: Date,
+                               expiresAt: Date, binding: X402RequestBinding?) async throws(GateRefusal) -> [Offer] {
         var offers: [Offer] = []
         var lastError: RailError?
         let commitment = try? binding?.requestHashBytes()
@@ -76,7 +86,13 @@ extension Gate {
             } catch {
                 throw GateRefusal.internalError("the gate failed unexpectedly", logReason: "unexpected charge")
             }
-            do { offers.append(try await rail.prepare(charge)) } catch {
+            do {
+                if let bound = try statelessOffer(on: rail, charge: charge, createdAt: createdAt) {
+                    offers.append(bound)
+                } else {
+                    offers.append(try await rail.prepare(charge))
+                }
+            } catch {
                 lastError = error
                 log("\(resource) rail=\(rail.id) prepare-failed code=\(error.code)")
             }

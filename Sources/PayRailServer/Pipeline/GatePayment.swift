@@ -19,11 +19,19 @@ extension Gate {
     ) async throws(GateRefusal) -> GateDecision {
         let lookup = try await dialect.lookup(presentation, context: context)
         let (record, offer) = try await answered(lookup, context: context)
-        let consumed = try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now)
+        // Past the presentation grace nothing is granted or settled, but a payment the rail already
+        // took is recorded and refunded (`GateAutomaticRefundsLate.swift`), so the credential is still read.
+        let consumed: ConsumedChallenge?
+        var late: GateRefusal?
+        do { consumed = try await check(record, offer: offer, request: request, resource: resource, price: price, now: context.now) } catch {
+            guard error.logReason == "expired" else { throw error }
+            (consumed, late) = (nil, error)
+        }
         let credential: Credential
         do {
             credential = try dialect.credential(presentation, lookup: lookup, answering: offer, of: record, context: context)
         } catch {
+            if let late { throw late }
             var refusal = error
             if refusal.challengeID == nil { refusal.challengeID = record.id }
             throw refusal
@@ -35,6 +43,10 @@ extension Gate {
                               challengeID: record.id)
         }
         let credentialHash = Self.credentialHash(request, resource: resource, dialect: dialect.wireDialect, credential: credential)
+        let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
+                             echoedChallengeID: lookup.echoedChallengeID, slots: slots, credentialHash: credentialHash,
+                             singleUse: dialect.proofIsSingleUse)
+        if let late { throw await presentedLate(paying: paid, refusal: late) }
         // A proof already granted as single use (whatever dialect presents it now): replay by its exact
         // bytes or refuse, before any rail call.
         if let consumed,
@@ -42,9 +54,6 @@ extension Gate {
                                                    resource: resource) {
             return decision
         }
-        let paid = PaidOffer(record: record, offer: offer, resource: resource, dialect: dialect.wireDialect,
-                             echoedChallengeID: lookup.echoedChallengeID, slots: slots, credentialHash: credentialHash,
-                             singleUse: dialect.proofIsSingleUse)
         guard let settlement = try await settle(credential, paying: paid) else {
             return try await afterLostRace(record: record, resource: resource, reference: nil, dialect: paid.dialect,
                                            credentialHash: credentialHash, singleUse: paid.singleUse)
@@ -54,9 +63,10 @@ extension Gate {
 
     /// The challenge and the exact offer the credential's key names.
     private func answered(_ lookup: CredentialLookup, context: GateDialectContext) async throws(GateRefusal) -> (ChallengeRecord, Offer) {
-        let key = try await context.keyRecord([lookup.key] + lookup.fallbackKeys)
+        let keys = [lookup.key] + lookup.fallbackKeys
+        let key = try await context.keyRecord(keys)
         if let key, let offer = key.offers.first, let challengeID = offer.details[Self.challengeDetail],
-           let record = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }),
+           let record = try await challengeRecord(challengeID, keyRecord: key, context: context),
            lookup.credential.map({ $0.rail == offer.rail && $0.offerID == offer.id }) ?? true {
             var details = offer.details
             details[Self.challengeDetail] = nil
@@ -66,6 +76,16 @@ extension Gate {
         let type: PaymentProblemType = lookup.rail == .lightning ? .Lightning.unknownChallenge : .invalidChallenge
         throw GateRefusal(credential: type, detail: "this server issued no challenge for that offer", logReason: "unknown-challenge",
                           challengeID: lookup.echoedChallengeID)
+    }
+
+    /// The stored challenge, or the one a bound offer key carries (a stateless 402 stored none).
+    private func challengeRecord(_ challengeID: String, keyRecord: ChallengeRecord,
+                                 context: GateDialectContext) async throws(GateRefusal) -> ChallengeRecord? {
+        if let stored = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }) {
+            return stored
+        }
+        guard let bound = context.boundChallenge(forKey: keyRecord.id), bound.challenge.id == challengeID else { return nil }
+        return bound.challenge
     }
 
     /// What every dialect's credential must satisfy: this resource and body, and, unless the
@@ -125,6 +145,11 @@ extension Gate {
             refusal.logReason = "rail=\(offer.rail) settle-unavailable challenge=\(Self.short(paid.record.id))"
             throw refusal
         } catch {
+            // Paid after the offer expired (the rail took the money, the gate grants nothing): recorded, refunded.
+            if error.code == .expired, let found = await recordedLate(offer, record: paid.record, rail: payeeRail) {
+                throw Self.lateRefusal(found, refusal: GateRefusal(credential: .paymentExpired, detail: "", logReason: "settle-expired",
+                                                                  challengeID: paid.record.id), refundable: payeeRail.capabilities.refundable)
+            }
             let type: PaymentProblemType = switch error.code {
             case .expired: .paymentExpired
             case .malformed: .invalidPayload

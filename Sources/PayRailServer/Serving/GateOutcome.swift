@@ -32,7 +32,9 @@ public enum GateOutcome: Hashable, Sendable {
         case .replay:
             self = .replayed
         case .respond(let response):
-            let reason = Self.problemReason(response.body)
+            // A fresh 402 names no problem: skip parsing its body (most of a 402's cost otherwise).
+            let names = response.status != 402 || Self.contains(response.body, Array("\"problem\"".utf8))
+            let reason = names ? Self.problemReason(response.body) : nil
             if response.status == 402 {
                 if let reason, reason != "payment-required" {
                     self = .refused(reason: reason, issuedChallenge: true)
@@ -43,6 +45,18 @@ public enum GateOutcome: Hashable, Sendable {
                 self = .refused(reason: reason ?? "status-\(response.status)", issuedChallenge: false)
             }
         }
+    }
+
+    /// Whether `needle` occurs in `body`.
+    static func contains(_ body: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, body.count >= needle.count else { return false }
+        var index = 0
+        let last = body.count - needle.count
+        while index <= last {
+            if body[index] == first, body[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
     }
 
     /// The problem type's last segment from a problem+json `type` or a plain body's `problem`,

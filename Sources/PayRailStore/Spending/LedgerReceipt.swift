@@ -43,7 +43,7 @@ public struct LedgerReceipt: Sendable, Hashable, Codable {
     }
 
     /// The JSON the SQLite ledger keeps (sorted keys, so equal records store equal text).
-    func encoded() throws(StoreError) -> String {
+    package func encoded() throws(StoreError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(self), let text = String(data: data, encoding: .utf8) else {
@@ -53,7 +53,7 @@ public struct LedgerReceipt: Sendable, Hashable, Codable {
     }
 
     /// Reads what `encoded()` wrote.
-    static func decoded(_ text: String) throws(StoreError) -> LedgerReceipt {
+    package static func decoded(_ text: String) throws(StoreError) -> LedgerReceipt {
         guard let record = try? JSONDecoder().decode(LedgerReceipt.self, from: Data(text.utf8)) else {
             throw StoreError.corrupt("a stored spend receipt does not decode")
         }

@@ -11,17 +11,22 @@ import PayRail
 // per-window answers the time when every window fits.
 
 /// One counted spend: its amount in minor units and when it was reserved.
-struct BudgetEntry: Sendable {
-    let amount: Int64
-    let reservedAtMilliseconds: Int64
+package struct BudgetEntry: Sendable {
+    package let amount: Int64
+    package let reservedAtMilliseconds: Int64
+
+    package init(amount: Int64, reservedAtMilliseconds: Int64) {
+        self.amount = amount
+        self.reservedAtMilliseconds = reservedAtMilliseconds
+    }
 }
 
-enum SpendBudget {
-    static let hourMilliseconds: Int64 = 3_600_000
-    static let dayMilliseconds: Int64 = 86_400_000
+package enum SpendBudget {
+    package static let hourMilliseconds: Int64 = 3_600_000
+    package static let dayMilliseconds: Int64 = 86_400_000
 
     /// Validates what a caller may pass to `reserve`, before anything is locked or read.
-    static func validate(_ record: SpendRecord, limits: SpendLimits) throws(StoreError) {
+    package static func validate(_ record: SpendRecord, limits: SpendLimits) throws(StoreError) {
         guard !record.paymentID.isEmpty else { throw StoreError.invalid("a payment id must not be empty") }
         guard record.state == .reserved, record.proof == nil, record.receipt == nil else {
             throw StoreError.invalid("a new spend must be in state reserved without proof or receipt, got \(record.state.rawValue)")
@@ -33,7 +38,7 @@ enum SpendBudget {
     /// day (or later than now), or `nil` when it fits every window.
     ///
     /// - Parameter entries: sorted by reservation time, oldest first.
-    static func refusal(for amount: Money, limits: SpendLimits, entries: [BudgetEntry], now: Int64) -> BudgetRefusal? {
+    package static func refusal(for amount: Money, limits: SpendLimits, entries: [BudgetEntry], now: Int64) -> BudgetRefusal? {
         let unit = amount.unit
         guard let limit = limits.limit(for: unit) else {
             return BudgetRefusal(window: .noBudget, unit: unit, limit: nil, alreadySpent: .zero(unit), requested: amount,
@@ -99,8 +104,8 @@ enum SpendBudget {
 }
 
 /// The exactly-once state machine both stores apply.
-enum SpendTransition {
-    static func markPaid(_ record: SpendRecord, proof: String, now: Date) throws(StoreError) -> SpendRecord {
+package enum SpendTransition {
+    package static func markPaid(_ record: SpendRecord, proof: String, now: Date) throws(StoreError) -> SpendRecord {
         guard record.state == .reserved else {
             throw refused(record, "cannot be marked paid", allowed: "only a reserved spend can be marked paid, once")
         }
@@ -111,7 +116,7 @@ enum SpendTransition {
         return next
     }
 
-    static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, amount: Money? = nil,
+    package static func commit(_ record: SpendRecord, receipt: String?, reference: String?, note: String?, amount: Money? = nil,
                        standardReceipt: LedgerReceipt? = nil, now: Date) throws(StoreError) -> SpendRecord {
         guard record.state.isUnfinished else {
             throw refused(record, "cannot be committed", allowed: "a spend is committed once, and never after it was released")
@@ -137,7 +142,7 @@ enum SpendTransition {
         return next
     }
 
-    static func release(_ record: SpendRecord, reason: String, now: Date) throws(StoreError) -> SpendRecord {
+    package static func release(_ record: SpendRecord, reason: String, now: Date) throws(StoreError) -> SpendRecord {
         guard record.state == .reserved else {
             let allowed = record.state == .paid
                 ? "the wallet already paid, so the money cannot be given back: retry with the proof, then commit"
@@ -151,7 +156,7 @@ enum SpendTransition {
         return next
     }
 
-    static func notFound(_ paymentID: String) -> StoreError {
+    package static func notFound(_ paymentID: String) -> StoreError {
         StoreError(code: .notFound, reason: "no spend has payment id \(paymentID)", isRetrySafe: false)
     }
 

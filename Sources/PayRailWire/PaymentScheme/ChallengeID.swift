@@ -104,4 +104,29 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
 
     /// Says how many secrets there are, never what they are.
     public var description: String { "ChallengeIDKeyring(current + \(retired.count) retired)" }
+
+    // Bound offers (`BoundOfferToken`) are MACed with keys derived from these secrets, never with the
+    // secrets themselves: a MAC made for one purpose can then never pass as the other's, whatever a
+    // realm or a resource path contains.
+    private static func offerKey(_ key: HMACKey) -> HMACKey? {
+        try? HMACKey(key.authenticationCode(for: Array("payrail bound offer key v1".utf8)))
+    }
+
+    /// The MAC of a bound offer's `macInput` under the current secret, or `nil` when no key could be
+    /// derived (the caller then makes no bound offer: fail closed).
+    public func offerMAC(_ macInput: [UInt8]) -> [UInt8]? {
+        Self.offerKey(current)?.authenticationCode(for: macInput)
+    }
+
+    /// Whether `mac` is the MAC of `macInput` under the current secret or a retired one still
+    /// verifying at `now` (rotation: the previous secret verifies until its challenges expired).
+    public func verifyOfferMAC(_ macInput: [UInt8], mac: [UInt8], now: Date) -> Bool {
+        var keys = [current]
+        keys += retired.filter { now < $0.acceptUntil }.map(\.key)
+        var matched = false
+        for key in keys where !matched {
+            if let derived = Self.offerKey(key) { matched = constantTimeEquals(mac, derived.authenticationCode(for: macInput)) }
+        }
+        return matched
+    }
 }

@@ -1,0 +1,202 @@
+import Foundation
+
+// A 402 that writes nothing: the offer id carries the whole challenge it answers (resource, amount,
+// payee, times, body digest) and a MAC over those bytes under the gate's rotating secret. A credential
+// names its offer id in every dialect (an x402 `accepted` entry, a fake voucher's request id, the
+// Payment scheme's echoed request), so the gate can rebuild the challenge from what comes back and
+// check the MAC instead of reading a record it never wrote. Only rails whose offers need no backend
+// call (the fake processor) make such offers; a Lightning invoice or a PaymentIntent per 402 must be
+// created and remembered anyway.
+//
+// This file only carries the terms: minting and checking the MAC is the gate's (it owns the secret).
+// The fake processor reads the terms of a bound request it has never seen to know what to collect, to
+// whom and until when; it need not trust them: a payer who alters a token pays for an offer whose MAC
+// fails, and the gate grants nothing for it.
+
+/// What a bound offer id says: the challenge, and the exact terms of the one offer it names.
+public struct BoundOfferTerms: Hashable, Sendable, Codable {
+    /// The challenge id the offer belongs to (the key its consumption is recorded under).
+    public let challengeID: String
+    /// The resource the payment unlocks.
+    public let resource: Resource
+    /// The exact amount to collect.
+    public let amount: Money
+    /// The account paid.
+    public let payee: String
+    /// When the challenge was issued, in milliseconds since 1970 (the precision records are kept to).
+    public let createdAtMilliseconds: Int64
+    /// When the challenge expires, in milliseconds since 1970.
+    public let expiresAtMilliseconds: Int64
+    /// RFC 9530 digest of the request body the price covers, when it covers one.
+    public let bodyDigest: String?
+
+    /// Creates terms; the dates are kept to the millisecond.
+    public init(challengeID: String, resource: Resource, amount: Money, payee: String, createdAt: Date, expiresAt: Date, bodyDigest: String?) {
+        self.challengeID = challengeID
+        self.resource = resource
+        self.amount = amount
+        self.payee = payee
+        self.createdAtMilliseconds = Self.milliseconds(createdAt)
+        self.expiresAtMilliseconds = Self.milliseconds(expiresAt)
+        self.bodyDigest = bodyDigest
+    }
+
+    /// When the challenge was issued.
+    public var createdAt: Date { Date(timeIntervalSince1970: Double(createdAtMilliseconds) / 1000) }
+    /// When the challenge expires.
+    public var expiresAt: Date { Date(timeIntervalSince1970: Double(expiresAtMilliseconds) / 1000) }
+
+    private static func milliseconds(_ date: Date) -> Int64 {
+        // Nearest, as the stores keep dates: a date rebuilt from milliseconds may sit a hair below.
+        let value = (date.timeIntervalSince1970 * 1000).rounded()
+        guard value.isFinite, value > 0, value < 1e15 else { return 0 }
+        return Int64(value)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case challengeID = "c", resource = "r", amount = "a", payee = "p"
+        case createdAtMilliseconds = "t", expiresAtMilliseconds = "e", bodyDigest = "d"
+    }
+}
+
+/// The text of a bound offer id: `pb1.<terms>.<mac>`, both parts base64url without padding.
+///
+/// The MAC is the gate's HMAC-SHA256 over `macInput` (the version tag and the exact terms bytes), so
+/// nothing is re-encoded before it is checked.
+public struct BoundOfferToken: Hashable, Sendable {
+    /// The prefix every bound offer id starts with.
+    public static let prefix = "pb1."
+    /// The longest id read (a bound id carries a resource path; anything longer is not ours).
+    public static let maximumLength = 4096
+
+    /// The terms, decoded.
+    public let terms: BoundOfferTerms
+    /// The exact bytes the MAC covers.
+    public let macInput: [UInt8]
+    /// The MAC as carried.
+    public let mac: [UInt8]
+
+    /// The bytes a gate MACs for `terms`: their JSON, keys sorted, written by hand because this runs
+    /// on every 402 and `JSONEncoder` costs more than the rest of the bound offer together.
+    ///
+    /// - Returns: `nil` when the terms cannot be encoded (they always can; callers fail closed).
+    public static func encodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func key(_ name: String) { out += Array("\"\(name)\":".utf8) }
+        func string(_ text: String) {
+            out.append(0x22)
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22, 0x5C: out += [0x5C, byte]
+                case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
+                default: out.append(byte)
+                }
+            }
+            out.append(0x22)
+        }
+        out.append(0x7B)
+        key("a")
+        out.append(0x7B)
+        key("amount"); string(String(terms.amount.amount)); out.append(0x2C)
+        if !terms.amount.unit.isBuiltIn { key("exponent"); out += Array(String(terms.amount.unit.exponent).utf8); out.append(0x2C) }
+        key("unit"); string(terms.amount.unit.code)
+        out.append(0x7D); out.append(0x2C)
+        key("c"); string(terms.challengeID); out.append(0x2C)
+        if let digest = terms.bodyDigest { key("d"); string(digest); out.append(0x2C) }
+        key("e"); out += Array(String(terms.expiresAtMilliseconds).utf8); out.append(0x2C)
+        key("p"); string(terms.payee); out.append(0x2C)
+        key("r"); string(terms.resource.description); out.append(0x2C)
+        key("t"); out += Array(String(terms.createdAtMilliseconds).utf8)
+        out.append(0x7D)
+        return out
+    }
+
+    /// Whether `text` has the shape of a bound offer id (its prefix): a cheap test; `init?(_:)` reads it.
+    public static func looksBound(_ text: String) -> Bool { text.hasPrefix(prefix) }
+
+    /// The MAC input for encoded terms: a version tag, so a MAC made for another purpose with the same
+    /// secret never verifies as an offer's.
+    public static func macInput(encodedTerms: [UInt8]) -> [UInt8] { Array("payrail-bound-offer-v1|".utf8) + encodedTerms }
+
+    /// The offer id for encoded terms and their MAC.
+    public static func compose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
+        prefix + base64URL(encodedTerms) + "." + base64URL(mac)
+    }
+
+    /// Reads a bound offer id; `nil` for anything else (an ordinary offer id, a damaged token).
+    public init?(_ text: String) {
+        guard text.utf8.count <= Self.maximumLength, text.hasPrefix(Self.prefix) else { return nil }
+        let parts = text.dropFirst(Self.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let termsBytes = Self.fromBase64URL(parts[0]), let mac = Self.fromBase64URL(parts[1]),
+              mac.count == 32, let terms = try? JSONDecoder().decode(BoundOfferTerms.self, from: Data(termsBytes))
+        else { return nil }
+        self.terms = terms
+        self.macInput = Self.macInput(encodedTerms: termsBytes)
+        self.mac = mac
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Unpadded base64url, byte by byte (Foundation's string replacing dominated a 402's cost).
+    private static func base64URL(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index + 2 < bytes.count {
+            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((value >> UInt32(shift)) & 63)]) }
+            index += 3
+        }
+        let left = bytes.count - index
+        if left > 0 {
+            let value = UInt32(bytes[index]) << 16 | (left == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out.append(alphabet[Int((value >> 18) & 63)])
+            out.append(alphabet[Int((value >> 12) & 63)])
+            if left == 2 { out.append(alphabet[Int((value >> 6) & 63)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes unpadded base64url; `nil` for any other character or an impossible length.
+    private static func fromBase64URL(_ text: Substring) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3 / 4)
+        var value: UInt32 = 0
+        var bits = 0
+        for byte in text.utf8 {
+            let digit: UInt32
+            switch byte {
+            case 0x41...0x5A: digit = UInt32(byte - 0x41)
+            case 0x61...0x7A: digit = UInt32(byte - 0x61 + 26)
+            case 0x30...0x39: digit = UInt32(byte - 0x30 + 52)
+            case 0x2D: digit = 62
+            case 0x5F: digit = 63
+            default: return nil
+            }
+            value = value << 6 | digit
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((value >> UInt32(bits)) & 0xFF))
+            }
+        }
+        // A lone sixth-bit group (length 1 mod 4) or non-zero leftover bits is not canonical base64url.
+        guard !text.isEmpty, bits < 6, value & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
+    }
+}
+
+/// A payee rail whose offers need no backend call and no stored state: the gate mints a bound offer
+/// id and the rail builds the same offer from it every time, when the 402 is issued and again when a
+/// credential comes back (so every dialect's check against "the offer issued" compares equal values).
+public protocol StatelessOfferRail: PayeeRail {
+    /// The account every offer of this rail pays (the bound terms' payee).
+    var statelessPayee: String { get }
+
+    /// The offer for `charge` under the bound id `boundID`, computed from its arguments alone (no I/O,
+    /// no clock): the same arguments always give the same offer.
+    ///
+    /// - Throws: `.unsupported` for an amount outside `capabilities`.
+    func statelessOffer(_ charge: Charge, boundID: String) throws(RailError) -> Offer
+}

@@ -1,0 +1,257 @@
+import Foundation
+import PayRail
+import PayRailStore
+
+// The agent's spend ledger in PostgreSQL, for agents on several machines sharing one budget. The
+// budget check and the insert must be one atomic step across processes: `reserve` takes a
+// transaction-scoped advisory lock on the reservation's unit (budgets are per unit) before it sums
+// the window, so two agents reserving in the same unit take turns, and in READ COMMITTED the sum
+// read after the lock sees every reservation committed before it. Reservations in other units do
+// not wait. State changes lock their row (`SELECT … FOR UPDATE`), so of two racing commits exactly
+// one sees the spend unfinished. Semantics mirror `SQLiteSpendStore` (the same contract suite runs).
+//
+// One database (or one schema, through `search_path` in the URL's `options`) holds one wallet's
+// ledger: every store on it shares the budget.
+
+/// A `SpendStore` in PostgreSQL, shared safely by any number of agent processes.
+public final class PostgresSpendStore: SpendStore, Sendable {
+    let database: PostgresDatabase
+
+    static let migrations = PostgresMigrations(component: "spend", steps: [(1, version1)])
+
+    /// The spend schema version this build writes.
+    public static var latestSchemaVersion: Int { migrations.latestVersion }
+
+    private init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    /// Connects to `url` and migrates the ledger's tables forward (once, under an advisory lock).
+    ///
+    /// - Throws: as `PostgresGateStore.open(url:options:clock:)`.
+    public static func open(url: DatabaseURL, options: PostgresStoreOptions = PostgresStoreOptions()) async throws(StoreError) -> PostgresSpendStore {
+        let database = try PostgresDatabase(url: url, options: options)
+        do throws(StoreError) {
+            try await migrations.migrate(database)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return PostgresSpendStore(database: database)
+    }
+
+    /// Parses `url` (`postgres://…` or `postgresql://…`) and opens it like `open(url:options:)`.
+    public static func open(url: String, options: PostgresStoreOptions = PostgresStoreOptions()) async throws(StoreError) -> PostgresSpendStore {
+        try await open(url: try DatabaseURL(url), options: options)
+    }
+
+    /// Closes the pool's idle connections; later calls throw `.closed`.
+    public func close() async {
+        await database.close()
+    }
+
+    /// The spend schema version recorded in the database.
+    public func schemaVersion() async throws(StoreError) -> Int {
+        try await Self.migrations.version(database)
+    }
+
+    /// The pool's current and peak use.
+    public func poolStatistics() async -> PostgresPoolStatistics {
+        await database.pool.statistics()
+    }
+
+    // MARK: - SpendStore
+
+    /// Reserves budget atomically across processes (see `SpendStore.reserve`).
+    public func reserve(_ record: SpendRecord, limits: SpendLimits, now: Date) async throws(StoreError) -> ReserveOutcome {
+        try SpendBudget.validate(record, limits: limits)
+        let nowMilliseconds = StoreTime.milliseconds(now)
+        let row = try Self.row(record)
+        let unit = record.amount.unit
+        return try await database.transaction("reserve budget") { connection throws(PostgresFailure) -> ReserveOutcome in
+            try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+                                 [.text("\(unit.code)/\(unit.exponent)"), .integer(Self.lockClass)])
+            if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
+            let rows = try connection.query("""
+                SELECT amount_minor, reserved_at_ms FROM spends
+                WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $3 AND state <> 'released'
+                ORDER BY reserved_at_ms, seq
+                """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(nowMilliseconds - SpendBudget.dayMilliseconds)]).rows
+            var entries: [BudgetEntry] = []
+            entries.reserveCapacity(rows.count)
+            for row in rows { entries.append(BudgetEntry(amount: try row.integer(0), reservedAtMilliseconds: try row.integer(1))) }
+            if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
+                return .refused(refusal)
+            }
+            // Same id in another unit, raced in under another lock: the unique index refuses, and the
+            // retry (serialization failure) then finds the record as `.existing`.
+            do throws(PostgresFailure) {
+                try connection.query("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
+            } catch where error.sqlState == "23505" {
+                throw PostgresFailure(sqlState: "40001", message: "the payment id was reserved concurrently")
+            }
+            return .reserved(record)
+        }
+    }
+
+    /// The advisory lock class of budget reservations (`PRsp` in ASCII), apart from the migration lock.
+    static let lockClass: Int64 = 0x5052_7370
+
+    /// Reserved -> paid, keeping the proof.
+    public func markPaid(paymentID: String, proof: String, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in try SpendTransition.markPaid(record, proof: proof, now: now) }
+    }
+
+    /// Reserved or paid -> committed, erasing the proof.
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, now: now)
+        }
+    }
+
+    /// Reserved or paid -> committed at the amount actually spent (at most the reserved one).
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
+        }
+    }
+
+    /// Reserved or paid -> committed, keeping the server's standard receipt.
+    public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
+                       standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in
+            try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount,
+                                       standardReceipt: standardReceipt, now: now)
+        }
+    }
+
+    /// Reserved -> released.
+    public func release(paymentID: String, reason: String, now: Date) async throws(StoreError) -> SpendRecord {
+        try await update(paymentID) { record throws(StoreError) in try SpendTransition.release(record, reason: reason, now: now) }
+    }
+
+    /// The record with this payment id, if any.
+    public func record(paymentID: String) async throws(StoreError) -> SpendRecord? {
+        try await database.run("read a spend") { connection throws(PostgresFailure) in try Self.record(paymentID, connection) }
+    }
+
+    /// Reserved or paid records, oldest first.
+    public func unfinished() async throws(StoreError) -> [SpendRecord] {
+        try await list("list unfinished spends", "WHERE state IN ('reserved', 'paid') ORDER BY reserved_at_ms, seq", [])
+    }
+
+    /// The ledger from `since` (inclusive), oldest first.
+    public func records(since: Date?) async throws(StoreError) -> [SpendRecord] {
+        let since = since.map(StoreTime.milliseconds) ?? Int64.min
+        return try await list("read the ledger", "WHERE reserved_at_ms >= $1 ORDER BY reserved_at_ms, seq", [.integer(since)])
+    }
+
+    /// Committed records of `host` on `rail`, newest reservation first (see `SpendStore`).
+    public func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(StoreError) -> [SpendRecord] {
+        try await list("read committed spends", """
+            WHERE host = $1 AND rail = $2 AND state = 'committed' ORDER BY reserved_at_ms DESC, seq DESC LIMIT $3 OFFSET $4
+            """, [.text(host), .text(rail.rawValue), .integer(Int64(max(0, limit))), .integer(Int64(max(0, offset)))])
+    }
+
+    // MARK: - Rows
+
+    private func list(_ what: String, _ clause: String, _ parameters: [PostgresValue]) async throws(StoreError) -> [SpendRecord] {
+        try await database.run(what) { connection throws(PostgresFailure) -> [SpendRecord] in
+            var records: [SpendRecord] = []
+            for row in try connection.query("SELECT \(Self.columns) FROM spends \(clause)", parameters).rows {
+                records.append(try Self.decode(row))
+            }
+            return records
+        }
+    }
+
+    /// Reads, changes and writes one record with its row locked, in one transaction.
+    private func update(_ paymentID: String,
+                        _ change: @escaping @Sendable (SpendRecord) throws(StoreError) -> SpendRecord) async throws(StoreError) -> SpendRecord {
+        let outcome = try await database.transaction("update a spend") { connection throws(PostgresFailure) -> Result<SpendRecord, StoreError> in
+            let rows = try connection.query("SELECT \(Self.columns) FROM spends WHERE payment_id = $1 FOR UPDATE", [.text(paymentID)]).rows
+            guard let row = rows.first else { return .failure(SpendTransition.notFound(paymentID)) }
+            let current = try Self.decode(row)
+            let next: SpendRecord
+            do throws(StoreError) {
+                next = try change(current)
+            } catch {
+                return .failure(error)
+            }
+            let receipt = try PostgresGateStore.decode { () throws(StoreError) in try next.standardReceipt?.encoded() }
+            try connection.query("""
+                UPDATE spends SET state = $1, proof = $2, receipt = $3, reference = $4, note = $5, updated_at_ms = $6,
+                    amount_minor = $7, standard_receipt = $8
+                WHERE payment_id = $9
+                """, [.text(next.state.rawValue), PostgresGateStore.optional(next.proof), PostgresGateStore.optional(next.receipt),
+                      PostgresGateStore.optional(next.reference), PostgresGateStore.optional(next.note),
+                      .integer(StoreTime.milliseconds(next.updatedAt)), .integer(next.amount.amount),
+                      PostgresGateStore.optional(receipt), .text(paymentID)])
+            return .success(next)
+        }
+        return try outcome.get()
+    }
+
+    private static let columns = """
+        payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
+        proof, receipt, reference, note, reserved_at_ms, updated_at_ms, standard_receipt
+        """
+    private static let placeholders = (1...18).map { "$\($0)" }.joined(separator: ", ")
+
+    private static func row(_ record: SpendRecord) throws(StoreError) -> [PostgresValue] {
+        let optional = PostgresGateStore.optional
+        return [
+            .text(record.paymentID), .text(record.state.rawValue), .integer(record.amount.amount), .text(record.amount.unit.code),
+            .integer(Int64(record.amount.unit.exponent)), .text(record.rail.rawValue), .text(record.host), .text(record.method),
+            .text(record.url), .text(record.offerID), .text(record.context), optional(record.proof), optional(record.receipt),
+            optional(record.reference), optional(record.note), .integer(StoreTime.milliseconds(record.reservedAt)),
+            .integer(StoreTime.milliseconds(record.updatedAt)), optional(try record.standardReceipt?.encoded()),
+        ]
+    }
+
+    private static func decode(_ row: PostgresRow) throws(PostgresFailure) -> SpendRecord {
+        let amount = try row.integer(2), exponent = try row.integer(4), reserved = try row.integer(15), updated = try row.integer(16)
+        return try PostgresGateStore.decode { () throws(StoreError) in
+            guard let state = SpendState(rawValue: row.text(1)) else { throw StoreError.corrupt("a stored spend state does not decode") }
+            return SpendRecord(
+                paymentID: row.text(0), state: state, amount: try Coding.money(amount, code: row.text(3), exponent: exponent),
+                rail: try Coding.rail(row.text(5)), host: row.text(6), method: row.text(7), url: row.text(8), offerID: row.text(9),
+                context: row.text(10), proof: row.optionalText(11), receipt: row.optionalText(12), reference: row.optionalText(13),
+                note: row.optionalText(14), reservedAt: StoreTime.date(milliseconds: reserved), updatedAt: StoreTime.date(milliseconds: updated),
+                standardReceipt: try row.optionalText(17).map { text throws(StoreError) in try LedgerReceipt.decoded(text) })
+        }
+    }
+
+    private static func record(_ paymentID: String, _ connection: PostgresConnection) throws(PostgresFailure) -> SpendRecord? {
+        try connection.query("SELECT \(columns) FROM spends WHERE payment_id = $1", [.text(paymentID)]).rows.first.map(decode)
+    }
+
+    static let version1 = """
+        CREATE TABLE spends (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            payment_id TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'paid', 'committed', 'released')),
+            amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
+            unit_code TEXT NOT NULL,
+            unit_exponent BIGINT NOT NULL,
+            rail TEXT NOT NULL,
+            host TEXT NOT NULL,
+            method TEXT NOT NULL,
+            url TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            context TEXT NOT NULL,
+            proof TEXT,
+            receipt TEXT,
+            reference TEXT,
+            note TEXT,
+            reserved_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            standard_receipt TEXT
+        );
+        CREATE INDEX spends_by_unit_and_time ON spends (unit_code, unit_exponent, reserved_at_ms);
+        CREATE INDEX spends_by_time ON spends (reserved_at_ms);
+        CREATE INDEX spends_unfinished ON spends (reserved_at_ms) WHERE state IN ('reserved', 'paid');
+        CREATE INDEX spends_committed_by_host_and_rail ON spends (host, rail, reserved_at_ms) WHERE state = 'committed';
+        """
+}
