@@ -50,7 +50,8 @@ public enum StripeCardCapture: String, Sendable, Hashable {
     /// The hold is captured inside `settle`, before the grant, and the settlement is final: for a gate
     /// whose store cannot record a pending capture (the SQLite gate store refuses authorizations, so
     /// a grant on a hold could never be finished). A capture that fails for certain voids the hold and
-    /// grants nothing; a resource that then fails is paid for and needs a refund (`refund`), not a void.
+    /// grants nothing; a resource that then fails is paid for and is refunded (the gate's automatic
+    /// refunds of unserved payments, or `refund`), not voided.
     case beforeGrant
 }
 

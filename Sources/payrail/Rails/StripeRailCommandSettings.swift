@@ -67,7 +67,7 @@ struct StripeRailCommandSettings: RailCommandSettings {
             (at least 0.50). With --stripe-x402-card, 402s offer x402 card auth-capture instead: no
             Stripe call for a 402; the payment authorizes the presented token (capture_method=manual)
             and captures the hold before granting (the SQLite gate store cannot keep a pending
-            capture); a resource that then fails is paid for: refund it with payrail refund.
+            capture); a resource that then fails is paid for and refunded as unserved, not voided.
             """
         case .payer:
             return common + "\n" + """
