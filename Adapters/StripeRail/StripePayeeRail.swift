@@ -10,6 +10,8 @@ import PayRailCrypto
 //   challenge, once. `discard` cancels it when its challenge expired unpaid.
 // - `.sharedPaymentToken` (the Payment scheme's `stripe` charge): `prepare` calls nothing; `settle`
 //   creates and confirms a PaymentIntent with the presented Shared Payment Token (`spt_…`).
+// - `.x402Card` (x402's card binding of `auth-capture`): `prepare` calls nothing; the 402 carries a
+//   `card:*` entry; `settle` authorizes the presented `{token, paymentId}` (see StripeCardSettle).
 //
 // Either form captures at once (`.automatic`) or authorizes and captures in `finish` (`.manual`:
 // the grant is given on `requires_capture`, as the authorize/escrow flows ask).
@@ -20,14 +22,37 @@ public enum StripeOfferForm: Sendable, Hashable {
     case paymentIntent
     /// A Shared Payment Token charged at settle time (no Stripe call to issue the 402).
     case sharedPaymentToken(networkID: String, paymentMethodTypes: [String] = ["card"])
+    /// x402 card `auth-capture` (x402-foundation/x402 `specs/schemes/auth-capture/scheme_auth_capture_card.md`,
+    /// v0.2.0 DRAFT): the payer presents a payment-method token and a `paymentId`; settle authorizes
+    /// (`capture_method=manual`, always) and `finish` captures or voids. No Stripe call for a 402.
+    case x402Card
 
     /// The `form` value in an offer's details.
     var tag: String {
         switch self {
         case .paymentIntent: return "intent"
         case .sharedPaymentToken: return "spt"
+        case .x402Card: return Self.x402CardTag
         }
     }
+
+    /// The x402 card form's tag: the one PayRailWire writes a `card:*` entry for
+    /// (`X402PaymentRequirements.cardSettleableForm`).
+    static let x402CardTag = "auth-capture"
+}
+
+/// When an x402 card authorization is captured.
+public enum StripeCardCapture: String, Sendable, Hashable {
+    /// The grant is given on the hold (`requires_capture`); `finish` captures it after serving, or
+    /// voids it when the gate did not serve (scheme_auth_capture_card.md §4.5). Needs a gate store
+    /// that records an authorization (the memory store; not the SQLite schema of `payrail serve`).
+    case afterServing
+    /// The hold is captured inside `settle`, before the grant, and the settlement is final: for a gate
+    /// whose store cannot record a pending capture (the SQLite gate store refuses authorizations, so
+    /// a grant on a hold could never be finished). A capture that fails for certain voids the hold and
+    /// grants nothing; a resource that then fails is paid for and is refunded (the gate's automatic
+    /// refunds of unserved payments, or `refund`), not voided.
+    case beforeGrant
 }
 
 /// When the money moves: at confirmation, or at `finish` after an authorization.
@@ -53,17 +78,23 @@ public struct StripePayeeRail: PayeeRail {
     public let payee: String
     /// How long Stripe keeps an authorization capturable (7 days for cards).
     public let authorizationLifetime: TimeInterval
+    /// When the x402 card form captures its authorizations.
+    public let cardCapture: StripeCardCapture
     let clock: any PayRailClock
     let settled = StripeSettlements()
+    let cardPayments = StripeCardPayments()
 
-    /// Creates a payee rail.
+    /// Creates a payee rail. The x402 card form always authorizes first (`captureMethod` is `.manual`
+    /// whatever is passed): its binding is escrow (scheme_auth_capture_card.md section 4.5).
     public init(client: StripeClient, form: StripeOfferForm = .paymentIntent, captureMethod: StripeCaptureMethod = .automatic,
-                payee: String = "stripe", authorizationLifetime: TimeInterval = 7 * 24 * 3600, clock: any PayRailClock = SystemClock()) {
+                payee: String = "stripe", authorizationLifetime: TimeInterval = 7 * 24 * 3600, cardCapture: StripeCardCapture = .afterServing,
+                clock: any PayRailClock = SystemClock()) {
         self.client = client
         self.form = form
-        self.captureMethod = captureMethod
+        self.captureMethod = form == .x402Card ? .manual : captureMethod
         self.payee = payee.isEmpty ? "stripe" : payee
         self.authorizationLifetime = authorizationLifetime
+        self.cardCapture = cardCapture
         self.clock = clock
     }
 
@@ -98,6 +129,12 @@ public struct StripePayeeRail: PayeeRail {
             // The Payment scheme's `externalId` (the merchant's reference) names the offer, so a
             // credential read back from the wire can be matched to it (see the report on #17).
             details["externalId"] = offerID
+            return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
+        case .x402Card:
+            // The offer names no secret: x402 writes its id into the entry's `extra`, in clear.
+            let offerID = "payrail_" + String(Hex.encode(SHA256.hash(Array(("stripe-card-offer\u{0}" + charge.challengeID).utf8))).prefix(32))
+            details["psp"] = "stripe"
+            details["paymentFlow"] = "escrow"
             return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
         case .paymentIntent:
             let intent = try await createIntent(for: charge)
@@ -135,7 +172,7 @@ public struct StripePayeeRail: PayeeRail {
         if let known = await settled.settlement(for: offer.id) { return known.settlement }
         let intent: StripePaymentIntent?
         do {
-            if offer.details["form"] == "spt" {
+            if Self.chargesAtSettle(offer) {
                 intent = try await client.searchPaymentIntents(metadataKey: "payrail_offer", value: offer.id).first
             } else {
                 intent = try await client.retrievePaymentIntent(offer.id)
@@ -144,7 +181,9 @@ public struct StripePayeeRail: PayeeRail {
             throw error.railError("looking the payment up")
         }
         guard let intent, boundTo(offer, intent) else { return nil }
-        guard intent.status == "succeeded" || (intent.status == "requires_capture" && captureMethod == .manual) else { return nil }
+        // A hold the card form should have captured before its grant was never granted: it lapses.
+        let holdGrants = captureMethod == .manual && !(offer.details["form"] == StripeOfferForm.x402CardTag && cardCapture == .beforeGrant)
+        guard intent.status == "succeeded" || (intent.status == "requires_capture" && holdGrants) else { return nil }
         return try await settlement(offer, intent)
     }
 
@@ -177,7 +216,7 @@ public struct StripePayeeRail: PayeeRail {
     /// - Throws: `.alreadySettled` when the intent was paid after all (it is not cancelled; the
     ///   payer is owed a refund or a grant).
     public func discard(_ offer: Offer) async throws(RailError) {
-        guard offer.details["form"] != "spt", offer.id.hasPrefix("pi_") else { return }
+        guard !Self.chargesAtSettle(offer), offer.id.hasPrefix("pi_") else { return }
         let intent: StripePaymentIntent
         do { intent = try await client.retrievePaymentIntent(offer.id) } catch { throw error.railError("looking the unpaid PaymentIntent up") }
         switch intent.status {
@@ -191,6 +230,12 @@ public struct StripePayeeRail: PayeeRail {
                 throw error.railError("cancelling the unpaid PaymentIntent")
             }
         }
+    }
+
+    /// Whether the offer's PaymentIntent is made at settle time (token and x402 card forms), so it is
+    /// found by the offer in its metadata and named by its own id.
+    static func chargesAtSettle(_ offer: Offer) -> Bool {
+        offer.details["form"] == "spt" || offer.details["form"] == StripeOfferForm.x402CardTag
     }
 
     /// Whether an intent is the one this offer asked for: amount, currency and challenge.
@@ -209,7 +254,7 @@ public struct StripePayeeRail: PayeeRail {
         }
         let settledAt = paidAt.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? clock.now()
         let reference: String
-        if offer.details["form"] == "spt" {
+        if Self.chargesAtSettle(offer) {
             reference = intent.id
         } else {
             reference = intent.latestChargeID ?? ("stripe-" + String(Hex.encode(SHA256.hash(Array(intent.id.utf8))).prefix(24)))

@@ -16,6 +16,7 @@ extension StripePayeeRail {
         guard credential.offerID == offer.id else {
             throw RailError(.mismatch, "the credential pays another offer", rail: id)
         }
+        if offer.details["form"] == StripeOfferForm.x402CardTag { return try await settleCard(credential, for: offer) }
         let isToken = offer.details["form"] == "spt"
         let proof = isToken ? credential.payload["spt"] : credential.payload["paymentIntent"]
         guard let proof, !proof.isEmpty else {

@@ -10,8 +10,9 @@ import PayRail
 // The two-step update-then-confirm (rather than `confirm` with `payment_method`) is what localstripe
 // supports; real Stripe accepts both with the secret key of the account that owns the intent.
 
-/// The agent side of the Stripe rail: confirms the offered PaymentIntent (plain form), or issues a
-/// Shared Payment Token for the offer from the agent's own account (Payment scheme `stripe` charge).
+/// The agent side of the Stripe rail: confirms the offered PaymentIntent (plain form), issues a
+/// Shared Payment Token for the offer from the agent's own account (Payment scheme `stripe` charge),
+/// or presents its payment method as an x402 card token (`auth-capture`; see StripePayerCard).
 public struct StripePayerRail: PayerRail {
     /// Always `.stripe`.
     public let id: RailID = .stripe
@@ -19,7 +20,7 @@ public struct StripePayerRail: PayerRail {
     public let client: StripeClient
     /// The agent's payment method, `pm_…`.
     public let paymentMethod: String
-    private let clock: any PayRailClock
+    let clock: any PayRailClock
 
     /// Creates a payer rail.
     ///
@@ -46,9 +47,11 @@ public struct StripePayerRail: PayerRail {
     }
 
     /// Confirms the offer's PaymentIntent with the agent's payment method and returns its id as the
-    /// proof; for a token offer, issues a Shared Payment Token limited to the offer.
+    /// proof; for a token offer, issues a Shared Payment Token limited to the offer; for an x402 card
+    /// entry, presents the payment method with a `paymentId` stable per offer (no Stripe call).
     public func pay(_ offer: Offer) async throws(RailError) -> Credential {
         try check(offer)
+        if Self.isCardOffer(offer) { return try cardCredential(for: offer) }
         if Self.isTokenOffer(offer) { return try await issueToken(for: offer) }
         // Look up before the expiry check: an intent paid just before the expiry gives its proof back.
         let current = try await retrieve(offer)
@@ -102,12 +105,14 @@ public struct StripePayerRail: PayerRail {
         }
     }
 
-    /// Refuses an offer that is not a coherent plain-form Stripe offer.
+    /// Refuses an offer that is not a coherent Stripe offer of a form this rail pays.
     private func check(_ offer: Offer) throws(RailError) {
         guard offer.rail == id else { throw RailError(.unsupported, "this rail pays stripe offers, not \(offer.rail)", rail: id) }
         // An offer read from a Payment-scheme challenge carries no `form`: its `networkId` and the
         // absence of a PaymentIntent make it a token charge.
-        switch Self.isTokenOffer(offer) ? "spt" : offer.details["form"] {
+        switch Self.isCardOffer(offer) ? "x402-card" : Self.isTokenOffer(offer) ? "spt" : offer.details["form"] {
+        case "x402-card":
+            guard !offer.id.isEmpty, !offer.payee.isEmpty else { throw RailError(.malformed, "the card offer names no offer or payee", rail: id) }
         case "intent":
             guard StripeClient.isIdentifier(offer.id), offer.id.hasPrefix("pi_"), offer.details["paymentIntent"] == offer.id else {
                 throw RailError(.malformed, "the offer does not name its PaymentIntent", rail: id)

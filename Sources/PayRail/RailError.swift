@@ -54,6 +54,9 @@ public struct RailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupported = Code(rawValue: "unsupported")
         /// The proof is well formed but false (bad signature, wrong preimage).
         public static let invalidProof = Code(rawValue: "invalidProof")
+        /// The payer's issuer asks for an authentication (3-D Secure) that can only happen with the
+        /// cardholder present; nothing was held.
+        public static let authenticationRequired = Code(rawValue: "authenticationRequired")
 
         /// The advice a rail gives for this code unless it knows better.
         public var defaultAdvice: RetryAdvice {
@@ -73,7 +76,7 @@ public struct RailError: Error, Hashable, Sendable, CustomStringConvertible {
             case .unavailable: return [.safe, .afterLookup]
             case .timedOut: return [.afterLookup]
             case .declined, .insufficientFunds, .expired, .malformed, .alreadySettled, .mismatch,
-                 .unsupported, .invalidProof:
+                 .unsupported, .invalidProof, .authenticationRequired:
                 return [.unsafe]
             default: return [.safe, .unsafe, .afterLookup]
             }
@@ -92,6 +95,7 @@ public struct RailError: Error, Hashable, Sendable, CustomStringConvertible {
             case .mismatch: return "present the credential with the offer it was made for"
             case .unsupported: return "pick a unit and amount inside the rail's capabilities"
             case .invalidProof: return "obtain a genuine proof by paying the offer"
+            case .authenticationRequired: return "pay with another method, or with a token the cardholder authenticated at checkout"
             default: return "see the reason"
             }
         }

@@ -8,8 +8,10 @@ import PayRailWire
 /// (`X-PAYMENT`, read only, answered with `X-PAYMENT-RESPONSE`, `payrail:fake` only).
 ///
 /// Credentials come back under the rail's offer id (`offer:<rail>:<id>`: the invoice's payment hash,
-/// the fake request id), which the echoed `accepted` requirements name; the accepted requirements
-/// must then be the ones this server offers for that offer.
+/// the fake request id, a Stripe card offer's `extra.payrailOfferId`), which the echoed `accepted`
+/// requirements name; the accepted requirements must then be the ones this server offers for that
+/// offer. A card payload `{token, paymentId}` settles as an authorization (scheme_auth_capture_card.md
+/// §4.5); the gate's completion captures or voids it through the rail's `finish`.
 public struct X402GateDialect: GateDialect {
     /// The x402 protocol version a conformer reads.
     public enum Version: Sendable {

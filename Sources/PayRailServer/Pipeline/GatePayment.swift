@@ -154,9 +154,10 @@ extension Gate {
             case .expired: .paymentExpired
             case .malformed: .invalidPayload
             case .insufficientFunds: .paymentInsufficient
+            case .authenticationRequired: .paymentActionRequired
             default: offer.rail == .lightning ? .Lightning.invalidPreimage : .verificationFailed
             }
-            throw GateRefusal(credential: type, detail: "the payment was refused: \(error.code.nextStep)", logReason: "settle-\(error.code)",
+            throw GateRefusal(credential: type, detail: "the payment was refused (\(error.code)): \(error.code.nextStep)", logReason: "settle-\(error.code)",
                               challengeID: paid.record.id)
         }
     }

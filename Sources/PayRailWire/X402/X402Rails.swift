@@ -4,7 +4,8 @@
 //   lightning  exact         lnbtc:<genesis ref>     BTC          msat     node key (hex)   assetTransferMethod, paymentFlow
 //                                                                                           "upfront", invoice, requestHash,
 //                                                                                           requestBindingProfile/Params
-//   stripe     auth-capture  card:visa|mastercard..  ISO 4217 UC  minor    PSP account      psp "stripe", paymentFlow "escrow"
+//   stripe     auth-capture  card:visa|mastercard..  ISO 4217 UC  minor    PSP account      psp "stripe", paymentFlow "escrow",
+//                                                                                           payrailOfferId (PayRail's card form)
 //   fake       exact         payrail:fake            unit code    minor    processor acct   requestID, processorKey,
 //                                                                                           paymentFlow "upfront"
 //
@@ -122,6 +123,13 @@ extension X402PaymentRequirements {
             ])
     }
 
+    /// The `extra` member naming PayRail's offer in a card entry written for a ``cardSettleableForm``
+    /// offer. The card binding's `extra` (scheme_auth_capture_card.md section 4.3, Table 2) has `psp`,
+    /// `paymentFlow` and `captureDeadline`; nothing in it tells two challenges for the same price
+    /// apart, and the gate must find the challenge a `{token, paymentId}` payload answers. Clients echo
+    /// `accepted` whole (x402-specification-v2 section 5.2), so this member comes back with the payment.
+    public static let cardOfferIDKey = "payrailOfferId"
+
     private static func card(_ offer: Offer, cardNetwork: String, _ context: X402OfferContext) throws(WireError) -> X402PaymentRequirements {
         guard offer.amount.unit.kind == .iso4217 else {
             throw WireError(.unsupported, "a card offer must be priced in an ISO 4217 currency, not \(offer.amount.unit)")
@@ -129,11 +137,17 @@ extension X402PaymentRequirements {
         guard !cardNetwork.isEmpty, cardNetwork.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }),
               X402Network.isCAIP2(X402Network.card(cardNetwork))
         else { throw WireError(.malformed, "card network \"\(cardNetwork)\" must be a lowercase name such as visa") }
+        var extra: [String: JSONValue] = ["psp": .string("stripe"), "paymentFlow": .string("escrow")]
+        if offer.details["form"] == cardSettleableForm {
+            guard X402Syntax.isPlainText(offer.id, maximum: 128) else {
+                throw WireError(.malformed, "a card offer's id must be printable text of at most 128 bytes")
+            }
+            extra[cardOfferIDKey] = .string(offer.id)
+        }
         return try X402PaymentRequirements(
             scheme: "auth-capture", network: X402Network.card(cardNetwork), amount: try positiveAmount(offer),
             asset: offer.amount.unit.code.uppercased(), payTo: offer.payee,
-            maxTimeoutSeconds: try timeout(until: offer.expiresAt, now: context.now),
-            extra: ["psp": .string("stripe"), "paymentFlow": .string("escrow")])
+            maxTimeoutSeconds: try timeout(until: offer.expiresAt, now: context.now), extra: extra)
     }
 
     private static func fake(_ offer: Offer, _ context: X402OfferContext) throws(WireError) -> X402PaymentRequirements {
@@ -423,6 +437,14 @@ public enum X402Server {
             return Credential(rail: .lightning, offerID: X402Syntax.hex(invoice.paymentHash), payload: fields)
         }
         if accepted.network.hasPrefix("card:") {
+            // PayRail's own card offers name themselves (``X402PaymentRequirements/cardOfferIDKey``), so
+            // members a client adds to `extra` cannot move the payment to another key.
+            if let offerID = accepted.extraString(X402PaymentRequirements.cardOfferIDKey) {
+                guard X402Syntax.isPlainText(offerID, maximum: 128) else {
+                    throw WireError(.malformed, "accepted.extra.\(X402PaymentRequirements.cardOfferIDKey) must be printable text")
+                }
+                return Credential(rail: .stripe, offerID: offerID, payload: fields)
+            }
             return Credential(rail: .stripe, offerID: try X402Agent.requirementsDigest(accepted), payload: fields)
         }
         guard let requestID = accepted.extraString("requestID"), !requestID.isEmpty else {

@@ -11,7 +11,9 @@ import StripeRail
 ///
 /// `payrail serve` without `--stripe-network-id` creates one PaymentIntent per 402 (the founding
 /// article's plain form); with it, it describes a Payment-scheme `stripe` charge paid with a Shared
-/// Payment Token and calls Stripe only at settle time.
+/// Payment Token and calls Stripe only at settle time; with `--stripe-x402-card` its 402s offer x402's
+/// card `auth-capture` (`card:visa`): the agent presents `{token, paymentId}`, the gate authorizes
+/// and captures the hold before granting (its SQLite store cannot keep a pending capture).
 struct StripeRailCommandSettings: RailCommandSettings {
     static let rail = RailID.stripe
     /// The only environment variable: the secret key.
@@ -21,6 +23,9 @@ struct StripeRailCommandSettings: RailCommandSettings {
 
     let client: StripeClient
     let networkID: String?
+    let x402Card: Bool
+    /// The payee's Stripe account (`acct_…`), named as `payTo` in offers; `nil` keeps "stripe".
+    let account: String?
     let paymentMethod: String?
 
     // MARK: - Options and help
@@ -36,6 +41,10 @@ struct StripeRailCommandSettings: RailCommandSettings {
         case .payee:
             options.append(OptionSpec(name: "stripe-network-id", valueName: "ID",
                                       help: "Stripe network id: take Shared Payment Tokens (Payment scheme) instead of a PaymentIntent per 402"))
+            options.append(OptionSpec(name: "stripe-account", valueName: "ACCT",
+                                      help: "the payee's Stripe account id (acct_...), named as payTo in x402 card entries"))
+            options.append(OptionSpec(name: "stripe-x402-card", valueName: nil,
+                                      help: "offer x402 card auth-capture (card:visa): authorize the agent's token and capture it before granting"))
         case .payer:
             options.append(OptionSpec(name: "stripe-payment-method", valueName: "PM",
                                       help: "the agent's saved Stripe payment method, pm_... (never card details)"))
@@ -55,12 +64,16 @@ struct StripeRailCommandSettings: RailCommandSettings {
             Without --stripe-network-id every 402 creates a PaymentIntent (plain JSON dialect), and an
             unpaid one is cancelled when its challenge expires; with it, 402s describe a Shared Payment
             Token charge (Payment scheme) and Stripe is called only to settle. Prices are in usd or eur
-            (at least 0.50). Webhooks, refunds and x402 card auth-capture are not offered yet.
+            (at least 0.50). With --stripe-x402-card, 402s offer x402 card auth-capture instead: no
+            Stripe call for a 402; the payment authorizes the presented token (capture_method=manual)
+            and captures the hold before granting (the SQLite gate store cannot keep a pending
+            capture); a resource that then fails is paid for and refunded as unserved, not voided.
             """
         case .payer:
             return common + "\n" + """
-            --stripe-payment-method pm_... pays: it confirms an offered PaymentIntent, or issues a
-            Shared Payment Token limited to the offer's amount, currency and expiry.
+            --stripe-payment-method pm_... pays: it confirms an offered PaymentIntent, issues a
+            Shared Payment Token limited to the offer's amount, currency and expiry, or presents it
+            as the token of an x402 card auth-capture entry with a paymentId stable per offer.
             """
         }
     }
@@ -80,6 +93,15 @@ struct StripeRailCommandSettings: RailCommandSettings {
         networkID = role == .payee ? arguments.value("stripe-network-id") : nil
         if let networkID, networkID.isEmpty || networkID.utf8.count > 200 {
             throw .usage("--stripe-network-id must be a Stripe network id")
+        }
+        x402Card = role == .payee && arguments.flag("stripe-x402-card")
+        account = role == .payee ? arguments.value("stripe-account") : nil
+        if let account, !account.hasPrefix("acct_") || account.utf8.count > 255
+            || !account.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) {
+            throw .usage("--stripe-account must be a Stripe account id, acct_ followed by letters and digits")
+        }
+        if x402Card, networkID != nil {
+            throw .usage("--stripe-x402-card and --stripe-network-id choose different forms; give one of them")
         }
         if role == .payer {
             guard let method = arguments.value("stripe-payment-method") else {
@@ -115,13 +137,15 @@ struct StripeRailCommandSettings: RailCommandSettings {
     // MARK: - What the settings build
 
     var startupSummary: String? {
-        let form = networkID == nil ? "paymentintent" : "shared-payment-token"
+        let form = x402Card ? "x402-card" : networkID == nil ? "paymentintent" : "shared-payment-token"
         return "stripe api=\(client.apiBase.absoluteString) form=\(form) version=\(client.apiVersion)"
     }
 
     func payeeRail(_ services: ServeRailServices) -> any PayeeRail {
-        let form: StripeOfferForm = networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
-        return StripePayeeRail(client: client, form: form)
+        let form: StripeOfferForm = x402Card ? .x402Card : networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
+        // `payrail serve` keeps its grants in SQLite, whose schema cannot record a pending capture:
+        // the card form captures its hold before the grant (see StripeCardCapture).
+        return StripePayeeRail(client: client, form: form, payee: account ?? "stripe", cardCapture: .beforeGrant)
     }
 
     func payerWallet() throws(CommandFailure) -> any PayerRail {
