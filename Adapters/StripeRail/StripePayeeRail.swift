@@ -45,11 +45,12 @@ public enum StripeOfferForm: Sendable, Hashable {
 public enum StripeCardCapture: String, Sendable, Hashable {
     /// The grant is given on the hold (`requires_capture`); `finish` captures it after serving, or
     /// voids it when the gate did not serve (scheme_auth_capture_card.md §4.5). Needs a gate store
-    /// that records an authorization (the memory store; not the SQLite schema of `payrail serve`).
+    /// that records an authorization (memory, SQLite from schema 5, PostgreSQL from gate schema 2);
+    /// `payrail serve` uses it.
     case afterServing
     /// The hold is captured inside `settle`, before the grant, and the settlement is final: for a gate
-    /// whose store cannot record a pending capture (the SQLite gate store refuses authorizations, so
-    /// a grant on a hold could never be finished). A capture that fails for certain voids the hold and
+    /// whose store cannot record a pending capture (a store written elsewhere that refuses
+    /// authorizations, so a grant on a hold could never be finished). A capture that fails for certain voids the hold and
     /// grants nothing; a resource that then fails is paid for and is refunded (the gate's automatic
     /// refunds of unserved payments, or `refund`), not voided.
     case beforeGrant

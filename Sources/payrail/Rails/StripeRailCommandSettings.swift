@@ -143,9 +143,10 @@ struct StripeRailCommandSettings: RailCommandSettings {
 
     func payeeRail(_ services: ServeRailServices) -> any PayeeRail {
         let form: StripeOfferForm = x402Card ? .x402Card : networkID.map { .sharedPaymentToken(networkID: $0) } ?? .paymentIntent
-        // `payrail serve` keeps its grants in SQLite, whose schema cannot record a pending capture:
-        // the card form captures its hold before the grant (see StripeCardCapture).
-        return StripePayeeRail(client: client, form: form, payee: account ?? "stripe", cardCapture: .beforeGrant)
+        // The gate stores record a pending capture (SQLite schema 5, PostgreSQL gate schema 2): the card
+        // form grants on the hold and `finish` captures it after serving, or voids it when the gate did
+        // not serve (scheme_auth_capture_card.md §4.5; see StripeCardCapture).
+        return StripePayeeRail(client: client, form: form, payee: account ?? "stripe", cardCapture: .afterServing)
     }
 
     func payerWallet() throws(CommandFailure) -> any PayerRail {
