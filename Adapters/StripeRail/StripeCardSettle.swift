@@ -125,7 +125,7 @@ extension StripePayeeRail {
             intent = try await authorize(token: token, paymentID: paymentID, proof: proof, offer: offer)
             await cardPayments.record(paymentID, intent: intent.id)
         }
-        guard boundTo(offer, intent), intent.metadata["payrail_offer"] == offer.id, intent.metadata["payrail_payment_id"] == paymentID else {
+        guard boundTo(offer, intent), intent.metadata["payrail_offer"] == Self.metadataOfferID(offer.id), intent.metadata["payrail_payment_id"] == paymentID else {
             throw RailError(.mismatch, "the PaymentIntent is for another amount, currency, challenge or paymentId", rail: id)
         }
         try await judgeAuthorization(intent)
@@ -161,7 +161,7 @@ extension StripePayeeRail {
             form.add("payment_method", token)
         }
         form.add("metadata[payrail_challenge]", offer.details["challenge"])
-        form.add("metadata[payrail_offer]", offer.id)
+        form.add("metadata[payrail_offer]", Self.metadataOfferID(offer.id))
         form.add("metadata[payrail_payment_id]", paymentID)
         let key = StripeIdempotency.key("authorize-card", [payee, paymentID])
         do {
@@ -246,5 +246,15 @@ extension StripePayeeRail {
         default:
             throw RailError(.invalidProof, "the card was not authorized (\(intent.status))", rail: id)
         }
+    }
+}
+
+extension StripePayeeRail {
+    /// The offer id as kept in an intent's metadata: itself when short, else `sha256:` and its hex
+    /// digest (Stripe keeps at most 500 characters per metadata value; a bound offer id, which carries
+    /// its challenge, can be longer).
+    static func metadataOfferID(_ offerID: String) -> String {
+        guard offerID.utf8.count > 100 else { return offerID }
+        return "sha256:" + Hex.encode(SHA256.hash(Array(offerID.utf8)))
     }
 }

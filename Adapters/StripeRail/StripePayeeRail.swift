@@ -120,29 +120,46 @@ public struct StripePayeeRail: PayeeRail {
         guard charge.expiresAt.timeIntervalSince(clock.now()) >= 1 else {
             throw RailError(.expired, "the charge expires before a card payment could be made", rail: id)
         }
-        var details = ["form": form.tag, "amount": String(charge.amount.amount), "currency": charge.amount.unit.code,
-                       "challenge": charge.challengeID, "network": "stripe"]
         switch form {
-        case .sharedPaymentToken(let networkID, let types):
-            details["networkId"] = networkID
-            details["paymentMethodTypes"] = types.joined(separator: ",")
+        case .sharedPaymentToken:
             let offerID = "payrail_" + String(Hex.encode(SHA256.hash(Array(("stripe-offer\u{0}" + charge.challengeID).utf8))).prefix(32))
-            // The Payment scheme's `externalId` (the merchant's reference) names the offer, so a
-            // credential read back from the wire can be matched to it (see the report on #17).
-            details["externalId"] = offerID
-            return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
+            return tokenOffer(charge, offerID: offerID)
         case .x402Card:
-            // The offer names no secret: x402 writes its id into the entry's `extra`, in clear.
             let offerID = "payrail_" + String(Hex.encode(SHA256.hash(Array(("stripe-card-offer\u{0}" + charge.challengeID).utf8))).prefix(32))
-            details["psp"] = "stripe"
-            details["paymentFlow"] = "escrow"
-            return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
+            return tokenOffer(charge, offerID: offerID)
         case .paymentIntent:
             let intent = try await createIntent(for: charge)
+            var details = baseDetails(charge)
             details["paymentIntent"] = intent.id
             details["clientSecret"] = intent.clientSecret
             return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: intent.id, details: details)
         }
+    }
+
+    private func baseDetails(_ charge: Charge) -> [String: String] {
+        ["form": form.tag, "amount": String(charge.amount.amount), "currency": charge.amount.unit.code,
+         "challenge": charge.challengeID, "network": "stripe"]
+    }
+
+    /// The offer of a form that needs no Stripe call for a 402 (a Shared Payment Token, an x402 card
+    /// token), computed from the charge and the offer id alone.
+    func tokenOffer(_ charge: Charge, offerID: String) -> Offer {
+        var details = baseDetails(charge)
+        switch form {
+        case .sharedPaymentToken(let networkID, let types):
+            details["networkId"] = networkID
+            details["paymentMethodTypes"] = types.joined(separator: ",")
+            // The Payment scheme's `externalId` (the merchant's reference) names the offer, so a
+            // credential read back from the wire can be matched to it (see the report on #17).
+            details["externalId"] = offerID
+        case .x402Card:
+            // The offer names no secret: x402 writes its id into the entry's `extra`, in clear.
+            details["psp"] = "stripe"
+            details["paymentFlow"] = "escrow"
+        case .paymentIntent:
+            break
+        }
+        return Offer(rail: id, amount: charge.amount, payee: payee, expiresAt: charge.expiresAt, id: offerID, details: details)
     }
 
     private func createIntent(for charge: Charge) async throws(RailError) -> StripePaymentIntent {

@@ -194,9 +194,18 @@ public protocol StatelessOfferRail: PayeeRail {
     /// The account every offer of this rail pays (the bound terms' payee).
     var statelessPayee: String { get }
 
+    /// Whether this rail, as configured, makes its offers without a backend call (a rail with several
+    /// forms may make some per 402 and others not).
+    var makesStatelessOffers: Bool { get }
+
     /// The offer for `charge` under the bound id `boundID`, computed from its arguments alone (no I/O,
     /// no clock): the same arguments always give the same offer.
     ///
     /// - Throws: `.unsupported` for an amount outside `capabilities`.
     func statelessOffer(_ charge: Charge, boundID: String) throws(RailError) -> Offer
+}
+
+extension StatelessOfferRail {
+    /// Most stateless rails make every offer without a backend call.
+    public var makesStatelessOffers: Bool { true }
 }

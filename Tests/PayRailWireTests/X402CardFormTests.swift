@@ -71,7 +71,7 @@ struct X402CardFormTests {
         moved.extra[X402PaymentRequirements.cardOfferIDKey] = .string("payrail_other")
         #expect(!X402Server.accepted(moved, matches: entry))
         var garbage = entry
-        garbage.extra[X402PaymentRequirements.cardOfferIDKey] = .string(String(repeating: "a", count: 129))
+        garbage.extra[X402PaymentRequirements.cardOfferIDKey] = .string(String(repeating: "a", count: X402PaymentRequirements.cardOfferIDMaximum + 1))
         let bad = X402PaymentPayload(accepted: garbage, payload: ["token": .string("pm_card_visa"), "paymentId": .string("pay_7d5d747be160e280504c099d984bcfe0")])
         #expect(throws: WireError.self) { try X402Server.credential(from: bad) }
     }

@@ -92,7 +92,7 @@ public struct PaymentGateDialect: GateDialect {
         let keys = Self.keys(presentation, credential)
         // Only Stripe charges name no offer id of their own; other rails' credentials never get relabelled.
         if credential.rail == .stripe, credential.offerID == echoedID {
-            return try await Self.relabelled(credential, key: keys[0], echoedID: echoedID, context: context)
+            return try await Self.relabelled(credential, keys: keys, echoedID: echoedID, context: context)
         }
         return CredentialLookup(key: keys[0], fallbackKeys: Array(keys.dropFirst()), rail: credential.rail, credential: credential,
                                 echoedChallengeID: echoedID)
@@ -106,14 +106,23 @@ public struct PaymentGateDialect: GateDialect {
     /// client cannot point its credential at another offer without breaking the HMAC, and nothing a
     /// server writes in the request (an `externalId` reused across challenges) can make two challenges
     /// share an offer. `credential(_:lookup:answering:of:context:)` then checks the echo against it.
-    static func relabelled(_ credential: Credential, key: String, echoedID: String,
+    ///
+    /// A stateless 402 stored nothing under the challenge's key: its `externalId` is then a bound offer
+    /// id (the terms and a MAC under this gate's secret, `Pipeline/GateBoundOffers.swift`), unique to
+    /// its challenge and checked before anything is trusted, and the offer key it names is the only one
+    /// looked up.
+    static func relabelled(_ credential: Credential, keys: [String], echoedID: String,
                            context: GateDialectContext) async throws(GateRefusal) -> CredentialLookup {
-        guard let stored = try await context.keyRecord([key])?.offers.first, stored.rail == credential.rail else {
+        let key = keys[0]
+        let offerKey = keys.dropFirst().first { $0.hasPrefix(ChallengeKey.railOfferKey(credential.rail, BoundOfferToken.prefix)) }
+        var found = try await context.keyRecord([key]).map { (key, $0) }
+        if found == nil, let offerKey { found = try await context.keyRecord([offerKey]).map { (offerKey, $0) } }
+        guard let (foundKey, record) = found, let stored = record.offers.first, stored.rail == credential.rail else {
             throw GateRefusal(credential: .invalidChallenge, detail: "this server issued no challenge for that offer", logReason: "unknown-challenge",
                               challengeID: echoedID)
         }
         let bound = Credential(rail: credential.rail, offerID: stored.id, payload: credential.payload, payerID: credential.payerID)
-        return CredentialLookup(key: key, rail: credential.rail, credential: bound, echoedChallengeID: echoedID)
+        return CredentialLookup(key: foundKey, rail: credential.rail, credential: bound, echoedChallengeID: echoedID)
     }
 
     /// The last instant the challenge was valid, when that is less than `grace` before `now`.
@@ -126,7 +135,14 @@ public struct PaymentGateDialect: GateDialect {
     /// before Payment keys existed (a gate upgraded while its 402s were out) are found by it, and
     /// `answered` still checks the credential pays exactly the offer found.
     static func keys(_ presentation: PaymentCredential, _ credential: Credential?) -> [String] {
-        [key(challengeID: presentation.challenge.id)] + (credential.map { [ChallengeKey.railOfferKey($0.rail, $0.offerID)] } ?? [])
+        var keys = [key(challengeID: presentation.challenge.id)] + (credential.map { [ChallengeKey.railOfferKey($0.rail, $0.offerID)] } ?? [])
+        // A Stripe charge of a stateless 402 names its bound offer as the request's `externalId`.
+        if let credential, credential.rail == .stripe,
+           let echoed = try? PaymentCharge.offer(from: presentation.challenge, defaultExpiry: Date(timeIntervalSince1970: 0)),
+           let external = echoed.details["externalId"], BoundOfferToken.looksBound(external) {
+            keys.append(ChallengeKey.railOfferKey(.stripe, external))
+        }
+        return keys
     }
 
     /// The echo is HMAC-bound; it must still say what the stored offer says: amount, payee, and for

@@ -21,15 +21,21 @@ extension Gate {
     /// The offer for `charge` on a stateless rail: a bound offer id and the rail's offer for it, or
     /// `nil` when this gate makes no stateless offers on `rail`.
     func statelessOffer(on rail: any PayeeRail, charge: Charge, createdAt: Date) throws(RailError) -> Offer? {
-        guard configuration.statelessOffers, let stateless = rail as? any StatelessOfferRail else { return nil }
+        guard configuration.statelessOffers, let stateless = rail as? any StatelessOfferRail, stateless.makesStatelessOffers else { return nil }
         let terms = BoundOfferTerms(challengeID: charge.challengeID, resource: charge.resource, amount: charge.amount,
                                     payee: stateless.statelessPayee, createdAt: createdAt, expiresAt: charge.expiresAt,
                                     bodyDigest: charge.bodyDigest)
         guard let encoded = BoundOfferToken.encodedTerms(terms),
               let mac = configuration.keyring.offerMAC(BoundOfferToken.macInput(encodedTerms: encoded))
         else { return nil }
-        return try stateless.statelessOffer(charge, boundID: BoundOfferToken.compose(encodedTerms: encoded, mac: mac))
+        let boundID = BoundOfferToken.compose(encodedTerms: encoded, mac: mac)
+        // A very long resource path makes a very long id; such a challenge is stored instead.
+        guard boundID.utf8.count <= Self.boundOfferIDMaximum else { return nil }
+        return try stateless.statelessOffer(charge, boundID: boundID)
     }
+
+    /// The longest bound offer id the gate makes (every dialect carries one this long).
+    public static let boundOfferIDMaximum = 1024
 }
 
 extension GateDialectContext {
@@ -42,7 +48,8 @@ extension GateDialectContext {
         let parts = key.dropFirst("offer:".count).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, let token = BoundOfferToken(String(parts[1])),
               configuration.keyring.verifyOfferMAC(token.macInput, mac: token.mac, now: now),
-              let rail = configuration.rails.first(where: { $0.id.rawValue == parts[0] }) as? any StatelessOfferRail
+              let rail = configuration.rails.first(where: { $0.id.rawValue == parts[0] }) as? any StatelessOfferRail,
+              rail.makesStatelessOffers
         else { return nil }
         let terms = token.terms
         guard let charge = try? Charge(amount: terms.amount, resource: terms.resource, description: terms.resource.description,

@@ -130,6 +130,11 @@ extension X402PaymentRequirements {
     /// `accepted` whole (x402-specification-v2 section 5.2), so this member comes back with the payment.
     public static let cardOfferIDKey = "payrailOfferId"
 
+    /// The longest offer id a card entry carries: room for a bound offer id (a stateless 402's, which
+    /// carries its challenge; the gate stores a challenge whose id would be longer, see
+    /// `Gate.boundOfferIDMaximum`).
+    public static let cardOfferIDMaximum = 1024
+
     private static func card(_ offer: Offer, cardNetwork: String, _ context: X402OfferContext) throws(WireError) -> X402PaymentRequirements {
         guard offer.amount.unit.kind == .iso4217 else {
             throw WireError(.unsupported, "a card offer must be priced in an ISO 4217 currency, not \(offer.amount.unit)")
@@ -139,8 +144,8 @@ extension X402PaymentRequirements {
         else { throw WireError(.malformed, "card network \"\(cardNetwork)\" must be a lowercase name such as visa") }
         var extra: [String: JSONValue] = ["psp": .string("stripe"), "paymentFlow": .string("escrow")]
         if offer.details["form"] == cardSettleableForm {
-            guard X402Syntax.isPlainText(offer.id, maximum: 128) else {
-                throw WireError(.malformed, "a card offer's id must be printable text of at most 128 bytes")
+            guard X402Syntax.isPlainText(offer.id, maximum: X402PaymentRequirements.cardOfferIDMaximum) else {
+                throw WireError(.malformed, "a card offer's id must be printable text of at most \(X402PaymentRequirements.cardOfferIDMaximum) bytes")
             }
             extra[cardOfferIDKey] = .string(offer.id)
         }
@@ -440,7 +445,7 @@ public enum X402Server {
             // PayRail's own card offers name themselves (``X402PaymentRequirements/cardOfferIDKey``), so
             // members a client adds to `extra` cannot move the payment to another key.
             if let offerID = accepted.extraString(X402PaymentRequirements.cardOfferIDKey) {
-                guard X402Syntax.isPlainText(offerID, maximum: 128) else {
+                guard X402Syntax.isPlainText(offerID, maximum: X402PaymentRequirements.cardOfferIDMaximum) else {
                     throw WireError(.malformed, "accepted.extra.\(X402PaymentRequirements.cardOfferIDKey) must be printable text")
                 }
                 return Credential(rail: .stripe, offerID: offerID, payload: fields)
