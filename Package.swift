@@ -94,7 +94,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail", "PayRailPostgres",
             ],
             path: "Sources/payrail"
         ),
@@ -198,7 +198,7 @@ let package = Package(
             name: "PayRailCLITests",
             dependencies: [
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
-                "PayRailTestPeers", "PayRailTestServers",
+                "PayRailTestPeers", "PayRailTestServers", "FakeRail",
             ],
             path: "Tests/PayRailCLITests", exclude: ["Fixtures"]
         ),
