@@ -1,6 +1,7 @@
 import Foundation
 import PayRail
 import PayRailHTTP
+import PayRailWire
 import PayRailTestPeers
 import Testing
 

@@ -1,4 +1,5 @@
 import FakeRail
+import Foundation
 import PayRail
 import PayRailCrypto
 import PayRailServer
