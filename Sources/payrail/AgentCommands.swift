@@ -120,7 +120,10 @@ enum AgentCommands {
         let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
         let bounds = try fetchBounds(arguments)
 
-        let governor = SpendGovernor(store: try await openWallet(try walletLocation(arguments)), limits: limits)
+        // A busy wallet (other processes reserving) is waited for, never longer than the call may take.
+        let patience = min(bounds.limits.maxCallDuration, walletPatience)
+        let wallet = PatientSpendStore(base: try await openWallet(try walletLocation(arguments), patience: patience), patience: patience)
+        let governor = SpendGovernor(store: wallet, limits: limits)
         let rails = try RailCommandRegistry.rails(arguments.values("rail"))
         let wallets = try RailCommandRegistry.payerWallets(for: rails, arguments)
         var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
@@ -361,9 +364,12 @@ enum AgentCommands {
         try StoreLocation.parse(walletPath(arguments.value("wallet")), arguments, source: "--wallet")
     }
 
+    /// The longest a wallet call keeps retrying while other processes hold the wallet's lock.
+    static let walletPatience = Duration.seconds(60)
+
     /// Opens the wallet, creating a SQLite file's folder (mode 0700) on first use.
-    private static func openWallet(_ location: StoreLocation) async throws(CommandFailure) -> any SpendStore {
-        guard case .sqlite(let path, _) = location else { return try await location.openSpendStore() }
+    private static func openWallet(_ location: StoreLocation, patience: Duration) async throws(CommandFailure) -> any SpendStore {
+        guard case .sqlite(let path, _) = location else { return try await location.openSpendStore(patience: patience) }
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {
@@ -373,7 +379,7 @@ enum AgentCommands {
                 throw CommandFailure.refused("cannot create the wallet folder \(folder)")
             }
         }
-        return try await location.openSpendStore()
+        return try await location.openSpendStore(patience: patience)
     }
 
     // MARK: output
@@ -492,7 +498,8 @@ enum AgentCommands {
         guard !location.isMissingFile else {
             throw CommandFailure.refused("no wallet at \(path) yet: 'payrail fetch' creates it on its first payment")
         }
-        let governor = SpendGovernor(store: try await openWallet(location), limits: .none)
+        let governor = SpendGovernor(store: PatientSpendStore(base: try await openWallet(location, patience: walletPatience),
+                                                              patience: walletPatience), limits: .none)
         let records: [SpendRecord]
         let totals: [SpendTotals]
         do {

@@ -104,16 +104,27 @@ enum StoreLocation: Sendable {
     }
 
     /// Opens the spend ledger here (creating the SQLite file or migrating the database on first use).
-    func openSpendStore() async throws(CommandFailure) -> any SpendStore & ClosableStore {
-        do {
-            switch self {
-            case .sqlite(let path, let busy): return try SQLiteSpendStore(path: path, busyTimeout: busy)
-            case .postgres(let url, let options): return try await PostgresSpendStore.open(url: url, options: options)
+    /// A `.busy` open (another process creating or migrating the file) is retried until `patience`.
+    func openSpendStore(patience: Duration = .zero) async throws(CommandFailure) -> any SpendStore & ClosableStore {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: patience)
+        while true {
+            do {
+                switch self {
+                case .sqlite(let path, let busy): return try SQLiteSpendStore(path: path, busyTimeout: busy)
+                case .postgres(let url, let options): return try await PostgresSpendStore.open(url: url, options: options)
+                }
+            } catch where error.code == .busy && error.isRetrySafe && clock.now.advanced(by: .milliseconds(50)) < deadline {
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+                continue
+            } catch {
+                throw Self.openFailure("cannot open the wallet", self, error)
             }
-        } catch {
-            throw .refused("cannot open the wallet \(display): \(redact(error.reason))"
-                + (error.isRetrySafe ? " (retry when it answers)" : ""))
         }
+    }
+
+    private static func openFailure(_ what: String, _ location: StoreLocation, _ error: StoreError) -> CommandFailure {
+        .refused("\(what) \(location.display): \(location.redact(error.reason))" + (error.isRetrySafe ? " (retry when it answers)" : ""))
     }
 
     private static func number(_ text: String?, flag: String, range: ClosedRange<Int>) throws(CommandFailure) -> Int? {
