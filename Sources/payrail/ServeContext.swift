@@ -32,6 +32,8 @@ struct ServeContext: Sendable {
     let jwks: [UInt8]
     /// The gate as middleware in front of `resource(_:)`, counting every decision.
     let paywall: HTTPMiddleware
+    /// Throttles `/healthz`'s store probes while the store is unhealthy.
+    let healthProbe = HealthProbe()
     /// `--stripe-webhook-path`'s receiver, or `nil`.
     var stripeWebhook: StripeWebhookEndpoint? = nil
 
@@ -49,8 +51,10 @@ struct ServeContext: Sendable {
         }
         switch request.path {
         case "/healthz" where isRead:
-            // Priced requests fail while the store does: say so to the load balancer (no disk access here).
-            if let gate = gates.current, !gate.isStoreHealthy {
+            // Priced requests fail while the store does: say so to the load balancer. A healthy gate
+            // answers from a flag; an unhealthy one probes the store at most once a second, so a
+            // database that is back puts the gate back in rotation at once, not at the next purge.
+            if let gate = gates.current, !gate.isStoreHealthy, !(await healthProbe.heals(gate)) {
                 return problem(GateRefusal(status: 503, slug: "store-unavailable", title: "Store Unavailable",
                                            detail: "\(gate.storeProblem ?? "the store failed"); priced requests fail until it answers",
                                            retryAfter: 5))
@@ -208,4 +212,22 @@ struct ServeContext: Sendable {
 
     /// Every refusal `payrail serve` gives comes from the gate's catalogue.
     private func problem(_ refusal: GateRefusal) -> HTTPResponse { Paywall.httpResponse(refusal.response()) }
+}
+
+/// At most one store probe a second from `/healthz`, however many load balancers ask.
+final class HealthProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: ContinuousClock.Instant?
+
+    /// Probes `gate`'s store when no probe ran in the last second; whether the store is healthy now.
+    func heals(_ gate: Gate) async -> Bool {
+        let now = ContinuousClock.now
+        let due = lock.withLock { () -> Bool in
+            if let last, now - last < .seconds(1) { return false }
+            last = now
+            return true
+        }
+        if due { try? await gate.probeStore() }
+        return gate.isStoreHealthy
+    }
 }

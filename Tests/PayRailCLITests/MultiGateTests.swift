@@ -90,7 +90,7 @@ struct MultiGateTests {
         let server = try PostgresServer.start()
         defer { try? server.destroy() }
         let database = try server.createDatabase(prefix: "outage")
-        let cluster = try GateCluster(databaseURL: server.url(database: database), count: 2)
+        let cluster = try GateCluster(databaseURL: server.url(database: database), count: 2, extra: ["--rate-limit", "0"])
         defer { cluster.kill() }
         let merchantBefore = try GateCluster.sat(try await cluster.balance(of: "merchant"))
         var credentials: [HTTPFields] = []
@@ -98,14 +98,32 @@ struct MultiGateTests {
         let beforeOutage = await present(credentials[0], at: cluster.gates[0].url("/premium"))
         #expect(beforeOutage.status == 200, "\(beforeOutage.status) \(beforeOutage.body)")
 
+        // Under load: unpaid requests keep coming at both gates while the database stops.
+        let gates = cluster.all
+        let load = Task {
+            await withTaskGroup(of: Presentation.self) { group in
+                for index in 0..<200 { group.addTask { await present(HTTPFields(), at: gates[index % 2].url("/premium")) } }
+                return await group.reduce(into: [Presentation]()) { $0.append($1) }
+            }
+        }
         try server.stop()
-        for (index, fields) in credentials.enumerated().dropFirst() {
-            let answer = await present(fields, at: cluster.all[index % 2].url("/premium"))
+        let during = await withTaskGroup(of: Presentation.self) { group in
+            for (index, fields) in credentials.enumerated().dropFirst() {
+                group.addTask { await present(fields, at: gates[index % 2].url("/premium")) }
+            }
+            return await group.reduce(into: [Presentation]()) { $0.append($1) }
+        }
+        for answer in during {
             #expect(answer.status == 503, "while the database is down: \(answer.status) \(answer.body)")
             #expect(answer.retryAfter != nil, "a 503 says when to retry")
         }
+        // Bound offers need no store: a 402 is still answered; nothing else but a 503 with advice.
+        for answer in await load.value {
+            #expect(answer.status == 402 || (answer.status == 503 && answer.retryAfter != nil),
+                    "an unpaid request during the outage: \(answer.status) \(answer.failure ?? answer.body)")
+        }
         let health = try await exchange(cluster.gates[0].url("/healthz"))
-        #expect(health.status == 503 || health.status == 200)
+        #expect(health.status == 503 && health.headers["Retry-After"] != nil, "the balancer is told: \(health.status) \(health.text)")
 
         try server.startAgain()
         // No restart of the gates: every paid request is granted once the database answers.
@@ -117,6 +135,13 @@ struct MultiGateTests {
             }
             #expect(answer.status == 200, "paid request \(index) after the outage: \(answer.status) \(answer.body)")
         }
+        // Back in rotation without waiting for the next purge interval (300 s).
+        var healed = try await exchange(cluster.gates[0].url("/healthz"))
+        for _ in 0..<10 where healed.status != 200 {
+            try await Task.sleep(for: .milliseconds(300))
+            healed = try await exchange(cluster.gates[0].url("/healthz"))
+        }
+        #expect(healed.status == 200, "healthz after the outage: \(healed.status) \(healed.text)")
         #expect(try countRows(server, database: database, "SELECT count(*) FROM consumed_challenges") == 6, "one grant each")
         #expect(try GateCluster.sat(try await cluster.balance(of: "merchant")) == merchantBefore + 600, "each credited once")
         for gate in cluster.all { #expect(gate.stop() == 0) }
@@ -152,6 +177,29 @@ struct MultiGateTests {
         defer { fromEnvironment.kill() }
         #expect(fromEnvironment.log.contains("store postgres://payrail:***@127.0.0.1:\(server.port)/\(database)"))
         #expect(fromEnvironment.stop() == 0)
+    }
+
+    @Test("stored offers through --fake-processor, then payrail refund --db postgres:// from the other gate's directory")
+    func storedOffersAndRefund() async throws {
+        let server = try await PostgresPeer.server()
+        let database = try server.createDatabase(prefix: "refundgate")
+        let cluster = try GateCluster(databaseURL: server.url(database: database), count: 2, extra: ["--stateless-offers", "off"])
+        defer { cluster.kill() }
+        let merchantBefore = try GateCluster.sat(try await cluster.balance(of: "merchant"))
+        // The request is registered at the host's processor by the other gate (POST …/fake/request).
+        let fields = try await paidCredential(at: cluster.gates[0], payer: cluster.host)
+        let paid = try await exchange(cluster.gates[0].url("/premium"), headers: fields)
+        #expect(paid.status == 200, "\(paid.text)")
+        let token = try #require(paid.headers["X-Receipt"])
+        #expect(try GateCluster.sat(try await cluster.balance(of: "merchant")) == merchantBefore + 100)
+
+        let refund = try AgentRun.run(["refund", token, "--data", cluster.gates[0].data.path, "--db", cluster.databaseURL, "--json"])
+        #expect(refund.status == 0, "\(refund.stderr)")
+        #expect(refund.json["amount"] as? String == "100sat", "\(refund.stdout)")
+        #expect(try GateCluster.sat(try await cluster.balance(of: "merchant")) == merchantBefore, "refunded at the shared processor")
+        let replay = try await exchange(cluster.host.url("/premium"), headers: HTTPFields([("X-Receipt", token)]))
+        #expect(replay.status != 200, "the grant ended on every gate: \(replay.status)")
+        for gate in cluster.all { #expect(gate.stop() == 0) }
     }
 
     @Test("a gate whose copy of the processor's files does not match is refused at start")
