@@ -57,8 +57,10 @@ enum AgentCommands {
         positionals: [PositionalSpec(name: "URL", help: "absolute http(s) URL")],
         details: RailCommandRegistry.details(for: .payer, after: """
         The response body goes to stdout and a one-line payment summary to stderr. Budgets are kept in
-        the wallet file (SQLite, mode 0600) and hold across runs and across processes sharing it: a
-        spend is reserved before paying, so concurrent runs can never overspend. Amounts are integers
+        the wallet (a SQLite file, mode 0600, or a postgres:// database shared across machines) and
+        hold across runs and across processes sharing it: a spend is reserved before paying, so
+        concurrent runs can never overspend (a run waits its turn on a busy wallet, each call up to
+        --db-timeout, retried with backoff up to 60 s or --max-time). Amounts are integers
         with a unit: 500sat, 2msat, 0.50usd. A unit without any budget flag cannot be spent at all.
 
         If a run dies after paying and before the server answered, the spend stays pending in the

@@ -69,11 +69,17 @@ enum ServeCommand {
         (public receipt keys), and POST /.well-known/payrail/fake/pay, the in-process fake processor's
         pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"},
         and POST /.well-known/payrail/fake/refund, its refund endpoint for payrail refund (the payee's
-        credentials, "requestID", "key", optional "amount").
+        credentials, "requestID", "key", optional "amount"), and the payee's /request, /redeem and
+        /redemption for gates started with --fake-processor (each authenticated by the merchant's secret).
         The demo payer's credentials for it are written only to DIR/fake-payer.json (mode 0600).
 
         The data directory keeps the receipt signing key (Ed25519, made on first start), the
         challenge-id secret and the database, so receipts and challenges survive a restart.
+        --db postgres://USER@HOST/DB (or $PAYRAIL_DB) puts the store in PostgreSQL, shared by several
+        gates: give them copies of the directory's challenge-secret and keys/, and for the fake rail
+        point all but one at the one hosting the processor with --fake-processor URL (copies of its
+        fake-processor.pem and fake-accounts.json in their directories). The URL's password is never
+        printed. While the database is down, paid requests get 503 with Retry-After (see docs/deploy.md).
 
         With --upstream, requests that pass the gate are forwarded: hop-by-hop headers and payment
         credentials are removed, X-Forwarded-For/-Proto/-Host and Forwarded are set, redirects are not
