@@ -76,6 +76,13 @@ struct WalletContentionTests {
         let viaEnvironment = try AgentRun.run(["ledger", "--json"], environment: ["PAYRAIL_WALLET": url])
         #expect(viaEnvironment.status == 0, "\(viaEnvironment.stderr)")
         #expect((viaEnvironment.json["spends"] as? [[String: Any]])?.count == spends.count)
+        // A wallet database that does not exist: one line on stderr, the password shown as ***.
+        let secretURL = url.replacingOccurrences(of: "payrail@", with: "payrail:w4ll3t-pw@")
+            .replacingOccurrences(of: "/\(database)", with: "/nosuchwallet")
+        let missing = try AgentRun.run(["ledger", "--wallet", secretURL])
+        #expect(missing.status == 1, "\(missing.stderr)")
+        #expect(missing.stderr.contains("postgres://payrail:***@") && !missing.stderr.contains("w4ll3t-pw"), "\(missing.stderr)")
+        #expect(missing.stderr.split(separator: "\n").count == 1, "one line: \(missing.stderr)")
         #expect(server.stop() == 0)
     }
 }
