@@ -11,7 +11,7 @@ struct WalletContentionTests {
     static let processes = 50
 
     /// Runs the fifty fetches against `server` with `wallet` and checks the outcome.
-    private func contend(_ server: ServeProcess, wallet: String) async throws -> [AgentRun] {
+    private func contend(_ server: ServeProcess, wallet: String, extra: [String] = []) async throws -> [AgentRun] {
         let payerFile = server.data.appendingPathComponent("fake-payer.json").path
         let payerBefore = try await balance(server, of: "demo-payer")
         var running: [AgentRun.Running] = []
@@ -19,7 +19,7 @@ struct WalletContentionTests {
             let home = try temporaryDirectory().path
             running.append(try AgentRun.Running(
                 ["fetch", server.url("/premium").absoluteString, "--wallet", wallet, "--fake-payer", payerFile, "--json",
-                 "--max", "100sat", "--budget-hour", "1000sat", "--budget-day", "1000sat"],
+                 "--max", "100sat", "--budget-hour", "1000sat", "--budget-day", "1000sat"] + extra,
                 environment: ["HOME": home]))
         }
         let runs = try running.map { try $0.wait() }
@@ -46,12 +46,15 @@ struct WalletContentionTests {
         return try GateCluster.sat(try #require(answer.json["balance"] as? String))
     }
 
-    @Test("one SQLite wallet file: exactly 10 of 50 pay, 40 refused by the budget, none 'database is locked'")
-    func sqliteWallet() async throws {
+    /// With the default lock wait, and with the shortest (`--db-timeout 1`), where the retry with
+    /// backoff has to carry the processes that waited a second in vain.
+    @Test("one SQLite wallet file: exactly 10 of 50 pay, 40 refused by the budget, none 'database is locked'",
+          arguments: [[], ["--db-timeout", "1"]])
+    func sqliteWallet(extra: [String]) async throws {
         let server = try ServeProcess(["--rate-limit", "0"])
         defer { server.kill() }
         let wallet = try temporaryDirectory().appendingPathComponent("shared-wallet.sqlite").path
-        _ = try await contend(server, wallet: wallet)
+        _ = try await contend(server, wallet: wallet, extra: extra)
         let ledger = try AgentRun.run(["ledger", "--wallet", wallet, "--json"])
         #expect(ledger.status == 0, "\(ledger.stderr)")
         let spends = ledger.json["spends"] as? [[String: Any]] ?? []
