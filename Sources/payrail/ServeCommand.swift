@@ -212,8 +212,8 @@ enum ServeCommand {
                 + (error.code == .declined ? " (\(data.fakeAccountsURL.lastPathComponent) does not match "
                     + "\(data.fakeProcessorDatabaseURL.lastPathComponent): restore it, or move both away)" : ""))
         }
-        return ServeRailServices(processor: processor, local: processor, processorKey: processorKey.publicKey, merchant: merchant, demoPayer: payer,
-                                 data: data)
+        return ServeRailServices(processor: processor, local: processor, processorKey: processorKey.publicKey, merchant: merchant,
+                                 demoPayer: payer, data: data)
     }
 
     /// A gate on another server's fake processor (`--fake-processor`): the processor's voucher key and

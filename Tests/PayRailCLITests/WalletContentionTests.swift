@@ -26,10 +26,12 @@ struct WalletContentionTests {
         let paid = runs.filter { $0.status == 0 && $0.json["paid"] as? Bool == true }
         let refused = runs.filter { $0.status == 1 }
         #expect(paid.count == 10, "exactly ten paid: statuses \(runs.map(\.status))")
-        #expect(refused.count == 40, "the rest refused by the budget: \(runs.filter { $0.status != 0 && $0.status != 1 }.map(\.stderr))")
+        let others = runs.filter { $0.status != 0 && $0.status != 1 }.map { "exit \($0.status): \($0.stderr)" }
+        #expect(refused.count == 40, "the rest refused by the budget, not failed: \(others)")
         for run in runs {
             let text = (run.stderr + run.stdout).lowercased()
-            #expect(!text.contains("locked") && !text.contains("sqlite code 5") && !text.contains("timed out"),
+            #expect(!text.contains("locked") && !text.contains("sqlite code 5") && !text.contains("timed out")
+                        && !text.contains("did not answer"),
                     "no lock or timeout failure: \(run.stderr)")
         }
         #expect(try await balance(server, of: "demo-payer") == payerBefore - 1000, "ten payments of 100 sat, no more")
