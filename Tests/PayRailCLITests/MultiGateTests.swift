@@ -202,6 +202,20 @@ struct MultiGateTests {
         for gate in cluster.all { #expect(gate.stop() == 0) }
     }
 
+    @Test("the processor's host killed: a paid credential at another gate gets 503 with Retry-After and grants nothing")
+    func processorDownFailsClosed() async throws {
+        let server = try await PostgresPeer.server()
+        let database = try server.createDatabase(prefix: "procdown")
+        let cluster = try GateCluster(databaseURL: server.url(database: database), count: 2)
+        defer { cluster.kill() }
+        let fields = try await paidCredential(at: cluster.gates[0], payer: cluster.host)
+        cluster.host.kill()
+        let answer = await present(fields, at: cluster.gates[0].url("/premium"))
+        #expect(answer.status == 503 && answer.retryAfter != nil, "\(answer.status) \(answer.body)")
+        #expect(try countRows(server, database: database, "SELECT count(*) FROM consumed_challenges") == 0, "nothing granted")
+        #expect(cluster.gates[0].stop() == 0)
+    }
+
     @Test("a gate whose copy of the processor's files does not match is refused at start")
     func mismatchedProcessorRefused() async throws {
         let host = try ServeProcess([])
