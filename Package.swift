@@ -198,7 +198,7 @@ let package = Package(
             name: "PayRailCLITests",
             dependencies: [
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
-                "PayRailTestPeers", "PayRailTestServers", "FakeRail",
+                "PayRailTestPeers", "PayRailTestServers",
             ],
             path: "Tests/PayRailCLITests", exclude: ["Fixtures"]
         ),
