@@ -94,7 +94,7 @@ let package = Package(
             name: "payrail",
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
-                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail",
+                "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail", "PayRailPostgres",
             ],
             path: "Sources/payrail"
         ),

@@ -7,9 +7,10 @@ import FoundationNetworking
 
 /// The fake processor that `payrail serve` hosts, reached over HTTP by an agent in another process.
 ///
-/// It serves payers (`pay`, `balance`) and the payee's refunds (`refund`, for `payrail refund` while
-/// the server holds the processor); the other payee-side calls throw `.unsupported`: a payee runs
-/// its processor in process. Errors keep the processor's codes (sent as the problem's
+/// It serves payers (`pay`, `balance`) and payees (`request`, `redeem`, `redemption`, `refund`), so
+/// several gates (`payrail serve --fake-processor URL`) take fake payments through one processor and
+/// `payrail refund` reaches it while a server holds its file. Payee calls carry the payee's secret,
+/// which the processor authenticates. Errors keep the processor's codes (sent as the problem's
 /// `railError` member), and a transport failure after the request left is `.timedOut`, because the
 /// payment may have happened: paying the same request again is idempotent and finds out.
 public struct HostedFakeProcessor: FakeProcessorAPI {
@@ -23,11 +24,23 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
         self.session = session
     }
 
-    /// Not available remotely: the payee runs the processor in process.
+    /// Registers a request through `POST …/request`. Not idempotent, but harmless to repeat: an
+    /// unpaid request is only a record, and the rail offers only the one it got back.
     public func createRequest(
         amount: Money, expiresAt: Date, challengeID: String, payee: FakeAccountCredentials
     ) async throws(RailError) -> FakePaymentRequest {
-        throw Self.payerOnly
+        let object = try await post("request", [
+            "accountID": payee.accountID, "secret": payee.secret, "amount": amount.description,
+            "expiresAt": Self.milliseconds(expiresAt), "challengeID": challengeID,
+        ])
+        guard let id = object["id"] as? String, let payeeID = object["payee"] as? String,
+              let amountText = object["amount"] as? String, let money = try? Money(parsing: amountText),
+              let expiry = Self.milliseconds(object["expiresAt"]), object["challengeID"] as? String == challengeID
+        else {
+            throw RailError(.unavailable, "the processor's request answer is unreadable; nothing was offered", rail: .fake)
+        }
+        return FakePaymentRequest(id: id, payee: payeeID, amount: money, expiresAt: Date(timeIntervalSince1970: Double(expiry) / 1000),
+                                  challengeID: challengeID)
     }
 
     /// Pays through `POST …/pay`; idempotent per request and payer like the in-process processor.
@@ -42,14 +55,53 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
         return voucher
     }
 
-    /// Not available remotely: the payee runs the processor in process.
+    /// Redeems through `POST …/redeem`. An answer lost after sending is `.timedOut`: the credit may
+    /// have happened, and `redemption(ofRequest:payee:)` (or redeeming again: `.alreadySettled`) finds out.
     public func redeem(voucher: String, requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption {
-        throw Self.payerOnly
+        let object = try await post("redeem", afterSendingMayHaveActed: true, [
+            "accountID": payee.accountID, "secret": payee.secret, "requestID": requestID, "voucher": voucher,
+        ])
+        guard let redemption = Self.redemption(object), redemption.requestID == requestID else {
+            throw RailError(.timedOut, "the processor's redeem answer is unreadable; look the redemption up", rail: .fake)
+        }
+        return redemption
     }
 
-    /// Not available remotely: the payee runs the processor in process.
+    /// Looks a redemption up through `POST …/redemption`; `nil` when the request is not redeemed.
     public func redemption(ofRequest requestID: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRedemption? {
-        throw Self.payerOnly
+        let object = try await post("redemption", ["accountID": payee.accountID, "secret": payee.secret, "requestID": requestID])
+        if object["redemption"] is NSNull { return nil }
+        guard let found = (object["redemption"] as? [String: Any]).flatMap(Self.redemption), found.requestID == requestID else {
+            throw RailError(.unavailable, "the processor's redemption answer is unreadable; ask again", rail: .fake)
+        }
+        return found
+    }
+
+    /// Checks, before a gate takes payments through this processor, that `payee`'s secret opens its
+    /// account there and that `processorKey` is the processor's voucher key: a copy of another
+    /// processor's files would otherwise show up only as refused payments.
+    ///
+    /// - Throws: `.declined` (the secret is not the processor's), `.mismatch` (another key), `.unavailable`.
+    public func checkPayee(_ payee: FakeAccountCredentials, processorKey: Ed25519.PublicKey) async throws(RailError) {
+        let object = try await post("balance", ["accountID": payee.accountID, "secret": payee.secret, "unit": MoneyUnit.sat.code])
+        guard object["processorKey"] as? String == Base64URL.encode(processorKey.rawRepresentation) else {
+            throw RailError(.mismatch, "the processor signs vouchers with another key than fake-processor.pem", rail: .fake)
+        }
+    }
+
+    private static func redemption(_ object: [String: Any]) -> FakeRedemption? {
+        guard let paymentID = object["paymentID"] as? String, let requestID = object["requestID"] as? String,
+              let amountText = object["amount"] as? String, let money = try? Money(parsing: amountText),
+              let redeemed = milliseconds(object["redeemedAt"])
+        else { return nil }
+        return FakeRedemption(paymentID: paymentID, requestID: requestID, amount: money,
+                              redeemedAt: Date(timeIntervalSince1970: Double(redeemed) / 1000))
+    }
+
+    private static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    private static func milliseconds(_ value: Any?) -> Int64? {
+        (value as? Int64) ?? (value as? Int).map(Int64.init) ?? (value as? NSNumber)?.int64Value
     }
 
     /// The payer's balance through `POST …/balance`.
@@ -66,7 +118,7 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
     public func refund(requestID: String, amount: Money?, key: String, payee: FakeAccountCredentials) async throws(RailError) -> FakeRefund {
         var body = ["accountID": payee.accountID, "secret": payee.secret, "requestID": requestID, "key": key]
         body["amount"] = amount?.description
-        let object = try await post("refund", afterSendingMayHaveActed: true, body)
+        let object = try await post("refund", afterSendingMayHaveActed: true, body as [String: Any])
         guard let id = object["id"] as? String, object["requestID"] as? String == requestID, object["key"] as? String == key,
               let amountText = object["amount"] as? String, let money = try? Money(parsing: amountText),
               let milliseconds = object["refundedAt"] as? Int64 ?? (object["refundedAt"] as? Int).map(Int64.init)
@@ -77,11 +129,9 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
                           refundedAt: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    private static let payerOnly = RailError(.unsupported, "a hosted fake processor serves payers only; run the payee's processor in process", rail: .fake)
-
     /// - Parameter afterSendingMayHaveActed: for `pay`: an answer without the processor's own error
     ///   code (a 5xx from a proxy, a crash mid-request) may follow a debit, so it is `.timedOut`.
-    private func post(_ endpoint: String, afterSendingMayHaveActed: Bool = false, _ body: [String: String]) async throws(RailError) -> [String: Any] {
+    private func post(_ endpoint: String, afterSendingMayHaveActed: Bool = false, _ body: [String: Any]) async throws(RailError) -> [String: Any] {
         var request = URLRequest(url: baseURL.appendingPathComponent(endpoint))
         request.httpMethod = "POST"
         request.timeoutInterval = 15

@@ -38,8 +38,10 @@ enum AgentCommands {
             OptionSpec(name: "dialect", valueName: "DIALECT",
                        help: "pay only in this dialect; repeat for several, best first (default: any, payment first)",
                        isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
-            OptionSpec(name: "wallet", valueName: "FILE",
-                       help: "spend ledger, shared safely by concurrent processes (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+            OptionSpec(name: "wallet", valueName: "FILE|URL",
+                       help: "spend ledger, shared safely by concurrent processes: a SQLite file or a postgres:// URL "
+                           + "(default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+        ] + StoreLocation.tuningOptions + [
             OptionSpec(name: "payment-id", valueName: "ID",
                        help: "stable id of this call (Idempotency-Key, x402 payment-identifier): the same id never pays twice"),
             OptionSpec(name: "max-time", valueName: "SECONDS",
@@ -55,8 +57,10 @@ enum AgentCommands {
         positionals: [PositionalSpec(name: "URL", help: "absolute http(s) URL")],
         details: RailCommandRegistry.details(for: .payer, after: """
         The response body goes to stdout and a one-line payment summary to stderr. Budgets are kept in
-        the wallet file (SQLite, mode 0600) and hold across runs and across processes sharing it: a
-        spend is reserved before paying, so concurrent runs can never overspend. Amounts are integers
+        the wallet (a SQLite file, mode 0600, or a postgres:// database shared across machines) and
+        hold across runs and across processes sharing it: a spend is reserved before paying, so
+        concurrent runs can never overspend (a run waits its turn on a busy wallet, each call up to
+        --db-timeout, retried with backoff up to 60 s or --max-time). Amounts are integers
         with a unit: 500sat, 2msat, 0.50usd. A unit without any budget flag cannot be spent at all.
 
         If a run dies after paying and before the server answered, the spend stays pending in the
@@ -90,9 +94,10 @@ enum AgentCommands {
         path: ["ledger"],
         summary: "List the wallet's spends with their receipts, and the totals per sliding window.",
         options: [
-            OptionSpec(name: "wallet", valueName: "FILE", help: "spend ledger (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+            OptionSpec(name: "wallet", valueName: "FILE|URL",
+                       help: "spend ledger: a SQLite file or a postgres:// URL (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
             OptionSpec(name: "json", help: "print {\"spends\":[...],\"totals\":[...]} instead of text"),
-        ],
+        ] + StoreLocation.tuningOptions,
         details: """
         Each spend: when it was reserved, its state (reserved, paid, committed, released), the amount
         reserved (price plus the rail's maximum fee), rail, method and URL, the receipt and the rail's
@@ -117,7 +122,10 @@ enum AgentCommands {
         let limits = try spendLimits(maximum: maximum, perHour: perHour, perDay: perDay)
         let bounds = try fetchBounds(arguments)
 
-        let governor = SpendGovernor(store: try openWallet(arguments.value("wallet")), limits: limits)
+        // A busy wallet (other processes reserving) is waited for, never longer than the call may take.
+        let patience = min(bounds.limits.maxCallDuration, walletPatience)
+        let wallet = PatientSpendStore(base: try await openWallet(try walletLocation(arguments), patience: patience), patience: patience)
+        let governor = SpendGovernor(store: wallet, limits: limits)
         let rails = try RailCommandRegistry.rails(arguments.values("rail"))
         let wallets = try RailCommandRegistry.payerWallets(for: rails, arguments)
         var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
@@ -353,8 +361,17 @@ enum AgentCommands {
         return home + "/.payrail/wallet.sqlite"
     }
 
-    private static func openWallet(_ flag: String?) throws(CommandFailure) -> SQLiteSpendStore {
-        let path = walletPath(flag)
+    /// `--wallet` or `$PAYRAIL_WALLET` (a file or a postgres:// URL), else the home directory's file.
+    static func walletLocation(_ arguments: ParsedArguments) throws(CommandFailure) -> StoreLocation {
+        try StoreLocation.parse(walletPath(arguments.value("wallet")), arguments, source: "--wallet")
+    }
+
+    /// The longest a wallet call keeps retrying while other processes hold the wallet's lock.
+    static let walletPatience = Duration.seconds(60)
+
+    /// Opens the wallet, creating a SQLite file's folder (mode 0700) on first use.
+    private static func openWallet(_ location: StoreLocation, patience: Duration) async throws(CommandFailure) -> any SpendStore {
+        guard case .sqlite(let path, _) = location else { return try await location.openSpendStore(patience: patience) }
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {
@@ -364,11 +381,7 @@ enum AgentCommands {
                 throw CommandFailure.refused("cannot create the wallet folder \(folder)")
             }
         }
-        do {
-            return try SQLiteSpendStore(path: path)
-        } catch {
-            throw CommandFailure.refused("cannot open the wallet \(path): \(error)")
-        }
+        return try await location.openSpendStore(patience: patience)
     }
 
     // MARK: output
@@ -481,18 +494,21 @@ enum AgentCommands {
     // MARK: - ledger
 
     private static func runLedger(_ arguments: ParsedArguments) async throws -> ExitCode {
-        let path = walletPath(arguments.value("wallet"))
-        guard FileManager.default.fileExists(atPath: path) else {
+        let location = try walletLocation(arguments)
+        // Only ever printed as `display`: a URL's password shows as ***.
+        let path = location.display
+        guard !location.isMissingFile else {
             throw CommandFailure.refused("no wallet at \(path) yet: 'payrail fetch' creates it on its first payment")
         }
-        let governor = SpendGovernor(store: try openWallet(path), limits: .none)
+        let governor = SpendGovernor(store: PatientSpendStore(base: try await openWallet(location, patience: walletPatience),
+                                                              patience: walletPatience), limits: .none)
         let records: [SpendRecord]
         let totals: [SpendTotals]
         do {
             records = try await governor.ledger()
             totals = try await governor.totals()
         } catch {
-            throw CommandFailure.refused("cannot read the wallet \(path): \(error)")
+            throw CommandFailure.refused("cannot read the wallet \(path): \(location.redact("\(error)"))")
         }
         let formatter = ISO8601DateFormatter()
         if arguments.flag("json") {

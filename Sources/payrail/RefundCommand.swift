@@ -17,7 +17,9 @@ enum RefundCommand {
             OptionSpec(name: "amount", valueName: "AMOUNT", help: "how much to refund, e.g. 0.20usd or 50sat (default: all that is left)"),
             OptionSpec(name: "reason", valueName: "TEXT", help: "a note kept with the refund (also tells two deliberate equal refunds apart)"),
             OptionSpec(name: "data", valueName: "DIR", help: "the gate's data directory, as for payrail serve (default ./.payrail)"),
-            OptionSpec(name: "db", valueName: "FILE", help: "SQLite database (default DIR/gate.sqlite)"),
+            OptionSpec(name: "db", valueName: "FILE|URL",
+                       help: "the gate store: SQLite file or postgres:// URL (default $PAYRAIL_DB, else DIR/gate.sqlite)"),
+        ] + StoreLocation.tuningOptions + [
             OptionSpec(name: "json", help: "print one JSON object"),
         ]),
         positionals: [PositionalSpec(name: "RECEIPT_TOKEN|REFERENCE", help: "the receipt token (X-Receipt) or the settlement reference (pi_…, pay_…); - reads stdin")],
@@ -54,11 +56,11 @@ enum RefundCommand {
             throw CommandFailure.refused("no data directory \(dataPath): pass --data as for payrail serve")
         }
         let data = try ServeDataDirectory(path: dataPath)
-        let databasePath = arguments.value("db") ?? data.databaseURL.path
-        guard FileManager.default.fileExists(atPath: databasePath) else {
-            throw CommandFailure.refused("no gate database \(databasePath): pass --db or --data as for payrail serve")
+        let location = try StoreLocation.gate(arguments, fallback: data.databaseURL.path)
+        guard !location.isMissingFile else {
+            throw CommandFailure.refused("no gate database \(location.display): pass --db or --data as for payrail serve")
         }
-        let store = try SQLiteGateStore(path: databasePath)
+        let store = try await location.openGateStore()
         let finder = GateRefunder(store: store, rails: [])
         let consumed: ConsumedChallenge
         do { consumed = try await finder.consumption(target) } catch {
@@ -83,7 +85,7 @@ enum RefundCommand {
             result = .failure(error)
         }
         // Closed before the answer, so nothing is left running when the process exits.
-        await services.processor.close()
+        await services.local?.close()
         await store.close()
         switch result {
         case .success(let outcome):
@@ -104,15 +106,23 @@ enum RefundCommand {
         let none = FakeAccountCredentials(accountID: "none", secret: "")
         guard rail == .fake else {
             let key = try Ed25519.PrivateKey()
-            return ServeRailServices(processor: FakeProcessor(signingKey: key), processorKey: key.publicKey, merchant: none,
+            let unused = FakeProcessor(signingKey: key)
+            return ServeRailServices(processor: unused, local: unused, processorKey: key.publicKey, merchant: none,
                                      demoPayer: none, data: data)
+        }
+        guard FileManager.default.fileExists(atPath: data.fakeProcessorDatabaseURL.path)
+                || !FileManager.default.fileExists(atPath: data.fakePayerURL.path)
+        else {
+            // A gate started with --fake-processor keeps no processor here: refund at the one it used.
+            throw CommandFailure.refused("payrail refund: \(data.url.path) holds no fake processor of its own")
         }
         let key = try data.fakeProcessorKey()
         let secrets = try data.fakeAccountSecrets(for: ["merchant"])
         let merchant = FakeAccountCredentials(accountID: "merchant", secret: secrets["merchant"] ?? "")
         do {
             let processor = try FakeProcessor(signingKey: key, databaseURL: data.fakeProcessorDatabaseURL)
-            return ServeRailServices(processor: processor, processorKey: key.publicKey, merchant: merchant, demoPayer: none, data: data)
+            return ServeRailServices(processor: processor, local: processor, processorKey: key.publicKey, merchant: merchant,
+                                     demoPayer: none, data: data)
         } catch {
             throw CommandFailure.refused("payrail refund: the fake processor in \(data.url.path) cannot be opened (\(error.reason)); "
                                          + "if payrail serve runs on this directory, stop it, refund, and start it again")

@@ -30,7 +30,12 @@ enum ServeCommand {
             OptionSpec(name: "upstream-connections", valueName: "N",
                        help: "concurrent connections to the upstream (default \(UpstreamClient.defaultConnections))"),
             OptionSpec(name: "data", valueName: "DIR", help: "data directory, created with mode 0700 (default ./.payrail)"),
-            OptionSpec(name: "db", valueName: "FILE", help: "SQLite database (default DIR/gate.sqlite)"),
+            OptionSpec(name: "db", valueName: "FILE|URL",
+                       help: "SQLite file or postgres:// URL shared by several gates (default $PAYRAIL_DB, else DIR/gate.sqlite)"),
+        ] + StoreLocation.tuningOptions + [
+            OptionSpec(name: "fake-processor", valueName: "URL",
+                       help: "take fake payments through the fake processor of the payrail serve at URL (its data directory's "
+                           + "fake-processor.pem and fake-accounts.json copied into DIR) instead of hosting one"),
             OptionSpec(name: "keys", valueName: "DIR", help: "receipt keys folder as 'payrail keys generate' writes it (default DIR/keys)"),
             OptionSpec(name: "realm", valueName: "NAME", help: "realm and receipt issuer (default localhost)"),
             OptionSpec(name: "max-body", valueName: "BYTES", help: "largest request or upstream response body (default 1048576)"),
@@ -64,11 +69,17 @@ enum ServeCommand {
         (public receipt keys), and POST /.well-known/payrail/fake/pay, the in-process fake processor's
         pay endpoint: body {"accountID","secret","requestID","amount":"100sat","payee"}, answer {"voucher"},
         and POST /.well-known/payrail/fake/refund, its refund endpoint for payrail refund (the payee's
-        credentials, "requestID", "key", optional "amount").
+        credentials, "requestID", "key", optional "amount"), and the payee's /request, /redeem and
+        /redemption for gates started with --fake-processor (each authenticated by the merchant's secret).
         The demo payer's credentials for it are written only to DIR/fake-payer.json (mode 0600).
 
         The data directory keeps the receipt signing key (Ed25519, made on first start), the
         challenge-id secret and the database, so receipts and challenges survive a restart.
+        --db postgres://USER@HOST/DB (or $PAYRAIL_DB) puts the store in PostgreSQL, shared by several
+        gates: give them copies of the directory's challenge-secret and keys/, and for the fake rail
+        point all but one at the one hosting the processor with --fake-processor URL (copies of its
+        fake-processor.pem and fake-accounts.json in their directories). The URL's password is never
+        printed. While the database is down, paid requests get 503 with Retry-After (see docs/deploy.md).
 
         With --upstream, requests that pass the gate are forwarded: hop-by-hop headers and payment
         credentials are removed, X-Forwarded-For/-Proto/-Host and Forwarded are set, redirects are not
@@ -97,8 +108,14 @@ enum ServeCommand {
     /// refused before the data directory is written, and signals are caught before the port is bound.
     private static func run(_ arguments: ParsedArguments) async throws -> ExitCode {
         let settings = try ServeSettings(arguments)
-        let storage = try ServeStorage(arguments, macaroonRootKey: settings.rails.contains { $0.needsMacaroonRootKey })
-        let services = try await startFakeProcessor(pricing: settings.pricing, data: storage.data)
+        let storage = try await ServeStorage.open(arguments, location: settings.database,
+                                                  macaroonRootKey: settings.rails.contains { $0.needsMacaroonRootKey })
+        let services: ServeRailServices
+        if let remote = settings.fakeProcessor {
+            services = try await connectFakeProcessor(remote, data: storage.data)
+        } else {
+            services = try await startFakeProcessor(pricing: settings.pricing, data: storage.data)
+        }
         let payees = settings.rails.map { $0.payeeRail(services) }
 
         let gates = GateBox()
@@ -108,12 +125,13 @@ enum ServeCommand {
                 StripeWebhookEndpoint(path: hook.path, secrets: hook.secrets, client: $0.client, store: storage.store, log: log)
             }
         }
-        let server = try makeServer(settings, storage: storage, processor: services.processor, gates: gates, webhook: webhook, log: log)
+        let server = try makeServer(settings, storage: storage, processor: services.local, gates: gates, webhook: webhook, log: log)
         // Signals first, so a SIGTERM that arrives while starting is not lost.
         let (signals, sources) = catchSignals()
 
         do { try await Gate.probe(storage.store) } catch {
-            throw CommandFailure.refused("the store \(storage.databasePath) cannot be written (\(error)); free the disk or fix its permissions")
+            throw CommandFailure.refused("the store \(storage.databasePath) cannot be written (\(storage.location.redact("\(error)"))); "
+                + "free the disk, fix its permissions, or start the database")
         }
         let origin = try listen(server, settings)
         var configuration = GateConfiguration(
@@ -126,9 +144,9 @@ enum ServeCommand {
         let gate = Gate(configuration: configuration)
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }
-        logStart(settings, origin: origin, data: storage.data, log: log)
+        logStart(settings, origin: origin, data: storage.data, database: storage.location, log: log)
         if let webhook { log("payrail serve: stripe webhook POST \(webhook.path) (\(webhook.secrets.count) signing secret(s))") }
-        let maintenance = Task { await maintain(gate, processor: services.processor, every: settings.purgeInterval, log: log) }
+        let maintenance = Task { await maintain(gate, processor: services.local, every: settings.purgeInterval, log: log) }
 
         var received: Int32 = SIGTERM
         for await number in signals {
@@ -149,7 +167,7 @@ enum ServeCommand {
     /// grace; payments the gate could not serve are refunded first, see `AutomaticRefunds`) and the
     /// fake processor's (paid requests kept at least the grace plus a grant). One log
     /// line when something was purged or failed; never a secret.
-    private static func maintain(_ gate: Gate, processor: FakeProcessor, every interval: TimeInterval,
+    private static func maintain(_ gate: Gate, processor: FakeProcessor?, every interval: TimeInterval,
                                  log: @escaping @Sendable (String) -> Void) async {
         let retention = max(FakeProcessor.defaultPaidRetention,
                             gate.configuration.presentationGrace + TimeInterval(gate.configuration.grantSeconds))
@@ -165,7 +183,7 @@ enum ServeCommand {
                         + "(asked again next round), \(refunds.kept) kept (the rail cannot refund), \(refunds.refused) refused"
                         + (refunds.forTheOperator.isEmpty ? "" : "; refund by hand: " + refunds.forTheOperator.joined(separator: " ")))
                 }
-                let fake = try await processor.purgeExpired(paidRetention: retention)
+                let fake = try await processor?.purgeExpired(paidRetention: retention) ?? FakePurgeReport()
                 if purged != PurgeReport() || fake.total > 0 {
                     log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
                         + "\(purged.idempotencyKeys) idempotency keys, \(purged.rateLimitBuckets) buckets, \(fake.total) fake requests")
@@ -201,13 +219,43 @@ enum ServeCommand {
                 + (error.code == .declined ? " (\(data.fakeAccountsURL.lastPathComponent) does not match "
                     + "\(data.fakeProcessorDatabaseURL.lastPathComponent): restore it, or move both away)" : ""))
         }
-        return ServeRailServices(processor: processor, processorKey: processorKey.publicKey, merchant: merchant, demoPayer: payer,
-                                 data: data)
+        return ServeRailServices(processor: processor, local: processor, processorKey: processorKey.publicKey, merchant: merchant,
+                                 demoPayer: payer, data: data)
+    }
+
+    /// A gate on another server's fake processor (`--fake-processor`): the processor's voucher key and
+    /// the accounts' secrets are copies, in this data directory, of the files in the processor's; both
+    /// are checked against the processor before the gate starts, so a wrong copy is refused here
+    /// rather than showing up as refused payments. Nothing of the processor is kept in this process.
+    private static func connectFakeProcessor(_ base: URL, data: ServeDataDirectory) async throws -> ServeRailServices {
+        let files = FileManager.default
+        guard files.fileExists(atPath: data.fakeProcessorKeyURL.path), files.fileExists(atPath: data.fakeAccountsURL.path),
+              !files.fileExists(atPath: data.fakeProcessorDatabaseURL.path)
+        else {
+            throw CommandFailure.refused("--fake-processor needs \(data.url.path) to hold copies of fake-processor.pem and "
+                + "fake-accounts.json from the processor's data directory, and no fake-processor.sqlite of its own")
+        }
+        let processorKey = try data.fakeProcessorKey()
+        let secrets = try data.fakeAccountSecrets(for: ["merchant", "demo-payer"])
+        let merchant = FakeAccountCredentials(accountID: "merchant", secret: secrets["merchant"] ?? "")
+        let payer = FakeAccountCredentials(accountID: "demo-payer", secret: secrets["demo-payer"] ?? "")
+        let remote = HostedFakeProcessor(baseURL: base)
+        do {
+            try await remote.checkPayee(merchant, processorKey: processorKey.publicKey)
+        } catch {
+            throw CommandFailure.refused("the fake processor at \(base.absoluteString) refused this gate (\(error.reason)): "
+                + (error.code == .unavailable || error.code == .timedOut
+                    ? "start it first" : "copy fake-processor.pem and fake-accounts.json from its data directory again"))
+        }
+        var services = ServeRailServices(processor: remote, local: nil, processorKey: processorKey.publicKey, merchant: merchant,
+                                         demoPayer: payer, data: data)
+        services.remotePayURL = base.appendingPathComponent("pay")
+        return services
     }
 
     /// The HTTP server: request ids and one log line per request around the reserved routes and the
     /// paywall, timed for the metrics. It resolves the gate from `gates` on each request.
-    private static func makeServer(_ settings: ServeSettings, storage: ServeStorage, processor: FakeProcessor, gates: GateBox,
+    private static func makeServer(_ settings: ServeSettings, storage: ServeStorage, processor: FakeProcessor?, gates: GateBox,
                                    webhook: StripeWebhookEndpoint?, log: @escaping @Sendable (String) -> Void) throws -> HTTPServer {
         let metrics = GateMetrics()
         let jwksBody = try jwksJSON(storage.keys.publicKeySet)
@@ -261,10 +309,14 @@ enum ServeCommand {
     }
 
     /// The startup lines: the first one names the address (tests and scripts wait for it).
-    private static func logStart(_ settings: ServeSettings, origin: String, data: ServeDataDirectory, log: (String) -> Void) {
+    private static func logStart(_ settings: ServeSettings, origin: String, data: ServeDataDirectory, database: StoreLocation,
+                                 log: (String) -> Void) {
         let railNames = settings.railIDs.map(\.rawValue).joined(separator: ",")
         log("payrail serve: listening on \(origin) rail=\(railNames) data=\(data.url.path)"
             + (settings.upstream.map { " upstream=\($0)" } ?? " (demo resource)"))
+        // The URL's password is never printed: `display` shows *** in its place.
+        log("payrail serve: store \(database.display)")
+        if let remote = settings.fakeProcessor { log("payrail serve: fake processor \(remote.absoluteString)") }
         for rail in settings.rails {
             if let summary = rail.startupSummary { log("payrail serve: \(summary)") }
         }

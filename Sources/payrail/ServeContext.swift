@@ -15,16 +15,25 @@ struct ServeContext: Sendable {
     static let fakePayPath = "/.well-known/payrail/fake/pay"
     static let fakeBalancePath = "/.well-known/payrail/fake/balance"
     static let fakeRefundPath = "/.well-known/payrail/fake/refund"
+    /// The folder of every fake processor endpoint (what `--fake-processor` points a gate at).
+    static let fakeFolderPath = "/.well-known/payrail/fake"
+    static let fakeRequestPath = "/.well-known/payrail/fake/request"
+    static let fakeRedeemPath = "/.well-known/payrail/fake/redeem"
+    static let fakeRedemptionPath = "/.well-known/payrail/fake/redemption"
     static let jwksPath = "/.well-known/payrail/jwks.json"
 
     let gates: GateBox
     let metrics: GateMetrics
-    let processor: FakeProcessor
+    /// The fake processor this server hosts, or `nil` when it takes payments through another
+    /// server's (`--fake-processor`): then its own fake routes answer 404.
+    let processor: FakeProcessor?
     /// The `--upstream` reverse proxy, or `nil` for the demo resource.
     let proxy: UpstreamClient?
     let jwks: [UInt8]
     /// The gate as middleware in front of `resource(_:)`, counting every decision.
     let paywall: HTTPMiddleware
+    /// Throttles `/healthz`'s store probes while the store is unhealthy.
+    let healthProbe = HealthProbe()
     /// `--stripe-webhook-path`'s receiver, or `nil`.
     var stripeWebhook: StripeWebhookEndpoint? = nil
 
@@ -42,8 +51,10 @@ struct ServeContext: Sendable {
         }
         switch request.path {
         case "/healthz" where isRead:
-            // Priced requests fail while the store does: say so to the load balancer (no disk access here).
-            if let gate = gates.current, !gate.isStoreHealthy {
+            // Priced requests fail while the store does: say so to the load balancer. A healthy gate
+            // answers from a flag; an unhealthy one probes the store at most once a second, so a
+            // database that is back puts the gate back in rotation at once, not at the next purge.
+            if let gate = gates.current, !gate.isStoreHealthy, !(await healthProbe.heals(gate)) {
                 return problem(GateRefusal(status: 503, slug: "store-unavailable", title: "Store Unavailable",
                                            detail: "\(gate.storeProblem ?? "the store failed"); priced requests fail until it answers",
                                            retryAfter: 5))
@@ -56,13 +67,15 @@ struct ServeContext: Sendable {
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "max-age=300"], body: jwks)
         case PaymentDiscovery.path where isRead:
             return discoveryDocument()
-        case Self.fakePayPath where request.method == "POST":
-            return await fakePay(request)
-        case Self.fakeBalancePath where request.method == "POST":
-            return await fakeBalance(request)
-        case Self.fakeRefundPath where request.method == "POST":
-            return await fakeRefund(request)
-        case "/healthz", "/metrics", Self.jwksPath, Self.fakePayPath, Self.fakeBalancePath, Self.fakeRefundPath, PaymentDiscovery.path:
+        case Self.fakePayPath, Self.fakeBalancePath, Self.fakeRefundPath, Self.fakeRequestPath, Self.fakeRedeemPath,
+             Self.fakeRedemptionPath:
+            guard request.method == "POST" else { return problem(.methodNotAllowed(request.method)) }
+            guard let processor else {
+                return problem(GateRefusal(status: 404, slug: "not-found", title: "Not Found",
+                                           detail: "this server hosts no fake processor; use the one its fake-payer.json names"))
+            }
+            return await fakeProcessorCall(request, processor: processor)
+        case "/healthz", "/metrics", Self.jwksPath, PaymentDiscovery.path:
             return problem(.methodNotAllowed(request.method))
         default:
             return await gated(request)
@@ -70,7 +83,26 @@ struct ServeContext: Sendable {
     }
 
     private func gated(_ request: HTTPRequest) async -> HTTPResponse {
-        await paywall(request) { request in await self.resource(request) }
+        let response = await paywall(request) { request in await self.resource(request) }
+        // Fault injection for the crash tests (see README, "Tests"): PAYRAIL_SERVE_CRASH_AT=settled
+        // kills this process with SIGKILL once a paid answer is ready (settled, consumed, receipt
+        // signed) and before any byte of it is sent. Read from the environment only, never a flag.
+        if Self.crashAtSettled, response.headers["Payment-Receipt"] != nil || response.headers["X-Receipt"] != nil {
+            Foundation.kill(getpid(), SIGKILL)
+        }
+        return response
+    }
+
+    private static let crashAtSettled = ProcessInfo.processInfo.environment["PAYRAIL_SERVE_CRASH_AT"] == "settled"
+
+    /// The fake processor's endpoints, by path.
+    private func fakeProcessorCall(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
+        switch request.path {
+        case Self.fakePayPath: return await fakePay(request, processor: processor)
+        case Self.fakeBalancePath: return await fakeBalance(request, processor: processor)
+        case Self.fakeRefundPath: return await fakeRefund(request, processor: processor)
+        default: return await FakeProcessorPayeeEndpoints(processor: processor).handle(request)
+        }
     }
 
     /// What the paywall lets through: the upstream's answer, or the demo resource without one.
@@ -106,7 +138,7 @@ struct ServeContext: Sendable {
     }
 
     /// The fake processor's pay call over HTTP, so an agent in another process can pay the fake rail.
-    private func fakePay(_ request: HTTPRequest) async -> HTTPResponse {
+    private func fakePay(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
         guard request.body.count <= 16 * 1024,
               let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
               let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
@@ -129,7 +161,7 @@ struct ServeContext: Sendable {
     }
 
     /// The fake processor's balance call over HTTP, for an agent's quotes.
-    private func fakeBalance(_ request: HTTPRequest) async -> HTTPResponse {
+    private func fakeBalance(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
         guard request.body.count <= 16 * 1024,
               let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
               let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
@@ -139,7 +171,11 @@ struct ServeContext: Sendable {
         }
         do {
             let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
-            let body = try JSONSerialization.data(withJSONObject: ["balance": balance.description], options: [.withoutEscapingSlashes])
+            // The voucher key rides along so a gate on this processor (`--fake-processor`) can check at
+            // start that its copy of the key is this processor's.
+            let body = try JSONSerialization.data(withJSONObject: [
+                "balance": balance.description, "processorKey": Base64URL.encode(processor.publicKey.rawRepresentation),
+            ], options: [.sortedKeys, .withoutEscapingSlashes])
             return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
         } catch let error as RailError {
             return problem(.fakeProcessorRefused(error))
@@ -151,7 +187,7 @@ struct ServeContext: Sendable {
     /// The fake processor's refund call over HTTP, for `payrail refund` while this server holds the
     /// processor's file: only the request's payee (the merchant, whose secret is in the data directory)
     /// can refund, at most once per key, never more than paid minus refunded (the processor checks).
-    private func fakeRefund(_ request: HTTPRequest) async -> HTTPResponse {
+    private func fakeRefund(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
         guard request.body.count <= 16 * 1024,
               let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
               let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
@@ -176,4 +212,22 @@ struct ServeContext: Sendable {
 
     /// Every refusal `payrail serve` gives comes from the gate's catalogue.
     private func problem(_ refusal: GateRefusal) -> HTTPResponse { Paywall.httpResponse(refusal.response()) }
+}
+
+/// At most one store probe a second from `/healthz`, however many load balancers ask.
+final class HealthProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: ContinuousClock.Instant?
+
+    /// Probes `gate`'s store when no probe ran in the last second; whether the store is healthy now.
+    func heals(_ gate: Gate) async -> Bool {
+        let now = ContinuousClock.now
+        let due = lock.withLock { () -> Bool in
+            if let last, now - last < .seconds(1) { return false }
+            last = now
+            return true
+        }
+        if due { try? await gate.probeStore() }
+        return gate.isStoreHealthy
+    }
 }

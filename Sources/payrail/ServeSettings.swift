@@ -4,6 +4,7 @@ import PayRailReceipts
 import PayRailServer
 import PayRailStore
 import PayRailWire
+import PayRailPostgres
 
 /// Everything `payrail serve` reads from its command line and environment, checked before anything
 /// is written. Options are checked in the order they are here, which decides which error a command
@@ -38,6 +39,11 @@ struct ServeSettings {
     let rails: [any RailCommandSettings]
     /// `--stripe-webhook-path` and its secrets, or `nil`.
     let stripeWebhook: StripeWebhookSettings?
+    /// `--db`, `$PAYRAIL_DB` or the data directory's SQLite file (an empty path until the directory is known).
+    let database: StoreLocation
+    /// `--fake-processor`: another process's fake processor to take fake payments through, or `nil`
+    /// to host one in this process.
+    let fakeProcessor: URL?
 
     init(_ arguments: ParsedArguments) throws {
         port = try Self.port(arguments.value("port"))
@@ -74,6 +80,21 @@ struct ServeSettings {
         }
         rails = try RailCommandRegistry.settings(for: railIDs, arguments, role: .payee)
         stripeWebhook = try StripeWebhookSettings(arguments, rails: railIDs)
+        database = try StoreLocation.gate(arguments, fallback: "")
+        fakeProcessor = try arguments.value("fake-processor").map(Self.fakeProcessorBase)
+    }
+
+    /// The processor's origin (`http://host:port`, as `payrail serve` prints it) or its fake folder.
+    private static func fakeProcessorBase(_ text: String) throws(CommandFailure) -> URL {
+        var trimmed = text.trimmingCharacters(in: .whitespaces)
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let url = URL(string: trimmed), let scheme = url.scheme, scheme == "http" || scheme == "https", url.host != nil,
+              url.query == nil, url.fragment == nil, url.user == nil
+        else {
+            throw .usage("--fake-processor must be the http(s) origin of a payrail serve hosting the fake processor")
+        }
+        let folder = ServeContext.fakeFolderPath
+        return trimmed.hasSuffix(folder) ? url : URL(string: trimmed + folder) ?? url
     }
 
     private static func port(_ text: String?) throws(CommandFailure) -> UInt16 {
@@ -151,25 +172,48 @@ struct ServeConnectionLimits {
 }
 
 /// What `payrail serve` keeps in its data directory, opened (and created on first start) in this
-/// order: so receipts, challenges and sold L402 tokens survive a restart.
+/// order: so receipts, challenges and sold L402 tokens survive a restart. The gate store is the
+/// SQLite file in the directory unless `--db` or `$PAYRAIL_DB` names a PostgreSQL database; the keys
+/// stay in the directory either way (gates sharing a database share copies of them).
 struct ServeStorage {
     let data: ServeDataDirectory
     let keys: ServeReceiptKeys
     let keyring: ChallengeIDKeyring
-    let store: SQLiteGateStore
-    /// Where `store` lives, for messages.
+    let store: any GateStore & PaymentEventStore & ClosableStore
+    /// Where `store` lives, for messages (a PostgreSQL URL without its password).
     let databasePath: String
+    let location: StoreLocation
     let verifier: ReceiptVerifier
     /// Only made when a rail needs it (L402), so a fake-only data directory gets no key it never uses.
     let macaroonRootKey: [UInt8]?
 
-    init(_ arguments: ParsedArguments, macaroonRootKey needsMacaroonRootKey: Bool) throws {
-        data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
-        keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
-        keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
-        databasePath = arguments.value("db") ?? data.databaseURL.path
-        store = try SQLiteGateStore(path: databasePath)
-        verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
-        macaroonRootKey = needsMacaroonRootKey ? try data.macaroonRootKey() : nil
+    /// The directory and keys; the store is opened by `open`, which may wait for a database.
+    private init(data: ServeDataDirectory, keys: ServeReceiptKeys, keyring: ChallengeIDKeyring, location: StoreLocation,
+                 store: any GateStore & PaymentEventStore & ClosableStore, macaroonRootKey: [UInt8]?) throws {
+        self.data = data
+        self.keys = keys
+        self.keyring = keyring
+        self.location = location
+        self.store = store
+        self.databasePath = location.display
+        self.verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
+        self.macaroonRootKey = macaroonRootKey
+    }
+
+    /// Opens the data directory, its keys and the gate store at `location`.
+    static func open(_ arguments: ParsedArguments, location: StoreLocation, macaroonRootKey needsMacaroonRootKey: Bool) async throws -> ServeStorage {
+        let data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
+        let keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
+        let keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
+        let rootKey = needsMacaroonRootKey ? try data.macaroonRootKey() : nil
+        let resolved: StoreLocation
+        if case .sqlite(let path, let busy) = location, arguments.value("db") == nil {
+            // The default file lives in the data directory, wherever --data put it.
+            resolved = path.isEmpty ? .sqlite(path: data.databaseURL.path, busyTimeout: busy) : location
+        } else {
+            resolved = location
+        }
+        let store = try await resolved.openGateStore()
+        return try ServeStorage(data: data, keys: keys, keyring: keyring, location: resolved, store: store, macaroonRootKey: rootKey)
     }
 }

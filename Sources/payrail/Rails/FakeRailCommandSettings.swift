@@ -36,12 +36,13 @@ struct FakeRailCommandSettings: RailCommandSettings {
     }
 
     /// Writes the demo payer's credentials (mode 0600) now that the pay URL is known: the only place
-    /// they appear, so `payrail fetch` in another process can pay.
+    /// they appear, so `payrail fetch` in another process can pay. A gate on another process's
+    /// processor (`--fake-processor`) names that processor's pay endpoint.
     func payeeDidStart(origin: String, services: ServeRailServices) throws {
         let object: [String: String] = [
             "accountID": services.demoPayer.accountID, "secret": services.demoPayer.secret,
             "processorKey": Base64URL.encode(services.processorKey.rawRepresentation),
-            "payURL": origin + ServeContext.fakePayPath,
+            "payURL": services.remotePayURL?.absoluteString ?? origin + ServeContext.fakePayPath,
         ]
         let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         try services.data.writePrivateFile("fake-payer.json", json + Data("\n".utf8))

@@ -1,4 +1,5 @@
 import FakeRail
+import Foundation
 import PayRail
 import PayRailCrypto
 import PayRailServer
@@ -35,8 +36,12 @@ struct RailOption: Sendable {
 /// The fake processor lives here rather than in the fake rail because `payrail serve` answers its
 /// pay and balance routes whatever `--rail` says.
 struct ServeRailServices: Sendable {
-    /// The in-process fake processor.
-    let processor: FakeProcessor
+    /// The fake processor: the one in this process, or another process's over HTTP (`--fake-processor`).
+    let processor: any FakeProcessorAPI
+    /// The processor when it lives in this process (purged and closed by it), else `nil`.
+    let local: FakeProcessor?
+    /// Where payers reach the processor's pay endpoint when it is not this server's own, else `nil`.
+    var remotePayURL: URL? = nil
     /// The key that verifies the processor's vouchers.
     let processorKey: Ed25519.PublicKey
     /// The account fake payments are made to.
