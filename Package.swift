@@ -115,7 +115,7 @@ let package = Package(
         ),
         // libFuzzer harness for the wire parsers; scripts/fuzz builds it with -sanitize=fuzzer.
         .executableTarget(
-            name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "FakeRail", "PayRail"],
+            name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "PayRailPostgres", "FakeRail", "PayRail"],
             path: "Benchmarks/PaidCalls"),
         .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(

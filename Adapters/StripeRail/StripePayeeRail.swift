@@ -99,16 +99,25 @@ public struct StripePayeeRail: PayeeRail {
         self.clock = clock
     }
 
-    /// The currencies offered, each from Stripe's minimum charge to its maximum of 99,999,999 minor
-    /// units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): usd and eur 0.50,
-    /// gbp 0.30, jpy 50 (zero-decimal: the amount is whole yen). Currencies Stripe treats specially
-    /// (HUF, TWD, ISK, three-decimal ones) are left out until handled. The payee pays Stripe's fee.
-    /// `refundable`: refunds go through the Rail contract's `refund` (never more than captured minus
-    /// refunded, idempotent by key; see StripeRefunds).
+    /// Stripe's minimum charge per currency, in ISO 4217 minor units
+    /// (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): usd 0.50, gbp 0.30,
+    /// jpy 50 (zero-decimal: whole yen), and so on. Currencies Stripe treats specially (HUF and TWD,
+    /// sent as two-decimal amounts that must be whole; ISK and UGX, zero-decimal currencies sent with
+    /// two decimals; three-decimal ones, sent rounded to 10) are left out: their wire amount is not
+    /// simply the minor-unit amount.
+    public static let minimumCharges: [String: Int64] = [
+        "usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "aed": 200, "aud": 50, "brl": 50, "cad": 50, "chf": 50,
+        "czk": 1500, "dkk": 250, "hkd": 400, "inr": 50, "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50,
+        "pln": 200, "ron": 200, "sek": 300, "sgd": 50, "thb": 1000,
+    ]
+
+    /// The currencies offered, each from its `minimumCharges` entry to Stripe's maximum of 99,999,999
+    /// minor units. The payee pays Stripe's fee. `refundable`: refunds go through the Rail contract's
+    /// `refund` (never more than captured minus refunded, idempotent by key; see StripeRefunds).
     public var capabilities: RailCapabilities {
-        let minimums: [(MoneyUnit, Int64)] = [(.usd, 50), (.eur, 50), (.gbp, 30), (.jpy, 50)]
-        let limits = minimums.compactMap { unit, minimum in
-            try? AmountLimit(minimum: Money(amount: minimum, unit: unit), maximum: Money(amount: 99_999_999, unit: unit))
+        let limits = Self.minimumCharges.sorted { $0.key < $1.key }.compactMap { code, minimum -> AmountLimit? in
+            guard let unit = try? MoneyUnit(code: code) else { return nil }
+            return try? AmountLimit(minimum: Money(amount: minimum, unit: unit), maximum: Money(amount: 99_999_999, unit: unit))
         }
         return RailCapabilities(limits: limits, settlementTime: .seconds(2), refundable: true, feeModel: .payeePaysProcessingFee)
     }

@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import PayRail
 import PayRailAgent
+import PayRailPostgres
 import PayRailStore
 
 // paid-bench: one PayingClient, N calls in flight, against a running `payrail serve` on the fake rail.
@@ -12,7 +13,7 @@ import PayRailStore
 // receipt), because each asks for its own URL (`/premium?n=<i>`) and a receipt is bound to its URL.
 // It prints paid calls per second and the latency percentiles of a paid call, as one JSON line with
 // `--json`. The spend ledger is a SQLite file (default, in a temporary directory) or, with
-// `--wallet postgres://…`, PostgreSQL (where this build has it). Not a test: see Benchmarks/README.md.
+// `--wallet postgres://…`, PostgreSQL. Not a test: see Benchmarks/README.md.
 
 struct Options {
     var origin = "http://127.0.0.1:8402"
@@ -62,11 +63,16 @@ final class Tally: @unchecked Sendable {
     var snapshot: ([UInt64], [String: Int]) { lock.withLock { (latencies, failures) } }
 }
 
-func makeClient(_ options: Options, walletPath: String) throws -> PayingClient {
+func makeClient(_ options: Options, walletPath: String) async throws -> PayingClient {
     let payer = try FakePayerFile(contentsOf: URL(fileURLWithPath: options.payerFile))
     let unlimited = try Money(amount: 1_000_000_000, unit: .sat)
     let limits = SpendLimits([.sat: .init(perRequest: unlimited, perHour: unlimited, perDay: unlimited)])
-    let store = try SQLiteSpendStore(path: walletPath)
+    let store: any SpendStore
+    if walletPath.hasPrefix("postgres://") || walletPath.hasPrefix("postgresql://") {
+        store = try await PostgresSpendStore.open(url: walletPath, options: PostgresStoreOptions(poolSize: 16))
+    } else {
+        store = try SQLiteSpendStore(path: walletPath)
+    }
     let governor = SpendGovernor(store: store, limits: limits)
     let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([unlimited])])
     let session = URLSession(configuration: .ephemeral)
@@ -86,7 +92,7 @@ func run() async throws {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let walletPath = options.wallet ?? directory.appendingPathComponent("wallet.sqlite").path
-    let client = try makeClient(options, walletPath: walletPath)
+    let client = try await makeClient(options, walletPath: walletPath)
     let tally = Tally()
     let start = DispatchTime.now().uptimeNanoseconds
     let measureFrom = start + UInt64(options.warmup * 1e9)

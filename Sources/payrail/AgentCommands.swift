@@ -35,6 +35,10 @@ enum AgentCommands {
                        help: "wallet to pay with: \(RailCommandRegistry.nameChoice); repeat it (or \(RailCommandRegistry.nameList)) "
                            + "to offer several (default \(RailCommandRegistry.defaultRail.rawValue))",
                        isRepeatable: true),
+            OptionSpec(name: "rate", valueName: "AMOUNT=AMOUNT",
+                       help: "an exchange rate of the owner's table, as of now, e.g. 0.01usd=10sat; repeatable. Offers in other "
+                           + "units are ranked and budgeted in --max's unit through it (rounded up); without one they are refused",
+                       isRepeatable: true),
             OptionSpec(name: "dialect", valueName: "DIALECT",
                        help: "pay only in this dialect; repeat for several, best first (default: any, payment first)",
                        isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
@@ -129,6 +133,7 @@ enum AgentCommands {
         let rails = try RailCommandRegistry.rails(arguments.values("rail"))
         let wallets = try RailCommandRegistry.payerWallets(for: rails, arguments)
         var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
+        fetchPolicy.exchangeRates = try exchangeRates(arguments.values("rate"))
         fetchPolicy.minimumExpiryLeft = bounds.minExpiry
         let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
         let explain = arguments.flag("explain") ? ExplainedSkips(walletRails: Set(negotiator.wallets.rails)) : nil
@@ -227,6 +232,21 @@ enum AgentCommands {
                            String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
         }
         return PaidRequest(method: method, url: url, headers: headers, body: body, paymentID: arguments.value("payment-id"))
+    }
+
+    /// `--rate 0.01usd=10sat`...: the owner's exchange-rate table, each rate as of now.
+    static func exchangeRates(_ texts: [String]) throws(CommandFailure) -> ExchangeRates {
+        var rates: [ExchangeRate] = []
+        for text in texts {
+            let sides = text.split(separator: "=", omittingEmptySubsequences: false)
+            guard sides.count == 2, let from = try? Money(parsing: String(sides[0])), let to = try? Money(parsing: String(sides[1])),
+                  let rate = try? ExchangeRate(from: from.unit, to: to.unit, toAmount: to.amount, perFromAmount: from.amount, asOf: Date())
+            else {
+                throw CommandFailure.usage("--rate must be AMOUNT=AMOUNT in two different units, such as 0.01usd=10sat, not '\(text)'")
+            }
+            rates.append(rate)
+        }
+        return ExchangeRates(rates)
     }
 
     /// The owner's policy: only the chosen rails, at most `--max` per request, and with `--dialect`

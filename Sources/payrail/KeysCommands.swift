@@ -1,10 +1,51 @@
 import Foundation
 import PayRailCrypto
 import PayRailReceipts
+import PayRailServer
 
 /// `payrail keys ...`: receipt signing keys and the public key set.
 enum KeysCommands {
-    static let all: [CommandSpec] = [generate]
+    static let all: [CommandSpec] = [generate, rotateChallenge]
+
+    static let rotateChallenge = CommandSpec(
+        path: ["keys", "rotate-challenge"],
+        summary: "Rotate the challenge-id secret of a data directory (DIR/challenge-secret), shared by every gate.",
+        options: [
+            OptionSpec(name: "data", valueName: "DIR", help: "data directory of payrail serve (default ./.payrail)"),
+            OptionSpec(name: "phase", valueName: "PHASE", help: "prepare, promote, or both at once (default both)",
+                       allowedValues: ["prepare", "promote", "both"]),
+            OptionSpec(name: "accept-for", valueName: "SECONDS",
+                       help: "how long the old secret still verifies after promote (default 86700: the longest default "
+                           + "challenge lifetime plus the presentation grace)"),
+        ],
+        details: """
+        The current secret makes challenge ids and bound offers; other lines of the file are secrets
+        still accepted. With several gates: --phase prepare (adds the next secret, accepted but not yet
+        used), copy the file to every gate and restart each; then --phase promote (the next secret makes
+        ids, the old one verifies for --accept-for seconds), copy and restart again. Nothing presented
+        in between is refused. Restart the gate to load the file; secrets are never printed.
+        """,
+        run: { arguments in try runRotateChallenge(arguments) }
+    )
+
+    private static func runRotateChallenge(_ arguments: ParsedArguments) throws -> ExitCode {
+        let data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
+        let acceptText = arguments.value("accept-for") ?? "86700"
+        guard let acceptFor = Int(acceptText), (0...2_592_000).contains(acceptFor) else {
+            throw CommandFailure.usage("--accept-for must be a number of seconds from 0 to 2592000")
+        }
+        var set = try data.challengeKeySet()
+        let phase = arguments.value("phase") ?? "both"
+        if phase == "prepare" || phase == "both" { set = set.prepared(try SecureRandom.bytes(count: 32)) }
+        if phase == "promote" || phase == "both" {
+            set = set.promoted(fresh: try SecureRandom.bytes(count: 32), now: Date(), acceptFor: TimeInterval(acceptFor))
+        }
+        try data.saveChallengeKeySet(set)
+        let next = set.accepted.contains(where: \.isNext) ? ", 1 next" : ""
+        print("payrail: \(data.url.path)/challenge-secret: 1 current\(next), \(set.accepted.filter { !$0.isNext }.count) retired; "
+              + "copy it to every gate and restart them")
+        return .success
+    }
 
     static let generate = CommandSpec(
         path: ["keys", "generate"],

@@ -204,7 +204,9 @@ struct ServeStorage {
     static func open(_ arguments: ParsedArguments, location: StoreLocation, macaroonRootKey needsMacaroonRootKey: Bool) async throws -> ServeStorage {
         let data = try ServeDataDirectory(path: arguments.value("data") ?? ".payrail")
         let keys = try data.receiptKeys(folder: arguments.value("keys").map { URL(fileURLWithPath: $0, isDirectory: true) })
-        let keyring = try ChallengeIDKeyring(currentSecret: try data.challengeSecret())
+        let secrets = try data.challengeKeySet()
+        let keyring = try ChallengeIDKeyring(currentSecret: secrets.current,
+                                             retiredSecrets: secrets.accepted.map { ($0.secret, $0.acceptUntil) })
         let rootKey = needsMacaroonRootKey ? try data.macaroonRootKey() : nil
         let resolved: StoreLocation
         if case .sqlite(let path, let busy) = location, arguments.value("db") == nil {

@@ -131,10 +131,8 @@ public struct ServeDataDirectory: Sendable {
     public func challengeSecret() throws(ServeSetupError) -> [UInt8] {
         let file = url.appendingPathComponent("challenge-secret")
         if let text = try? String(contentsOf: file, encoding: .utf8) {
-            guard let secret = try? Base64URL.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), secret.count >= 32 else {
-                throw ServeSetupError("\(file.path) is not a base64url secret of at least 32 bytes: move it away to make a new one")
-            }
-            return secret
+            // The first line is the current secret; later ones are other accepted secrets (ChallengeKeySet).
+            return try ChallengeKeySet.parse(text, file: file.path).current
         }
         let secret: [UInt8]
         do { secret = try SecureRandom.bytes(count: 32) } catch { throw ServeSetupError("no randomness for the challenge secret: \(error)") }
@@ -239,6 +237,11 @@ public struct ServeDataDirectory: Sendable {
         } catch {
             throw ServeSetupError("cannot write \(url.path): \(error.localizedDescription)")
         }
+    }
+
+    /// Replaces a file atomically with `data` at `mode`.
+    static func replaceFile(_ url: URL, with data: Data, mode: mode_t) throws(ServeSetupError) {
+        try replace(url, with: data, mode: mode)
     }
 
     private static func replace(_ url: URL, with data: Data, mode: mode_t) throws(ServeSetupError) {

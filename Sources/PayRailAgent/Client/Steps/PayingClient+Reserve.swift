@@ -67,8 +67,16 @@ extension PayingClient {
     /// satoshi budget (rounded up) when only satoshis are budgeted, so one budget covers both units
     /// Lightning prices come in, instead of two budgets each as large.
     func budgetAmount(_ total: Money) async -> Money {
-        guard total.unit == .msat else { return total }
         let limits = await configuration.governor.limits
+        // An offer in a unit the owner set no budget for is budgeted in the policy's unit, converted
+        // through the owner's rate table, rounded up (the negotiator ranked it the same way); with no
+        // rate it stays as it is and the governor refuses it.
+        let policy = configuration.negotiator.policy
+        if total.unit != .msat, limits.limit(for: total.unit) == nil, limits.limit(for: policy.unit) != nil,
+           let converted = try? policy.exchangeRates.convert(total, to: policy.unit, at: Date()) {
+            return converted
+        }
+        guard total.unit == .msat else { return total }
         guard limits.limit(for: .msat) == nil, limits.limit(for: .sat) != nil else { return total }
         let sats = total.amount / 1000 + (total.amount % 1000 == 0 ? 0 : 1)
         return (try? Money(amount: sats, unit: .sat)) ?? total
