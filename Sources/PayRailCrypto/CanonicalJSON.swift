@@ -177,7 +177,12 @@ enum JCSWriter {
             output.append(UInt8(ascii: "{"))
             // RFC 8785 section 3.2.3: compare names as arrays of UTF-16 code units, not scalars or UTF-8
             // (they differ for characters above U+FFFF versus U+E000...U+FFFF).
-            let sorted = members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+            // Below U+E000 UTF-8 byte order is UTF-16 order, and UTF-8 is what a native string holds:
+            // compare it directly unless a name has a code point at or above U+E000 (lead byte 0xEE+).
+            let plain = members.keys.allSatisfy { $0.utf8.allSatisfy { $0 < 0xEE } }
+            let sorted = plain
+                ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                : members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
             for (index, member) in sorted.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(member.key, into: &output)
@@ -236,6 +241,9 @@ enum ECMAScriptNumber {
     static func format(_ value: Double) -> String? {
         guard value.isFinite else { return nil }
         if value == 0 { return "0" }  // covers -0, which ECMAScript prints as "0"
+        // Whole numbers below 2^53 print as their digits (ECMA-262: k <= n <= 21, no exponent); the
+        // integer conversion is exact there, and far cheaper than taking the double apart.
+        if value.magnitude < 9_007_199_254_740_992, value.rounded(.towardZero) == value { return String(Int64(value)) }
 
         // Swift's description yields the shortest digits that round-trip (closest to the exact value),
         // which is what ECMA-262 requires; only the layout differs, so extract digits and exponent.
