@@ -133,7 +133,8 @@ public enum StripeError: Error, Sendable, Hashable, CustomStringConvertible {
             switch error.retry {
             case .newPaymentMethod:
                 let why = error.declineCode ?? error.code ?? "declined"
-                return RailError(.declined, "\(operation): the card was declined (\(why)); \(error.description)", rail: rail)
+                return RailError(.declined, "\(operation): the card was declined (\(why)); \(error.description)", rail: rail,
+                                 declineCode: error.declineCode)
             case .never:
                 return RailError(StripeRailCodes.idempotencyError, "\(operation): \(error.description): one Idempotency-Key was reused with other parameters (a PayRail bug)", retry: .unsafe, rail: rail)
             case .sameKey:

@@ -139,7 +139,7 @@ extension StripePayeeRail {
             throw RailError(.declined, "the card requires authentication (3-D Secure), which an agent cannot complete; the PaymentIntent was cancelled", rail: id)
         case "requires_payment_method" where intent.lastPaymentErrorCode != nil:
             let code = intent.lastPaymentErrorDeclineCode ?? intent.lastPaymentErrorCode ?? "declined"
-            throw RailError(.declined, "the card was declined (\(code))", rail: id)
+            throw RailError(.declined, "the card was declined (\(code))", rail: id, declineCode: intent.lastPaymentErrorDeclineCode)
         case "canceled":
             throw RailError(.expired, "the PaymentIntent was cancelled", rail: id)
         default:

@@ -112,13 +112,23 @@ public struct RailError: Error, Hashable, Sendable, CustomStringConvertible {
     public let retry: RetryAdvice
     /// The rail that failed, when known.
     public let rail: RailID?
+    /// For a `.declined` card, the issuer's reason as the processor names it (Stripe's
+    /// `decline_code`, such as `insufficient_funds`): what the payer needs to pick another card.
+    /// Only a short token of lowercase letters, digits and `_` is kept (it may reach the wire).
+    public let declineCode: String?
 
     /// Creates an error; `retry` defaults to the code's `defaultAdvice`.
-    public init(_ code: Code, _ reason: String, retry: RetryAdvice? = nil, rail: RailID? = nil) {
+    public init(_ code: Code, _ reason: String, retry: RetryAdvice? = nil, rail: RailID? = nil, declineCode: String? = nil) {
         self.code = code
         self.reason = reason
         self.retry = retry ?? code.defaultAdvice
         self.rail = rail
+        self.declineCode = declineCode.flatMap { text in
+            let bytes = text.utf8
+            let token = !bytes.isEmpty && bytes.count <= 64
+                && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
+            return token ? text : nil
+        }
     }
 
     /// `<rail> <code>: <reason>; <next step>; <retry advice>`.

@@ -133,3 +133,45 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
         }
     }
 }
+
+/// A rail whose card was declined by the issuer: the fake rail's offers, every settle refused with
+/// a decline code (as Stripe's `decline_code` comes back).
+final class DecliningRail: PayeeRail, @unchecked Sendable {
+    private let inner: FakePayeeRail
+    let declineCode: String
+    init(_ inner: FakePayeeRail, declineCode: String) {
+        self.inner = inner
+        self.declineCode = declineCode
+    }
+    var id: RailID { inner.id }
+    var capabilities: RailCapabilities { inner.capabilities }
+    func prepare(_ charge: Charge) async throws(RailError) -> Offer { try await inner.prepare(charge) }
+    func settle(_ credential: Credential, for offer: Offer) async throws(RailError) -> Settlement {
+        throw RailError(.declined, "the card was declined", rail: id, declineCode: declineCode)
+    }
+}
+
+@Suite("A decline tells the payer the issuer's decline code, in a fresh challenge") struct DeclineCodeTests {
+    @Test("the Payment scheme and plain problems carry the decline code; x402 says only declined (card binding §8.2); a code that is not a short token is dropped",
+          arguments: [PaymentDialect.payment, .plain, .x402])
+    func declineCodeOnTheWire(_ dialect: PaymentDialect) async throws {
+        let world = try await GateWorld.make()
+        var configuration = world.configuration
+        configuration.rails = [DecliningRail(world.payee, declineCode: "insufficient_funds")]
+        let gate = Gate(configuration: configuration)
+        let (_, reading) = try await world.challenge(gate: gate)
+        let read = try world.offer(reading, dialect)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        let answer = try #require(await gate.handle(world.request("/premium", fields)).response)
+        #expect(answer.status == 402)
+        let wire = String(decoding: answer.body, as: UTF8.self) + answer.headers.map { $0.value }.joined(separator: " ")
+        let decoded = answer.headers[X402HeaderName.paymentRequired].flatMap { try? X402Codec.decodePaymentRequired($0) }
+        let x402Error = decoded?.error ?? ""
+        if dialect == .x402 {
+            #expect(!wire.contains("insufficient_funds") && !x402Error.contains("insufficient_funds"), "\(wire)")
+        } else {
+            #expect(wire.contains("decline code insufficient_funds"), "\(wire)")
+        }
+        #expect(RailError(.declined, "x", declineCode: "bad code\" <script>").declineCode == nil)
+    }
+}

@@ -157,8 +157,12 @@ extension Gate {
             case .authenticationRequired: .paymentActionRequired
             default: offer.rail == .lightning ? .Lightning.invalidPreimage : .verificationFailed
             }
-            throw GateRefusal(credential: type, detail: "the payment was refused (\(error.code)): \(error.code.nextStep)", logReason: "settle-\(error.code)",
-                              challengeID: paid.record.id)
+            // The issuer's decline code tells the payer what to fix (another card, more funds). x402's
+            // card binding asks for a bare decline on the wire (scheme_auth_capture_card.md §8.2:
+            // decline reasons help card testing), so it is left out there.
+            let decline = paid.dialect == .x402 ? nil : error.declineCode.map { ", decline code \($0)" }
+            throw GateRefusal(credential: type, detail: "the payment was refused (\(error.code)\(decline ?? "")): \(error.code.nextStep)",
+                              logReason: "settle-\(error.code)", challengeID: paid.record.id)
         }
     }
 
