@@ -172,14 +172,16 @@ public struct GateDialectContext: Sendable {
         self.health = health
     }
 
-    /// The record of the first of `keys` that names a stored challenge, or `nil`.
+    /// The record of the first of `keys` that names a challenge: a bound offer key (checked by its MAC,
+    /// never read from the store: it carries its challenge) or a stored one; `nil` when none does.
     public func keyRecord(_ keys: [String]) async throws(GateRefusal) -> ChallengeRecord? {
         let store = configuration.store
-        let stored = try await self.store { () async throws(StoreError) -> ChallengeRecord? in
-            for key in keys { if let record = try await store.challenge(id: key) { return record } }
-            return nil
+        for key in keys {
+            if let bound = boundChallenge(forKey: key) { return bound.keyRecord }
+            let stored = try await self.store { () async throws(StoreError) in try await store.challenge(id: key) }
+            if let stored { return stored }
         }
-        return stored ?? keys.lazy.compactMap { boundChallenge(forKey: $0)?.keyRecord }.first
+        return nil
     }
 
     /// The consumption of the challenge the first known of `keys` was issued for, or `nil` when no

@@ -78,14 +78,14 @@ extension Gate {
                           challengeID: lookup.echoedChallengeID)
     }
 
-    /// The stored challenge, or the one a bound offer key carries (a stateless 402 stored none).
+    /// The challenge a bound offer key carries (read from the key, not the store: a stateless 402
+    /// stored none), else the stored one.
     private func challengeRecord(_ challengeID: String, keyRecord: ChallengeRecord,
                                  context: GateDialectContext) async throws(GateRefusal) -> ChallengeRecord? {
-        if let stored = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) }) {
-            return stored
+        if let bound = context.boundChallenge(forKey: keyRecord.id) {
+            return bound.challenge.id == challengeID ? bound.challenge : nil
         }
-        guard let bound = context.boundChallenge(forKey: keyRecord.id), bound.challenge.id == challengeID else { return nil }
-        return bound.challenge
+        return try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: challengeID) })
     }
 
     /// What every dialect's credential must satisfy: this resource and body, and, unless the
