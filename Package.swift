@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "PayRailPaywall", targets: ["PayRailPaywall"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
         .library(name: "PayRailAgent", targets: ["PayRailAgent"]),
+        .library(name: "PayRailMCP", targets: ["PayRailMCP"]),
+        .library(name: "PayRailMCPPayments", targets: ["PayRailMCPPayments"]),
         .library(name: "FakeRail", targets: ["FakeRail"]),
         .library(name: "Bolt11", targets: ["Bolt11"]),
         .library(name: "LightningRail", targets: ["LightningRail"]),
@@ -77,6 +79,14 @@ let package = Package(
             path: "Sources/PayRailPaywall"
         ),
         .target(name: "PayRail", path: "Sources/PayRail"),
+        // The Model Context Protocol (JSON-RPC, lifecycle, tools) over stdio and Streamable HTTP.
+        .target(name: "PayRailMCP", dependencies: ["PayRailCrypto", "PayRailHTTP"], path: "Sources/PayRailMCP"),
+        // Paid MCP tools: the gate behind a tools/call, and the paying client in front of one.
+        .target(
+            name: "PayRailMCPPayments",
+            dependencies: ["PayRailMCP", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailServer", "PayRailAgent"],
+            path: "Sources/PayRailMCPPayments"
+        ),
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto", "Bolt11"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
