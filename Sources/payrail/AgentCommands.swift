@@ -120,6 +120,25 @@ enum AgentCommands {
     /// several mistakes gets, and that a bad `--rail` is found only after the ledger file exists.
     private static func runFetch(_ arguments: ParsedArguments) async throws -> ExitCode {
         let request = try paidRequest(arguments)
+        let agent = try await payingAgent(arguments)
+        startWatchdog(after: agent.bounds.limits.maxCallDuration)
+        return try await send(request, with: agent.client, asJSON: arguments.flag("json"), explain: agent.explain)
+    }
+
+    /// A paying client as the budget, wallet and rail flags of `payrail fetch` describe it (shared by
+    /// `payrail mcp call` and `payrail mcp bridge`).
+    struct PayingAgent: Sendable {
+        let client: PayingClient
+        let explain: ExplainedSkips?
+        let bounds: FetchBounds
+        /// `--max`: the most one call may cost.
+        let maximum: Money
+    }
+
+    /// Reads the limits, opens the wallet (creating it on first use), makes one wallet per rail, then
+    /// the client. Keep that order: it decides which error a command line with several mistakes gets,
+    /// and that a bad `--rail` is found only after the ledger file exists.
+    static func payingAgent(_ arguments: ParsedArguments, extraEvents: (@Sendable (PayingClientEvent) -> Void)? = nil) async throws -> PayingAgent {
         let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")
         let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
         let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
@@ -137,16 +156,23 @@ enum AgentCommands {
         fetchPolicy.minimumExpiryLeft = bounds.minExpiry
         let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
         let explain = arguments.flag("explain") ? ExplainedSkips(walletRails: Set(negotiator.wallets.rails)) : nil
+        let printing = eventHandler(verbose: arguments.flag("verbose"), explain: explain)
+        let onEvent: (@Sendable (PayingClientEvent) -> Void)?
+        switch (printing, extraEvents) {
+        case (let first?, let second?): onEvent = { event in first(event); second(event) }
+        case (let first?, nil): onEvent = first
+        case (nil, let second?): onEvent = second
+        case (nil, nil): onEvent = nil
+        }
         let client = PayingClient(configuration: PayingClientConfiguration(
             negotiator: negotiator, governor: governor, limits: bounds.limits,
-            onEvent: eventHandler(verbose: arguments.flag("verbose"), explain: explain),
+            onEvent: onEvent,
             onLedgerWriteFailure: { failure in
                 // Said on stderr whatever the verbosity: it changes what the next run will find (a
                 // spend left pending or still reserved). The line names no credential.
                 FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
             }))
-        startWatchdog(after: bounds.limits.maxCallDuration)
-        return try await send(request, with: client, asJSON: arguments.flag("json"), explain: explain)
+        return PayingAgent(client: client, explain: explain, bounds: bounds, maximum: maximum)
     }
 
     /// What `--explain` adds to the negotiation: the challenges of the last 402 the reader skipped
@@ -204,7 +230,7 @@ enum AgentCommands {
 
     /// A last resort if the call does not end by itself soon after `--max-time` (a wallet that never
     /// answers): exit 4, since a payment may be pending; the next run finishes it without paying twice.
-    private static func startWatchdog(after limit: Duration) {
+    static func startWatchdog(after limit: Duration) {
         Task.detached {
             try? await Task.sleep(for: limit + .seconds(30))
             FileHandle.standardError.write(Data(("payrail: --max-time passed and the call did not stop; anything paid stays pending "
