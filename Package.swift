@@ -205,6 +205,14 @@ let package = Package(
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
         .testTarget(
+            name: "PayRailMCPPaymentsTests",
+            dependencies: [
+                "PayRailMCPPayments", "PayRailMCP", "PayRailServer", "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire",
+                "PayRailStore", "PayRailReceipts", "FakeRail", "PayRailTestPeers",
+            ],
+            path: "Tests/PayRailMCPPaymentsTests"
+        ),
+        .testTarget(
             name: "PayRailCLITests",
             dependencies: [
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
