@@ -215,6 +215,14 @@ let package = Package(
             path: "Tests/PayRailMCPTests", exclude: ["Peers"]
         ),
         .testTarget(
+            name: "PayRailMCPPaymentsTests",
+            dependencies: [
+                "PayRailMCPPayments", "PayRailMCP", "PayRailServer", "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire",
+                "PayRailStore", "PayRailReceipts", "FakeRail", "PayRailTestPeers",
+            ],
+            path: "Tests/PayRailMCPPaymentsTests"
+        ),
+        .testTarget(
             name: "PayRailCLITests",
             dependencies: [
                 "payrail", "PayRailServer", "PayRailHTTP", "PayRailStore", "PayRail", "PayRailWire", "PayRailReceipts", "LightningRail",
