@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
                 "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail", "PayRailPostgres",
+                "PayRailMCP", "PayRailMCPPayments",
             ],
             path: "Sources/payrail"
         ),

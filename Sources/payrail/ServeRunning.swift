@@ -32,7 +32,10 @@ struct ServeExtraRoute: Sendable {
 }
 
 /// A started gate and its HTTP server, until `stop`.
-struct ServeRunning {
+///
+/// `@unchecked`: every member is Sendable but the signal sources, which Dispatch makes safe to use
+/// from any thread and which are only kept alive here.
+struct ServeRunning: @unchecked Sendable {
     let gate: Gate
     /// The bound origin (`http://127.0.0.1:PORT`).
     let origin: String
