@@ -204,6 +204,16 @@ let package = Package(
             path: "Tests/StripeRailTests", exclude: ["Fixtures", "Peers"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),
+        // Test-only: a small MCP server (echo, slow with progress, ask with elicitation) on stdio or HTTP,
+        // started by the MCP tests and by the official Python SDK's client.
+        .executableTarget(
+            name: "mcp-test-server", dependencies: ["PayRailMCP", "PayRailHTTP", "PayRailCrypto"], path: "Tests/MCPTestServer"
+        ),
+        .testTarget(
+            name: "PayRailMCPTests",
+            dependencies: ["PayRailMCP", "PayRailHTTP", "PayRailCrypto", "PayRailTestPeers", "mcp-test-server"],
+            path: "Tests/PayRailMCPTests", exclude: ["Peers"]
+        ),
         .testTarget(
             name: "PayRailMCPPaymentsTests",
             dependencies: [
