@@ -152,6 +152,30 @@ struct MCPCommandTests {
         #expect(spends.first?["state"] as? String == "committed")
     }
 
+    @Test("the upstream MCP server dies mid-call after the payment: the caller gets the result once the upstream is back, paid once")
+    func upstreamCrashAfterPayment() throws {
+        let scratch = try temporaryDirectory()
+        let data = scratch.appendingPathComponent("data")
+        let marker = scratch.appendingPathComponent("crashed.marker")
+        let fragile = PythonPeer.packageRoot.appendingPathComponent("Tests/PayRailCLITests/Fixtures/mcp/fragile_server.py")
+        let upstream = "'\(try PythonPeer.interpreter().path)' '\(fragile.path)' '\(marker.path)'"
+        let proxy = "'\(PayRail.binary.path)' mcp proxy --price tool:fragile=10sat --upstream-command \"\(upstream)\" --data '\(data.path)'"
+        let wallet = scratch.appendingPathComponent("wallet.sqlite").path
+        let call = try PayRail.run(["mcp", "call", "--command", proxy, "fragile", "--args", #"{"text":"hello"}"#,
+                                    "--fake-payer", data.appendingPathComponent("fake-payer.json").path, "--wallet", wallet,
+                                    "--max", "10sat", "--json"])
+        #expect(FileManager.default.fileExists(atPath: marker.path), "the upstream crashed mid-call")
+        #expect(call.status == 0, "\(call.stdout) \(call.stderr)")
+        let answer = try lastJSON(call)
+        let content = (answer["result"] as? [String: Any])?["content"] as? [[String: Any]]
+        #expect(content?.first?["text"] as? String == "survived: hello", "\(answer)")
+        #expect((answer["payment"] as? [String: Any])?["amount"] as? String == "10sat")
+
+        let ledger = try PayRail.run(["ledger", "--wallet", wallet, "--json"])
+        let spends = (try lastJSON(ledger)["spends"] as? [[String: Any]]) ?? []
+        #expect(spends.count == 1 && spends.first?["state"] as? String == "committed", "paid once: \(ledger.stdout)")
+    }
+
     @Test("the SDK's client as a host drives payrail mcp bridge to an HTTP proxy over an HTTP upstream: approval asked, paid once")
     func bridgeDrivenBySDKHost() async throws {
         let port = try await freePort()
