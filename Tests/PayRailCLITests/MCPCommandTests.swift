@@ -171,9 +171,19 @@ struct MCPCommandTests {
         #expect(content?.first?["text"] as? String == "survived: hello", "\(answer)")
         #expect((answer["payment"] as? [String: Any])?["amount"] as? String == "10sat")
 
+        // A priced call's credential (in _meta) never reaches the upstream; only what the caller meant for it.
+        let seen = try PayRail.run(["mcp", "call", "--command", proxy.replacingOccurrences(of: "tool:fragile", with: "tool:meta_seen"),
+                                    "meta_seen", "--fake-payer", data.appendingPathComponent("fake-payer.json").path,
+                                    "--wallet", wallet, "--max", "10sat", "--json"])
+        #expect(seen.status == 0, "\(seen.stderr)")
+        let seenAnswer = try lastJSON(seen)
+        #expect((seenAnswer["payment"] as? [String: Any])?["amount"] as? String == "10sat")
+        let names = ((seenAnswer["result"] as? [String: Any])?["content"] as? [[String: Any]])?.first?["text"] as? String
+        #expect(names == "[]", "the upstream saw these _meta members: \(names ?? "nothing")")
+
         let ledger = try PayRail.run(["ledger", "--wallet", wallet, "--json"])
         let spends = (try lastJSON(ledger)["spends"] as? [[String: Any]]) ?? []
-        #expect(spends.count == 1 && spends.first?["state"] as? String == "committed", "paid once: \(ledger.stdout)")
+        #expect(spends.count == 2 && spends.allSatisfy { $0["state"] as? String == "committed" }, "paid once each: \(ledger.stdout)")
     }
 
     @Test("the SDK's client as a host drives payrail mcp bridge to an HTTP proxy over an HTTP upstream: approval asked, paid once")
