@@ -209,7 +209,11 @@ public struct MCPPriceLie: Hashable, Sendable, CustomStringConvertible {
     /// at most the advertised amount in the advertised unit.
     static func check(_ offer: Offer, tool: String, advertised: JSONValue) -> MCPPriceLie? {
         let limit = amount(advertised, rail: offer.rail)
-        guard let limit, limit.unit == offer.amount.unit, offer.amount.amount <= limit.amount else {
+        // The same price may be told in another unit of fixed rate (x402 prices Lightning in msat where
+        // tools/list says sat): compared in the offer's unit, the advertised limit rounded down, so a
+        // conversion never lets a higher price through. Units without a fixed rate never compare.
+        guard let limit, let comparable = try? limit.converted(to: offer.amount.unit, rounding: .down),
+              offer.amount.amount <= comparable.amount else {
             return MCPPriceLie(tool: tool, advertised: limit, asked: offer.amount, rail: offer.rail)
         }
         return nil

@@ -10,12 +10,15 @@ final class MCPProxyProcess: @unchecked Sendable {
     private(set) var endpoint = ""
 
     /// Starts `payrail mcp proxy --listen http://127.0.0.1:0 --data DIR` plus `extra`.
-    init(_ extra: [String], data existing: URL? = nil) throws {
+    init(_ extra: [String], data existing: URL? = nil, environment: [String: String] = [:]) throws {
         data = try existing ?? temporaryDirectory().appendingPathComponent("data")
         stderrFile = data.deletingLastPathComponent().appendingPathComponent("proxy-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         process.executableURL = PayRail.binary
         process.arguments = ["mcp", "proxy", "--listen", "http://127.0.0.1:0", "--data", data.path] + extra
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: stderrFile)
