@@ -5,7 +5,9 @@ import PayRailCrypto
 import PayRailHTTP
 import PayRailMCP
 import PayRailServer
+import PayRailAgent
 import PayRailTestPeers
+import PayRailWire
 import Testing
 @testable import PayRailMCPPayments
 
@@ -210,4 +212,38 @@ final class PythonMCPServerPeer: Sendable {
 /// A failure of this suite's own setup.
 struct InteropFailure: Error, CustomStringConvertible {
     let description: String
+}
+
+/// Our own pair over a real transport: `PayingMCPClient` over `MCPClient` (Streamable HTTP) paying
+/// `MCPPaywall` behind `MCPStreamableHTTPServer`, in both transports' dialects.
+@Suite("Paid tools over Streamable HTTP, PayRail on both ends (issue 19)", .serialized)
+struct PaidToolsOverHTTPTests {
+    @Test("Payment and x402 credentials travel in _meta over Streamable HTTP; results, receipts and prices come back")
+    func paidOverStreamableHTTP() async throws {
+        let world = try await MCPWorld()
+        let server = MCPServer(info: MCPImplementation(name: "payrail-paid-tools", version: "1"), provider: world.tools,
+                               middleware: [world.paywall], diagnostics: { _ in })
+        let endpoint = MCPStreamableHTTPServer(server: server)
+        let http = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0, diagnostics: { _ in }), handler: endpoint.handler)
+        let port = try http.start()
+        defer { Task { await http.shutdown(grace: .seconds(1)) } }
+        let url = try #require(URL(string: "http://127.0.0.1:\(port)/mcp"))
+
+        for dialects in [[PaymentDialect.payment], [PaymentDialect.x402]] {
+            let mcp = MCPClient(transport: MCPStreamableHTTPClientTransport(url: url))
+            try await mcp.connect()
+            let (client, governor) = try world.payingClient(dialects: dialects, caller: mcp)
+            let tools = try await client.listTools()
+            #expect(tools.first { $0.name == "search" }?.meta["payrail/price"]?["amount"]?.text == "10")
+            let paid = try await client.callTool(name: "search", arguments: ["q": .string(dialects[0].rawValue)])
+            await mcp.close()
+            #expect(paid.outcome.firstText == "results for \(dialects[0].rawValue)")
+            #expect(paid.payment?.dialect == dialects[0])
+            if case .verified = paid.payment?.receiptCheck {} else { Issue.record("the receipt must verify: \(String(describing: paid.payment))") }
+            #expect(try await governor.ledger().map(\.state) == [.committed])
+        }
+        #expect(world.tools.count("search") == 2)
+        #expect(await world.balance("merchant") == 20)
+        #expect(await world.balance("agent") == 980)
+    }
 }
