@@ -101,9 +101,11 @@ struct MCPPaywallTests {
         let other = try await world.caller.callTool(name: "search", arguments: ["q": .string("rust")], meta: credentialMeta)
         #expect(other.error?.code == -32043 || other.error?.code == -32042)
         #expect(world.tools.count("search") == 1)
-        // Other _meta members (a progress token) do not make a retry look like another credential.
+        // Other _meta members (a progress token, a tracing member) do not make a retry look like
+        // another credential: the single-use hash covers the tool, the arguments and the credential only.
         var withProgress = credentialMeta
         withProgress["progressToken"] = .string("p-1")
+        withProgress["io.example/trace"] = .string("retry-2")
         let retried = try await world.caller.callTool(name: "search", arguments: ["q": .string("swift")], meta: withProgress)
         #expect(retried == paid.outcome)
         #expect(world.tools.count("search") == 1)
