@@ -127,6 +127,10 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
     public func classify(_ answer: PaymentAnswer, presented: Bool) -> PaymentAnswerKind {
         let receipt = answer.headers[PlainReceipt.fieldName]
         guard presented else { return answer.status == 402 ? .challenged : .served(receipt: receipt) }
+        if answer.status == 409, MCPAnswerMapping.problemSlug(answer.body) == "idempotency-conflict" {
+            // The server holds another payment under this payment id: presenting again cannot help.
+            return .conflict
+        }
         switch answer.status {
         case 400, 402, 403:
             return .refused(detail: MCPAnswerMapping.detail(answer.body))

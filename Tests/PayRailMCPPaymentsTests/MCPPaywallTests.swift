@@ -188,3 +188,32 @@ struct MCPPaywallTests {
         return try MCPPaymentTransport.meta(presenting: try offer.credentialFields(for: credential))
     }
 }
+
+/// x402's `payment-identifier` over MCP: the same payment under its identifier replays, another
+/// payment under the same identifier is a conflict the payer cannot retry away.
+@Suite("MCP paywall: x402 payment identifiers in _meta (issue 19)", .serialized)
+struct MCPPaymentIdentifierTests {
+    @Test("a second payment reusing a paid call's x402 payment identifier is refused as a conflict and not granted")
+    func identifierReusedByAnotherPayment() async throws {
+        let world = try await MCPWorld()
+        let (client, _) = try world.payingClient(dialects: [.x402])
+        _ = try await client.callTool(name: "search", arguments: ["q": .string("a")], paymentID: "mcp-identifier-0001")
+        let first = try #require(world.caller.sentMetas.last?["x402/payment"])
+        #expect(first["extensions"]?["payment-identifier"] != nil)
+
+        // Another payment (another challenge, paid again) presented under the same identifier.
+        let challenge = try await world.caller.callTool(name: "search", arguments: ["q": .string("a")], meta: [:])
+        let answer = MCPAnswerMapping.answer(challenge)
+        let reading = PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: [], receivedAt: world.clock.now())
+        let offer = try #require(reading.offers.first { $0.dialect == .x402 })
+        let credential = try await world.payer.pay(offer.offer)
+        let fields = try offer.credentialFields(for: credential, paymentIdentifier: try X402PaymentIdentifier("mcp-identifier-0001"))
+        let meta = try MCPPaymentTransport.meta(presenting: fields)
+        let outcome = try await world.caller.callTool(name: "search", arguments: ["q": .string("a")], meta: meta)
+        #expect(outcome.error?.data?["httpStatus"] == .number(409))
+        let kind = MCPPaymentTransport(caller: world.caller).classify(MCPAnswerMapping.answer(outcome), presented: true)
+        #expect(kind == .conflict)
+        #expect(world.tools.count("search") == 1)
+        #expect(await world.balance("merchant") == 10)  // refused before the rail: the second voucher is never redeemed
+    }
+}
