@@ -21,9 +21,12 @@ public final class PayingMCPClient: Sendable {
 
     /// Creates a client over `caller`.
     ///
-    /// - Parameter server: a name for the remote in the ledger and price memory (`mcp://<server>/…`).
-    public init(caller: any MCPToolCaller, configuration: PayingClientConfiguration, server: String = "mcp-server") {
-        self.transport = MCPPaymentTransport(caller: caller, server: server)
+    /// - Parameters:
+    ///   - server: a name for the remote in the ledger and price memory (`mcp://<server>/…`).
+    ///   - bindingServer: the URI x402 `lnbtc` invoices must bind, when known (`MCPPaymentTransport`).
+    public init(caller: any MCPToolCaller, configuration: PayingClientConfiguration, server: String = "mcp-server",
+                bindingServer: String? = nil) {
+        self.transport = MCPPaymentTransport(caller: caller, server: server, bindingServer: bindingServer)
         self.payingClient = PayingClient(configuration: configuration, transport: transport)
     }
 

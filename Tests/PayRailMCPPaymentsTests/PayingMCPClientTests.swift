@@ -60,6 +60,16 @@ struct PayingMCPClientTests {
         #expect(await world.balance("merchant") == 10)
     }
 
+    @Test("a paywall answering with x402's tool-result binding (isError + PaymentRequired) is read and paid over x402")
+    func paysX402ToolResultBinding() async throws {
+        let world = try await MCPWorld(unpaidAnswer: .x402ToolResult)
+        let (client, _) = try world.payingClient()
+        let paid = try await client.callTool(name: "search", arguments: ["q": .string("b")])
+        #expect(paid.outcome.firstText == "results for b")
+        #expect(paid.payment?.dialect == .x402)
+        #expect(await world.balance("merchant") == 10)
+    }
+
     @Test("a free tool is called once and nothing is paid")
     func freeTool() async throws {
         let world = try await MCPWorld()
