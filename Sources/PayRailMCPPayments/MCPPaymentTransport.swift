@@ -36,8 +36,12 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
     /// offer's binding is consistent.
     public let bindingServer: String?
     private let lock = NSLock()
-    private var advertised: [String: JSONValue] = [:]
+    /// Every price each tool was advertised at in this session, each a ceiling (at most
+    /// `maxAdvertisements` per tool: the first ones seen are kept, so a flood of later ones cannot
+    /// push out a low one).
+    private var advertised: [String: Set<JSONValue>] = [:]
     private var lies: [String: MCPPriceLie] = [:]
+    static let maxAdvertisements = 16
 
     /// Creates the transport.
     ///
@@ -58,10 +62,18 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
         return tools
     }
 
-    /// Remembers the prices `tools` advertise (a later list replaces them).
+    /// Remembers the prices `tools` advertise. A ceiling only ever comes down within a session: a
+    /// later list (or a later entry of the same name) without a price, or with a higher one, adds
+    /// nothing a challenge could use, since every remembered price must hold. A tool never advertised
+    /// with a price has no ceiling here; the owner's policy (`--max`, approval) still bounds it.
     public func remember(_ tools: [MCPTool]) {
         lock.withLock {
-            for tool in tools { advertised[tool.name] = tool.meta[MCPPaymentMeta.price] }
+            for tool in tools {
+                guard let price = tool.meta[MCPPaymentMeta.price] else { continue }
+                var known = advertised[tool.name] ?? []
+                if known.count < Self.maxAdvertisements { known.insert(price) }
+                advertised[tool.name] = known
+            }
         }
     }
 
@@ -83,6 +95,11 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
     /// The lie found in the challenge of `paymentID`'s call, if any.
     public func priceLie(forPaymentID paymentID: String) -> MCPPriceLie? {
         lock.withLock { lies[paymentID] }
+    }
+
+    /// Forgets what was noted about `paymentID`'s call once the call is over.
+    func forgetCall(_ paymentID: String) {
+        _ = lock.withLock { lies.removeValue(forKey: paymentID) }
     }
 
     // MARK: - PaymentTransport
@@ -111,9 +128,9 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
         }
         var reading = PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: [], receivedAt: receivedAt,
                                                  expectedRequest: binding)
-        guard let tool = call?.0, let price = lock.withLock({ advertised[tool] }) else { return reading }
+        guard let tool = call?.0, let prices = lock.withLock({ advertised[tool] }), !prices.isEmpty else { return reading }
         for read in reading.offers {
-            guard let lie = MCPPriceLie.check(read.offer, tool: tool, advertised: price) else { continue }
+            guard let lie = prices.lazy.compactMap({ MCPPriceLie.check(read.offer, tool: tool, advertised: $0) }).first else { continue }
             lock.withLock { if let id = request.paymentID { lies[id] = lie } }
             reading.skipped.append(SkippedChallenge(dialect: read.dialect, reason: lie.description))
             reading.offers = []

@@ -44,13 +44,17 @@ public final class PayingMCPClient: Sendable {
     ///   a payment matter) and what was paid.
     /// - Throws: `PayingMCPError`; its `isRetrySafe` says whether the same call may be made again.
     public func callTool(name: String, arguments: [String: JSONValue] = [:], paymentID: String? = nil) async throws(PayingMCPError) -> PaidToolResult {
+        // Every call gets its id here (the caller's, or a fresh one), so what the transport notes about
+        // it (a price above the advertised one) is found again below, and forgotten after.
+        let id = paymentID ?? Self.newPaymentID()
+        defer { transport.forgetCall(id) }
         let request: PaidRequest
-        do { request = try transport.request(tool: name, arguments: arguments, paymentID: paymentID) } catch {
+        do { request = try transport.request(tool: name, arguments: arguments, paymentID: id) } catch {
             throw PayingMCPError(.invalidRequest, error.reason, payment: nil)
         }
         let response: PaidResponse
         do { response = try await payingClient.send(request) } catch {
-            if let id = request.paymentID, let lie = transport.priceLie(forPaymentID: id) {
+            if let lie = transport.priceLie(forPaymentID: id) {
                 throw PayingMCPError(.priceAboveAdvertised, lie.description + "; nothing was paid", payment: error, lie: lie)
             }
             throw PayingMCPError(.payment, error.description, payment: error)
@@ -59,6 +63,14 @@ public final class PayingMCPClient: Sendable {
             throw PayingMCPError(.malformedAnswer, "the answer (status \(response.status)) is not a tool result", payment: nil)
         }
         return PaidToolResult(outcome: outcome, payment: response.payment, negotiation: response.negotiation)
+    }
+}
+
+extension PayingMCPClient {
+    /// A fresh payment id: `mcp_` and 128 random bits, hex.
+    static func newPaymentID() -> String {
+        let bytes = (try? SecureRandom.bytes(count: 16)) ?? Array(UUID().uuidString.utf8.prefix(16))
+        return "mcp_" + bytes.map { String(format: "%02x", $0) }.joined()
     }
 }
 
