@@ -78,12 +78,14 @@ public struct MCPPaywall: MCPToolMiddleware {
         for member in Self.paymentMembers { forwarded.meta[member] = nil }
         guard price(of: call.name) != nil else { return await next(forwarded) }
         let presented = Self.paymentMembers.contains { call.meta[$0] != nil }
-        var decision = await gate.handle(gateRequest(call))
+        let (gate, request) = (self.gate, gateRequest(call))
+        var decision = await Self.shielded { await gate.handle(request) }
         // The same single-use credential after a grant that stored nothing: the gate hands back the
         // grant's receipt, which re-serves the call at no charge; present it now for the caller.
         if case .respond(let response) = decision, response.status == 409,
            let value = response.headers[PlainReceipt.fieldName], case .receiptToken(let token)? = try? PlainReceipt.parse(value) {
-            decision = await gate.handle(gateRequest(call, receiptToken: token))
+            let again = gateRequest(call, receiptToken: token)
+            decision = await Self.shielded { await gate.handle(again) }
         }
         switch decision {
         case .respond(let response):
@@ -107,12 +109,23 @@ public struct MCPPaywall: MCPToolMiddleware {
         case .result(var result):
             for (name, value) in receipts { result.meta[name] = value }
             let body = MCPOutcomeJSON.encode(.result(result))
-            // The grant stands even if the store fails: the receipt then regrants on replay.
-            try? await gate.complete(pass, response: GateResponse(status: 200, headers: HTTPFields([("Content-Type", "application/json")]),
-                                                                body: body))
+            let gate = self.gate
+            let completed = await Self.shielded { () async -> GateError? in
+                do throws(GateError) {
+                    try await gate.complete(pass, response: GateResponse(status: 200, headers: HTTPFields([("Content-Type", "application/json")]),
+                                                                          body: body))
+                    return nil
+                } catch { return error }
+            }
+            // A charge already final stands even if the store fails: the receipt then regrants on
+            // replay. An authorization whose capture failed paid for nothing: the result is withheld.
+            if completed != nil, pass.grant?.settlement.kind.isFinal == false {
+                return .error(MCPGateAnswer.error(GateRefusal.captureFailed.response(), credentialPresented: true))
+            }
             return .result(result)
         case .error(var error):
-            await gate.abandon(pass)
+            let gate = self.gate
+            await Self.shielded { await gate.abandon(pass) }
             var data: [String: JSONValue] = [:]
             switch error.data {
             case .object(let object)?: data = object
@@ -130,6 +143,13 @@ public struct MCPPaywall: MCPToolMiddleware {
 }
 
 extension MCPPaywall {
+    /// Runs money-moving gate work (settle, capture, void, store) in a task the caller's
+    /// cancellation does not reach: a client's `notifications/cancelled`, a dropped connection or a
+    /// closed stdin cancel the tool, never a settlement or a capture half way.
+    static func shielded<Value: Sendable>(_ work: @escaping @Sendable () async -> Value) async -> Value {
+        await Task { await work() }.value
+    }
+
     /// The gate's view of a call: its priced route, its credential's `_meta` (or the receipt token it
     /// presents), the x402 `mcp:1` binding and the digest of its arguments' JCS form.
     func gateRequest(_ call: MCPToolCall, receiptToken: String? = nil) -> GateRequest {

@@ -70,8 +70,14 @@ public enum Paywall {
                     for field in response.headers where field.name.lowercased() != Middleware.requestIDHeader.lowercased() {
                         stored.append(field.name, field.value)
                     }
-                    // The grant stands even if the store fails: the receipt then regrants on replay.
-                    try? await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
+                    do {
+                        try await gate.complete(pass, response: GateResponse(status: response.status.code, headers: stored, body: response.body))
+                    } catch {
+                        // A charge already final stands even if the store fails: the receipt then
+                        // regrants on replay. An authorization whose capture failed paid for nothing:
+                        // the response is withheld (fail closed), nothing was charged.
+                        if pass.grant?.settlement.kind.isFinal == false { return httpResponse(GateRefusal.captureFailed.response()) }
+                    }
                 } else {
                     await gate.abandon(pass)
                 }

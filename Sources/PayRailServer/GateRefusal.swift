@@ -193,6 +193,14 @@ extension GateRefusal {
         detail: "this payment was only authorized and its response was not served; the hold is released, pay a fresh challenge",
         logReason: "authorization-not-captured")
 
+    /// An authorized payment whose capture failed after the resource was produced: the resource is
+    /// withheld (it was not paid for), nothing was charged, and the payer may pay a fresh challenge.
+    public static let captureFailed = GateRefusal(
+        status: 502, slug: "capture-failed", title: "Payment Not Captured",
+        detail: "the payment was authorized but could not be captured, so the response is withheld and nothing was charged; "
+            + "pay a fresh challenge (retrying is safe)",
+        retryAfter: 1, logReason: "capture-failed")
+
     /// The route exists but not for this method (405).
     public static func methodNotAllowed(_ method: String) -> GateRefusal {
         GateRefusal(status: 405, slug: "method-not-allowed", title: "Method Not Allowed", detail: "this route does not take \(method)")
