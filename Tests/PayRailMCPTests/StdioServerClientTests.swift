@@ -10,9 +10,10 @@ final class RawClient: Sendable {
     private let feed: AsyncStream<MCPInbound>.Continuation
     let serving: Task<Void, Never>
 
-    init(_ server: MCPServer) async throws {
+    init(_ server: MCPServer, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) async throws {
         (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
-        let transport = pair.serverTransport
+        let transport = MCPStdioTransport(input: pair.toServer.fileHandleForReading.fileDescriptor,
+                                          output: pair.toClient.fileHandleForWriting.fileDescriptor, messageLimit: messageLimit)
         serving = Task { try? await server.serve(transport) }
         let feed = self.feed
         try await pair.clientTransport.start { feed.yield($0) }
@@ -134,6 +135,37 @@ struct StdioServerClientTests {
         #expect(tools.cancelled.withLock { $0 })
         // The connection still works after the cancellation, and the cancelled call sent no answer.
         #expect(text(of: try await client.callTool(name: "echo", arguments: ["text": .string("still here")], meta: [:])) == "still here")
+        await client.close()
+        pair.closeClientSide()
+        try await serving.value
+    }
+
+    @Test func anOversizedLineIsSkippedAndAnsweredThenTheConnectionGoesOn() async throws {
+        let raw = try await RawClient(TestTools().server(), messageLimit: 256)
+        raw.write(#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""# + String(repeating: "x", count: 100_000) + #""}}"#)
+        guard case .errorResponse(nil, let error) = try await raw.nextMessage() else { Issue.record("no error"); return }
+        #expect(error.code == MCPError.parseError)
+        raw.write(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        #expect(try await raw.nextMessage() == .response(id: .number(2), result: .object([:])))
+        raw.pair.closeClientSide()
+    }
+
+    @Test func aCancelledCallerCancelsTheCallOnTheServer() async throws {
+        let pair = PipePair()
+        let tools = TestTools()
+        let serverTransport = pair.serverTransport
+        let server = tools.server()
+        let serving = Task { try await server.serve(serverTransport) }
+        let client = MCPClient(transport: pair.clientTransport)
+        try await client.connect()
+        let call = Task {
+            try await client.callTool(name: "slow", arguments: ["steps": .number(100), "delayMs": .number(50)], meta: [:])
+        }
+        try await Task.sleep(for: .milliseconds(150))
+        call.cancel()
+        await #expect(throws: MCPTransportError.self) { _ = try await call.value }
+        for _ in 0..<100 where !tools.cancelled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(tools.cancelled.withLock { $0 })
         await client.close()
         pair.closeClientSide()
         try await serving.value

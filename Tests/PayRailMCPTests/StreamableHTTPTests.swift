@@ -84,6 +84,21 @@ struct StreamableHTTPTests {
         #expect(try MCPToolResult(json: result).text == "done")
     }
 
+    @Test func theClientStopsReadingAnAnswerOverItsLimit() async throws {
+        let local = try LocalHTTPServer(TestTools().server())
+        let client = MCPClient(transport: MCPStreamableHTTPClientTransport(url: local.url, messageLimit: 2048))
+        try await client.connect()
+        #expect(text(of: try await client.callTool(name: "echo", arguments: ["text": .string("small")], meta: [:])) == "small")
+        await #expect {
+            _ = try await client.callTool(name: "echo", arguments: ["text": .string(String(repeating: "y", count: 3000))], meta: [:])
+        } throws: { error in
+            guard let error = error as? MCPTransportError else { return false }
+            return error.mayHaveBeenDelivered && error.reason.contains("larger than 2048")
+        }
+        await client.close()
+        await local.http.shutdown(grace: .seconds(1))
+    }
+
     @Test func ourClientOverALoopbackSocket() async throws {
         let tools = TestTools()
         let local = try LocalHTTPServer(tools.server(pageSize: 3))
