@@ -72,6 +72,33 @@ struct InteropTests {
         try peer.stopChecked()
     }
 
+    @Test func anSDKServerBehindOurServerAsUpstream() async throws {
+        let network = try PeerNetworkGuard.prepare()
+        defer { network.remove() }
+        let relay = MCPElicitationRelay()
+        let upstream = MCPClient(
+            transport: try MCPChildProcessTransport(
+                argv: [try PythonPeer.interpreter().path, MCPPeers.server.path, "stdio"],
+                environment: network.environment(MCPChildProcessTransport.defaultEnvironment()), standardError: FileHandle.nullDevice),
+            options: .init(elicitationHandler: relay.handler))
+        try await upstream.connect()
+        let proxy = MCPServer(info: MCPImplementation(name: "python-sdk-peer", version: "1"),
+                              provider: MCPUpstreamToolProvider(client: upstream, relay: relay), diagnostics: { _ in })
+        let pair = PipePair()
+        let proxyTransport = pair.serverTransport
+        let serving = Task { try await proxy.serve(proxyTransport) }
+        let client = MCPClient(transport: pair.clientTransport, options: .init(elicitationHandler: { _ in
+            MCPElicitationResult(action: .accept, content: ["name": .string("Grace")])
+        }))
+        try await client.connect()
+        try await exercise(client, serverName: "python-sdk-peer")
+        await client.close()
+        pair.closeClientSide()
+        try await serving.value
+        await upstream.close()
+        try network.check(peer: "sdk_server.py")
+    }
+
     private func exercise(_ client: MCPClient, serverName: String, streaming: Bool = true) async throws {
         #expect(await client.serverInfo?.name == serverName)
         #expect(await client.protocolVersion == "2025-11-25")

@@ -132,15 +132,15 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
     ///
     /// - Parameters:
     ///   - argv: the program (a path, or a name looked up in `environment`'s `PATH`) and its arguments.
-    ///   - environment: the child's whole environment (nil: this process's environment). Pass only what
-    ///     the server needs: it is another program.
+    ///   - environment: the child's whole environment (nil: ``defaultEnvironment()``, the few variables
+    ///     the official SDKs pass, so this process's secrets do not reach another program by default).
     ///   - standardError: where the child's standard error goes (nil: this process's).
     public init(argv: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil,
                 standardError: FileHandle? = nil, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) throws(MCPTransportError) {
         guard let program = argv.first, !program.isEmpty else {
             throw MCPTransportError(reason: "no program to start", mayHaveBeenDelivered: false)
         }
-        let environment = environment ?? ProcessInfo.processInfo.environment
+        let environment = environment ?? Self.defaultEnvironment()
         guard let executable = Self.resolve(program, path: environment["PATH"]) else {
             throw MCPTransportError(reason: "\(program): no such executable", mayHaveBeenDelivered: false)
         }
@@ -197,6 +197,18 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
             kill(pid, signal)
         }
         for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// The variables a child gets when no environment is given, as the official Python SDK's stdio
+    /// client does (`HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`).
+    public static let inheritedVariables = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"]
+
+    /// This process's values of ``inheritedVariables`` (those that are set).
+    public static func defaultEnvironment() -> [String: String] {
+        let mine = ProcessInfo.processInfo.environment
+        var environment: [String: String] = [:]
+        for name in inheritedVariables { environment[name] = mine[name] }
+        return environment
     }
 
     static func resolve(_ program: String, path: String?) -> URL? {
