@@ -84,6 +84,19 @@ struct StreamableHTTPTests {
         #expect(try MCPToolResult(json: result).text == "done")
     }
 
+    @Test func aSecondRequestWithARunningIdNeverStartsACall() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server())
+        let session = try #require(await post(endpoint, initialize).headers["Mcp-Session-Id"])
+        let slow = #"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","arguments":{"steps":5,"delayMs":40}}}"#
+        async let first = post(endpoint, slow, session: session)
+        try await Task.sleep(for: .milliseconds(60))
+        let second = try message(await post(endpoint, slow, session: session))
+        guard case .errorResponse(.number(9)?, let error) = second else { Issue.record("the duplicate ran"); return }
+        #expect(error.code == MCPError.invalidRequest)
+        guard case .response(.number(9), let result) = try message(await first) else { Issue.record("the first failed"); return }
+        #expect(try MCPToolResult(json: result).text == "done")
+    }
+
     @Test func theClientStopsReadingAnAnswerOverItsLimit() async throws {
         let local = try LocalHTTPServer(TestTools().server())
         let client = MCPClient(transport: MCPStreamableHTTPClientTransport(url: local.url, messageLimit: 2048))
