@@ -25,7 +25,7 @@ struct InteropTests {
         let tools = TestTools()
         let local = try LocalHTTPServer(tools.server())
         defer { Task { [http = local.http] in await http.shutdown(grace: .seconds(1)) } }
-        let answer = try await MCPPeers.runClient(["http", local.url.absoluteString])
+        let answer = try await MCPPeers.runClient(["http", local.url.absoluteString, "--cancel"])
         #expect(answer["protocolVersion"] == .string("2025-11-25"))
         #expect(answer["tools"] == .array([.string("ask"), .string("echo"), .string("fail"), .string("slow")]))
         #expect(answer["echo"] == .string("hello from python"))
@@ -35,6 +35,10 @@ struct InteropTests {
         #expect(answer["ask"] == .string("cannot ask"))
         #expect(answer["askIsError"] == .bool(true))
         #expect(answer["unknown"] == .number(Double(MCPError.invalidParams)))
+        // The SDK gave up on a slow call after 0.3 s: the tool saw its task cancelled (by the SDK's
+        // notifications/cancelled, or at the latest by the DELETE that ends the session).
+        #expect(answer["cancelled"] != .string("completed"))
+        #expect(tools.cancelled.withLock { $0 })
         // The SDK client ended its session with DELETE.
         #expect(local.endpoint.sessionCount == 0)
     }
