@@ -50,6 +50,17 @@ struct StreamableHTTPTests {
         #expect(endpoint.sessionCount == 0)
     }
 
+    @Test func sessionsAreBoundedAndIdleOnesExpire() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server(),
+                                               options: .init(maxSessions: 1, sessionIdleTimeout: .milliseconds(200)))
+        let first = try #require(await post(endpoint, initialize).headers["Mcp-Session-Id"])
+        #expect(await post(endpoint, initialize).status == .serviceUnavailable)
+        try await Task.sleep(for: .milliseconds(300))
+        // The idle session makes room, and is gone for its client.
+        #expect(await post(endpoint, initialize).status == .ok)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: first).status == .notFound)
+    }
+
     @Test func refusesForeignOriginsWrongHeadersAndGET() async throws {
         let endpoint = MCPStreamableHTTPServer(server: TestTools().server())
         #expect(await post(endpoint, initialize, headers: [("Origin", "https://evil.example")]).status == .forbidden)

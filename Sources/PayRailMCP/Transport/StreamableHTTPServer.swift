@@ -154,7 +154,10 @@ public final class MCPStreamableHTTPServer: Sendable {
             sessions[sessionID] = Session(state)
             return true
         }
-        guard admitted else { return Self.plain(.serviceUnavailable, "too many sessions; retry later") }
+        guard admitted else {
+            server.diagnostics("MCP HTTP: refused a new session: \(options.maxSessions) sessions are live")
+            return Self.plain(.serviceUnavailable, "too many sessions; retry later")
+        }
         var response = Self.json(.ok, .response(id: id, result: result))
         response.headers.add("Mcp-Session-Id", sessionID)
         return response
