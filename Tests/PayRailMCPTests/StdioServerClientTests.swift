@@ -197,3 +197,49 @@ struct StdioServerClientTests {
         try await serving.value
     }
 }
+
+@Suite("MCP client answering the server")
+struct ClientAnswersTests {
+    @Test func answersPingAndRefusesElicitationWithoutAHandler() async throws {
+        let pair = PipePair()
+        let (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
+        let server = pair.serverTransport
+        try await server.start { feed.yield($0) }
+        var messages = inbox.makeAsyncIterator()
+        let client = MCPClient(transport: pair.clientTransport)
+        let connecting = Task { try await client.connect() }
+        guard case .message(.request(let id, "initialize", let params))? = await messages.next() else { Issue.record("no initialize"); return }
+        #expect(params?["capabilities"] == .object([:]))
+        try await server.send(.response(id: id, result: .object([
+            "protocolVersion": .string("2025-06-18"), "capabilities": .object([:]),
+            "serverInfo": .object(["name": .string("raw"), "version": .string("1")]),
+        ])))
+        try await connecting.value
+        #expect(await client.protocolVersion == "2025-06-18")
+        guard case .message(.notification("notifications/initialized", _))? = await messages.next() else { Issue.record("no initialized"); return }
+        try await server.send(.request(id: .string("s1"), method: "ping", params: nil))
+        guard case .message(.response(.string("s1"), let pong))? = await messages.next() else { Issue.record("no pong"); return }
+        #expect(pong == .object([:]))
+        try await server.send(.request(id: .string("s2"), method: "elicitation/create", params: [
+            "message": .string("?"), "requestedSchema": .object(["type": .string("object")]),
+        ]))
+        guard case .message(.errorResponse(.string("s2")?, let refused))? = await messages.next() else { Issue.record("no refusal"); return }
+        #expect(refused.code == MCPError.methodNotFound)
+        await client.close()
+        pair.closeClientSide()
+    }
+
+    @Test func refusesAServerThatAnswersAVersionItDoesNotSpeak() async throws {
+        let pair = PipePair()
+        let (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
+        let server = pair.serverTransport
+        try await server.start { feed.yield($0) }
+        var messages = inbox.makeAsyncIterator()
+        let client = MCPClient(transport: pair.clientTransport)
+        let connecting = Task { try await client.connect() }
+        guard case .message(.request(let id, "initialize", _))? = await messages.next() else { Issue.record("no initialize"); return }
+        try await server.send(.response(id: id, result: .object(["protocolVersion": .string("2024-11-05"), "capabilities": .object([:])])))
+        await #expect(throws: MCPConnectError.unsupportedProtocolVersion("2024-11-05")) { try await connecting.value }
+        pair.closeClientSide()
+    }
+}
