@@ -44,6 +44,39 @@ struct UpstreamProviderTests {
         await upstream.close()
     }
 
+    @Test func forwardsThroughAnyToolCaller() async throws {
+        /// Stands for the paying client: wraps the upstream client and adds to `_meta`.
+        struct Wrapping: MCPToolCaller {
+            let inner: MCPClient
+            let seen: Recorder<[String: JSONValue]>
+            func listTools() async throws(MCPError) -> [MCPTool] { try await inner.listTools() }
+            func callTool(name: String, arguments: [String: JSONValue], meta: [String: JSONValue]) async throws(MCPTransportError) -> MCPToolOutcome {
+                var meta = meta
+                meta["wrapped"] = .bool(true)
+                seen.append(meta)
+                return try await inner.callTool(name: name, arguments: arguments, meta: meta)
+            }
+        }
+        let upstream = MCPClient(transport: try MCPChildProcessTransport(argv: [testServerBinary.path], environment: [:]))
+        try await upstream.connect()
+        let seen = Recorder<[String: JSONValue]>()
+        let proxy = MCPServer(info: MCPImplementation(name: "proxy", version: "1"),
+                              provider: MCPUpstreamToolProvider(caller: Wrapping(inner: upstream, seen: seen)), diagnostics: { _ in })
+        let pair = PipePair()
+        let proxyTransport = pair.serverTransport
+        let serving = Task { try await proxy.serve(proxyTransport) }
+        let client = MCPClient(transport: pair.clientTransport)
+        try await client.connect()
+        #expect(try await client.listTools().count == 3)
+        let outcome = try await client.callTool(name: "echo", arguments: ["text": .string("paid")], meta: ["k": .string("v")])
+        #expect(text(of: outcome) == "paid")
+        #expect(seen.all == [["k": .string("v"), "wrapped": .bool(true)]])
+        await client.close()
+        pair.closeClientSide()
+        try await serving.value
+        await upstream.close()
+    }
+
     @Test func aCallerThatCannotBeAskedMakesTheUpstreamSeeDecline() async throws {
         let relay = MCPElicitationRelay()
         let upstream = MCPClient(

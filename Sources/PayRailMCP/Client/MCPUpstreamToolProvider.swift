@@ -5,8 +5,10 @@ import PayRailCrypto
 /// `tools/list` and `tools/call` go to `client`, progress the upstream reports goes back to whoever
 /// called us, and elicitation the upstream asks for is relayed to our caller when it can be asked.
 public final class MCPUpstreamToolProvider: MCPToolProvider {
-    /// The upstream connection (connected by the caller).
-    public let client: MCPClient
+    /// The upstream connection (connected by the caller), when the provider was made with one.
+    public let client: MCPClient?
+    /// Where calls go: `client`, or any other caller (a paying client wrapping one).
+    public let caller: any MCPToolCaller
     private let relay: MCPElicitationRelay?
     private let callTimeout: Duration
 
@@ -18,13 +20,24 @@ public final class MCPUpstreamToolProvider: MCPToolProvider {
     ///   - callTimeout: the deadline of one forwarded call.
     public init(client: MCPClient, relay: MCPElicitationRelay? = nil, callTimeout: Duration = .seconds(300)) {
         self.client = client
+        self.caller = client
         self.relay = relay
         self.callTimeout = callTimeout
     }
 
+    /// Serves the tools of any `MCPToolCaller` (a paying client in front of an `MCPClient`, say).
+    /// Calls are forwarded with `caller`'s own deadline; progress is not relayed (a caller has no
+    /// progress channel), elicitation is when `relay`'s handler was given to the client underneath.
+    public init(caller: any MCPToolCaller, relay: MCPElicitationRelay? = nil) {
+        self.client = nil
+        self.caller = caller
+        self.relay = relay
+        self.callTimeout = .seconds(300)
+    }
+
     /// The upstream's tools (every page).
     public func listTools() async throws(MCPError) -> [MCPTool] {
-        try await client.listTools()
+        try await caller.listTools()
     }
 
     /// Forwards one call with its arguments and `_meta` (our progress token is replaced by the client's
@@ -42,6 +55,7 @@ public final class MCPUpstreamToolProvider: MCPToolProvider {
         let registration = context.flatMap { relay?.register($0) }
         defer { if let registration { relay?.unregister(registration) } }
         do throws(MCPTransportError) {
+            guard let client else { return try await caller.callTool(name: call.name, arguments: call.arguments, meta: meta) }
             return try await client.callTool(name: call.name, arguments: call.arguments, meta: meta, timeout: callTimeout, progress: progress)
         } catch {
             let delivery = error.mayHaveBeenDelivered ? "the upstream may have run it" : "the upstream did not run it"
