@@ -136,15 +136,16 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
     ///
     /// - Parameters:
     ///   - argv: the program (a path, or a name looked up in `environment`'s `PATH`) and its arguments.
-    ///   - environment: the child's whole environment (nil: ``defaultEnvironment()``, the few variables
-    ///     the official SDKs pass, so this process's secrets do not reach another program by default).
+    ///   - environment: the child's whole environment (nil: this process's). Pass
+    ///     ``defaultEnvironment()`` to give it only the few variables the official SDKs pass, so this
+    ///     process's secrets do not reach another program.
     ///   - standardError: where the child's standard error goes (nil: this process's).
     public init(argv: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil,
                 standardError: FileHandle? = nil, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) throws(MCPTransportError) {
         guard let program = argv.first, !program.isEmpty else {
             throw MCPTransportError(reason: "no program to start", mayHaveBeenDelivered: false)
         }
-        let environment = environment ?? Self.defaultEnvironment()
+        let environment = environment ?? ProcessInfo.processInfo.environment
         guard let executable = Self.resolve(program, path: environment["PATH"]) else {
             throw MCPTransportError(reason: "\(program): no such executable", mayHaveBeenDelivered: false)
         }
@@ -203,8 +204,8 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
         for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
-    /// The variables a child gets when no environment is given, as the official Python SDK's stdio
-    /// client does (`HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`).
+    /// The variables the official Python SDK's stdio client passes to the server it starts (`HOME`,
+    /// `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`).
     public static let inheritedVariables = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"]
 
     /// This process's values of ``inheritedVariables`` (those that are set).
