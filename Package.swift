@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
                 "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail", "PayRailPostgres",
+                "PayRailMCP", "PayRailMCPPayments",
             ],
             path: "Sources/payrail"
         ),
@@ -213,6 +214,14 @@ let package = Package(
             name: "PayRailMCPTests",
             dependencies: ["PayRailMCP", "PayRailHTTP", "PayRailCrypto", "PayRailTestPeers", "mcp-test-server"],
             path: "Tests/PayRailMCPTests", exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "PayRailMCPPaymentsTests",
+            dependencies: [
+                "PayRailMCPPayments", "PayRailMCP", "PayRailServer", "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire",
+                "PayRailStore", "PayRailReceipts", "FakeRail", "PayRailTestPeers", "PayRailHTTP",
+            ],
+            path: "Tests/PayRailMCPPaymentsTests", exclude: ["Peers"]
         ),
         .testTarget(
             name: "PayRailCLITests",

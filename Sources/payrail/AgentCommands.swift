@@ -120,6 +120,27 @@ enum AgentCommands {
     /// several mistakes gets, and that a bad `--rail` is found only after the ledger file exists.
     private static func runFetch(_ arguments: ParsedArguments) async throws -> ExitCode {
         let request = try paidRequest(arguments)
+        let agent = try await payingAgent(arguments)
+        startWatchdog(after: agent.bounds.limits.maxCallDuration)
+        return try await send(request, with: PayingClient(configuration: agent.configuration), asJSON: arguments.flag("json"),
+                              explain: agent.explain)
+    }
+
+    /// A paying client as the budget, wallet and rail flags of `payrail fetch` describe it (shared by
+    /// `payrail mcp call` and `payrail mcp bridge`).
+    struct PayingAgent: Sendable {
+        let configuration: PayingClientConfiguration
+        let explain: ExplainedSkips?
+        let bounds: FetchBounds
+        /// `--max`: the most one call may cost.
+        let maximum: Money
+    }
+
+    /// Reads the limits, opens the wallet (creating it on first use), makes one wallet per rail, then
+    /// the client. Keep that order: it decides which error a command line with several mistakes gets,
+    /// and that a bad `--rail` is found only after the ledger file exists.
+    static func payingAgent(_ arguments: ParsedArguments, approval: (threshold: Money, approver: any Approver)? = nil,
+                            extraEvents: (@Sendable (PayingClientEvent) -> Void)? = nil) async throws -> PayingAgent {
         let maximum = try money(arguments.value("max") ?? defaultMax, flag: "--max")
         let perHour = try money(arguments.value("budget-hour") ?? defaultHourBudget, flag: "--budget-hour")
         let perDay = try money(arguments.value("budget-day") ?? defaultDayBudget, flag: "--budget-day")
@@ -135,18 +156,27 @@ enum AgentCommands {
         var fetchPolicy = policy(rails: rails, maximum: maximum, dialects: arguments.values("dialect"))
         fetchPolicy.exchangeRates = try exchangeRates(arguments.values("rate"))
         fetchPolicy.minimumExpiryLeft = bounds.minExpiry
-        let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor))
+        fetchPolicy.approvalThreshold = approval?.threshold
+        let negotiator = Negotiator(policy: fetchPolicy, wallets: WalletRegistry(wallets), priceMemory: LedgerPriceMemory(governor: governor),
+                                    approver: approval?.approver)
         let explain = arguments.flag("explain") ? ExplainedSkips(walletRails: Set(negotiator.wallets.rails)) : nil
-        let client = PayingClient(configuration: PayingClientConfiguration(
+        let printing = eventHandler(verbose: arguments.flag("verbose"), explain: explain)
+        let onEvent: (@Sendable (PayingClientEvent) -> Void)?
+        switch (printing, extraEvents) {
+        case (let first?, let second?): onEvent = { event in first(event); second(event) }
+        case (let first?, nil): onEvent = first
+        case (nil, let second?): onEvent = second
+        case (nil, nil): onEvent = nil
+        }
+        let configuration = PayingClientConfiguration(
             negotiator: negotiator, governor: governor, limits: bounds.limits,
-            onEvent: eventHandler(verbose: arguments.flag("verbose"), explain: explain),
+            onEvent: onEvent,
             onLedgerWriteFailure: { failure in
                 // Said on stderr whatever the verbosity: it changes what the next run will find (a
                 // spend left pending or still reserved). The line names no credential.
                 FileHandle.standardError.write(Data("payrail: \(failure)\n".utf8))
-            }))
-        startWatchdog(after: bounds.limits.maxCallDuration)
-        return try await send(request, with: client, asJSON: arguments.flag("json"), explain: explain)
+            })
+        return PayingAgent(configuration: configuration, explain: explain, bounds: bounds, maximum: maximum)
     }
 
     /// What `--explain` adds to the negotiation: the challenges of the last 402 the reader skipped
@@ -204,7 +234,7 @@ enum AgentCommands {
 
     /// A last resort if the call does not end by itself soon after `--max-time` (a wallet that never
     /// answers): exit 4, since a payment may be pending; the next run finishes it without paying twice.
-    private static func startWatchdog(after limit: Duration) {
+    static func startWatchdog(after limit: Duration) {
         Task.detached {
             try? await Task.sleep(for: limit + .seconds(30))
             FileHandle.standardError.write(Data(("payrail: --max-time passed and the call did not stop; anything paid stays pending "
@@ -421,7 +451,7 @@ enum AgentCommands {
 
     /// The negotiation, then what the reader skipped; with no offer read there is no negotiation, but
     /// the skipped challenges still say why nothing was paid.
-    private static func printExplanation(_ negotiation: Negotiation?, request: PaidRequest, skipped: [String]) {
+    static func printExplanation(_ negotiation: Negotiation?, request: PaidRequest, skipped: [String]) {
         var lines: [String] = []
         if let negotiation {
             lines = ["payrail: negotiation for \(negotiation.request.method) \(negotiation.request.host)\(negotiation.request.resourcePath):"]
@@ -459,7 +489,7 @@ enum AgentCommands {
         FileHandle.standardError.write(Data(("payrail: " + line + "\n").utf8))
     }
 
-    private static func negotiationJSON(_ negotiation: Negotiation?) -> Any {
+    static func negotiationJSON(_ negotiation: Negotiation?) -> Any {
         guard let negotiation, let data = try? negotiation.explanation.jsonData(),
               let object = try? JSONSerialization.jsonObject(with: data) else { return NSNull() }
         return object
@@ -475,24 +505,25 @@ enum AgentCommands {
         } else {
             object["bodyBase64"] = Data(response.body).base64EncodedString()
         }
-        if let payment = response.payment {
-            var verified = false
-            var problem: Any = NSNull()
-            switch payment.receiptCheck {
-            case .verified: verified = true
-            case .unverifiable(let why), .invalid(let why): problem = why
-            }
-            object["payment"] = [
-                "paymentId": payment.paymentID, "rail": payment.rail.rawValue, "dialect": payment.dialect.rawValue,
-                "amount": payment.amount.description, "reserved": payment.reserved.description,
-                "receipt": payment.receipt ?? NSNull(), "receiptVerified": verified, "receiptProblem": problem,
-                "reference": payment.reference ?? NSNull(), "resumed": payment.resumed,
-                "standardReceipt": payment.standardReceipt.map(ledgerReceiptObject) ?? NSNull(),
-            ] as [String: Any]
-        } else {
-            object["payment"] = NSNull()
-        }
+        object["payment"] = response.payment.map(paymentJSON) ?? NSNull()
         return object
+    }
+
+    /// The `payment` object of `--json`: what was paid, how, and the receipt's check.
+    static func paymentJSON(_ payment: PaymentOutcome) -> [String: Any] {
+        var verified = false
+        var problem: Any = NSNull()
+        switch payment.receiptCheck {
+        case .verified: verified = true
+        case .unverifiable(let why), .invalid(let why): problem = why
+        }
+        return [
+            "paymentId": payment.paymentID, "rail": payment.rail.rawValue, "dialect": payment.dialect.rawValue,
+            "amount": payment.amount.description, "reserved": payment.reserved.description,
+            "receipt": payment.receipt ?? NSNull(), "receiptVerified": verified, "receiptProblem": problem,
+            "reference": payment.reference ?? NSNull(), "resumed": payment.resumed,
+            "standardReceipt": payment.standardReceipt.map(ledgerReceiptObject) ?? NSNull(),
+        ]
     }
 
     private static func failure(_ error: PayingClientError, request: PaidRequest) -> [String: Any] {

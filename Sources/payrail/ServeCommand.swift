@@ -108,6 +108,18 @@ enum ServeCommand {
     /// refused before the data directory is written, and signals are caught before the port is bound.
     private static func run(_ arguments: ParsedArguments) async throws -> ExitCode {
         let settings = try ServeSettings(arguments)
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        let running = try await start(settings, arguments, host: ServeHost(name: "payrail serve", log: log))
+        await running.waitForSignal()
+        await running.stop()
+        return .success
+    }
+
+    /// Opens the store, starts the fake processor (or connects to one), binds the port and builds the
+    /// gate: everything `payrail serve` and `payrail mcp proxy` share. The server answers the reserved
+    /// routes, `host.extraRoute`, and, when `host.servesResource`, the paywalled resource.
+    static func start(_ settings: ServeSettings, _ arguments: ParsedArguments, host: ServeHost) async throws -> ServeRunning {
+        let log = host.log
         let storage = try await ServeStorage.open(arguments, location: settings.database,
                                                   macaroonRootKey: settings.rails.contains { $0.needsMacaroonRootKey })
         let services: ServeRailServices
@@ -119,13 +131,12 @@ enum ServeCommand {
         let payees = settings.rails.map { $0.payeeRail(services) }
 
         let gates = GateBox()
-        let log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let webhook = settings.stripeWebhook.flatMap { hook in
             payees.compactMap { $0 as? StripePayeeRail }.first.map {
                 StripeWebhookEndpoint(path: hook.path, secrets: hook.secrets, client: $0.client, store: storage.store, log: log)
             }
         }
-        let server = try makeServer(settings, storage: storage, processor: services.local, gates: gates, webhook: webhook, log: log)
+        let server = try makeServer(settings, storage: storage, processor: services.local, gates: gates, webhook: webhook, host: host)
         // Signals first, so a SIGTERM that arrives while starting is not lost.
         let (signals, sources) = catchSignals()
 
@@ -144,22 +155,11 @@ enum ServeCommand {
         let gate = Gate(configuration: configuration)
         gates.set(gate)
         for rail in settings.rails { try rail.payeeDidStart(origin: origin, services: services) }
-        logStart(settings, origin: origin, data: storage.data, database: storage.location, log: log)
-        if let webhook { log("payrail serve: stripe webhook POST \(webhook.path) (\(webhook.secrets.count) signing secret(s))") }
-        let maintenance = Task { await maintain(gate, processor: services.local, every: settings.purgeInterval, log: log) }
-
-        var received: Int32 = SIGTERM
-        for await number in signals {
-            received = number
-            break
-        }
-        log("payrail serve: signal \(received == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
-        maintenance.cancel()
-        await server.shutdown(grace: .seconds(10))
-        await storage.store.close()
-        withExtendedLifetime(sources) {}
-        log("payrail serve: stopped")
-        return .success
+        logStart(settings, origin: origin, data: storage.data, database: storage.location, host: host)
+        if let webhook { log("\(host.name): stripe webhook POST \(webhook.path) (\(webhook.secrets.count) signing secret(s))") }
+        let maintenance = Task { await maintain(gate, processor: services.local, every: settings.purgeInterval, host: host) }
+        return ServeRunning(gate: gate, origin: origin, server: server, store: storage.store, maintenance: maintenance,
+                            signals: signals, signalSources: sources, host: host)
     }
 
     /// Every `interval`: a write probe of the store (it heals `/healthz` after a failure), then the
@@ -167,29 +167,30 @@ enum ServeCommand {
     /// grace; payments the gate could not serve are refunded first, see `AutomaticRefunds`) and the
     /// fake processor's (paid requests kept at least the grace plus a grant). One log
     /// line when something was purged or failed; never a secret.
-    private static func maintain(_ gate: Gate, processor: FakeProcessor?, every interval: TimeInterval,
-                                 log: @escaping @Sendable (String) -> Void) async {
+    private static func maintain(_ gate: Gate, processor: FakeProcessor?, every interval: TimeInterval, host: ServeHost) async {
+        let log = host.log
+        let name = host.name
         let retention = max(FakeProcessor.defaultPaidRetention,
                             gate.configuration.presentationGrace + TimeInterval(gate.configuration.grantSeconds))
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(interval))
             guard !Task.isCancelled else { return }
-            do { try await gate.probeStore() } catch { log("payrail serve: store probe failed: \(error)") }
+            do { try await gate.probeStore() } catch { log("\(name): store probe failed: \(error)") }
             do {
                 let round = try await gate.maintain()
                 let (purged, refunds) = (round.purged, round.refunds)
                 if !refunds.isEmpty {
-                    log("payrail serve: automatic refunds of unserved payments: \(refunds.refunded) refunded, \(refunds.pending) pending "
+                    log("\(name): automatic refunds of unserved payments: \(refunds.refunded) refunded, \(refunds.pending) pending "
                         + "(asked again next round), \(refunds.kept) kept (the rail cannot refund), \(refunds.refused) refused"
                         + (refunds.forTheOperator.isEmpty ? "" : "; refund by hand: " + refunds.forTheOperator.joined(separator: " ")))
                 }
                 let fake = try await processor?.purgeExpired(paidRetention: retention) ?? FakePurgeReport()
                 if purged != PurgeReport() || fake.total > 0 {
-                    log("payrail serve: purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
+                    log("\(name): purged \(purged.challenges) challenges, \(purged.consumedChallenges) consumptions, "
                         + "\(purged.idempotencyKeys) idempotency keys, \(purged.rateLimitBuckets) buckets, \(fake.total) fake requests")
                 }
             } catch {
-                log("payrail serve: purge failed: \(error)")
+                log("\(name): purge failed: \(error)")
             }
         }
     }
@@ -256,7 +257,7 @@ enum ServeCommand {
     /// The HTTP server: request ids and one log line per request around the reserved routes and the
     /// paywall, timed for the metrics. It resolves the gate from `gates` on each request.
     private static func makeServer(_ settings: ServeSettings, storage: ServeStorage, processor: FakeProcessor?, gates: GateBox,
-                                   webhook: StripeWebhookEndpoint?, log: @escaping @Sendable (String) -> Void) throws -> HTTPServer {
+                                   webhook: StripeWebhookEndpoint?, host: ServeHost) throws -> HTTPServer {
         let metrics = GateMetrics()
         let jwksBody = try jwksJSON(storage.keys.publicKeySet)
         var context = ServeContext(gates: gates, metrics: metrics, processor: processor,
@@ -265,6 +266,8 @@ enum ServeCommand {
                                    }, jwks: jwksBody,
                                    paywall: Paywall.middleware(resolving: { gates.current }, onDecision: { metrics.record(GateOutcome($0)) }))
         context.stripeWebhook = webhook
+        context.extraRoute = host.extraRoute
+        context.servesResource = host.servesResource
         let measured: HTTPHandler = { [context] request in
             let clock = ContinuousClock()
             let start = clock.now
@@ -280,7 +283,7 @@ enum ServeCommand {
                 headerTimeout: .seconds(settings.connectionLimits.headerTimeout), bodyTimeout: .seconds(settings.connectionLimits.bodyTimeout),
                 handlerTimeout: .seconds(90), maxConnections: settings.connectionLimits.maxConnections,
                 maxConnectionsPerClient: settings.connectionLimits.maxConnectionsPerClient),
-            handler: chain([Middleware.requestID(), Middleware.logging(log)], handler: measured))
+            handler: chain([Middleware.requestID(), Middleware.logging(host.log)], handler: measured))
     }
 
     /// SIGTERM and SIGINT as a stream: the default handlers are turned off so that a signal ends the
@@ -310,17 +313,18 @@ enum ServeCommand {
 
     /// The startup lines: the first one names the address (tests and scripts wait for it).
     private static func logStart(_ settings: ServeSettings, origin: String, data: ServeDataDirectory, database: StoreLocation,
-                                 log: (String) -> Void) {
+                                 host: ServeHost) {
+        let (log, name) = (host.log, host.name)
         let railNames = settings.railIDs.map(\.rawValue).joined(separator: ",")
-        log("payrail serve: listening on \(origin) rail=\(railNames) data=\(data.url.path)"
-            + (settings.upstream.map { " upstream=\($0)" } ?? " (demo resource)"))
+        log("\(name): listening on \(origin) rail=\(railNames) data=\(data.url.path)"
+            + (host.servesResource ? (settings.upstream.map { " upstream=\($0)" } ?? " (demo resource)") : ""))
         // The URL's password is never printed: `display` shows *** in its place.
-        log("payrail serve: store \(database.display)")
-        if let remote = settings.fakeProcessor { log("payrail serve: fake processor \(remote.absoluteString)") }
+        log("\(name): store \(database.display)")
+        if let remote = settings.fakeProcessor { log("\(name): fake processor \(remote.absoluteString)") }
         for rail in settings.rails {
-            if let summary = rail.startupSummary { log("payrail serve: \(summary)") }
+            if let summary = rail.startupSummary { log("\(name): \(summary)") }
         }
-        for rule in settings.pricing.rules { log("payrail serve: price \(rule)") }
+        for rule in settings.pricing.rules { log("\(name): price \(host.describePrice(rule))") }
     }
 
     private static func jwksJSON(_ keySet: JSONWebKeySet) throws -> [UInt8] {

@@ -36,6 +36,10 @@ struct ServeContext: Sendable {
     let healthProbe = HealthProbe()
     /// `--stripe-webhook-path`'s receiver, or `nil`.
     var stripeWebhook: StripeWebhookEndpoint? = nil
+    /// A route answered before the paywall (`payrail mcp proxy`'s MCP endpoint), or `nil`.
+    var extraRoute: ServeExtraRoute? = nil
+    /// Whether requests that are not reserved reach the paywalled resource (else 404).
+    var servesResource = true
 
     /// The reserved routes (never priced), else the paywall in front of the resource. Routing reads
     /// the canonical target the paywall prices, so `//healthz` is `/healthz` and never the upstream's.
@@ -46,6 +50,9 @@ struct ServeContext: Sendable {
         case .failure(let refusal): return problem(refusal)
         }
         let isRead = request.method == "GET" || request.method == "HEAD"
+        if let extra = extraRoute, request.path == extra.path {
+            return await extra.handler(request)
+        }
         if let hook = stripeWebhook, request.path == hook.path {
             return request.method == "POST" ? await hook.handle(request) : problem(.methodNotAllowed(request.method))
         }
@@ -78,7 +85,7 @@ struct ServeContext: Sendable {
         case "/healthz", "/metrics", Self.jwksPath, PaymentDiscovery.path:
             return problem(.methodNotAllowed(request.method))
         default:
-            return await gated(request)
+            return servesResource ? await gated(request) : problem(.notFound)
         }
     }
 

@@ -45,9 +45,17 @@ struct ServeSettings {
     /// to host one in this process.
     let fakeProcessor: URL?
 
-    init(_ arguments: ParsedArguments) throws {
-        port = try Self.port(arguments.value("port"))
-        host = arguments.value("host") ?? "127.0.0.1"
+    /// Where `payrail mcp proxy` gets what `payrail serve` reads from `--port`, `--host` and `--price`.
+    struct Overrides {
+        var host: String
+        var port: UInt16
+        /// Builds the pricing from the rails (tool prices instead of route prices).
+        var pricing: ([RailID]) throws -> PricingTable
+    }
+
+    init(_ arguments: ParsedArguments, overrides: Overrides? = nil) throws {
+        port = try overrides.map(\.port) ?? Self.port(arguments.value("port"))
+        host = overrides?.host ?? arguments.value("host") ?? "127.0.0.1"
         realm = arguments.value("realm") ?? "localhost"
         maxBody = try Self.maxBody(arguments.value("max-body"))
         upstream = try arguments.value("upstream").map(Self.upstreamBase)
@@ -72,11 +80,15 @@ struct ServeSettings {
                                             range: 16...65_536),
             maxConnectionsPerClient: try Self.number(arguments.value("max-connections-per-client"), flag: "max-connections-per-client",
                                                      default: 256, range: 1...65_536))
-        do {
-            let lines = arguments.values("price").isEmpty ? [ServeCommand.defaultPrice] : arguments.values("price")
-            pricing = try PricingTable(parsing: lines, rails: railIDs)
-        } catch {
-            throw CommandFailure.usage(error.description)
+        if let overrides {
+            pricing = try overrides.pricing(railIDs)
+        } else {
+            do {
+                let lines = arguments.values("price").isEmpty ? [ServeCommand.defaultPrice] : arguments.values("price")
+                pricing = try PricingTable(parsing: lines, rails: railIDs)
+            } catch {
+                throw CommandFailure.usage(error.description)
+            }
         }
         rails = try RailCommandRegistry.settings(for: railIDs, arguments, role: .payee)
         stripeWebhook = try StripeWebhookSettings(arguments, rails: railIDs)

@@ -25,6 +25,8 @@ public struct PaymentGateDialect: GateDialect {
 
     /// A receipt token in a `Payment` authorization, else the scheme's credential.
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<PaymentCredential>? {
+        // Over MCP the credential is a JSON object in `_meta` (draft-payment-transport-mcp-00).
+        if case .mcpMeta(let meta) = request.source { return try MCPCredentialMeta.paymentCredential(in: meta).map { .credential($0) } }
         let headers = request.headers
         for field in CredentialFields.paymentSchemeFields {
             for value in headers.values(field) {

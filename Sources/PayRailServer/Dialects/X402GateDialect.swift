@@ -45,6 +45,12 @@ public struct X402GateDialect: GateDialect {
 
     /// The version's payment header, decoded.
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>? {
+        if case .mcpMeta(let meta) = request.source {
+            // Over MCP the payload is a JSON object in `_meta` (x402 specs/transports-v2/mcp.md); v1 has no MCP form.
+            guard version == .v2, let value = try MCPCredentialMeta.x402PaymentSignature(in: meta) else { return nil }
+            let (payload, credential) = try X402Server.readCredential(value)
+            return .credential(Presentation(payload: payload, credential: credential))
+        }
         switch version {
         case .v2:
             guard let value = request.headers[CredentialFields.paymentSignature] else { return nil }
@@ -106,7 +112,10 @@ public struct X402GateDialect: GateDialect {
     /// itself: the same payment sent again replays, another payment under the same identifier is a
     /// conflict. An unreadable payment has no slot (the credential path refuses it).
     public func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot] {
-        guard version == .v2, let value = request.headers[X402HeaderName.paymentSignature],
+        // Over MCP the payload (and its identifier) travels in `_meta["x402/payment"]`.
+        var mcpValue: String?
+        if case .mcpMeta(let meta) = request.source { mcpValue = try? MCPCredentialMeta.x402PaymentSignature(in: meta) }
+        guard version == .v2, let value = mcpValue ?? request.headers[X402HeaderName.paymentSignature],
               let (payload, credential) = try? X402Server.readCredential(value),
               let identifier = try? X402PaymentIdentifier.extract(from: payload.extensions)
         else { return [] }

@@ -27,8 +27,8 @@ extension Gate {
     /// target, the body digest, the dialect and the proof it read (rail, offer, payload: exactly what
     /// the rail verified, so equal hashes mean the rail already accepted this proof, even for a
     /// dialect whose fields `CredentialFields` does not list), and every credential field value (or,
-    /// for MCP, the `_meta` entries other than `progressToken`), so the same proof sent with other
-    /// bytes or for another request hashes differently.
+    /// for MCP, the `_meta` credential members, `MCPCredentialMeta.credentialMembers`), so the same
+    /// proof sent with other bytes or for another request hashes differently.
     static func credentialHash(_ request: GateRequest, resource: Resource, dialect: PaymentDialect, credential: Credential) -> Data {
         // The method too: a HEAD with a GET's bytes must not replay the GET's body.
         var text = "\(request.method)\n\(resource)\n\(request.path)\n\(request.bodyDigest ?? "")\n\(dialect.rawValue)"
@@ -46,8 +46,10 @@ extension Gate {
                 }
             }
         case .mcpMeta(let meta):
-            var entries = meta
-            entries["progressToken"] = nil
+            // Exactly what binds an MCP call: the tool (the priced path), its arguments (the body
+            // digest the paywall computes from their JCS form) and the credential members. Other
+            // `_meta` members (`progressToken`, tracing) may change on an honest retry.
+            let entries = meta.filter { MCPCredentialMeta.credentialMembers.contains($0.key) }
             let canonical = (try? CanonicalJSON.serialize(.object(entries))) ?? []
             text += "\n_meta: " + String(decoding: canonical, as: UTF8.self)
         }
