@@ -48,6 +48,21 @@ struct ChildProcessTests {
         await client.close()
     }
 
+    @Test func writingToAChildThatClosedItsInputFailsWithoutKillingUs() async throws {
+        // The child closes its standard input but keeps its output open: our write meets a pipe with
+        // no reader (EPIPE), which must be an error here, not a SIGPIPE that ends the test process.
+        let transport = try MCPChildProcessTransport(argv: ["/bin/sh", "-c", "exec 0<&-; exec sleep 5"], environment: [:])
+        try await transport.start { _ in }
+        try await Task.sleep(for: .milliseconds(300))
+        await #expect {
+            try await transport.send(.notification(method: "notifications/initialized", params: nil))
+        } throws: { error in
+            guard let error = error as? MCPTransportError else { return false }
+            return error.reason.contains("write failed") && !error.mayHaveBeenDelivered
+        }
+        await transport.close()
+    }
+
     @Test func aMissingProgramIsAnUndeliveredError() {
         #expect {
             _ = try MCPChildProcessTransport(argv: ["no-such-mcp-server-binary"], environment: ["PATH": "/nonexistent"])

@@ -25,7 +25,7 @@ struct InteropTests {
         let tools = TestTools()
         let local = try LocalHTTPServer(tools.server())
         defer { Task { [http = local.http] in await http.shutdown(grace: .seconds(1)) } }
-        let answer = try await MCPPeers.runClient(["http", local.url.absoluteString])
+        let answer = try await MCPPeers.runClient(["http", local.url.absoluteString, "--cancel"])
         #expect(answer["protocolVersion"] == .string("2025-11-25"))
         #expect(answer["tools"] == .array([.string("ask"), .string("echo"), .string("fail"), .string("slow")]))
         #expect(answer["echo"] == .string("hello from python"))
@@ -35,6 +35,10 @@ struct InteropTests {
         #expect(answer["ask"] == .string("cannot ask"))
         #expect(answer["askIsError"] == .bool(true))
         #expect(answer["unknown"] == .number(Double(MCPError.invalidParams)))
+        // The SDK gave up on a slow call after 0.3 s: the tool saw its task cancelled (by the SDK's
+        // notifications/cancelled, or at the latest by the DELETE that ends the session).
+        #expect(answer["cancelled"] != .string("completed"))
+        #expect(tools.cancelled.withLock { $0 })
         // The SDK client ended its session with DELETE.
         #expect(local.endpoint.sessionCount == 0)
     }
@@ -70,6 +74,33 @@ struct InteropTests {
             throw error
         }
         try peer.stopChecked()
+    }
+
+    @Test func anSDKServerBehindOurServerAsUpstream() async throws {
+        let network = try PeerNetworkGuard.prepare()
+        defer { network.remove() }
+        let relay = MCPElicitationRelay()
+        let upstream = MCPClient(
+            transport: try MCPChildProcessTransport(
+                argv: [try PythonPeer.interpreter().path, MCPPeers.server.path, "stdio"],
+                environment: network.environment(MCPChildProcessTransport.defaultEnvironment()), standardError: FileHandle.nullDevice),
+            options: .init(elicitationHandler: relay.handler))
+        try await upstream.connect()
+        let proxy = MCPServer(info: MCPImplementation(name: "python-sdk-peer", version: "1"),
+                              provider: MCPUpstreamToolProvider(client: upstream, relay: relay), diagnostics: { _ in })
+        let pair = PipePair()
+        let proxyTransport = pair.serverTransport
+        let serving = Task { try await proxy.serve(proxyTransport) }
+        let client = MCPClient(transport: pair.clientTransport, options: .init(elicitationHandler: { _ in
+            MCPElicitationResult(action: .accept, content: ["name": .string("Grace")])
+        }))
+        try await client.connect()
+        try await exercise(client, serverName: "python-sdk-peer")
+        await client.close()
+        pair.closeClientSide()
+        try await serving.value
+        await upstream.close()
+        try network.check(peer: "sdk_server.py")
     }
 
     private func exercise(_ client: MCPClient, serverName: String, streaming: Bool = true) async throws {

@@ -10,9 +10,10 @@ final class RawClient: Sendable {
     private let feed: AsyncStream<MCPInbound>.Continuation
     let serving: Task<Void, Never>
 
-    init(_ server: MCPServer) async throws {
+    init(_ server: MCPServer, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) async throws {
         (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
-        let transport = pair.serverTransport
+        let transport = MCPStdioTransport(input: pair.toServer.fileHandleForReading.fileDescriptor,
+                                          output: pair.toClient.fileHandleForWriting.fileDescriptor, messageLimit: messageLimit)
         serving = Task { try? await server.serve(transport) }
         let feed = self.feed
         try await pair.clientTransport.start { feed.yield($0) }
@@ -139,6 +140,37 @@ struct StdioServerClientTests {
         try await serving.value
     }
 
+    @Test func anOversizedLineIsSkippedAndAnsweredThenTheConnectionGoesOn() async throws {
+        let raw = try await RawClient(TestTools().server(), messageLimit: 256)
+        raw.write(#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""# + String(repeating: "x", count: 100_000) + #""}}"#)
+        guard case .errorResponse(nil, let error) = try await raw.nextMessage() else { Issue.record("no error"); return }
+        #expect(error.code == MCPError.parseError)
+        raw.write(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        #expect(try await raw.nextMessage() == .response(id: .number(2), result: .object([:])))
+        raw.pair.closeClientSide()
+    }
+
+    @Test func aCancelledCallerCancelsTheCallOnTheServer() async throws {
+        let pair = PipePair()
+        let tools = TestTools()
+        let serverTransport = pair.serverTransport
+        let server = tools.server()
+        let serving = Task { try await server.serve(serverTransport) }
+        let client = MCPClient(transport: pair.clientTransport)
+        try await client.connect()
+        let call = Task {
+            try await client.callTool(name: "slow", arguments: ["steps": .number(100), "delayMs": .number(50)], meta: [:])
+        }
+        try await Task.sleep(for: .milliseconds(150))
+        call.cancel()
+        await #expect(throws: MCPTransportError.self) { _ = try await call.value }
+        for _ in 0..<100 where !tools.cancelled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(tools.cancelled.withLock { $0 })
+        await client.close()
+        pair.closeClientSide()
+        try await serving.value
+    }
+
     @Test func middlewareWrapsListingAndCalls() async throws {
         struct Prefix: MCPToolMiddleware {
             func listTools(_ below: [MCPTool]) -> [MCPTool] {
@@ -163,5 +195,51 @@ struct StdioServerClientTests {
         await client.close()
         pair.closeClientSide()
         try await serving.value
+    }
+}
+
+@Suite("MCP client answering the server")
+struct ClientAnswersTests {
+    @Test func answersPingAndRefusesElicitationWithoutAHandler() async throws {
+        let pair = PipePair()
+        let (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
+        let server = pair.serverTransport
+        try await server.start { feed.yield($0) }
+        var messages = inbox.makeAsyncIterator()
+        let client = MCPClient(transport: pair.clientTransport)
+        let connecting = Task { try await client.connect() }
+        guard case .message(.request(let id, "initialize", let params))? = await messages.next() else { Issue.record("no initialize"); return }
+        #expect(params?["capabilities"] == .object([:]))
+        try await server.send(.response(id: id, result: .object([
+            "protocolVersion": .string("2025-06-18"), "capabilities": .object([:]),
+            "serverInfo": .object(["name": .string("raw"), "version": .string("1")]),
+        ])))
+        try await connecting.value
+        #expect(await client.protocolVersion == "2025-06-18")
+        guard case .message(.notification("notifications/initialized", _))? = await messages.next() else { Issue.record("no initialized"); return }
+        try await server.send(.request(id: .string("s1"), method: "ping", params: nil))
+        guard case .message(.response(.string("s1"), let pong))? = await messages.next() else { Issue.record("no pong"); return }
+        #expect(pong == .object([:]))
+        try await server.send(.request(id: .string("s2"), method: "elicitation/create", params: [
+            "message": .string("?"), "requestedSchema": .object(["type": .string("object")]),
+        ]))
+        guard case .message(.errorResponse(.string("s2")?, let refused))? = await messages.next() else { Issue.record("no refusal"); return }
+        #expect(refused.code == MCPError.methodNotFound)
+        await client.close()
+        pair.closeClientSide()
+    }
+
+    @Test func refusesAServerThatAnswersAVersionItDoesNotSpeak() async throws {
+        let pair = PipePair()
+        let (inbox, feed) = AsyncStream<MCPInbound>.makeStream()
+        let server = pair.serverTransport
+        try await server.start { feed.yield($0) }
+        var messages = inbox.makeAsyncIterator()
+        let client = MCPClient(transport: pair.clientTransport)
+        let connecting = Task { try await client.connect() }
+        guard case .message(.request(let id, "initialize", _))? = await messages.next() else { Issue.record("no initialize"); return }
+        try await server.send(.response(id: id, result: .object(["protocolVersion": .string("2024-11-05"), "capabilities": .object([:])])))
+        await #expect(throws: MCPConnectError.unsupportedProtocolVersion("2024-11-05")) { try await connecting.value }
+        pair.closeClientSide()
     }
 }

@@ -50,6 +50,17 @@ struct StreamableHTTPTests {
         #expect(endpoint.sessionCount == 0)
     }
 
+    @Test func sessionsAreBoundedAndIdleOnesExpire() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server(),
+                                               options: .init(maxSessions: 1, sessionIdleTimeout: .milliseconds(200)))
+        let first = try #require(await post(endpoint, initialize).headers["Mcp-Session-Id"])
+        #expect(await post(endpoint, initialize).status == .serviceUnavailable)
+        try await Task.sleep(for: .milliseconds(300))
+        // The idle session makes room, and is gone for its client.
+        #expect(await post(endpoint, initialize).status == .ok)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: first).status == .notFound)
+    }
+
     @Test func refusesForeignOriginsWrongHeadersAndGET() async throws {
         let endpoint = MCPStreamableHTTPServer(server: TestTools().server())
         #expect(await post(endpoint, initialize, headers: [("Origin", "https://evil.example")]).status == .forbidden)
@@ -82,6 +93,34 @@ struct StreamableHTTPTests {
         #expect(params?["progressToken"] == .number(7))
         guard case .response(.string("c"), let result) = messages[2] else { Issue.record("no response"); return }
         #expect(try MCPToolResult(json: result).text == "done")
+    }
+
+    @Test func aSecondRequestWithARunningIdNeverStartsACall() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server())
+        let session = try #require(await post(endpoint, initialize).headers["Mcp-Session-Id"])
+        let slow = #"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","arguments":{"steps":5,"delayMs":40}}}"#
+        async let first = post(endpoint, slow, session: session)
+        try await Task.sleep(for: .milliseconds(60))
+        let second = try message(await post(endpoint, slow, session: session))
+        guard case .errorResponse(.number(9)?, let error) = second else { Issue.record("the duplicate ran"); return }
+        #expect(error.code == MCPError.invalidRequest)
+        guard case .response(.number(9), let result) = try message(await first) else { Issue.record("the first failed"); return }
+        #expect(try MCPToolResult(json: result).text == "done")
+    }
+
+    @Test func theClientStopsReadingAnAnswerOverItsLimit() async throws {
+        let local = try LocalHTTPServer(TestTools().server())
+        let client = MCPClient(transport: MCPStreamableHTTPClientTransport(url: local.url, messageLimit: 2048))
+        try await client.connect()
+        #expect(text(of: try await client.callTool(name: "echo", arguments: ["text": .string("small")], meta: [:])) == "small")
+        await #expect {
+            _ = try await client.callTool(name: "echo", arguments: ["text": .string(String(repeating: "y", count: 3000))], meta: [:])
+        } throws: { error in
+            guard let error = error as? MCPTransportError else { return false }
+            return error.mayHaveBeenDelivered && error.reason.contains("larger than 2048")
+        }
+        await client.close()
+        await local.http.shutdown(grace: .seconds(1))
     }
 
     @Test func ourClientOverALoopbackSocket() async throws {

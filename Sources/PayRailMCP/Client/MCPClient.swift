@@ -80,7 +80,7 @@ public actor MCPClient: MCPToolCaller {
     private let connection: JSONRPCConnection
     private let transport: any MCPMessageTransport
     private let options: Options
-    private var progressHandlers: [String: @Sendable (MCPProgress) -> Void] = [:]
+    private var progressHandlers: [String: @Sendable (MCPProgress) async -> Void] = [:]
     private var nextProgressToken = 1
     /// The server's answer to `initialize`, once connected.
     public private(set) var serverInfo: MCPImplementation?
@@ -187,7 +187,7 @@ public actor MCPClient: MCPToolCaller {
     /// - Throws: `MCPTransportError` when no answer came; `mayHaveBeenDelivered` says whether the tool
     ///   may have run.
     public func callTool(name: String, arguments: [String: JSONValue], meta: [String: JSONValue], timeout: Duration?,
-                         progress: (@Sendable (MCPProgress) -> Void)?) async throws(MCPTransportError) -> MCPToolOutcome {
+                         progress: (@Sendable (MCPProgress) async -> Void)?) async throws(MCPTransportError) -> MCPToolOutcome {
         var meta = meta
         var token: String?
         if let progress, meta["progressToken"] == nil {
@@ -242,7 +242,7 @@ public actor MCPClient: MCPToolCaller {
         await connection.close()
     }
 
-    private func notification(_ method: String, params: [String: JSONValue]?) {
+    private func notification(_ method: String, params: [String: JSONValue]?) async {
         guard method == "notifications/progress", let params, let token = params["progressToken"] else { return }
         let key: String
         switch token {
@@ -250,7 +250,7 @@ public actor MCPClient: MCPToolCaller {
         default: return
         }
         guard let handler = progressHandlers[key], let value = params["progress"]?.numberValue else { return }
-        handler(MCPProgress(progress: value, total: params["total"]?.numberValue, message: params["message"]?.stringValue))
+        await handler(MCPProgress(progress: value, total: params["total"]?.numberValue, message: params["message"]?.stringValue))
     }
 
     private static func answer(_ method: String, params: [String: JSONValue]?, elicitation: MCPElicitationHandler?) async -> Result<JSONValue, MCPError>? {

@@ -11,6 +11,8 @@ struct JSONRPCHandlers: Sendable {
     var answersInvalidMessages: Bool
     /// Told once when the connection ends.
     var closed: @Sendable (MCPTransportError) async -> Void = { _ in }
+    /// Told of every message that could not be read (for a log line; never the message itself).
+    var unreadable: @Sendable (JSONRPCParseFailure) -> Void = { _ in }
 }
 
 /// Both directions of JSON-RPC over one `MCPMessageTransport`: our requests matched to their answers
@@ -123,6 +125,7 @@ actor JSONRPCConnection {
         case .message(let message):
             await receive(message, handlers: handlers)
         case .invalid(let failure):
+            handlers.unreadable(failure)
             if handlers.answersInvalidMessages {
                 try? await transport.send(failure.answer)
             } else {

@@ -51,7 +51,11 @@ public struct MCPServer: Sendable {
             request: { id, method, params in await session.handle(id: id, method: method, params: params, outbound: outbound) },
             notification: { method, params in await session.notification(method, params: params) },
             answersInvalidMessages: true,
-            closed: { _ in finished.finish() })
+            closed: { [diagnostics] reason in
+                diagnostics("MCP server: connection ended: \(reason.reason)")
+                finished.finish()
+            },
+            unreadable: { [diagnostics] failure in diagnostics("MCP server: refused a message: \(failure.error)") })
         try await connection.start(handlers)
         for await _ in done {}
     }

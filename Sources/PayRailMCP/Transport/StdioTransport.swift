@@ -14,7 +14,7 @@ final class DescriptorChannel: Sendable {
     private let input: Int32
     private let output: Int32
     private let limit: Int
-    private let writes = DispatchQueue(label: "PayRailMCP.stdio.write")
+    private let writer = WriterThread()
     private let state = Locked((started: false, writable: true))
 
     init(input: Int32, output: Int32, limit: Int) {
@@ -57,7 +57,7 @@ final class DescriptorChannel: Sendable {
         let bytes = line
         let output = self.output, state = self.state
         let failure: MCPTransportError? = await withCheckedContinuation { continuation in
-            writes.async {
+            let queued = writer.enqueue {
                 guard state.withLock({ $0.writable }) else {
                     continuation.resume(returning: MCPTransportError(reason: "the output is closed", mayHaveBeenDelivered: false))
                     return
@@ -76,6 +76,9 @@ final class DescriptorChannel: Sendable {
                 }
                 continuation.resume(returning: nil)
             }
+            if !queued {
+                continuation.resume(returning: MCPTransportError(reason: "the output is closed", mayHaveBeenDelivered: false))
+            }
         }
         if let failure { throw failure }
     }
@@ -83,6 +86,7 @@ final class DescriptorChannel: Sendable {
     /// Stops writing (later sends fail as undelivered).
     func stopWriting() {
         state.withLock { $0.writable = false }
+        writer.finish()
     }
 }
 
@@ -132,8 +136,9 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
     ///
     /// - Parameters:
     ///   - argv: the program (a path, or a name looked up in `environment`'s `PATH`) and its arguments.
-    ///   - environment: the child's whole environment (nil: this process's environment). Pass only what
-    ///     the server needs: it is another program.
+    ///   - environment: the child's whole environment (nil: this process's). Pass
+    ///     ``defaultEnvironment()`` to give it only the few variables the official SDKs pass, so this
+    ///     process's secrets do not reach another program.
     ///   - standardError: where the child's standard error goes (nil: this process's).
     public init(argv: [String], environment: [String: String]? = nil, currentDirectory: URL? = nil,
                 standardError: FileHandle? = nil, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) throws(MCPTransportError) {
@@ -199,6 +204,18 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
         for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
+    /// The variables the official Python SDK's stdio client passes to the server it starts (`HOME`,
+    /// `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`).
+    public static let inheritedVariables = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"]
+
+    /// This process's values of ``inheritedVariables`` (those that are set).
+    public static func defaultEnvironment() -> [String: String] {
+        let mine = ProcessInfo.processInfo.environment
+        var environment: [String: String] = [:]
+        for name in inheritedVariables { environment[name] = mine[name] }
+        return environment
+    }
+
     static func resolve(_ program: String, path: String?) -> URL? {
         if program.contains("/") { return URL(fileURLWithPath: program) }
         for directory in (path ?? "/usr/bin:/bin").split(separator: ":") {
@@ -206,5 +223,55 @@ public final class MCPChildProcessTransport: MCPMessageTransport {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
         return nil
+    }
+}
+
+/// Runs writes in order on a thread of its own with SIGPIPE blocked: a write to a pipe whose reader
+/// died (a crashed child, a host that went away) must fail with EPIPE, not end this process.
+final class WriterThread: Sendable {
+    private let jobs = Locked<(queue: [@Sendable () -> Void], started: Bool, finished: Bool)>(([], false, false))
+    private let ready = DispatchSemaphore(value: 0)
+
+    /// Queues `job`; false (and `job` is dropped) once the thread was told to finish.
+    func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let (accepted, start) = jobs.withLock { state -> (Bool, Bool) in
+            guard !state.finished else { return (false, false) }
+            state.queue.append(job)
+            defer { state.started = true }
+            return (true, !state.started)
+        }
+        guard accepted else { return false }
+        if start { launch() }
+        ready.signal()
+        return true
+    }
+
+    /// Lets the thread end once the jobs already queued are done.
+    func finish() {
+        jobs.withLock { $0.finished = true }
+        ready.signal()
+    }
+
+    deinit { finish() }
+
+    private func launch() {
+        let jobs = self.jobs, ready = self.ready
+        let thread = Thread {
+            var pipe = sigset_t()
+            sigemptyset(&pipe)
+            sigaddset(&pipe, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipe, nil)
+            while true {
+                ready.wait()
+                let (job, done) = jobs.withLock { state -> ((@Sendable () -> Void)?, Bool) in
+                    if !state.queue.isEmpty { return (state.queue.removeFirst(), false) }
+                    return (nil, state.finished)
+                }
+                job?()
+                if done { break }
+            }
+        }
+        thread.name = "PayRailMCP.stdio.write"
+        thread.start()
     }
 }

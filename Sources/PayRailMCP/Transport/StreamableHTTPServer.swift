@@ -28,15 +28,18 @@ public final class MCPStreamableHTTPServer: Sendable {
         public var sessionIdleTimeout: Duration
         /// Notifications kept for one request's event stream; more are dropped (the response is not).
         public var maxEventsPerRequest: Int
+        /// Requests one session may have running at once; more are answered -32603 "retry later".
+        public var maxRunningPerSession: Int
 
         /// Creates settings.
         public init(path: String = "/mcp", allowedOrigins: Set<String>? = nil, maxSessions: Int = 1024,
-                    sessionIdleTimeout: Duration = .seconds(1800), maxEventsPerRequest: Int = 1000) {
+                    sessionIdleTimeout: Duration = .seconds(1800), maxEventsPerRequest: Int = 1000, maxRunningPerSession: Int = 256) {
             self.path = path
             self.allowedOrigins = allowedOrigins
             self.maxSessions = maxSessions
             self.sessionIdleTimeout = sessionIdleTimeout
             self.maxEventsPerRequest = maxEventsPerRequest
+            self.maxRunningPerSession = maxRunningPerSession
         }
     }
 
@@ -151,7 +154,10 @@ public final class MCPStreamableHTTPServer: Sendable {
             sessions[sessionID] = Session(state)
             return true
         }
-        guard admitted else { return Self.plain(.serviceUnavailable, "too many sessions; retry later") }
+        guard admitted else {
+            server.diagnostics("MCP HTTP: refused a new session: \(options.maxSessions) sessions are live")
+            return Self.plain(.serviceUnavailable, "too many sessions; retry later")
+        }
         var response = Self.json(.ok, .response(id: id, result: result))
         response.headers.add("Mcp-Session-Id", sessionID)
         return response
@@ -164,15 +170,24 @@ public final class MCPStreamableHTTPServer: Sendable {
             events.withLock { if $0.count < limit { $0.append(.notification(method: method, params: params)) } }
         }, request: nil)
         let state = session.state
-        let task = Task { await state.handle(id: id, method: method, params: params, outbound: outbound) }
-        let unique = session.running.withLock { running -> Bool in
-            guard running[id] == nil else { return false }
+        // The task is made under the lock, only once the id is known to be free: a duplicate id must
+        // never start a second call, even briefly.
+        let maxRunning = options.maxRunningPerSession
+        let started = session.running.withLock { running -> Result<Task<Result<JSONValue, MCPError>?, Never>, MCPError> in
+            guard running[id] == nil else {
+                return .failure(MCPError(code: MCPError.invalidRequest, message: "request id \(id) is already running"))
+            }
+            guard running.count < maxRunning else {
+                return .failure(MCPError(code: MCPError.internalError, message: "too many requests at once; retry later"))
+            }
+            let task = Task { await state.handle(id: id, method: method, params: params, outbound: outbound) }
             running[id] = task
-            return true
+            return .success(task)
         }
-        guard unique else {
-            task.cancel()
-            return Self.json(.ok, .errorResponse(id: id, error: MCPError(code: MCPError.invalidRequest, message: "request id \(id) is already running")))
+        let task: Task<Result<JSONValue, MCPError>?, Never>
+        switch started {
+        case .success(let made): task = made
+        case .failure(let error): return Self.json(.ok, .errorResponse(id: id, error: error))
         }
         // The HTTP request itself being abandoned (the client went away, the handler timeout) cancels the call.
         let answer = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
