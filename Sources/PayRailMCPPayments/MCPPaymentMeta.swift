@@ -1,3 +1,5 @@
+import PayRailMCP
+
 // Where the two MCP payment transports put payments in a JSON-RPC message: the Payment scheme's MCP
 // transport (tempoxyz/mpp-specs, draft-payment-transport-mcp) and x402's (x402-foundation/x402,
 // specs/transports-v2/mcp.md). Kept in one place so the paywall and the paying client agree.
@@ -36,4 +38,28 @@ public enum MCPPaymentMeta {
     /// x402's `PaymentRequired`, beside the Payment scheme's challenges in a `-32042` error's `data`
     /// (see `MCPPaywall`: one answer carries every dialect, as an HTTP 402 does).
     public static let x402PaymentRequired = "x402/payment-required"
+
+    /// Every `_meta` member that carries a payment: credentials, receipts (bearer tokens that replay
+    /// or re-serve a paid call), settlement responses and challenges. None may cross into a place
+    /// that must not hold them: the tools behind a paywall, or the host behind a bridge.
+    public static let paymentMembers = [
+        paymentCredential, x402Payment, paymentReceipt, x402PaymentResponse, payrailReceipt, x402PaymentRequired,
+        "org.paymentauth/challenges",
+    ]
+
+    /// `outcome` without any payment member in its result's `_meta` or its error's `data`.
+    public static func withoutPaymentMembers(_ outcome: MCPToolOutcome) -> MCPToolOutcome {
+        switch outcome {
+        case .result(var result):
+            for member in paymentMembers { result.meta[member] = nil }
+            return .result(result)
+        case .error(var error):
+            if case .object(var data)? = error.data {
+                for member in paymentMembers { data[member] = nil }
+                error.data = .object(data)
+            }
+            return .error(error)
+        }
+    }
 }
+

@@ -65,8 +65,11 @@ public struct MCPPaywall: MCPToolMiddleware {
     /// The tools below, each priced one showing its price in `_meta["payrail/price"]`.
     public func listTools(_ below: [MCPTool]) -> [MCPTool] {
         below.map { tool in
-            guard let price = price(of: tool.name) else { return tool }
-            var priced = tool
+            // Only this gate says what a tool costs: a price the tools below claim is dropped.
+            var shown = tool
+            shown.meta[MCPPaymentMeta.price] = nil
+            guard let price = price(of: tool.name) else { return shown }
+            var priced = shown
             priced.meta[MCPPaymentMeta.price] = MCPToolPrice.metaValue(price)
             return priced
         }
@@ -76,7 +79,9 @@ public struct MCPPaywall: MCPToolMiddleware {
     public func callTool(_ call: MCPToolCall, next: @Sendable (MCPToolCall) async -> MCPToolOutcome) async -> MCPToolOutcome {
         var forwarded = call
         for member in Self.paymentMembers { forwarded.meta[member] = nil }
-        guard price(of: call.name) != nil else { return await next(forwarded) }
+        // What the tools below return never carries payment members of their own making (a forged
+        // receipt or settlement): only the gate's, added below, reach the caller.
+        guard price(of: call.name) != nil else { return MCPPaymentMeta.withoutPaymentMembers(await next(forwarded)) }
         let presented = Self.paymentMembers.contains { call.meta[$0] != nil }
         let (gate, request) = (self.gate, gateRequest(call))
         var decision = await Self.shielded { await gate.handle(request) }
@@ -97,7 +102,7 @@ public struct MCPPaywall: MCPToolMiddleware {
             }
             return outcome
         case .pass(let pass):
-            guard !pass.isFree else { return await next(forwarded) }
+            guard !pass.isFree else { return MCPPaymentMeta.withoutPaymentMembers(await next(forwarded)) }
             return await serve(forwarded, pass: pass, next: next)
         }
     }
@@ -105,7 +110,7 @@ public struct MCPPaywall: MCPToolMiddleware {
     /// Calls the tool for a paid pass and stores its result for replays, or abandons the pass.
     private func serve(_ call: MCPToolCall, pass: GatePass, next: @Sendable (MCPToolCall) async -> MCPToolOutcome) async -> MCPToolOutcome {
         let receipts = MCPGateAnswer.receiptMeta(pass.responseHeaders)
-        switch await next(call) {
+        switch MCPPaymentMeta.withoutPaymentMembers(await next(call)) {
         case .result(var result):
             for (name, value) in receipts { result.meta[name] = value }
             let body = MCPOutcomeJSON.encode(.result(result))

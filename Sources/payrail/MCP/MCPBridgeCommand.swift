@@ -115,7 +115,9 @@ struct PayingRemoteTools: MCPToolProvider {
             if let payment = paid.payment {
                 FileHandle.standardError.write(Data("payrail mcp bridge: \(call.name): paid \(payment.amount) on \(payment.rail) (payment \(payment.paymentID))\n".utf8))
             }
-            return paid.outcome
+            // Receipts are bearer tokens of the wallet's owner: the host (and the model) never see them;
+            // they stay in the ledger.
+            return MCPPaymentMeta.withoutPaymentMembers(paid.outcome)
         } catch {
             FileHandle.standardError.write(Data("payrail mcp bridge: \(call.name): \(error.description)\n".utf8))
             // The model sees why nothing happened (and that nothing was paid, unless the error says so).

@@ -69,7 +69,10 @@ enum MCPEndpoint: Sendable {
         case .url(let url):
             transport = MCPStreamableHTTPClientTransport(url: url)
         case .command(let argv):
-            do { transport = try MCPChildProcessTransport(argv: argv) } catch {
+            // The server is another program: it never sees this process's rail keys, wallet or
+            // database URL (every setting of ours is a PAYRAIL_ variable).
+            let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PAYRAIL_") }
+            do { transport = try MCPChildProcessTransport(argv: argv, environment: environment) } catch {
                 throw CommandFailure(exitCode: .network, message: "cannot start the MCP server \(display): \(error.reason)")
             }
         }

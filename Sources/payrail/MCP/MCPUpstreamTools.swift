@@ -34,10 +34,20 @@ actor MCPUpstreamTools: MCPToolProvider {
 
     nonisolated func listTools() async throws(MCPError) -> [MCPTool] {
         let current = try await session()
-        return try await current.listTools()
+        let tools = try await current.listTools()
+        await remember(tools)
+        return tools
     }
 
     nonisolated func callTool(_ call: MCPToolCall) async -> MCPToolOutcome {
+        // Only names the upstream listed are forwarded: an upstream that matched names loosely
+        // (case, spaces) would otherwise run a priced tool under a name the paywall does not price.
+        if await !isListed(call.name) {
+            _ = try? await listTools()
+            guard await isListed(call.name) else {
+                return .error(MCPError(code: MCPError.invalidParams, message: "unknown tool: the upstream lists no tool of this name"))
+            }
+        }
         let current: MCPClient
         do { current = try await session() } catch { return .error(error) }
         do {
@@ -47,6 +57,13 @@ actor MCPUpstreamTools: MCPToolProvider {
             return .error(MCPError(code: MCPError.internalError, message: "the upstream MCP server did not answer: \(error.reason)"))
         }
     }
+
+    /// The tool names of the upstream's last listing.
+    private var listed: Set<String> = []
+
+    private func remember(_ tools: [MCPTool]) { listed = Set(tools.map(\.name)) }
+
+    private func isListed(_ name: String) -> Bool { listed.contains(name) }
 
     /// The open session, or a new one when the last ended. Concurrent callers share one reconnection
     /// (the actor is reentrant across the `await`, so the attempt in flight is kept, not repeated).
