@@ -30,24 +30,34 @@ public final class MCPStreamableHTTPServer: Sendable {
         public var maxEventsPerRequest: Int
         /// Requests one session may have running at once; more are answered -32603 "retry later".
         public var maxRunningPerSession: Int
+        /// Sessions one client address may keep; its least recently used one is ended for a new one,
+        /// so a client opening sessions in a loop only ever pushes out its own.
+        public var maxSessionsPerClient: Int
 
         /// Creates settings.
         public init(path: String = "/mcp", allowedOrigins: Set<String>? = nil, maxSessions: Int = 1024,
-                    sessionIdleTimeout: Duration = .seconds(1800), maxEventsPerRequest: Int = 1000, maxRunningPerSession: Int = 256) {
+                    sessionIdleTimeout: Duration = .seconds(1800), maxEventsPerRequest: Int = 1000, maxRunningPerSession: Int = 256,
+                    maxSessionsPerClient: Int = 32) {
             self.path = path
             self.allowedOrigins = allowedOrigins
             self.maxSessions = maxSessions
             self.sessionIdleTimeout = sessionIdleTimeout
             self.maxEventsPerRequest = maxEventsPerRequest
             self.maxRunningPerSession = maxRunningPerSession
+            self.maxSessionsPerClient = max(1, maxSessionsPerClient)
         }
     }
 
     private final class Session: Sendable {
         let state: MCPServerSession
+        let clientAddress: String
         let running = Locked<[MCPRequestID: Task<Result<JSONValue, MCPError>?, Never>]>([:])
         let lastUsed = Locked(ContinuousClock.now)
-        init(_ state: MCPServerSession) { self.state = state }
+        init(_ state: MCPServerSession, clientAddress: String) {
+            self.state = state
+            self.clientAddress = clientAddress
+        }
+        var isBusy: Bool { running.withLock { !$0.isEmpty } }
     }
 
     /// The server behind the endpoint.
@@ -146,12 +156,9 @@ public final class MCPStreamableHTTPServer: Sendable {
             return Self.json(.ok, .errorResponse(id: id, error: error))
         }
         let admitted = sessions.withLock { sessions -> Bool in
-            if sessions.count >= options.maxSessions {
-                let now = ContinuousClock.now
-                sessions = sessions.filter { now - $0.value.lastUsed.withLock { $0 } < options.sessionIdleTimeout }
-            }
+            Self.makeRoom(in: &sessions, for: clientAddress, options: options)
             guard sessions.count < options.maxSessions else { return false }
-            sessions[sessionID] = Session(state)
+            sessions[sessionID] = Session(state, clientAddress: clientAddress)
             return true
         }
         guard admitted else {
@@ -161,6 +168,24 @@ public final class MCPStreamableHTTPServer: Sendable {
         var response = Self.json(.ok, .response(id: id, result: result))
         response.headers.add("Mcp-Session-Id", sessionID)
         return response
+    }
+
+    /// Frees a place for a new session of `client`: its own least recently used idle session when it
+    /// has its share, else expired sessions, else the least recently used idle session of anyone
+    /// (its client gets 404 and initializes again, as basic/transports says). Sessions running a
+    /// request are never ended here.
+    private static func makeRoom(in sessions: inout [String: Session], for client: String, options: Options) {
+        func leastRecentlyUsedIdle(_ candidates: [(key: String, value: Session)]) -> String? {
+            candidates.filter { !$0.value.isBusy }.min { $0.value.lastUsed.withLock { $0 } < $1.value.lastUsed.withLock { $0 } }?.key
+        }
+        let own = sessions.filter { $0.value.clientAddress == client }
+        if own.count >= options.maxSessionsPerClient, let oldest = leastRecentlyUsedIdle(Array(own)) {
+            sessions[oldest] = nil
+        }
+        guard sessions.count >= options.maxSessions else { return }
+        let now = ContinuousClock.now
+        sessions = sessions.filter { $0.value.isBusy || now - $0.value.lastUsed.withLock { $0 } < options.sessionIdleTimeout }
+        if sessions.count >= options.maxSessions, let oldest = leastRecentlyUsedIdle(Array(sessions)) { sessions[oldest] = nil }
     }
 
     private func run(id: MCPRequestID, method: String, params: [String: JSONValue]?, in session: Session) async -> HTTPResponse {
