@@ -96,6 +96,8 @@ final class MCPDemoStage: @unchecked Sendable {
     var paying: PayingMCPClient?
     /// The receipt keys the server publishes, read in step 1 and pinned by the host.
     var receiptKeys: ReceiptKeySet?
+    /// The paid call's result, which the replay must give back exactly.
+    var firstResult: MCPToolResult?
 
     init(server: MCPDemoServer, directory: URL, out: DemoOutput) {
         self.server = server

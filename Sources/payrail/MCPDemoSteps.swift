@@ -78,6 +78,8 @@ extension MCPDemoStage {
         readBack(answer, request: request, transport: transport, &step)
         step.expect(server.witness.runCount(MCPDemoServer.pricedTool) == 0, "\(MCPDemoServer.pricedTool) ran without payment")
         let after = await server.balances()
+        out.detail("\(MCPDemoServer.pricedTool) did not run (\(server.witness.runCount(MCPDemoServer.pricedTool)) runs); balances "
+            + "\(after == before ? "unchanged" : "MOVED"): \(MCPDemoServer.agentAccount) \(after.agent)sat, \(MCPDemoServer.merchantAccount) \(after.merchant)sat")
         step.expect(after == before, "the balances moved: \(before) -> \(after)")
         step.expect(await ledgerRecords().isEmpty, "the wallet's ledger is not empty")
     }
@@ -116,6 +118,7 @@ extension MCPDemoStage {
             return step.fail("the paid call failed: \(error)")
         }
         checkSearchResult(paid, &step)
+        firstResult = paid.result
         let expected = ["challenged", "negotiated", "reserved", "paid", "presenting", "receipt", "committed"]
         step.expect(events.names == expected, "the steps were \(events.names), not \(expected)")
         guard let payment = paid.payment else { return step.fail("the call was not paid") }
@@ -198,7 +201,12 @@ extension MCPDemoStage {
             return step.fail("the replayed call failed: \(error)")
         }
         checkSearchResult(paid, &step)
-        step.expect(paid.payment.map { $0.resumed } ?? true, "the replay was not answered from the earlier payment")
+        out.detail("the same result as in step 5, its receipts in _meta included: \(paid.result != nil && paid.result == firstResult ? "yes" : "NO")")
+        step.expect(paid.result != nil && paid.result == firstResult,
+                    "the replay's result (its receipts in _meta included) is not the stored result of the paid call")
+        step.expect(paid.payment?.resumed == true && paid.payment?.paymentID == MCPDemoRun.firstCallID,
+                    "the replay was not answered from the earlier payment")
+        step.expect(events.names.contains("resuming"), "the replay did not present the earlier payment's receipt: \(events.names)")
         step.expect(!events.names.contains("paid") && !events.names.contains("reserved"), "the replay reserved or paid again: \(events.names)")
         let after = await server.balances()
         out.detail("balances \(after == before ? "unchanged" : "MOVED"): \(MCPDemoServer.agentAccount) \(after.agent)sat, "
