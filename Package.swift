@@ -219,9 +219,9 @@ let package = Package(
             name: "PayRailMCPPaymentsTests",
             dependencies: [
                 "PayRailMCPPayments", "PayRailMCP", "PayRailServer", "PayRailAgent", "PayRail", "PayRailCrypto", "PayRailWire",
-                "PayRailStore", "PayRailReceipts", "FakeRail", "PayRailTestPeers",
+                "PayRailStore", "PayRailReceipts", "FakeRail", "PayRailTestPeers", "PayRailHTTP",
             ],
-            path: "Tests/PayRailMCPPaymentsTests"
+            path: "Tests/PayRailMCPPaymentsTests", exclude: ["Peers"]
         ),
         .testTarget(
             name: "PayRailCLITests",

@@ -125,6 +125,13 @@ enum MCPAnswerMapping {
         (try? CanonicalJSON.serialize(value)).map { Base64.encode($0) }
     }
 
+    /// The last path segment of the problem type an error answer's `data.problem` carries.
+    static func problemSlug(_ body: [UInt8]) -> String? {
+        guard case .error(let error)? = MCPOutcomeJSON.decode(body), case .object(let data)? = error.data,
+              case .object(let problem)? = data["problem"], case .string(let type)? = problem["type"] else { return nil }
+        return type.split(separator: "/").last.map(String.init)
+    }
+
     /// A short reason from an error answer's body, for a refusal's detail (never a credential: the
     /// body is the server's answer).
     static func detail(_ body: [UInt8]) -> String {

@@ -23,7 +23,7 @@ import PayRailWire
 //   `x402/payment-response` receipts are then exactly the spec's.
 //
 // An x402-only client that reads nothing but the tool-result binding does not see the challenge;
-// `MCPPaywall.Options.x402ToolResult` answers such clients with the binding instead.
+// `MCPPaywall(gate:unpaidAnswer: .x402ToolResult)` answers such clients with the binding instead.
 
 enum MCPGateAnswer {
     /// The MCP error for a gate's non-pass answer (`credentialPresented`: the call carried one).

@@ -31,16 +31,24 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
     public let caller: any MCPToolCaller
     /// The host of the URLs of this remote's calls (the price memory and the ledger group by it).
     public let server: String
+    /// The `server` URI x402 `lnbtc` offers must bind (`mcp:1` profile) when known: an invoice bound to
+    /// another server, tool or arguments is then skipped instead of paid. `nil` checks only that an
+    /// offer's binding is consistent.
+    public let bindingServer: String?
     private let lock = NSLock()
     private var advertised: [String: JSONValue] = [:]
     private var lies: [String: MCPPriceLie] = [:]
 
     /// Creates the transport.
     ///
-    /// - Parameter server: a host name for this remote in the agent's ledger (`mcp://<server>/…`).
-    public init(caller: any MCPToolCaller, server: String = "mcp-server") {
+    /// - Parameters:
+    ///   - server: a host name for this remote in the agent's ledger (`mcp://<server>/…`).
+    ///   - bindingServer: the URI the remote's paywall binds x402 `lnbtc` invoices to (a PayRail
+    ///     paywall's `MCPPaywall.bindingServer`, by default `mcp://<realm>`), when known.
+    public init(caller: any MCPToolCaller, server: String = "mcp-server", bindingServer: String? = nil) {
         self.caller = caller
         self.server = server
+        self.bindingServer = bindingServer
     }
 
     /// The remote's tools, remembering the price each priced one advertises.
@@ -97,9 +105,13 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
 
     /// The offers of a challenge, none at all when one asks more than the tool's advertised price.
     public func challenges(in answer: PaymentAnswer, for request: PaidRequest, receivedAt: Date) -> PaymentResponseReading {
-        var reading = PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: [], receivedAt: receivedAt)
-        guard let tool = MCPToolRoute.tool(inPath: request.url.path) ?? Optional(request.url.lastPathComponent),
-              let price = lock.withLock({ advertised[tool] }) else { return reading }
+        let call = try? Self.call(in: request)
+        let binding = bindingServer.flatMap { server in
+            call.map { X402RequestBinding.mcp(server: server, toolName: $0.0, arguments: $0.1, metadata: []) }
+        }
+        var reading = PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: [], receivedAt: receivedAt,
+                                                 expectedRequest: binding)
+        guard let tool = call?.0, let price = lock.withLock({ advertised[tool] }) else { return reading }
         for read in reading.offers {
             guard let lie = MCPPriceLie.check(read.offer, tool: tool, advertised: price) else { continue }
             lock.withLock { if let id = request.paymentID { lies[id] = lie } }
@@ -115,6 +127,10 @@ public final class MCPPaymentTransport: PaymentTransport, @unchecked Sendable {
     public func classify(_ answer: PaymentAnswer, presented: Bool) -> PaymentAnswerKind {
         let receipt = answer.headers[PlainReceipt.fieldName]
         guard presented else { return answer.status == 402 ? .challenged : .served(receipt: receipt) }
+        if answer.status == 409, MCPAnswerMapping.problemSlug(answer.body) == "idempotency-conflict" {
+            // The server holds another payment under this payment id: presenting again cannot help.
+            return .conflict
+        }
         switch answer.status {
         case 400, 402, 403:
             return .refused(detail: MCPAnswerMapping.detail(answer.body))
@@ -209,7 +225,11 @@ public struct MCPPriceLie: Hashable, Sendable, CustomStringConvertible {
     /// at most the advertised amount in the advertised unit.
     static func check(_ offer: Offer, tool: String, advertised: JSONValue) -> MCPPriceLie? {
         let limit = amount(advertised, rail: offer.rail)
-        guard let limit, limit.unit == offer.amount.unit, offer.amount.amount <= limit.amount else {
+        // The same price may be told in another unit of fixed rate (x402 prices Lightning in msat where
+        // tools/list says sat): compared in the offer's unit, the advertised limit rounded down, so a
+        // conversion never lets a higher price through. Units without a fixed rate never compare.
+        guard let limit, let comparable = try? limit.converted(to: offer.amount.unit, rounding: .down),
+              offer.amount.amount <= comparable.amount else {
             return MCPPriceLie(tool: tool, advertised: limit, asked: offer.amount, rail: offer.rail)
         }
         return nil

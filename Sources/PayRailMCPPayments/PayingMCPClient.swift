@@ -21,9 +21,12 @@ public final class PayingMCPClient: Sendable {
 
     /// Creates a client over `caller`.
     ///
-    /// - Parameter server: a name for the remote in the ledger and price memory (`mcp://<server>/…`).
-    public init(caller: any MCPToolCaller, configuration: PayingClientConfiguration, server: String = "mcp-server") {
-        self.transport = MCPPaymentTransport(caller: caller, server: server)
+    /// - Parameters:
+    ///   - server: a name for the remote in the ledger and price memory (`mcp://<server>/…`).
+    ///   - bindingServer: the URI x402 `lnbtc` invoices must bind, when known (`MCPPaymentTransport`).
+    public init(caller: any MCPToolCaller, configuration: PayingClientConfiguration, server: String = "mcp-server",
+                bindingServer: String? = nil) {
+        self.transport = MCPPaymentTransport(caller: caller, server: server, bindingServer: bindingServer)
         self.payingClient = PayingClient(configuration: configuration, transport: transport)
     }
 
@@ -132,9 +135,16 @@ public struct PayingMCPError: Error, Sendable, CustomStringConvertible {
 /// An `Approver` that asks `approve(price, tool)` about a tool call above the policy's approval
 /// threshold (`Policy.approvalThreshold`): the bridge asks a person through MCP elicitation. Put it
 /// in the `Negotiator`; a call it declines pays nothing.
-public struct MCPToolApprover: Approver {
+///
+/// One call's offer often comes in two dialects (Payment and x402); the negotiator moves to the next
+/// candidate after a "no", so a "no" is remembered for the same call (same URL, same moment, same
+/// cost) and the person is asked once.
+public final class MCPToolApprover: Approver, @unchecked Sendable {
+    // @unchecked: `declined` is touched under `lock` only.
     /// Decides one payment: its cost in the owner's unit and the tool's name.
     public let approve: @Sendable (Money, String) async -> Bool
+    private let lock = NSLock()
+    private var declined: [String] = []
 
     /// Creates an approver.
     public init(_ approve: @escaping @Sendable (Money, String) async -> Bool) {
@@ -146,6 +156,10 @@ public struct MCPToolApprover: Approver {
         let url = request.request.url
         let path = URLComponents(url: url, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? url.path
         guard let tool = MCPToolRoute.tool(inPath: path) else { return false }
-        return await approve(request.cost, tool)
+        let key = "\(url.absoluteString) \(request.request.now.timeIntervalSince1970) \(request.cost)"
+        if lock.withLock({ declined.contains(key) }) { return false }
+        let answer = await approve(request.cost, tool)
+        if !answer { lock.withLock { declined = Array((declined + [key]).suffix(64)) } }
+        return answer
     }
 }

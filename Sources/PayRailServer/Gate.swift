@@ -123,7 +123,8 @@ public final class Gate: Sendable {
             case nil:
                 return nil
             case .receiptToken(let token):
-                return try await replay(token: token, dialect: dialect.wireDialect, resource: resource, now: context.now)
+                return try await replay(token: token, dialect: dialect.wireDialect, resource: resource, bodyDigest: request.bodyDigest,
+                                        now: context.now)
             case .credential(let presentation):
                 return try await pay(presentation, with: dialect, request: request, resource: resource, price: price, slots: slots,
                                      context: context)

@@ -46,13 +46,15 @@ struct ServeRunning: @unchecked Sendable {
     let signalSources: [any DispatchSourceSignal]
     let host: ServeHost
 
-    /// Returns at the first SIGTERM or SIGINT, logging which.
+    /// Returns at the first SIGTERM or SIGINT, logging which, or when the calling task is cancelled
+    /// (then nothing is logged: the caller stops for its own reason).
     func waitForSignal() async {
-        var received: Int32 = SIGTERM
+        var received: Int32?
         for await number in signals {
             received = number
             break
         }
+        guard let received else { return }
         host.log("\(host.name): signal \(received == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
     }
 

@@ -94,7 +94,7 @@ private func splitStatus(_ output: String) -> (body: String, status: Int) {
 }
 
 /// Asks the kernel for a free loopback port, then releases it for the server to take.
-private func freePort() async throws -> UInt16 {
+func freePort() async throws -> UInt16 {
     let probe = HTTPServer(configuration: HTTPServerConfiguration(port: 0), handler: { _ in HTTPResponse(status: .ok) })
     let port = try probe.start()
     await probe.shutdown()

@@ -88,6 +88,7 @@ struct MCPWorld {
     let processor: FakeProcessor
     let processorKey: Ed25519.PrivateKey
     let agent: FakeAccountCredentials
+    let merchant: FakeAccountCredentials
     let gate: Gate
     let paywall: MCPPaywall
     let tools: CountingTools
@@ -121,6 +122,7 @@ struct MCPWorld {
         self.processor = processor
         self.processorKey = key
         self.agent = agent
+        self.merchant = merchant
         self.gate = gate
         self.paywall = paywall
         self.tools = tools
@@ -137,7 +139,7 @@ struct MCPWorld {
     /// A paying client over this world's caller.
     func payingClient(
         perRequest: String = "500sat", approvalThreshold: Money? = nil, approver: (any Approver)? = nil,
-        dialects: [PaymentDialect] = Preferences.defaultDialects, deliveryAttempts: Int = 3
+        dialects: [PaymentDialect] = Preferences.defaultDialects, deliveryAttempts: Int = 3, caller: (any MCPToolCaller)? = nil
     ) throws -> (PayingMCPClient, SpendGovernor) {
         let limits = SpendLimits([.sat: .init(perRequest: try Money(parsing: perRequest), perHour: try Money(parsing: "1000sat"),
                                               perDay: try Money(parsing: "10000sat"))])
@@ -149,7 +151,7 @@ struct MCPWorld {
         let keys = try ReceiptKeySet(jwks: JSONWebKeySet(keys: [signer.verificationJWK]))
         let configuration = PayingClientConfiguration(negotiator: negotiator, governor: governor, receiptKeys: .pinned(keys),
                                                       deliveryAttempts: deliveryAttempts, clock: clock)
-        return (PayingMCPClient(caller: caller, configuration: configuration, server: "tools.test"), governor)
+        return (PayingMCPClient(caller: caller ?? self.caller, configuration: configuration, server: "tools.test"), governor)
     }
 }
 

@@ -101,9 +101,11 @@ struct MCPPaywallTests {
         let other = try await world.caller.callTool(name: "search", arguments: ["q": .string("rust")], meta: credentialMeta)
         #expect(other.error?.code == -32043 || other.error?.code == -32042)
         #expect(world.tools.count("search") == 1)
-        // Other _meta members (a progress token) do not make a retry look like another credential.
+        // Other _meta members (a progress token, a tracing member) do not make a retry look like
+        // another credential: the single-use hash covers the tool, the arguments and the credential only.
         var withProgress = credentialMeta
         withProgress["progressToken"] = .string("p-1")
+        withProgress["io.example/trace"] = .string("retry-2")
         let retried = try await world.caller.callTool(name: "search", arguments: ["q": .string("swift")], meta: withProgress)
         #expect(retried == paid.outcome)
         #expect(world.tools.count("search") == 1)
@@ -184,5 +186,34 @@ struct MCPPaywallTests {
         let offer = try #require(reading.offers.first { $0.dialect == .payment })
         let credential = try await world.payer.pay(offer.offer)
         return try MCPPaymentTransport.meta(presenting: try offer.credentialFields(for: credential))
+    }
+}
+
+/// x402's `payment-identifier` over MCP: the same payment under its identifier replays, another
+/// payment under the same identifier is a conflict the payer cannot retry away.
+@Suite("MCP paywall: x402 payment identifiers in _meta (issue 19)", .serialized)
+struct MCPPaymentIdentifierTests {
+    @Test("a second payment reusing a paid call's x402 payment identifier is refused as a conflict and not granted")
+    func identifierReusedByAnotherPayment() async throws {
+        let world = try await MCPWorld()
+        let (client, _) = try world.payingClient(dialects: [.x402])
+        _ = try await client.callTool(name: "search", arguments: ["q": .string("a")], paymentID: "mcp-identifier-0001")
+        let first = try #require(world.caller.sentMetas.last?["x402/payment"])
+        #expect(first["extensions"]?["payment-identifier"] != nil)
+
+        // Another payment (another challenge, paid again) presented under the same identifier.
+        let challenge = try await world.caller.callTool(name: "search", arguments: ["q": .string("a")], meta: [:])
+        let answer = MCPAnswerMapping.answer(challenge)
+        let reading = PaymentResponseReader.read(status: answer.status, headers: answer.headers, body: [], receivedAt: world.clock.now())
+        let offer = try #require(reading.offers.first { $0.dialect == .x402 })
+        let credential = try await world.payer.pay(offer.offer)
+        let fields = try offer.credentialFields(for: credential, paymentIdentifier: try X402PaymentIdentifier("mcp-identifier-0001"))
+        let meta = try MCPPaymentTransport.meta(presenting: fields)
+        let outcome = try await world.caller.callTool(name: "search", arguments: ["q": .string("a")], meta: meta)
+        #expect(outcome.error?.data?["httpStatus"] == .number(409))
+        let kind = MCPPaymentTransport(caller: world.caller).classify(MCPAnswerMapping.answer(outcome), presented: true)
+        #expect(kind == .conflict)
+        #expect(world.tools.count("search") == 1)
+        #expect(await world.balance("merchant") == 10)  // refused before the rail: the second voucher is never redeemed
     }
 }

@@ -21,7 +21,7 @@ enum MCPPeers {
         }
         let line = output.split(separator: "\n").last.map(String.init) ?? ""
         guard case .object(let object) = try CanonicalJSON.parse(Array(line.utf8)) else {
-            throw PythonPeer.Failure(description: "sdk_client.py printed no JSON object: \(output.prefix(500))")
+            throw PeerFailure( "sdk_client.py printed no JSON object: \(output.prefix(500))")
         }
         return object
     }
@@ -36,7 +36,7 @@ final class PythonHTTPServerPeer: Sendable {
 
     init(json: Bool) throws {
         let port = try LoopbackPort.free()
-        guard let url = URL(string: "http://127.0.0.1:\(port)/mcp") else { throw PythonPeer.Failure(description: "no URL") }
+        guard let url = URL(string: "http://127.0.0.1:\(port)/mcp") else { throw PeerFailure( "no URL") }
         self.url = url
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("payrail-mcp-peer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -59,7 +59,7 @@ final class PythonHTTPServerPeer: Sendable {
             } catch {
                 await client.close()
                 guard ContinuousClock.now < deadline, process.isRunning else {
-                    throw PythonPeer.Failure(description: "the SDK server did not answer: \(error)\n\(log)")
+                    throw PeerFailure( "the SDK server did not answer: \(error)\n\(log)")
                 }
                 try await Task.sleep(for: .milliseconds(200))
             }
@@ -91,7 +91,13 @@ struct LocalHTTPServer {
         endpoint = MCPStreamableHTTPServer(server: server, options: options)
         http = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0, diagnostics: { _ in }), handler: endpoint.handler)
         let port = try http.start()
-        guard let url = URL(string: "http://127.0.0.1:\(port)\(options.path)") else { throw PythonPeer.Failure(description: "no URL") }
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(options.path)") else { throw PeerFailure( "no URL") }
         self.url = url
     }
+}
+
+/// Why a peer of these tests could not be used.
+struct PeerFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

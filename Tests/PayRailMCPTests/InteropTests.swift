@@ -62,7 +62,8 @@ struct InteropTests {
             let client = try await peer.connect(.init(elicitationHandler: { _ in
                 MCPElicitationResult(action: .accept, content: ["name": .string("Grace")])
             }))
-            try await exercise(client, serverName: "python-sdk-peer")
+            // A JSON answer cannot carry what the server sends before it (progress, elicitation).
+            try await exercise(client, serverName: "python-sdk-peer", streaming: !json)
             await client.close()
         } catch {
             try? peer.stopChecked()
@@ -71,7 +72,7 @@ struct InteropTests {
         try peer.stopChecked()
     }
 
-    private func exercise(_ client: MCPClient, serverName: String) async throws {
+    private func exercise(_ client: MCPClient, serverName: String, streaming: Bool = true) async throws {
         #expect(await client.serverInfo?.name == serverName)
         #expect(await client.protocolVersion == "2025-11-25")
         #expect(try await client.listTools().map(\.name).sorted() == ["ask", "echo", "slow"])
@@ -80,6 +81,7 @@ struct InteropTests {
         let slow = try await client.callTool(name: "slow", arguments: ["steps": .number(3), "delay_ms": .number(10)], meta: [:],
                                              timeout: .seconds(30)) { progress.append($0) }
         #expect(text(of: slow) == "done after 3 steps")
+        guard streaming else { return try await client.ping() }
         #expect(progress.all.map(\.progress) == [1, 2, 3])
         #expect(text(of: try await client.callTool(name: "ask", arguments: [:], meta: [:])) == "hello Grace")
         try await client.ping()

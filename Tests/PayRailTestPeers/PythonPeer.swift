@@ -13,6 +13,9 @@ public enum PythonPeer {
     public struct Failure: Error, CustomStringConvertible {
         /// What went wrong and how to fix it.
         public var description: String
+
+        /// Creates a failure saying what went wrong and how to fix it.
+        public init(description: String) { self.description = description }
     }
 
     /// The venv's interpreter: `PAYRAIL_PEERS_PYTHON`, else `.build/peers/venv/bin/python`.

@@ -60,6 +60,12 @@ actor JSONRPCConnection {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
                     pending[id] = continuation
+                    if Task.isCancelled {
+                        // Cancelled before the handler below could see this request: never send it.
+                        pending.removeValue(forKey: id)?.resume(throwing: MCPTransportError(
+                            reason: "the caller cancelled \(method)", mayHaveBeenDelivered: false))
+                        return
+                    }
                     Task { await self.deliver(.request(id: id, method: method, params: params), for: id) }
                 }
             } onCancel: {
@@ -97,7 +103,10 @@ actor JSONRPCConnection {
         guard let continuation = pending.removeValue(forKey: id) else { return }
         continuation.resume(throwing: MCPTransportError(reason: reason, mayHaveBeenDelivered: true))
         let params: [String: JSONValue] = ["requestId": id.json, "reason": .string(reason)]
-        try? await transport.send(.notification(method: "notifications/cancelled", params: params))
+        // A task of its own: the caller's (or the timer's) task is being cancelled, which must not
+        // cancel the message that tells the server.
+        let transport = self.transport
+        Task { try? await transport.send(.notification(method: "notifications/cancelled", params: params)) }
     }
 
     private func end(_ error: MCPTransportError) {

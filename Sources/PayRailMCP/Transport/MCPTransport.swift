@@ -109,23 +109,38 @@ final class Locked<Value>: @unchecked Sendable {
 }
 
 /// Delivers inbound items to an async receiver in order, from any thread (reader threads cannot await).
+///
+/// A reader thread uses `yieldWaiting`, which blocks while `capacity` items wait to be taken: a peer
+/// sending faster than they are handled fills the pipe, not this process's memory.
 final class InboundPump: Sendable {
-    private let continuation: AsyncStream<MCPInbound>.Continuation
+    private let continuation: AsyncStream<(MCPInbound, Bool)>.Continuation
     private let task: Task<Void, Never>
+    private let room: DispatchSemaphore
 
-    init(_ receive: @escaping @Sendable (MCPInbound) async -> Void) {
-        let (stream, continuation) = AsyncStream<MCPInbound>.makeStream(bufferingPolicy: .unbounded)
+    init(capacity: Int = 64, _ receive: @escaping @Sendable (MCPInbound) async -> Void) {
+        let (stream, continuation) = AsyncStream<(MCPInbound, Bool)>.makeStream(bufferingPolicy: .unbounded)
+        let room = DispatchSemaphore(value: capacity)
         self.continuation = continuation
+        self.room = room
         task = Task {
-            for await item in stream {
+            for await (item, tookRoom) in stream {
                 await receive(item)
+                if tookRoom { room.signal() }
                 if case .closed = item { break }
             }
         }
     }
 
+    /// Hands on an item without waiting (callers that must not block; their input is bounded otherwise).
     func yield(_ item: MCPInbound) {
-        continuation.yield(item)
+        continuation.yield((item, false))
+        if case .closed = item { continuation.finish() }
+    }
+
+    /// Hands on an item, first waiting (blocking the calling thread) for room.
+    func yieldWaiting(_ item: MCPInbound) {
+        room.wait()
+        continuation.yield((item, true))
         if case .closed = item { continuation.finish() }
     }
 }

@@ -42,9 +42,9 @@ final class DescriptorChannel: Sendable {
                     if count < 0 { reason = "read failed (errno \(errno))" }
                     break
                 }
-                for item in framer.feed(chunk[0..<count]) { pump.yield(LineFramer.inbound(item, limit: limit)) }
+                for item in framer.feed(chunk[0..<count]) { pump.yieldWaiting(LineFramer.inbound(item, limit: limit)) }
             }
-            pump.yield(.closed(onEnd(reason)))
+            pump.yieldWaiting(.closed(onEnd(reason)))
         }
         thread.name = "PayRailMCP.stdio.read"
         thread.start()

@@ -37,7 +37,7 @@ public final class MCPStreamableHTTPClientTransport: MCPMessageTransport {
     ///   - idleTimeout: how long a POST may go without a byte before it fails (the client's request
     ///     deadline bounds each call as a whole).
     public init(url: URL, headers: [String: String] = [:], messageLimit: Int = JSONRPCCodec.defaultMessageLimit,
-                streamLimit: Int = 64 * JSONRPCCodec.defaultMessageLimit, idleTimeout: TimeInterval = 300) {
+                streamLimit: Int = 4 * JSONRPCCodec.defaultMessageLimit, idleTimeout: TimeInterval = 300) {
         self.url = url
         self.extraHeaders = headers
         self.messageLimit = messageLimit
@@ -68,14 +68,18 @@ public final class MCPStreamableHTTPClientTransport: MCPMessageTransport {
             throw MCPTransportError(reason: "the transport is closed", mayHaveBeenDelivered: false)
         }
         let request = makeRequest(method: "POST", body: JSONRPCCodec.encode(message))
-        let reader = AnswerReader(limit: messageLimit, streamLimit: streamLimit, pump: pump, awaiting: Self.awaited(message))
+        var onHead: (@Sendable ([String: String]) -> Void)?
+        if case .request(_, "initialize", _) = message {
+            // Kept before any message of the answer is handed on: the client's next message needs it.
+            onHead = { [state] headers in
+                if let id = headers["mcp-session-id"], !id.isEmpty { state.withLock { $0.sessionID = id } }
+            }
+        }
+        let reader = AnswerReader(limit: messageLimit, streamLimit: streamLimit, pump: pump, awaiting: Self.awaited(message), onHead: onHead)
         let task = session.dataTask(with: request)
         if case .request(let id, _, _) = message { state.withLock { $0.posts[id] = task } }
         defer { if case .request(let id, _, _) = message { _ = state.withLock { $0.posts.removeValue(forKey: id) } } }
         let outcome = await reader.run(task, delegate: delegate)
-        if case .request(_, "initialize", _) = message, let id = outcome.headers["mcp-session-id"], !id.isEmpty {
-            state.withLock { $0.sessionID = id }
-        }
         try check(outcome, for: message)
         if case .notification("notifications/cancelled", let params) = message,
            let raw = params?["requestId"], let id = try? JSONRPCCodec.requestID(raw) {
@@ -112,7 +116,7 @@ public final class MCPStreamableHTTPClientTransport: MCPMessageTransport {
         guard let pump else { return }
         for post in posts { post.cancel() }
         if sessionID != nil {
-            let reader = AnswerReader(limit: 4096, streamLimit: 4096, pump: nil, awaiting: nil)
+            let reader = AnswerReader(limit: 4096, streamLimit: 4096, pump: nil, awaiting: nil, onHead: nil)
             _ = await reader.run(session.dataTask(with: makeRequest(method: "DELETE", body: nil)), delegate: delegate)
         }
         pump.yield(.closed(MCPTransportError(reason: "the connection was closed", mayHaveBeenDelivered: true)))
@@ -168,8 +172,10 @@ private final class AnswerReader: @unchecked Sendable {
     private var received = 0
     private var parser: ServerSentEventParser
     private var continuation: CheckedContinuation<Outcome, Never>?
+    private let onHead: (@Sendable ([String: String]) -> Void)?
 
-    init(limit: Int, streamLimit: Int, pump: InboundPump?, awaiting: MCPRequestID?) {
+    init(limit: Int, streamLimit: Int, pump: InboundPump?, awaiting: MCPRequestID?, onHead: (@Sendable ([String: String]) -> Void)?) {
+        self.onHead = onHead
         self.limit = limit
         self.streamLimit = streamLimit
         self.pump = pump
@@ -197,6 +203,7 @@ private final class AnswerReader: @unchecked Sendable {
                 if let key = key as? String, let value = value as? String { outcome.headers[key.lowercased()] = value }
             }
             isStream = (outcome.headers["content-type"] ?? "").lowercased().hasPrefix("text/event-stream")
+            onHead?(outcome.headers)
         }
     }
 

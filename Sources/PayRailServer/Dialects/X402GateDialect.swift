@@ -112,7 +112,10 @@ public struct X402GateDialect: GateDialect {
     /// itself: the same payment sent again replays, another payment under the same identifier is a
     /// conflict. An unreadable payment has no slot (the credential path refuses it).
     public func idempotencySlots(_ request: GateRequest) -> [IdempotencySlot] {
-        guard version == .v2, let value = request.headers[X402HeaderName.paymentSignature],
+        // Over MCP the payload (and its identifier) travels in `_meta["x402/payment"]`.
+        var mcpValue: String?
+        if case .mcpMeta(let meta) = request.source { mcpValue = try? MCPCredentialMeta.x402PaymentSignature(in: meta) }
+        guard version == .v2, let value = mcpValue ?? request.headers[X402HeaderName.paymentSignature],
               let (payload, credential) = try? X402Server.readCredential(value),
               let identifier = try? X402PaymentIdentifier.extract(from: payload.extensions)
         else { return [] }

@@ -152,7 +152,13 @@ extension Gate {
     func regrant(_ found: ConsumedChallenge, token: String, dialect: PaymentDialect, resource: Resource) throws(GateRefusal) -> GateDecision {
         guard found.settlement.kind.isFinal else { throw GateRefusal.authorizationNotCaptured }
         let headers = Self.receiptFields(found.settlement, token: token, challengeID: found.challengeID)
-        granting.begin(found.challengeID, now: configuration.clock.now())
+        // One serving of a payment at a time: K concurrent re-servings of one unstored grant would be
+        // K services for one payment.
+        guard granting.beginIfIdle(found.challengeID, now: configuration.clock.now()) else {
+            var refusal = GateRefusal.paymentInProgress
+            refusal.logReason = "in-progress regrant challenge=\(Self.short(found.challengeID))"
+            throw refusal
+        }
         let grant = GateGrant(challengeID: found.challengeID, receiptToken: token, settlement: found.settlement, dialect: dialect,
                               grantExpiresAt: found.receipt.grantExpiresAt, isRegrant: true)
         return .pass(GatePass(resource: resource, grant: grant, responseHeaders: headers, idempotency: []))

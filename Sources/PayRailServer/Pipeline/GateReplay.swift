@@ -25,7 +25,7 @@ extension Gate {
     }
 
     /// Replays the response a receipt token paid for, or grants it again when none was stored.
-    func replay(token: String, dialect: PaymentDialect, resource: Resource, now: Date) async throws(GateRefusal) -> GateDecision {
+    func replay(token: String, dialect: PaymentDialect, resource: Resource, bodyDigest: String?, now: Date) async throws(GateRefusal) -> GateDecision {
         let claims: ReceiptClaims
         do { claims = try receipts.verify(token, resource: resource.description) } catch {
             let type: PaymentProblemType = error.code == .expired ? .paymentExpired : .invalidChallenge
@@ -53,9 +53,38 @@ extension Gate {
             log("\(resource) replay receipt challenge=\(Self.short(found.challengeID))")
             return .replay(ready)
         }
-        // Paid, but the response was never stored (the upstream failed): serve it again, no new settlement.
+        // Paid, but the response was never stored (the upstream failed): serve it again, no new
+        // settlement, but only the request that was paid for (its body, an MCP call's arguments).
+        try await requireSameBody(as: found, bodyDigest: bodyDigest)
         log("\(resource) regrant receipt challenge=\(Self.short(found.challengeID))")
         return try regrant(found, token: token, dialect: dialect, resource: resource)
+    }
+
+    /// A receipt re-serves the request it paid for, not another body under the same resource (a POSTed
+    /// job, an MCP tool's arguments). The paid body is the one the challenge was bound to: in a bound
+    /// offer id (the settlement's offer id, its MAC checked) or in the stored challenge. When neither
+    /// can be found, only a request without a body is re-served: fail closed.
+    private func requireSameBody(as found: ConsumedChallenge, bodyDigest: String?) async throws(GateRefusal) {
+        let paid: String??
+        if let bound = BoundOfferToken(found.settlement.offerID),
+           configuration.keyring.verifyOfferMAC(bound.macInput, mac: bound.mac, now: configuration.clock.now()),
+           bound.terms.challengeID == found.challengeID {
+            paid = .some(bound.terms.bodyDigest)
+        } else if let record = try await store({ () async throws(StoreError) in try await configuration.store.challenge(id: found.challengeID) }) {
+            paid = .some(record.bodyDigest)
+        } else {
+            paid = nil
+        }
+        let same: Bool
+        switch paid {
+        case .some(let digest): same = digest == bodyDigest
+        case .none: same = bodyDigest == nil
+        }
+        guard same else {
+            throw GateRefusal(credential: .invalidChallenge,
+                              detail: "the receipt paid for another request body; send the request that was paid for, or pay the fresh challenge",
+                              logReason: "receipt-other-body challenge=\(Self.short(found.challengeID))")
+        }
     }
 
     /// Tokens are found by hash; a valid token signed again for the same payment (a regrant) is

@@ -25,6 +25,15 @@ final class GrantsInProgress: @unchecked Sendable {
         }
     }
 
+    /// Marks `id` as being granted unless it already is (within `grace`): one re-serving at a time.
+    func beginIfIdle(_ id: String, now: Date) -> Bool {
+        lock.withLock {
+            if let entry = entries[id], entry.count > 0, now.timeIntervalSince(entry.since) < grace { return false }
+            entries[id] = Entry(count: 1, since: now)
+            return true
+        }
+    }
+
     func end(_ id: String) {
         lock.withLock {
             guard var entry = entries[id] else { return }

@@ -142,7 +142,10 @@ enum MCPProxyCommand {
     private static func serveStdioUntilSignal(_ server: MCPServer, running: ServeRunning) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { try await server.serve(MCPStdioTransport()) } catch {
+                do {
+                    try await server.serve(MCPStdioTransport())
+                    running.host.log("payrail mcp proxy: the client closed standard input, shutting down")
+                } catch {
                     running.host.log("payrail mcp proxy: stdio ended: \(error)")
                 }
             }

@@ -155,10 +155,15 @@ enum MCPToolsCallCommands {
                                              urlFlag: "URL", commandFlag: "--command")
         let tool = positionals[positionals.count - 1]
         let toolArguments = try parseArguments(arguments.value("args"))
-        let options = try clientOptions(arguments)
-        let agent = try await AgentCommands.payingAgent(arguments)
+        // Connected first: a proxy started by --command writes its fake payer file (the fake rail's pay
+        // endpoint) as it starts, before it answers initialize, and the wallets read that file.
+        let client = try await endpoint.connect(options: try clientOptions(arguments))
+        let agent: AgentCommands.PayingAgent
+        do { agent = try await AgentCommands.payingAgent(arguments) } catch {
+            await client.close()
+            throw error
+        }
         AgentCommands.startWatchdog(after: agent.bounds.limits.maxCallDuration)
-        let client = try await endpoint.connect(options: options)
         var configuration = agent.configuration
         if let keys = await endpoint.receiptKeys() { configuration.receiptKeys = keys }
         let paying = PayingMCPClient(caller: client, configuration: configuration, server: endpoint.ledgerName)
