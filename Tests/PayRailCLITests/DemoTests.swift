@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Runs `payrail demo` as a user would, with its own TMPDIR so the test can see what it leaves behind.
-private struct DemoRunResult {
+struct DemoRunResult {
     var status: Int32
     var stdout: String
     var stderr: String
@@ -14,13 +14,13 @@ private struct DemoRunResult {
     var temporaryRoot: URL
 }
 
-private func runDemo() throws -> DemoRunResult {
+func runDemo(_ arguments: [String] = ["demo"]) throws -> DemoRunResult {
     let scratch = try temporaryDirectory()
     let temporaryRoot = scratch.appendingPathComponent("tmp", isDirectory: true)
     try FileManager.default.createDirectory(at: temporaryRoot, withIntermediateDirectories: true)
     let process = Process()
     process.executableURL = PayRail.binary
-    process.arguments = ["demo"]
+    process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["TMPDIR"] = temporaryRoot.path
     process.environment = environment
@@ -40,7 +40,7 @@ private func runDemo() throws -> DemoRunResult {
 }
 
 /// Decodes base64url (or base64) text, padding as needed; `nil` when it is not base64.
-private func decodeBase64(_ text: String) -> String? {
+func decodeBase64(_ text: String) -> String? {
     var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
     standard = String(standard.prefix(standard.count - standard.count % 4))
     guard let data = Data(base64Encoded: standard) else { return nil }
