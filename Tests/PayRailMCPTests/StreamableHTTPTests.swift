@@ -11,11 +11,11 @@ struct StreamableHTTPTests {
     private let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
 
     private func post(_ endpoint: MCPStreamableHTTPServer, _ body: String, session: String? = nil,
-                      headers extra: [(String, String)] = []) async -> HTTPResponse {
+                      headers extra: [(String, String)] = [], from client: String = "127.0.0.1") async -> HTTPResponse {
         var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": "application/json, text/event-stream"]
         if let session { headers.add("Mcp-Session-Id", session) }
         for (name, value) in extra { headers.set(name, value) }
-        return await endpoint.handle(HTTPRequest(method: "POST", path: "/mcp", headers: headers, body: Array(body.utf8), clientAddress: "127.0.0.1"))
+        return await endpoint.handle(HTTPRequest(method: "POST", path: "/mcp", headers: headers, body: Array(body.utf8), clientAddress: client))
     }
 
     private func message(_ response: HTTPResponse) throws -> JSONRPCMessage {
@@ -52,13 +52,38 @@ struct StreamableHTTPTests {
 
     @Test func sessionsAreBoundedAndIdleOnesExpire() async throws {
         let endpoint = MCPStreamableHTTPServer(server: TestTools().server(),
-                                               options: .init(maxSessions: 1, sessionIdleTimeout: .milliseconds(200)))
+                                               options: .init(maxSessions: 2, sessionIdleTimeout: .milliseconds(200)))
         let first = try #require(await post(endpoint, initialize).headers["Mcp-Session-Id"])
-        #expect(await post(endpoint, initialize).status == .serviceUnavailable)
+        let second = try #require(await post(endpoint, initialize, from: "10.0.0.2").headers["Mcp-Session-Id"])
         try await Task.sleep(for: .milliseconds(300))
-        // The idle session makes room, and is gone for its client.
-        #expect(await post(endpoint, initialize).status == .ok)
+        // Expired sessions make room first, and are gone for their clients.
+        #expect(await post(endpoint, initialize, from: "10.0.0.3").status == .ok)
+        #expect(endpoint.sessionCount == 1)
         #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: first).status == .notFound)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: second).status == .notFound)
+    }
+
+    @Test func aFullServerEndsTheLeastRecentlyUsedIdleSessionNotEveryNewClient() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server(), options: .init(maxSessions: 2))
+        let old = try #require(await post(endpoint, initialize, from: "10.0.0.1").headers["Mcp-Session-Id"])
+        let recent = try #require(await post(endpoint, initialize, from: "10.0.0.2").headers["Mcp-Session-Id"])
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: recent).status == .ok)
+        // Full: the newcomer gets a session, the least recently used one is ended (its client
+        // initializes again on 404, as basic/transports says).
+        #expect(await post(endpoint, initialize, from: "10.0.0.3").status == .ok)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":3,"method":"ping"}"#, session: old).status == .notFound)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":4,"method":"ping"}"#, session: recent).status == .ok)
+    }
+
+    @Test func oneClientOpeningSessionsInALoopOnlyPushesOutItsOwn() async throws {
+        let endpoint = MCPStreamableHTTPServer(server: TestTools().server(), options: .init(maxSessions: 100, maxSessionsPerClient: 3))
+        let other = try #require(await post(endpoint, initialize, from: "10.0.0.9").headers["Mcp-Session-Id"])
+        var flood: [String] = []
+        for _ in 0..<20 { flood.append(try #require(await post(endpoint, initialize, from: "10.6.6.6").headers["Mcp-Session-Id"])) }
+        #expect(endpoint.sessionCount == 4, "three of the flooder's, one of the other client's")
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, session: other).status == .ok)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":3,"method":"ping"}"#, session: flood[0]).status == .notFound)
+        #expect(await post(endpoint, #"{"jsonrpc":"2.0","id":4,"method":"ping"}"#, session: flood[19]).status == .ok)
     }
 
     @Test func refusesForeignOriginsWrongHeadersAndGET() async throws {
