@@ -46,6 +46,8 @@ public final class MCPStreamableHTTPClientTransport: MCPMessageTransport {
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
         configuration.timeoutIntervalForRequest = idleTimeout
+        // A remote trickling bytes resets the idle timeout for ever: the whole answer gets an hour.
+        configuration.timeoutIntervalForResource = max(idleTimeout, 3_600)
         session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
     }
 
@@ -72,7 +74,12 @@ public final class MCPStreamableHTTPClientTransport: MCPMessageTransport {
         if case .request(_, "initialize", _) = message {
             // Kept before any message of the answer is handed on: the client's next message needs it.
             onHead = { [state] headers in
-                if let id = headers["mcp-session-id"], !id.isEmpty { state.withLock { $0.sessionID = id } }
+                // basic/transports, "Session Management": visible ASCII only (0x21-0x7E); anything
+                // else is not a session id this client will send back in a header.
+                if let id = headers["mcp-session-id"], !id.isEmpty, id.utf8.count <= 256,
+                   id.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) {
+                    state.withLock { $0.sessionID = id }
+                }
             }
         }
         let reader = AnswerReader(limit: messageLimit, streamLimit: streamLimit, pump: pump, awaiting: Self.awaited(message), onHead: onHead)

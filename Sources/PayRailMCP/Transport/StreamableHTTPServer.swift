@@ -129,6 +129,12 @@ public final class MCPStreamableHTTPServer: Sendable {
             return Self.json(.notFound, .errorResponse(id: message.id, error: MCPError(
                 code: MCPError.invalidRequest, message: "unknown or ended session: initialize again")))
         }
+        // basic/transports, "Protocol Version Header": the revision negotiated for this session.
+        if let version = request.headers["MCP-Protocol-Version"]?.trimmingCharacters(in: .whitespaces),
+           let negotiated = await session.state.protocolVersion, version != negotiated {
+            return Self.json(.badRequest, .errorResponse(id: message.id, error: MCPError(
+                code: MCPError.invalidRequest, message: "MCP-Protocol-Version \(version.prefix(32)) is not this session's (\(negotiated))")))
+        }
         switch message {
         case .request(let id, let method, let params):
             return await run(id: id, method: method, params: params, in: session)

@@ -2,6 +2,7 @@ import Foundation
 import PayRail
 import PayRailAgent
 import PayRailCrypto
+import PayRailHTTP
 import PayRailMCP
 import PayRailMCPPayments
 import PayRailWire
@@ -113,13 +114,14 @@ struct PayingRemoteTools: MCPToolProvider {
         do {
             let paid = try await paying.callTool(name: call.name, arguments: call.arguments)
             if let payment = paid.payment {
-                FileHandle.standardError.write(Data("payrail mcp bridge: \(call.name): paid \(payment.amount) on \(payment.rail) (payment \(payment.paymentID))\n".utf8))
+                FileHandle.standardError.write(Data(("payrail mcp bridge: \(LogText.escaped(call.name, limit: 128)): paid \(payment.amount) "
+                    + "on \(payment.rail) (payment \(payment.paymentID))\n").utf8))
             }
             // Receipts are bearer tokens of the wallet's owner: the host (and the model) never see them;
             // they stay in the ledger.
             return MCPPaymentMeta.withoutPaymentMembers(paid.outcome)
         } catch {
-            FileHandle.standardError.write(Data("payrail mcp bridge: \(call.name): \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("payrail mcp bridge: \(LogText.escaped(call.name, limit: 128)): \(LogText.escaped(error.description))\n".utf8))
             // The model sees why nothing happened (and that nothing was paid, unless the error says so).
             return .result(.text("payrail mcp bridge: \(error.description)", isError: true))
         }

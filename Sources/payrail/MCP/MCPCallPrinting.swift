@@ -2,6 +2,7 @@ import Foundation
 import PayRail
 import PayRailAgent
 import PayRailCrypto
+import PayRailHTTP
 import PayRailMCP
 import PayRailMCPPayments
 
@@ -40,7 +41,7 @@ enum MCPCallPrinting {
             } else {
                 exit = .network
             }
-            throw CommandFailure(exitCode: exit, message: error.description)
+            throw CommandFailure(exitCode: exit, message: LogText.escaped(error.description, limit: 2_048))
         }
     }
 
@@ -57,8 +58,11 @@ enum MCPCallPrinting {
     static func summary(_ paid: PaidToolResult, tool: String) -> String {
         let answer: String
         switch paid.outcome {
-        case .result(let result): answer = result.isError ? "tool \(tool) answered with an error result" : "tool \(tool) answered"
-        case .error(let error): answer = "tool \(tool) refused: \(error)"
+        case .result(let result):
+            let name = LogText.escaped(tool, limit: 128)
+            answer = result.isError ? "tool \(name) answered with an error result" : "tool \(name) answered"
+        // The remote's words, escaped: a hostile server must not write control sequences to a terminal.
+        case .error(let error): answer = "tool \(LogText.escaped(tool, limit: 128)) refused: \(LogText.escaped(error.description))"
         }
         guard let payment = paid.payment else { return "payrail: \(answer), no payment needed" }
         let receipt: String

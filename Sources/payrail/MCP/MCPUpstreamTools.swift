@@ -1,5 +1,6 @@
 import Foundation
 import PayRailCrypto
+import PayRailHTTP
 import PayRailMCP
 import PayRailMCPPayments
 
@@ -33,6 +34,9 @@ actor MCPUpstreamTools: MCPToolProvider {
     }
 
     nonisolated func listTools() async throws(MCPError) -> [MCPTool] {
+        // A listing is reused for a few seconds: a client asking tools/list in a loop must not make
+        // the proxy fetch every page of the upstream each time.
+        if let cached = await freshListing() { return cached }
         let current = try await session()
         let tools = try await current.listTools()
         await remember(tools)
@@ -43,7 +47,10 @@ actor MCPUpstreamTools: MCPToolProvider {
         // Only names the upstream listed are forwarded: an upstream that matched names loosely
         // (case, spaces) would otherwise run a priced tool under a name the paywall does not price.
         if await !isListed(call.name) {
-            _ = try? await listTools()
+            // Listed again at most once per listing lifetime, however many unknown names are asked.
+            if await freshListing() == nil, let current = try? await session(), let tools = try? await current.listTools() {
+                await remember(tools)
+            }
             guard await isListed(call.name) else {
                 return .error(MCPError(code: MCPError.invalidParams, message: "unknown tool: the upstream lists no tool of this name"))
             }
@@ -53,7 +60,7 @@ actor MCPUpstreamTools: MCPToolProvider {
         do {
             return try await current.callTool(name: call.name, arguments: call.arguments, meta: call.meta)
         } catch {
-            log("payrail mcp proxy: upstream call of \(call.name) failed: \(error.reason)")
+            log("payrail mcp proxy: upstream call of \(LogText.escaped(call.name, limit: 128)) failed: \(LogText.escaped(error.reason))")
             return .error(MCPError(code: MCPError.internalError, message: "the upstream MCP server did not answer: \(error.reason)"))
         }
     }
@@ -61,7 +68,18 @@ actor MCPUpstreamTools: MCPToolProvider {
     /// The tool names of the upstream's last listing.
     private var listed: Set<String> = []
 
-    private func remember(_ tools: [MCPTool]) { listed = Set(tools.map(\.name)) }
+    private var listing: (tools: [MCPTool], at: ContinuousClock.Instant)?
+    static let listingLifetime: Duration = .seconds(5)
+
+    private func remember(_ tools: [MCPTool]) {
+        listed = Set(tools.map(\.name))
+        listing = (tools, ContinuousClock.now)
+    }
+
+    private func freshListing() -> [MCPTool]? {
+        guard let listing, ContinuousClock.now - listing.at < Self.listingLifetime else { return nil }
+        return listing.tools
+    }
 
     private func isListed(_ name: String) -> Bool { listed.contains(name) }
 
