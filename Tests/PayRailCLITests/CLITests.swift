@@ -178,7 +178,7 @@ struct CLITests {
         #expect(numberAmount.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test("demo takes no option: the old in-process receipt options are usage errors, its help lists the steps")
+    @Test("demo takes only --mcp: the old in-process receipt options are usage errors, its help lists the steps")
     func demoOptions() throws {
         // The full demo (server, agent, every step) is run in DemoTests; this pins its command line.
         let old = try PayRail.run(["demo", "--key", "/nonexistent/d1.pem", "--kid", "d1"])
@@ -187,7 +187,7 @@ struct CLITests {
         #expect(old.stdout.isEmpty)
         let help = try PayRail.run(["demo", "--help"])
         #expect(help.status == 0)
-        #expect(help.stdout.contains("usage: payrail demo\n"))
+        #expect(help.stdout.contains("usage: payrail demo [--mcp]\n"), "\(help.stdout.prefix(200))")
         for step in ["402", "negotiates", "budget", "summary"] { #expect(help.stdout.contains(step), "\(step)") }
     }
 }
