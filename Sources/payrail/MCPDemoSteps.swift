@@ -249,10 +249,3 @@ extension MCPDemoStage {
     }
 }
 
-extension JSONValue {
-    /// The elements, when an array.
-    fileprivate var arrayValue: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
-    }
-}

@@ -180,19 +180,25 @@ public struct JSONRPCParseFailure: Error, Hashable, Sendable, CustomStringConver
 
 extension JSONValue {
     /// The members, when the value is an object.
-    var objectValue: [String: JSONValue]? {
+    public var objectValue: [String: JSONValue]? {
         if case .object(let members) = self { return members }
         return nil
     }
 
     /// The text, when the value is a string.
-    var stringValue: String? {
+    public var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil
     }
 
+    /// The elements, when the value is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
     /// The number, when the value is a number.
-    var numberValue: Double? {
+    public var numberValue: Double? {
         if case .number(let number) = self { return number }
         return nil
     }

@@ -112,17 +112,3 @@ enum JSONBridge {
         }
     }
 }
-
-extension JSONValue {
-    /// The members, when an object.
-    var objectValue: [String: JSONValue]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
-
-    /// The text, when a string.
-    var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-}

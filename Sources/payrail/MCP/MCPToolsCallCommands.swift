@@ -35,27 +35,8 @@ enum MCPToolsCallCommands {
         summary: "Call an MCP tool, paying its price by policy and within budget, and print the result.",
         options: RailCommandRegistry.options(for: .payer, merging: endpointOptions + [
             OptionSpec(name: "args", valueName: "JSON", help: "the tool's arguments, a JSON object (default {}); @FILE reads a file"),
-            OptionSpec(name: "max", valueName: "AMOUNT", help: "most one call may cost, fees included (default \(AgentCommands.defaultMax))"),
-            OptionSpec(name: "budget-hour", valueName: "AMOUNT",
-                       help: "most spent in any sliding hour (default \(AgentCommands.defaultHourBudget))"),
-            OptionSpec(name: "budget-day", valueName: "AMOUNT",
-                       help: "most spent in any sliding day (default \(AgentCommands.defaultDayBudget))"),
-            OptionSpec(name: "rail", valueName: "RAIL",
-                       help: "wallet to pay with: \(RailCommandRegistry.nameChoice); repeat it (or \(RailCommandRegistry.nameList)) "
-                           + "to offer several (default \(RailCommandRegistry.defaultRail.rawValue))",
-                       isRepeatable: true),
-            OptionSpec(name: "rate", valueName: "AMOUNT=AMOUNT", help: "an exchange rate of the owner's table, e.g. 0.01usd=10sat",
-                       isRepeatable: true),
-            OptionSpec(name: "dialect", valueName: "DIALECT", help: "pay only in this dialect; repeatable, best first",
-                       isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
-            OptionSpec(name: "wallet", valueName: "FILE|URL",
-                       help: "spend ledger: a SQLite file or a postgres:// URL (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
-        ] + StoreLocation.tuningOptions + [
+        ] + payingOptions(approval: false) + [
             OptionSpec(name: "payment-id", valueName: "ID", help: "stable id of this call: the same id never pays twice"),
-            OptionSpec(name: "max-time", valueName: "SECONDS",
-                       help: "most the whole call may take (default \(AgentCommands.defaultMaxTime))"),
-            OptionSpec(name: "min-expiry", valueName: "SECONDS",
-                       help: "refuse offers due to expire sooner than this (default \(AgentCommands.defaultMinExpiry))"),
             OptionSpec(name: "json", help: "print one JSON object on stdout instead of the result's text"),
             OptionSpec(name: "explain", help: "print the negotiation on stderr: every offer, taken or refused and why"),
             OptionSpec(name: "verbose", help: "print each step on stderr as it happens", short: "v"),
@@ -84,6 +65,39 @@ enum MCPToolsCallCommands {
         """),
         run: { arguments in try await runCall(arguments) }
     )
+
+    /// The budget, wallet and rail flags of a paying MCP command, as `payrail fetch` has them
+    /// (`--approve-above` for the bridge, which can ask a person).
+    static func payingOptions(approval: Bool) -> [OptionSpec] {
+        var options = [
+            OptionSpec(name: "max", valueName: "AMOUNT", help: "most one call may cost, fees included (default \(AgentCommands.defaultMax))"),
+            OptionSpec(name: "budget-hour", valueName: "AMOUNT",
+                       help: "most spent in any sliding hour (default \(AgentCommands.defaultHourBudget))"),
+            OptionSpec(name: "budget-day", valueName: "AMOUNT",
+                       help: "most spent in any sliding day (default \(AgentCommands.defaultDayBudget))"),
+        ]
+        if approval {
+            options.append(OptionSpec(name: "approve-above", valueName: "AMOUNT",
+                                      help: "ask the person (MCP elicitation) before paying more than this; refused when the host cannot ask"))
+        }
+        options += [
+            OptionSpec(name: "rail", valueName: "RAIL",
+                       help: "wallet to pay with: \(RailCommandRegistry.nameChoice); repeat it (or \(RailCommandRegistry.nameList)) "
+                           + "to offer several (default \(RailCommandRegistry.defaultRail.rawValue))",
+                       isRepeatable: true),
+            OptionSpec(name: "rate", valueName: "AMOUNT=AMOUNT", help: "an exchange rate of the owner's table, e.g. 0.01usd=10sat",
+                       isRepeatable: true),
+            OptionSpec(name: "dialect", valueName: "DIALECT", help: "pay only in this dialect; repeatable, best first",
+                       isRepeatable: true, allowedValues: PaymentDialect.allCases.map(\.rawValue)),
+            OptionSpec(name: "wallet", valueName: "FILE|URL",
+                       help: "spend ledger: a SQLite file or a postgres:// URL (default $PAYRAIL_WALLET or ~/.payrail/wallet.sqlite)"),
+        ]
+        return options + StoreLocation.tuningOptions + [
+            OptionSpec(name: "max-time", valueName: "SECONDS", help: "most one paid call may take (default \(AgentCommands.defaultMaxTime))"),
+            OptionSpec(name: "min-expiry", valueName: "SECONDS",
+                       help: "refuse offers due to expire sooner than this (default \(AgentCommands.defaultMinExpiry))"),
+        ]
+    }
 
     // MARK: - tools
 
