@@ -23,9 +23,11 @@ extension ChallengeSet {
             let reason = WireError(.unsupported, "L402 carries Lightning offers only").reason
             for offer in offers { skipped.append(SkippedOffer(dialect: .l402, rail: offer.rail, offerID: offer.id, reason: reason)) }
         }
+        // Each offer's expiry as RFC 3339, written once for the Payment challenge and the plain body.
+        let expiries = offers.map { PaymentTimestamp.format($0.expiresAt) }
         var challenges: [PaymentChallenge] = []
-        for offer in offers {
-            guard let (challenge, value) = directPaymentChallenge(offer) else { return nil }
+        for (offer, expires) in zip(offers, expiries) {
+            guard let (challenge, value) = directPaymentChallenge(offer, expires: expires) else { return nil }
             fields.append("WWW-Authenticate", value)
             challenges.append(challenge)
         }
@@ -37,13 +39,13 @@ extension ChallengeSet {
         }
         fields.append("Content-Type", PlainChallenge.mediaType)
         return PaymentRequiredResponse(
-            status: 402, headers: fields, body: Self.directPlainBody(offers, now: now), offers: offers,
+            status: 402, headers: fields, body: Self.directPlainBody(offers, expiries: expiries, now: now), offers: offers,
             paymentChallenges: challenges, x402: x402, l402: [], skipped: skipped)
     }
 
     /// The Payment challenge of a fake offer and its `WWW-Authenticate` value
     /// (`PaymentCharge.challenge(for:…)` and `PaymentChallenge.headerValue()`, without the trees).
-    private func directPaymentChallenge(_ offer: Offer) -> (PaymentChallenge, String)? {
+    private func directPaymentChallenge(_ offer: Offer, expires: String) -> (PaymentChallenge, String)? {
         // PaymentCharge.request(for:), default branch: every detail as a string, plus `requestID`.
         var methodDetails = offer.details
         methodDetails["requestID"] = offer.details["requestID"] ?? offer.id
@@ -61,7 +63,7 @@ extension ChallengeSet {
         json.raw("}")
         let unbound = PaymentChallenge(
             realm: realm, method: offer.rail.rawValue, intent: PaymentCharge.intent, request: Base64URL.encode(json.bytes),
-            expires: PaymentTimestamp.format(offer.expiresAt), description: description,
+            expires: expires, description: description,
             header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
         guard let challenge = try? keyring.bind(unbound) else { return nil }
         // `bind` validated id, method, intent and request (token68, letters): they need no quoting;
@@ -134,8 +136,8 @@ extension ChallengeSet {
 
     /// The plain body (`PlainChallenge.body(now:)` with the default title and detail): the first
     /// offer's object is written once and used for `payment` and as the first of `offers`.
-    private static func directPlainBody(_ offers: [Offer], now: Date) -> [UInt8] {
-        let objects = offers.map { directPlainOffer($0, now: now) }
+    private static func directPlainBody(_ offers: [Offer], expiries: [String], now: Date) -> [UInt8] {
+        let objects = zip(offers, expiries).map { directPlainOffer($0, expires: $1, now: now) }
         let plain = PlainChallenge(offers: offers)
         var json = DirectJSON(capacity: 2048)
         json.raw("{\"detail\":"); json.string(plain.detail)
@@ -155,13 +157,13 @@ extension ChallengeSet {
     }
 
     /// One non-Lightning offer in the plain shape (`PlainChallenge.offerObject`).
-    private static func directPlainOffer(_ offer: Offer, now: Date) -> [UInt8] {
+    private static func directPlainOffer(_ offer: Offer, expires: String, now: Date) -> [UInt8] {
         let remaining = offer.expiresAt.timeIntervalSince(now).rounded(.down)
         let seconds = remaining.isFinite ? Int64(min(max(remaining, 0), 31_536_000)) : 0
         var json = DirectJSON(capacity: 768)
         json.raw("{\"amount\":"); json.string(String(offer.amount.amount))
         json.raw(",\"details\":"); json.flatObject(offer.details)
-        json.raw(",\"expires_at\":"); json.string(PaymentTimestamp.format(offer.expiresAt))
+        json.raw(",\"expires_at\":"); json.string(expires)
         json.raw(",\"expiry_seconds\":"); json.raw(String(seconds))
         json.raw(",\"id\":"); json.string(offer.id)
         json.raw(",\"network\":"); json.string(offer.rail.rawValue)
