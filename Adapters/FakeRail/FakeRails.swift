@@ -15,6 +15,8 @@ public struct FakePayeeRail: PayeeRail {
     public let capabilities: RailCapabilities
     private let processor: any FakeProcessorAPI
     let processorKey: Ed25519.PublicKey
+    /// `processorKey` as every offer writes it (base64url), encoded once rather than per 402.
+    let processorKeyText: String
     let account: FakeAccountCredentials
     private let clock: any PayRailClock
     private let maximumOfferLifetime: TimeInterval
@@ -37,6 +39,7 @@ public struct FakePayeeRail: PayeeRail {
     ) {
         self.processor = processor
         self.processorKey = processorKey
+        self.processorKeyText = Base64URL.encode(processorKey.rawRepresentation)
         self.account = account
         self.capabilities = capabilities
         self.clock = clock

@@ -23,7 +23,7 @@ extension FakePayeeRail: StatelessOfferRail {
             rail: id, amount: charge.amount, payee: account.accountID, expiresAt: expiry, id: boundID,
             details: [
                 "requestID": boundID,
-                "processorKey": Base64URL.encode(processorKey.rawRepresentation),
+                "processorKey": processorKeyText,
                 "challengeID": charge.challengeID,
             ])
     }

@@ -24,6 +24,7 @@ struct Options {
     var warmup = 1.0
     var wallet: String?
     var json = false
+    var steps = false
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -41,7 +42,8 @@ struct Options {
             case "--warmup": warmup = Double(try value(flag)) ?? -1
             case "--wallet": wallet = try value(flag)
             case "--json": json = true
-            default: throw BenchFailure("unknown option \(flag); options: --origin URL --path P --payer FILE --concurrency N --seconds S --warmup S --wallet FILE --json")
+            case "--steps": steps = true
+            default: throw BenchFailure("unknown option \(flag); options: --origin URL --path P --payer FILE --concurrency N --seconds S --warmup S --wallet FILE --json --steps")
             }
         }
         guard concurrency > 0, concurrency <= 4096, seconds > 0, warmup >= 0 else { throw BenchFailure("bad --concurrency, --seconds or --warmup") }
@@ -63,7 +65,52 @@ final class Tally: @unchecked Sendable {
     var snapshot: ([UInt64], [String: Int]) { lock.withLock { (latencies, failures) } }
 }
 
-func makeClient(_ options: Options, walletPath: String) async throws -> PayingClient {
+/// With `--steps`: the time from one step of a paid call to the next (PayingClient events), each
+/// step's median over the calls. Meaningful with one call in flight (the events carry no call id).
+final class StepClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: (name: String, at: UInt64)?
+    private var gaps: [String: [UInt64]] = [:]
+    private var order: [String] = []
+
+    func mark(_ name: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.withLock {
+            if let last {
+                let step = last.name + " -> " + name
+                if gaps[step] == nil { order.append(step) }
+                gaps[step, default: []].append(now - last.at)
+            }
+            last = (name, now)
+        }
+    }
+
+    func report() -> String {
+        lock.withLock {
+            order.map { step in
+                let sorted = (gaps[step] ?? []).sorted()
+                return String(format: "  %-34@ p50 %7.2f ms (%d)", step as NSString, percentile(sorted, 0.5), sorted.count)
+            }.joined(separator: "\n")
+        }
+    }
+
+    static func name(_ event: PayingClientEvent) -> String {
+        switch event {
+        case .challenged: return "402 read"
+        case .negotiated: return "negotiated"
+        case .reserved: return "reserved (ledger)"
+        case .released: return "released"
+        case .paid: return "paid (processor, ledger)"
+        case .presenting: return "presenting"
+        case .resuming: return "resuming"
+        case .receipt: return "200 + receipt"
+        case .committed: return "committed (ledger)"
+        @unknown default: return "other"
+        }
+    }
+}
+
+func makeClient(_ options: Options, walletPath: String, steps: StepClock?) async throws -> PayingClient {
     let payer = try FakePayerFile(contentsOf: URL(fileURLWithPath: options.payerFile))
     let unlimited = try Money(amount: 1_000_000_000, unit: .sat)
     let limits = SpendLimits([.sat: .init(perRequest: unlimited, perHour: unlimited, perDay: unlimited)])
@@ -77,7 +124,9 @@ func makeClient(_ options: Options, walletPath: String) async throws -> PayingCl
     let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([unlimited])])
     let session = URLSession(configuration: .ephemeral)
     let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([payer.wallet(session: session)]))
-    return PayingClient(configuration: PayingClientConfiguration(negotiator: negotiator, governor: governor, requestTimeout: 30))
+    var configuration = PayingClientConfiguration(negotiator: negotiator, governor: governor, requestTimeout: 30)
+    if let steps { configuration.onEvent = { steps.mark(StepClock.name($0)) } }
+    return PayingClient(configuration: configuration)
 }
 
 func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
@@ -92,7 +141,8 @@ func run() async throws {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let walletPath = options.wallet ?? directory.appendingPathComponent("wallet.sqlite").path
-    let client = try await makeClient(options, walletPath: walletPath)
+    let steps = options.steps ? StepClock() : nil
+    let client = try await makeClient(options, walletPath: walletPath, steps: steps)
     let tally = Tally()
     let start = DispatchTime.now().uptimeNanoseconds
     let measureFrom = start + UInt64(options.warmup * 1e9)
@@ -105,7 +155,9 @@ func run() async throws {
                     let began = DispatchTime.now().uptimeNanoseconds
                     guard began < end, let url = URL(string: options.origin + options.path + "?n=\(counter.next())") else { return }
                     do {
+                        steps?.mark("start")
                         let response = try await client.send(PaidRequest(url: url))
+                        steps?.mark("end")
                         let finished = DispatchTime.now().uptimeNanoseconds
                         guard response.status == 200 else { if began >= measureFrom { tally.fail("status \(response.status)") }; continue }
                         if began >= measureFrom && finished <= end { tally.add(finished - began) }
@@ -128,6 +180,7 @@ func run() async throws {
         print(String(format: "paid calls: %d in %.1f s (%.1f/s), p50 %.2f ms, p99 %.2f ms, %d in flight, %d failed",
                      sorted.count, options.seconds, rate, percentile(sorted, 0.5), percentile(sorted, 0.99), options.concurrency, failed))
     }
+    if let steps { print("steps of a paid call:\n" + steps.report()) }
     for (reason, count) in failures.sorted(by: { $0.value > $1.value }).prefix(5) {
         FileHandle.standardError.write(Data("paid-bench: \(count) x \(reason)\n".utf8))
     }

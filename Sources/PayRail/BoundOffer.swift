@@ -83,7 +83,12 @@ public struct BoundOfferToken: Hashable, Sendable {
     public static func encodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        func key(_ name: String) { out += Array("\"\(name)\":".utf8) }
+        func key(_ name: String) {
+            out.append(0x22)
+            out.append(contentsOf: name.utf8)
+            out.append(0x22)
+            out.append(0x3A)
+        }
         func string(_ text: String) {
             out.append(0x22)
             for byte in text.utf8 {

@@ -193,10 +193,16 @@ public final class PostgresGateStore: GateStore, PaymentEventStore, Sendable {
     }
 
     /// Attaches the response to replay to an issued receipt.
+    ///
+    /// Committed asynchronously (`synchronous_commit = off` for this transaction only): a server crash
+    /// may lose the last such saves. That costs no money: the consumption (the payment) was committed
+    /// synchronously before the resource ran, and a receipt whose response is missing regrants
+    /// (`Gate.regrant`), as it does when this save fails. One WAL flush less per paid call (issue 18).
     public func saveResponse(_ response: StoredResponse, receiptID: String) async throws(StoreError) {
         let headers = try Coding.encodeHeaders(response.headers)
-        let changed = try await database.run("save a response") { connection throws(PostgresFailure) -> Int in
-            try connection.query("""
+        let changed = try await database.transaction("save a response") { connection throws(PostgresFailure) -> Int in
+            try connection.execute("SET LOCAL synchronous_commit = off")
+            return try connection.query("""
                 UPDATE consumed_challenges SET response_status = $1, response_headers_json = $2, response_body = $3 WHERE receipt_id = $4
                 """, [.integer(Int64(response.status)), .text(headers), .bytes(response.body), .text(receiptID)]).affected
         }

@@ -104,7 +104,7 @@ public final class PostgresSpendStore: SpendStore, Sendable {
 
     /// Reserved or paid -> committed, erasing the proof.
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, now: now)
         }
     }
@@ -112,7 +112,7 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     /// Reserved or paid -> committed at the amount actually spent (at most the reserved one).
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                        now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
         }
     }
@@ -120,7 +120,7 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     /// Reserved or paid -> committed, keeping the server's standard receipt.
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                        standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount,
                                        standardReceipt: standardReceipt, now: now)
         }
@@ -167,12 +167,19 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     }
 
     /// Reads, changes and writes one record with its row locked, in one transaction.
-    private func update(_ paymentID: String,
+    ///
+    /// With `syncedUnlessPaid`, a spend already `.paid` (read under the row lock) is committed
+    /// asynchronously (`synchronous_commit = off`; issue 18): a server crash may lose that commit,
+    /// leaving the spend `.paid` with its synced proof, which `unfinished()` lists and the agent
+    /// presents again, as when the agent dies between paying and committing. Every other change is
+    /// committed synchronously. See `SQLiteSpendStore.update` for the whole argument.
+    private func update(_ paymentID: String, syncedUnlessPaid: Bool = false,
                         _ change: @escaping @Sendable (SpendRecord) throws(StoreError) -> SpendRecord) async throws(StoreError) -> SpendRecord {
         let outcome = try await database.transaction("update a spend") { connection throws(PostgresFailure) -> Result<SpendRecord, StoreError> in
             let rows = try connection.query("SELECT \(Self.columns) FROM spends WHERE payment_id = $1 FOR UPDATE", [.text(paymentID)]).rows
             guard let row = rows.first else { return .failure(SpendTransition.notFound(paymentID)) }
             let current = try Self.decode(row)
+            if syncedUnlessPaid, current.state == .paid { try connection.execute("SET LOCAL synchronous_commit = off") }
             let next: SpendRecord
             do throws(StoreError) {
                 next = try change(current)

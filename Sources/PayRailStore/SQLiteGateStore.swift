@@ -247,15 +247,23 @@ public final class SQLiteGateStore: GateStore, PaymentEventStore, @unchecked Sen
     }
 
     /// Attaches the response to replay to an issued receipt.
+    ///
+    /// Committed without waiting for the disk (`crashSafeTransaction`): it survives the process dying,
+    /// and a power cut loses at most responses saved since the last synced commit. That costs no
+    /// money: the consumption it attaches to (the payment) was synced before the resource ran, and a
+    /// receipt whose response is missing regrants (`Gate.regrant`), as it does when this save fails.
+    /// One disk sync less on every paid call (issue 18).
     public func saveResponse(_ response: StoredResponse, receiptID: String) async throws(StoreError) {
         let headers = try Coding.encodeHeaders(response.headers)
         try await perform { connection throws(StoreError) in
-            let changed = try connection.run("""
-                UPDATE consumed_challenges SET response_status = ?, response_headers_json = ?, response_body = ?
-                WHERE receipt_id = ?
-                """, [.integer(Int64(response.status)), .text(headers), .blob(response.body), .text(receiptID)])
-            guard changed == 1 else {
-                throw StoreError(code: .notFound, reason: "no issued receipt \(receiptID)", isRetrySafe: false)
+            try connection.crashSafeTransaction { () throws(StoreError) in
+                let changed = try connection.run("""
+                    UPDATE consumed_challenges SET response_status = ?, response_headers_json = ?, response_body = ?
+                    WHERE receipt_id = ?
+                    """, [.integer(Int64(response.status)), .text(headers), .blob(response.body), .text(receiptID)])
+                guard changed == 1 else {
+                    throw StoreError(code: .notFound, reason: "no issued receipt \(receiptID)", isRetrySafe: false)
+                }
             }
         }
     }

@@ -2,8 +2,9 @@ import Foundation
 @testable import PayRailStore
 import Testing
 
-/// Which commits wait for the disk: only rate-limit buckets may skip the sync, and every other
-/// write after them is synced again.
+/// Which commits wait for the disk: only rate-limit buckets, stored responses and the commit of an
+/// already paid spend may skip the sync (each says why no money can be lost), and every other write
+/// after them is synced again.
 @Suite("SQLite commit durability") struct SQLiteDurabilityTests {
     private static func synchronous(_ connection: SQLiteConnection) throws -> Int64? {
         try connection.query("PRAGMA synchronous") { row in row.integer(0) }.first

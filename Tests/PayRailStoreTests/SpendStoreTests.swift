@@ -435,6 +435,36 @@ struct SQLiteSpendStoreTests {
         #expect(try await reopened.schemaVersion() == SQLiteSpendStore.latestSchemaVersion)
     }
 
+    @Test("a paid spend's commit (not synced) and a reserved spend's commit (synced) both survive reopening; a second commit is refused")
+    func commitsOfPaidAndReservedSpendsSurviveReopening() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("wallet.sqlite")
+        let clock = ManualClock()
+        let limits = try SpendSample.limits(perHour: 10_000)
+        let first = try SQLiteSpendStore(path: path)
+        for id in ["paid-then-committed", "reserved-then-committed", "paid-left"] {
+            #expect(try await first.reserve(try SpendSample.record(id, 100, at: clock.now()), limits: limits, now: clock.now())
+                .reservedRecord != nil)
+        }
+        _ = try await first.markPaid(paymentID: "paid-then-committed", proof: SpendSample.proof, now: clock.now())
+        let paidCommit = try await first.commit(paymentID: "paid-then-committed", receipt: SpendSample.receipt, reference: "pay_1",
+                                                note: nil, amount: nil, standardReceipt: nil, now: clock.now())
+        let reservedCommit = try await first.commit(paymentID: "reserved-then-committed", receipt: nil, reference: nil, note: "n",
+                                                    now: clock.now())
+        let paidLeft = try await first.markPaid(paymentID: "paid-left", proof: SpendSample.proof, now: clock.now())
+        let again = await storeError { () throws(StoreError) in
+            _ = try await first.commit(paymentID: "paid-then-committed", receipt: nil, reference: nil, note: nil, now: clock.now())
+        }
+        #expect(again?.code == .invalidTransition)
+        await first.close()
+
+        let reopened = try SQLiteSpendStore(path: path)
+        #expect(try await reopened.record(paymentID: "paid-then-committed") == paidCommit)
+        #expect(paidCommit.state == .committed && paidCommit.proof == nil && paidCommit.receipt == SpendSample.receipt)
+        #expect(try await reopened.record(paymentID: "reserved-then-committed") == reservedCommit)
+        #expect(try await reopened.unfinished() == [paidLeft])
+    }
+
     @Test("two connections on one file (as two processes would), 25 reserves each of 100 sat against 1000 sat: exactly 10")
     func twoConnectionsNeverOverspend() async throws {
         let directory = try TemporaryDirectory()

@@ -50,13 +50,19 @@ public enum GateOutcome: Hashable, Sendable {
     /// Whether `needle` occurs in `body`.
     static func contains(_ body: [UInt8], _ needle: [UInt8]) -> Bool {
         guard let first = needle.first, body.count >= needle.count else { return false }
-        var index = 0
-        let last = body.count - needle.count
-        while index <= last {
-            if body[index] == first, body[index..<(index + needle.count)].elementsEqual(needle) { return true }
-            index += 1
+        // Every 402 is scanned: memchr finds each candidate first byte, then the rest is compared.
+        return body.withUnsafeBufferPointer { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            var index = 0
+            let last = buffer.count - needle.count
+            while index <= last {
+                guard let hit = memchr(base + index, Int32(first), last - index + 1) else { return false }
+                let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if UnsafeBufferPointer(rebasing: buffer[at..<(at + needle.count)]).elementsEqual(needle) { return true }
+                index = at + 1
+            }
+            return false
         }
-        return false
     }
 
     /// The problem type's last segment from a problem+json `type` or a plain body's `problem`,

@@ -171,7 +171,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
 
     /// Reserved or paid -> committed, erasing the proof.
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, now: now)
         }
     }
@@ -179,7 +179,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     /// Reserved or paid -> committed at the amount actually spent (at most the reserved one).
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                        now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount, now: now)
         }
     }
@@ -187,7 +187,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     /// Reserved or paid -> committed, keeping the server's standard receipt.
     public func commit(paymentID: String, receipt: String?, reference: String?, note: String?, amount: Money?,
                        standardReceipt: LedgerReceipt?, now: Date) async throws(StoreError) -> SpendRecord {
-        try await update(paymentID) { record throws(StoreError) in
+        try await update(paymentID, syncedUnlessPaid: true) { record throws(StoreError) in
             try SpendTransition.commit(record, receipt: receipt, reference: reference, note: note, amount: amount,
                                        standardReceipt: standardReceipt, now: now)
         }
@@ -268,10 +268,21 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
 
     /// Reads, changes and writes one record in one `BEGIN IMMEDIATE` transaction, so of two racing
     /// commits (in any process) exactly one sees the spend unfinished.
-    private func update(_ paymentID: String,
+    ///
+    /// With `syncedUnlessPaid`, a spend already `.paid` is changed without waiting for the disk
+    /// (`crashSafeTransaction`; issue 18): the commit after the server's answer. It survives the process
+    /// dying; a power cut may lose it, leaving the spend `.paid` with its proof, which was synced, as it
+    /// stands when the agent dies between paying and committing: `unfinished()` lists it, the agent
+    /// presents the proof again, and the money stays counted against the budget meanwhile. Nothing is
+    /// paid twice and no payment is forgotten. A spend read as `.paid` can only become `.committed`
+    /// (then the change refuses), so deciding from a read before the transaction is safe. Every other
+    /// change (a reservation, `.paid`, a commit or release of a reserved spend) is synced.
+    private func update(_ paymentID: String, syncedUnlessPaid: Bool = false,
                         _ change: @escaping @Sendable (SpendRecord) throws(StoreError) -> SpendRecord) async throws(StoreError) -> SpendRecord {
         try await perform { connection throws(StoreError) -> SpendRecord in
-            try connection.immediateTransaction { () throws(StoreError) -> SpendRecord in
+            var unsynced = false
+            if syncedUnlessPaid { unsynced = try Self.record(paymentID, connection)?.state == .paid }
+            let body = { () throws(StoreError) -> SpendRecord in
                 guard let record = try Self.record(paymentID, connection) else { throw SpendTransition.notFound(paymentID) }
                 let next = try change(record)
                 try connection.run("""
@@ -283,6 +294,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                           .integer(next.amount.amount), try Self.standardReceipt(next), .text(paymentID)])
                 return next
             }
+            return unsynced ? try connection.crashSafeTransaction(body) : try connection.immediateTransaction(body)
         }
     }
 

@@ -93,7 +93,11 @@ public struct ChallengeSet: Sendable {
     /// The card networks a Stripe offer is written on in x402.
     public var x402CardNetworks: [String]
     /// x402 extensions declared to the client (e.g. `payment-identifier`).
-    public var x402Extensions: [String: JSONValue]
+    public var x402Extensions: [String: JSONValue] {
+        didSet { x402ExtensionsJSON = Self.canonical(x402Extensions) }
+    }
+    /// The JCS text of `x402Extensions`, kept with them: every 402 carries the same (ChallengeSetDirect.swift).
+    private(set) var x402ExtensionsJSON: [UInt8]?
     /// A description for humans in each Payment challenge.
     public var description: String?
     /// Ask for the Payment credential in `Payment-Authorization` (the resource already uses `Authorization`).
@@ -113,8 +117,13 @@ public struct ChallengeSet: Sendable {
         self.x402RequestBinding = x402RequestBinding
         self.x402CardNetworks = x402CardNetworks
         self.x402Extensions = x402Extensions
+        self.x402ExtensionsJSON = Self.canonical(x402Extensions)
         self.description = description
         self.usePaymentAuthorizationField = usePaymentAuthorizationField
+    }
+
+    private static func canonical(_ members: [String: JSONValue]) -> [UInt8]? {
+        try? CanonicalJSON.serialize(.object(members))
     }
 
     /// The offers in the client's order: by `Accept-Payment` weight (rail = method, intent `charge`),
@@ -175,8 +184,18 @@ public struct ChallengeSet: Sendable {
         }
     }
 
-    private func render(offers unordered: [Offer], acceptPayment: [String], now: Date, failure: Failure?) throws(WireError) -> PaymentRequiredResponse {
+    /// The fresh 402 through the JSON value trees only, never the direct writer: the reference the
+    /// tests compare the direct writer with (ChallengeSetDirect.swift).
+    func paymentRequiredThroughTrees(offers: [Offer], acceptPayment: [String] = [], now: Date) throws(WireError) -> PaymentRequiredResponse {
+        try render(offers: offers, acceptPayment: acceptPayment, now: now, failure: nil, direct: false)
+    }
+
+    private func render(
+        offers unordered: [Offer], acceptPayment: [String], now: Date, failure: Failure?, direct: Bool = true
+    ) throws(WireError) -> PaymentRequiredResponse {
         let offers = Self.order(unordered, acceptPayment: acceptPayment)
+        // Issue 18: a fresh 402 of flat offers is written straight to bytes (the same bytes).
+        if direct, failure == nil, let response = directPaymentRequired(offers, now: now) { return response }
         var draft = Draft()
         draft.fields.append("Cache-Control", "no-store")
         let l402 = writeL402(offers, into: &draft)

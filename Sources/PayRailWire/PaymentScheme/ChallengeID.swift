@@ -32,6 +32,9 @@ public enum ChallengeID {
 public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
     private let current: HMACKey
     private let retired: [(key: HMACKey, acceptUntil: Date)]
+    // The bound-offer key of `current`, derived once: a 402 MACs its bound offers with it, and
+    // deriving it costs two more HMACs and a key setup per offer.
+    private let currentOfferKey: HMACKey?
 
     /// Makes a keyring.
     ///
@@ -45,11 +48,13 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
         var keys: [(key: HMACKey, acceptUntil: Date)] = []
         for entry in retiredSecrets { keys.append((try Self.key(entry.secret), entry.acceptUntil)) }
         retired = keys
+        currentOfferKey = Self.offerKey(current)
     }
 
     private init(current: HMACKey, retired: [(key: HMACKey, acceptUntil: Date)]) {
         self.current = current
         self.retired = retired
+        currentOfferKey = Self.offerKey(current)
     }
 
     private static func key(_ secret: [UInt8]) throws(WireError) -> HMACKey {
@@ -115,17 +120,15 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
     /// The MAC of a bound offer's `macInput` under the current secret, or `nil` when no key could be
     /// derived (the caller then makes no bound offer: fail closed).
     public func offerMAC(_ macInput: [UInt8]) -> [UInt8]? {
-        Self.offerKey(current)?.authenticationCode(for: macInput)
+        currentOfferKey?.authenticationCode(for: macInput)
     }
 
     /// Whether `mac` is the MAC of `macInput` under the current secret or a retired one still
     /// verifying at `now` (rotation: the previous secret verifies until its challenges expired).
     public func verifyOfferMAC(_ macInput: [UInt8], mac: [UInt8], now: Date) -> Bool {
-        var keys = [current]
-        keys += retired.filter { now < $0.acceptUntil }.map(\.key)
-        var matched = false
-        for key in keys where !matched {
-            if let derived = Self.offerKey(key) { matched = constantTimeEquals(mac, derived.authenticationCode(for: macInput)) }
+        var matched = currentOfferKey.map { constantTimeEquals(mac, $0.authenticationCode(for: macInput)) } ?? false
+        for entry in retired where !matched && now < entry.acceptUntil {
+            if let derived = Self.offerKey(entry.key) { matched = constantTimeEquals(mac, derived.authenticationCode(for: macInput)) }
         }
         return matched
     }

@@ -1,0 +1,245 @@
+// The 402 written straight to bytes (issue 18): the same response `render` makes through JSON value
+// trees, for the common case of offers that carry only flat string details (the fake rail, whose
+// bound offers make stateless 402s). Every JSON text is RFC 8785 canonical as before: the members of
+// each fixed shape are written in the order JCS sorts their names (checked by the tests, which
+// compare this writer with the tree writer byte for byte), and the variable maps (offer details,
+// x402 `extra`) are sorted with JCS's rule. Anything the direct writer does not cover (a refused
+// credential's 402, Lightning and card offers, a dialect that would skip an offer, an oversized
+// header) returns `nil`, and the tree writer renders the response instead.
+
+import Foundation
+import PayRail
+import PayRailCrypto
+
+extension ChallengeSet {
+    /// The fresh 402 for `offers` (already in the client's order), or `nil` when the direct writer
+    /// does not cover it. Equal to what the tree writer returns for the same arguments.
+    func directPaymentRequired(_ offers: [Offer], now: Date) -> PaymentRequiredResponse? {
+        guard !offers.isEmpty, offers.allSatisfy({ $0.rail == .fake && $0.amount.unit.isBuiltIn }) else { return nil }
+        var fields = HTTPFields()
+        fields.append("Cache-Control", "no-store")
+        var skipped: [SkippedOffer] = []
+        if macaroonRootKey != nil {
+            let reason = WireError(.unsupported, "L402 carries Lightning offers only").reason
+            for offer in offers { skipped.append(SkippedOffer(dialect: .l402, rail: offer.rail, offerID: offer.id, reason: reason)) }
+        }
+        // Each offer's expiry as RFC 3339, written once for the Payment challenge and the plain body.
+        let expiries = offers.map { PaymentTimestamp.format($0.expiresAt) }
+        var challenges: [PaymentChallenge] = []
+        for (offer, expires) in zip(offers, expiries) {
+            guard let (challenge, value) = directPaymentChallenge(offer, expires: expires) else { return nil }
+            fields.append("WWW-Authenticate", value)
+            challenges.append(challenge)
+        }
+        var x402: X402PaymentRequired?
+        if let resource = x402Resource {
+            guard let (message, value) = directX402(offers, resource: resource, now: now) else { return nil }
+            fields.append(X402HeaderName.paymentRequired, value)
+            x402 = message
+        }
+        fields.append("Content-Type", PlainChallenge.mediaType)
+        return PaymentRequiredResponse(
+            status: 402, headers: fields, body: Self.directPlainBody(offers, expiries: expiries, now: now), offers: offers,
+            paymentChallenges: challenges, x402: x402, l402: [], skipped: skipped)
+    }
+
+    /// The Payment challenge of a fake offer and its `WWW-Authenticate` value
+    /// (`PaymentCharge.challenge(for:…)` and `PaymentChallenge.headerValue()`, without the trees).
+    private func directPaymentChallenge(_ offer: Offer, expires: String) -> (PaymentChallenge, String)? {
+        // PaymentCharge.request(for:), default branch: every detail as a string, plus `requestID`.
+        var methodDetails = offer.details
+        methodDetails["requestID"] = offer.details["requestID"] ?? offer.id
+        var json = DirectJSON(capacity: 512)
+        json.raw("{\"amount\":")
+        json.string(String(offer.amount.amount))
+        json.raw(",\"currency\":")
+        json.string(offer.amount.unit.code)
+        if let description = offer.details["description"] { json.raw(",\"description\":"); json.string(description) }
+        if let externalId = offer.details["externalId"] { json.raw(",\"externalId\":"); json.string(externalId) }
+        json.raw(",\"methodDetails\":")
+        json.flatObject(methodDetails)
+        json.raw(",\"recipient\":")
+        json.string(offer.payee)
+        json.raw("}")
+        let unbound = PaymentChallenge(
+            realm: realm, method: offer.rail.rawValue, intent: PaymentCharge.intent, request: Base64URL.encode(json.bytes),
+            expires: expires, description: description,
+            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        guard let challenge = try? keyring.bind(unbound) else { return nil }
+        // `bind` validated id, method, intent and request (token68, letters): they need no quoting;
+        // `expires` is RFC 3339 digits and punctuation. Realm and description are quoted as RFC 9110 says.
+        guard let realmText = try? AuthParameters.quote(challenge.realm) else { return nil }
+        var value = "Payment id=\"" + challenge.id + "\", realm=" + realmText + ", method=\"" + challenge.method
+            + "\", intent=\"" + challenge.intent + "\", request=\"" + challenge.request + "\""
+        if let expires = challenge.expires { value += ", expires=\"" + expires + "\"" }
+        if let description = challenge.description {
+            guard let quoted = try? AuthParameters.quote(description) else { return nil }
+            value += ", description=" + quoted
+        }
+        if let header = challenge.header { value += ", header=\"" + header + "\"" }
+        guard value.utf8.count < PaymentChallenge.maximumHeaderLength else { return nil }
+        return (challenge, value)
+    }
+
+    /// The x402 message and its `PAYMENT-REQUIRED` value (`X402Codec.encodePaymentRequired`, without the tree).
+    private func directX402(_ offers: [Offer], resource: X402ResourceInfo, now: Date) -> (X402PaymentRequired, String)? {
+        let context = X402OfferContext(now: now, requestBinding: x402RequestBinding, cardNetworks: x402CardNetworks)
+        var accepts: [X402PaymentRequirements] = []
+        for offer in offers {
+            guard let entries = try? X402PaymentRequirements.requirements(for: offer, context: context) else { return nil }
+            accepts += entries
+        }
+        guard !accepts.isEmpty, accepts.allSatisfy({ X402Network.isCAIP2($0.network) }) else { return nil }
+        var json = DirectJSON(capacity: 1024)
+        json.raw("{\"accepts\":[")
+        for (index, entry) in accepts.enumerated() {
+            if index > 0 { json.raw(",") }
+            json.raw("{\"amount\":"); json.string(entry.amount)
+            json.raw(",\"asset\":"); json.string(entry.asset)
+            if !entry.extra.isEmpty {
+                json.raw(",\"extra\":")
+                if let flat = Self.flatStrings(entry.extra) { json.flatObject(flat) } else if !json.value(.object(entry.extra)) { return nil }
+            }
+            json.raw(",\"maxTimeoutSeconds\":"); json.raw(String(entry.maxTimeoutSeconds))
+            json.raw(",\"network\":"); json.string(entry.network)
+            json.raw(",\"payTo\":"); json.string(entry.payTo)
+            json.raw(",\"scheme\":"); json.string(entry.scheme)
+            json.raw("}")
+        }
+        json.raw("]")
+        if !x402Extensions.isEmpty {
+            json.raw(",\"extensions\":")
+            // Serialized once when the extensions are set (they are the same on every 402).
+            guard let extensions = x402ExtensionsJSON else { return nil }
+            json.bytes += extensions
+        }
+        json.raw(",\"resource\":")
+        guard json.value(resource.json) else { return nil }
+        json.raw(",\"x402Version\":")
+        json.raw(String(X402PaymentRequired.version))
+        json.raw("}")
+        let value = Base64.encode(json.bytes)
+        guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
+        return (X402PaymentRequired(resource: resource, accepts: accepts, extensions: x402Extensions), value)
+    }
+
+    /// `members` when every value is a string.
+    private static func flatStrings(_ members: [String: JSONValue]) -> [String: String]? {
+        var flat: [String: String] = [:]
+        flat.reserveCapacity(members.count)
+        for (key, value) in members {
+            guard case .string(let text) = value else { return nil }
+            flat[key] = text
+        }
+        return flat
+    }
+
+    /// The plain body (`PlainChallenge.body(now:)` with the default title and detail): the first
+    /// offer's object is written once and used for `payment` and as the first of `offers`.
+    private static func directPlainBody(_ offers: [Offer], expiries: [String], now: Date) -> [UInt8] {
+        let objects = zip(offers, expiries).map { directPlainOffer($0, expires: $1, now: now) }
+        let plain = PlainChallenge(offers: offers)
+        var json = DirectJSON(capacity: 2048)
+        json.raw("{\"detail\":"); json.string(plain.detail)
+        json.raw(",\"offers\":[")
+        for (index, object) in objects.enumerated() {
+            if index > 0 { json.raw(",") }
+            json.bytes += object
+        }
+        json.raw("],\"payment\":")
+        json.bytes += objects[0]
+        json.raw(",\"retry_after\":"); json.string(PlainChallenge.retryAfter)
+        json.raw(",\"status\":"); json.raw(String(plain.status))
+        json.raw(",\"title\":"); json.string(plain.title)
+        json.raw(",\"type\":"); json.string(PlainChallenge.type)
+        json.raw("}")
+        return json.bytes
+    }
+
+    /// One non-Lightning offer in the plain shape (`PlainChallenge.offerObject`).
+    private static func directPlainOffer(_ offer: Offer, expires: String, now: Date) -> [UInt8] {
+        let remaining = offer.expiresAt.timeIntervalSince(now).rounded(.down)
+        let seconds = remaining.isFinite ? Int64(min(max(remaining, 0), 31_536_000)) : 0
+        var json = DirectJSON(capacity: 768)
+        json.raw("{\"amount\":"); json.string(String(offer.amount.amount))
+        json.raw(",\"details\":"); json.flatObject(offer.details)
+        json.raw(",\"expires_at\":"); json.string(expires)
+        json.raw(",\"expiry_seconds\":"); json.raw(String(seconds))
+        json.raw(",\"id\":"); json.string(offer.id)
+        json.raw(",\"network\":"); json.string(offer.rail.rawValue)
+        json.raw(",\"payee\":"); json.string(offer.payee)
+        json.raw(",\"unit\":"); json.string(offer.amount.unit.code)
+        json.raw("}")
+        return json.bytes
+    }
+}
+
+/// RFC 8785 JSON written piece by piece: the caller writes fixed member names in JCS order; strings
+/// and flat string maps are escaped and sorted here exactly as `CanonicalJSON.serialize` does.
+struct DirectJSON {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    /// Literal JSON text (member names, punctuation, integers).
+    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    /// A JSON string, escaped as RFC 8785 section 3.2.2.2 says (the two-character escapes where JSON
+    /// has them, `\u00xx` for other controls, every other character as raw UTF-8).
+    mutating func string(_ text: String) {
+        bytes.append(0x22)
+        // Runs that need no escape (nearly every string: ids, base64url, names) are copied at once.
+        let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if copied != true { escaped(text) }
+        bytes.append(0x22)
+    }
+
+    private mutating func escaped(_ text: String) {
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: bytes.append(0x5C); bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x08: bytes.append(0x5C); bytes.append(0x62)
+            case 0x09: bytes.append(0x5C); bytes.append(0x74)
+            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
+            case 0x0C: bytes.append(0x5C); bytes.append(0x66)
+            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
+            case 0..<0x20:
+                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30])
+                bytes.append(Self.hex[Int(byte >> 4)])
+                bytes.append(Self.hex[Int(byte & 0x0F)])
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    /// An object of string members, names in JCS order (UTF-16 code units; for names below U+E000
+    /// that is UTF-8 byte order, which is what a native string holds).
+    mutating func flatObject(_ members: [String: String]) {
+        let plain = members.keys.allSatisfy { $0.utf8.allSatisfy { $0 < 0xEE } }
+        let sorted = plain
+            ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            : members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+        bytes.append(0x7B)
+        for (index, member) in sorted.enumerated() {
+            if index > 0 { bytes.append(0x2C) }
+            string(member.key)
+            bytes.append(0x3A)
+            string(member.value)
+        }
+        bytes.append(0x7D)
+    }
+
+    /// Any JSON value, through the canonical serializer; `false` when it has no JSON form.
+    mutating func value(_ value: JSONValue) -> Bool {
+        guard let text = try? CanonicalJSON.serialize(value) else { return false }
+        bytes += text
+        return true
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+}
