@@ -370,58 +370,18 @@ final class DemoStage: @unchecked Sendable {
         out.detail("payee \(DemoServer.merchantAccount): \(balances.merchant)sat")
         step.expect(balances.agent == DemoServer.agentFunds - DemoServer.price && balances.merchant == DemoServer.price,
                     "exactly one payment of \(DemoServer.price)sat should have moved")
-        guard let governor else {
-            step.fail("no wallet to summarize")
-            return
-        }
-        do {
-            let ledger = try await governor.ledger()
-            out.detail("ledger (\(ledger.count) spend\(ledger.count == 1 ? "" : "s")):")
-            for record in ledger {
-                var line = "  \(record.paymentID)  \(record.state.rawValue)  \(record.amount)  \(record.rail)  \(record.method) \(record.url)"
-                if let receipt = record.receipt { line += "  receipt \(DemoOutput.shortToken(receipt))" }
-                if let reference = record.reference { line += "  ref \(reference)" }
-                out.detail(line)
-            }
-            step.expect(ledger.count == 1 && ledger.allSatisfy { $0.state == .committed && $0.proof == nil },
-                        "the ledger should hold one committed spend and no proof")
-            for total in try await governor.totals() {
-                out.detail("totals \(total.unit.code): last hour \(total.lastHour), last day \(total.lastDay), "
-                    + "committed \(total.committed), pending \(total.pending)")
-                if total.unit == .sat {
-                    step.expect(DemoRun.isSats(total.committed, DemoServer.price) && total.pending.isZero
-                                    && DemoRun.isSats(total.lastHour, DemoServer.price),
-                                "the totals should be \(DemoServer.price)sat committed in the hour, nothing pending")
-                }
-            }
-        } catch {
-            step.fail("the ledger could not be read: \(error)")
-        }
+        await DemoChecks.ledger(&step, governor: governor, price: DemoServer.price, out: out)
     }
 
     /// Fails the step if any secret the demo knows of was printed (a last line of defence).
     func checkNoSecretPrinted(_ step: inout DemoStep) {
-        secrets.add(server.witness.proofValues)
-        let printed = out.transcript
-        let known = secrets.all
-        let leaked = known.filter { printed.contains($0) }.count
-        out.detail("secrets checked: \(leaked) of \(known.count) known secrets (account secrets, vouchers, proofs, keys, "
-            + "full receipts) appear in this output")
-        step.expect(leaked == 0, "\(leaked) secret value(s) were printed")
-        step.expect(!server.witness.proofValues.isEmpty, "the server saw no proof header, so the check proved nothing")
+        DemoChecks.noSecretPrinted(&step, secrets: secrets, proofs: server.witness.proofValues,
+                                   kinds: "account secrets, vouchers, proofs, keys, full receipts", out: out)
     }
 
-    /// Closes the wallet and removes the temporary directory; an open SQLite file could otherwise
-    /// write its WAL back after the directory is gone and leave it behind.
+    /// Closes the wallet and removes the temporary directory.
     func cleanUp(_ step: inout DemoStep) async {
-        await walletStore?.close()
-        do {
-            try FileManager.default.removeItem(at: directory)
-            out.detail("temporary directory removed")
-        } catch {
-            step.fail("the temporary directory \(directory.path) could not be removed: \(error)")
-        }
-        step.expect(!FileManager.default.fileExists(atPath: directory.path), "the temporary directory \(directory.path) is still there")
+        await DemoChecks.cleanUp(&step, walletStore: walletStore, directory: directory, out: out)
     }
 
     private func ledgerRecords() async -> [SpendRecord] {
