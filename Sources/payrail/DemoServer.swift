@@ -41,28 +41,13 @@ final class DemoServer: Sendable {
 
     /// Starts the server in `directory` (created by the caller, mode 0700).
     init(directory: URL) async throws {
-        let data = try ServeDataDirectory(path: directory.appendingPathComponent("server", isDirectory: true).path)
-        let keys = try data.receiptKeys()
-        challengeSecret = try data.challengeSecret()
-        receiptKeyID = keys.signer.keyID
-        receiptAlgorithm = keys.signer.algorithm.rawValue
-        signingKeyPath = data.keysURL.appendingPathComponent("\(keys.signer.keyID).pem").path
-        databasePath = data.databaseURL.path
-        store = try SQLiteGateStore(path: databasePath)
-        let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
-
-        let signingKey = try Ed25519.PrivateKey()
-        processorKey = signingKey.publicKey
-        processor = FakeProcessor(signingKey: signingKey)
-        merchantCredentials = try await processor.openAccount(Self.merchantAccount)
-        agentCredentials = try await processor.openAccount(Self.agentAccount)
-        try await processor.deposit(Money(amount: Self.agentFunds, unit: .sat), into: Self.agentAccount)
-        let payee = FakePayeeRail(processor: processor, processorKey: processorKey, account: merchantCredentials)
+        let base = try await DemoFoundation(directory: directory, agentFunds: Self.agentFunds)
+        (challengeSecret, receiptKeyID, receiptAlgorithm) = (base.challengeSecret, base.keys.signer.keyID, base.keys.signer.algorithm.rawValue)
+        (signingKeyPath, databasePath, store) = (base.signingKeyPath, base.databasePath, base.store)
+        (processor, processorKey) = (base.processor, base.processorKey)
+        (merchantCredentials, agentCredentials) = (base.merchantCredentials, base.agentCredentials)
         let pricing = try PricingTable(parsing: ["GET \(Self.resourcePath)=\(Self.price)sat"], rails: [.fake])
-
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let jwks = Array(try encoder.encode(keys.publicKeySet))
+        let jwks = base.jwks
         let witness = DemoWitness()
         self.witness = witness
         var router = Router()
@@ -84,10 +69,7 @@ final class DemoServer: Sendable {
             handler: chain([watch, Paywall.middleware(resolving: { gates.current })], handler: router.handler))
         let port = try server.start()
         origin = "http://127.0.0.1:\(port)"
-        gates.set(Gate(configuration: GateConfiguration(
-            realm: "payrail-demo", rails: [payee], pricing: pricing, store: store,
-            keyring: try ChallengeIDKeyring(currentSecret: challengeSecret), signer: keys.signer, verifier: verifier,
-            publicOrigin: origin)))
+        gates.set(try base.gate(realm: "payrail-demo", pricing: pricing, origin: origin))
     }
 
     static let jwksPath = "/.well-known/payrail/jwks.json"

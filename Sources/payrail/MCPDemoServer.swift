@@ -54,29 +54,14 @@ final class MCPDemoServer: Sendable {
 
     /// Starts the server in `directory` (created by the caller, mode 0700).
     init(directory: URL) async throws {
-        let data = try ServeDataDirectory(path: directory.appendingPathComponent("server", isDirectory: true).path)
-        let keys = try data.receiptKeys()
-        challengeSecret = try data.challengeSecret()
-        receiptKeyID = keys.signer.keyID
-        receiptAlgorithm = keys.signer.algorithm.rawValue
-        signingKeyPath = data.keysURL.appendingPathComponent("\(keys.signer.keyID).pem").path
-        databasePath = data.databaseURL.path
-        store = try SQLiteGateStore(path: databasePath)
-        let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
-
-        let signingKey = try Ed25519.PrivateKey()
-        processorKey = signingKey.publicKey
-        processor = FakeProcessor(signingKey: signingKey)
-        merchantCredentials = try await processor.openAccount(Self.merchantAccount)
-        agentCredentials = try await processor.openAccount(Self.agentAccount)
-        try await processor.deposit(Money(amount: Self.agentFunds, unit: .sat), into: Self.agentAccount)
-        let payee = FakePayeeRail(processor: processor, processorKey: processorKey, account: merchantCredentials)
+        let base = try await DemoFoundation(directory: directory, agentFunds: Self.agentFunds)
+        (challengeSecret, receiptKeyID, receiptAlgorithm) = (base.challengeSecret, base.keys.signer.keyID, base.keys.signer.algorithm.rawValue)
+        (signingKeyPath, databasePath, store) = (base.signingKeyPath, base.databasePath, base.store)
+        (processor, processorKey) = (base.processor, base.processorKey)
+        (merchantCredentials, agentCredentials) = (base.merchantCredentials, base.agentCredentials)
         let pricing = try MCPToolPrice.pricingTable([MCPToolPrice(tool: Self.pricedTool, amount: Money(amount: Self.price, unit: .sat),
                                                                   rails: [.fake])])
-
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let jwks = Array(try encoder.encode(keys.publicKeySet))
+        let jwks = base.jwks
         let witness = MCPDemoWitness()
         self.witness = witness
         // The MCP endpoint needs the gate, and the gate the public origin (x402 names the resource),
@@ -91,10 +76,7 @@ final class MCPDemoServer: Sendable {
                             handler: router.handler)
         let port = try server.start()
         origin = "http://127.0.0.1:\(port)"
-        let gate = Gate(configuration: GateConfiguration(
-            realm: Self.realm, rails: [payee], pricing: pricing, store: store,
-            keyring: try ChallengeIDKeyring(currentSecret: challengeSecret), signer: keys.signer, verifier: verifier,
-            publicOrigin: origin))
+        let gate = try base.gate(realm: Self.realm, pricing: pricing, origin: origin)
         let mcpServer = MCPServer(info: MCPImplementation(name: "payrail-demo", version: PayRailVersion.current),
                                   provider: Self.tools(witness), middleware: [MCPDemoWatch(witness: witness), MCPPaywall(gate: gate)],
                                   diagnostics: { line in witness.diagnose(line) })

@@ -1,0 +1,59 @@
+import FakeRail
+import Foundation
+import PayRail
+import PayRailCrypto
+import PayRailReceipts
+import PayRailServer
+import PayRailStore
+import PayRailWire
+
+/// What both demo servers stand on (`payrail demo` and `payrail demo --mcp`): a data directory with
+/// its receipt key and challenge secret, a SQLite gate store, and a fake processor in process with a
+/// merchant and a funded agent account.
+struct DemoFoundation {
+    let keys: ServeReceiptKeys
+    let challengeSecret: [UInt8]
+    let signingKeyPath: String
+    let databasePath: String
+    let store: SQLiteGateStore
+    let verifier: ReceiptVerifier
+    let processor: FakeProcessor
+    let processorKey: Ed25519.PublicKey
+    let merchantCredentials: FakeAccountCredentials
+    let agentCredentials: FakeAccountCredentials
+    /// The merchant's side of the fake rail.
+    let payee: FakePayeeRail
+    /// The public key set, as served at `/.well-known/payrail/jwks.json`.
+    let jwks: [UInt8]
+
+    /// Makes everything in `directory/server` (the caller created `directory`, mode 0700).
+    init(directory: URL, agentFunds: Int64) async throws {
+        let data = try ServeDataDirectory(path: directory.appendingPathComponent("server", isDirectory: true).path)
+        keys = try data.receiptKeys()
+        challengeSecret = try data.challengeSecret()
+        signingKeyPath = data.keysURL.appendingPathComponent("\(keys.signer.keyID).pem").path
+        databasePath = data.databaseURL.path
+        store = try SQLiteGateStore(path: databasePath)
+        verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwks: keys.publicKeySet))
+
+        let signingKey = try Ed25519.PrivateKey()
+        processorKey = signingKey.publicKey
+        processor = FakeProcessor(signingKey: signingKey)
+        merchantCredentials = try await processor.openAccount(DemoServer.merchantAccount)
+        agentCredentials = try await processor.openAccount(DemoServer.agentAccount)
+        try await processor.deposit(Money(amount: agentFunds, unit: .sat), into: DemoServer.agentAccount)
+        payee = FakePayeeRail(processor: processor, processorKey: processorKey, account: merchantCredentials)
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        jwks = Array(try encoder.encode(keys.publicKeySet))
+    }
+
+    /// The gate of a demo server, once its origin is known.
+    func gate(realm: String, pricing: PricingTable, origin: String) throws -> Gate {
+        Gate(configuration: GateConfiguration(
+            realm: realm, rails: [payee], pricing: pricing, store: store,
+            keyring: try ChallengeIDKeyring(currentSecret: challengeSecret), signer: keys.signer, verifier: verifier,
+            publicOrigin: origin))
+    }
+}
