@@ -5,6 +5,7 @@ import PayRailCrypto
 import PayRailReceipts
 import PayRailServer
 import PayRailStore
+import PayRailAgent
 import PayRailWire
 
 /// What both demo servers stand on (`payrail demo` and `payrail demo --mcp`): a data directory with
@@ -55,5 +56,30 @@ struct DemoFoundation {
             realm: realm, rails: [payee], pricing: pricing, store: store,
             keyring: try ChallengeIDKeyring(currentSecret: challengeSecret), signer: keys.signer, verifier: verifier,
             publicOrigin: origin))
+    }
+}
+
+/// The agent's side both demos pay with: a SQLite wallet in the demo's directory under per-call,
+/// hourly and daily budgets in sat, and the fake rail's wallet at the demo server's processor.
+struct DemoAgentWallet {
+    let path: String
+    let store: SQLiteSpendStore
+    let governor: SpendGovernor
+    let negotiator: Negotiator
+    let maximum: Money
+    let perHour: Money
+    let perDay: Money
+
+    init(directory: URL, maximum: Int64, perHour: Int64, perDay: Int64, payer: FakePayerRail, secrets: DemoSecrets) throws {
+        self.maximum = try Money(amount: maximum, unit: .sat)
+        self.perHour = try Money(amount: perHour, unit: .sat)
+        self.perDay = try Money(amount: perDay, unit: .sat)
+        let limits = SpendLimits([.sat: .init(perRequest: self.maximum, perHour: self.perHour, perDay: self.perDay)])
+        path = directory.appendingPathComponent("wallet.sqlite").path
+        store = try SQLiteSpendStore(path: path)
+        governor = SpendGovernor(store: store, limits: limits)
+        let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([self.maximum])])
+        negotiator = Negotiator(policy: policy, wallets: WalletRegistry([DemoWallet(wallet: payer, issued: secrets)]),
+                                priceMemory: LedgerPriceMemory(governor: governor))
     }
 }

@@ -221,21 +221,14 @@ final class DemoStage: @unchecked Sendable {
     // MARK: 3. Paying
 
     private func makeClient() throws -> PayingClient {
-        let maximum = try Money(amount: DemoRun.maxPerRequest, unit: .sat)
-        let perHour = try Money(amount: DemoRun.perHour, unit: .sat)
-        let perDay = try Money(amount: DemoRun.perDay, unit: .sat)
-        let limits = SpendLimits([.sat: .init(perRequest: maximum, perHour: perHour, perDay: perDay)])
-        let walletPath = directory.appendingPathComponent("wallet.sqlite").path
-        let store = try SQLiteSpendStore(path: walletPath)
-        walletStore = store
-        let governor = SpendGovernor(store: store, limits: limits)
-        self.governor = governor
-        let fake = FakePayerRail(processor: server.processor, processorKey: server.processorKey, account: server.agentCredentials)
-        let wallet = DemoWallet(wallet: fake, issued: secrets)
-        let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([maximum])])
-        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet]), priceMemory: LedgerPriceMemory(governor: governor))
-        out.detail("agent: fake wallet '\(DemoServer.agentAccount)' at the same processor, SQLite wallet \(walletPath)")
-        out.detail("agent: budgets \(maximum) per request, \(perHour) per hour, \(perDay) per day")
+        let agent = try DemoAgentWallet(
+            directory: directory, maximum: DemoRun.maxPerRequest, perHour: DemoRun.perHour, perDay: DemoRun.perDay,
+            payer: FakePayerRail(processor: server.processor, processorKey: server.processorKey, account: server.agentCredentials),
+            secrets: secrets)
+        (walletStore, governor) = (agent.store, agent.governor)
+        let (negotiator, governor) = (agent.negotiator, agent.governor)
+        out.detail("agent: fake wallet '\(DemoServer.agentAccount)' at the same processor, SQLite wallet \(agent.path)")
+        out.detail("agent: budgets \(agent.maximum) per request, \(agent.perHour) per hour, \(agent.perDay) per day")
         let events = self.events
         let out = self.out
         return PayingClient(configuration: PayingClientConfiguration(

@@ -222,21 +222,14 @@ final class MCPDemoStage: @unchecked Sendable {
     var ledgerName: String { String(server.origin.dropFirst("http://".count)) }
 
     private func configuration(keys: ReceiptKeySet) throws -> PayingClientConfiguration {
-        let maximum = try Money(amount: MCPDemoRun.maxPerCall, unit: .sat)
-        let perHour = try Money(amount: MCPDemoRun.perHour, unit: .sat)
-        let perDay = try Money(amount: MCPDemoRun.perDay, unit: .sat)
-        let limits = SpendLimits([.sat: .init(perRequest: maximum, perHour: perHour, perDay: perDay)])
-        let walletPath = directory.appendingPathComponent("wallet.sqlite").path
-        let store = try SQLiteSpendStore(path: walletPath)
-        walletStore = store
-        let governor = SpendGovernor(store: store, limits: limits)
-        self.governor = governor
-        let fake = FakePayerRail(processor: server.processor, processorKey: server.processorKey, account: server.agentCredentials)
-        let wallet = DemoWallet(wallet: fake, issued: secrets)
-        let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([maximum])])
-        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([wallet]), priceMemory: LedgerPriceMemory(governor: governor))
-        out.detail("host: fake wallet '\(MCPDemoServer.agentAccount)' at the same processor, SQLite wallet \(walletPath)")
-        out.detail("host: budgets \(maximum) per call, \(perHour) per hour, \(perDay) per day; receipt keys pinned from the JWKS")
+        let agent = try DemoAgentWallet(
+            directory: directory, maximum: MCPDemoRun.maxPerCall, perHour: MCPDemoRun.perHour, perDay: MCPDemoRun.perDay,
+            payer: FakePayerRail(processor: server.processor, processorKey: server.processorKey, account: server.agentCredentials),
+            secrets: secrets)
+        (walletStore, governor) = (agent.store, agent.governor)
+        let (negotiator, governor) = (agent.negotiator, agent.governor)
+        out.detail("host: fake wallet '\(MCPDemoServer.agentAccount)' at the same processor, SQLite wallet \(agent.path)")
+        out.detail("host: budgets \(agent.maximum) per call, \(agent.perHour) per hour, \(agent.perDay) per day; receipt keys pinned from the JWKS")
         let events = self.events
         let out = self.out
         return PayingClientConfiguration(
