@@ -1,6 +1,8 @@
 import FakeRail
 import Foundation
 import PayRail
+import PayRailHTTP
+import PayRailPaywall
 import PayRailServer
 import PayRailStore
 import PayRailWire
@@ -101,6 +103,23 @@ final class AuthorizingRail: PayeeRail, @unchecked Sendable {
             #expect(answer.pass == nil && !answer.isReplay)
             #expect(answer.response?.status == 402)
         }
+    }
+
+    @Test("behind the Paywall, an authorization whose capture fails after serving withholds the resource: 502, nothing charged")
+    func aFailedCaptureWithholdsTheResponse() async throws {
+        let (world, gate, rail) = try await world(captureFails: true)
+        let (_, reading) = try await world.challenge(gate: gate)
+        let read = try world.offer(reading, .plain)
+        let fields = try read.credentialFields(for: try await world.payer.pay(read.offer))
+        var headers = HTTPHeaders()
+        for field in fields { headers.add(field.name, field.value) }
+        let request = HTTPRequest(method: "GET", path: "/premium", headers: headers, clientAddress: "203.0.113.9")
+        let secret = "the resource, paid for only once captured"
+        let response = await Paywall.middleware(gate)(request) { _ in HTTPResponse(text: secret) }
+        #expect(response.status.code == 502)
+        #expect(!String(decoding: response.body, as: UTF8.self).contains(secret), "the resource was given away")
+        #expect(String(decoding: response.body, as: UTF8.self).contains("capture-failed"))
+        #expect(rail.finished.isEmpty, "nothing was captured: nothing charged")
     }
 
     @Test func expiredUnpaidOffersAreDiscardedWhenPurged() async throws {
