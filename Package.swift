@@ -128,6 +128,9 @@ let package = Package(
         .executableTarget(
             name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "PayRailPostgres", "FakeRail", "PayRail"],
             path: "Benchmarks/PaidCalls"),
+        .executableTarget(
+            name: "gate-issue-bench", dependencies: ["PayRailServer", "PayRailStore", "PayRailReceipts", "FakeRail", "PayRail", "PayRailCrypto", "PayRailWire"],
+            path: "Benchmarks/GateIssue"),
         .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(
             name: "PayRailCryptoTests", dependencies: ["PayRailCrypto"],
