@@ -41,6 +41,18 @@ public struct BoundOfferTerms: Hashable, Sendable, Codable {
         self.bodyDigest = bodyDigest
     }
 
+    /// Creates terms from their milliseconds (what an id carries).
+    init(challengeID: String, resource: Resource, amount: Money, payee: String, createdAtMilliseconds: Int64, expiresAtMilliseconds: Int64,
+         bodyDigest: String?) {
+        self.challengeID = challengeID
+        self.resource = resource
+        self.amount = amount
+        self.payee = payee
+        self.createdAtMilliseconds = createdAtMilliseconds
+        self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.bodyDigest = bodyDigest
+    }
+
     /// When the challenge was issued.
     public var createdAt: Date { Date(timeIntervalSince1970: Double(createdAtMilliseconds) / 1000) }
     /// When the challenge expires.
@@ -59,28 +71,50 @@ public struct BoundOfferTerms: Hashable, Sendable, Codable {
     }
 }
 
-/// The text of a bound offer id: `pb1.<terms>.<mac>`, both parts base64url without padding.
+/// The text of a bound offer id: `pb2.<terms>.<mac>`, both parts base64url without padding.
 ///
 /// The MAC is the gate's HMAC-SHA256 over `macInput` (the version tag and the exact terms bytes), so
-/// nothing is re-encoded before it is checked.
+/// nothing is re-encoded before it is checked. Version 2 writes the terms in a compact binary form
+/// and keeps the first 16 bytes of the MAC (HMAC-SHA256-128, as RFC 4868 truncates): the id is
+/// written five times in every 402 and echoed in every credential, and version 1's JSON terms and
+/// full MAC made it about 275 characters instead of about 120. Version 1 ids (`pb1.`, JSON terms,
+/// 32-byte MAC) are still read: a gate upgraded while its 402s were out must still accept them for
+/// the presentation grace.
 public struct BoundOfferToken: Hashable, Sendable {
-    /// The prefix every bound offer id starts with.
-    public static let prefix = "pb1."
+    /// The prefix of the ids minted now.
+    public static let prefix = "pb2."
+    /// The prefix of version 1 ids, still read.
+    public static let legacyPrefix = "pb1."
     /// The longest id read (a bound id carries a resource path; anything longer is not ours).
     public static let maximumLength = 4096
+    /// How many bytes of the HMAC a version 2 id carries.
+    public static let macByteCount = 16
 
     /// The terms, decoded.
     public let terms: BoundOfferTerms
     /// The exact bytes the MAC covers.
     public let macInput: [UInt8]
-    /// The MAC as carried.
+    /// The MAC as carried (16 bytes in a version 2 id, 32 in a version 1 id).
     public let mac: [UInt8]
 
-    /// The bytes a gate MACs for `terms`: their JSON, keys sorted, written by hand because this runs
-    /// on every 402 and `JSONEncoder` costs more than the rest of the bound offer together.
+    /// The bytes a gate MACs for `terms` (version 2): see `BoundOfferTermsCodec`.
     ///
-    /// - Returns: `nil` when the terms cannot be encoded (they always can; callers fail closed).
-    public static func encodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? {
+    /// - Returns: `nil` when the terms cannot be written compactly (an expiry before the creation, a
+    ///   field longer than the id allows); callers then make no bound offer (fail closed: the
+    ///   challenge is stored instead).
+    public static func encodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? { BoundOfferTermsCodec.encode(terms) }
+
+    /// The MAC input for encoded terms: a version tag, so a MAC made for another purpose with the same
+    /// secret never verifies as an offer's.
+    public static func macInput(encodedTerms: [UInt8]) -> [UInt8] { Array("payrail-bound-offer-v2|".utf8) + encodedTerms }
+
+    /// The offer id for encoded terms and their MAC (only its first `macByteCount` bytes are carried).
+    public static func compose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
+        prefix + base64URL(encodedTerms) + "." + base64URL(Array(mac.prefix(macByteCount)))
+    }
+
+    /// Version 1: the terms as JSON, keys sorted, written by hand.
+    static func legacyEncodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         func key(_ name: String) {
@@ -117,27 +151,34 @@ public struct BoundOfferToken: Hashable, Sendable {
         return out
     }
 
-    /// Whether `text` has the shape of a bound offer id (its prefix): a cheap test; `init?(_:)` reads it.
-    public static func looksBound(_ text: String) -> Bool { text.hasPrefix(prefix) }
+    /// Version 1's MAC input.
+    static func legacyMACInput(encodedTerms: [UInt8]) -> [UInt8] { Array("payrail-bound-offer-v1|".utf8) + encodedTerms }
 
-    /// The MAC input for encoded terms: a version tag, so a MAC made for another purpose with the same
-    /// secret never verifies as an offer's.
-    public static func macInput(encodedTerms: [UInt8]) -> [UInt8] { Array("payrail-bound-offer-v1|".utf8) + encodedTerms }
-
-    /// The offer id for encoded terms and their MAC.
-    public static func compose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
-        prefix + base64URL(encodedTerms) + "." + base64URL(mac)
+    /// A version 1 id (what gates before version 2 minted), for tests of the transition.
+    static func legacyCompose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
+        legacyPrefix + base64URL(encodedTerms) + "." + base64URL(mac)
     }
 
-    /// Reads a bound offer id; `nil` for anything else (an ordinary offer id, a damaged token).
+    /// Whether `text` has the shape of a bound offer id (its prefix): a cheap test; `init?(_:)` reads it.
+    public static func looksBound(_ text: String) -> Bool { text.hasPrefix(prefix) || text.hasPrefix(legacyPrefix) }
+
+    /// Reads a bound offer id of either version; `nil` for anything else (an ordinary offer id, a
+    /// damaged token, a MAC of the wrong length for its version).
     public init?(_ text: String) {
-        guard text.utf8.count <= Self.maximumLength, text.hasPrefix(Self.prefix) else { return nil }
+        guard text.utf8.count <= Self.maximumLength else { return nil }
+        let isLegacy: Bool
+        if text.hasPrefix(Self.prefix) { isLegacy = false } else if text.hasPrefix(Self.legacyPrefix) { isLegacy = true } else { return nil }
         let parts = text.dropFirst(Self.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let termsBytes = Self.fromBase64URL(parts[0]), let mac = Self.fromBase64URL(parts[1]),
-              mac.count == 32, let terms = try? JSONDecoder().decode(BoundOfferTerms.self, from: Data(termsBytes))
-        else { return nil }
-        self.terms = terms
-        self.macInput = Self.macInput(encodedTerms: termsBytes)
+        guard parts.count == 2, let termsBytes = Self.fromBase64URL(parts[0]), let mac = Self.fromBase64URL(parts[1]) else { return nil }
+        if isLegacy {
+            guard mac.count == 32, let terms = try? JSONDecoder().decode(BoundOfferTerms.self, from: Data(termsBytes)) else { return nil }
+            self.terms = terms
+            self.macInput = Self.legacyMACInput(encodedTerms: termsBytes)
+        } else {
+            guard mac.count == Self.macByteCount, let terms = BoundOfferTermsCodec.decode(termsBytes) else { return nil }
+            self.terms = terms
+            self.macInput = Self.macInput(encodedTerms: termsBytes)
+        }
         self.mac = mac
     }
 

@@ -1,6 +1,6 @@
 import FakeRail
 import Foundation
-import PayRail
+@testable import PayRail
 import PayRailCrypto
 import PayRailServer
 import PayRailStore
@@ -108,6 +108,30 @@ import Testing
         let elsewhere = await world.gate.handle(world.request("/other", fields))
         #expect(elsewhere.pass == nil && elsewhere.response?.status == 402)
         #expect(await world.merchantBalance() == 0)
+    }
+
+    @Test("a version 1 bound offer (minted before the upgrade to version 2 ids) is paid and granted once")
+    func versionOneOffersStillPay() async throws {
+        let (world, _) = try await storelessWorld()
+        let (_, reading) = try await world.challenge()
+        let offer = try world.offer(reading, .plain).offer
+        #expect(offer.id.hasPrefix(BoundOfferToken.prefix))
+        let terms = try #require(BoundOfferToken(offer.id)).terms
+        let encoded = try #require(BoundOfferToken.legacyEncodedTerms(terms))
+        let mac = try #require(world.configuration.keyring.offerMAC(BoundOfferToken.legacyMACInput(encodedTerms: encoded)))
+        let legacyID = BoundOfferToken.legacyCompose(encodedTerms: encoded, mac: mac)
+        let legacy = Offer(rail: offer.rail, amount: offer.amount, payee: offer.payee, expiresAt: offer.expiresAt, id: legacyID,
+                           details: offer.details.merging(["requestID": legacyID]) { $1 })
+        let credential = try await world.payer.pay(legacy)
+        let fields = HTTPFields([("X-Receipt", try #require(credential.payload["voucher"]))])
+        let first = await world.gate.handle(world.request("/premium", fields))
+        let pass = try #require(first.pass)
+        try await world.gate.complete(pass, response: resourceBody)
+        #expect(await world.merchantBalance() == 100)
+        // The same payment again is the stored response replayed, not a second grant.
+        let again = await world.gate.handle(world.request("/premium", fields))
+        #expect(again.isReplay && again.response?.body == resourceBody.body)
+        #expect(await world.merchantBalance() == 100)
     }
 
     @Test("several gates on one store and one key set: an offer from one is paid at another once; the retired secret verifies until its cut-off")

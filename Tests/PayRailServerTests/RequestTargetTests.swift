@@ -2,7 +2,7 @@ import Foundation
 import PayRail
 import PayRailHTTP
 import PayRailPaywall
-import PayRailServer
+@testable import PayRailServer
 import Testing
 
 // Issue 15 point 1: one canonical resource for pricing and forwarding. The canonical form and the
@@ -27,6 +27,34 @@ struct RequestTargetTests {
             #expect(try canonical(expected) == expected, "canonical form is a fixed point: \(expected)")
         }
         #expect(try canonical("/p", query: "q=%2F1&r=a/b?c") == "/p?q=%2F1&r=a/b?c")
+    }
+
+    @Test("the one-pass check for an already canonical path agrees with parsing on every spelling")
+    func fastPathAgreesWithParsing() {
+        // Every path of up to 5 bytes over an alphabet with the bytes that matter (slash, dot,
+        // percent, escapes, a byte no path allows), plus random longer ones.
+        let alphabet: [String] = ["/", ".", "a", "%2E", "%41", "%2F", "%", "~", ":", " ", "#", "%7e"]
+        var paths: [String] = ["/"]
+        var frontier = ["/"]
+        for _ in 0..<4 {
+            frontier = frontier.flatMap { prefix in alphabet.map { prefix + $0 } }
+            paths += frontier
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            let length = Int.random(in: 1...24, using: &generator)
+            paths.append("/" + (0..<length).map { _ in alphabet.randomElement(using: &generator) ?? "a" }.joined())
+        }
+        paths += ["", "premium", "//", "/a//", "/a/", "/a/.", "/a/..", "/..", "/.a", "/a..", "/...", "/a/b/"]
+        for path in paths {
+            let parsed = Result { () throws(GateRefusal) -> String in try RequestTarget.canonicalPathByParsing(path) }
+            let checked = Result { () throws(GateRefusal) -> String in try RequestTarget.canonicalPath(path) }
+            switch (parsed, checked) {
+            case (.success(let slow), .success(let fast)): #expect(slow == fast, "\(path)")
+            case (.failure, .failure): continue
+            default: Issue.record("\(path): parsing \(parsed), one pass \(checked)")
+            }
+        }
     }
 
     @Test("what no canonical form can make safe is refused with 400")

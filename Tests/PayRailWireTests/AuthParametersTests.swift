@@ -183,3 +183,31 @@ struct AuthParametersTests {
         #expect(throws: WireError.self) { try AuthParameters.parseChallenges(huge) }
     }
 }
+
+@Suite("token68 check")
+struct Token68CheckTests {
+    /// RFC 9110's token68, read the slow way: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+    private func reference(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x3D { end -= 1 }
+        return end > 0 && bytes[0..<end].allSatisfy(AuthParameters.isToken68Byte)
+    }
+
+    @Test("the one-pass table check agrees with the grammar on every short spelling and on long values")
+    func agreesWithGrammar() {
+        let alphabet = ["a", "Z", "0", "-", ".", "_", "~", "+", "/", "=", " ", "\"", ",", "é", "\u{0}"]
+        var texts = [""]
+        var frontier = [""]
+        for _ in 0..<4 {
+            frontier = frontier.flatMap { prefix in alphabet.map { prefix + $0 } }
+            texts += frontier
+        }
+        texts += [String(repeating: "A", count: 700), String(repeating: "A", count: 700) + "==", String(repeating: "=", count: 3)]
+        for text in texts {
+            #expect(AuthParameters.isToken68(text) == reference(text), "\(text.debugDescription)")
+            // A bridged or non-contiguous string takes the copying path: the same answer.
+            #expect(AuthParameters.isToken68(String(text.unicodeScalars.map(Character.init))) == reference(text))
+        }
+    }
+}

@@ -116,7 +116,9 @@ public struct PaymentGateDialect: GateDialect {
     static func relabelled(_ credential: Credential, keys: [String], echoedID: String,
                            context: GateDialectContext) async throws(GateRefusal) -> CredentialLookup {
         let key = keys[0]
-        let offerKey = keys.dropFirst().first { $0.hasPrefix(ChallengeKey.railOfferKey(credential.rail, BoundOfferToken.prefix)) }
+        let offerKey = keys.dropFirst().first { key in
+            [BoundOfferToken.prefix, BoundOfferToken.legacyPrefix].contains { key.hasPrefix(ChallengeKey.railOfferKey(credential.rail, $0)) }
+        }
         var found = try await context.keyRecord([key]).map { (key, $0) }
         if found == nil, let offerKey { found = try await context.keyRecord([offerKey]).map { (offerKey, $0) } }
         guard let (foundKey, record) = found, let stored = record.offers.first, stored.rail == credential.rail else {

@@ -49,6 +49,14 @@ public struct RequestTarget: Hashable, Sendable {
     ///
     /// - Throws: `GateRefusal` 400 as `init(method:path:query:)`.
     public static func canonicalPath(_ path: String) throws(GateRefusal) -> String {
+        // Nearly every path is already canonical; it is checked in one pass (every request that can
+        // be priced comes through here, some twice) and returned as it is.
+        if path.utf8.withContiguousStorageIfAvailable(isCanonical) == true { return path }
+        return try canonicalPathByParsing(path)
+    }
+
+    /// The canonical form, always computed (what the one-pass check must agree with).
+    static func canonicalPathByParsing(_ path: String) throws(GateRefusal) -> String {
         let bytes = Array(path.utf8)
         guard bytes.first == slash else {
             throw refusal("the request target must be a path starting with / (origin-form)")
@@ -58,6 +66,30 @@ public struct RequestTarget: Hashable, Sendable {
     }
 
     // MARK: - Checks
+
+    /// Whether the slow path would return `bytes` unchanged: a leading `/`, literal path bytes only
+    /// (no `%`), no empty segment but a trailing one, no `.` or `..` segment.
+    private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.first == slash else { return false }
+        var segmentStart = 1
+        var index = 1
+        while index <= bytes.count {
+            if index == bytes.count || bytes[index] == slash {
+                let length = index - segmentStart
+                if length == 0, index < bytes.count { return false }
+                if length == 1, bytes[segmentStart] == 0x2E { return false }
+                if length == 2, bytes[segmentStart] == 0x2E, bytes[segmentStart + 1] == 0x2E { return false }
+                segmentStart = index + 1
+            } else if !pathBytes[Int(bytes[index])] {
+                return false
+            }
+            index += 1
+        }
+        return true
+    }
+
+    /// `isPathByte` for every byte value but `%` and `/` (which the caller handles), as a table.
+    private static let pathBytes: [Bool] = (0...255).map { $0 != 0x25 && $0 != 0x2F && isPathByte(UInt8($0)) }
 
     private static let slash = UInt8(ascii: "/")
     private static let percent = UInt8(ascii: "%")
@@ -69,7 +101,10 @@ public struct RequestTarget: Hashable, Sendable {
     /// RFC 9110 token characters, lowercase letters excepted (RFC 9110 §9.1: methods are case-sensitive).
     private static func isAcceptedMethod(_ method: String) -> Bool {
         !method.isEmpty && method.utf8.count <= 32 && method.utf8.allSatisfy { byte in
-            isDigit(byte) || (byte >= 0x41 && byte <= 0x5A) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
+            default: false
+            }
         }
     }
 
@@ -84,7 +119,10 @@ public struct RequestTarget: Hashable, Sendable {
 
     /// RFC 3986 pchar without the escapes, plus `/`: what a path may hold literally.
     private static func isPathByte(_ byte: UInt8) -> Bool {
-        isUnreserved(byte) || "!$&'()*+,;=:@/".utf8.contains(byte)
+        switch byte {
+        case 0x21, 0x24, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x3B, 0x3D, 0x3A, 0x40, 0x2F: true
+        default: isUnreserved(byte)
+        }
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

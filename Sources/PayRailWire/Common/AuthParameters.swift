@@ -178,11 +178,28 @@ public enum AuthParameters {
 
     /// Whether `text` is of the token68 grammar.
     public static func isToken68(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == 0x3D { end -= 1 }
-        return end > 0 && bytes[0..<end].allSatisfy(isToken68Byte)
+        // A challenge's `request` (hundreds of bytes) is checked on every 402 and every credential:
+        // one pass over the string's own storage, a table per byte.
+        if let result = text.utf8.withContiguousStorageIfAvailable(isToken68) { return result }
+        return isToken68(Array(text.utf8))
     }
+
+    private static func isToken68(_ bytes: some Collection<UInt8>) -> Bool {
+        var sawPadding = false
+        var count = 0
+        for byte in bytes {
+            if byte == 0x3D {
+                sawPadding = true
+            } else if sawPadding || !token68Bytes[Int(byte)] {
+                return false
+            }
+            count += 1
+        }
+        // At least one character before any padding.
+        return count > 0 && bytes.first != 0x3D
+    }
+
+    private static let token68Bytes: [Bool] = (0...255).map { isToken68Byte(UInt8($0)) }
 
     static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {

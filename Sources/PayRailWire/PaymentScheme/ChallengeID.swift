@@ -125,10 +125,15 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
 
     /// Whether `mac` is the MAC of `macInput` under the current secret or a retired one still
     /// verifying at `now` (rotation: the previous secret verifies until its challenges expired).
+    ///
+    /// `mac` is the whole tag (32 bytes, version 1 ids) or its first 16 bytes (version 2 ids); any
+    /// other length never verifies.
     public func verifyOfferMAC(_ macInput: [UInt8], mac: [UInt8], now: Date) -> Bool {
-        var matched = currentOfferKey.map { constantTimeEquals(mac, $0.authenticationCode(for: macInput)) } ?? false
+        guard mac.count == 32 || mac.count == 16 else { return false }
+        func matches(_ key: HMACKey) -> Bool { constantTimeEquals(mac, Array(key.authenticationCode(for: macInput).prefix(mac.count))) }
+        var matched = currentOfferKey.map(matches) ?? false
         for entry in retired where !matched && now < entry.acceptUntil {
-            if let derived = Self.offerKey(entry.key) { matched = constantTimeEquals(mac, derived.authenticationCode(for: macInput)) }
+            if let derived = Self.offerKey(entry.key) { matched = matches(derived) }
         }
         return matched
     }
