@@ -15,17 +15,16 @@ import FoundationNetworking
 /// `railError` member), and a transport failure after the request left is `.timedOut`, because the
 /// payment may have happened: paying the same request again is idempotent and finds out.
 ///
-/// Answers are read bounded: at most `maxBodyBytes` of a body, the whole call within 15 s, no redirect
+/// Answers are read bounded: at most `maxBodyBytes` of a body, the whole call within `timeout`, no redirect
 /// followed (the account's secret travels in the body). An answer that cannot be read whole counts
 /// as lost after sending (`.timedOut`), never as a refusal.
 public struct HostedFakeProcessor: FakeProcessorAPI {
     /// The default body limit: 1 MiB (the processor's answers are objects of a few hundred bytes).
     public static let defaultMaxBodyBytes = BoundedHTTPClient.defaultMaxBodyBytes
-    /// How long one call may take, from sending to the answer's last byte.
-    static let callTimeout: Duration = .seconds(15)
-
     /// Where the processor's endpoints live (`…/.well-known/payrail/fake`).
     public let baseURL: URL
+    /// How long one call may take, from sending to the answer's last byte.
+    public let timeout: Duration
     private let client: BoundedHTTPClient
 
     /// Creates a client of the processor at `baseURL` (the folder holding `pay` and `balance`).
@@ -34,8 +33,11 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
     ///   - session: its configuration and delegate are kept, but requests go through a session of the
     ///     client's own that refuses redirects and bounds bodies; `nil` shares an ephemeral one.
     ///   - maxBodyBytes: the largest answer body read; a larger one is `.timedOut`.
-    public init(baseURL: URL, session: URLSession? = nil, maxBodyBytes: Int = HostedFakeProcessor.defaultMaxBodyBytes) {
+    ///   - timeout: how long one call may take in all (a dripping answer is cut there, `.timedOut`).
+    public init(baseURL: URL, session: URLSession? = nil, maxBodyBytes: Int = HostedFakeProcessor.defaultMaxBodyBytes,
+                timeout: Duration = .seconds(15)) {
         self.baseURL = baseURL
+        self.timeout = timeout
         self.client = BoundedHTTPClient(session: session, maxBodyBytes: maxBodyBytes)
     }
 
@@ -152,7 +154,7 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
         do {
             response = try await client.send(
                 method: "POST", url: baseURL.appendingPathComponent(endpoint), headers: [HTTPExchange.Field("Content-Type", "application/json")],
-                body: encoded, timeout: Self.callTimeout)
+                body: encoded, timeout: timeout)
         } catch {
             if error.isRetrySafe {
                 throw RailError(.unavailable, "the fake processor at \(baseURL.host ?? "?") cannot be reached", rail: .fake)

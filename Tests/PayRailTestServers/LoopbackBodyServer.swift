@@ -62,8 +62,13 @@ public final class LoopbackBodyServer: @unchecked Sendable {
         try self.init(respond: { answer($0.path) })
     }
 
-    /// Starts listening on 127.0.0.1 on a kernel-chosen port; `respond` gets each request's head.
-    public init(respond: @escaping @Sendable (LoopbackRequest) -> LazyAnswer) throws {
+    /// Starts listening on 127.0.0.1 on a kernel-chosen port; `respond` gets each request's method,
+    /// path and head (a factory, not an init: a trailing closure must keep meaning `init(answer:)`).
+    public static func routing(_ respond: @escaping @Sendable (LoopbackRequest) -> LazyAnswer) throws -> LoopbackBodyServer {
+        try LoopbackBodyServer(respond: respond)
+    }
+
+    private init(respond: @escaping @Sendable (LoopbackRequest) -> LazyAnswer) throws {
         self.answer = respond
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
