@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PayRailPostgres", targets: ["PayRailPostgres"]),
         .library(name: "PayRailStoreTesting", targets: ["PayRailStoreTesting"]),
         .library(name: "PayRailHTTP", targets: ["PayRailHTTP"]),
+        .library(name: "PayRailHTTPClient", targets: ["PayRailHTTPClient"]),
         .library(name: "PayRailServer", targets: ["PayRailServer"]),
         .library(name: "PayRailPaywall", targets: ["PayRailPaywall"]),
         .library(name: "PayRailTesting", targets: ["PayRailTesting"]),
@@ -62,6 +63,9 @@ let package = Package(
         // The store contract suite: every GateStore and SpendStore implementation runs it.
         .target(name: "PayRailStoreTesting", dependencies: ["PayRailStore", "PayRail"], path: "Sources/PayRailStoreTesting"),
         .target(name: "PayRailHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/PayRailHTTP"),
+        // The bounded HTTP client (URLSession, bodies counted as they arrive, one deadline, no redirects):
+        // every body the agent or a rail's backend client reads comes through it.
+        .target(name: "PayRailHTTPClient", path: "Sources/PayRailHTTPClient"),
         .target(
             name: "PayRailServer",
             dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
@@ -69,7 +73,7 @@ let package = Package(
         ),
         .target(
             name: "PayRailAgent",
-            dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts"],
+            dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "PayRailStore", "PayRailReceipts", "PayRailHTTPClient"],
             path: "Sources/PayRailAgent"
         ),
         // The Gate as PayRailHTTP middleware: the only module that knows both.
@@ -90,16 +94,16 @@ let package = Package(
         .target(name: "PayRailReceipts", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/PayRailReceipts"),
         .target(name: "PayRailWire", dependencies: ["PayRail", "PayRailCrypto", "Bolt11"], path: "Sources/PayRailWire"),
         .target(name: "PayRailTesting", dependencies: ["PayRail"], path: "Sources/PayRailTesting"),
-        .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto", "CSQLite"], path: "Adapters/FakeRail"),
+        .target(name: "FakeRail", dependencies: ["PayRail", "PayRailCrypto", "CSQLite", "PayRailHTTPClient"], path: "Adapters/FakeRail"),
         // The BOLT 11 invoice codec: read by the wire dialects (lnbtc, L402, plain) and by the Lightning rail.
         .target(name: "Bolt11", dependencies: ["PayRail", "PayRailCrypto"], path: "Sources/Bolt11"),
         // The Lightning rail over LNbits / LND REST backends.
         .target(
-            name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS"],
+            name: "LightningRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailWire", "Bolt11", "PayRailTLS", "PayRailHTTPClient"],
             path: "Adapters/LightningRail/Rail"
         ),
         // The Stripe rail over Stripe's REST API (PaymentIntents, refunds), tested against localstripe.
-        .target(name: "StripeRail", dependencies: ["PayRail", "PayRailCrypto"], path: "Adapters/StripeRail"),
+        .target(name: "StripeRail", dependencies: ["PayRail", "PayRailCrypto", "PayRailHTTPClient"], path: "Adapters/StripeRail"),
         .executableTarget(
             name: "payrail",
             dependencies: [
@@ -138,7 +142,7 @@ let package = Package(
         ),
         .testTarget(name: "PayRailTests", dependencies: ["PayRail", "PayRailTesting"], path: "Tests/PayRailTests"),
         .testTarget(
-            name: "FakeRailTests", dependencies: ["FakeRail", "PayRail", "PayRailTesting", "PayRailCrypto"],
+            name: "FakeRailTests", dependencies: ["FakeRail", "PayRail", "PayRailTesting", "PayRailCrypto", "PayRailTestServers"],
             path: "Tests/FakeRailTests"
         ),
         // Test-only support: an in-memory Lightning node issuing real signed invoices.
@@ -198,13 +202,13 @@ let package = Package(
             name: "LightningRailTests",
             dependencies: [
                 "LightningRail", "Bolt11", "PayRail", "PayRailCrypto", "PayRailWire", "PayRailTesting", "PayRailTestPeers",
-                "LightningTestSupport",
+                "LightningTestSupport", "PayRailTestServers",
             ],
             path: "Tests/LightningRailTests", exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "StripeRailTests",
-            dependencies: ["StripeRail", "PayRail", "PayRailCrypto", "PayRailTesting", "PayRailTestPeers"],
+            dependencies: ["StripeRail", "PayRail", "PayRailCrypto", "PayRailTesting", "PayRailTestPeers", "PayRailTestServers"],
             path: "Tests/StripeRailTests", exclude: ["Fixtures", "Peers"]
         ),
         .testTarget(name: "PayRailHTTPTests", dependencies: ["PayRailHTTP"], path: "Tests/PayRailHTTPTests"),

@@ -1,6 +1,7 @@
 import Foundation
 import PayRail
 import PayRailCrypto
+import PayRailHTTPClient
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -13,15 +14,31 @@ import FoundationNetworking
 /// which the processor authenticates. Errors keep the processor's codes (sent as the problem's
 /// `railError` member), and a transport failure after the request left is `.timedOut`, because the
 /// payment may have happened: paying the same request again is idempotent and finds out.
+///
+/// Answers are read bounded: at most `maxBodyBytes` of a body, the whole call within `timeout`, no redirect
+/// followed (the account's secret travels in the body). An answer that cannot be read whole counts
+/// as lost after sending (`.timedOut`), never as a refusal.
 public struct HostedFakeProcessor: FakeProcessorAPI {
+    /// The default body limit: 1 MiB (the processor's answers are objects of a few hundred bytes).
+    public static let defaultMaxBodyBytes = BoundedHTTPClient.defaultMaxBodyBytes
     /// Where the processor's endpoints live (`…/.well-known/payrail/fake`).
     public let baseURL: URL
-    private let session: URLSession
+    /// How long one call may take, from sending to the answer's last byte.
+    public let timeout: Duration
+    private let client: BoundedHTTPClient
 
     /// Creates a client of the processor at `baseURL` (the folder holding `pay` and `balance`).
-    public init(baseURL: URL, session: URLSession = URLSession(configuration: .ephemeral)) {
+    ///
+    /// - Parameters:
+    ///   - session: its configuration and delegate are kept, but requests go through a session of the
+    ///     client's own that refuses redirects and bounds bodies; `nil` shares an ephemeral one.
+    ///   - maxBodyBytes: the largest answer body read; a larger one is `.timedOut`.
+    ///   - timeout: how long one call may take in all (a dripping answer is cut there, `.timedOut`).
+    public init(baseURL: URL, session: URLSession? = nil, maxBodyBytes: Int = HostedFakeProcessor.defaultMaxBodyBytes,
+                timeout: Duration = .seconds(15)) {
         self.baseURL = baseURL
-        self.session = session
+        self.timeout = timeout
+        self.client = BoundedHTTPClient(session: session, maxBodyBytes: maxBodyBytes)
     }
 
     /// Registers a request through `POST …/request`. Not idempotent, but harmless to repeat: an
@@ -132,22 +149,21 @@ public struct HostedFakeProcessor: FakeProcessorAPI {
     /// - Parameter afterSendingMayHaveActed: for `pay`: an answer without the processor's own error
     ///   code (a 5xx from a proxy, a crash mid-request) may follow a debit, so it is `.timedOut`.
     private func post(_ endpoint: String, afterSendingMayHaveActed: Bool = false, _ body: [String: Any]) async throws(RailError) -> [String: Any] {
-        var request = URLRequest(url: baseURL.appendingPathComponent(endpoint))
-        request.httpMethod = "POST"
-        request.timeoutInterval = 15
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
-        let data: Data
-        let response: URLResponse
+        let encoded = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map(Array.init) ?? []
+        let response: HTTPExchange.Response
         do {
-            (data, response) = try await session.data(for: request)
-        } catch let error as URLError where error.code == .cannotConnectToHost || error.code == .cannotFindHost {
-            throw RailError(.unavailable, "the fake processor at \(baseURL.host ?? "?") cannot be reached", rail: .fake)
+            response = try await client.send(
+                method: "POST", url: baseURL.appendingPathComponent(endpoint), headers: [HTTPExchange.Field("Content-Type", "application/json")],
+                body: encoded, timeout: timeout)
         } catch {
-            throw RailError(.timedOut, "the fake processor did not answer; ask again to find out whether it paid", rail: .fake)
+            if error.isRetrySafe {
+                throw RailError(.unavailable, "the fake processor at \(baseURL.host ?? "?") cannot be reached", rail: .fake)
+            }
+            // Too large, cut short or too slow: the request may have been acted on.
+            throw RailError(.timedOut, "the fake processor did not answer (\(error.reason)); ask again to find out whether it paid", rail: .fake)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        let status = response.status
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         guard status == 200 else {
             let detail = object["detail"] as? String ?? "status \(status)"
             if let code = (object["railError"] as? String).map(RailError.Code.init(rawValue:)) {
@@ -192,7 +208,7 @@ public struct FakePayerFile: Sendable {
     }
 
     /// A wallet paying through the hosted processor.
-    public func wallet(session: URLSession = URLSession(configuration: .ephemeral)) -> FakePayerRail {
+    public func wallet(session: URLSession? = nil) -> FakePayerRail {
         FakePayerRail(processor: HostedFakeProcessor(baseURL: payURL.deletingLastPathComponent(), session: session),
                       processorKey: processorKey, account: account)
     }

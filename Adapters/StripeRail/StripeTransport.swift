@@ -1,4 +1,5 @@
 import Foundation
+import PayRailHTTPClient
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -71,44 +72,51 @@ public protocol StripeTransport: Sendable {
     func send(_ request: StripeHTTPRequest) async throws(StripeTransportFailure) -> StripeHTTPResponse
 }
 
-/// `StripeTransport` over an ephemeral URLSession (no cookies, no cache, no credential storage).
+/// `StripeTransport` over URLSession, bounded: the answer body is kept up to `maxBodyBytes`, the
+/// request's `timeout` bounds the whole exchange (a server dripping bytes cannot hold it), and
+/// redirects are not followed (the secret key in `Authorization` must reach no other URL).
+///
+/// An answer that cannot be read whole (larger than the limit, cut short, past the timeout) is
+/// `.noAnswer`: a confirm or capture may have happened, so it is retried with the same
+/// `Idempotency-Key` or looked up, never assumed failed.
 public struct StripeURLSessionTransport: StripeTransport {
-    private let session: URLSession
+    /// The default body limit: 1 MiB. Stripe's largest answers PayRail reads (a refund list of 100,
+    /// a PaymentIntent search page) are some tens of KB.
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    private let client: BoundedHTTPClient
+
+    /// The largest answer body kept.
+    public var maxBodyBytes: Int { client.maxBodyBytes }
 
     /// Creates a transport.
-    public init(session: URLSession = URLSession(configuration: .ephemeral)) {
-        self.session = session
+    ///
+    /// - Parameters:
+    ///   - session: its configuration and delegate are kept, but requests go through a session of the
+    ///     transport's own that refuses redirects and bounds bodies; `nil` shares an ephemeral one.
+    ///   - maxBodyBytes: the largest answer body read; a larger one is `.noAnswer`.
+    public init(session: URLSession? = nil, maxBodyBytes: Int = StripeURLSessionTransport.defaultMaxBodyBytes) {
+        self.client = BoundedHTTPClient(session: session, maxBodyBytes: maxBodyBytes)
     }
 
-    /// Sends the request through the session.
+    /// Sends the request and reads its answer within `request.timeout`.
     public func send(_ request: StripeHTTPRequest) async throws(StripeTransportFailure) -> StripeHTTPResponse {
-        var urlRequest = URLRequest(url: request.url)
-        urlRequest.httpMethod = request.method
-        let parts = request.timeout.components
-        urlRequest.timeoutInterval = Double(parts.seconds) + Double(parts.attoseconds) / 1e18
-        for header in request.headers { urlRequest.setValue(header.value, forHTTPHeaderField: header.name) }
-        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
+        // `setValue` semantics: a later field of the same name replaces an earlier one.
+        var headers: [HTTPExchange.Field] = []
+        for header in request.headers {
+            headers.removeAll { $0.name.caseInsensitiveCompare(header.name) == .orderedSame }
+            headers.append(HTTPExchange.Field(header.name, header.value))
+        }
         do {
-            let (data, response) = try await session.data(for: urlRequest)
-            guard let http = response as? HTTPURLResponse else { throw StripeTransportFailure.noAnswer("not an HTTP answer") }
-            var headers: [String: String] = [:]
-            for (name, value) in http.allHeaderFields {
-                if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
-            }
-            return StripeHTTPResponse(status: http.statusCode, headers: headers, body: Array(data))
-        } catch let failure as StripeTransportFailure {
-            throw failure
-        } catch let error as URLError {
-            switch error.code {
-            case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .badURL, .unsupportedURL,
-                 .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-                 .serverCertificateHasUnknownRoot, .clientCertificateRejected, .secureConnectionFailed:
-                throw StripeTransportFailure.notSent("URLError \(error.code.rawValue)")
-            default:
-                throw StripeTransportFailure.noAnswer("URLError \(error.code.rawValue)")
-            }
+            let response = try await client.send(method: request.method, url: request.url, headers: headers, body: request.body,
+                                                 timeout: request.timeout)
+            var fields: [String: String] = [:]
+            for field in response.headers { fields[field.name.lowercased()] = field.value }
+            return StripeHTTPResponse(status: response.status, headers: fields, body: response.body)
         } catch {
-            throw StripeTransportFailure.noAnswer(String(describing: type(of: error)))
+            // The reason names codes and limits only, never the secret key.
+            if error.isRetrySafe { throw .notSent(error.reason) }
+            throw .noAnswer(error.reason)
         }
     }
 }

@@ -390,18 +390,19 @@ enum DemoHTTP {
         let body: [UInt8]
     }
 
+    /// The demo's own server answers with a 402, a key set or a small resource: 1 MiB is plenty.
+    static let maxBodyBytes = 1 << 20
+
+    /// A GET read bounded like any other (`BoundedGet`): at most 1 MiB, 10 s in all, no redirect.
     static func get(_ url: URL) async throws -> Response {
-        var request = URLRequest(url: url)
-        request.timeoutInterval = 10
-        let session = URLSession(configuration: .ephemeral)
-        defer { session.finishTasksAndInvalidate() }
-        let (data, response) = try await session.data(for: request)
-        guard let http = response as? HTTPURLResponse else { throw CommandFailure.refused("no HTTP answer from \(url)") }
-        var fields = HTTPFields()
-        for (name, value) in http.allHeaderFields {
-            if let name = name as? String, let value = value as? String { fields.append(name, value) }
+        let answer: BoundedGet.Answer
+        do {
+            answer = try await BoundedGet.get(url, limit: maxBodyBytes, timeout: .seconds(10))
+        } catch {
+            throw CommandFailure.refused("no HTTP answer from \(url): \(error)")
         }
-        return Response(status: http.statusCode, headers: fields, body: Array(data))
+        guard !answer.truncated else { throw CommandFailure.refused("the answer from \(url) is larger than \(maxBodyBytes) bytes") }
+        return Response(status: answer.status, headers: answer.headers, body: answer.body)
     }
 }
 

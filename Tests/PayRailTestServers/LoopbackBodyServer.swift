@@ -27,6 +27,16 @@ public struct LazyAnswer: Sendable {
     }
 }
 
+/// One request a `LoopbackBodyServer` received: its head as sent, body not included.
+public struct LoopbackRequest: Sendable {
+    /// The method (`GET`, `POST`, ...).
+    public var method: String
+    /// The request target (path and query).
+    public var path: String
+    /// The request line and header fields as received.
+    public var head: String
+}
+
 /// A loopback HTTP/1.1 server on a raw socket that writes huge or dripping bodies without ever
 /// holding them: each chunk is made when it is sent, and it counts the bytes the peer accepted, so a
 /// test can tell how much of a body a client read before it stopped.
@@ -38,14 +48,28 @@ public final class LoopbackBodyServer: @unchecked Sendable {
     private let lock = NSLock()
     private var sent = 0
     private var stopped = false
-    private let answer: @Sendable (String) -> LazyAnswer
+    private var received: [LoopbackRequest] = []
+    private let answer: @Sendable (LoopbackRequest) -> LazyAnswer
 
     /// Bytes of bodies written to clients so far.
     public var bodyBytesSent: Int { lock.withLock { sent } }
 
+    /// Every request received so far, in order (a redirect test checks that none arrived).
+    public var requests: [LoopbackRequest] { lock.withLock { received } }
+
     /// Starts listening on 127.0.0.1 on a kernel-chosen port; `answer` gets each request's path.
-    public init(answer: @escaping @Sendable (String) -> LazyAnswer) throws {
-        self.answer = answer
+    public convenience init(answer: @escaping @Sendable (String) -> LazyAnswer) throws {
+        try self.init(respond: { answer($0.path) })
+    }
+
+    /// Starts listening on 127.0.0.1 on a kernel-chosen port; `respond` gets each request's method,
+    /// path and head (a factory, not an init: a trailing closure must keep meaning `init(answer:)`).
+    public static func routing(_ respond: @escaping @Sendable (LoopbackRequest) -> LazyAnswer) throws -> LoopbackBodyServer {
+        try LoopbackBodyServer(respond: respond)
+    }
+
+    private init(respond: @escaping @Sendable (LoopbackRequest) -> LazyAnswer) throws {
+        self.answer = respond
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var address = sockaddr_in()
@@ -93,8 +117,15 @@ public final class LoopbackBodyServer: @unchecked Sendable {
             if request.count > 65_536 { return }
         }
         let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self)
-        let path = line.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
-        let reply = answer(path)
+        let words = line.split(separator: " ")
+        let head = String(decoding: request, as: UTF8.self)
+        let seen = LoopbackRequest(method: words.first.map(String.init) ?? "", path: words.dropFirst().first.map(String.init) ?? "/",
+                                   head: head.components(separatedBy: "\r\n\r\n").first ?? head)
+        lock.withLock { received.append(seen) }
+        // The request's body is read before answering: closing with unread bytes would reset the
+        // connection, and the client would see a reset instead of the answer under test.
+        readBody(client, already: request, head: seen.head)
+        let reply = answer(seen)
         guard sendAll(client, Array(reply.head.utf8)), sendAll(client, reply.prefix) else { return }
         var left = reply.bodyBytes - reply.prefix.count
         while left > 0, !isStopped {
@@ -103,6 +134,21 @@ public final class LoopbackBodyServer: @unchecked Sendable {
             lock.withLock { sent += piece.count }
             left -= piece.count
             if reply.pause > 0 { Thread.sleep(forTimeInterval: reply.pause) }
+        }
+    }
+
+    private func readBody(_ fd: Int32, already: [UInt8], head: String) {
+        let declared = head.split(separator: "\r\n").compactMap { line -> Int? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+            return Int(parts[1].trimmingCharacters(in: .whitespaces))
+        }.first ?? 0
+        var left = min(declared, 1 << 20) - max(0, already.count - head.utf8.count - 4)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while left > 0 {
+            let count = recv(fd, &buffer, min(buffer.count, left), 0)
+            guard count > 0 else { return }
+            left -= count
         }
     }
 

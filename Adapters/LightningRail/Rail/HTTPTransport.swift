@@ -1,5 +1,6 @@
 import Foundation
 import PayRail
+import PayRailHTTPClient
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -75,40 +76,43 @@ public protocol HTTPTransport: Sendable {
     func send(_ request: BackendRequest) async throws(TransportFailure) -> BackendResponse
 }
 
-/// `HTTPTransport` over a URLSession.
+/// `HTTPTransport` over a URLSession, bounded: the answer body is kept up to `maxBodyBytes`, the
+/// request's `timeout` bounds the whole exchange (not only the gaps between bytes), and redirects are
+/// not followed (the API key or macaroon must reach no other URL).
+///
+/// An answer that cannot be read whole (larger than the limit, cut short, past the timeout) is
+/// `.noAnswer`: the request may have reached the backend, so a `pay` is looked up, never assumed failed.
 public struct URLSessionTransport: HTTPTransport {
-    private let session: URLSession
+    /// The default body limit: 4 MiB. An LNbits answer is a few KB; an LND payment page
+    /// (`/v1/payments`, 100 payments with their HTLC routes) can reach hundreds of KB.
+    public static let defaultMaxBodyBytes = 4 << 20
 
-    /// Creates a transport; the default session is ephemeral (no cookies, no cache).
-    public init(session: URLSession = URLSession(configuration: .ephemeral)) {
-        self.session = session
+    private let client: BoundedHTTPClient
+
+    /// The largest answer body kept.
+    public var maxBodyBytes: Int { client.maxBodyBytes }
+
+    /// Creates a transport.
+    ///
+    /// - Parameters:
+    ///   - session: its configuration and delegate are kept, but requests go through a session of the
+    ///     transport's own that refuses redirects and bounds bodies; `nil` shares an ephemeral one.
+    ///   - maxBodyBytes: the largest answer body read; a larger one is `.noAnswer`.
+    public init(session: URLSession? = nil, maxBodyBytes: Int = URLSessionTransport.defaultMaxBodyBytes) {
+        self.client = BoundedHTTPClient(session: session, maxBodyBytes: maxBodyBytes)
     }
 
-    /// Sends the request through the session.
+    /// Sends the request and reads its answer within `request.timeout`.
     public func send(_ request: BackendRequest) async throws(TransportFailure) -> BackendResponse {
-        var urlRequest = URLRequest(url: request.url)
-        urlRequest.httpMethod = request.method
-        let components = request.timeout.components
-        urlRequest.timeoutInterval = Double(components.seconds) + Double(components.attoseconds) / 1e18
-        for header in request.headers { urlRequest.addValue(header.value, forHTTPHeaderField: header.name) }
-        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
+        let headers = request.headers.map { HTTPExchange.Field($0.name, $0.value) }
         do {
-            let (data, response) = try await session.data(for: urlRequest)
-            guard let http = response as? HTTPURLResponse else { throw TransportFailure.noAnswer("not an HTTP answer") }
-            return BackendResponse(status: http.statusCode, body: Array(data))
-        } catch let failure as TransportFailure {
-            throw failure
-        } catch let error as URLError {
-            switch error.code {
-            case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .badURL, .unsupportedURL,
-                 .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-                 .serverCertificateHasUnknownRoot, .clientCertificateRejected:
-                throw TransportFailure.notSent("URLError \(error.code.rawValue)")
-            default:
-                throw TransportFailure.noAnswer("URLError \(error.code.rawValue)")
-            }
+            let response = try await client.send(method: request.method, url: request.url, headers: headers, body: request.body,
+                                                 timeout: request.timeout)
+            return BackendResponse(status: response.status, body: response.body)
         } catch {
-            throw TransportFailure.noAnswer(String(describing: type(of: error)))
+            // The description names codes and limits only, never the key or macaroon sent.
+            if error.isRetrySafe { throw .notSent(error.reason) }
+            throw .noAnswer(error.reason)
         }
     }
 }

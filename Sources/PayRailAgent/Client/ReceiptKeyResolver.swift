@@ -76,12 +76,12 @@ actor ReceiptKeyResolver {
         let limit = maxKeySetBytes
         let response: HTTPExchange.Response
         do {
-            response = try await exchange.send(method: "GET", url: url, headers: HTTPFields(), body: nil,
+            response = try await exchange.send(method: "GET", url: url, headers: [], body: nil,
                                                deadline: CallBounds.current?.deadline, handling: { _, _ in .buffer(limit: limit) })
         } catch {
             switch error {
             case .deadline: return .failure("the call's deadline passed before the server's receipt keys came")
-            case .transport(let reason): return .failure("the server's receipt keys could not be read (\(reason))")
+            case .notSent(let reason), .transport(let reason): return .failure("the server's receipt keys could not be read (\(reason))")
             }
         }
         guard response.status == 200 else {

@@ -48,13 +48,13 @@ public enum BoundedGet {
         let exchange = HTTPExchange(session: session, timeout: max(1, seconds))
         do {
             let response = try await exchange.send(
-                method: "GET", url: url, headers: headers, body: nil, deadline: .now + timeout,
+                method: "GET", url: url, headers: headers.exchangeFields, body: nil, deadline: .now + timeout,
                 handling: { _, _ in .buffer(limit: limit) })
-            return Answer(status: response.status, headers: response.headers, body: response.body, truncated: response.truncated)
+            return Answer(status: response.status, headers: HTTPFields(response.headers), body: response.body, truncated: response.truncated)
         } catch {
             switch error {
             case .deadline: throw .deadline
-            case .transport(let reason): throw .transport(reason)
+            case .notSent(let reason), .transport(let reason): throw .transport(reason)
             }
         }
     }

@@ -37,29 +37,30 @@ struct HTTPPaymentTransport: BoundedPaymentTransport {
         let presented = presentation != nil
         // Decided from the head alone: only an answer that will be final content is streamed, so a
         // "try again" body never reaches the caller's output before the answer that counts.
-        let handling: @Sendable (Int, HTTPFields) -> BodyHandling = { status, fields in
-            guard case .served = Self.classifyHead(status: status, headers: fields, presented: presented) else {
+        let handling: @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling = { status, fields in
+            guard case .served = Self.classifyHead(status: status, headers: HTTPFields(fields), presented: presented) else {
                 return .buffer(limit: limits.maxChallengeBodyBytes)
             }
             if let sink { return .stream(limit: limits.maxResponseBodyBytes, sink: sink) }
             return .buffer(limit: limits.maxResponseBodyBytes)
         }
         do {
-            let response = try await exchange.send(method: request.method, url: request.url, headers: headers, body: request.body,
-                                                   deadline: deadline, handling: handling)
+            let response = try await exchange.send(method: request.method, url: request.url, headers: headers.exchangeFields,
+                                                   body: request.body, deadline: deadline, handling: handling)
+            let answerHeaders = HTTPFields(response.headers)
             let served: Bool
-            if case .served = Self.classifyHead(status: response.status, headers: response.headers, presented: presented) {
+            if case .served = Self.classifyHead(status: response.status, headers: answerHeaders, presented: presented) {
                 served = true
             } else {
                 served = false
             }
             // A cut challenge or problem body is ignored rather than half read.
             let body = response.truncated && !served ? [] : response.body
-            return PaymentAnswer(status: response.status, headers: response.headers, body: body, bodyTruncated: response.truncated)
+            return PaymentAnswer(status: response.status, headers: answerHeaders, body: body, bodyTruncated: response.truncated)
         } catch {
             switch error {
             case .deadline: throw PaymentTransportError("no complete answer before the call's deadline")
-            case .transport(let reason): throw PaymentTransportError(reason)
+            case .notSent(let reason), .transport(let reason): throw PaymentTransportError(reason)
             }
         }
     }

@@ -1,18 +1,18 @@
 import Foundation
-import PayRailWire
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-// Every body the agent reads comes through here, counted as it arrives: a hostile server can send a
-// 402, a key set or a resource of any size, or drip it a byte at a time, and none of that may grow
-// the agent's memory past a limit or keep it running past the call's deadline. So a body is never
+// Every body PayRail reads over URLSession comes through here, counted as it arrives: a hostile
+// server (or anything between) can send a 402, a key set, a resource or a backend's JSON answer of
+// any size, or drip it a byte at a time, and none of that may grow the agent's or the gate's memory
+// past a limit or keep a call running past its deadline. So a body is never
 // collected by URLSession (`data(for:)` buffers it whole before anyone can look); the session's
 // delegate sees each chunk, the exchange keeps or streams it against a limit, and cancels the task
 // the moment the limit or the deadline is passed.
 
 /// What an exchange does with an answer's body once its status and header fields are known.
-enum BodyHandling: Sendable {
+public enum BodyHandling: Sendable {
     /// Keep at most `limit` bytes in memory; more stops reading and marks the body truncated.
     case buffer(limit: Int)
     /// Hand each chunk to `sink` as it arrives (nothing is kept), stopping after `limit` bytes.
@@ -20,30 +20,67 @@ enum BodyHandling: Sendable {
 }
 
 /// Why an exchange gave no answer.
-enum ExchangeFailure: Error, Sendable {
-    /// The call's deadline passed before the answer was complete.
+public enum ExchangeFailure: Error, Sendable, Hashable {
+    /// The call's deadline passed before the answer was complete: the request may have been acted on.
     case deadline
-    /// URLSession failed (connection refused, reset, an idle timeout).
+    /// The request never left (connection refused, unknown host, bad URL, TLS handshake refused):
+    /// nothing happened at the server, so a retry is safe.
+    case notSent(String)
+    /// URLSession failed after the request may have left (reset, an idle timeout): its effect is unknown.
     case transport(String)
+
+    /// Whether sending the same request again cannot act twice (only when it never left).
+    public var isRetrySafe: Bool {
+        if case .notSent = self { return true }
+        return false
+    }
 }
 
 /// One HTTP exchange over URLSession, with redirects never followed (a credential must not travel to
 /// another URL than the one that asked for it) and every body bounded while it is read.
-struct HTTPExchange: Sendable {
-    struct Response: Sendable {
-        let status: Int
-        let headers: HTTPFields
-        /// What was kept (nothing when the body was streamed).
-        let body: [UInt8]
-        /// Whether reading stopped at the limit: `body` (or what was streamed) is only the start.
-        let truncated: Bool
+public struct HTTPExchange: Sendable {
+    /// One header field as sent or received (names compare case-insensitively).
+    public struct Field: Sendable, Hashable {
+        /// The field name.
+        public var name: String
+        /// The field value.
+        public var value: String
+
+        /// Creates a field.
+        public init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
     }
 
-    let session: URLSession
-    /// The idle timeout of each exchange, in seconds (the deadline bounds the whole of it).
-    let timeout: TimeInterval
+    /// An answer: its head, and its body as far as the limit allowed.
+    public struct Response: Sendable {
+        /// The HTTP status.
+        public let status: Int
+        /// The header fields as received.
+        public let headers: [Field]
+        /// What was kept (nothing when the body was streamed).
+        public let body: [UInt8]
+        /// Whether reading stopped at the limit: `body` (or what was streamed) is only the start.
+        public let truncated: Bool
 
-    static func makeSession() -> URLSession {
+        /// The first value of the field `name`, compared case-insensitively.
+        public func header(_ name: String) -> String? { headers.first(named: name) }
+    }
+
+    /// The session; its delegate must be one `makeSession()` or `refusingRedirects(like:)` made.
+    public let session: URLSession
+    /// The idle timeout of each exchange, in seconds (the deadline bounds the whole of it).
+    public let timeout: TimeInterval
+
+    /// Creates an exchange over `session`, which must come from `makeSession()` or `refusingRedirects(like:)`.
+    public init(session: URLSession, timeout: TimeInterval) {
+        self.session = session
+        self.timeout = timeout
+    }
+
+    /// A session that bounds bodies and refuses redirects: ephemeral, no cookies, no cache.
+    public static func makeSession() -> URLSession {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
@@ -56,7 +93,7 @@ struct HTTPExchange: Sendable {
     ///
     /// Only a session's own delegate can refuse a redirect or see a body arrive here:
     /// swift-corelibs-foundation ignores per-task delegates, so a caller's session is never used as it is.
-    static func refusingRedirects(like session: URLSession) -> URLSession {
+    public static func refusingRedirects(like session: URLSession) -> URLSession {
         URLSession(configuration: session.configuration, delegate: ExchangeDelegate(forwardingTo: session.delegate), delegateQueue: nil)
     }
 
@@ -64,13 +101,13 @@ struct HTTPExchange: Sendable {
     /// whether the body is kept or streamed and up to how many bytes.
     ///
     /// - Throws: `ExchangeFailure.deadline` when `deadline` passes first (the task is cancelled then),
-    ///   `ExchangeFailure.transport` when no complete answer came back.
-    func send(
-        method: String, url: URL, headers: HTTPFields, body: [UInt8]?, deadline: ContinuousClock.Instant?,
-        handling: @escaping @Sendable (Int, HTTPFields) -> BodyHandling
+    ///   `.notSent` when the request never left, `.transport` when no complete answer came back.
+    public func send(
+        method: String, url: URL, headers: [Field], body: [UInt8]?, deadline: ContinuousClock.Instant?,
+        handling: @escaping @Sendable (Int, [Field]) -> BodyHandling
     ) async throws(ExchangeFailure) -> Response {
         guard let delegate = session.delegate as? ExchangeDelegate else {
-            throw .transport("the session cannot bound bodies (not made by HTTPExchange)")
+            throw .notSent("the session cannot bound bodies (not made by HTTPExchange)")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
@@ -102,7 +139,7 @@ struct HTTPExchange: Sendable {
     }
 
     /// The seconds from `start` to `end` (negative when `end` is past).
-    static func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> TimeInterval {
+    public static func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> TimeInterval {
         let components = (end - start).components
         return Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
@@ -125,7 +162,8 @@ public final class ResponseBodySink: @unchecked Sendable {
     /// How many bytes the sink was given.
     public var bytesWritten: Int { lock.withLock { written } }
 
-    func accept(_ chunk: [UInt8]) -> Bool {
+    /// Writes one chunk, counting it; `false` when the sink refused it (stop reading then).
+    public func accept(_ chunk: [UInt8]) -> Bool {
         lock.withLock { written += chunk.count }
         return write(chunk)
     }
@@ -137,9 +175,9 @@ private final class BodyReceiver: @unchecked Sendable {
     // @unchecked: every field is guarded by `lock`; URLSession calls in from its delegate queue and the
     // deadline from a dispatch queue.
     private let lock = NSLock()
-    private let handling: @Sendable (Int, HTTPFields) -> BodyHandling
+    private let handling: @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling
     private var continuation: CheckedContinuation<Result<HTTPExchange.Response, ExchangeFailure>, Never>?
-    private var head: (status: Int, headers: HTTPFields, handling: BodyHandling)?
+    private var head: (status: Int, headers: [HTTPExchange.Field], handling: BodyHandling)?
     private var kept: [UInt8] = []
     private var count = 0
     private var truncated = false
@@ -147,7 +185,7 @@ private final class BodyReceiver: @unchecked Sendable {
     private var finished = false
     private var cancelClaimed = false
 
-    init(handling: @escaping @Sendable (Int, HTTPFields) -> BodyHandling) {
+    init(handling: @escaping @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling) {
         self.handling = handling
     }
 
@@ -156,12 +194,12 @@ private final class BodyReceiver: @unchecked Sendable {
     }
 
     /// Reads the head once (from the response callback or the first chunk, whichever comes first).
-    private func headLocked(_ response: URLResponse?) -> (status: Int, headers: HTTPFields, handling: BodyHandling)? {
+    private func headLocked(_ response: URLResponse?) -> (status: Int, headers: [HTTPExchange.Field], handling: BodyHandling)? {
         if let head { return head }
         guard let http = response as? HTTPURLResponse else { return nil }
-        var fields = HTTPFields()
+        var fields: [HTTPExchange.Field] = []
         for (key, value) in http.allHeaderFields {
-            if let key = key as? String, let value = value as? String { fields.append(key, value) }
+            if let key = key as? String, let value = value as? String { fields.append(HTTPExchange.Field(key, value)) }
         }
         let made = (http.statusCode, fields, handling(http.statusCode, fields))
         head = made
@@ -177,7 +215,7 @@ private final class BodyReceiver: @unchecked Sendable {
             switch head.handling {
             case .buffer(let max), .stream(let max, _): limit = max
             }
-            guard let declared = head.headers["Content-Length"].flatMap({ Int($0) }), declared > limit else { return true }
+            guard let declared = head.headers.first(named: "Content-Length").flatMap({ Int($0) }), declared > limit else { return true }
             truncated = true
             return false
         }
@@ -249,6 +287,8 @@ private final class BodyReceiver: @unchecked Sendable {
                 result = .failure(.deadline)
             } else if let head = headLocked(response), truncated || error == nil {
                 result = .success(HTTPExchange.Response(status: head.status, headers: head.headers, body: kept, truncated: truncated))
+            } else if let urlError = error as? URLError, Self.beforeSending.contains(urlError.code) {
+                result = .failure(.notSent(Self.describe(error)))
             } else {
                 result = .failure(.transport(Self.describe(error)))
             }
@@ -256,6 +296,15 @@ private final class BodyReceiver: @unchecked Sendable {
         continuation?.resume(returning: result)
     }
 
+    /// URLSession errors raised before a byte of the request can have left: no connection, no name,
+    /// no usable URL, or a TLS handshake that failed (the request is only written after it).
+    private static let beforeSending: Set<URLError.Code> = [
+        .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .badURL, .unsupportedURL,
+        .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
+        .serverCertificateHasUnknownRoot, .clientCertificateRejected, .secureConnectionFailed,
+    ]
+
+    // Only the error's code or type: a message could carry the URL, and with it a secret in a query.
     private static func describe(_ error: (any Error)?) -> String {
         guard let error else { return "no HTTP answer" }
         if let urlError = error as? URLError { return "URLError \(urlError.code.rawValue)" }
@@ -357,4 +406,11 @@ final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @unchecked Senda
         forward(session, task, challenge, completionHandler)
     }
     #endif
+}
+
+extension [HTTPExchange.Field] {
+    /// The first value of the field `name`, compared case-insensitively (HTTP field names are).
+    public func first(named name: String) -> String? {
+        first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
 }
