@@ -197,25 +197,35 @@ public final class Gate: Sendable {
     /// move the operator's cursor (ANSI escapes, backspaces), forge a second log line (CR, LF),
     /// reorder what is shown, nor flood the log.
     static func loggable(_ text: String, limit: Int = 1024) -> String {
-        // Nearly every line is printable ASCII without a backslash (C1 controls and bidi marks are
-        // not ASCII): it is its own escaped form, and a log line per 402 must not cost a rebuild.
-        if text.utf8.count <= limit, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return text }
+        // Nearly every line needs no escape (its one non-ASCII character is the `…` of `short`): it is
+        // then its own escaped form, and a log line per 402 must not cost a rebuild.
+        var count = 0
+        var clean = true
+        for scalar in text.unicodeScalars {
+            count += 1
+            if count > limit || isEscapedInLogs(scalar.value) { clean = false; break }
+        }
+        if clean { return text }
         var out = String.UnicodeScalarView()
         var written = 0
         for scalar in text.unicodeScalars {
             guard written < limit else { return String(out) + "...(cut)" }
-            let value = scalar.value
-            let isControl = value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x5C
-                || value == 0x200E || value == 0x200F || value == 0x2028 || value == 0x2029 || (0x202A...0x202E).contains(value)
-                || (0x2066...0x2069).contains(value)
-            if isControl {
-                out.append(contentsOf: "\\u{\(String(value, radix: 16))}".unicodeScalars)
+            if isEscapedInLogs(scalar.value) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
             } else {
                 out.append(scalar)
             }
             written += 1
         }
         return String(out)
+    }
+
+    /// Control characters (C0, DEL, C1), bidi marks and overrides, line separators and backslash.
+    private static func isEscapedInLogs(_ value: UInt32) -> Bool {
+        if value >= 0x20 && value < 0x7F { return value == 0x5C }
+        return value < 0x20 || (0x7F...0x9F).contains(value)
+            || value == 0x200E || value == 0x200F || value == 0x2028 || value == 0x2029 || (0x202A...0x202E).contains(value)
+            || (0x2066...0x2069).contains(value)
     }
 }
 

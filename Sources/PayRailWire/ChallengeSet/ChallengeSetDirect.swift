@@ -114,7 +114,12 @@ extension ChallengeSet {
             json.bytes += extensions
         }
         json.raw(",\"resource\":")
-        guard json.value(resource.json) else { return nil }
+        if resource.description == nil, resource.mimeType == nil {
+            // The usual resource, `{"url":…}`, written directly (the same bytes `CanonicalJSON` writes).
+            json.raw("{\"url\":"); json.string(resource.url); json.raw("}")
+        } else if !json.value(resource.json) {
+            return nil
+        }
         json.raw(",\"x402Version\":")
         json.raw(String(X402PaymentRequired.version))
         json.raw("}")

@@ -10,17 +10,30 @@ import PayRailCrypto
 public enum ChallengeID {
     /// The exact HMAC input for a challenge.
     public static func bindingInput(for challenge: PaymentChallenge) -> String {
-        var input = [
-            challenge.realm, challenge.method, challenge.intent, challenge.request,
-            challenge.expires ?? "", challenge.digest ?? "", challenge.opaque ?? "",
-        ].joined(separator: "|")
-        if let header = challenge.header { input += "|" + header }
-        return input
+        String(decoding: bindingBytes(for: challenge), as: UTF8.self)
+    }
+
+    /// `bindingInput` as the bytes the HMAC reads, written once into one buffer (every 402 and every
+    /// Payment credential computes it; the request slot alone is hundreds of bytes).
+    static func bindingBytes(for challenge: PaymentChallenge) -> [UInt8] {
+        let slots = [challenge.realm, challenge.method, challenge.intent, challenge.request,
+                     challenge.expires ?? "", challenge.digest ?? "", challenge.opaque ?? ""]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(slots.reduce(8 + (challenge.header?.utf8.count ?? 0)) { $0 + $1.utf8.count })
+        for (index, slot) in slots.enumerated() {
+            if index > 0 { bytes.append(0x7C) }
+            bytes.append(contentsOf: slot.utf8)
+        }
+        if let header = challenge.header {
+            bytes.append(0x7C)
+            bytes.append(contentsOf: header.utf8)
+        }
+        return bytes
     }
 
     /// The id of `challenge` under `key` (43 base64url characters).
     public static func compute(for challenge: PaymentChallenge, key: HMACKey) -> String {
-        Base64URL.encode(key.authenticationCode(for: Array(bindingInput(for: challenge).utf8)))
+        Base64URL.encode(key.authenticationCode(for: bindingBytes(for: challenge)))
     }
 }
 
