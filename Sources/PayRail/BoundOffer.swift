@@ -186,12 +186,16 @@ public struct BoundOfferToken: Hashable, Sendable {
 
     /// Unpadded base64url, byte by byte (Foundation's string replacing dominated a 402's cost).
     private static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = self.alphabet
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0
         while index + 2 < bytes.count {
             let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((value >> UInt32(shift)) & 63)]) }
+            out.append(alphabet[Int((value >> 18) & 63)])
+            out.append(alphabet[Int((value >> 12) & 63)])
+            out.append(alphabet[Int((value >> 6) & 63)])
+            out.append(alphabet[Int(value & 63)])
             index += 3
         }
         let left = bytes.count - index

@@ -121,6 +121,7 @@ enum BoundOfferTermsCodec {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     private static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = self.alphabet
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0

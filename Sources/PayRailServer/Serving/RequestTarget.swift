@@ -70,6 +70,10 @@ public struct RequestTarget: Hashable, Sendable {
     /// Whether the slow path would return `bytes` unchanged: a leading `/`, literal path bytes only
     /// (no `%`), no empty segment but a trailing one, no `.` or `..` segment.
     private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        pathBytes.withUnsafeBufferPointer { isCanonical(bytes, pathBytes: $0) }
+    }
+
+    private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>, pathBytes: UnsafeBufferPointer<Bool>) -> Bool {
         guard bytes.first == slash else { return false }
         var segmentStart = 1
         var index = 1

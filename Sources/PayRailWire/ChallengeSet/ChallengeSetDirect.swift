@@ -69,16 +69,27 @@ extension ChallengeSet {
         // `bind` validated id, method, intent and request (token68, letters): they need no quoting;
         // `expires` is RFC 3339 digits and punctuation. Realm and description are quoted as RFC 9110 says.
         guard let realmText = try? AuthParameters.quote(challenge.realm) else { return nil }
-        var value = "Payment id=\"" + challenge.id + "\", realm=" + realmText + ", method=\"" + challenge.method
-            + "\", intent=\"" + challenge.intent + "\", request=\"" + challenge.request + "\""
-        if let expires = challenge.expires { value += ", expires=\"" + expires + "\"" }
+        // One buffer, one String at the end: the value is about a kilobyte, and `+` on strings copied
+        // it once per piece.
+        var value: [UInt8] = []
+        value.reserveCapacity(160 + challenge.request.utf8.count + realmText.utf8.count)
+        for piece in ["Payment id=\"", challenge.id, "\", realm=", realmText, ", method=\"", challenge.method,
+                      "\", intent=\"", challenge.intent, "\", request=\"", challenge.request, "\""] {
+            value.append(contentsOf: piece.utf8)
+        }
+        if let expires = challenge.expires {
+            for piece in [", expires=\"", expires, "\""] { value.append(contentsOf: piece.utf8) }
+        }
         if let description = challenge.description {
             guard let quoted = try? AuthParameters.quote(description) else { return nil }
-            value += ", description=" + quoted
+            value.append(contentsOf: ", description=".utf8)
+            value.append(contentsOf: quoted.utf8)
         }
-        if let header = challenge.header { value += ", header=\"" + header + "\"" }
-        guard value.utf8.count < PaymentChallenge.maximumHeaderLength else { return nil }
-        return (challenge, value)
+        if let header = challenge.header {
+            for piece in [", header=\"", header, "\""] { value.append(contentsOf: piece.utf8) }
+        }
+        guard value.count < PaymentChallenge.maximumHeaderLength else { return nil }
+        return (challenge, String(decoding: value, as: UTF8.self))
     }
 
     /// The x402 message and its `PAYMENT-REQUIRED` value (`X402Codec.encodePaymentRequired`, without the tree).
@@ -98,7 +109,7 @@ extension ChallengeSet {
             json.raw(",\"asset\":"); json.string(entry.asset)
             if !entry.extra.isEmpty {
                 json.raw(",\"extra\":")
-                if let flat = Self.flatStrings(entry.extra) { json.flatObject(flat) } else if !json.value(.object(entry.extra)) { return nil }
+                if !json.flatObject(entry.extra), !json.value(.object(entry.extra)) { return nil }
             }
             json.raw(",\"maxTimeoutSeconds\":"); json.raw(String(entry.maxTimeoutSeconds))
             json.raw(",\"network\":"); json.string(entry.network)
@@ -126,17 +137,6 @@ extension ChallengeSet {
         let value = Base64.encode(json.bytes)
         guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
         return (X402PaymentRequired(resource: resource, accepts: accepts, extensions: x402Extensions), value)
-    }
-
-    /// `members` when every value is a string.
-    private static func flatStrings(_ members: [String: JSONValue]) -> [String: String]? {
-        var flat: [String: String] = [:]
-        flat.reserveCapacity(members.count)
-        for (key, value) in members {
-            guard case .string(let text) = value else { return nil }
-            flat[key] = text
-        }
-        return flat
     }
 
     /// The plain body (`PlainChallenge.body(now:)` with the default title and detail): the first
@@ -225,10 +225,18 @@ struct DirectJSON {
     /// An object of string members, names in JCS order (UTF-16 code units; for names below U+E000
     /// that is UTF-8 byte order, which is what a native string holds).
     mutating func flatObject(_ members: [String: String]) {
-        let plain = members.keys.allSatisfy { $0.utf8.allSatisfy { $0 < 0xEE } }
-        let sorted = plain
-            ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            : members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+        var flat = members.map { (key: $0.key, value: $0.value) }
+        writeSorted(&flat)
+    }
+
+    private mutating func writeSorted(_ members: inout [(key: String, value: String)]) {
+        let plain = members.allSatisfy { $0.key.utf8.allSatisfy { $0 < 0xEE } }
+        if plain {
+            members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        } else {
+            members.sort { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+        }
+        let sorted = members
         bytes.append(0x7B)
         for (index, member) in sorted.enumerated() {
             if index > 0 { bytes.append(0x2C) }
@@ -237,6 +245,19 @@ struct DirectJSON {
             string(member.value)
         }
         bytes.append(0x7D)
+    }
+
+    /// An object of string members given as JSON values; writes nothing and returns `false` when a
+    /// value is not a string (the caller then writes it through the serializer).
+    mutating func flatObject(_ members: [String: JSONValue]) -> Bool {
+        var flat: [(key: String, value: String)] = []
+        flat.reserveCapacity(members.count)
+        for (key, value) in members {
+            guard case .string(let text) = value else { return false }
+            flat.append((key, text))
+        }
+        writeSorted(&flat)
+        return true
     }
 
     /// Any JSON value, through the canonical serializer; `false` when it has no JSON form.

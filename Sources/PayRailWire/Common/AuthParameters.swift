@@ -185,18 +185,21 @@ public enum AuthParameters {
     }
 
     private static func isToken68(_ bytes: some Collection<UInt8>) -> Bool {
-        var sawPadding = false
-        var count = 0
-        for byte in bytes {
-            if byte == 0x3D {
-                sawPadding = true
-            } else if sawPadding || !token68Bytes[Int(byte)] {
-                return false
+        // The table is read through a local: a static's accessor in the loop would run per byte.
+        token68Bytes.withUnsafeBufferPointer { table in
+            var sawPadding = false
+            var count = 0
+            for byte in bytes {
+                if byte == 0x3D {
+                    sawPadding = true
+                } else if sawPadding || !table[Int(byte)] {
+                    return false
+                }
+                count += 1
             }
-            count += 1
+            // At least one character before any padding.
+            return count > 0 && bytes.first != 0x3D
         }
-        // At least one character before any padding.
-        return count > 0 && bytes.first != 0x3D
     }
 
     private static let token68Bytes: [Bool] = (0...255).map { isToken68Byte(UInt8($0)) }
