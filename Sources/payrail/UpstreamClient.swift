@@ -171,7 +171,7 @@ final class UpstreamClient: Sendable {
             answer = try await client.send(method: target.method, url: url, headers: Self.upstreamFields(of: request),
                                            body: request.body, timeout: .seconds(timeout))
         } catch {
-            return .failure(failure(error))
+            return .failure(upstreamFailure(error))
         }
         guard (100...599).contains(answer.status) else { return .failure(UpstreamFailure(reason: "status \(answer.status)")) }
         var headers = HTTPHeaders()
@@ -203,7 +203,7 @@ final class UpstreamClient: Sendable {
 
     /// The bounded call's failure as the proxy reports it: too large and too slow get their own
     /// problems; a request that never left and one whose answer broke off are both "unavailable".
-    private func failure(_ error: BoundedCallFailure) -> UpstreamFailure {
+    private func upstreamFailure(_ error: BoundedCallFailure) -> UpstreamFailure {
         switch error {
         case .notSent, .noAnswer: return UpstreamFailure(reason: error.reason)
         case .tooLarge(let status, let limit):

@@ -49,8 +49,7 @@ struct ProxyUpstreamBoundsTests {
         return try read.credentialFields(for: credential)
     }
 
-    @Test("a paid 64 MiB answer against --max-body 1 MiB: 502 upstream-too-large before the upstream is done, "
-        + "no 64 MiB in the gate's memory, and the receipt re-grants once the upstream behaves (one settlement)")
+    @Test("a paid 64 MiB answer against --max-body 1 MiB: 502 upstream-too-large before the upstream is done, not held in memory; the receipt re-grants later")
     func oversizedAnswerIsCutAndTheReceiptRegrants() async throws {
         let total = 64 * Self.mib
         let hostile = UpstreamSwitch(true)
@@ -122,8 +121,7 @@ struct ProxyUpstreamBoundsTests {
         #expect(server.stop() == 0)
     }
 
-    @Test("an answer of exactly --max-body bytes passes (declared or not), one byte more is 502 upstream-too-large, "
-        + "and a HEAD declaring a larger body passes")
+    @Test("an answer of exactly --max-body bytes passes (declared or not), one byte more is 502 upstream-too-large, a HEAD passes")
     func answerAtTheLimitPasses() async throws {
         let limit = Self.mib
         let upstream = try LoopbackBodyServer.routing { request in
