@@ -109,7 +109,7 @@ let package = Package(
             dependencies: [
                 "PayRail", "PayRailCrypto", "PayRailReceipts", "PayRailWire", "FakeRail", "PayRailServer", "PayRailHTTP",
                 "PayRailStore", "PayRailPaywall", "PayRailAgent", "Bolt11", "LightningRail", "StripeRail", "PayRailPostgres",
-                "PayRailMCP", "PayRailMCPPayments",
+                "PayRailMCP", "PayRailMCPPayments", "PayRailHTTPClient",
             ],
             path: "Sources/payrail"
         ),

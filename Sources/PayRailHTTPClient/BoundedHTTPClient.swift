@@ -80,6 +80,15 @@ public struct BoundedHTTPClient: Sendable {
         self.maxBodyBytes = max(1, maxBodyBytes)
     }
 
+    /// Creates a client on a session of its own made from `configuration` (a connection pool size,
+    /// an idle timeout): redirects refused, bodies bounded, cookies and the cache off.
+    ///
+    /// - Parameter maxBodyBytes: the largest answer body kept (at least 1).
+    public init(configuration: URLSessionConfiguration, maxBodyBytes: Int) {
+        self.session = HTTPExchange.makeSession(configuration: configuration)
+        self.maxBodyBytes = max(1, maxBodyBytes)
+    }
+
     /// Sends one request and returns its whole answer, read within `timeout`.
     ///
     /// - Throws: `.notSent` (retry-safe) or, once the request may have left, `.noAnswer`,

@@ -81,9 +81,19 @@ public struct HTTPExchange: Sendable {
 
     /// A session that bounds bodies and refuses redirects: ephemeral, no cookies, no cache.
     public static func makeSession() -> URLSession {
-        let configuration = URLSessionConfiguration.ephemeral
+        makeSession(configuration: .ephemeral)
+    }
+
+    /// A session that bounds bodies and refuses redirects, on `configuration` (a connection pool
+    /// size, an idle timeout) with cookies and the cache always off: a caller's tuning, never a
+    /// cookie jar or a cached answer shared between the requests it carries.
+    public static func makeSession(configuration: URLSessionConfiguration) -> URLSession {
+        let configuration = configuration.copy() as? URLSessionConfiguration ?? .ephemeral
         configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        configuration.httpCookieStorage = nil
         configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         return URLSession(configuration: configuration, delegate: ExchangeDelegate(forwardingTo: nil), delegateQueue: nil)
     }
 
@@ -119,7 +129,7 @@ public struct HTTPExchange: Sendable {
         if let body { request.httpBody = Data(body) }
 
         let task = session.dataTask(with: request)
-        let receiver = BodyReceiver(handling: handling)
+        let receiver = BodyReceiver(handling: handling, expectsBody: method != "HEAD")
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Response, ExchangeFailure>, Never>) in
                 receiver.start(continuation)
@@ -184,9 +194,13 @@ private final class BodyReceiver: @unchecked Sendable {
     private var expired = false
     private var finished = false
     private var cancelClaimed = false
+    /// `false` for a HEAD request: its answer's `Content-Length` is the size of the body a GET would
+    /// get, and no body follows.
+    private let expectsBody: Bool
 
-    init(handling: @escaping @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling) {
+    init(handling: @escaping @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling, expectsBody: Bool) {
         self.handling = handling
+        self.expectsBody = expectsBody
     }
 
     func start(_ continuation: CheckedContinuation<Result<HTTPExchange.Response, ExchangeFailure>, Never>) {
@@ -211,6 +225,10 @@ private final class BodyReceiver: @unchecked Sendable {
     func received(_ response: URLResponse) -> Bool {
         lock.withLock {
             guard let head = headLocked(response) else { return true }
+            // A HEAD, 1xx, 204 or 304 answer has no body whatever its Content-Length says (RFC 9110
+            // 8.6, 9.3.2): refusing it would turn a proxied HEAD of a large file into an error.
+            // Any byte that does arrive is still counted against the limit below.
+            guard expectsBody, head.status >= 200, head.status != 204, head.status != 304 else { return true }
             let limit: Int
             switch head.handling {
             case .buffer(let max), .stream(let max, _): limit = max

@@ -29,6 +29,8 @@ enum ServeCommand {
             OptionSpec(name: "upstream", valueName: "URL", help: "proxy paid and free requests to this http(s) origin"),
             OptionSpec(name: "upstream-connections", valueName: "N",
                        help: "concurrent connections to the upstream (default \(UpstreamClient.defaultConnections))"),
+            OptionSpec(name: "upstream-timeout", valueName: "SECONDS",
+                       help: "time the upstream has for a whole answer, body included (default \(UpstreamClient.defaultTimeout))"),
             OptionSpec(name: "data", valueName: "DIR", help: "data directory, created with mode 0700 (default ./.payrail)"),
             OptionSpec(name: "db", valueName: "FILE|URL",
                        help: "SQLite file or postgres:// URL shared by several gates (default $PAYRAIL_DB, else DIR/gate.sqlite)"),
@@ -83,8 +85,11 @@ enum ServeCommand {
 
         With --upstream, requests that pass the gate are forwarded: hop-by-hop headers and payment
         credentials are removed, X-Forwarded-For/-Proto/-Host and Forwarded are set, redirects are not
-        followed, bodies are limited by --max-body. Payment is settled BEFORE forwarding: if the
-        upstream fails, the client gets a 502 problem carrying its X-Receipt (no Payment-Receipt: the
+        followed, bodies are limited by --max-body. An upstream answer is counted as it arrives: one
+        larger than --max-body is cut there (502 upstream-too-large), and one not complete within
+        --upstream-timeout seconds (default 60, for the whole answer) is cut then (504 upstream-timeout).
+        Payment is settled BEFORE forwarding: if the
+        upstream fails, the client gets a 502 or 504 problem carrying its X-Receipt (no Payment-Receipt: the
         Payment scheme forbids one on an error) and can retry with X-Receipt at no further charge
         until the grant expires (1 hour). Upstream
         answers below 500 are stored and replayed for that receipt; 5xx answers are not stored.
@@ -262,7 +267,8 @@ enum ServeCommand {
         let jwksBody = try jwksJSON(storage.keys.publicKeySet)
         var context = ServeContext(gates: gates, metrics: metrics, processor: processor,
                                    proxy: settings.upstream.map {
-                                       UpstreamClient(base: $0, maxBody: settings.maxBody, connections: settings.upstreamConnections)
+                                       UpstreamClient(base: $0, maxBody: settings.maxBody, connections: settings.upstreamConnections,
+                                                      timeout: settings.upstreamTimeout)
                                    }, jwks: jwksBody,
                                    paywall: Paywall.middleware(resolving: { gates.current }, onDecision: { metrics.record(GateOutcome($0)) }))
         context.stripeWebhook = webhook
@@ -281,7 +287,9 @@ enum ServeCommand {
             configuration: HTTPServerConfiguration(
                 host: settings.host, port: settings.port, maxBodyBytes: settings.maxBody,
                 headerTimeout: .seconds(settings.connectionLimits.headerTimeout), bodyTimeout: .seconds(settings.connectionLimits.bodyTimeout),
-                handlerTimeout: .seconds(90), maxConnections: settings.connectionLimits.maxConnections,
+                // Above --upstream-timeout: the upstream's 504 must reach the paywall, which abandons the
+                // grant, before the server gives up on the handler and answers for it.
+                handlerTimeout: .seconds(max(90, settings.upstreamTimeout + 30)), maxConnections: settings.connectionLimits.maxConnections,
                 maxConnectionsPerClient: settings.connectionLimits.maxConnectionsPerClient),
             handler: chain([Middleware.requestID(), Middleware.logging(host.log)], handler: measured))
     }

@@ -122,7 +122,7 @@ struct ServeContext: Sendable {
                 return answer
             case .failure(let failure):
                 metrics.recordUpstreamFailure()
-                return problem(.upstreamUnavailable(failure.reason, paid: paid))
+                return problem(failure.refusal(paid: paid))
             }
         }
         guard let pass, paid else {

@@ -19,6 +19,8 @@ struct ServeSettings {
     let upstream: UpstreamBase?
     /// `--upstream-connections`: concurrent connections to the upstream.
     let upstreamConnections: Int
+    /// `--upstream-timeout`: seconds for a whole upstream call, from sending to the last body byte.
+    let upstreamTimeout: Int
     /// `nil` when `--rate-limit 0` turns the limit off.
     let rateLimit: TokenBucketPolicy?
     /// The rails in `--rail` order, which is also the order of the offers in a 402.
@@ -60,6 +62,8 @@ struct ServeSettings {
         maxBody = try Self.maxBody(arguments.value("max-body"))
         upstream = try arguments.value("upstream").map(Self.upstreamBase)
         upstreamConnections = try Self.upstreamConnections(arguments.value("upstream-connections"))
+        upstreamTimeout = try Self.number(arguments.value("upstream-timeout"), flag: "upstream-timeout",
+                                          default: UpstreamClient.defaultTimeout, range: 1...3_600)
         rateLimit = try Self.rateLimit(arguments.value("rate-limit"))
         railIDs = try RailCommandRegistry.rails(arguments.values("rail"))
         challengeRateScope = try Self.rateScope(arguments.value("rate-limit-scope"), gates: arguments.value("gates"))

@@ -1,5 +1,6 @@
 import Foundation
 import PayRailHTTP
+import PayRailHTTPClient
 import PayRailServer
 import PayRailWire
 
@@ -7,9 +8,65 @@ import PayRailWire
 import FoundationNetworking
 #endif
 
-/// Why the upstream gave no usable answer (never includes a header value).
-struct UpstreamFailure: Error {
+/// Why the upstream gave no usable answer (never includes a header value), and so which problem
+/// the client gets. Each is a 5xx: the paywall stores none of them and abandons the grant, so a
+/// payer's receipt fetches the resource again at no further charge (and an authorization is voided,
+/// never captured for an answer that was not served).
+struct UpstreamFailure: Error, Equatable {
+    enum Kind: Equatable {
+        /// No usable answer: refused, reset, an idle timeout, a header that cannot be passed on (502).
+        case unavailable
+        /// The answer's body is larger than `--max-body` (declared, or counted while it arrived) (502).
+        case tooLarge(limit: Int)
+        /// No complete answer within `--upstream-timeout` (504).
+        case deadline(seconds: Int)
+    }
+
+    let kind: Kind
     let reason: String
+
+    init(reason: String) {
+        self.kind = .unavailable
+        self.reason = reason
+    }
+
+    init(_ kind: Kind, reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    /// The problem the client gets; `paid` tells a payer its receipt still holds.
+    func refusal(paid: Bool) -> GateRefusal {
+        switch kind {
+        case .unavailable: return .upstreamUnavailable(reason, paid: paid)
+        case .tooLarge(let limit): return .upstreamTooLarge(limit: limit, paid: paid)
+        case .deadline(let seconds): return .upstreamTimeout(seconds: seconds, paid: paid)
+        }
+    }
+}
+
+extension GateRefusal {
+    /// What a paid request is told when the upstream failed after settlement: the grant was not
+    /// used up, so the receipt gets the resource once the upstream answers.
+    private static let receiptStillHolds = "; the payment was settled: retry with the X-Receipt header at no further charge"
+
+    /// The upstream's answer is larger than `--max-body` (502, no `Retry-After`: the same answer
+    /// would be refused again until the upstream or the limit changes). Reading stopped at the limit.
+    static func upstreamTooLarge(limit: Int, paid: Bool) -> GateRefusal {
+        GateRefusal(status: 502, slug: "upstream-too-large", title: "Bad Gateway",
+                    detail: "the upstream's answer is larger than the proxy's limit of \(limit) bytes (--max-body), so none of it is served"
+                        + (paid ? receiptStillHolds + " once the upstream answers within the limit" : ""),
+                    logReason: "upstream-too-large")
+    }
+
+    /// The upstream gave no complete answer within `--upstream-timeout` (504, retry in 5 s). The
+    /// call was cut at the deadline, however the upstream kept the connection alive.
+    static func upstreamTimeout(seconds: Int, paid: Bool) -> GateRefusal {
+        GateRefusal(status: 504, slug: "upstream-timeout", title: "Gateway Timeout",
+                    detail: "the upstream gave no complete answer within \(seconds) s (--upstream-timeout)"
+                        + (paid ? receiptStillHolds : ""),
+                    retryAfter: 5, logReason: "upstream-timeout")
+    }
 }
 
 /// `--upstream` as values: its scheme, host and port, and a canonical base path.
@@ -69,46 +126,34 @@ struct UpstreamBase: CustomStringConvertible, Sendable {
     }
 }
 
-/// Forwards requests to the upstream with URLSession: no redirects, no cookies, no cache, and up to
-/// `connections` connections at once (URLSession's own default, 6, queued every request behind six
-/// slow ones).
-final class UpstreamClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+/// Forwards requests to the upstream over a bounded exchange (`BoundedHTTPClient`): no redirects, no
+/// cookies, no cache, up to `connections` connections at once (URLSession's own default, 6, queued
+/// every request behind six slow ones), each answer body counted as it arrives and the call
+/// cancelled the moment it passes `maxBody`, and the whole call, dripped bytes included, cut at
+/// `timeout` seconds.
+final class UpstreamClient: Sendable {
     /// `--upstream-connections` when not given: a server's worth of concurrent upstream requests.
     static let defaultConnections = 64
+    /// `--upstream-timeout` when not given, in seconds: the idle timeout the proxy always had, now
+    /// for the whole call (below the server's own handler timeout, so the paywall sees the failure).
+    static let defaultTimeout = 60
 
     private let base: UpstreamBase
-    private let maxBody: Int
-    private let connections: Int
-    private var session: URLSession?
-    private let lock = NSLock()
+    private let client: BoundedHTTPClient
+    private let timeout: Int
 
-    init(base: UpstreamBase, maxBody: Int, connections: Int = UpstreamClient.defaultConnections) {
+    /// - Parameters:
+    ///   - maxBody: the largest answer body passed on, in bytes (`--max-body`).
+    ///   - connections: concurrent connections to the upstream (`--upstream-connections`).
+    ///   - timeout: seconds for the whole call, from sending to the last body byte (`--upstream-timeout`).
+    init(base: UpstreamBase, maxBody: Int, connections: Int = UpstreamClient.defaultConnections,
+         timeout: Int = UpstreamClient.defaultTimeout) {
         self.base = base
-        self.maxBody = maxBody
-        self.connections = connections
-        super.init()
-    }
-
-    private var urlSession: URLSession {
-        lock.withLock {
-            if let session { return session }
-            let configuration = URLSessionConfiguration.ephemeral
-            configuration.timeoutIntervalForRequest = 60
-            configuration.httpMaximumConnectionsPerHost = connections
-            configuration.httpShouldSetCookies = false
-            configuration.httpCookieAcceptPolicy = .never
-            configuration.urlCache = nil
-            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-            let made = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
-            session = made
-            return made
-        }
-    }
-
-    /// A redirect goes back to the client as is: following it would fetch a resource nobody priced.
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        completionHandler(nil)
+        self.timeout = max(1, timeout)
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = TimeInterval(self.timeout)
+        configuration.httpMaximumConnectionsPerHost = connections
+        self.client = BoundedHTTPClient(configuration: configuration, maxBodyBytes: maxBody)
     }
 
     /// Sends `request` (already canonical: the paywall put it so) to the upstream. The target is
@@ -121,47 +166,49 @@ final class UpstreamClient: NSObject, URLSessionTaskDelegate, @unchecked Sendabl
         guard target.path == request.path, let url = base.url(for: target) else {
             return .failure(UpstreamFailure(reason: "the request target is not a URL under the upstream"))
         }
-        var outgoing = URLRequest(url: url)
-        outgoing.httpMethod = target.method
+        let answer: HTTPExchange.Response
+        do {
+            answer = try await client.send(method: target.method, url: url, headers: Self.upstreamFields(of: request),
+                                           body: request.body, timeout: .seconds(timeout))
+        } catch {
+            return .failure(upstreamFailure(error))
+        }
+        guard (100...599).contains(answer.status) else { return .failure(UpstreamFailure(reason: "status \(answer.status)")) }
+        var headers = HTTPHeaders()
+        let received = HTTPFields(answer.headers.map { ($0.name, $0.value) })
+        for field in ProxyHeaders.clientResponseFields(received) { headers.add(field.name, field.value) }
+        let response = HTTPResponse(status: HTTPStatus(code: answer.status), headers: headers, body: answer.body)
+        if response.validationFailure() != nil {
+            return .failure(UpstreamFailure(reason: "the response has a header we cannot pass on"))
+        }
+        return .success(response)
+    }
+
+    /// The fields sent upstream: the client's without hop-by-hop fields, payment credentials or
+    /// method overrides, with the forwarding fields set, and the gate's own request id (a client's
+    /// `X-Request-Id` never travels under it).
+    private static func upstreamFields(of request: HTTPRequest) -> [HTTPExchange.Field] {
         var fields = HTTPFields()
         for field in request.headers { fields.append(field.name, field.value) }
         for name in RequestTarget.overrideFields { fields.remove(name) }
         let forwarded = ProxyHeaders.upstreamRequestFields(fields, clientAddress: request.clientAddress,
                                                            host: request.headers["Host"], scheme: "http")
+        var outgoing: [HTTPExchange.Field] = []
         for field in forwarded where !field.name.lowercased().hasPrefix("x-request-id") {
-            outgoing.addValue(field.value, forHTTPHeaderField: field.name)
+            outgoing.append(HTTPExchange.Field(field.name, field.value))
         }
-        if let id = request.headers[Middleware.requestIDHeader] { outgoing.setValue(id, forHTTPHeaderField: Middleware.requestIDHeader) }
-        if !request.body.isEmpty { outgoing.httpBody = Data(request.body) }
+        if let id = request.headers[Middleware.requestIDHeader] { outgoing.append(HTTPExchange.Field(Middleware.requestIDHeader, id)) }
+        return outgoing
+    }
 
-        let answer: Result<(Int, [(String, String)], Data), UpstreamFailure> = await withCheckedContinuation { continuation in
-            let task = urlSession.dataTask(with: outgoing) { data, response, error in
-                guard error == nil, let http = response as? HTTPURLResponse else {
-                    let reason = (error as? URLError).map { "URL error \($0.code.rawValue)" } ?? "no HTTP answer"
-                    continuation.resume(returning: .failure(UpstreamFailure(reason: reason)))
-                    return
-                }
-                var headers: [(String, String)] = []
-                for (name, value) in http.allHeaderFields {
-                    if let name = name as? String, let value = value as? String { headers.append((name, value)) }
-                }
-                continuation.resume(returning: .success((http.statusCode, headers, data ?? Data())))
-            }
-            task.resume()
-        }
-        switch answer {
-        case .failure(let failure):
-            return .failure(failure)
-        case .success(let (status, pairs, body)):
-            guard body.count <= maxBody else { return .failure(UpstreamFailure(reason: "the response is larger than --max-body")) }
-            guard (100...599).contains(status) else { return .failure(UpstreamFailure(reason: "status \(status)")) }
-            var headers = HTTPHeaders()
-            for field in ProxyHeaders.clientResponseFields(HTTPFields(pairs)) { headers.add(field.name, field.value) }
-            let response = HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: Array(body))
-            if response.validationFailure() != nil {
-                return .failure(UpstreamFailure(reason: "the response has a header we cannot pass on"))
-            }
-            return .success(response)
+    /// The bounded call's failure as the proxy reports it: too large and too slow get their own
+    /// problems; a request that never left and one whose answer broke off are both "unavailable".
+    private func upstreamFailure(_ error: BoundedCallFailure) -> UpstreamFailure {
+        switch error {
+        case .notSent, .noAnswer: return UpstreamFailure(reason: error.reason)
+        case .tooLarge(let status, let limit):
+            return UpstreamFailure(.tooLarge(limit: limit), reason: "the HTTP \(status) answer is larger than --max-body")
+        case .deadline: return UpstreamFailure(.deadline(seconds: timeout), reason: "no complete answer within --upstream-timeout")
         }
     }
 }
