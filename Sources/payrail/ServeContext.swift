@@ -122,7 +122,7 @@ struct ServeContext: Sendable {
                 return answer
             case .failure(let failure):
                 metrics.recordUpstreamFailure()
-                return problem(failure.refusal(paid: paid))
+                return problem(failure.refusal(payment: UpstreamPayment(pass)))
             }
         }
         guard let pass, paid else {

@@ -35,36 +35,63 @@ struct UpstreamFailure: Error, Equatable {
         self.reason = reason
     }
 
-    /// The problem the client gets; `paid` tells a payer its receipt still holds.
-    func refusal(paid: Bool) -> GateRefusal {
+    /// The problem the client gets; `payment` says what became of the request's payment.
+    func refusal(payment: UpstreamPayment) -> GateRefusal {
         switch kind {
-        case .unavailable: return .upstreamUnavailable(reason, paid: paid)
-        case .tooLarge(let limit): return .upstreamTooLarge(limit: limit, paid: paid)
-        case .deadline(let seconds): return .upstreamTimeout(seconds: seconds, paid: paid)
+        case .unavailable:
+            GateRefusal(status: 502, slug: "upstream-unavailable", title: "Bad Gateway",
+                        detail: "the upstream did not answer (\(reason))" + payment.nextStep, retryAfter: 5)
+        case .tooLarge(let limit): .upstreamTooLarge(limit: limit, payment: payment)
+        case .deadline(let seconds): .upstreamTimeout(seconds: seconds, payment: payment)
+        }
+    }
+}
+
+/// What became of the payment of a request whose upstream failed: the words of its problem must say
+/// what the payer can do next, and must not say "settled" of a card hold that was released.
+enum UpstreamPayment: Sendable {
+    /// A free request: nothing to say.
+    case none
+    /// A final charge: the grant was not used up (a 5xx is not stored), so the receipt gets the
+    /// resource once the upstream answers.
+    case charged
+    /// A card authorization: an answer that was not served is not captured (the paywall voids the
+    /// hold), so nothing was charged and the payer pays again.
+    case authorizationReleased
+
+    /// The payment a pass carries, as the paywall will finish it.
+    init(_ pass: GatePass?) {
+        guard let grant = pass?.grant else { self = .none; return }
+        self = grant.settlement.kind.isFinal ? .charged : .authorizationReleased
+    }
+
+    /// The end of the problem's detail.
+    var nextStep: String {
+        switch self {
+        case .none: ""
+        case .charged: "; the payment was settled: retry with the X-Receipt header at no further charge"
+        case .authorizationReleased: "; the card authorization was released and nothing was charged: pay again once the upstream answers"
         }
     }
 }
 
 extension GateRefusal {
-    /// What a paid request is told when the upstream failed after settlement: the grant was not
-    /// used up, so the receipt gets the resource once the upstream answers.
-    private static let receiptStillHolds = "; the payment was settled: retry with the X-Receipt header at no further charge"
 
     /// The upstream's answer is larger than `--max-body` (502, no `Retry-After`: the same answer
     /// would be refused again until the upstream or the limit changes). Reading stopped at the limit.
-    static func upstreamTooLarge(limit: Int, paid: Bool) -> GateRefusal {
+    static func upstreamTooLarge(limit: Int, payment: UpstreamPayment) -> GateRefusal {
         GateRefusal(status: 502, slug: "upstream-too-large", title: "Bad Gateway",
                     detail: "the upstream's answer is larger than the proxy's limit of \(limit) bytes (--max-body), so none of it is served"
-                        + (paid ? receiptStillHolds + " once the upstream answers within the limit" : ""),
+                        + payment.nextStep + (payment == .charged ? " once the upstream answers within the limit" : ""),
                     logReason: "upstream-too-large")
     }
 
     /// The upstream gave no complete answer within `--upstream-timeout` (504, retry in 5 s). The
     /// call was cut at the deadline, however the upstream kept the connection alive.
-    static func upstreamTimeout(seconds: Int, paid: Bool) -> GateRefusal {
+    static func upstreamTimeout(seconds: Int, payment: UpstreamPayment) -> GateRefusal {
         GateRefusal(status: 504, slug: "upstream-timeout", title: "Gateway Timeout",
                     detail: "the upstream gave no complete answer within \(seconds) s (--upstream-timeout)"
-                        + (paid ? receiptStillHolds : ""),
+                        + payment.nextStep,
                     retryAfter: 5, logReason: "upstream-timeout")
     }
 }
