@@ -261,7 +261,7 @@ public enum PaymentResponseReader {
         for line in lines.dropFirst() {
             if let first = line.first, first == 0x20 || first == 0x09, let last = pairs.last {
                 // An obsolete folded continuation line joins the previous field's value.
-                pairs[pairs.count - 1].1 = last.1 + " " + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                pairs[pairs.count - 1].1 = last.1 + " " + String(decoding: line, as: UTF8.self).trimmingWireWhitespace()
                 continue
             }
             guard let colon = line.firstIndex(of: 0x3A), colon > 0 else {
@@ -269,7 +269,7 @@ public enum PaymentResponseReader {
             }
             let name = String(decoding: line[..<colon], as: UTF8.self)
             guard AuthParameters.isToken(name) else { throw WireError(.malformed, "a header field name is not a token") }
-            pairs.append((name, String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)))
+            pairs.append((name, String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWireWhitespace()))
         }
         let headers = HTTPFields(pairs)
         return (status, headers, bodyStart.map { Array(bytes[$0...]) } ?? [])
