@@ -46,6 +46,10 @@ struct HTTPExchange: Sendable {
     static func makeSession() -> URLSession {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpShouldSetCookies = false
+        // Never sent, so never kept either: with any other policy URLSession parses every header line
+        // of every answer looking for Set-Cookie, on every paid call.
+        configuration.httpCookieAcceptPolicy = .never
+        configuration.httpCookieStorage = nil
         configuration.urlCache = nil
         return URLSession(configuration: configuration, delegate: ExchangeDelegate(forwardingTo: nil), delegateQueue: nil)
     }
