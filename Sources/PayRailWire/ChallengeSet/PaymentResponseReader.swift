@@ -276,7 +276,8 @@ public enum PaymentResponseReader {
     }
 
     private static func plainReading(_ object: [String: JSONValue], body: [UInt8], receivedAt: Date) throws(WireError) -> PlainChallenge.Reading {
-        if PlainChallenge.isPlainBody(object) { return try PlainChallenge.parse(body: body, receivedAt: receivedAt) }
+        // `object` is `body` parsed (by the same parser `parse(body:)` uses): not parsed a second time.
+        if PlainChallenge.isPlainBody(object) { return try PlainChallenge.parse(body: body, parsed: object, receivedAt: receivedAt) }
         // A Payment problem body carries the plain members as extensions: read them the same way.
         var plain = object
         plain["type"] = .string(PlainChallenge.type)
