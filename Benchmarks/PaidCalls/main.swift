@@ -6,7 +6,9 @@ import FoundationNetworking
 import PayRail
 import PayRailAgent
 import PayRailPostgres
+import PayRailReceipts
 import PayRailStore
+import PayRailWire
 
 // paid-bench: one PayingClient, N calls in flight, against a running `payrail serve` on the fake rail.
 // Every call is a full cycle with a fresh payment (402, pay at the processor, present, 200 with a
@@ -25,6 +27,7 @@ struct Options {
     var wallet: String?
     var json = false
     var steps = false
+    var cpuLoops = 0
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -43,10 +46,11 @@ struct Options {
             case "--wallet": wallet = try value(flag)
             case "--json": json = true
             case "--steps": steps = true
-            default: throw BenchFailure("unknown option \(flag); options: --origin URL --path P --payer FILE --concurrency N --seconds S --warmup S --wallet FILE --json --steps")
+            case "--cpu": cpuLoops = Int(try value(flag)) ?? 0
+            default: throw BenchFailure("unknown option \(flag); options: --origin URL --path P --payer FILE --concurrency N --seconds S --warmup S --wallet FILE --json --steps --cpu N")
             }
         }
-        guard concurrency > 0, concurrency <= 4096, seconds > 0, warmup >= 0 else { throw BenchFailure("bad --concurrency, --seconds or --warmup") }
+        guard concurrency > 0, concurrency <= 4096, seconds > 0, warmup >= 0, cpuLoops >= 0 else { throw BenchFailure("bad --concurrency, --seconds or --warmup") }
     }
 }
 
@@ -137,6 +141,7 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
 
 func run() async throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if options.cpuLoops > 0 { return try await AgentCPU.run(options) }
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paid-bench-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -183,6 +188,96 @@ func run() async throws {
     if let steps { print("steps of a paid call:\n" + steps.report()) }
     for (reason, count) in failures.sorted(by: { $0.value > $1.value }).prefix(5) {
         FileHandle.standardError.write(Data("paid-bench: \(count) x \(reason)\n".utf8))
+    }
+}
+
+// MARK: - --cpu N: the agent's own work for one paid call, in process, without the network
+
+/// With `--cpu N`: takes one real 402, one real 200 with its receipt and the server's key set from
+/// the running server, then repeats N times, in process, the agent's own work on them: reading the
+/// offers, negotiating (with a stand-in wallet that quotes without a round trip to the processor),
+/// writing the credential fields, and reading and verifying the receipt. Prints each part's median.
+/// The step times of `--steps` also hold the wallet's quote and payment, HTTP and the ledger's disk.
+enum AgentCPU {
+    /// A fake-rail wallet that quotes every offer as free of fees and pays nothing.
+    struct QuotingWallet: PayerRail {
+        let id = RailID.fake
+        func quote(_ offer: Offer) async -> QuoteDecision { .payable(.free(offer.amount)) }
+        func pay(_ offer: Offer) async throws(RailError) -> Credential { throw RailError(.unsupported, "stand-in", rail: id) }
+    }
+
+    static func run(_ options: Options) async throws {
+        let session = URLSession(configuration: .ephemeral)
+        let url = try benchURL(options.origin + options.path + "?n=cpu-\(UUID().uuidString)")
+        let (body402, response402) = try await session.data(for: URLRequest(url: url))
+        guard let http402 = response402 as? HTTPURLResponse, http402.statusCode == 402 else { throw BenchFailure("no 402 at \(url)") }
+        let headers402 = fields(http402)
+        let binding = X402RequestBinding.http(method: "GET", url: url.absoluteString, body: [], headers: [])
+
+        // One real paid call for a real receipt, and the key set that verifies it.
+        let client = try await makeClient(options, walletPath: FileManager.default.temporaryDirectory
+            .appendingPathComponent("paid-bench-cpu-\(UUID().uuidString).sqlite").path, steps: nil)
+        let paid = try await client.send(PaidRequest(url: try benchURL(options.origin + options.path + "?n=cpu-paid-\(UUID().uuidString)")))
+        guard paid.status == 200, let receiptValue = paid.headers[PaymentReceipt.fieldName] else { throw BenchFailure("no paid 200 with a receipt") }
+        let (jwks, _) = try await session.data(for: URLRequest(url: try benchURL(options.origin + "/.well-known/payrail/jwks.json")))
+        let verifier = ReceiptVerifier(keys: try ReceiptKeySet(jwksJSON: jwks))
+
+        let unlimited = try Money(amount: 1_000_000_000, unit: .sat)
+        let policy = Policy(unit: .sat, rules: [AllowedRails([.fake]), MaximumPerRequest([unlimited])])
+        let negotiator = Negotiator(policy: policy, wallets: WalletRegistry([QuotingWallet()]))
+        let voucher = String(repeating: "v", count: 420)
+        var times: [String: [UInt64]] = [:]
+        // The synchronous parts are timed in the thread's own CPU time, so that other processes
+        // on a busy host do not count; negotiating may hop threads, so it is timed on the wall clock.
+        func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            let start = threadCPUNanoseconds()
+            let value = try body()
+            times[name, default: []].append(threadCPUNanoseconds() - start)
+            return value
+        }
+        for _ in 0..<options.cpuLoops {
+            let now = Date()
+            let reading = time("read offers") {
+                PaymentResponseReader.read(status: 402, headers: headers402, body: [UInt8](body402), receivedAt: now, expectedRequest: binding)
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let negotiation = await negotiator.negotiate(reading.offers, for: NegotiationRequest(url: url, now: now))
+            times["negotiate", default: []].append(DispatchTime.now().uptimeNanoseconds - start)
+            guard let chosen = negotiation.chosen else { throw BenchFailure("the negotiation chose nothing") }
+            let credential = Credential(rail: .fake, offerID: chosen.offer.offer.id, payload: ["voucher": voucher], payerID: "demo-payer")
+            _ = try time("credential fields") { try chosen.offer.credentialFields(for: credential, paymentIdentifier: nil) }
+            _ = try time("receipt read + verified") { () throws -> ReceiptClaims in
+                let receipt = try PaymentReceipt.parse(receiptValue)
+                guard let token = receipt.receipt else { throw BenchFailure("the receipt carries no token") }
+                return try verifier.verify(token, resource: nil)
+            }
+        }
+        print("agent CPU per paid call, in process, \(options.cpuLoops) loops, 402 of \(body402.count) bytes, "
+              + "\(http402.allHeaderFields.count) header fields:")
+        for name in ["read offers", "negotiate", "credential fields", "receipt read + verified"] {
+            let sorted = (times[name] ?? []).sorted()
+            print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "p50 %8.1f us", percentile(sorted, 0.5) * 1000))
+        }
+    }
+
+    static func threadCPUNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    static func benchURL(_ text: String) throws -> URL {
+        guard let url = URL(string: text) else { throw BenchFailure("bad URL \(text)") }
+        return url
+    }
+
+    static func fields(_ response: HTTPURLResponse) -> HTTPFields {
+        var pairs: [(String, String)] = []
+        for (name, value) in response.allHeaderFields {
+            guard let name = name as? String, let value = value as? String else { continue }
+            pairs.append((name, value))
+        }
+        return HTTPFields(pairs)
     }
 }
 

@@ -90,6 +90,8 @@ public struct HTTPExchange: Sendable {
     public static func makeSession(configuration: URLSessionConfiguration) -> URLSession {
         let configuration = configuration.copy() as? URLSessionConfiguration ?? .ephemeral
         configuration.httpShouldSetCookies = false
+        // Never sent, so never kept either: with any other policy URLSession parses every header line
+        // of every answer looking for Set-Cookie, on every paid call.
         configuration.httpCookieAcceptPolicy = .never
         configuration.httpCookieStorage = nil
         configuration.urlCache = nil

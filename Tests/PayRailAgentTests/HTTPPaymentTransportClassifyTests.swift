@@ -38,4 +38,23 @@ struct HTTPPaymentTransportClassifyTests {
         #expect(HTTPPaymentTransport.classify(served, presented: true) == .served(receipt: Self.receipt))
         #expect(HTTPPaymentTransport.classify(PaymentAnswer(status: 404), presented: true) == .served(receipt: nil))
     }
+
+    @Test("the head alone decides final content as classify does, for every status, with or without a receipt")
+    func headDecidesServedAsClassifyDoes() {
+        let receipts = [HTTPFields(), HTTPFields([("X-Receipt", Self.receipt)]),
+                        HTTPFields([("Payment-Receipt", "not base64 json")])]
+        for presented in [false, true] {
+            for status in 100...599 {
+                for headers in receipts {
+                    let served: Bool
+                    if case .served = HTTPPaymentTransport.classify(PaymentAnswer(status: status, headers: headers), presented: presented) {
+                        served = true
+                    } else {
+                        served = false
+                    }
+                    #expect(HTTPPaymentTransport.isServedHead(status: status, presented: presented) == served, "\(status) \(presented)")
+                }
+            }
+        }
+    }
 }

@@ -13,6 +13,25 @@ struct PlainDialectTests {
         return object
     }
 
+    @Test("the response reader reads a plain body (parsed once) as PlainChallenge.parse(body:) does, offers and skips")
+    func readerParsesPlainBodyOnce() throws {
+        let key = try Secp256k1.PrivateKey()
+        let invoice = try #require(try F.lightningOffer(key: key).details["invoice"])
+        let bodies = [
+            #"{"type":"x402","payment":{"network":"lightning","invoice":"\#(invoice)","amount_sats":100,"expiry_seconds":3600}}"#,
+            #"{"type":"x402","payment":{"network":"lightning","invoice":"\#(invoice)"},"offers":[7,{"network":"lightning","invoice":"x"}]}"#,
+            #"{"type":"x402","payment":{"network":"lightning","invoice":"\#(invoice)","amount_sats":99}}"#,
+        ]
+        for body in bodies {
+            let direct = try PlainChallenge.parse(body: Array(body.utf8), receivedAt: F.now)
+            let read = PaymentResponseReader.read(status: 402, headers: HTTPFields(), body: Array(body.utf8), receivedAt: F.now)
+            #expect(read.offers.map(\.offer) == direct.offers, "\(body)")
+            #expect(read.skipped.map(\.reason) == direct.skipped, "\(body)")
+        }
+        let oversized = Array(#"{"type":"x402","payment":{}, "pad":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 * 1024) + Array(#""}"#.utf8)
+        #expect(throws: WireError.self) { try PlainChallenge.parse(body: oversized, receivedAt: F.now) }
+    }
+
     @Test("the founding article's minimal body reads: id, payee and expiry come from the signed invoice")
     func articleBody() throws {
         let key = try Secp256k1.PrivateKey()

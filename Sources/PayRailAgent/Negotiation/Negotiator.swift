@@ -119,6 +119,9 @@ public struct Negotiator: Sendable {
         let wallets = self.wallets
         var distinct: [Offer] = []
         for item in passed where !distinct.contains(item.read.offer) { distinct.append(item.read.offer) }
+        // One offer (the usual 402, repeated across dialects) has nothing to overlap with: asked
+        // directly, it costs no child task and no hop to another thread.
+        if distinct.count == 1, let only = distinct.first { return [only: await wallets.quote(only)] }
         return await withTaskGroup(of: (Offer, QuoteDecision).self) { group in
             for offer in distinct {
                 group.addTask { (offer, await wallets.quote(offer)) }

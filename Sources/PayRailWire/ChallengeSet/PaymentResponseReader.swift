@@ -261,7 +261,7 @@ public enum PaymentResponseReader {
         for line in lines.dropFirst() {
             if let first = line.first, first == 0x20 || first == 0x09, let last = pairs.last {
                 // An obsolete folded continuation line joins the previous field's value.
-                pairs[pairs.count - 1].1 = last.1 + " " + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                pairs[pairs.count - 1].1 = last.1 + " " + String(decoding: line, as: UTF8.self).trimmingWireWhitespace()
                 continue
             }
             guard let colon = line.firstIndex(of: 0x3A), colon > 0 else {
@@ -269,14 +269,15 @@ public enum PaymentResponseReader {
             }
             let name = String(decoding: line[..<colon], as: UTF8.self)
             guard AuthParameters.isToken(name) else { throw WireError(.malformed, "a header field name is not a token") }
-            pairs.append((name, String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)))
+            pairs.append((name, String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWireWhitespace()))
         }
         let headers = HTTPFields(pairs)
         return (status, headers, bodyStart.map { Array(bytes[$0...]) } ?? [])
     }
 
     private static func plainReading(_ object: [String: JSONValue], body: [UInt8], receivedAt: Date) throws(WireError) -> PlainChallenge.Reading {
-        if PlainChallenge.isPlainBody(object) { return try PlainChallenge.parse(body: body, receivedAt: receivedAt) }
+        // `object` is `body` parsed (by the same parser `parse(body:)` uses): not parsed a second time.
+        if PlainChallenge.isPlainBody(object) { return try PlainChallenge.parse(body: body, parsed: object, receivedAt: receivedAt) }
         // A Payment problem body carries the plain members as extensions: read them the same way.
         var plain = object
         plain["type"] = .string(PlainChallenge.type)

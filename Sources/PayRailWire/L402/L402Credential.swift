@@ -89,7 +89,7 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible, Custo
         guard value.utf8.count <= maximumValueByteCount else {
             throw WireError(.tooLarge, "the L402 credential is \(value.utf8.count) bytes; at most \(maximumValueByteCount) are accepted")
         }
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingWireWhitespace()
         guard let space = trimmed.firstIndex(of: " ") else {
             throw WireError(.malformed, "an L402 credential is 'L402 <macaroon>:<preimage>'")
         }
@@ -118,7 +118,7 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible, Custo
     /// - Throws: `WireError` `.missingField` without a preimage caveat, `.malformed` for a bad preimage
     ///   or hex, else as `Macaroon(hex:)`.
     public static func parse(macaroonHeader value: String) throws(WireError) -> L402Credential {
-        let macaroon = try Macaroon(hex: value.trimmingCharacters(in: .whitespaces))
+        let macaroon = try Macaroon(hex: value.trimmingWireWhitespace())
         var preimageText: String?
         for caveat in macaroon.caveats {
             guard let predicate = caveat.predicate, let parsed = try? L402Caveat(parsing: predicate),
@@ -143,7 +143,7 @@ public struct L402Credential: Hashable, Sendable, CustomStringConvertible, Custo
     public static func find(in fields: HTTPFields) throws(WireError) -> L402Credential? {
         var found: L402Credential?
         for value in fields.values(CredentialFields.authorization) {
-            let scheme = value.trimmingCharacters(in: .whitespaces).prefix { $0 != " " }
+            let scheme = value.trimmingWireWhitespace().prefix { $0 != " " }
             guard L402Scheme(caseInsensitive: scheme) != nil else { continue }
             let credential = try parse(authorization: value)
             if let found, found.macaroons != credential.macaroons || found.preimage != credential.preimage {

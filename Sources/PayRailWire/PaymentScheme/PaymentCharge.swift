@@ -125,7 +125,7 @@ public enum PaymentCharge {
             }
             details["networkId"] = .string(networkId)
             details["paymentMethodTypes"] = .array(types.split(separator: ",").map {
-                .string($0.trimmingCharacters(in: .whitespaces))
+                .string($0.trimmingWireWhitespace())
             })
             var metadata: [String: JSONValue] = [:]
             for (key, value) in offer.details where key.hasPrefix("metadata.") {

@@ -78,7 +78,7 @@ public struct PaymentReceipt: Hashable, Sendable {
         guard value.utf8.count <= PaymentCredential.maximumLength else {
             throw WireError(.tooLarge, "the receipt is \(value.utf8.count) bytes; at most \(PaymentCredential.maximumLength) are read")
         }
-        let object = try PaymentJSON.decodeObject(value.trimmingCharacters(in: .whitespaces), what: "receipt")
+        let object = try PaymentJSON.decodeObject(value.trimmingWireWhitespace(), what: "receipt")
         let what = "receipt"
         let status = try PaymentJSON.requiredString(object, "status", in: what)
         guard status == success else { throw WireError(.malformed, "receipt.status is \"\(status.prefix(20))\", not success") }

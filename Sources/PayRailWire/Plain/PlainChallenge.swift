@@ -135,8 +135,17 @@ public struct PlainChallenge: Hashable, Sendable {
     ///   object that is not of the plain dialect (no `type:"x402"` with a `payment` object). Offers that
     ///   cannot be read are listed in `skipped`, not thrown.
     public static func parse(body: [UInt8], receivedAt: Date) throws(WireError) -> Reading {
-        guard body.count <= maximumBodyBytes else { throw WireError(.tooLarge, "a plain 402 body over 64 KB is not read") }
-        let object = try PaymentJSON.parseObject(body, what: "plain body")
+        // Bounded before it is parsed: an oversized body costs no parse.
+        guard body.count <= maximumBodyBytes else { throw tooLarge }
+        return try parse(body: body, parsed: PaymentJSON.parseObject(body, what: "plain body"), receivedAt: receivedAt)
+    }
+
+    private static var tooLarge: WireError { WireError(.tooLarge, "a plain 402 body over 64 KB is not read") }
+
+    /// Reads a plain 402 body whose bytes `body` were already parsed, as one JSON object, into
+    /// `object`: the response reader parses each body once, not once to look and again to read.
+    static func parse(body: [UInt8], parsed object: [String: JSONValue], receivedAt: Date) throws(WireError) -> Reading {
+        guard body.count <= maximumBodyBytes else { throw tooLarge }
         guard isPlainBody(object), case .object(let payment)? = object["payment"] else {
             throw WireError(.unsupported, "the body is not of the plain dialect (no type \"x402\" with a payment object)")
         }

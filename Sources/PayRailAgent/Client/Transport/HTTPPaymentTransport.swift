@@ -37,8 +37,8 @@ struct HTTPPaymentTransport: BoundedPaymentTransport {
         let presented = presentation != nil
         // Decided from the head alone: only an answer that will be final content is streamed, so a
         // "try again" body never reaches the caller's output before the answer that counts.
-        let handling: @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling = { status, fields in
-            guard case .served = Self.classifyHead(status: status, headers: HTTPFields(fields), presented: presented) else {
+        let handling: @Sendable (Int, [HTTPExchange.Field]) -> BodyHandling = { status, _ in
+            guard Self.isServedHead(status: status, presented: presented) else {
                 return .buffer(limit: limits.maxChallengeBodyBytes)
             }
             if let sink { return .stream(limit: limits.maxResponseBodyBytes, sink: sink) }
@@ -48,12 +48,7 @@ struct HTTPPaymentTransport: BoundedPaymentTransport {
             let response = try await exchange.send(method: request.method, url: request.url, headers: headers.exchangeFields,
                                                    body: request.body, deadline: deadline, handling: handling)
             let answerHeaders = HTTPFields(response.headers)
-            let served: Bool
-            if case .served = Self.classifyHead(status: response.status, headers: answerHeaders, presented: presented) {
-                served = true
-            } else {
-                served = false
-            }
+            let served = Self.isServedHead(status: response.status, presented: presented)
             // A cut challenge or problem body is ignored rather than half read.
             let body = response.truncated && !served ? [] : response.body
             return PaymentAnswer(status: response.status, headers: answerHeaders, body: body, bodyTruncated: response.truncated)
@@ -65,10 +60,16 @@ struct HTTPPaymentTransport: BoundedPaymentTransport {
         }
     }
 
-    /// What an answer will be classified as, from its head alone (only a 409's body can change that,
-    /// and a 409 to a presentation is never final content).
-    static func classifyHead(status: Int, headers: HTTPFields, presented: Bool) -> PaymentAnswerKind {
-        HTTPPaymentTransport.classify(PaymentAnswer(status: status, headers: headers), presented: presented)
+    /// Whether an answer will be classified as final content (`.served`), from its status alone: the
+    /// decision `classify` makes (only a 409's body can change a kind, and a 409 to a presentation is
+    /// never final content), without reading the receipt `.served` would carry, which decides nothing
+    /// here and costs a base64 and JSON parse per look (the tests compare both for every status).
+    static func isServedHead(status: Int, presented: Bool) -> Bool {
+        guard presented else { return status != 402 }
+        switch status {
+        case 402, 403, 300...399, 408, 409, 425, 429, 500...599: return false
+        default: return true
+        }
     }
 
     func challenges(in answer: PaymentAnswer, for request: PaidRequest, receivedAt: Date) -> PaymentResponseReading {
