@@ -30,9 +30,11 @@ public struct PaymentGateDialect: GateDialect {
         let headers = request.headers
         for field in CredentialFields.paymentSchemeFields {
             for value in headers.values(field) {
-                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                // Every request with an Authorization field comes through here: trimmed without
+                // Foundation, which copies the whole value to UTF-16 and back on Linux.
+                let trimmed = value.trimmingWireWhitespace()
                 guard trimmed.utf8.count > 8, trimmed.prefix(8).lowercased() == "payment " else { continue }
-                let token = String(trimmed.dropFirst(8)).trimmingCharacters(in: .whitespaces)
+                let token = trimmed.dropFirst(8).trimmingWireWhitespace()
                 if case .receiptToken? = try? PlainReceipt.parse(token) { return .receiptToken(token) }
             }
         }

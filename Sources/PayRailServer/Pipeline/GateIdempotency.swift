@@ -13,7 +13,7 @@ extension Gate {
     func idempotencySlots(_ request: GateRequest, resource: Resource) throws(GateRefusal) -> [IdempotencySlot] {
         var slots: [IdempotencySlot] = []
         if let key = request.headers["Idempotency-Key"] {
-            let trimmed = key.trimmingCharacters(in: .whitespaces)
+            let trimmed = key.trimmingWireWhitespace()
             guard !trimmed.isEmpty, trimmed.utf8.count <= 255 else {
                 throw GateRefusal.badRequest("Idempotency-Key must be 1 to 255 characters", logReason: "idempotency-key")
             }

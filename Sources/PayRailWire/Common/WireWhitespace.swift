@@ -28,10 +28,10 @@ enum WireWhitespace {
 extension String {
     /// The text without leading and trailing `CharacterSet.whitespaces` (tab and the Unicode
     /// spaces), the same result as `trimmingCharacters(in: .whitespaces)` without its UTF-16 copy.
-    func trimmingWireWhitespace() -> String { WireWhitespace.trimming(self[...]) }
+    public func trimmingWireWhitespace() -> String { WireWhitespace.trimming(self[...]) }
 }
 
 extension Substring {
     /// The text without leading and trailing `CharacterSet.whitespaces`, as `String.trimmingWireWhitespace()`.
-    func trimmingWireWhitespace() -> String { WireWhitespace.trimming(self) }
+    public func trimmingWireWhitespace() -> String { WireWhitespace.trimming(self) }
 }
