@@ -10,17 +10,30 @@ import Darwin
 
 /// Newline-delimited JSON-RPC over a pair of file descriptors: reading on a thread of its own (a
 /// blocking `read` must not hold a task), writing in order on a serial queue.
+///
+/// The channel reads and writes duplicates of the descriptors it is given, and closes them itself:
+/// the reader thread its input when it stops, the writer its output after the last write. A
+/// descriptor number is reused by the next pipe or socket the process opens as soon as its owner
+/// closes it, so a thread still holding the bare number would read another connection's messages
+/// (a reopened MCP upstream's answers, seen as a hang) or write this one's into it.
 final class DescriptorChannel: Sendable {
     private let input: Int32
     private let output: Int32
     private let limit: Int
     private let writer = WriterThread()
-    private let state = Locked((started: false, writable: true))
+    private let state = Locked((started: false, writable: true, outputClosed: false))
 
     init(input: Int32, output: Int32, limit: Int) {
-        self.input = input
-        self.output = output
+        // Close-on-exec: a child process started later must not hold our ends open (no end of input then).
+        self.input = fcntl(input, F_DUPFD_CLOEXEC, 0)
+        self.output = fcntl(output, F_DUPFD_CLOEXEC, 0)
         self.limit = limit
+    }
+
+    deinit {
+        stopWriting()
+        // Never started: the reader thread that would close the input does not exist.
+        if !state.withLock({ $0.started }), input >= 0 { close(input) }
     }
 
     /// Starts the reader thread; `onEnd` is told why reading stopped (after the last message).
@@ -44,6 +57,7 @@ final class DescriptorChannel: Sendable {
                 }
                 for item in framer.feed(chunk[0..<count]) { pump.yieldWaiting(LineFramer.inbound(item, limit: limit)) }
             }
+            if input >= 0 { close(input) }
             pump.yieldWaiting(.closed(onEnd(reason)))
         }
         thread.name = "PayRailMCP.stdio.read"
@@ -83,9 +97,16 @@ final class DescriptorChannel: Sendable {
         if let failure { throw failure }
     }
 
-    /// Stops writing (later sends fail as undelivered).
+    /// Stops writing (later sends fail as undelivered); the output is closed after the writes queued before.
     func stopWriting() {
-        state.withLock { $0.writable = false }
+        let closeOutput = state.withLock { state -> Bool in
+            defer { state.writable = false; state.outputClosed = true }
+            return !state.outputClosed
+        }
+        if closeOutput, output >= 0 {
+            let output = self.output
+            if !writer.enqueue({ close(output) }) { close(output) }
+        }
         writer.finish()
     }
 }
