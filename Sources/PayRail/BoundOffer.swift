@@ -185,7 +185,7 @@ public struct BoundOfferToken: Hashable, Sendable {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Unpadded base64url, byte by byte (Foundation's string replacing dominated a 402's cost).
-    private static func base64URL(_ bytes: [UInt8]) -> String {
+    static func base64URL(_ bytes: [UInt8]) -> String {
         let alphabet = self.alphabet
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
@@ -209,7 +209,7 @@ public struct BoundOfferToken: Hashable, Sendable {
     }
 
     /// Decodes unpadded base64url; `nil` for any other character or an impossible length.
-    private static func fromBase64URL(_ text: Substring) -> [UInt8]? {
+    static func fromBase64URL(_ text: Substring) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count * 3 / 4)
         var value: UInt32 = 0

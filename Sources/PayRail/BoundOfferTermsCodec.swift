@@ -57,7 +57,7 @@ enum BoundOfferTermsCodec {
         let challengeID: String
         if flags & compactIDFlag != 0 {
             guard let raw = reader.bytes(32) else { return nil }
-            challengeID = base64URL(raw)
+            challengeID = BoundOfferToken.base64URL(raw)
         } else {
             guard let text = reader.text() else { return nil }
             challengeID = text
@@ -97,7 +97,8 @@ enum BoundOfferTermsCodec {
 
     /// The 32 bytes a challenge id stands for, when it is their canonical unpadded base64url.
     private static func compactChallengeID(_ id: String) -> [UInt8]? {
-        guard id.utf8.count == 43, let raw = base64URLDecode(id), raw.count == 32, base64URL(raw) == id else { return nil }
+        // `fromBase64URL` refuses stray low bits, so the id is exactly the canonical text of `raw`.
+        guard id.utf8.count == 43, let raw = BoundOfferToken.fromBase64URL(id[...]), raw.count == 32 else { return nil }
         return raw
     }
 
@@ -116,51 +117,6 @@ enum BoundOfferTermsCodec {
             rest >>= 7
         }
         out.append(UInt8(rest))
-    }
-
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    private static func base64URL(_ bytes: [UInt8]) -> String {
-        let alphabet = self.alphabet
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var index = 0
-        while index < bytes.count {
-            let remaining = bytes.count - index
-            let value = UInt32(bytes[index]) << 16 | (remaining > 1 ? UInt32(bytes[index + 1]) << 8 : 0)
-                | (remaining > 2 ? UInt32(bytes[index + 2]) : 0)
-            out.append(alphabet[Int((value >> 18) & 63)])
-            out.append(alphabet[Int((value >> 12) & 63)])
-            if remaining > 1 { out.append(alphabet[Int((value >> 6) & 63)]) }
-            if remaining > 2 { out.append(alphabet[Int(value & 63)]) }
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func base64URLDecode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count * 3 / 4)
-        var value: UInt32 = 0
-        var bits = 0
-        for byte in text.utf8 {
-            let digit: UInt32
-            switch byte {
-            case 0x41...0x5A: digit = UInt32(byte - 0x41)
-            case 0x61...0x7A: digit = UInt32(byte - 0x61 + 26)
-            case 0x30...0x39: digit = UInt32(byte - 0x30 + 52)
-            case 0x2D: digit = 62
-            case 0x5F: digit = 63
-            default: return nil
-            }
-            value = (value << 6 | digit) & 0xFFFF
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((value >> UInt32(bits)) & 0xFF))
-            }
-        }
-        return out
     }
 
     /// Reads the layout front to back; every read is bounded by what is left.
