@@ -119,7 +119,9 @@ public final class MCPStdioTransport: MCPMessageTransport {
     private let channel: DescriptorChannel
 
     /// Reads `input` and writes `output` (standard input and output by default), refusing messages
-    /// over `messageLimit` bytes.
+    /// over `messageLimit` bytes. The transport works on duplicates of the two descriptors and closes
+    /// them itself (its reader when the input ends, its writer on `close()`), so the caller may
+    /// close its own at any time without the transport ever touching another file given the same number.
     public init(input: Int32 = 0, output: Int32 = 1, messageLimit: Int = JSONRPCCodec.defaultMessageLimit) {
         channel = DescriptorChannel(input: input, output: output, limit: messageLimit)
     }
