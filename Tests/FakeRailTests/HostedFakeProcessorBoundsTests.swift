@@ -22,11 +22,6 @@ struct HostedFakeProcessorBoundsTests {
     static let mib = 1 << 20
     static let payer = FakeAccountCredentials(accountID: "acct_payer", secret: "s3cret-never-sent-elsewhere-0000")
 
-    static func head(_ status: String, length: Int?, extra: String = "") -> String {
-        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
-        return "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\n\(extra)\(declared)Connection: close\r\n\r\n"
-    }
-
     static func processor(_ server: LoopbackBodyServer) throws -> HostedFakeProcessor {
         HostedFakeProcessor(baseURL: try #require(URL(string: server.origin + "/.well-known/payrail/fake")))
     }
@@ -49,8 +44,8 @@ struct HostedFakeProcessorBoundsTests {
         let pays = PaySeen()
         let voucher = Array(#"{"voucher":"v-loop-1"}"#.utf8)
         let server = try LoopbackBodyServer { _ in
-            guard pays.next() == 1 else { return LazyAnswer(head: Self.head("200 OK", length: voucher.count), chunk: voucher, bodyBytes: voucher.count) }
-            return LazyAnswer(head: Self.head("200 OK", length: nil), prefix: Array(#"{"voucher":""#.utf8),
+            guard pays.next() == 1 else { return LazyAnswer(head: LazyAnswer.head("200 OK", length: voucher.count), chunk: voucher, bodyBytes: voucher.count) }
+            return LazyAnswer(head: LazyAnswer.head("200 OK", length: nil), prefix: Array(#"{"voucher":""#.utf8),
                               chunk: [UInt8](repeating: 0x61, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
@@ -68,7 +63,7 @@ struct HostedFakeProcessorBoundsTests {
     @Test("an answer dripped a byte every 200 ms: timedOut at the 1 s timeout, not when the drip ends (10 s)")
     func drippedAnswer() async throws {
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 50), chunk: [UInt8(ascii: " ")], bodyBytes: 50, pause: 0.2)
+            .dripping(bytes: 50, pause: 0.2)
         }
         defer { server.stop() }
         let processor = HostedFakeProcessor(baseURL: try #require(URL(string: server.origin + "/fake")), timeout: .seconds(1))
@@ -83,12 +78,12 @@ struct HostedFakeProcessorBoundsTests {
     func redirectNotFollowed() async throws {
         let target = try LoopbackBodyServer { _ in
             let voucher = Array(#"{"voucher":"v-stolen"}"#.utf8)
-            return LazyAnswer(head: Self.head("200 OK", length: voucher.count), chunk: voucher, bodyBytes: voucher.count)
+            return LazyAnswer(head: LazyAnswer.head("200 OK", length: voucher.count), chunk: voucher, bodyBytes: voucher.count)
         }
         defer { target.stop() }
         let location = target.origin + "/stolen/pay"
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("307 Temporary Redirect", length: 0, extra: "Location: \(location)\r\n"), chunk: [0], bodyBytes: 0)
+            .redirect(to: location)
         }
         defer { server.stop() }
         let failure = try await Self.payFailure(try Self.processor(server))

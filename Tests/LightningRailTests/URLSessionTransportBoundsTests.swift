@@ -14,11 +14,6 @@ struct URLSessionTransportBoundsTests {
     static let mib = 1 << 20
     static let key = "adm1n0000aaaabbbbccccddddeeeeffff"
 
-    static func head(_ status: String, length: Int?, extra: String = "") -> String {
-        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
-        return "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\n\(extra)\(declared)Connection: close\r\n\r\n"
-    }
-
     static func request(_ url: String, timeout: Duration = .seconds(10)) throws -> BackendRequest {
         BackendRequest(method: "POST", url: try #require(URL(string: url)), headers: [("X-Api-Key", key), ("Accept", "application/json")],
                        body: Array(#"{"out":true}"#.utf8), timeout: timeout)
@@ -39,7 +34,7 @@ struct URLSessionTransportBoundsTests {
     func oversizedAnswer() async throws {
         let total = 50 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: nil), prefix: Array(#"{"payment_hash":""#.utf8),
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: nil), prefix: Array(#"{"payment_hash":""#.utf8),
                        chunk: [UInt8](repeating: 0x61, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
@@ -56,7 +51,7 @@ struct URLSessionTransportBoundsTests {
     func declaredOversizedAnswer() async throws {
         let total = 50 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: total), chunk: [UInt8](repeating: 0x61, count: 65_536), bodyBytes: total)
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: total), chunk: [UInt8](repeating: 0x61, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
         let failure = await Self.failure(URLSessionTransport(maxBodyBytes: 64 * 1024), try Self.request(server.origin + "/v1/payments"))
@@ -69,7 +64,7 @@ struct URLSessionTransportBoundsTests {
     @Test("an answer dripped a byte every 200 ms: noAnswer at the 1 s timeout, not when the drip ends (10 s)")
     func drippedAnswer() async throws {
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 50), chunk: [UInt8(ascii: " ")], bodyBytes: 50, pause: 0.2)
+            .dripping(bytes: 50, pause: 0.2)
         }
         defer { server.stop() }
         let started = ContinuousClock.now
@@ -83,12 +78,12 @@ struct URLSessionTransportBoundsTests {
     @Test("a redirect is not followed: the 307 comes back as the answer and the key never reaches its target")
     func redirectNotFollowed() async throws {
         let target = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 2), chunk: Array("{}".utf8), bodyBytes: 2)
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: 2), chunk: Array("{}".utf8), bodyBytes: 2)
         }
         defer { target.stop() }
         let location = target.origin + "/stolen"
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("307 Temporary Redirect", length: 0, extra: "Location: \(location)\r\n"), chunk: [0], bodyBytes: 0)
+            .redirect(to: location)
         }
         defer { server.stop() }
         let answer = try await URLSessionTransport().send(try Self.request(server.origin + "/api/v1/payments"))
@@ -124,7 +119,7 @@ struct LNbitsOversizedPayTests {
         let paid = try LNbitsFixture.body("status-outgoing-paid")
         let total = 50 << 20
         let server = try LoopbackBodyServer.routing { request in
-            let head = { (length: Int?) in URLSessionTransportBoundsTests.head("200 OK", length: length) }
+            let head = { (length: Int?) in LazyAnswer.head("200 OK", length: length) }
             if request.path.hasPrefix("/api/v1/payments/fee-reserve") {
                 return LazyAnswer(head: head(feeReserve.count), chunk: feeReserve, bodyBytes: feeReserve.count)
             }

@@ -30,8 +30,7 @@ struct ProxyUpstreamBoundsTests {
 
     /// A status line and fields; `length` nil means a body delimited by closing the connection.
     static func head(_ status: String, length: Int?, type: String = "application/octet-stream") -> String {
-        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
-        return "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\n\(declared)Connection: close\r\n\r\n"
+        LazyAnswer.head(status, length: length, type: type)
     }
 
     /// The well-behaved answer: a small JSON body of declared length.

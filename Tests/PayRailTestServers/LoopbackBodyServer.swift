@@ -27,6 +27,25 @@ public struct LazyAnswer: Sendable {
     }
 }
 
+extension LazyAnswer {
+    /// An HTTP/1.1 status line and header fields that close the connection after the answer;
+    /// `length` declares `Content-Length` (`nil` sends none: the body ends with the connection).
+    public static func head(_ status: String, length: Int?, type: String = "application/json", extra: String = "") -> String {
+        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
+        return "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\n\(extra)\(declared)Connection: close\r\n\r\n"
+    }
+
+    /// A 200 whose `bytes` spaces come one every `pause` seconds (a backend or upstream that drips).
+    public static func dripping(bytes: Int, pause: TimeInterval) -> LazyAnswer {
+        LazyAnswer(head: head("200 OK", length: bytes), chunk: [UInt8(ascii: " ")], bodyBytes: bytes, pause: pause)
+    }
+
+    /// A 307 to `location` (a redirect a client holding a secret must not follow).
+    public static func redirect(to location: String) -> LazyAnswer {
+        LazyAnswer(head: head("307 Temporary Redirect", length: 0, extra: "Location: \(location)\r\n"), chunk: [0], bodyBytes: 0)
+    }
+}
+
 /// One request a `LoopbackBodyServer` received: its head as sent, body not included.
 public struct LoopbackRequest: Sendable {
     /// The method (`GET`, `POST`, ...).

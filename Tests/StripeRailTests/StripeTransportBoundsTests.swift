@@ -21,11 +21,6 @@ private final class ConfirmSeen: @unchecked Sendable {
 struct StripeTransportBoundsTests {
     static let mib = 1 << 20
 
-    static func head(_ status: String, length: Int?, extra: String = "") -> String {
-        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
-        return "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nRequest-Id: req_loop\r\n\(extra)\(declared)Connection: close\r\n\r\n"
-    }
-
     static func request(_ url: String, timeout: Duration = .seconds(10)) throws -> StripeHTTPRequest {
         StripeHTTPRequest(method: "POST", url: try #require(URL(string: url)),
                           headers: [StripeHeader("Authorization", "Bearer \(TestKeys.secret)"), StripeHeader("Idempotency-Key", "payrail-confirm-x")],
@@ -46,7 +41,7 @@ struct StripeTransportBoundsTests {
     func oversizedAnswer() async throws {
         let total = 50 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: nil), prefix: Array(#"{"id":""#.utf8), chunk: [UInt8](repeating: 0x61, count: 65_536),
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: nil), prefix: Array(#"{"id":""#.utf8), chunk: [UInt8](repeating: 0x61, count: 65_536),
                        bodyBytes: total)
         }
         defer { server.stop() }
@@ -63,7 +58,7 @@ struct StripeTransportBoundsTests {
     @Test("an answer dripped a byte every 200 ms: noAnswer at the 1 s timeout, not when the drip ends (10 s)")
     func drippedAnswer() async throws {
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 50), chunk: [UInt8(ascii: " ")], bodyBytes: 50, pause: 0.2)
+            .dripping(bytes: 50, pause: 0.2)
         }
         defer { server.stop() }
         let started = ContinuousClock.now
@@ -77,12 +72,12 @@ struct StripeTransportBoundsTests {
     @Test("a redirect is not followed: the 307 comes back and the secret key never reaches its target")
     func redirectNotFollowed() async throws {
         let target = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 2), chunk: Array("{}".utf8), bodyBytes: 2)
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: 2), chunk: Array("{}".utf8), bodyBytes: 2)
         }
         defer { target.stop() }
         let location = target.origin + "/stolen"
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("307 Temporary Redirect", length: 0, extra: "Location: \(location)\r\n"), chunk: [0], bodyBytes: 0)
+            .redirect(to: location)
         }
         defer { server.stop() }
         let answer = try await StripeURLSessionTransport().send(try Self.request(server.origin + "/v1/payment_intents"))
@@ -102,11 +97,11 @@ struct StripeTransportBoundsTests {
         let server = try LoopbackBodyServer.routing { request in
             if request.path.hasSuffix("/confirm") {
                 confirmed.set()
-                return LazyAnswer(head: Self.head("200 OK", length: nil), prefix: Array(#"{"id":""#.utf8),
+                return LazyAnswer(head: LazyAnswer.head("200 OK", length: nil), prefix: Array(#"{"id":""#.utf8),
                                   chunk: [UInt8](repeating: 0x61, count: 65_536), bodyBytes: total)
             }
             let body = request.path.hasPrefix(intentPath) && confirmed.value ? succeeded : waiting
-            return LazyAnswer(head: Self.head("200 OK", length: body.count), chunk: body, bodyBytes: body.count)
+            return LazyAnswer(head: LazyAnswer.head("200 OK", length: body.count), chunk: body, bodyBytes: body.count)
         }
         defer { server.stop() }
         let client = try StripeClient(apiBase: try #require(URL(string: server.origin)), key: StripeSecretKey(TestKeys.secret),
