@@ -133,7 +133,7 @@ let package = Package(
             name: "PaidCalls", dependencies: ["PayRailAgent", "PayRailStore", "PayRailPostgres", "FakeRail", "PayRail"],
             path: "Benchmarks/PaidCalls"),
         .executableTarget(
-            name: "gate-issue-bench", dependencies: ["PayRailServer", "PayRailStore", "PayRailReceipts", "FakeRail", "PayRail", "PayRailCrypto", "PayRailWire"],
+            name: "gate-issue-bench", dependencies: ["PayRailServer", "PayRailHTTP", "PayRailPaywall", "PayRailStore", "PayRailReceipts", "FakeRail", "PayRail", "PayRailCrypto", "PayRailWire"],
             path: "Benchmarks/GateIssue"),
         .executableTarget(name: "WireFuzz", dependencies: ["PayRailWire", "PayRailCrypto", "Bolt11"], path: "Fuzz/WireFuzz"),
         .testTarget(
