@@ -110,7 +110,14 @@ public struct BoundOfferToken: Hashable, Sendable {
 
     /// The offer id for encoded terms and their MAC (only its first `macByteCount` bytes are carried).
     public static func compose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
-        prefix + base64URL(encodedTerms) + "." + base64URL(Array(mac.prefix(macByteCount)))
+        // One buffer and one string: every stateless 402 composes an id per offer.
+        var out: [UInt8] = []
+        out.reserveCapacity(prefix.utf8.count + (encodedTerms.count + macByteCount) * 4 / 3 + 3)
+        out.append(contentsOf: prefix.utf8)
+        appendBase64URL(encodedTerms[...], to: &out)
+        out.append(UInt8(ascii: "."))
+        appendBase64URL(mac.prefix(macByteCount), to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Version 1: the terms as JSON, keys sorted, written by hand.
@@ -186,11 +193,17 @@ public struct BoundOfferToken: Hashable, Sendable {
 
     /// Unpadded base64url, byte by byte (Foundation's string replacing dominated a 402's cost).
     static func base64URL(_ bytes: [UInt8]) -> String {
-        let alphabet = self.alphabet
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var index = 0
-        while index + 2 < bytes.count {
+        appendBase64URL(bytes[...], to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the unpadded base64url of `bytes` to `out`.
+    static func appendBase64URL(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        let alphabet = self.alphabet
+        var index = bytes.startIndex
+        while index + 2 < bytes.endIndex {
             let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
             out.append(alphabet[Int((value >> 18) & 63)])
             out.append(alphabet[Int((value >> 12) & 63)])
@@ -198,14 +211,13 @@ public struct BoundOfferToken: Hashable, Sendable {
             out.append(alphabet[Int(value & 63)])
             index += 3
         }
-        let left = bytes.count - index
+        let left = bytes.endIndex - index
         if left > 0 {
             let value = UInt32(bytes[index]) << 16 | (left == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
             out.append(alphabet[Int((value >> 18) & 63)])
             out.append(alphabet[Int((value >> 12) & 63)])
             if left == 2 { out.append(alphabet[Int((value >> 6) & 63)]) }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes unpadded base64url; `nil` for any other character or an impossible length.

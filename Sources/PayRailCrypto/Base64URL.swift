@@ -72,6 +72,12 @@ public enum Base64URL {
         Base64Codec.encode(bytes, alphabet: Base64Codec.urlAlphabet, pad: false)
     }
 
+    /// Encodes an array without padding (the common case, without the generic sequence's detour:
+    /// 402s encode several per response).
+    public static func encode(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { Base64Codec.encode($0, alphabet: Base64Codec.urlAlphabet, pad: false) }
+    }
+
     /// Decodes base64url text strictly (see the type's documentation for what is refused).
     public static func decode(_ text: some StringProtocol) throws(Base64URLError) -> [UInt8] {
         try Base64Codec.decode(text, table: Base64Codec.urlTable)
@@ -114,6 +120,11 @@ public enum Base64 {
         Base64Codec.encode(bytes, alphabet: Base64Codec.standardAlphabet, pad: true)
     }
 
+    /// Encodes an array with padding (the common case, without the generic sequence's detour).
+    public static func encode(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { Base64Codec.encode($0, alphabet: Base64Codec.standardAlphabet, pad: true) }
+    }
+
     /// Decodes standard base64, with or without padding.
     public static func decode(_ text: some StringProtocol) throws(Base64URLError) -> [UInt8] {
         try Base64Codec.decode(text, table: Base64Codec.standardTable)
@@ -147,7 +158,8 @@ enum Base64Codec {
         return copy.withUnsafeBufferPointer { encode($0, alphabet: alphabet, pad: pad) }
     }
 
-    private static func encode(_ input: UnsafeBufferPointer<UInt8>, alphabet: [UInt8], pad: Bool) -> String {
+    /// The encoder proper: writes the text straight into the new string's storage (one allocation).
+    static func encode(_ input: UnsafeBufferPointer<UInt8>, alphabet: [UInt8], pad: Bool) -> String {
         let fullGroups = input.count / 3
         let remainder = input.count % 3
         let outputCount: Int
@@ -157,8 +169,8 @@ enum Base64Codec {
             outputCount = fullGroups * 4 + (remainder == 0 ? 0 : remainder + 1)
         }
         if outputCount == 0 { return "" }
-        let output = [UInt8](unsafeUninitializedCapacity: outputCount) { buffer, initializedCount in
-            alphabet.withUnsafeBufferPointer { symbols in
+        return alphabet.withUnsafeBufferPointer { symbols in
+            String(unsafeUninitializedCapacity: outputCount) { buffer in
                 var out = 0
                 var index = 0
                 for _ in 0..<fullGroups {
@@ -191,10 +203,9 @@ enum Base64Codec {
                         out += 1
                     }
                 }
-                initializedCount = out
+                return out
             }
         }
-        return String(decoding: output, as: UTF8.self)
     }
 
     static func decode(

@@ -45,6 +45,9 @@ public final class Gate: Sendable {
     let health = GateHealth()
     /// Challenge-issuance buckets counted in this process (`ChallengeRateScope.perProcess`).
     let challengeBuckets: MemoryGateStore
+    /// Each configured rail with its stateless form, when it has one: cast once here instead of on
+    /// every 402 (Pipeline/GateBoundOffers.swift).
+    let railsForOffers: [(rail: any PayeeRail, stateless: (any StatelessOfferRail)?)]
 
     /// The reserved offer detail a key record names its challenge by.
     static let challengeDetail = "payrail.challenge"
@@ -53,6 +56,7 @@ public final class Gate: Sendable {
     public init(configuration: GateConfiguration) {
         self.configuration = configuration
         self.challengeBuckets = MemoryGateStore(clock: configuration.clock)
+        self.railsForOffers = configuration.rails.map { ($0, $0 as? any StatelessOfferRail) }
         var extensions: [String: JSONValue] = [:]
         X402PaymentIdentifier.declare(in: &extensions, required: false)
         let origin = configuration.publicOrigin ?? "https://\(configuration.realm)"

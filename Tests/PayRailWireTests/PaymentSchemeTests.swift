@@ -405,6 +405,14 @@ struct PaymentSchemeChargeTests {
     func timestamps() throws {
         #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: 1_736_942_700.9)) == "2025-01-15T12:05:00Z")
         #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        // The ends of the four-digit years, and moments outside them clamped (never a trap).
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: -1)) == "1969-12-31T23:59:59Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: 253_402_300_799)) == "9999-12-31T23:59:59Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: 1e300)) == "9999-12-31T23:59:59Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: -1e300)) == "0001-01-01T00:00:00Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00Z")
+        #expect(PaymentTimestamp.format(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00Z")
         #expect(try PaymentTimestamp.parse("2025-01-15T13:05:00+01:00") == Date(timeIntervalSince1970: 1_736_942_700))
         #expect(try PaymentTimestamp.parse("2025-01-15t12:05:00.5z") == Date(timeIntervalSince1970: 1_736_942_700.5))
         #expect(try PaymentTimestamp.parse("2024-02-29T00:00:00Z") == Date(timeIntervalSince1970: 1_709_164_800))

@@ -19,9 +19,9 @@ import PayRailWire
 
 extension Gate {
     /// The offer for `charge` on a stateless rail: a bound offer id and the rail's offer for it, or
-    /// `nil` when this gate makes no stateless offers on `rail`.
-    func statelessOffer(on rail: any PayeeRail, charge: Charge, createdAt: Date) throws(RailError) -> Offer? {
-        guard configuration.statelessOffers, let stateless = rail as? any StatelessOfferRail, stateless.makesStatelessOffers else { return nil }
+    /// `nil` when this gate makes no stateless offers on it.
+    func statelessOffer(on stateless: any StatelessOfferRail, charge: Charge, createdAt: Date) throws(RailError) -> Offer? {
+        guard configuration.statelessOffers, stateless.makesStatelessOffers else { return nil }
         let terms = BoundOfferTerms(challengeID: charge.challengeID, resource: charge.resource, amount: charge.amount,
                                     payee: stateless.statelessPayee, createdAt: createdAt, expiresAt: charge.expiresAt,
                                     bodyDigest: charge.bodyDigest)

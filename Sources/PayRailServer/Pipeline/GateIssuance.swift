@@ -54,16 +54,21 @@ extension Gate {
         let record = ChallengeRecord(id: id, resource: resource, offers: offers, bodyDigest: request.bodyDigest,
                                      createdAt: createdAt, expiresAt: expiresAt)
         let rendered = try render(record, request: request, binding: binding, failure: failure)
-        let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
-                                         x402CardNetworks: challengeSet.x402CardNetworks, health: health)
-        let issued = IssuedChallenge(record: record, rendered: rendered)
         // Bound offers carry their challenge: a 402 made only of them, in dialects that look them up by
-        // their offer id, writes nothing (Pipeline/GateBoundOffers.swift).
-        let carriesItself = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
-            && configuration.dialects.allSatisfy { $0.findsBoundOffers || $0.keys(for: issued, context: context).isEmpty }
-        if !carriesItself {
-            let toSave = try records(for: issued, context: context)
-            try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
+        // their offer id, writes nothing (Pipeline/GateBoundOffers.swift). The usual such 402 needs no
+        // dialect context either (making one copies the whole configuration).
+        let allBound = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
+        if !allBound || !configuration.dialects.allSatisfy(\.findsBoundOffers) {
+            let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
+                                             x402CardNetworks: challengeSet.x402CardNetworks, health: health)
+            let issued = IssuedChallenge(record: record, rendered: rendered)
+            let carriesItself = allBound && configuration.dialects.allSatisfy {
+                $0.findsBoundOffers || $0.keys(for: issued, context: context).isEmpty
+            }
+            if !carriesItself {
+                let toSave = try records(for: issued, context: context)
+                try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
+            }
         }
         var headers = rendered.headers
         if headers["Cache-Control"] == nil { headers.append("Cache-Control", "no-store") }
@@ -76,7 +81,7 @@ extension Gate {
         var offers: [Offer] = []
         var lastError: RailError?
         let commitment = try? binding?.requestHashBytes()
-        for rail in configuration.rails {
+        for (rail, stateless) in railsForOffers {
             guard let amount = price.amount(on: rail.id) else { continue }
             let charge: Charge
             do {
@@ -87,7 +92,7 @@ extension Gate {
                 throw GateRefusal.internalError("the gate failed unexpectedly", logReason: "unexpected charge")
             }
             do {
-                if let bound = try statelessOffer(on: rail, charge: charge, createdAt: createdAt) {
+                if let stateless, let bound = try statelessOffer(on: stateless, charge: charge, createdAt: createdAt) {
                     offers.append(bound)
                 } else {
                     offers.append(try await rail.prepare(charge))

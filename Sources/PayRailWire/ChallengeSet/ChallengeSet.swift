@@ -79,7 +79,11 @@ public struct PaymentRequiredResponse: Hashable, Sendable {
 /// simply absent from it and listed in ``PaymentRequiredResponse/skipped``.
 public struct ChallengeSet: Sendable {
     /// The Payment scheme's `realm` (the server's name).
-    public var realm: String
+    public var realm: String {
+        didSet { quotedRealm = try? AuthParameters.quote(realm) }
+    }
+    /// `realm` as an RFC 9110 quoted string, kept with it: every Payment challenge writes it.
+    private(set) var quotedRealm: String?
     /// The challenge-id secrets.
     public var keyring: ChallengeIDKeyring
     /// The L402 macaroon root key; `nil` writes no L402 challenge.
@@ -110,6 +114,7 @@ public struct ChallengeSet: Sendable {
         x402Extensions: [String: JSONValue] = [:], description: String? = nil, usePaymentAuthorizationField: Bool = false
     ) {
         self.realm = realm
+        self.quotedRealm = try? AuthParameters.quote(realm)
         self.keyring = keyring
         self.macaroonRootKey = macaroonRootKey
         self.macaroonCaveats = macaroonCaveats

@@ -23,11 +23,15 @@ extension ChallengeSet {
             let reason = WireError(.unsupported, "L402 carries Lightning offers only").reason
             for offer in offers { skipped.append(SkippedOffer(dialect: .l402, rail: offer.rail, offerID: offer.id, reason: reason)) }
         }
-        // Each offer's expiry as RFC 3339, written once for the Payment challenge and the plain body.
+        // Each offer's expiry as RFC 3339 and its details in JCS order, made once for the Payment
+        // challenge and the plain body.
         let expiries = offers.map { PaymentTimestamp.format($0.expiresAt) }
+        let details = offers.map { DirectJSON.sorted($0.details) }
         var challenges: [PaymentChallenge] = []
-        for (offer, expires) in zip(offers, expiries) {
-            guard let (challenge, value) = directPaymentChallenge(offer, expires: expires) else { return nil }
+        for index in offers.indices {
+            guard let (challenge, value) = directPaymentChallenge(offers[index], details: details[index], expires: expiries[index]) else {
+                return nil
+            }
             fields.append("WWW-Authenticate", value)
             challenges.append(challenge)
         }
@@ -39,16 +43,14 @@ extension ChallengeSet {
         }
         fields.append("Content-Type", PlainChallenge.mediaType)
         return PaymentRequiredResponse(
-            status: 402, headers: fields, body: Self.directPlainBody(offers, expiries: expiries, now: now), offers: offers,
+            status: 402, headers: fields, body: Self.directPlainBody(offers, details: details, expiries: expiries, now: now), offers: offers,
             paymentChallenges: challenges, x402: x402, l402: [], skipped: skipped)
     }
 
     /// The Payment challenge of a fake offer and its `WWW-Authenticate` value
     /// (`PaymentCharge.challenge(for:…)` and `PaymentChallenge.headerValue()`, without the trees).
-    private func directPaymentChallenge(_ offer: Offer, expires: String) -> (PaymentChallenge, String)? {
-        // PaymentCharge.request(for:), default branch: every detail as a string, plus `requestID`.
-        var methodDetails = offer.details
-        methodDetails["requestID"] = offer.details["requestID"] ?? offer.id
+    /// `details` are the offer's details in JCS order (`DirectJSON.sorted`).
+    private func directPaymentChallenge(_ offer: Offer, details: [DirectJSON.Member], expires: String) -> (PaymentChallenge, String)? {
         var json = DirectJSON(capacity: 512)
         json.raw("{\"amount\":")
         json.string(String(offer.amount.amount))
@@ -57,7 +59,14 @@ extension ChallengeSet {
         if let description = offer.details["description"] { json.raw(",\"description\":"); json.string(description) }
         if let externalId = offer.details["externalId"] { json.raw(",\"externalId\":"); json.string(externalId) }
         json.raw(",\"methodDetails\":")
-        json.flatObject(methodDetails)
+        // PaymentCharge.request(for:), default branch: every detail as a string, plus `requestID`.
+        if offer.details["requestID"] != nil {
+            json.members(details)
+        } else {
+            var methodDetails = offer.details
+            methodDetails["requestID"] = offer.id
+            json.members(DirectJSON.sorted(methodDetails))
+        }
         json.raw(",\"recipient\":")
         json.string(offer.payee)
         json.raw("}")
@@ -65,20 +74,35 @@ extension ChallengeSet {
             realm: realm, method: offer.rail.rawValue, intent: PaymentCharge.intent, request: Base64URL.encode(json.bytes),
             expires: expires, description: description,
             header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
-        guard let challenge = try? keyring.bind(unbound) else { return nil }
-        // `bind` validated id, method, intent and request (token68, letters): they need no quoting;
-        // `expires` is RFC 3339 digits and punctuation. Realm and description are quoted as RFC 9110 says.
-        guard let realmText = try? AuthParameters.quote(challenge.realm) else { return nil }
-        // One buffer, one String at the end: the value is about a kilobyte, and `+` on strings copied
-        // it once per piece.
+        guard let challenge = try? keyring.bind(unbound), let value = Self.directHeaderValue(challenge, quotedRealm: quotedRealm) else {
+            return nil
+        }
+        return (challenge, value)
+    }
+
+    /// `challenge.headerValue()` written into one buffer: the value is about a kilobyte, and building
+    /// it from a parameter list copied it once per piece. `bind` validated id, method, intent and
+    /// request (token68, letters), which need no quoting; `expires` is RFC 3339 digits and
+    /// punctuation; realm and description are quoted as RFC 9110 says.
+    private static func directHeaderValue(_ challenge: PaymentChallenge, quotedRealm: String?) -> String? {
+        guard let realmText = quotedRealm ?? (try? AuthParameters.quote(challenge.realm)) else { return nil }
         var value: [UInt8] = []
         value.reserveCapacity(160 + challenge.request.utf8.count + realmText.utf8.count)
-        for piece in ["Payment id=\"", challenge.id, "\", realm=", realmText, ", method=\"", challenge.method,
-                      "\", intent=\"", challenge.intent, "\", request=\"", challenge.request, "\""] {
-            value.append(contentsOf: piece.utf8)
-        }
+        value.append(contentsOf: "Payment id=\"".utf8)
+        value.append(contentsOf: challenge.id.utf8)
+        value.append(contentsOf: "\", realm=".utf8)
+        value.append(contentsOf: realmText.utf8)
+        value.append(contentsOf: ", method=\"".utf8)
+        value.append(contentsOf: challenge.method.utf8)
+        value.append(contentsOf: "\", intent=\"".utf8)
+        value.append(contentsOf: challenge.intent.utf8)
+        value.append(contentsOf: "\", request=\"".utf8)
+        value.append(contentsOf: challenge.request.utf8)
+        value.append(0x22)
         if let expires = challenge.expires {
-            for piece in [", expires=\"", expires, "\""] { value.append(contentsOf: piece.utf8) }
+            value.append(contentsOf: ", expires=\"".utf8)
+            value.append(contentsOf: expires.utf8)
+            value.append(0x22)
         }
         if let description = challenge.description {
             guard let quoted = try? AuthParameters.quote(description) else { return nil }
@@ -86,10 +110,12 @@ extension ChallengeSet {
             value.append(contentsOf: quoted.utf8)
         }
         if let header = challenge.header {
-            for piece in [", header=\"", header, "\""] { value.append(contentsOf: piece.utf8) }
+            value.append(contentsOf: ", header=\"".utf8)
+            value.append(contentsOf: header.utf8)
+            value.append(0x22)
         }
         guard value.count < PaymentChallenge.maximumHeaderLength else { return nil }
-        return (challenge, String(decoding: value, as: UTF8.self))
+        return String(decoding: value, as: UTF8.self)
     }
 
     /// The x402 message and its `PAYMENT-REQUIRED` value (`X402Codec.encodePaymentRequired`, without the tree).
@@ -141,8 +167,8 @@ extension ChallengeSet {
 
     /// The plain body (`PlainChallenge.body(now:)` with the default title and detail): the first
     /// offer's object is written once and used for `payment` and as the first of `offers`.
-    private static func directPlainBody(_ offers: [Offer], expiries: [String], now: Date) -> [UInt8] {
-        let objects = zip(offers, expiries).map { directPlainOffer($0, expires: $1, now: now) }
+    private static func directPlainBody(_ offers: [Offer], details: [[DirectJSON.Member]], expiries: [String], now: Date) -> [UInt8] {
+        let objects = offers.indices.map { directPlainOffer(offers[$0], details: details[$0], expires: expiries[$0], now: now) }
         let plain = PlainChallenge(offers: offers)
         var json = DirectJSON(capacity: 2048)
         json.raw("{\"detail\":"); json.string(plain.detail)
@@ -162,12 +188,12 @@ extension ChallengeSet {
     }
 
     /// One non-Lightning offer in the plain shape (`PlainChallenge.offerObject`).
-    private static func directPlainOffer(_ offer: Offer, expires: String, now: Date) -> [UInt8] {
+    private static func directPlainOffer(_ offer: Offer, details: [DirectJSON.Member], expires: String, now: Date) -> [UInt8] {
         let remaining = offer.expiresAt.timeIntervalSince(now).rounded(.down)
         let seconds = remaining.isFinite ? Int64(min(max(remaining, 0), 31_536_000)) : 0
         var json = DirectJSON(capacity: 768)
         json.raw("{\"amount\":"); json.string(String(offer.amount.amount))
-        json.raw(",\"details\":"); json.flatObject(offer.details)
+        json.raw(",\"details\":"); json.members(details)
         json.raw(",\"expires_at\":"); json.string(expires)
         json.raw(",\"expiry_seconds\":"); json.raw(String(seconds))
         json.raw(",\"id\":"); json.string(offer.id)
@@ -222,27 +248,36 @@ struct DirectJSON {
         }
     }
 
-    /// An object of string members, names in JCS order (UTF-16 code units; for names below U+E000
+    /// One string member of a flat object.
+    typealias Member = (key: String, value: String)
+
+    /// The members of a flat string object in JCS order (UTF-16 code units; for names below U+E000
     /// that is UTF-8 byte order, which is what a native string holds).
-    mutating func flatObject(_ members: [String: String]) {
-        var flat = members.map { (key: $0.key, value: $0.value) }
-        writeSorted(&flat)
+    static func sorted(_ members: [String: String]) -> [Member] {
+        var flat: [Member] = []
+        flat.reserveCapacity(members.count)
+        for (key, value) in members { flat.append((key, value)) }
+        sort(&flat)
+        return flat
     }
 
-    private mutating func writeSorted(_ members: inout [(key: String, value: String)]) {
+    private static func sort(_ members: inout [Member]) {
         let plain = members.allSatisfy { $0.key.utf8.allSatisfy { $0 < 0xEE } }
         if plain {
             members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         } else {
             members.sort { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
         }
-        let sorted = members
+    }
+
+    /// An object of members already in JCS order (`sorted(_:)`).
+    mutating func members(_ sorted: [Member]) {
         bytes.append(0x7B)
-        for (index, member) in sorted.enumerated() {
+        for index in sorted.indices {
             if index > 0 { bytes.append(0x2C) }
-            string(member.key)
+            string(sorted[index].key)
             bytes.append(0x3A)
-            string(member.value)
+            string(sorted[index].value)
         }
         bytes.append(0x7D)
     }
@@ -250,13 +285,14 @@ struct DirectJSON {
     /// An object of string members given as JSON values; writes nothing and returns `false` when a
     /// value is not a string (the caller then writes it through the serializer).
     mutating func flatObject(_ members: [String: JSONValue]) -> Bool {
-        var flat: [(key: String, value: String)] = []
+        var flat: [Member] = []
         flat.reserveCapacity(members.count)
         for (key, value) in members {
             guard case .string(let text) = value else { return false }
             flat.append((key, text))
         }
-        writeSorted(&flat)
+        Self.sort(&flat)
+        self.members(flat)
         return true
     }
 

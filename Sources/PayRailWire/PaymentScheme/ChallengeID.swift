@@ -16,14 +16,25 @@ public enum ChallengeID {
     /// `bindingInput` as the bytes the HMAC reads, written once into one buffer (every 402 and every
     /// Payment credential computes it; the request slot alone is hundreds of bytes).
     static func bindingBytes(for challenge: PaymentChallenge) -> [UInt8] {
-        let slots = [challenge.realm, challenge.method, challenge.intent, challenge.request,
-                     challenge.expires ?? "", challenge.digest ?? "", challenge.opaque ?? ""]
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(slots.reduce(8 + (challenge.header?.utf8.count ?? 0)) { $0 + $1.utf8.count })
-        for (index, slot) in slots.enumerated() {
-            if index > 0 { bytes.append(0x7C) }
-            bytes.append(contentsOf: slot.utf8)
-        }
+        bytes.reserveCapacity(
+            8 + challenge.realm.utf8.count + challenge.method.utf8.count + challenge.intent.utf8.count + challenge.request.utf8.count
+                + (challenge.expires?.utf8.count ?? 0) + (challenge.digest?.utf8.count ?? 0) + (challenge.opaque?.utf8.count ?? 0)
+                + (challenge.header?.utf8.count ?? 0))
+        // The slots one by one, not through an array of them: every 402 and every credential binds.
+        bytes.append(contentsOf: challenge.realm.utf8)
+        bytes.append(0x7C)
+        bytes.append(contentsOf: challenge.method.utf8)
+        bytes.append(0x7C)
+        bytes.append(contentsOf: challenge.intent.utf8)
+        bytes.append(0x7C)
+        bytes.append(contentsOf: challenge.request.utf8)
+        bytes.append(0x7C)
+        if let expires = challenge.expires { bytes.append(contentsOf: expires.utf8) }
+        bytes.append(0x7C)
+        if let digest = challenge.digest { bytes.append(contentsOf: digest.utf8) }
+        bytes.append(0x7C)
+        if let opaque = challenge.opaque { bytes.append(contentsOf: opaque.utf8) }
         if let header = challenge.header {
             bytes.append(0x7C)
             bytes.append(contentsOf: header.utf8)
@@ -90,8 +101,8 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
     /// - Throws: `.malformed` when realm, method or intent contain `|` (two different challenges would
     ///   share an id) or another parameter breaks the draft's grammar.
     public func bind(_ challenge: PaymentChallenge) throws(WireError) -> PaymentChallenge {
-        for (name, value) in [("realm", challenge.realm), ("method", challenge.method), ("intent", challenge.intent)]
-        where value.utf8.contains(0x7C) {
+        if challenge.realm.utf8.contains(0x7C) || challenge.method.utf8.contains(0x7C) || challenge.intent.utf8.contains(0x7C) {
+            let name = challenge.realm.utf8.contains(0x7C) ? "realm" : challenge.method.utf8.contains(0x7C) ? "method" : "intent"
             throw WireError(.malformed, "\(name) must not contain '|': it would make two challenges share one id")
         }
         var bound = challenge

@@ -14,10 +14,30 @@ public enum PaymentTimestamp {
         let total = Int64((raw.isFinite ? raw : 0).rounded(.down).clamped(to: -62_135_596_800...253_402_300_799))
         let (days, secondsOfDay) = floorDivide(total, 86_400)
         let (year, month, day) = civilFromDays(days)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let yearText = String(year)
-        let paddedYear = String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText
-        return "\(paddedYear)-\(two(month))-\(two(day))T\(two(secondsOfDay / 3600)):\(two(secondsOfDay % 3600 / 60)):\(two(secondsOfDay % 60))Z"
+        // Twenty ASCII bytes written in place: every 402 formats one per offer. The clamp above keeps
+        // the year within 1...9999, so four digits always hold it.
+        return String(unsafeUninitializedCapacity: 20) { buffer in
+            func put(_ value: Int64, digits: Int, at start: Int) {
+                var rest = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    buffer[start + offset] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                    rest /= 10
+                }
+            }
+            put(year, digits: 4, at: 0)
+            buffer[4] = UInt8(ascii: "-")
+            put(month, digits: 2, at: 5)
+            buffer[7] = UInt8(ascii: "-")
+            put(day, digits: 2, at: 8)
+            buffer[10] = UInt8(ascii: "T")
+            put(secondsOfDay / 3600, digits: 2, at: 11)
+            buffer[13] = UInt8(ascii: ":")
+            put(secondsOfDay % 3600 / 60, digits: 2, at: 14)
+            buffer[16] = UInt8(ascii: ":")
+            put(secondsOfDay % 60, digits: 2, at: 17)
+            buffer[19] = UInt8(ascii: "Z")
+            return 20
+        }
     }
 
     /// Parses an RFC 3339 `date-time`.
