@@ -103,18 +103,18 @@ public final class Gate: Sendable {
         let slots = try idempotencySlots(request, resource: resource)
         if slots.isEmpty, let cached = cachedReplay(request, resource: resource, now: now) { return cached }
         if let replay = try await idempotentReplay(slots, request: request, resource: resource) { return replay }
-        let context = dialectContext(request, resource: resource, now: now)
         for dialect in configuration.dialects {
-            if let decision = try await answer(request, with: dialect, resource: resource, price: price, slots: slots, context: context) {
+            if let decision = try await answer(request, with: dialect, resource: resource, price: price, slots: slots, now: now) {
                 return decision
             }
         }
         return try await challenge(request, resource: resource, price: price, now: now)
     }
 
-    /// Asks one dialect for its credential; `nil` when the request carries none of it.
+    /// Asks one dialect for its credential; `nil` when the request carries none of it. The dialect
+    /// context is made only for a credential (it copies the configuration; a 402 never needs it).
     private func answer<Dialect: GateDialect>(
-        _ request: GateRequest, with dialect: Dialect, resource: Resource, price: Price, slots: [IdempotencySlot], context: GateDialectContext
+        _ request: GateRequest, with dialect: Dialect, resource: Resource, price: Price, slots: [IdempotencySlot], now: Date
     ) async throws(GateRefusal) -> GateDecision? {
         let reading: GateReading<Dialect.Presentation>?
         do { reading = try dialect.read(request) } catch {
@@ -128,10 +128,10 @@ public final class Gate: Sendable {
                 return nil
             case .receiptToken(let token):
                 return try await replay(token: token, dialect: dialect.wireDialect, resource: resource, bodyDigest: request.bodyDigest,
-                                        now: context.now)
+                                        now: now)
             case .credential(let presentation):
                 return try await pay(presentation, with: dialect, request: request, resource: resource, price: price, slots: slots,
-                                     context: context)
+                                     context: dialectContext(request, resource: resource, now: now))
             }
         } catch { throw error.told(in: dialect.wireDialect) }
     }

@@ -54,6 +54,9 @@ struct ChallengeSetDirectTests {
             [try fake(42, .eur, extra: ["description": "line\nbreak", "externalId": "ord-\u{e9}", "zeta": "z", "Alpha": "A",
                                         "\u{e000}key": "private use", "\u{1F600}": "astral"])],
             [try F.fakeOffer()],
+            // No requestID detail: the Payment request's methodDetails gain the offer id as requestID.
+            [Offer(rail: .fake, amount: try Money(amount: 7, unit: .sat), payee: "merchant", expiresAt: F.now.addingTimeInterval(60),
+                   id: "req_without_detail", details: ["processorKey": "zZlHsxRyrfcc6eghI_AVi8GvaKnWf_z1rPgsHkuM0-Q", "zz": "last", "a": "first"])],
         ]
     }
 

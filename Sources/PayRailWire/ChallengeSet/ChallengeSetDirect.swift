@@ -262,12 +262,30 @@ struct DirectJSON {
     }
 
     private static func sort(_ members: inout [Member]) {
+        guard members.count > 1 else { return }
         let plain = members.allSatisfy { $0.key.utf8.allSatisfy { $0 < 0xEE } }
         if plain {
-            members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            members.sort { precedesInUTF8($0.key, $1.key) }
         } else {
             members.sort { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
         }
+    }
+
+    /// Whether `a` sorts before `b` by their UTF-8 bytes: one `memcmp` on native strings (the generic
+    /// byte-by-byte comparison showed in the 402's profile), the byte sequences otherwise.
+    private static func precedesInUTF8(_ a: String, _ b: String) -> Bool {
+        let fast: Bool?? = a.utf8.withContiguousStorageIfAvailable { left in
+            b.utf8.withContiguousStorageIfAvailable { right in
+                let common = min(left.count, right.count)
+                var order: Int32 = 0
+                if common > 0, let leftBytes = left.baseAddress, let rightBytes = right.baseAddress {
+                    order = memcmp(leftBytes, rightBytes, common)
+                }
+                return order != 0 ? order < 0 : left.count < right.count
+            }
+        }
+        if let known = fast ?? nil { return known }
+        return a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
     /// An object of members already in JCS order (`sorted(_:)`).
