@@ -200,6 +200,25 @@ public final class PostgresSpendStore: SpendStore, Sendable {
         return try outcome.get()
     }
 
+    /// Writes `records` exactly as given (rows as `reserve` and the transitions leave them), without
+    /// any budget check, 1,000 rows per statement and transaction: `ledger-reserve-bench` fills a big
+    /// ledger with it. Never for an agent's spends, which must go through `reserve`.
+    package func insertUncheckedForBenchmark(_ records: [SpendRecord]) async throws(StoreError) {
+        var rows: [[PostgresValue]] = []
+        for record in records { rows.append(try Self.row(record)) }
+        var start = 0
+        while start < rows.count {
+            let batch = Array(rows[start..<min(start + 1000, rows.count)])
+            start += batch.count
+            let values = (0..<batch.count).map { row in
+                "(" + (1...18).map { "$\(row * 18 + $0)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            try await database.transaction("insert spends for a benchmark") { connection throws(PostgresFailure) in
+                try connection.query("INSERT INTO spends (\(Self.columns)) VALUES \(values)", batch.flatMap { $0 })
+            }
+        }
+    }
+
     private static let columns = """
         payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
         proof, receipt, reference, note, reserved_at_ms, updated_at_ms, standard_receipt
