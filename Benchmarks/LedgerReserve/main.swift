@@ -6,7 +6,8 @@ import PayRailStore
 // ledger-reserve-bench: what one budget reservation costs as the day's spends grow. For each ledger
 // size N (ascending) the ledger is topped up to N spends inside the day window (one bulk write, rows
 // exactly as `reserve` then `commit` or `release` leave them: nine committed, one released in every
-// ten, spread over the last 24 hours, so about 1/24 of them in the hour), then M reservations that all
+// ten, evenly spread over the last 24 hours in insertion order as a live ledger is, so about 1/24 of
+// them in the hour), then M reservations that all
 // succeed are timed one after another (hourly and daily caps set, so every window is checked) and
 // the median and p99 printed. SQLite always (a fresh wallet file in a temporary directory);
 // PostgreSQL too with `--postgres URL` (the database must hold no spends yet). Not a test: see
@@ -73,7 +74,7 @@ struct Bench {
             // Reservations of earlier sizes are in the window too; top up what is missing to `size`.
             let missing = max(0, size - filled - reserved)
             let started = ContinuousClock.now
-            try await target.bulk(try (filled..<(filled + missing)).map(spend))
+            try await target.bulk(try (0..<missing).map { try spend(filled + $0, at: $0, of: missing) })
             filled += missing
             let fill = ContinuousClock.now - started
             var latencies: [Duration] = []
@@ -97,10 +98,10 @@ struct Bench {
         }
     }
 
-    /// The k-th prefilled spend: inside the day window, spread over it by a stride prime to its length.
-    func spend(_ k: Int) throws -> SpendRecord {
-        let offset = Double((k &* 7_919) % 86_000_000) / 1000
-        let at = now.addingTimeInterval(-86_000 + offset)
+    /// The k-th prefilled spend, the `index`-th of a batch of `count`: batches spread evenly over the
+    /// day window (from 86,000 s ago to 1 s ago), oldest first, so time order is insertion order.
+    func spend(_ k: Int, at index: Int, of count: Int) throws -> SpendRecord {
+        let at = now.addingTimeInterval(-86_000 + 85_999 * Double(index) / Double(max(1, count)))
         let released = k % 10 == 9
         return SpendRecord(paymentID: "fill-\(k)", state: released ? .released : .committed, amount: try Money(amount: 100, unit: .sat),
                            rail: .fake, host: "api.example", method: "GET", url: "https://api.example/premium?fill=\(k)",
