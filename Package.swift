@@ -30,6 +30,7 @@ let package = Package(
         .executable(name: "receipt-bench", targets: ["ReceiptVerification"]),
         .executable(name: "wire-fuzz", targets: ["WireFuzz"]),
         .executable(name: "paid-bench", targets: ["PaidCalls"]),
+        .executable(name: "ledger-reserve-bench", targets: ["LedgerReserve"]),
     ],
     targets: [
         .systemLibrary(
@@ -237,6 +238,10 @@ let package = Package(
                 "PayRailTestPeers", "PayRailTestServers",
             ],
             path: "Tests/PayRailCLITests", exclude: ["Fixtures"]
+        ),
+        // What a budget reservation costs as the day's spends grow (SQLite, and PostgreSQL with --postgres).
+        .executableTarget(
+            name: "LedgerReserve", dependencies: ["PayRailStore", "PayRailPostgres", "PayRail"], path: "Benchmarks/LedgerReserve"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -72,15 +72,12 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
                                  [.text("\(unit.code)/\(unit.exponent)"), .integer(Self.lockClass)])
             if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
-            let rows = try connection.query("""
-                SELECT amount_minor, reserved_at_ms FROM spends
-                WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $3 AND state <> 'released'
-                ORDER BY reserved_at_ms, seq
-                """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(nowMilliseconds - SpendBudget.dayMilliseconds)]).rows
-            var entries: [BudgetEntry] = []
-            entries.reserveCapacity(rows.count)
-            for row in rows { entries.append(BudgetEntry(amount: try row.integer(0), reservedAtMilliseconds: try row.integer(1))) }
-            if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
+            // Under the lock, so the sums and the insert see the same ledger. The sums decide an
+            // acceptance; only a refusal reads the window's spends (see `SpendBudget.fits`).
+            let fits = try SpendBudget.fits(record.amount, limits: limits) { () throws(PostgresFailure) -> WindowSums in
+                try Self.windowSums(of: unit, now: nowMilliseconds, connection)
+            }
+            if !fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
                 return .refused(refusal)
             }
             // Same id in another unit, raced in under another lock: the unique index refuses, and the
@@ -92,6 +89,37 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             }
             return .reserved(record)
         }
+    }
+
+    /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
+    /// too): one aggregate over the index `spends_by_unit_and_time`, the same rows `refusal` reads.
+    /// SUM(bigint) is numeric and never overflows; a sum beyond 64 bits comes back NULL (`nil`), never
+    /// cast (which would raise) nor wrapped.
+    private static func windowSums(of unit: MoneyUnit, now: Int64, _ connection: PostgresConnection) throws(PostgresFailure) -> WindowSums {
+        let rows = try connection.query("""
+            SELECT CASE WHEN day <= 9223372036854775807 THEN day::bigint END,
+                   CASE WHEN hour <= 9223372036854775807 THEN hour::bigint END
+            FROM (SELECT COALESCE(SUM(amount_minor), 0) AS day, COALESCE(SUM(amount_minor) FILTER (WHERE reserved_at_ms > $4), 0) AS hour
+                  FROM spends WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $3 AND state <> 'released') AS sums
+            """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(now - SpendBudget.dayMilliseconds),
+                  .integer(now - SpendBudget.hourMilliseconds)]).rows
+        guard let row = rows.first else { return .overflowed }
+        return WindowSums(hour: row.isNull(1) ? nil : try row.integer(1), day: row.isNull(0) ? nil : try row.integer(0))
+    }
+
+    /// The refusal of `amount`, computed from the window's spends themselves (each with its time, for
+    /// `retryAfter`), or `nil` when it fits after all.
+    private static func refusal(_ amount: Money, limits: SpendLimits, now: Int64,
+                                _ connection: PostgresConnection) throws(PostgresFailure) -> BudgetRefusal? {
+        let rows = try connection.query("""
+            SELECT amount_minor, reserved_at_ms FROM spends
+            WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $3 AND state <> 'released'
+            ORDER BY reserved_at_ms, seq
+            """, [.text(amount.unit.code), .integer(Int64(amount.unit.exponent)), .integer(now - SpendBudget.dayMilliseconds)]).rows
+        var entries: [BudgetEntry] = []
+        entries.reserveCapacity(rows.count)
+        for row in rows { entries.append(BudgetEntry(amount: try row.integer(0), reservedAtMilliseconds: try row.integer(1))) }
+        return SpendBudget.refusal(for: amount, limits: limits, entries: entries, now: now)
     }
 
     /// The advisory lock class of budget reservations (`PRsp` in ASCII), apart from the migration lock.
@@ -198,6 +226,25 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             return .success(next)
         }
         return try outcome.get()
+    }
+
+    /// Writes `records` exactly as given (rows as `reserve` and the transitions leave them), without
+    /// any budget check, 1,000 rows per statement and transaction: `ledger-reserve-bench` fills a big
+    /// ledger with it. Never for an agent's spends, which must go through `reserve`.
+    package func insertUncheckedForBenchmark(_ records: [SpendRecord]) async throws(StoreError) {
+        var rows: [[PostgresValue]] = []
+        for record in records { rows.append(try Self.row(record)) }
+        var start = 0
+        while start < rows.count {
+            let batch = Array(rows[start..<min(start + 1000, rows.count)])
+            start += batch.count
+            let values = (0..<batch.count).map { row in
+                "(" + (1...18).map { "$\(row * 18 + $0)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            try await database.transaction("insert spends for a benchmark") { connection throws(PostgresFailure) -> Void in
+                try connection.query("INSERT INTO spends (\(Self.columns)) VALUES \(values)", batch.flatMap { $0 })
+            }
+        }
     }
 
     private static let columns = """

@@ -38,6 +38,17 @@ public struct SpendStoreContractSuite: Sendable {
         case concurrentReservationsNeverOverspend
         /// Concurrent commits of one spend across instances: exactly one succeeds.
         case concurrentCommitsOnce
+        /// A spend exactly an hour (a day) old no longer counts in that window; a millisecond younger still does.
+        case windowBoundsExact
+        /// Released spends count in no window and in no refusal, even one of Int64.max.
+        case releasedSpendsNeverCount
+        /// Reservations that fill a cap exactly fit; the next minor unit is refused with what the window
+        /// holds and when enough of it slides out.
+        case capsFilledExactly
+        /// A window holding more than 64 bits refuses under its cap, and a unit without that cap still reserves.
+        case windowSumsBeyond64Bits
+        /// Units (a code with another exponent too) fill and refuse on their own.
+        case unitsIndependentUnderFullCaps
 
         /// The check's name.
         public var description: String { rawValue }
@@ -75,6 +86,11 @@ public struct SpendStoreContractSuite: Sendable {
         case .exactRoundTrip: try await roundTrip(try await open(), clock, probe)
         case .concurrentReservationsNeverOverspend: try await concurrentReserve(open, probe)
         case .concurrentCommitsOnce: try await concurrentCommit(open, clock, probe)
+        case .windowBoundsExact: try await windowBounds(try await open(), clock, probe)
+        case .releasedSpendsNeverCount: try await releasedNeverCount(try await open(), clock, probe)
+        case .capsFilledExactly: try await capsFilledExactly(try await open(), clock, probe)
+        case .windowSumsBeyond64Bits: try await sumsBeyond64Bits(try await open(), clock, probe)
+        case .unitsIndependentUnderFullCaps: try await unitsIndependent(try await open(), clock, probe)
         }
     }
 

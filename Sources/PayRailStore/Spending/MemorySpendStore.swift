@@ -58,9 +58,13 @@ public final class MemorySpendStore: SpendStore, @unchecked Sendable {
         let nowMilliseconds = StoreTime.milliseconds(now)
         return try locked { () throws(StoreError) -> ReserveOutcome in
             if let existing = records[record.paymentID] { return .existing(existing) }
-            let entries = windowEntries(of: record.amount.unit, since: nowMilliseconds - SpendBudget.dayMilliseconds)
-            if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
-                return .refused(refusal)
+            // The sums decide an acceptance; only a refusal needs the entries (see `SpendBudget.fits`).
+            let fits = SpendBudget.fits(record.amount, limits: limits) { windowSums(of: record.amount.unit, now: nowMilliseconds) }
+            if !fits {
+                let entries = windowEntries(of: record.amount.unit, since: nowMilliseconds - SpendBudget.dayMilliseconds)
+                if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
+                    return .refused(refusal)
+                }
             }
             insert(record)
             return .reserved(record)
@@ -144,6 +148,27 @@ public final class MemorySpendStore: SpendStore, @unchecked Sendable {
             guard let stored = records[position.paymentID], stored.state.countsAgainstBudget else { return nil }
             return BudgetEntry(amount: stored.amount.amount, reservedAtMilliseconds: position.reservedAt)
         }
+    }
+
+    /// What the non-released spends of `unit` add up to in the hour and the day before `now` (later
+    /// ones count too), in one pass over the day and without building its entries; `nil` past 64 bits.
+    private func windowSums(of unit: MoneyUnit, now: Int64) -> WindowSums {
+        guard let unitLedger = byUnit[unit] else { return WindowSums(hour: 0, day: 0) }
+        let hourStart = now - SpendBudget.hourMilliseconds
+        var hour: Int64? = 0
+        var day: Int64? = 0
+        func add(_ amount: Int64, to sum: Int64?) -> Int64? {
+            guard let sum else { return nil }
+            let (total, overflow) = sum.addingReportingOverflow(amount)
+            return overflow ? nil : total
+        }
+        let start = Self.firstIndex(in: unitLedger) { $0.reservedAt > now - SpendBudget.dayMilliseconds }
+        for position in unitLedger[start...] {
+            guard let stored = records[position.paymentID], stored.state.countsAgainstBudget else { continue }
+            day = add(stored.amount.amount, to: day)
+            if position.reservedAt > hourStart { hour = add(stored.amount.amount, to: hour) }
+        }
+        return WindowSums(hour: hour, day: day)
     }
 
     private func insert(_ record: SpendRecord) {

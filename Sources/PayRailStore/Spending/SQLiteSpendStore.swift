@@ -147,21 +147,51 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         return try await perform { connection throws(StoreError) -> ReserveOutcome in
             try connection.immediateTransaction { () throws(StoreError) -> ReserveOutcome in
                 if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
-                let entries = try connection.query("""
-                    SELECT amount_minor, reserved_at_ms FROM spends
-                    WHERE unit_code = ? AND unit_exponent = ? AND reserved_at_ms > ? AND state != 'released'
-                    ORDER BY reserved_at_ms, seq
-                    """, [.text(record.amount.unit.code), .integer(Int64(record.amount.unit.exponent)),
-                          .integer(nowMilliseconds - SpendBudget.dayMilliseconds)]) { row in
-                    BudgetEntry(amount: row.integer(0), reservedAtMilliseconds: row.integer(1))
+                // Inside the transaction, so the sums and the insert see the same ledger. The sums
+                // decide an acceptance; only a refusal reads the window's spends (see `SpendBudget.fits`).
+                let fits = try SpendBudget.fits(record.amount, limits: limits) { () throws(StoreError) -> WindowSums in
+                    try Self.windowSums(of: record.amount.unit, now: nowMilliseconds, connection)
                 }
-                if let refusal = SpendBudget.refusal(for: record.amount, limits: limits, entries: entries, now: nowMilliseconds) {
+                if !fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
                     return .refused(refusal)
                 }
                 try connection.run("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
                 return .reserved(record)
             }
         }
+    }
+
+    /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
+    /// too): one aggregate over the index `spends_by_unit_and_time`, the same rows `refusal` reads.
+    /// SQLite's SUM raises "integer overflow" (SQLITE_ERROR, `.internal`) past 64 bits instead of
+    /// answering: that is `.overflowed`, "does not fit by the sums", and the exact path decides. Any
+    /// other failure is thrown (a real fault recurs in the exact path's query too).
+    private static func windowSums(of unit: MoneyUnit, now: Int64, _ connection: SQLiteConnection) throws(StoreError) -> WindowSums {
+        do {
+            return try connection.query("""
+                SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > ?4 THEN amount_minor ELSE 0 END), 0)
+                FROM spends WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?3 AND state != 'released'
+                """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(now - SpendBudget.dayMilliseconds),
+                      .integer(now - SpendBudget.hourMilliseconds)]) { row in
+                WindowSums(hour: row.integer(1), day: row.integer(0))
+            }.first ?? .overflowed
+        } catch where error.code == .internal {
+            return .overflowed
+        }
+    }
+
+    /// The refusal of `amount`, computed from the window's spends themselves (each with its time, for
+    /// `retryAfter`), or `nil` when it fits after all.
+    private static func refusal(_ amount: Money, limits: SpendLimits, now: Int64,
+                                _ connection: SQLiteConnection) throws(StoreError) -> BudgetRefusal? {
+        let entries = try connection.query("""
+            SELECT amount_minor, reserved_at_ms FROM spends
+            WHERE unit_code = ? AND unit_exponent = ? AND reserved_at_ms > ? AND state != 'released'
+            ORDER BY reserved_at_ms, seq
+            """, [.text(amount.unit.code), .integer(Int64(amount.unit.exponent)), .integer(now - SpendBudget.dayMilliseconds)]) { row in
+            BudgetEntry(amount: row.integer(0), reservedAtMilliseconds: row.integer(1))
+        }
+        return SpendBudget.refusal(for: amount, limits: limits, entries: entries, now: now)
     }
 
     /// Reserved -> paid, keeping the proof.
@@ -308,6 +338,21 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                 ORDER BY reserved_at_ms DESC, seq DESC LIMIT ? OFFSET ?
                 """, [.text(host), .text(rail.rawValue), .integer(Int64(max(0, limit))), .integer(Int64(max(0, offset)))],
                 row: Self.decode)
+        }
+    }
+
+    // MARK: - Benchmarks
+
+    /// Writes `records` exactly as given (rows as `reserve` and the transitions leave them), in one
+    /// transaction and without any budget check: `ledger-reserve-bench` fills a big ledger with it in
+    /// seconds, where reserving one by one would cost the very O(window) time it measures. Never for an
+    /// agent's spends, which must go through `reserve`.
+    package func insertUncheckedForBenchmark(_ records: [SpendRecord]) async throws(StoreError) {
+        let rows = try records.map { record throws(StoreError) in try Self.row(record) }
+        try await perform { connection throws(StoreError) in
+            try connection.immediateTransaction { () throws(StoreError) in
+                for row in rows { try connection.run("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row) }
+            }
         }
     }
 

@@ -21,6 +21,22 @@ package struct BudgetEntry: Sendable {
     }
 }
 
+/// What a unit's non-released spends add up to in the hour and in the day window (those reserved after
+/// now minus the window, later ones included), as a store's aggregate query gives it, so it can decide
+/// without loading the spends; `nil` for a sum that does not fit 64 bits.
+package struct WindowSums: Sendable, Hashable {
+    package let hour: Int64?
+    package let day: Int64?
+
+    package init(hour: Int64?, day: Int64?) {
+        self.hour = hour
+        self.day = day
+    }
+
+    /// The sums of a query that overflowed before it could say which window did: nothing fits by them.
+    package static let overflowed = WindowSums(hour: nil, day: nil)
+}
+
 package enum SpendBudget {
     package static let hourMilliseconds: Int64 = 3_600_000
     package static let dayMilliseconds: Int64 = 86_400_000
@@ -65,6 +81,32 @@ package enum SpendBudget {
             case (let a?, let b?): return a < b
             }
         }
+    }
+
+    /// Whether `amount` fits every cap of its unit, decided from what the windows hold, so that a store
+    /// accepts without loading the window's spends (a reservation then costs one aggregate query, not
+    /// a read of every spend of the last day).
+    ///
+    /// `true` exactly when `refusal(for:limits:entries:now:)` returns `nil` for the spends that make up
+    /// the sums: the same caps, the same `<=`, and, amounts never being negative, a sum overflows in
+    /// any order exactly when the exact path's does. `false` means "load the entries and ask
+    /// `refusal`": only that builds a refusal (its window, what is already spent, when it will fit),
+    /// and a store whose sums are too coarse (an overflowed query) only loses time there, never money.
+    ///
+    /// - Parameter sums: the unit's window sums; called only when the unit has an hourly or daily cap.
+    package static func fits<Failure: Error>(_ amount: Money, limits: SpendLimits,
+                                             sums: () throws(Failure) -> WindowSums) throws(Failure) -> Bool {
+        guard let limit = limits.limit(for: amount.unit) else { return false }
+        if let cap = limit.perRequest, amount.amount > cap.amount { return false }
+        if limit.perHour == nil, limit.perDay == nil { return true }
+        func within(_ cap: Money?, _ spent: Int64?) -> Bool {
+            guard let cap else { return true }
+            guard let spent else { return false }
+            let (total, overflow) = spent.addingReportingOverflow(amount.amount)
+            return !overflow && total <= cap.amount
+        }
+        let spent = try sums()
+        return within(limit.perHour, spent.hour) && within(limit.perDay, spent.day)
     }
 
     /// Checks one window; `entries` are exactly those counting in it now, oldest first.
