@@ -14,12 +14,6 @@ import Testing
 struct PayingClientBoundsTests {
     static let mib = 1 << 20
 
-    /// A head declaring `length`, or none (the body then ends when the connection closes).
-    static func head(_ status: String, length: Int?) -> String {
-        let declared = length.map { "Content-Length: \($0)\r\n" } ?? ""
-        return "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\n\(declared)Connection: close\r\n\r\n"
-    }
-
     /// A client with default limits (or `limits`) and a wallet that is never asked (no offer is payable).
     func client(_ limits: PayingClientLimits = PayingClientLimits()) throws -> PayingClient {
         let store = try SQLiteSpendStore(path: FileManager.default.temporaryDirectory
@@ -82,7 +76,7 @@ struct PayingClientBoundsTests {
     func huge402Body() async throws {
         let total = 200 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("402 Payment Required", length: total), prefix: Array(#"{"x402Version":1,"accepts":["#.utf8),
+            LazyAnswer(head: LazyAnswer.head("402 Payment Required", length: total), prefix: Array(#"{"x402Version":1,"accepts":["#.utf8),
                        chunk: [UInt8](repeating: 32, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
@@ -99,7 +93,7 @@ struct PayingClientBoundsTests {
     func hugeKeySet() async throws {
         let total = 200 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: total), prefix: Array(#"{"keys":["#.utf8),
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: total), prefix: Array(#"{"keys":["#.utf8),
                        chunk: [UInt8](repeating: 32, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
@@ -112,7 +106,7 @@ struct PayingClientBoundsTests {
     @Test("a body dripped a byte every 200 ms: maxCallDuration ends the call (nothing paid, retry-safe)")
     func drippedBody() async throws {
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 10_000), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000, pause: 0.2)
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: 10_000), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000, pause: 0.2)
         }
         defer { server.stop() }
         let client = try client(PayingClientLimits(maxCallDuration: .seconds(1)))
@@ -128,7 +122,7 @@ struct PayingClientBoundsTests {
     func streamedBodyOverTheLimit() async throws {
         let total = 200 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: nil), chunk: [UInt8](repeating: 32, count: 65_536), bodyBytes: total)
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: nil), chunk: [UInt8](repeating: 32, count: 65_536), bodyBytes: total)
         }
         defer { server.stop() }
         let client = try client(PayingClientLimits(maxResponseBodyBytes: Self.mib))

@@ -88,8 +88,7 @@ struct DiscoveryTests {
     func oversizedDocument(declaresLength: Bool) throws {
         let total = 200 * 1024 * 1024
         let server = try LoopbackBodyServer { _ in
-            let head = declaresLength ? FetchBoundsTests.head("200 OK", length: total)
-                : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+            let head = LazyAnswer.head("200 OK", length: declaresLength ? total : nil)
             return LazyAnswer(head: head, prefix: Array(#"{"openapi":"3.1.0","x":""#.utf8), chunk: FetchBoundsTests.blank(64 * 1024), bodyBytes: total)
         }
         defer { server.stop() }
@@ -109,7 +108,7 @@ struct DiscoveryTests {
         let server = try LoopbackBodyServer { path in
             let answer = bodies[path] ?? ("404 Not Found", "{}")
             let bytes = Array(answer.body.utf8)
-            return LazyAnswer(head: FetchBoundsTests.head(answer.status, length: bytes.count), prefix: bytes, chunk: [0x20], bodyBytes: bytes.count)
+            return LazyAnswer(head: LazyAnswer.head(answer.status, length: bytes.count), prefix: bytes, chunk: [0x20], bodyBytes: bytes.count)
         }
         defer { server.stop() }
         let escaped = try PayRail.run(["discover", server.origin + "/escape"])

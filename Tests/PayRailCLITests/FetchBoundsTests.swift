@@ -24,10 +24,6 @@ struct FetchBoundsTests {
 
     static func blank(_ count: Int) -> [UInt8] { [UInt8](repeating: UInt8(ascii: " "), count: count) }
 
-    static func head(_ status: String, length: Int, type: String = "application/json") -> String {
-        "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(length)\r\nConnection: close\r\n\r\n"
-    }
-
     func fetch(_ setup: FetchTests.Setup, _ url: String, _ extra: [String], hangGuard: TimeInterval = 60) throws -> MeasuredRun {
         try MeasuredRun.run(["fetch", url, "--wallet", setup.wallet, "--fake-payer", setup.payerFile] + extra, hangGuard: hangGuard)
     }
@@ -38,7 +34,7 @@ struct FetchBoundsTests {
         defer { setup.server.kill() }
         let total = 200 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("402 Payment Required", length: total), prefix: Array(#"{"x402Version":1,"accepts":["#.utf8),
+            LazyAnswer(head: LazyAnswer.head("402 Payment Required", length: total), prefix: Array(#"{"x402Version":1,"accepts":["#.utf8),
                        chunk: Self.blank(64 * 1024), bodyBytes: total)
         }
         defer { server.stop() }
@@ -61,8 +57,7 @@ struct FetchBoundsTests {
         defer { setup.server.kill() }
         let total = 200 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            let head = declaresLength ? Self.head("200 OK", length: total, type: "application/octet-stream")
-                : "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+            let head = LazyAnswer.head("200 OK", length: declaresLength ? total : nil, type: "application/octet-stream")
             return LazyAnswer(head: head, chunk: Self.blank(64 * 1024), bodyBytes: total)
         }
         defer { server.stop() }
@@ -86,7 +81,7 @@ struct FetchBoundsTests {
         defer { setup.server.kill() }
         let total = 64 * Self.mib
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: total, type: "application/octet-stream"), chunk: Self.blank(64 * 1024),
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: total, type: "application/octet-stream"), chunk: Self.blank(64 * 1024),
                        bodyBytes: total)
         }
         defer { server.stop() }
@@ -102,7 +97,7 @@ struct FetchBoundsTests {
         let setup = try FetchTests.Setup()
         defer { setup.server.kill() }
         let server = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 10_000, type: "text/plain"), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000,
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: 10_000, type: "text/plain"), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000,
                        pause: 0.2)
         }
         defer { server.stop() }
@@ -117,7 +112,7 @@ struct FetchBoundsTests {
     @Test("a paid resource the upstream drips: --max-time ends the call, the spend stays paid (pending) in the ledger, exit 4")
     func paidDripKeepsThePayment() throws {
         let upstream = try LoopbackBodyServer { _ in
-            LazyAnswer(head: Self.head("200 OK", length: 10_000, type: "text/plain"), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000,
+            LazyAnswer(head: LazyAnswer.head("200 OK", length: 10_000, type: "text/plain"), chunk: [UInt8(ascii: "x")], bodyBytes: 10_000,
                        pause: 0.2)
         }
         defer { upstream.stop() }
