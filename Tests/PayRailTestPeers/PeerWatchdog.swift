@@ -12,12 +12,12 @@ import Foundation
 /// memory and temporary files.
 ///
 /// The watchdog is a small `/bin/sh` loop, started right after the peer, that outlives the test
-/// process: Foundation's `Process` starts every child in a session of its own (POSIX_SPAWN_SETSID on
-/// Linux), so a signal sent to the test's process group (`timeout` signals the whole group) does not
-/// reach it. Once a second it checks both PIDs:
-/// when the peer is gone it exits; when the test process is gone it stops the peer by PID the way
-/// the peer's `stop()` does (`signal`, SIGKILL 5 s later), then removes the peer's temporary
-/// directories. A normal `stop()` needs no change: the watchdog ends within a second of the peer.
+/// process: Foundation's `Process` starts every child in a process group of its own (seen with
+/// `ps -o pgid`), so a signal sent to the test's group reaches neither the peer nor its watchdog.
+/// Once a second it checks both PIDs: when the peer is gone it exits; when the test process is gone
+/// it stops the peer by PID the way the peer's `stop()` does (`signal`, SIGKILL 5 s later), then
+/// removes the peer's temporary directories. A normal `stop()` needs no change: the watchdog ends
+/// within a second of the peer.
 public enum PeerWatchdog {
     /// Starts watching `pid` on behalf of this test process: when this process is gone, `pid` gets
     /// `signal` (then SIGKILL after 5 s) and each of `removing` is deleted once `pid` has exited.
