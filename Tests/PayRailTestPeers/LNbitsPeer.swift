@@ -154,7 +154,7 @@ public final class LNbitsPeer: @unchecked Sendable {
         if !outboundLookups { environment.merge(outboundLookupsOff) { _, off in off } }
         let (process, network) = try GuardedPythonServer.launch(
             python: venv.appendingPathComponent("bin/python"), arguments: ["-c", launcher, "127.0.0.1", String(port)],
-            directory: workingDirectory, environment: environment, logURL: logURL)
+            directory: workingDirectory, environment: environment, logURL: logURL, removing: [dataFolder])
 
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30

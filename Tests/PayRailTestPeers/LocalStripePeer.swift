@@ -73,7 +73,7 @@ public final class LocalStripePeer: @unchecked Sendable {
         // Loopback only: a connection or lookup elsewhere is refused and fails the next request.
         let (process, network) = try GuardedPythonServer.launch(
             python: python, arguments: ["-c", launcher, String(port)], directory: scratch,
-            environment: ProcessInfo.processInfo.environment, logURL: logURL)
+            environment: ProcessInfo.processInfo.environment, logURL: logURL, removing: [scratch])
         let peer = LocalStripePeer(baseURL: baseURL, process: process, scratch: scratch, logURL: logURL, network: network)
         do {
             try await peer.waitUntilReady(within: readyWithin)

@@ -7,7 +7,8 @@ import Foundation
 
 // A real PostgreSQL server for the store tests, started by the tests themselves: `initdb` in a
 // temporary directory, trust authentication, listening on 127.0.0.1 at a free port and on a unix
-// socket in that directory, stopped by PID (SIGINT: fast shutdown) when the test process exits.
+// socket in that directory, stopped by PID (SIGINT: fast shutdown) when the test process exits, and
+// by a `PeerWatchdog` when the test process is killed or crashes instead.
 // PostgreSQL refuses to run as root, and CI runs as root: then the server runs as an unprivileged
 // user (`postgres` when the package created one, else `nobody`) through `setpriv`, which execs the
 // server in place so the PID we hold is the postmaster's own.
@@ -94,8 +95,12 @@ public final class PostgresServer: @unchecked Sendable {
         try process.run()
         try? log.close()
         lock.withLock { self.process = process }
+        try watch(process)
         try waitUntilReady(process)
     }
+
+    /// The running postmaster's PID, nil while the server is stopped.
+    public var pid: Int32? { lock.withLock { process?.processIdentifier } }
 
     /// Stops the server by PID (SIGINT: fast shutdown, open sessions are ended) and waits for it.
     public func stop() throws {
@@ -193,6 +198,18 @@ public final class PostgresServer: @unchecked Sendable {
         guard process.terminationStatus == 0 else {
             let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             throw Failure(description: "\(binary) exited \(process.terminationStatus): \(text)")
+        }
+    }
+
+    /// Arms `PeerWatchdog` for the postmaster: should the test process die without `stop()`, it
+    /// gets SIGINT (fast shutdown, as `stop()` sends) and the directory goes, as `destroy()` does.
+    /// Without a watchdog the server is stopped again: one nobody would stop must not run.
+    private func watch(_ process: Process) throws {
+        do {
+            try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGINT, removing: [directory])
+        } catch {
+            try stop()
+            throw Failure(description: "could not start the watchdog for postgres: \(error)")
         }
     }
 

@@ -85,11 +85,13 @@ public enum LoopbackPort {
 }
 
 /// Starts a long-running Python server under the loopback guard, its stdout and stderr in `logURL`
-/// (a file, not a pipe: a chatty server can never block on a full pipe).
+/// (a file, not a pipe: a chatty server can never block on a full pipe), watched by `PeerWatchdog`.
 public enum GuardedPythonServer {
     /// Runs `python arguments` in `directory` with `environment` (plus `PYTHONUNBUFFERED`), guarded.
+    /// Should the test process die without stopping it, the watchdog sends SIGTERM (what every
+    /// Python peer's `stop()` sends first), then removes the guard's directory and `removing`.
     public static func launch(python: URL, arguments: [String], directory: URL, environment: [String: String],
-                              logURL: URL) throws -> (process: Process, network: PeerNetworkGuard) {
+                              logURL: URL, removing: [URL] = []) throws -> (process: Process, network: PeerNetworkGuard) {
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let process = Process()
         process.executableURL = python
@@ -108,6 +110,15 @@ public enum GuardedPythonServer {
             throw error
         }
         try? log.close()
+        do {
+            try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM, removing: [network.directory] + removing)
+        } catch {
+            // Unwatched, the server could outlive a killed test: stop it rather than run it so.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            network.remove()
+            throw error
+        }
         return (process, network)
     }
 }
