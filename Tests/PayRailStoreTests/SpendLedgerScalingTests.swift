@@ -58,6 +58,29 @@ struct SpendLedgerScalingTests {
         #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
     }
 
+    @Test("the SQLite wallet sums a budget window from the covering index alone (schema version 4), no table lookup per spend")
+    func budgetSumsUseACoveringIndex() async throws {
+        let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
+        let directory = try TemporaryDirectory()
+        let path = directory.path("wallet.sqlite")
+        let store = try SQLiteSpendStore(path: path)
+        #expect(try await store.schemaVersion() >= 4)
+        await store.close()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: shell)
+        // The statement SQLiteSpendStore.windowSums runs on every reservation.
+        process.arguments = [path, """
+            EXPLAIN QUERY PLAN SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > 5 THEN amount_minor ELSE 0 END), 0)
+            FROM spends WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released';
+            """]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let plan = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(plan.contains("USING COVERING INDEX spends_budget_window"), "\(plan)")
+    }
+
     @Test("a version 1 wallet file migrates forward to the index, keeping its spends")
     func migratesVersionOne() async throws {
         let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")

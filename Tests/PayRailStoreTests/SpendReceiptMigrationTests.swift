@@ -10,13 +10,14 @@ import Testing
     static let receipt = LedgerReceipt(method: "lightning", reference: "5f3a…hash", status: "success", timestamp: "2026-12-07T04:00:00Z",
                                        challengeID: "ch-1", trust: .unsigned)
 
-    @Test("a schema-2 wallet opens as schema 3 with its spends intact; its paid spend commits with a standard receipt kept")
+    @Test("a schema-2 wallet opens as the newest schema with its spends intact; its paid spend commits with a standard receipt kept")
     func schema2WalletMigrates() async throws {
         let directory = try TemporaryDirectory()
         let path = try Fixtures.copy("spend-schema-v2.sqlite", into: directory)
         let store = try SQLiteSpendStore(path: path)
-        #expect(try await store.schemaVersion() == 3)
-        #expect(SQLiteSpendStore.latestSchemaVersion == 3)
+        // Migrated to the newest schema (4 added the budget window's covering index), receipts kept.
+        #expect(try await store.schemaVersion() == 4)
+        #expect(SQLiteSpendStore.latestSchemaVersion == 4)
         let old = try #require(try await store.record(paymentID: "old-committed"))
         #expect(old.state == .committed && old.receipt == "aaa.bbb.ccc" && old.reference == "ref-old-1")
         #expect(old.standardReceipt == nil)
