@@ -34,6 +34,32 @@ struct PeerWatchdogTests {
         let peer = try #require(WatchedPeer(result.standardOutputContent), "the child printed no peer")
         await peer.expectGone()
     }
+
+    @Test("a Python peer started from a test's thread ends on SIGTERM (the signals that stop a peer are unblocked), not by SIGKILL")
+    func pythonPeerEndsOnSIGTERM() async throws {
+        let network = try PeerNetworkGuard.prepare()
+        defer { network.remove() }
+        let process = Process()
+        process.executableURL = try PythonPeer.interpreter()
+        process.arguments = ["-c", "import sys, time\nprint('ready', flush=True)\ntime.sleep(60)"]
+        process.environment = network.environment(ProcessInfo.processInfo.environment)
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // Once it prints, the interpreter (and the guard's sitecustomize) has started.
+        _ = output.fileHandleForReading.availableData
+        kill(process.processIdentifier, SIGTERM)
+        // A peer whose SIGTERM stays blocked would sleep on: end it after 10 s and say so.
+        var waited = 0
+        while process.isRunning && waited < 100 {
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM,
+                "ended by \(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)")
+    }
 }
 
 /// Tells the parent test which peer to watch: one line on stdout, written unbuffered because the

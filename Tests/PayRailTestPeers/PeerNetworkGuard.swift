@@ -69,13 +69,23 @@ public struct PeerNetworkGuard: Sendable {
     /// Deletes the guard's directory.
     public func remove() { try? FileManager.default.removeItem(at: directory) }
 
-    /// The guard itself (Python). It does nothing unless `PAYRAIL_PEER_OUTBOUND_LOG` is set.
+    /// The guard itself (Python). Its network checks do nothing unless `PAYRAIL_PEER_OUTBOUND_LOG` is set; it
+    /// always unblocks the signals that stop a peer.
     static let sitecustomize = #"""
 # PayRail test peers: loopback only. Put on PYTHONPATH by the Swift peer launchers
 # (Tests/PayRailTestPeers/PeerNetworkGuard.swift). Every connection, datagram or name lookup
 # towards anything but loopback is refused here and recorded, one JSON line each, in the file
 # named by PAYRAIL_PEER_OUTBOUND_LOG; the launcher fails the test when that file is not empty.
 import os as _os
+import signal as _signal
+
+# A peer started from one of the test process's threads inherits that thread's blocked signals
+# (SIGTERM and SIGINT among them): a blocked SIGTERM is never delivered, so every stop() waited its
+# 5 s before SIGKILL, and a server's own shutdown (uvicorn's) never ran. Unblock what stops a peer.
+try:
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP})
+except (AttributeError, OSError, ValueError):
+    pass
 
 _LOG = _os.environ.get("PAYRAIL_PEER_OUTBOUND_LOG")
 
