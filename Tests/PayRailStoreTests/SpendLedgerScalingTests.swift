@@ -43,17 +43,10 @@ struct SpendLedgerScalingTests {
         let store = try SQLiteSpendStore(path: path)
         #expect(try await store.schemaVersion() >= 2)
         await store.close()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: shell)
-        process.arguments = [path, """
-            EXPLAIN QUERY PLAN SELECT * FROM spends WHERE host = 'h' AND rail = 'fake' AND state = 'committed'
+        let plan = try Self.queryPlan(shell: shell, path: path, """
+            SELECT * FROM spends WHERE host = 'h' AND rail = 'fake' AND state = 'committed'
             ORDER BY reserved_at_ms DESC, seq DESC LIMIT 32 OFFSET 0;
-            """]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let plan = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+            """)
         #expect(plan.contains("spends_committed_by_host_and_rail"), "\(plan)")
         #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
     }
@@ -66,19 +59,25 @@ struct SpendLedgerScalingTests {
         let store = try SQLiteSpendStore(path: path)
         #expect(try await store.schemaVersion() >= 4)
         await store.close()
+        // The statement SQLiteSpendStore.windowSums runs on every reservation.
+        let plan = try Self.queryPlan(shell: shell, path: path, """
+            SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > 5 THEN amount_minor ELSE 0 END), 0)
+            FROM spends WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released';
+            """)
+        #expect(plan.contains("USING COVERING INDEX spends_budget_window"), "\(plan)")
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` of `sql` on the wallet at `path`, through the sqlite3 shell.
+    static func queryPlan(shell: String, path: String, _ sql: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: shell)
-        // The statement SQLiteSpendStore.windowSums runs on every reservation.
-        process.arguments = [path, """
-            EXPLAIN QUERY PLAN SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > 5 THEN amount_minor ELSE 0 END), 0)
-            FROM spends WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released';
-            """]
+        process.arguments = [path, "EXPLAIN QUERY PLAN " + sql]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let plan = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(plan.contains("USING COVERING INDEX spends_budget_window"), "\(plan)")
+        return plan
     }
 
     @Test("a version 1 wallet file migrates forward to the index, keeping its spends")
