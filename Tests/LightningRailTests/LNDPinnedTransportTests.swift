@@ -1,4 +1,5 @@
 import Foundation
+import PayRailTestPeers
 import PayRail
 import Testing
 @testable import LightningRail
@@ -58,6 +59,8 @@ final class OpenSSLServer {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Stopped by `stop()`; the watchdog stops it if this test process is killed first.
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGKILL)
         try waitUntilListening()
     }
 

@@ -202,6 +202,7 @@ struct MCPCommandTests {
         upstream.standardError = FileHandle.nullDevice
         try upstream.run()
         defer { if upstream.isRunning { kill(upstream.processIdentifier, SIGKILL); upstream.waitUntilExit() } }
+        try PeerWatchdog.watch(pid: upstream.processIdentifier, signal: SIGKILL)
         try waitForPort(port)
 
         let proxy = try MCPProxyProcess(["--price", "tool:echo=10sat", "--upstream-url", "http://127.0.0.1:\(port)/mcp"])
