@@ -15,35 +15,31 @@ extension SpendStoreContractSuite {
     }
 
     func windowBounds(_ store: any SpendStore, _ clock: ManualClock, _ probe: ContractProbe) async throws {
-        let hourly = try ContractSample.limits(perHour: 1000, perDay: 100_000)
         let start = clock.now()
-        _ = try await reserve(store, "h-old", 700, at: start, limits: hourly)
-        try probe.expect(try await reserve(store, "h-at-bound", 1000, at: start.addingTimeInterval(3600), limits: hourly)
-                            .reservedRecord != nil, "a spend reserved exactly one hour ago no longer counts in the hour")
-        let inside = start.addingTimeInterval(3 * 86_400)
-        _ = try await reserve(store, "h-inside", 700, at: inside, limits: hourly)
-        let almost = inside.addingTimeInterval(3599.999)
-        let refusal = try await reserve(store, "h-301", 301, at: almost, limits: hourly).refusal
-        try probe.expect(refusal?.window == .hour && refusal?.alreadySpent == (try ContractSample.money(700))
-                            && refusal?.retryAfter == inside.addingTimeInterval(3600),
-                         "a spend one millisecond younger than an hour still counts", "\(String(describing: refusal))")
-        try probe.expect(try await reserve(store, "h-300", 300, at: almost, limits: hourly).reservedRecord != nil,
-                         "what is left of the hour fits")
+        try await windowBound(store, probe, window: .hour, seconds: 3600, prefix: "h", from: start,
+                              limits: try ContractSample.limits(perHour: 1000, perDay: 100_000))
+        try await windowBound(store, probe, window: .day, seconds: 86_400, prefix: "d", from: start.addingTimeInterval(6 * 86_400),
+                              limits: try ContractSample.limits(perHour: 100_000, perDay: 1000))
+    }
 
-        let daily = try ContractSample.limits(perHour: 100_000, perDay: 1000)
-        let day = start.addingTimeInterval(6 * 86_400)
-        _ = try await reserve(store, "d-old", 700, at: day, limits: daily)
-        try probe.expect(try await reserve(store, "d-at-bound", 1000, at: day.addingTimeInterval(86_400), limits: daily)
-                            .reservedRecord != nil, "a spend reserved exactly one day ago no longer counts in the day")
-        let dayInside = day.addingTimeInterval(3 * 86_400)
-        _ = try await reserve(store, "d-inside", 700, at: dayInside, limits: daily)
-        let dayAlmost = dayInside.addingTimeInterval(86_399.999)
-        let dayRefusal = try await reserve(store, "d-301", 301, at: dayAlmost, limits: daily).refusal
-        try probe.expect(dayRefusal?.window == .day && dayRefusal?.alreadySpent == (try ContractSample.money(700))
-                            && dayRefusal?.retryAfter == dayInside.addingTimeInterval(86_400),
-                         "a spend one millisecond younger than a day still counts", "\(String(describing: dayRefusal))")
-        try probe.expect(try await reserve(store, "d-300", 300, at: dayAlmost, limits: daily).reservedRecord != nil,
-                         "what is left of the day fits")
+    /// One window's bound, to the millisecond, under `limits` whose cap for that window is 1000: a
+    /// spend exactly `seconds` old no longer counts, one a millisecond younger still does (refused with
+    /// what is already spent and when it fits), and what is left of the window fits.
+    private func windowBound(_ store: any SpendStore, _ probe: ContractProbe, window: BudgetRefusal.Window, seconds: TimeInterval,
+                             prefix: String, from start: Date, limits: SpendLimits) async throws {
+        let name = window == .hour ? "an hour" : "a day"
+        _ = try await reserve(store, "\(prefix)-old", 700, at: start, limits: limits)
+        try probe.expect(try await reserve(store, "\(prefix)-at-bound", 1000, at: start.addingTimeInterval(seconds), limits: limits)
+                            .reservedRecord != nil, "a spend reserved exactly \(name) ago no longer counts in the \(window == .hour ? "hour" : "day")")
+        let inside = start.addingTimeInterval(3 * 86_400)
+        _ = try await reserve(store, "\(prefix)-inside", 700, at: inside, limits: limits)
+        let almost = inside.addingTimeInterval(seconds - 0.001)
+        let refusal = try await reserve(store, "\(prefix)-301", 301, at: almost, limits: limits).refusal
+        try probe.expect(refusal?.window == window && refusal?.alreadySpent == (try ContractSample.money(700))
+                            && refusal?.retryAfter == inside.addingTimeInterval(seconds),
+                         "a spend one millisecond younger than \(name) still counts", "\(String(describing: refusal))")
+        try probe.expect(try await reserve(store, "\(prefix)-300", 300, at: almost, limits: limits).reservedRecord != nil,
+                         "what is left of the \(window == .hour ? "hour" : "day") fits")
     }
 
     func releasedNeverCount(_ store: any SpendStore, _ clock: ManualClock, _ probe: ContractProbe) async throws {

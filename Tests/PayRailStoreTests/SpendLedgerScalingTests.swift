@@ -37,13 +37,7 @@ struct SpendLedgerScalingTests {
 
     @Test("the SQLite wallet answers the price memory's query from an index (schema version 2), not a scan of the ledger")
     func priceMemoryQueryUsesAnIndex() async throws {
-        let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
-        let directory = try TemporaryDirectory()
-        let path = directory.path("wallet.sqlite")
-        let store = try SQLiteSpendStore(path: path)
-        #expect(try await store.schemaVersion() >= 2)
-        await store.close()
-        let plan = try Self.queryPlan(shell: shell, path: path, """
+        let plan = try await Self.queryPlan(onWalletOfSchema: 2, """
             SELECT * FROM spends WHERE host = 'h' AND rail = 'fake' AND state = 'committed'
             ORDER BY reserved_at_ms DESC, seq DESC LIMIT 32 OFFSET 0;
             """)
@@ -53,22 +47,23 @@ struct SpendLedgerScalingTests {
 
     @Test("the SQLite wallet sums a budget window from the covering index alone (schema version 4), no table lookup per spend")
     func budgetSumsUseACoveringIndex() async throws {
-        let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
-        let directory = try TemporaryDirectory()
-        let path = directory.path("wallet.sqlite")
-        let store = try SQLiteSpendStore(path: path)
-        #expect(try await store.schemaVersion() >= 4)
-        await store.close()
         // The statement SQLiteSpendStore.windowSums runs on every reservation.
-        let plan = try Self.queryPlan(shell: shell, path: path, """
+        let plan = try await Self.queryPlan(onWalletOfSchema: 4, """
             SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > 5 THEN amount_minor ELSE 0 END), 0)
             FROM spends WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released';
             """)
         #expect(plan.contains("USING COVERING INDEX spends_budget_window"), "\(plan)")
     }
 
-    /// SQLite's `EXPLAIN QUERY PLAN` of `sql` on the wallet at `path`, through the sqlite3 shell.
-    static func queryPlan(shell: String, path: String, _ sql: String) throws -> String {
+    /// SQLite's `EXPLAIN QUERY PLAN` of `sql`, through the sqlite3 shell, on a fresh wallet whose
+    /// schema is at least `version`.
+    static func queryPlan(onWalletOfSchema version: Int, _ sql: String) async throws -> String {
+        let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
+        let directory = try TemporaryDirectory()
+        let path = directory.path("wallet.sqlite")
+        let store = try SQLiteSpendStore(path: path)
+        #expect(try await store.schemaVersion() >= version)
+        await store.close()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: shell)
         process.arguments = [path, "EXPLAIN QUERY PLAN " + sql]
