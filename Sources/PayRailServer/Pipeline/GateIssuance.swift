@@ -53,11 +53,16 @@ extension Gate {
                                              expiresAt: expiresAt, binding: binding)
         let record = ChallengeRecord(id: id, resource: resource, offers: offers, bodyDigest: request.bodyDigest,
                                      createdAt: createdAt, expiresAt: expiresAt)
-        let rendered = try render(record, request: request, binding: binding, failure: failure)
         // Bound offers carry their challenge: a 402 made only of them, in dialects that look them up by
-        // their offer id, writes nothing (Pipeline/GateBoundOffers.swift). The usual such 402 needs no
-        // dialect context either (making one copies the whole configuration).
+        // their offer id, writes nothing (Pipeline/GateBoundOffers.swift) and needs only its bytes, from
+        // the challenge set's template. The usual such 402 needs no dialect context either (making one
+        // copies the whole configuration).
         let allBound = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
+        if failure == nil, allBound, configuration.dialects.allSatisfy(\.findsBoundOffers) {
+            let fresh = try renderFresh(record, request: request, binding: binding)
+            return (record, Self.noStore(GateResponse(status: fresh.status, headers: fresh.headers, body: fresh.body)))
+        }
+        let rendered = try render(record, request: request, binding: binding, failure: failure)
         if !allBound || !configuration.dialects.allSatisfy(\.findsBoundOffers) {
             let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
                                              x402CardNetworks: challengeSet.x402CardNetworks, health: health)
@@ -70,9 +75,14 @@ extension Gate {
                 try await store { () async throws(StoreError) in try await configuration.store.saveChallenges(toSave) }
             }
         }
-        var headers = rendered.headers
-        if headers["Cache-Control"] == nil { headers.append("Cache-Control", "no-store") }
-        return (record, GateResponse(status: rendered.status, headers: headers, body: rendered.body))
+        return (record, Self.noStore(GateResponse(status: rendered.status, headers: rendered.headers, body: rendered.body)))
+    }
+
+    /// A 402 is never cached (each carries fresh challenges).
+    private static func noStore(_ response: GateResponse) -> GateResponse {
+        var response = response
+        if response.headers["Cache-Control"] == nil { response.headers.append("Cache-Control", "no-store") }
+        return response
     }
 
     /// One offer per rail that prices the resource; none at all is a 503 when a rail was only unreachable.
@@ -108,14 +118,30 @@ extension Gate {
         return offers
     }
 
+    /// The challenge set this request's 402 is written with: x402 names the resource being paid for
+    /// (this route's URL, not the server's).
+    private func challengeSet(for record: ChallengeRecord, binding: X402RequestBinding?) -> ChallengeSet {
+        var challengeSet = self.challengeSet
+        challengeSet.x402Resource = X402ResourceInfo(url: origin + record.resource.path)
+        challengeSet.x402RequestBinding = binding
+        return challengeSet
+    }
+
+    /// A fresh 402's bytes only, in every dialect, ordered by the client's `Accept-Payment`.
+    private func renderFresh(_ record: ChallengeRecord, request: GateRequest, binding: X402RequestBinding?) throws(GateRefusal) -> FreshPaymentRequired {
+        do {
+            return try challengeSet(for: record, binding: binding)
+                .freshPaymentRequired(offers: record.offers, acceptPayment: request.headers.values("Accept-Payment"), now: record.createdAt)
+        } catch {
+            throw GateRefusal.internalError("the challenge could not be written", logReason: "render-failed")
+        }
+    }
+
     /// The 402 in every dialect, ordered by the client's `Accept-Payment`.
     private func render(_ record: ChallengeRecord, request: GateRequest, binding: X402RequestBinding?,
                         failure: GateRefusal?) throws(GateRefusal) -> PaymentRequiredResponse {
         let accept = request.headers.values("Accept-Payment")
-        // x402 names the resource being paid for: this route's URL, not the server's.
-        var challengeSet = self.challengeSet
-        challengeSet.x402Resource = X402ResourceInfo(url: origin + record.resource.path)
-        challengeSet.x402RequestBinding = binding
+        let challengeSet = challengeSet(for: record, binding: binding)
         do {
             if let failure, case .freshChallenge(let problem) = failure.form {
                 return try challengeSet.failure(offers: record.offers, acceptPayment: accept, now: record.createdAt,

@@ -106,6 +106,9 @@ public struct ChallengeSet: Sendable {
     public var description: String?
     /// Ask for the Payment credential in `Payment-Authorization` (the resource already uses `Authorization`).
     public var usePaymentAuthorizationField: Bool
+    /// The fresh 402 templates (ChallengeSetTemplate.swift), shared by copies of this set: each is
+    /// used only for the inputs it was made from, so a copy with other settings makes its own.
+    let templates = ChallengeTemplates()
 
     /// Makes a challenge set.
     public init(

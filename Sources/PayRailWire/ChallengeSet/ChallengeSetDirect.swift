@@ -51,6 +51,23 @@ extension ChallengeSet {
     /// (`PaymentCharge.challenge(for:…)` and `PaymentChallenge.headerValue()`, without the trees).
     /// `details` are the offer's details in JCS order (`DirectJSON.sorted`).
     private func directPaymentChallenge(_ offer: Offer, details: [DirectJSON.Member], expires: String) -> (PaymentChallenge, String)? {
+        boundPaymentChallenge(method: offer.rail.rawValue, requestJSON: Self.directPaymentRequest(offer, details: details), expires: expires)
+    }
+
+    /// The Payment challenge of a request JSON text, bound under the keyring, and its `WWW-Authenticate` value.
+    func boundPaymentChallenge(method: String, requestJSON: [UInt8], expires: String) -> (PaymentChallenge, String)? {
+        let unbound = PaymentChallenge(
+            realm: realm, method: method, intent: PaymentCharge.intent, request: Base64URL.encode(requestJSON),
+            expires: expires, description: description,
+            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        guard let challenge = try? keyring.bind(unbound), let value = Self.directHeaderValue(challenge, quotedRealm: quotedRealm) else {
+            return nil
+        }
+        return (challenge, value)
+    }
+
+    /// The JSON text of a fake offer's Payment `request` (`PaymentCharge.request(for:)`, default branch).
+    static func directPaymentRequest(_ offer: Offer, details: [DirectJSON.Member]) -> [UInt8] {
         var json = DirectJSON(capacity: 512)
         json.raw("{\"amount\":")
         json.string(String(offer.amount.amount))
@@ -59,7 +76,7 @@ extension ChallengeSet {
         if let description = offer.details["description"] { json.raw(",\"description\":"); json.string(description) }
         if let externalId = offer.details["externalId"] { json.raw(",\"externalId\":"); json.string(externalId) }
         json.raw(",\"methodDetails\":")
-        // PaymentCharge.request(for:), default branch: every detail as a string, plus `requestID`.
+        // Every detail as a string, plus `requestID`.
         if offer.details["requestID"] != nil {
             json.members(details)
         } else {
@@ -70,14 +87,7 @@ extension ChallengeSet {
         json.raw(",\"recipient\":")
         json.string(offer.payee)
         json.raw("}")
-        let unbound = PaymentChallenge(
-            realm: realm, method: offer.rail.rawValue, intent: PaymentCharge.intent, request: Base64URL.encode(json.bytes),
-            expires: expires, description: description,
-            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
-        guard let challenge = try? keyring.bind(unbound), let value = Self.directHeaderValue(challenge, quotedRealm: quotedRealm) else {
-            return nil
-        }
-        return (challenge, value)
+        return json.bytes
     }
 
     /// `challenge.headerValue()` written into one buffer: the value is about a kilobyte, and building
@@ -120,6 +130,16 @@ extension ChallengeSet {
 
     /// The x402 message and its `PAYMENT-REQUIRED` value (`X402Codec.encodePaymentRequired`, without the tree).
     private func directX402(_ offers: [Offer], resource: X402ResourceInfo, now: Date) -> (X402PaymentRequired, String)? {
+        guard let accepts = directX402Accepts(offers, now: now),
+              let json = directX402JSON(accepts, resource: resource, timeouts: accepts.map { String($0.maxTimeoutSeconds) })
+        else { return nil }
+        let value = Base64.encode(json)
+        guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
+        return (X402PaymentRequired(resource: resource, accepts: accepts, extensions: x402Extensions), value)
+    }
+
+    /// Every offer's x402 entries, or `nil` when one has none (the tree writer then skips it).
+    func directX402Accepts(_ offers: [Offer], now: Date) -> [X402PaymentRequirements]? {
         let context = X402OfferContext(now: now, requestBinding: x402RequestBinding, cardNetworks: x402CardNetworks)
         var accepts: [X402PaymentRequirements] = []
         for offer in offers {
@@ -127,6 +147,13 @@ extension ChallengeSet {
             accepts += entries
         }
         guard !accepts.isEmpty, accepts.allSatisfy({ X402Network.isCAIP2($0.network) }) else { return nil }
+        return accepts
+    }
+
+    /// The JSON text of the x402 `PaymentRequired`; `timeouts` are the entries' `maxTimeoutSeconds` as
+    /// written (their own values, or a template's placeholders).
+    func directX402JSON(_ accepts: [X402PaymentRequirements], resource: X402ResourceInfo, timeouts: [String]) -> [UInt8]? {
+        guard timeouts.count == accepts.count else { return nil }
         var json = DirectJSON(capacity: 1024)
         json.raw("{\"accepts\":[")
         for (index, entry) in accepts.enumerated() {
@@ -137,7 +164,7 @@ extension ChallengeSet {
                 json.raw(",\"extra\":")
                 if !json.flatObject(entry.extra), !json.value(.object(entry.extra)) { return nil }
             }
-            json.raw(",\"maxTimeoutSeconds\":"); json.raw(String(entry.maxTimeoutSeconds))
+            json.raw(",\"maxTimeoutSeconds\":"); json.raw(timeouts[index])
             json.raw(",\"network\":"); json.string(entry.network)
             json.raw(",\"payTo\":"); json.string(entry.payTo)
             json.raw(",\"scheme\":"); json.string(entry.scheme)
@@ -160,15 +187,20 @@ extension ChallengeSet {
         json.raw(",\"x402Version\":")
         json.raw(String(X402PaymentRequired.version))
         json.raw("}")
-        let value = Base64.encode(json.bytes)
-        guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
-        return (X402PaymentRequired(resource: resource, accepts: accepts, extensions: x402Extensions), value)
+        return json.bytes
     }
 
     /// The plain body (`PlainChallenge.body(now:)` with the default title and detail): the first
     /// offer's object is written once and used for `payment` and as the first of `offers`.
     private static func directPlainBody(_ offers: [Offer], details: [[DirectJSON.Member]], expiries: [String], now: Date) -> [UInt8] {
-        let objects = offers.indices.map { directPlainOffer(offers[$0], details: details[$0], expires: expiries[$0], now: now) }
+        let objects = offers.indices.map {
+            directPlainOffer(offers[$0], details: details[$0], expires: expiries[$0], seconds: String(plainExpirySeconds(offers[$0], now: now)))
+        }
+        return directPlainBody(offers, objects: objects)
+    }
+
+    /// The plain body around the offers' objects (already written).
+    static func directPlainBody(_ offers: [Offer], objects: [[UInt8]]) -> [UInt8] {
         let plain = PlainChallenge(offers: offers)
         var json = DirectJSON(capacity: 2048)
         json.raw("{\"detail\":"); json.string(plain.detail)
@@ -187,15 +219,20 @@ extension ChallengeSet {
         return json.bytes
     }
 
-    /// One non-Lightning offer in the plain shape (`PlainChallenge.offerObject`).
-    private static func directPlainOffer(_ offer: Offer, details: [DirectJSON.Member], expires: String, now: Date) -> [UInt8] {
+    /// The plain `expiry_seconds` of an offer written at `now`: whole seconds left, within a year.
+    static func plainExpirySeconds(_ offer: Offer, now: Date) -> Int64 {
         let remaining = offer.expiresAt.timeIntervalSince(now).rounded(.down)
-        let seconds = remaining.isFinite ? Int64(min(max(remaining, 0), 31_536_000)) : 0
+        return remaining.isFinite ? Int64(min(max(remaining, 0), 31_536_000)) : 0
+    }
+
+    /// One non-Lightning offer in the plain shape (`PlainChallenge.offerObject`); `seconds` is its
+    /// `expiry_seconds` as written (`plainExpirySeconds`, or a template's placeholder).
+    static func directPlainOffer(_ offer: Offer, details: [DirectJSON.Member], expires: String, seconds: String) -> [UInt8] {
         var json = DirectJSON(capacity: 768)
         json.raw("{\"amount\":"); json.string(String(offer.amount.amount))
         json.raw(",\"details\":"); json.members(details)
         json.raw(",\"expires_at\":"); json.string(expires)
-        json.raw(",\"expiry_seconds\":"); json.raw(String(seconds))
+        json.raw(",\"expiry_seconds\":"); json.raw(seconds)
         json.raw(",\"id\":"); json.string(offer.id)
         json.raw(",\"network\":"); json.string(offer.rail.rawValue)
         json.raw(",\"payee\":"); json.string(offer.payee)
@@ -219,6 +256,12 @@ struct DirectJSON {
     /// has them, `\u00xx` for other controls, every other character as raw UTF-8).
     mutating func string(_ text: String) {
         bytes.append(0x22)
+        stringContent(text)
+        bytes.append(0x22)
+    }
+
+    /// The inside of a JSON string (`string(_:)` without its quotes).
+    mutating func stringContent(_ text: String) {
         // Runs that need no escape (nearly every string: ids, base64url, names) are copied at once.
         let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
             guard !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
@@ -226,7 +269,6 @@ struct DirectJSON {
             return true
         }
         if copied != true { escaped(text) }
-        bytes.append(0x22)
     }
 
     private mutating func escaped(_ text: String) {

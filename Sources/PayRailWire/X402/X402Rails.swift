@@ -175,7 +175,9 @@ extension X402PaymentRequirements {
         return String(offer.amount.amount)
     }
 
-    private static func timeout(until expiresAt: Date, now: Date) throws(WireError) -> Int {
+    /// The whole seconds an offer expiring at `expiresAt` leaves at `now` (at most a year); an offer
+    /// that leaves less than one cannot be paid in x402.
+    static func timeout(until expiresAt: Date, now: Date) throws(WireError) -> Int {
         let seconds = (expiresAt.timeIntervalSince(now)).rounded(.down)
         guard seconds >= 1 else { throw WireError(.expired, "the offer expires before it could be paid") }
         return Int(min(seconds, Double(maximumTimeoutSeconds)))

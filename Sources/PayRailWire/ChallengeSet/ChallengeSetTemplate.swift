@@ -1,0 +1,335 @@
+// The fresh 402 of a stateless gate, from a template (issue 18). Two 402s for the same route, price
+// and rail differ only in a few values: the offer id, the challenge id in the details, the expiry and
+// the seconds left. Everything else (member names, amounts, payee, processor key, x402 extensions and
+// resource, the plain body's prose) is the same bytes every time, yet the direct writer
+// (ChallengeSetDirect.swift) re-derived it on every 402: sorting details, building x402 entries and
+// their maps, copying strings.
+//
+// A template is made by running the direct writer ONCE on a copy of the offers whose varying values
+// are placeholders (a noncharacter, U+FDD0, around the placeholder's number), then cutting its JSON
+// texts at the placeholders. A 402 is then the literal runs with the real values written between them
+// (escaped as the writer escapes them), then base64 and the Payment challenge's HMAC as before.
+//
+// Why it cannot write something else than the direct writer:
+// - a template is used only for offers whose every fixed input equals the one it was made from
+//   (`ChallengeShape.matches`): rail, amount, payee, detail names and fixed detail values, and the
+//   set's realm, description, field choice, x402 resource and extensions;
+// - each template is checked when made: filled with the real offers of the request that made it, it
+//   must equal the direct writer's response byte for byte, or the shape is never templated;
+// - the values checked per request by the writer (the x402 timeout of at least a second, a non-empty
+//   request id, the header size limits, the challenge binding) are checked per request here too;
+//   anything else falls back to the full writer.
+
+import Foundation
+import PayRail
+import PayRailCrypto
+
+/// A fresh 402's status, header fields and body, without the dialects' parsed values: all a gate
+/// that keeps no record of its challenges sends.
+package struct FreshPaymentRequired: Hashable, Sendable {
+    /// The HTTP status (402).
+    package var status: Int
+    /// Every header field, in order.
+    package var headers: HTTPFields
+    /// The body bytes.
+    package var body: [UInt8]
+}
+
+extension ChallengeSet {
+    /// The fresh 402 for `offers`: the status, fields and body `paymentRequired(offers:acceptPayment:now:)`
+    /// returns for the same arguments, byte for byte, written from a template when the offers have
+    /// one (see the file header).
+    package func freshPaymentRequired(offers unordered: [Offer], acceptPayment: [String] = [],
+                                      now: Date) throws(WireError) -> FreshPaymentRequired {
+        let offers = Self.order(unordered, acceptPayment: acceptPayment)
+        if let template = templates.template(for: self, offers: offers, now: now), let fresh = template.fill(offers, now: now, set: self) {
+            return fresh
+        }
+        // Already in the client's order: an empty Accept-Payment keeps it.
+        let full = try paymentRequired(offers: offers, now: now)
+        return FreshPaymentRequired(status: full.status, headers: full.headers, body: full.body)
+    }
+}
+
+/// The templates of one challenge set and its copies, at most `capacity` (a route priced by a
+/// pattern makes one per path; past the bound they are made again).
+final class ChallengeTemplates: @unchecked Sendable {
+    private struct Entry {
+        let shape: ChallengeShape
+        /// `nil`: offers of this shape are written by the full writer.
+        let template: ChallengeTemplate?
+    }
+
+    static let capacity = 64
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var entries: [Entry] = []
+
+    /// The template for `offers` (already ordered), made on first use; `nil` when they have none.
+    func template(for set: ChallengeSet, offers: [Offer], now: Date) -> ChallengeTemplate? {
+        guard ChallengeShape.isTemplatable(offers) else { return nil }
+        let known: Entry? = lock.withLock { entries.first { $0.shape.matches(set, offers) } }
+        if let known { return known.template }
+        let shape = ChallengeShape(set, offers)
+        let template = ChallengeTemplate.make(shape, set: set, offers: offers, now: now)
+        lock.withLock {
+            if entries.count >= Self.capacity { entries.removeAll() }
+            entries.append(Entry(shape: shape, template: template))
+        }
+        return template
+    }
+}
+
+/// Every input of a 402 that a template holds as literal bytes.
+struct ChallengeShape {
+    struct OfferShape {
+        let rail: RailID
+        let amount: Money
+        let payee: String
+        /// Details written the same on every 402.
+        let fixedDetails: [String: String]
+        /// Details written per 402, sorted.
+        let variableDetails: [String]
+    }
+
+    let realm: String
+    let description: String?
+    let usePaymentAuthorizationField: Bool
+    let x402Resource: X402ResourceInfo?
+    let x402ExtensionsJSON: [UInt8]?
+    let x402ExtensionsEmpty: Bool
+    let offers: [OfferShape]
+
+    /// Fake offers in built-in units: what the direct writer covers.
+    static func isTemplatable(_ offers: [Offer]) -> Bool {
+        !offers.isEmpty && offers.allSatisfy { $0.rail == .fake && $0.amount.unit.isBuiltIn }
+    }
+
+    /// A detail written per 402: the challenge id, and any detail that repeats the offer id (`requestID`).
+    static func isVariable(_ key: String, _ value: String, of offer: Offer) -> Bool {
+        key == "challengeID" || value == offer.id
+    }
+
+    init(_ set: ChallengeSet, _ offers: [Offer]) {
+        realm = set.realm
+        description = set.description
+        usePaymentAuthorizationField = set.usePaymentAuthorizationField
+        x402Resource = set.x402Resource
+        x402ExtensionsJSON = set.x402ExtensionsJSON
+        x402ExtensionsEmpty = set.x402Extensions.isEmpty
+        self.offers = offers.map { offer in
+            var fixed: [String: String] = [:]
+            var variable: [String] = []
+            for (key, value) in offer.details {
+                if Self.isVariable(key, value, of: offer) { variable.append(key) } else { fixed[key] = value }
+            }
+            return OfferShape(rail: offer.rail, amount: offer.amount, payee: offer.payee, fixedDetails: fixed, variableDetails: variable.sorted())
+        }
+    }
+
+    /// Whether `offers` written by `set` have this shape: every fixed input equal, every variable
+    /// detail present (its value is written per 402, whatever it is).
+    func matches(_ set: ChallengeSet, _ offers: [Offer]) -> Bool {
+        guard offers.count == self.offers.count, set.realm == realm, set.description == description,
+              set.usePaymentAuthorizationField == usePaymentAuthorizationField, set.x402Resource == x402Resource,
+              set.x402Extensions.isEmpty == x402ExtensionsEmpty, set.x402ExtensionsJSON == x402ExtensionsJSON
+        else { return false }
+        for (shape, offer) in zip(self.offers, offers) {
+            guard offer.rail == shape.rail, offer.amount == shape.amount, offer.payee == shape.payee,
+                  offer.details.count == shape.fixedDetails.count + shape.variableDetails.count
+            else { return false }
+            for (key, value) in shape.fixedDetails where offer.details[key] != value { return false }
+            for key in shape.variableDetails where offer.details[key] == nil { return false }
+        }
+        return true
+    }
+}
+
+/// A 402's JSON texts cut at the values written per 402.
+struct ChallengeTemplate: Sendable {
+    /// A value written per 402, for the offer at `offer` (in the client's order).
+    enum Hole: Hashable, Sendable {
+        case offerID(offer: Int)
+        case detail(offer: Int, key: String)
+        case expires(offer: Int)
+        case plainSeconds(offer: Int)
+        case x402Timeout(offer: Int)
+    }
+
+    /// Literal runs with a hole between each two.
+    struct Pieces: Sendable {
+        var literals: [[UInt8]]
+        var holes: [Hole]
+        var byteCount: Int { literals.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Each offer's Payment `request` JSON.
+    let paymentRequests: [Pieces]
+    /// The x402 `PaymentRequired` JSON, when the set writes x402.
+    let x402: Pieces?
+    /// The plain body.
+    let body: Pieces
+
+    /// The template of `shape`, checked against the direct writer on `offers`; `nil` when the direct
+    /// writer does not cover them or the template does not reproduce it.
+    static func make(_ shape: ChallengeShape, set: ChallengeSet, offers: [Offer], now: Date) -> ChallengeTemplate? {
+        guard let direct = set.directPaymentRequired(offers, now: now) else { return nil }
+        var placeholders = Placeholders()
+        var marked: [Offer] = []
+        for (index, offer) in offers.enumerated() {
+            var details = shape.offers[index].fixedDetails
+            for key in shape.offers[index].variableDetails { details[key] = placeholders.mark(.detail(offer: index, key: key)) }
+            // An hour left, so the x402 entry is written; its timeout is a placeholder anyway.
+            marked.append(Offer(rail: offer.rail, amount: offer.amount, payee: offer.payee, expiresAt: now.addingTimeInterval(3600),
+                                id: placeholders.mark(.offerID(offer: index)), details: details))
+        }
+        let sortedDetails = marked.map { DirectJSON.sorted($0.details) }
+        var requests: [Pieces] = []
+        for index in marked.indices {
+            guard let pieces = placeholders.cut(ChallengeSet.directPaymentRequest(marked[index], details: sortedDetails[index])) else { return nil }
+            requests.append(pieces)
+        }
+        var x402: Pieces?
+        if let resource = set.x402Resource {
+            guard let accepts = set.directX402Accepts(marked, now: now), accepts.count == marked.count,
+                  let json = set.directX402JSON(accepts, resource: resource,
+                                                timeouts: marked.indices.map { placeholders.mark(.x402Timeout(offer: $0)) }),
+                  let pieces = placeholders.cut(json)
+            else { return nil }
+            x402 = pieces
+        }
+        let objects = marked.indices.map { index in
+            ChallengeSet.directPlainOffer(marked[index], details: sortedDetails[index], expires: placeholders.mark(.expires(offer: index)),
+                                          seconds: placeholders.mark(.plainSeconds(offer: index)))
+        }
+        guard let body = placeholders.cut(ChallengeSet.directPlainBody(marked, objects: objects)) else { return nil }
+        let template = ChallengeTemplate(paymentRequests: requests, x402: x402, body: body)
+        guard let filled = template.fill(offers, now: now, set: set), filled.status == direct.status,
+              filled.headers == direct.headers, filled.body == direct.body
+        else { return nil }
+        return template
+    }
+
+    /// The 402 for `offers` (of this template's shape), or `nil` when a value checked per 402 is
+    /// out of range (the full writer then decides what to write).
+    func fill(_ offers: [Offer], now: Date, set: ChallengeSet) -> FreshPaymentRequired? {
+        guard offers.count == paymentRequests.count else { return nil }
+        var values = HoleValues(offers: offers)
+        for offer in offers {
+            values.expiries.append(PaymentTimestamp.format(offer.expiresAt))
+            values.plainSeconds.append(String(ChallengeSet.plainExpirySeconds(offer, now: now)))
+            if x402 != nil {
+                // What `X402PaymentRequirements.requirements` checks of a fake offer's varying values.
+                guard !(offer.details["requestID"] ?? offer.id).isEmpty,
+                      let timeout = try? X402PaymentRequirements.timeout(until: offer.expiresAt, now: now)
+                else { return nil }
+                values.x402Timeouts.append(String(timeout))
+            }
+        }
+        var fields = HTTPFields()
+        fields.append("Cache-Control", "no-store")
+        for index in offers.indices {
+            guard let request = values.write(paymentRequests[index]),
+                  let (_, value) = set.boundPaymentChallenge(method: offers[index].rail.rawValue, requestJSON: request,
+                                                             expires: values.expiries[index])
+            else { return nil }
+            fields.append("WWW-Authenticate", value)
+        }
+        if let x402 {
+            guard let json = values.write(x402) else { return nil }
+            let value = Base64.encode(json)
+            guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
+            fields.append(X402HeaderName.paymentRequired, value)
+        }
+        fields.append("Content-Type", PlainChallenge.mediaType)
+        guard let body = values.write(body) else { return nil }
+        return FreshPaymentRequired(status: 402, headers: fields, body: body)
+    }
+}
+
+/// The values of one 402's holes.
+private struct HoleValues {
+    let offers: [Offer]
+    var expiries: [String] = []
+    var plainSeconds: [String] = []
+    var x402Timeouts: [String] = []
+
+    init(offers: [Offer]) {
+        self.offers = offers
+        expiries.reserveCapacity(offers.count)
+        plainSeconds.reserveCapacity(offers.count)
+    }
+
+    /// The pieces with every hole filled, each value escaped as a JSON string's content (the numbers
+    /// need no escape, so they are written as they are).
+    func write(_ pieces: ChallengeTemplate.Pieces) -> [UInt8]? {
+        var json = DirectJSON(capacity: pieces.byteCount + 64 * pieces.holes.count)
+        for (index, hole) in pieces.holes.enumerated() {
+            json.bytes += pieces.literals[index]
+            guard let value = value(of: hole) else { return nil }
+            json.stringContent(value)
+        }
+        if let last = pieces.literals.last { json.bytes += last }
+        return json.bytes
+    }
+
+    private func value(of hole: ChallengeTemplate.Hole) -> String? {
+        switch hole {
+        case .offerID(let offer): return offers[offer].id
+        case .detail(let offer, let key): return offers[offer].details[key]
+        case .expires(let offer): return expiries[offer]
+        case .plainSeconds(let offer): return plainSeconds[offer]
+        case .x402Timeout(let offer): return offer < x402Timeouts.count ? x402Timeouts[offer] : nil
+        }
+    }
+}
+
+/// Placeholders written in place of a template's holes, and the cutting of a text at them.
+private struct Placeholders {
+    private(set) var holes: [ChallengeTemplate.Hole] = []
+    /// U+FDD0 and U+FDD1 in UTF-8 (Swift accepts no noncharacter in a literal).
+    private static let open: [UInt8] = [0xEF, 0xB7, 0x90]
+    private static let close: [UInt8] = [0xEF, 0xB7, 0x91]
+    private static let openText = String(decoding: open, as: UTF8.self)
+    private static let closeText = String(decoding: close, as: UTF8.self)
+
+    /// The placeholder of `hole`: U+FDD0, its number, U+FDD1 (noncharacters, written raw in JSON).
+    mutating func mark(_ hole: ChallengeTemplate.Hole) -> String {
+        holes.append(hole)
+        return Self.openText + String(holes.count - 1) + Self.closeText
+    }
+
+    /// `text` cut at its placeholders; `nil` when a placeholder is malformed (a fixed input held a
+    /// noncharacter: such a shape is not templated).
+    func cut(_ text: [UInt8]) -> ChallengeTemplate.Pieces? {
+        var pieces = ChallengeTemplate.Pieces(literals: [], holes: [])
+        var literal: [UInt8] = []
+        var index = 0
+        while index < text.count {
+            guard Self.starts(text, at: index, with: Self.open) else {
+                literal.append(text[index])
+                index += 1
+                continue
+            }
+            var cursor = index + Self.open.count
+            var number = 0
+            var digits = 0
+            while cursor < text.count, text[cursor] >= 0x30, text[cursor] <= 0x39, digits < 6 {
+                number = number * 10 + Int(text[cursor] - 0x30)
+                cursor += 1
+                digits += 1
+            }
+            guard digits > 0, number < holes.count, Self.starts(text, at: cursor, with: Self.close) else { return nil }
+            pieces.literals.append(literal)
+            pieces.holes.append(holes[number])
+            literal = []
+            index = cursor + Self.close.count
+        }
+        pieces.literals.append(literal)
+        return pieces
+    }
+
+    private static func starts(_ text: [UInt8], at index: Int, with prefix: [UInt8]) -> Bool {
+        index + prefix.count <= text.count && text[index..<(index + prefix.count)].elementsEqual(prefix)
+    }
+}
