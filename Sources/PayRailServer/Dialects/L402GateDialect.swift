@@ -20,6 +20,11 @@ public struct L402GateDialect: GateDialect {
     /// stored response or re-serves its grant until the grant ends; it never settles twice.
     public var proofIsSingleUse: Bool { false }
 
+    /// Yes: a token is looked up under its invoice's rail offer key (`lookup`), the key a bound offer
+    /// is found by. L402 carries Lightning offers only, and those are never bound (each needs its
+    /// invoice from the node), so a 402 of bound offers names no L402 key and stores nothing for it.
+    public var findsBoundOffers: Bool { true }
+
     /// The `Authorization: L402`/`LSAT` value (or a `Macaroon` header).
     public func read(_ request: GateRequest) throws(WireError) -> GateReading<L402Credential>? {
         try L402Credential.find(in: request.headers).map { .credential($0) }
