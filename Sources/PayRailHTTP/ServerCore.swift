@@ -520,7 +520,10 @@ final class ServerCore: @unchecked Sendable {
         guard let mhdResponse else { return .NO }
         defer { MHD_destroy_response(mhdResponse) }
         for field in response.headers.fields where !field.name.equalsASCIICaseInsensitive("Content-Length") {
-            guard MHD_add_response_header(mhdResponse, field.name, field.value) == MHD_Result.YES else {
+            // `withCString` lends a native string's own NUL-terminated storage; passing the strings
+            // directly made a C copy of each name and value (MHD copies them again anyway).
+            let added = field.name.withCString { name in field.value.withCString { value in MHD_add_response_header(mhdResponse, name, value) } }
+            guard added == MHD_Result.YES else {
                 configuration.diagnostics("PayRailHTTP: libmicrohttpd refused header \(LogText.quoted(field.name)); closing the connection")
                 return .NO
             }

@@ -114,8 +114,8 @@ public enum Paywall {
 
     /// A gate response as an HTTP response.
     public static func httpResponse(_ response: GateResponse) -> HTTPResponse {
-        var headers = HTTPHeaders()
-        for field in response.headers { headers.add(field.name, field.value) }
+        // One array of the final size: a 402 has five or more fields, appending grew it three times.
+        let headers = HTTPHeaders(response.headers.map { HTTPHeader(name: $0.name, value: $0.value) })
         return HTTPResponse(status: HTTPStatus(code: response.status), headers: headers, body: response.body)
     }
 }

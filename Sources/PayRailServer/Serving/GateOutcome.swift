@@ -33,7 +33,7 @@ public enum GateOutcome: Hashable, Sendable {
             self = .replayed
         case .respond(let response):
             // A fresh 402 names no problem: skip parsing its body (most of a 402's cost otherwise).
-            let names = response.status != 402 || Self.contains(response.body, Array("\"problem\"".utf8))
+            let names = response.status != 402 || Self.contains(response.body, Self.problemMember)
             let reason = names ? Self.problemReason(response.body) : nil
             if response.status == 402 {
                 if let reason, reason != "payment-required" {
@@ -46,6 +46,9 @@ public enum GateOutcome: Hashable, Sendable {
             }
         }
     }
+
+    /// The plain body's member naming a refusal's problem (made once, not per 402).
+    private static let problemMember: [UInt8] = Array("\"problem\"".utf8)
 
     /// Whether `needle` occurs in `body`.
     static func contains(_ body: [UInt8], _ needle: [UInt8]) -> Bool {
