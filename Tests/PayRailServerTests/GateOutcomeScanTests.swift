@@ -15,11 +15,16 @@ struct GateOutcomeScanTests {
         let bodies = [
             "", "\"", "\"problem", "\"problem\"", "x\"problem\"", "{\"a\":1,\"problem\":\"x\"}", "{\"a\":\"\"\"\"problem\"}",
             "\"\"\"\"\"\"\"\"\"\"", "{\"problems\":1}", "{\"detail\":\"no problem\"}", String(repeating: "\"proble", count: 50) + "\"problem\"",
+            "b\"problem\"", "bbbb\"problem\"bbbb", "\"problem\"b", "bb", "bbbbbbbbb", "\"pro\"problem\"", "b", "\"probl",
         ]
+        // Whichever byte of the needle memchr looks for (the gate's scan anchors on the `b`).
         for text in bodies {
             let body = Array(text.utf8)
-            #expect(GateOutcome.contains(body, needle) == Self.naive(body, needle), "\(text)")
+            for anchor in needle.indices {
+                #expect(GateOutcome.contains(body, needle, anchor: anchor) == Self.naive(body, needle), "\(text) anchor \(anchor)")
+            }
         }
+        #expect(!GateOutcome.contains(Array("\"problem\"".utf8), needle, anchor: needle.count))
         #expect(!GateOutcome.contains(Array("abc".utf8), []))
         #expect(GateOutcome.contains(Array("abc".utf8), Array("c".utf8)))
         #expect(!GateOutcome.contains(Array("ab".utf8), Array("abc".utf8)))

@@ -33,7 +33,7 @@ public enum GateOutcome: Hashable, Sendable {
             self = .replayed
         case .respond(let response):
             // A fresh 402 names no problem: skip parsing its body (most of a 402's cost otherwise).
-            let names = response.status != 402 || Self.contains(response.body, Self.problemMember)
+            let names = response.status != 402 || Self.contains(response.body, Self.problemMember, anchor: 4)
             let reason = names ? Self.problemReason(response.body) : nil
             if response.status == 402 {
                 if let reason, reason != "payment-required" {
@@ -50,19 +50,22 @@ public enum GateOutcome: Hashable, Sendable {
     /// The plain body's member naming a refusal's problem (made once, not per 402).
     private static let problemMember: [UInt8] = Array("\"problem\"".utf8)
 
-    /// Whether `needle` occurs in `body`.
-    static func contains(_ body: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, body.count >= needle.count else { return false }
-        // Every 402 is scanned: memchr finds each candidate first byte, then the rest is compared.
+    /// Whether `needle` occurs in `body`. Candidates are found by `memchr` on `needle[anchor]`: every
+    /// 402 is scanned, and the anchor of `"problem"` is its `b` (a handful per body) rather than its
+    /// quote (a JSON body has a hundred and more).
+    static func contains(_ body: [UInt8], _ needle: [UInt8], anchor: Int = 0) -> Bool {
+        guard needle.indices.contains(anchor), body.count >= needle.count else { return false }
+        let anchorByte = Int32(needle[anchor])
         return body.withUnsafeBufferPointer { buffer -> Bool in
             guard let base = buffer.baseAddress else { return false }
-            var index = 0
-            let last = buffer.count - needle.count
-            while index <= last {
-                guard let hit = memchr(base + index, Int32(first), last - index + 1) else { return false }
-                let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                if UnsafeBufferPointer(rebasing: buffer[at..<(at + needle.count)]).elementsEqual(needle) { return true }
-                index = at + 1
+            // The anchor can only sit where a whole needle fits around it.
+            var index = anchor
+            let lastAnchor = buffer.count - needle.count + anchor
+            while index <= lastAnchor {
+                guard let hit = memchr(base + index, anchorByte, lastAnchor - index + 1) else { return false }
+                let start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) - anchor
+                if UnsafeBufferPointer(rebasing: buffer[start..<(start + needle.count)]).elementsEqual(needle) { return true }
+                index = start + anchor + 1
             }
             return false
         }

@@ -94,7 +94,7 @@ extension ChallengeSet {
     /// it from a parameter list copied it once per piece. `bind` validated id, method, intent and
     /// request (token68, letters), which need no quoting; `expires` is RFC 3339 digits and
     /// punctuation; realm and description are quoted as RFC 9110 says.
-    private static func directHeaderValue(_ challenge: PaymentChallenge, quotedRealm: String?) -> String? {
+    static func directHeaderValue(_ challenge: PaymentChallenge, quotedRealm: String?) -> String? {
         guard let realmText = quotedRealm ?? (try? AuthParameters.quote(challenge.realm)) else { return nil }
         var value: [UInt8] = []
         value.reserveCapacity(160 + challenge.request.utf8.count + realmText.utf8.count)

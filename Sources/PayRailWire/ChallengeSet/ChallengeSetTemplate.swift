@@ -156,12 +156,15 @@ struct ChallengeTemplate: Sendable {
         case x402Timeout(offer: Int)
     }
 
-    /// Literal runs with a hole between each two.
+    /// Literal runs with a hole between each two; a hole is named by its slot in `holes`, so each
+    /// value is escaped once per 402 however often it is written.
     struct Pieces: Sendable {
         var literals: [[UInt8]]
-        var holes: [Hole]
-        var byteCount: Int { literals.reduce(0) { $0 + $1.count } }
+        var slots: [Int]
     }
+
+    /// Every hole the pieces name, by slot.
+    let holes: [Hole]
 
     /// Each offer's Payment `request` JSON.
     let paymentRequests: [Pieces]
@@ -203,7 +206,7 @@ struct ChallengeTemplate: Sendable {
                                           seconds: placeholders.mark(.plainSeconds(offer: index)))
         }
         guard let body = placeholders.cut(ChallengeSet.directPlainBody(marked, objects: objects)) else { return nil }
-        let template = ChallengeTemplate(paymentRequests: requests, x402: x402, body: body)
+        let template = ChallengeTemplate(holes: placeholders.holes, paymentRequests: requests, x402: x402, body: body)
         guard let filled = template.fill(offers, now: now, set: set), filled.status == direct.status,
               filled.headers == direct.headers, filled.body == direct.body
         else { return nil }
@@ -214,73 +217,83 @@ struct ChallengeTemplate: Sendable {
     /// out of range (the full writer then decides what to write).
     func fill(_ offers: [Offer], now: Date, set: ChallengeSet) -> FreshPaymentRequired? {
         guard offers.count == paymentRequests.count else { return nil }
-        var values = HoleValues(offers: offers)
-        for offer in offers {
-            values.expiries.append(PaymentTimestamp.format(offer.expiresAt))
-            values.plainSeconds.append(String(ChallengeSet.plainExpirySeconds(offer, now: now)))
-            if x402 != nil {
-                // What `X402PaymentRequirements.requirements` checks of a fake offer's varying values.
-                guard !(offer.details["requestID"] ?? offer.id).isEmpty,
-                      let timeout = try? X402PaymentRequirements.timeout(until: offer.expiresAt, now: now)
-                else { return nil }
-                values.x402Timeouts.append(String(timeout))
-            }
-        }
+        var expiries: [String] = []
+        expiries.reserveCapacity(offers.count)
+        for offer in offers { expiries.append(PaymentTimestamp.format(offer.expiresAt)) }
+        guard let values = values(offers, expiries: expiries, now: now) else { return nil }
         var fields = HTTPFields()
         fields.append("Cache-Control", "no-store")
         for index in offers.indices {
-            guard let request = values.write(paymentRequests[index]),
-                  let (_, value) = set.boundPaymentChallenge(method: offers[index].rail.rawValue, requestJSON: request,
-                                                             expires: values.expiries[index])
+            guard let value = set.validatedPaymentChallengeField(
+                method: offers[index].rail.rawValue, requestJSON: Self.write(paymentRequests[index], values), expires: expiries[index])
             else { return nil }
             fields.append("WWW-Authenticate", value)
         }
         if let x402 {
-            guard let json = values.write(x402) else { return nil }
-            let value = Base64.encode(json)
+            let value = Base64.encode(Self.write(x402, values))
             guard value.utf8.count < X402Codec.maximumWrittenHeaderBytes else { return nil }
             fields.append(X402HeaderName.paymentRequired, value)
         }
         fields.append("Content-Type", PlainChallenge.mediaType)
-        guard let body = values.write(body) else { return nil }
-        return FreshPaymentRequired(status: 402, headers: fields, body: body)
+        return FreshPaymentRequired(status: 402, headers: fields, body: Self.write(body, values))
+    }
+
+    /// Each slot's value, escaped as a JSON string's content (the numbers need no escape), or `nil`
+    /// when a value the writer checks per 402 is out of range.
+    private func values(_ offers: [Offer], expiries: [String], now: Date) -> [[UInt8]]? {
+        var values: [[UInt8]] = []
+        values.reserveCapacity(holes.count)
+        for hole in holes {
+            let text: String
+            switch hole {
+            case .offerID(let offer): text = offers[offer].id
+            case .detail(let offer, let key):
+                guard let value = offers[offer].details[key] else { return nil }
+                text = value
+            case .expires(let offer): text = expiries[offer]
+            case .plainSeconds(let offer): text = String(ChallengeSet.plainExpirySeconds(offers[offer], now: now))
+            case .x402Timeout(let offer):
+                // What `X402PaymentRequirements.requirements` checks of a fake offer's varying values.
+                let offer = offers[offer]
+                guard !(offer.details["requestID"] ?? offer.id).isEmpty,
+                      let timeout = try? X402PaymentRequirements.timeout(until: offer.expiresAt, now: now)
+                else { return nil }
+                text = String(timeout)
+            }
+            var escaped = DirectJSON(capacity: text.utf8.count + 8)
+            escaped.stringContent(text)
+            values.append(escaped.bytes)
+        }
+        return values
+    }
+
+    /// The pieces with every hole filled from `values` (by slot).
+    private static func write(_ pieces: Pieces, _ values: [[UInt8]]) -> [UInt8] {
+        var count = 0
+        for literal in pieces.literals { count += literal.count }
+        for slot in pieces.slots { count += values[slot].count }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        for (index, slot) in pieces.slots.enumerated() {
+            bytes += pieces.literals[index]
+            bytes += values[slot]
+        }
+        if let last = pieces.literals.last { bytes += last }
+        return bytes
     }
 }
 
-/// The values of one 402's holes.
-private struct HoleValues {
-    let offers: [Offer]
-    var expiries: [String] = []
-    var plainSeconds: [String] = []
-    var x402Timeouts: [String] = []
-
-    init(offers: [Offer]) {
-        self.offers = offers
-        expiries.reserveCapacity(offers.count)
-        plainSeconds.reserveCapacity(offers.count)
-    }
-
-    /// The pieces with every hole filled, each value escaped as a JSON string's content (the numbers
-    /// need no escape, so they are written as they are).
-    func write(_ pieces: ChallengeTemplate.Pieces) -> [UInt8]? {
-        var json = DirectJSON(capacity: pieces.byteCount + 64 * pieces.holes.count)
-        for (index, hole) in pieces.holes.enumerated() {
-            json.bytes += pieces.literals[index]
-            guard let value = value(of: hole) else { return nil }
-            json.stringContent(value)
-        }
-        if let last = pieces.literals.last { json.bytes += last }
-        return json.bytes
-    }
-
-    private func value(of hole: ChallengeTemplate.Hole) -> String? {
-        switch hole {
-        case .offerID(let offer): return offers[offer].id
-        case .detail(let offer, let key): return offers[offer].details[key]
-        case .expires(let offer): return expiries[offer]
-        case .plainSeconds(let offer): return plainSeconds[offer]
-        case .x402Timeout(let offer): return offer < x402Timeouts.count ? x402Timeouts[offer] : nil
-        }
+extension ChallengeSet {
+    /// The `WWW-Authenticate` value of a Payment challenge for `requestJSON`, written by a template
+    /// whose realm, method, intent and field choice passed `bind` when it was made (the request is
+    /// base64url by construction): only the id is computed.
+    fileprivate func validatedPaymentChallengeField(method: String, requestJSON: [UInt8], expires: String) -> String? {
+        var challenge = PaymentChallenge(
+            realm: realm, method: method, intent: PaymentCharge.intent, request: Base64URL.encode(requestJSON),
+            expires: expires, description: description,
+            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        challenge.id = keyring.boundID(ofValidated: challenge)
+        return Self.directHeaderValue(challenge, quotedRealm: quotedRealm)
     }
 }
 
@@ -293,16 +306,17 @@ private struct Placeholders {
     private static let openText = String(decoding: open, as: UTF8.self)
     private static let closeText = String(decoding: close, as: UTF8.self)
 
-    /// The placeholder of `hole`: U+FDD0, its number, U+FDD1 (noncharacters, written raw in JSON).
+    /// The placeholder of `hole`: U+FDD0, its slot, U+FDD1 (noncharacters, written raw in JSON).
     mutating func mark(_ hole: ChallengeTemplate.Hole) -> String {
-        holes.append(hole)
-        return Self.openText + String(holes.count - 1) + Self.closeText
+        let slot = holes.firstIndex(of: hole) ?? holes.count
+        if slot == holes.count { holes.append(hole) }
+        return Self.openText + String(slot) + Self.closeText
     }
 
     /// `text` cut at its placeholders; `nil` when a placeholder is malformed (a fixed input held a
     /// noncharacter: such a shape is not templated).
     func cut(_ text: [UInt8]) -> ChallengeTemplate.Pieces? {
-        var pieces = ChallengeTemplate.Pieces(literals: [], holes: [])
+        var pieces = ChallengeTemplate.Pieces(literals: [], slots: [])
         var literal: [UInt8] = []
         var index = 0
         while index < text.count {
@@ -321,7 +335,7 @@ private struct Placeholders {
             }
             guard digits > 0, number < holes.count, Self.starts(text, at: cursor, with: Self.close) else { return nil }
             pieces.literals.append(literal)
-            pieces.holes.append(holes[number])
+            pieces.slots.append(number)
             literal = []
             index = cursor + Self.close.count
         }

@@ -111,6 +111,14 @@ public struct ChallengeIDKeyring: Sendable, CustomStringConvertible {
         return bound
     }
 
+    /// The id of a challenge whose other parameters already passed `bind`: the same realm, method,
+    /// intent and header, and a request PayRail wrote as base64url (a 402 template,
+    /// ChallengeSetTemplate.swift, whose template was made through `bind`). Skips only the grammar
+    /// checks those parameters passed.
+    func boundID(ofValidated challenge: PaymentChallenge) -> String {
+        ChallengeID.compute(for: challenge, key: current)
+    }
+
     /// Checks that `challenge.id` was made by one of the secrets for exactly these parameters, then that
     /// the challenge has not expired.
     ///
