@@ -58,7 +58,8 @@ public struct BoundOfferTerms: Hashable, Sendable, Codable {
     /// When the challenge expires.
     public var expiresAt: Date { Date(timeIntervalSince1970: Double(expiresAtMilliseconds) / 1000) }
 
-    private static func milliseconds(_ date: Date) -> Int64 {
+    /// A date as terms keep it (`init(challengeID:resource:amount:payee:createdAt:expiresAt:bodyDigest:)`).
+    static func milliseconds(_ date: Date) -> Int64 {
         // Nearest, as the stores keep dates: a date rebuilt from milliseconds may sit a hair below.
         let value = (date.timeIntervalSince1970 * 1000).rounded()
         guard value.isFinite, value > 0, value < 1e15 else { return 0 }
@@ -106,19 +107,58 @@ public struct BoundOfferToken: Hashable, Sendable {
 
     /// The MAC input for encoded terms: a version tag, so a MAC made for another purpose with the same
     /// secret never verifies as an offer's.
-    public static func macInput(encodedTerms: [UInt8]) -> [UInt8] { Array("payrail-bound-offer-v2|".utf8) + encodedTerms }
+    public static func macInput(encodedTerms: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(macTag.utf8CodeUnitCount + encodedTerms.count)
+        out.append(contentsOf: UnsafeRawBufferPointer(start: macTag.utf8Start, count: macTag.utf8CodeUnitCount))
+        out.append(contentsOf: encodedTerms)
+        return out
+    }
+
+    /// The MAC input (version 2) for the terms a gate binds `charge` to, in one buffer, tag then terms:
+    /// the same bytes as `macInput(encodedTerms:)` of the `encodedTerms(_:)` of
+    /// `BoundOfferTerms(challengeID: charge.challengeID, resource: charge.resource, amount: charge.amount,
+    /// payee: payee, createdAt: createdAt, expiresAt: charge.expiresAt, bodyDigest: charge.bodyDigest)`.
+    /// Every stateless 402 mints an id, so the fields are read from the charge in place (no terms
+    /// value to build and destroy) and `compose(_:mac:)` reads the terms in this buffer (no copy).
+    ///
+    /// - Returns: `nil` when `encodedTerms(_:)` would (the caller makes no bound offer).
+    package static func macInput(for charge: Charge, payee: String, createdAt: Date) -> BoundOfferMACInput? {
+        BoundOfferTermsCodec.encode(challengeID: charge.challengeID, resource: charge.resource, amount: charge.amount, payee: payee,
+                                    createdAtMilliseconds: BoundOfferTerms.milliseconds(createdAt),
+                                    expiresAtMilliseconds: BoundOfferTerms.milliseconds(charge.expiresAt),
+                                    bodyDigest: charge.bodyDigest, after: macTag).map(BoundOfferMACInput.init(bytes:))
+    }
 
     /// The offer id for encoded terms and their MAC (only its first `macByteCount` bytes are carried).
     public static func compose(encodedTerms: [UInt8], mac: [UInt8]) -> String {
-        // One buffer and one string: every stateless 402 composes an id per offer.
-        var out: [UInt8] = []
-        out.reserveCapacity(prefix.utf8.count + (encodedTerms.count + macByteCount) * 4 / 3 + 3)
-        out.append(contentsOf: prefix.utf8)
-        appendBase64URL(encodedTerms[...], to: &out)
-        out.append(UInt8(ascii: "."))
-        appendBase64URL(mac.prefix(macByteCount), to: &out)
-        return String(decoding: out, as: UTF8.self)
+        compose(terms: encodedTerms[...], mac: mac.prefix(macByteCount))
     }
+
+    /// The offer id for a MAC input made by `macInput(for:payee:createdAt:)` and its MAC: the same text as
+    /// `compose(encodedTerms:mac:)` of the terms it holds.
+    package static func compose(_ input: BoundOfferMACInput, mac: [UInt8]) -> String {
+        compose(terms: input.bytes[macTag.utf8CodeUnitCount...], mac: mac.prefix(macByteCount))
+    }
+
+    /// `pb2.<terms>.<mac>` written straight into the string's storage: every stateless 402 composes
+    /// an id per offer, and a byte array first would be one more allocation and copy.
+    private static func compose(terms: ArraySlice<UInt8>, mac: ArraySlice<UInt8>) -> String {
+        let count = prefix.utf8.count + base64URLCount(terms.count) + 1 + base64URLCount(mac.count)
+        return String(unsafeUninitializedCapacity: count) { out in
+            var index = 0
+            for byte in prefix.utf8 {
+                out[index] = byte
+                index += 1
+            }
+            index = writeBase64URL(terms, to: out, at: index)
+            out[index] = UInt8(ascii: ".")
+            return writeBase64URL(mac, to: out, at: index + 1)
+        }
+    }
+
+    /// The version tag the MAC input of a version 2 id starts with (a literal: no lazy global).
+    private static var macTag: StaticString { "payrail-bound-offer-v2|" }
 
     /// Version 1: the terms as JSON, keys sorted, written by hand.
     static func legacyEncodedTerms(_ terms: BoundOfferTerms) -> [UInt8]? {
@@ -189,35 +229,64 @@ public struct BoundOfferToken: Hashable, Sendable {
         self.mac = mac
     }
 
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// The base64url alphabet, a literal in the binary's constant data: read through its pointer, with
+    /// no array and no lazy global behind it.
+    private static var alphabet: StaticString { "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" }
+
+    /// The length of the unpadded base64url of `count` bytes.
+    static func base64URLCount(_ count: Int) -> Int { (count * 4 + 2) / 3 }
 
     /// Unpadded base64url, byte by byte (Foundation's string replacing dominated a 402's cost).
     static func base64URL(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        appendBase64URL(bytes[...], to: &out)
-        return String(decoding: out, as: UTF8.self)
+        String(unsafeUninitializedCapacity: base64URLCount(bytes.count)) { writeBase64URL(bytes[...], to: $0, at: 0) }
     }
 
-    /// Appends the unpadded base64url of `bytes` to `out`.
-    static func appendBase64URL(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
-        let alphabet = self.alphabet
-        var index = bytes.startIndex
-        while index + 2 < bytes.endIndex {
-            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out.append(alphabet[Int((value >> 18) & 63)])
-            out.append(alphabet[Int((value >> 12) & 63)])
-            out.append(alphabet[Int((value >> 6) & 63)])
-            out.append(alphabet[Int(value & 63)])
-            index += 3
+    /// Writes the unpadded base64url of `bytes` into `out` from `index` (which has room for
+    /// `base64URLCount(bytes.count)` characters) and returns the index after the last one.
+    private static func writeBase64URL(_ bytes: ArraySlice<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
+        bytes.withUnsafeBufferPointer { writeBase64URL($0, to: out, at: index) }
+    }
+
+    private static func writeBase64URL(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
+        let alphabet = self.alphabet.utf8Start
+        var index = index
+        var next = bytes.startIndex
+        while next + 2 < bytes.endIndex {
+            let value = UInt32(bytes[next]) << 16 | UInt32(bytes[next + 1]) << 8 | UInt32(bytes[next + 2])
+            out[index] = alphabet[Int((value >> 18) & 63)]
+            out[index + 1] = alphabet[Int((value >> 12) & 63)]
+            out[index + 2] = alphabet[Int((value >> 6) & 63)]
+            out[index + 3] = alphabet[Int(value & 63)]
+            index += 4
+            next += 3
         }
-        let left = bytes.endIndex - index
+        let left = bytes.endIndex - next
         if left > 0 {
-            let value = UInt32(bytes[index]) << 16 | (left == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
-            out.append(alphabet[Int((value >> 18) & 63)])
-            out.append(alphabet[Int((value >> 12) & 63)])
-            if left == 2 { out.append(alphabet[Int((value >> 6) & 63)]) }
+            let value = UInt32(bytes[next]) << 16 | (left == 2 ? UInt32(bytes[next + 1]) << 8 : 0)
+            out[index] = alphabet[Int((value >> 18) & 63)]
+            out[index + 1] = alphabet[Int((value >> 12) & 63)]
+            index += 2
+            if left == 2 {
+                out[index] = alphabet[Int((value >> 6) & 63)]
+                index += 1
+            }
         }
+        return index
+    }
+
+    /// Each byte's base64url value, or `invalidDigit` for a byte outside the alphabet: one load per
+    /// character, where a chain of range tests mispredicts on the random characters of an id.
+    static let base64URLValues: [UInt8] = {
+        var table = [UInt8](repeating: invalidDigit, count: 256)
+        for (value, byte) in alphabetBytes.enumerated() { table[Int(byte)] = UInt8(value) }
+        return table
+    }()
+
+    /// `base64URLValues`' mark for a byte outside the alphabet (any value with bit 7 set is one).
+    static let invalidDigit: UInt8 = 0xFF
+
+    private static var alphabetBytes: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: alphabet.utf8Start, count: alphabet.utf8CodeUnitCount)
     }
 
     /// Decodes unpadded base64url; `nil` for any other character or an impossible length.
@@ -226,17 +295,11 @@ public struct BoundOfferToken: Hashable, Sendable {
         out.reserveCapacity(text.utf8.count * 3 / 4)
         var value: UInt32 = 0
         var bits = 0
+        let values = base64URLValues
         for byte in text.utf8 {
-            let digit: UInt32
-            switch byte {
-            case 0x41...0x5A: digit = UInt32(byte - 0x41)
-            case 0x61...0x7A: digit = UInt32(byte - 0x61 + 26)
-            case 0x30...0x39: digit = UInt32(byte - 0x30 + 52)
-            case 0x2D: digit = 62
-            case 0x5F: digit = 63
-            default: return nil
-            }
-            value = value << 6 | digit
+            let digit = values[Int(byte)]
+            guard digit != invalidDigit else { return nil }
+            value = value << 6 | UInt32(digit)
             bits += 6
             if bits >= 8 {
                 bits -= 8
@@ -247,6 +310,13 @@ public struct BoundOfferToken: Hashable, Sendable {
         guard !text.isEmpty, bits < 6, value & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
         return out
     }
+}
+
+/// The bytes a gate MACs for a version 2 id, made by `BoundOfferToken.macInput(for:payee:createdAt:)`: the version
+/// tag, then the encoded terms, in one buffer the id is composed from.
+package struct BoundOfferMACInput: Sendable {
+    /// The bytes the MAC covers.
+    package let bytes: [UInt8]
 }
 
 /// A payee rail whose offers need no backend call and no stored state: the gate mints a bound offer

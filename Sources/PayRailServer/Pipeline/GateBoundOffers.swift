@@ -22,13 +22,12 @@ extension Gate {
     /// `nil` when this gate makes no stateless offers on it.
     func statelessOffer(on stateless: any StatelessOfferRail, charge: Charge, createdAt: Date) throws(RailError) -> Offer? {
         guard configuration.statelessOffers, stateless.makesStatelessOffers else { return nil }
-        let terms = BoundOfferTerms(challengeID: charge.challengeID, resource: charge.resource, amount: charge.amount,
-                                    payee: stateless.statelessPayee, createdAt: createdAt, expiresAt: charge.expiresAt,
-                                    bodyDigest: charge.bodyDigest)
-        guard let encoded = BoundOfferToken.encodedTerms(terms),
-              let mac = configuration.keyring.offerMAC(BoundOfferToken.macInput(encodedTerms: encoded))
+        // The terms (the charge's, this rail's payee, `createdAt`) are written once, after the MAC's
+        // version tag, straight from the charge; the id is composed from the terms in that buffer.
+        guard let input = BoundOfferToken.macInput(for: charge, payee: stateless.statelessPayee, createdAt: createdAt),
+              let mac = configuration.keyring.offerMAC(input.bytes)
         else { return nil }
-        let boundID = BoundOfferToken.compose(encodedTerms: encoded, mac: mac)
+        let boundID = BoundOfferToken.compose(input, mac: mac)
         // A very long resource path makes a very long id; such a challenge is stored instead.
         guard boundID.utf8.count <= Self.boundOfferIDMaximum else { return nil }
         return try stateless.statelessOffer(charge, boundID: boundID)
