@@ -103,7 +103,7 @@ public final class Gate: Sendable {
         let slots = try idempotencySlots(request, resource: resource)
         if slots.isEmpty, let cached = cachedReplay(request, resource: resource, now: now) { return cached }
         if let replay = try await idempotentReplay(slots, request: request, resource: resource) { return replay }
-        for dialect in configuration.dialects {
+        for dialect in configuration.dialects where dialect.findsAnything(in: request) {
             if let decision = try await answer(request, with: dialect, resource: resource, price: price, slots: slots, now: now) {
                 return decision
             }

@@ -30,6 +30,12 @@ public protocol GateDialect: Sendable {
     ///   with a fresh challenge told in this dialect; `.multipleCredentials` gets a 400).
     func read(_ request: GateRequest) throws(WireError) -> GateReading<Presentation>?
 
+    /// Whether `read` finds anything in `request`: a credential, a receipt token, or a field it
+    /// cannot read. The default asks `read`; the gate asks this first, in each conforming type's own
+    /// specialized code, so a request without any credential (every 402) does not instantiate the
+    /// generic reading type once per dialect.
+    func findsAnything(in request: GateRequest) -> Bool
+
     /// The keys under which credentials answering `issued` will come back, each with its offer.
     /// Offers this dialect cannot carry have no key.
     func keys(for issued: IssuedChallenge, context: GateDialectContext) -> [ChallengeKey]
@@ -66,6 +72,11 @@ public protocol GateDialect: Sendable {
 }
 
 extension GateDialect {
+    /// Asks `read`; a field it cannot read counts (the gate then reports it).
+    public func findsAnything(in request: GateRequest) -> Bool {
+        do { return try read(request) != nil } catch { return true }
+    }
+
     /// Most dialects add nothing to a grant.
     public func grantFields(_ presentation: Presentation, settlement: Settlement, context: GateDialectContext) -> HTTPFields {
         HTTPFields()

@@ -5,7 +5,8 @@
 // compare this writer with the tree writer byte for byte), and the variable maps (offer details,
 // x402 `extra`) are sorted with JCS's rule. Anything the direct writer does not cover (a refused
 // credential's 402, Lightning and card offers, a dialect that would skip an offer, an oversized
-// header) returns `nil`, and the tree writer renders the response instead.
+// header) returns `nil`, and the tree writer renders the response instead. A stateless gate's 402 is
+// written from a template this writer makes once per offer shape (ChallengeSetTemplate.swift).
 
 import Foundation
 import PayRail
