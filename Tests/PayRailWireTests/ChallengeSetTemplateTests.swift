@@ -107,6 +107,19 @@ struct ChallengeSetTemplateTests {
         try Self.expectSameAsTrees(set, Self.later([try Direct.fake(100, .sat)], 2), now: F.now)
     }
 
+    @Test("the paths under one price share one template (a client picking paths cannot churn the cache), each written right")
+    func pathsShareATemplate() throws {
+        let set = try Direct.sets()[2]
+        let offers = [try Direct.fake(100, .sat)]
+        for index in 0..<(ChallengeTemplates.capacity + 10) {
+            var route = set
+            let path = index % 3 == 0 ? "/p/\(index)?q=\"x\"&r=caf\u{e9}\\" : "/premium/\(index)"
+            route.x402Resource = X402ResourceInfo(url: "http://127.0.0.1:8402" + path)
+            try Self.expectSameAsTrees(route, Self.later(offers, index), now: F.now)
+        }
+        #expect(set.templates.count == 1)
+    }
+
     @Test("more shapes than the cache holds are all written right")
     func beyondTheCacheBound() throws {
         let set = try Direct.sets()[2]

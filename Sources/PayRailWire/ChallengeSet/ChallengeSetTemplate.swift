@@ -51,8 +51,9 @@ extension ChallengeSet {
     }
 }
 
-/// The templates of one challenge set and its copies, at most `capacity` (a route priced by a
-/// pattern makes one per path; past the bound they are made again).
+/// The templates of one challenge set and its copies, at most `capacity`; past the bound they are
+/// made again. The x402 resource URL is a hole, so the paths a client picks under a priced pattern
+/// share one template and cannot churn the cache.
 final class ChallengeTemplates: @unchecked Sendable {
     private struct Entry {
         let shape: ChallengeShape
@@ -64,6 +65,9 @@ final class ChallengeTemplates: @unchecked Sendable {
     private let lock = NSLock()
     /// Guarded by `lock`.
     private var entries: [Entry] = []
+
+    /// How many shapes are known (for tests).
+    var count: Int { lock.withLock { entries.count } }
 
     /// The template for `offers` (already ordered), made on first use; `nil` when they have none.
     func template(for set: ChallengeSet, offers: [Offer], now: Date) -> ChallengeTemplate? {
@@ -95,6 +99,7 @@ struct ChallengeShape {
     let realm: String
     let description: String?
     let usePaymentAuthorizationField: Bool
+    /// The x402 resource without its URL when the URL is a hole (`resourceKey`).
     let x402Resource: X402ResourceInfo?
     let x402ExtensionsJSON: [UInt8]?
     let x402ExtensionsEmpty: Bool
@@ -103,6 +108,18 @@ struct ChallengeShape {
     /// Fake offers in built-in units: what the direct writer covers.
     static func isTemplatable(_ offers: [Offer]) -> Bool {
         !offers.isEmpty && offers.allSatisfy { $0.rail == .fake && $0.amount.unit.isBuiltIn }
+    }
+
+    /// The x402 resource as a template holds it: a bare `{"url":…}` (the gate's, one per route) has
+    /// its URL written per 402, so it is kept without it; a resource with more is kept whole.
+    static func resourceKey(_ resource: X402ResourceInfo?) -> X402ResourceInfo? {
+        guard let resource, urlIsHole(resource) else { return resource }
+        return X402ResourceInfo(url: "")
+    }
+
+    /// Whether `resource`'s URL is written per 402 (it is all the resource says).
+    static func urlIsHole(_ resource: X402ResourceInfo) -> Bool {
+        resource.description == nil && resource.mimeType == nil
     }
 
     /// A detail written per 402: the challenge id, and any detail that repeats the offer id (`requestID`).
@@ -114,7 +131,7 @@ struct ChallengeShape {
         realm = set.realm
         description = set.description
         usePaymentAuthorizationField = set.usePaymentAuthorizationField
-        x402Resource = set.x402Resource
+        x402Resource = Self.resourceKey(set.x402Resource)
         x402ExtensionsJSON = set.x402ExtensionsJSON
         x402ExtensionsEmpty = set.x402Extensions.isEmpty
         self.offers = offers.map { offer in
@@ -131,7 +148,7 @@ struct ChallengeShape {
     /// detail present (its value is written per 402, whatever it is).
     func matches(_ set: ChallengeSet, _ offers: [Offer]) -> Bool {
         guard offers.count == self.offers.count, set.realm == realm, set.description == description,
-              set.usePaymentAuthorizationField == usePaymentAuthorizationField, set.x402Resource == x402Resource,
+              set.usePaymentAuthorizationField == usePaymentAuthorizationField, Self.resourceKey(set.x402Resource) == x402Resource,
               set.x402Extensions.isEmpty == x402ExtensionsEmpty, set.x402ExtensionsJSON == x402ExtensionsJSON
         else { return false }
         for (shape, offer) in zip(self.offers, offers) {
@@ -154,6 +171,8 @@ struct ChallengeTemplate: Sendable {
         case expires(offer: Int)
         case plainSeconds(offer: Int)
         case x402Timeout(offer: Int)
+        /// The x402 resource's URL (this route's), when that is all the resource says.
+        case resourceURL
     }
 
     /// Literal runs with a hole between each two; a hole is named by its slot in `holes`, so each
@@ -193,7 +212,8 @@ struct ChallengeTemplate: Sendable {
             requests.append(pieces)
         }
         var x402: Pieces?
-        if let resource = set.x402Resource {
+        if var resource = set.x402Resource {
+            if ChallengeShape.urlIsHole(resource) { resource.url = placeholders.mark(.resourceURL) }
             guard let accepts = set.directX402Accepts(marked, now: now), accepts.count == marked.count,
                   let json = set.directX402JSON(accepts, resource: resource,
                                                 timeouts: marked.indices.map { placeholders.mark(.x402Timeout(offer: $0)) }),
@@ -220,7 +240,7 @@ struct ChallengeTemplate: Sendable {
         var expiries: [String] = []
         expiries.reserveCapacity(offers.count)
         for offer in offers { expiries.append(PaymentTimestamp.format(offer.expiresAt)) }
-        guard let values = values(offers, expiries: expiries, now: now) else { return nil }
+        guard let values = values(offers, expiries: expiries, now: now, resource: set.x402Resource) else { return nil }
         var fields = HTTPFields()
         fields.append("Cache-Control", "no-store")
         for index in offers.indices {
@@ -240,7 +260,7 @@ struct ChallengeTemplate: Sendable {
 
     /// Each slot's value, escaped as a JSON string's content (the numbers need no escape), or `nil`
     /// when a value the writer checks per 402 is out of range.
-    private func values(_ offers: [Offer], expiries: [String], now: Date) -> [[UInt8]]? {
+    private func values(_ offers: [Offer], expiries: [String], now: Date, resource: X402ResourceInfo?) -> [[UInt8]]? {
         var values: [[UInt8]] = []
         values.reserveCapacity(holes.count)
         for hole in holes {
@@ -259,6 +279,9 @@ struct ChallengeTemplate: Sendable {
                       let timeout = try? X402PaymentRequirements.timeout(until: offer.expiresAt, now: now)
                 else { return nil }
                 text = String(timeout)
+            case .resourceURL:
+                guard let resource else { return nil }
+                text = resource.url
             }
             var escaped = DirectJSON(capacity: text.utf8.count + 8)
             escaped.stringContent(text)
