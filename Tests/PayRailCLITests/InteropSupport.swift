@@ -51,6 +51,8 @@ final class PythonServerPeer: @unchecked Sendable {
         process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
+        // Stopped by PID even if this test process is killed (a `defer` never runs then).
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM)
         var found: Int?
         let deadline = Date().addingTimeInterval(seconds)
         while found == nil, Date() < deadline, process.isRunning {

@@ -37,6 +37,8 @@ final class FreezingRelay: @unchecked Sendable {
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = FileHandle.standardError
         try process.run()
+        // Stopped by PID even if this test process is killed (it holds LNbits stopped otherwise).
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM)
         var found: Int?
         for _ in 0..<200 {
             if let first = Self.read(outputFile).split(separator: "\n").first, let port = Int(first) {

@@ -23,6 +23,8 @@ final class MCPProxyProcess: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
+        // Stopped by PID even if this test process is killed (a `defer` never runs then).
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM)
         for _ in 0..<400 {
             if let range = log.range(of: "serving MCP at ") {
                 endpoint = String(log[range.upperBound...].prefix { $0 != "," && $0 != " " && $0 != "\n" })

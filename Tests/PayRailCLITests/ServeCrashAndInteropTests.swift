@@ -1,4 +1,5 @@
 import Foundation
+import PayRailTestPeers
 import PayRail
 import PayRailHTTP
 import PayRailWire
@@ -24,6 +25,8 @@ private final class FixedPortServe: @unchecked Sendable {
         process.standardError = FileHandle.standardError
         origin = "http://127.0.0.1:\(port)"
         try process.run()
+        // Stopped by PID even if this test process is killed (a `defer` never runs then).
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM)
         for _ in 0..<200 {
             if log.contains("listening on \(origin)") { return }
             guard process.isRunning else { break }

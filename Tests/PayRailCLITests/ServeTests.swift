@@ -1,4 +1,5 @@
 import Foundation
+import PayRailTestPeers
 import PayRail
 import PayRailHTTP
 import PayRailReceipts
@@ -41,6 +42,8 @@ final class ServeProcess: @unchecked Sendable {
             process.standardError = FileHandle.standardError
         }
         try process.run()
+        // Stopped by PID even if this test process is killed (a `defer` never runs then).
+        try PeerWatchdog.watch(pid: process.processIdentifier, signal: SIGTERM)
         // The first stdout line names the bound address.
         for _ in 0..<200 {
             if let line = log.split(separator: "\n").first, let range = line.range(of: "listening on ") {
