@@ -58,12 +58,13 @@ extension Gate {
         // the challenge set's template. The usual such 402 needs no dialect context either (making one
         // copies the whole configuration).
         let allBound = offers.allSatisfy { BoundOfferToken.looksBound($0.id) }
-        if failure == nil, allBound, configuration.dialects.allSatisfy(\.findsBoundOffers) {
+        let storesNothing = allBound && configuration.dialects.allSatisfy(\.findsBoundOffers)
+        if failure == nil, storesNothing {
             let fresh = try renderFresh(record, request: request, binding: binding)
             return (record, Self.noStore(GateResponse(status: fresh.status, headers: fresh.headers, body: fresh.body)))
         }
         let rendered = try render(record, request: request, binding: binding, failure: failure)
-        if !allBound || !configuration.dialects.allSatisfy(\.findsBoundOffers) {
+        if !storesNothing {
             let context = GateDialectContext(configuration: configuration, now: createdAt, requestBinding: binding,
                                              x402CardNetworks: challengeSet.x402CardNetworks, health: health)
             let issued = IssuedChallenge(record: record, rendered: rendered)

@@ -57,14 +57,20 @@ extension ChallengeSet {
 
     /// The Payment challenge of a request JSON text, bound under the keyring, and its `WWW-Authenticate` value.
     func boundPaymentChallenge(method: String, requestJSON: [UInt8], expires: String) -> (PaymentChallenge, String)? {
-        let unbound = PaymentChallenge(
-            realm: realm, method: method, intent: PaymentCharge.intent, request: Base64URL.encode(requestJSON),
-            expires: expires, description: description,
-            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        let unbound = unboundPaymentChallenge(method: method, requestJSON: requestJSON, expires: expires)
         guard let challenge = try? keyring.bind(unbound), let value = Self.directHeaderValue(challenge, quotedRealm: quotedRealm) else {
             return nil
         }
         return (challenge, value)
+    }
+
+    /// The Payment challenge of a request JSON text under this set's realm, description and field
+    /// choice, before its id is set (the direct writer binds it, a template computes only its id).
+    func unboundPaymentChallenge(method: String, requestJSON: [UInt8], expires: String) -> PaymentChallenge {
+        PaymentChallenge(
+            realm: realm, method: method, intent: PaymentCharge.intent, request: Base64URL.encode(requestJSON),
+            expires: expires, description: description,
+            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
     }
 
     /// The JSON text of a fake offer's Payment `request` (`PaymentCharge.request(for:)`, default branch).

@@ -311,10 +311,7 @@ extension ChallengeSet {
     /// whose realm, method, intent and field choice passed `bind` when it was made (the request is
     /// base64url by construction): only the id is computed.
     fileprivate func validatedPaymentChallengeField(method: String, requestJSON: [UInt8], expires: String) -> String? {
-        var challenge = PaymentChallenge(
-            realm: realm, method: method, intent: PaymentCharge.intent, request: Base64URL.encode(requestJSON),
-            expires: expires, description: description,
-            header: usePaymentAuthorizationField ? PaymentChallenge.paymentAuthorizationField : nil)
+        var challenge = unboundPaymentChallenge(method: method, requestJSON: requestJSON, expires: expires)
         challenge.id = keyring.boundID(ofValidated: challenge)
         return Self.directHeaderValue(challenge, quotedRealm: quotedRealm)
     }
