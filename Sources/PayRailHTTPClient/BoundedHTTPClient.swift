@@ -72,11 +72,11 @@ public struct BoundedHTTPClient: Sendable {
     ///
     /// - Parameters:
     ///   - session: its configuration (proxies, protocol classes) and delegate (authentication
-    ///     challenges) are used by a session of the client's own, which refuses redirects and bounds
-    ///     bodies; `nil` shares one ephemeral session.
+    ///     challenges) are used by a session of the client's own, which refuses redirects, bounds
+    ///     bodies and keeps neither cookies nor a cache; `nil` shares one ephemeral session.
     ///   - maxBodyBytes: the largest answer body kept (at least 1).
     public init(session: URLSession? = nil, maxBodyBytes: Int = BoundedHTTPClient.defaultMaxBodyBytes) {
-        self.session = session.map(HTTPExchange.refusingRedirects(like:)) ?? Self.sharedSession
+        self.session = session.map { HTTPExchange.refusingRedirects(like: $0, keepingCookies: false) } ?? Self.sharedSession
         self.maxBodyBytes = max(1, maxBodyBytes)
     }
 

@@ -100,13 +100,27 @@ public struct HTTPExchange: Sendable {
     }
 
     /// A session like `session` (same configuration: proxies, timeouts, protocol classes, headers) that
-    /// never follows a redirect, with `session`'s delegate still answering authentication challenges
-    /// (a pinning delegate keeps pinning).
+    /// never follows a redirect and never answers from a cache, with `session`'s delegate still
+    /// answering authentication challenges (a pinning delegate keeps pinning).
     ///
     /// Only a session's own delegate can refuse a redirect or see a body arrive here:
     /// swift-corelibs-foundation ignores per-task delegates, so a caller's session is never used as it is.
-    public static func refusingRedirects(like session: URLSession) -> URLSession {
-        URLSession(configuration: session.configuration, delegate: ExchangeDelegate(forwardingTo: session.delegate), delegateQueue: nil)
+    /// The cache is always off: a 402, a paid answer and a backend's answer are each for one request,
+    /// and an `.ephemeral` configuration's in-memory cache was looked up on every exchange.
+    ///
+    /// - Parameter keepingCookies: `false` also turns cookies off (a payment backend's API needs
+    ///   none, and a cookie jar would be state shared between unrelated calls); `true` keeps the
+    ///   caller's cookie settings (a paying client's caller may log in to its API with a cookie).
+    public static func refusingRedirects(like session: URLSession, keepingCookies: Bool = true) -> URLSession {
+        let configuration = session.configuration.copy() as? URLSessionConfiguration ?? session.configuration
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        if !keepingCookies {
+            configuration.httpShouldSetCookies = false
+            configuration.httpCookieAcceptPolicy = .never
+            configuration.httpCookieStorage = nil
+        }
+        return URLSession(configuration: configuration, delegate: ExchangeDelegate(forwardingTo: session.delegate), delegateQueue: nil)
     }
 
     /// Sends one request and reads its answer; `handling` chooses, from the status and header fields,

@@ -17,7 +17,7 @@ import PayRailStore
 public final class PostgresSpendStore: SpendStore, Sendable {
     let database: PostgresDatabase
 
-    static let migrations = PostgresMigrations(component: "spend", steps: [(1, version1)])
+    static let migrations = PostgresMigrations(component: "spend", steps: [(1, version1), (2, version2)])
 
     /// The spend schema version this build writes.
     public static var latestSchemaVersion: Int { migrations.latestVersion }
@@ -92,17 +92,33 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     }
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
-    /// too): one aggregate over the index `spends_by_unit_and_time`, the same rows `refusal` reads.
+    /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`, kept
+    /// by a trigger) plus the spends of its first, partial minute (index `spends_by_unit_and_time`):
+    /// the same spends `refusal` reads, in at most 1,440 total rows whatever the day's count.
     /// SUM(bigint) is numeric and never overflows; a sum beyond 64 bits comes back NULL (`nil`), never
-    /// cast (which would raise) nor wrapped.
+    /// cast (which would raise) nor wrapped, and so does a window holding a minute past 64 bits.
     private static func windowSums(of unit: MoneyUnit, now: Int64, _ connection: PostgresConnection) throws(PostgresFailure) -> WindowSums {
+        let day = SpendMinutes(after: now - SpendBudget.dayMilliseconds)
+        let hour = SpendMinutes(after: now - SpendBudget.hourMilliseconds)
         let rows = try connection.query("""
-            SELECT CASE WHEN day <= 9223372036854775807 THEN day::bigint END,
-                   CASE WHEN hour <= 9223372036854775807 THEN hour::bigint END
-            FROM (SELECT COALESCE(SUM(amount_minor), 0) AS day, COALESCE(SUM(amount_minor) FILTER (WHERE reserved_at_ms > $4), 0) AS hour
-                  FROM spends WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $3 AND state <> 'released') AS sums
-            """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(now - SpendBudget.dayMilliseconds),
-                  .integer(now - SpendBudget.hourMilliseconds)]).rows
+            SELECT CASE WHEN day <= 9223372036854775807 AND beyond = 0 THEN day::bigint END,
+                   CASE WHEN hour <= 9223372036854775807 AND beyond = 0 THEN hour::bigint END
+            FROM (SELECT
+                (SELECT count(*) FROM spend_minute_totals
+                    WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3 AND amount_minor IS NULL) AS beyond,
+                (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
+                    WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3)
+                + (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
+                    WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $4 AND reserved_at_ms < $5
+                    AND state <> 'released') AS day,
+                (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
+                    WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $6)
+                + (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
+                    WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $7 AND reserved_at_ms < $8
+                    AND state <> 'released') AS hour) AS sums
+            """, [.text(unit.code), .integer(Int64(unit.exponent)),
+                  .integer(day.firstWholeMinute), .integer(day.start), .integer(day.wholeMinutesStart),
+                  .integer(hour.firstWholeMinute), .integer(hour.start), .integer(hour.wholeMinutesStart)]).rows
         guard let row = rows.first else { return .overflowed }
         return WindowSums(hour: row.isNull(1) ? nil : try row.integer(1), day: row.isNull(0) ? nil : try row.integer(0))
     }
@@ -307,5 +323,54 @@ public final class PostgresSpendStore: SpendStore, Sendable {
         CREATE INDEX spends_by_time ON spends (reserved_at_ms);
         CREATE INDEX spends_unfinished ON spends (reserved_at_ms) WHERE state IN ('reserved', 'paid');
         CREATE INDEX spends_committed_by_host_and_rail ON spends (host, rail, reserved_at_ms) WHERE state = 'committed';
+        """
+
+    /// Running totals: what a unit's non-released spends add up to per minute of reservation (floor
+    /// division, as `SpendMinutes`), kept by a trigger in the transaction of every insert, change and
+    /// delete of a spend, so a reservation sums at most a day's minutes, not every spend of the day.
+    /// The trigger's function keeps the search path it was created under, so a change made from a
+    /// session with another path (an operator's psql) still finds this ledger's totals.
+    /// Writers are held off (`SHARE ROW EXCLUSIVE`) while the totals are filled from the ledger, so a
+    /// spend written by an agent of an older build mid-migration is neither missed nor counted twice.
+    /// A minute whose total would pass 64 bits (spends of a unit without caps may) is NULL from then
+    /// on: its windows are decided from the spends.
+    static let version2 = """
+        LOCK TABLE spends IN SHARE ROW EXCLUSIVE MODE;
+        CREATE TABLE spend_minute_totals (
+            unit_code TEXT NOT NULL,
+            unit_exponent BIGINT NOT NULL,
+            minute BIGINT NOT NULL,
+            amount_minor BIGINT,
+            PRIMARY KEY (unit_code, unit_exponent, minute)
+        );
+        INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
+            SELECT unit_code, unit_exponent, (reserved_at_ms - ((reserved_at_ms % 60000) + 60000) % 60000) / 60000,
+                   CASE WHEN SUM(amount_minor) <= 9223372036854775807 THEN SUM(amount_minor)::bigint END
+            FROM spends WHERE state <> 'released' GROUP BY 1, 2, 3;
+        CREATE FUNCTION spends_keep_minute_totals() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' OR TG_OP = 'DELETE' THEN
+                IF OLD.state <> 'released' THEN
+                    UPDATE spend_minute_totals SET amount_minor = amount_minor - OLD.amount_minor
+                    WHERE unit_code = OLD.unit_code AND unit_exponent = OLD.unit_exponent
+                      AND minute = (OLD.reserved_at_ms - ((OLD.reserved_at_ms % 60000) + 60000) % 60000) / 60000;
+                END IF;
+            END IF;
+            IF TG_OP = 'UPDATE' OR TG_OP = 'INSERT' THEN
+                IF NEW.state <> 'released' THEN
+                    INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
+                    VALUES (NEW.unit_code, NEW.unit_exponent,
+                            (NEW.reserved_at_ms - ((NEW.reserved_at_ms % 60000) + 60000) % 60000) / 60000, NEW.amount_minor)
+                    ON CONFLICT (unit_code, unit_exponent, minute)
+                    DO UPDATE SET amount_minor =
+                        CASE WHEN spend_minute_totals.amount_minor > 9223372036854775807 - excluded.amount_minor THEN NULL
+                             ELSE spend_minute_totals.amount_minor + excluded.amount_minor END;
+                END IF;
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER spends_minute_totals AFTER INSERT OR UPDATE OR DELETE ON spends
+            FOR EACH ROW EXECUTE PROCEDURE spends_keep_minute_totals();
         """
 }

@@ -49,6 +49,10 @@ public struct SpendStoreContractSuite: Sendable {
         case windowSumsBeyond64Bits
         /// Units (a code with another exponent too) fill and refuse on their own.
         case unitsIndependentUnderFullCaps
+        /// Sums are exact when a window starts inside a minute, on a minute's first millisecond or its
+        /// last, with spends committed lower, released, paid, or reserved in the future: what a store
+        /// that keeps running totals per minute must get right at the window's first, partial minute.
+        case windowsSplitAtMinutes
 
         /// The check's name.
         public var description: String { rawValue }
@@ -91,6 +95,7 @@ public struct SpendStoreContractSuite: Sendable {
         case .capsFilledExactly: try await capsFilledExactly(try await open(), clock, probe)
         case .windowSumsBeyond64Bits: try await sumsBeyond64Bits(try await open(), clock, probe)
         case .unitsIndependentUnderFullCaps: try await unitsIndependent(try await open(), clock, probe)
+        case .windowsSplitAtMinutes: try await windowsSplitAtMinutes(try await open(), clock, probe)
         }
     }
 

@@ -133,4 +133,49 @@ extension SpendStoreContractSuite {
         try probe.expect(try await reserve(store, "mills-rest", 1000, mills, at: now, limits: limits).reservedRecord != nil,
                          "a code with another exponent is another unit")
     }
+
+    func windowsSplitAtMinutes(_ store: any SpendStore, _ clock: ManualClock, _ probe: ContractProbe) async throws {
+        let base = clock.now().addingTimeInterval(10 * 86_400)
+        // (id, milliseconds after base, amount, what happens to it, amount it ends at)
+        let plan: [(String, Int64, Int64, String, Int64)] = [
+            ("m-first-ms", 0, 100, "commit", 100), ("m-last-ms", 59_999, 200, "keep", 200), ("m-next", 60_000, 300, "paid", 300),
+            ("m-lower", 60_001, 400, "commit-lower", 150), ("m-released", 90_000, 500, "release", 0),
+            ("m-late", 119_999, 600, "commit", 600), ("m-later", 185_432, 700, "keep", 700), ("m-future", 3 * 86_400_000, 50, "keep", 50),
+        ]
+        let roomy = try ContractSample.limits(perHour: 1_000_000, perDay: 1_000_000)
+        for (id, offset, amount, fate, final) in plan {
+            let at = base.addingTimeInterval(Double(offset) / 1000)
+            _ = try await reserve(store, id, amount, at: at, limits: roomy)
+            switch fate {
+            case "commit": _ = try await store.commit(paymentID: id, receipt: nil, reference: nil, note: nil, now: at)
+            case "paid": _ = try await store.markPaid(paymentID: id, proof: ContractSample.proof, now: at)
+            case "commit-lower":
+                _ = try await store.commit(paymentID: id, receipt: nil, reference: nil, note: nil, amount: try ContractSample.money(final), now: at)
+            case "release": _ = try await store.release(paymentID: id, reason: "test", now: at)
+            default: break
+            }
+        }
+        var probeNumber = 0
+        for (window, seconds) in [(BudgetRefusal.Window.day, 86_400.0), (.hour, 3600)] {
+            let cap: Int64 = 5000
+            let limits = window == .day ? try ContractSample.limits(perHour: 1_000_000, perDay: cap)
+                                        : try ContractSample.limits(perHour: cap, perDay: 1_000_000)
+            for (_, offset, _, _, _) in plan.dropLast() {
+                for delta: Int64 in [-1, 0, 1] {
+                    // The window starts right at, before or after a spend's millisecond.
+                    let start = offset + delta
+                    let now = base.addingTimeInterval(Double(start) / 1000 + seconds)
+                    let spent = plan.filter { $0.1 > start }.reduce(Int64(0)) { $0 + $1.4 }
+                    probeNumber += 1
+                    let over = try await reserve(store, "probe-\(probeNumber)-over", cap - spent + 1, at: now, limits: limits).refusal
+                    try probe.expect(over?.window == window && over?.alreadySpent == (try ContractSample.money(spent)),
+                                     "one minor unit over the \(window) cap is refused, counting exactly the spends after the window's start",
+                                     "start \(start) ms: \(String(describing: over)), expected \(spent) spent")
+                    let fits = try await reserve(store, "probe-\(probeNumber)-fits", cap - spent, at: now, limits: limits)
+                    try probe.expect(fits.reservedRecord != nil, "what is left of the \(window) cap fits", "start \(start) ms")
+                    _ = try await store.release(paymentID: "probe-\(probeNumber)-fits", reason: "probe", now: now)
+                }
+            }
+        }
+    }
 }

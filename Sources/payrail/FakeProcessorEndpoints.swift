@@ -1,6 +1,7 @@
 import FakeRail
 import Foundation
 import PayRail
+import PayRailCrypto
 import PayRailHTTP
 import PayRailPaywall
 import PayRailServer
@@ -18,9 +19,8 @@ struct FakeProcessorPayeeEndpoints: Sendable {
 
     /// Answers `POST …/request`, `…/redeem` and `…/redemption`.
     func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        guard request.body.count <= 16 * 1024,
-              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
-              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String
+        guard let object = EndpointJSON.object(request.body),
+              let accountID = object["accountID"]?.stringValue, let secret = object["secret"]?.stringValue
         else {
             return problem(.badRequest("send JSON with the payee's \"accountID\" and \"secret\""))
         }
@@ -40,49 +40,41 @@ struct FakeProcessorPayeeEndpoints: Sendable {
         }
     }
 
-    private func createRequest(_ object: [String: Any], payee: FakeAccountCredentials) async throws -> HTTPResponse {
-        guard let amountText = object["amount"] as? String, let expiresAt = Self.milliseconds(object["expiresAt"]),
-              let challengeID = object["challengeID"] as? String
+    private func createRequest(_ object: [String: JSONValue], payee: FakeAccountCredentials) async throws -> HTTPResponse {
+        guard let amountText = object["amount"]?.stringValue, let expiresAt = object["expiresAt"]?.exactInt64Value,
+              let challengeID = object["challengeID"]?.stringValue
         else { throw EndpointUsage("send JSON {\"accountID\",\"secret\",\"amount\":\"100sat\",\"expiresAt\":MS,\"challengeID\"}") }
         let created = try await processor.createRequest(
             amount: try Money(parsing: amountText), expiresAt: Date(timeIntervalSince1970: Double(expiresAt) / 1000),
             challengeID: challengeID, payee: payee)
-        return try json([
-            "id": created.id, "payee": created.payee, "amount": created.amount.description,
-            "expiresAt": Self.milliseconds(created.expiresAt), "challengeID": created.challengeID,
+        return try EndpointJSON.answer([
+            "id": .string(created.id), "payee": .string(created.payee), "amount": .string(created.amount.description),
+            "expiresAt": EndpointJSON.milliseconds(Self.milliseconds(created.expiresAt)), "challengeID": .string(created.challengeID),
         ])
     }
 
-    private func redeem(_ object: [String: Any], payee: FakeAccountCredentials) async throws -> HTTPResponse {
-        guard let requestID = object["requestID"] as? String, let voucher = object["voucher"] as? String else {
+    private func redeem(_ object: [String: JSONValue], payee: FakeAccountCredentials) async throws -> HTTPResponse {
+        guard let requestID = object["requestID"]?.stringValue, let voucher = object["voucher"]?.stringValue else {
             throw EndpointUsage("send JSON {\"accountID\",\"secret\",\"requestID\",\"voucher\"}")
         }
-        return try json(Self.object(try await processor.redeem(voucher: voucher, requestID: requestID, payee: payee)))
+        return try EndpointJSON.answer(Self.object(try await processor.redeem(voucher: voucher, requestID: requestID, payee: payee)))
     }
 
-    private func redemption(_ object: [String: Any], payee: FakeAccountCredentials) async throws -> HTTPResponse {
-        guard let requestID = object["requestID"] as? String else {
+    private func redemption(_ object: [String: JSONValue], payee: FakeAccountCredentials) async throws -> HTTPResponse {
+        guard let requestID = object["requestID"]?.stringValue else {
             throw EndpointUsage("send JSON {\"accountID\",\"secret\",\"requestID\"}")
         }
         let found = try await processor.redemption(ofRequest: requestID, payee: payee)
-        return try json(["redemption": found.map(Self.object) ?? NSNull()])
+        return try EndpointJSON.answer(["redemption": found.map { .object(Self.object($0)) } ?? .null])
     }
 
-    private static func object(_ redemption: FakeRedemption) -> [String: Any] {
-        ["paymentID": redemption.paymentID, "requestID": redemption.requestID, "amount": redemption.amount.description,
-         "redeemedAt": milliseconds(redemption.redeemedAt)]
+    private static func object(_ redemption: FakeRedemption) -> [String: JSONValue] {
+        ["paymentID": .string(redemption.paymentID), "requestID": .string(redemption.requestID),
+         "amount": .string(redemption.amount.description), "redeemedAt": EndpointJSON.milliseconds(milliseconds(redemption.redeemedAt))]
     }
 
     private static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    private static func milliseconds(_ value: Any?) -> Int64? {
-        (value as? Int64) ?? (value as? Int).map(Int64.init) ?? (value as? NSNumber)?.int64Value
-    }
-
-    private func json(_ object: [String: Any]) throws -> HTTPResponse {
-        let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
-    }
 
     private func problem(_ refusal: GateRefusal) -> HTTPResponse { Paywall.httpResponse(refusal.response()) }
 }

@@ -132,25 +132,23 @@ struct ServeContext: Sendable {
     }
 
     private func demoResource(_ pass: GatePass) -> HTTPResponse {
-        var object: [String: String] = [
-            "resource": pass.resource?.description ?? "",
-            "message": "You paid for this with HTTP 402. This is payrail serve's demo resource; use --upstream to sell your own API.",
+        var object: [String: JSONValue] = [
+            "resource": .string(pass.resource?.description ?? ""),
+            "message": .string("You paid for this with HTTP 402. This is payrail serve's demo resource; use --upstream to sell your own API."),
         ]
         if let grant = pass.grant {
-            object["paidWith"] = grant.settlement.rail.rawValue
-            object["amount"] = grant.settlement.amount.description
+            object["paidWith"] = .string(grant.settlement.rail.rawValue)
+            object["amount"] = .string(grant.settlement.amount.description)
         }
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return HTTPResponse(headers: ["Content-Type": "application/json"], body: Array(body))
+        return HTTPResponse(headers: ["Content-Type": "application/json"], body: (try? EndpointJSON.bytes(object)) ?? [])
     }
 
     /// The fake processor's pay call over HTTP, so an agent in another process can pay the fake rail.
     private func fakePay(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
-        guard request.body.count <= 16 * 1024,
-              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
-              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
-              let requestID = object["requestID"] as? String, let amountText = object["amount"] as? String,
-              let payee = object["payee"] as? String
+        guard let object = EndpointJSON.object(request.body),
+              let accountID = object["accountID"]?.stringValue, let secret = object["secret"]?.stringValue,
+              let requestID = object["requestID"]?.stringValue, let amountText = object["amount"]?.stringValue,
+              let payee = object["payee"]?.stringValue
         else {
             return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"requestID\",\"amount\":\"100sat\",\"payee\"}"))
         }
@@ -158,8 +156,7 @@ struct ServeContext: Sendable {
             let amount = try Money(parsing: amountText)
             let voucher = try await processor.pay(requestID: requestID, amount: amount, payee: payee,
                                                   payer: FakeAccountCredentials(accountID: accountID, secret: secret))
-            let body = try JSONSerialization.data(withJSONObject: ["voucher": voucher], options: [.withoutEscapingSlashes])
-            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+            return try EndpointJSON.answer(["voucher": .string(voucher)])
         } catch let error as RailError {
             return problem(.fakeProcessorRefused(error))
         } catch {
@@ -169,10 +166,9 @@ struct ServeContext: Sendable {
 
     /// The fake processor's balance call over HTTP, for an agent's quotes.
     private func fakeBalance(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
-        guard request.body.count <= 16 * 1024,
-              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
-              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
-              let unitCode = object["unit"] as? String, let unit = try? MoneyUnit(code: unitCode)
+        guard let object = EndpointJSON.object(request.body),
+              let accountID = object["accountID"]?.stringValue, let secret = object["secret"]?.stringValue,
+              let unitCode = object["unit"]?.stringValue, let unit = try? MoneyUnit(code: unitCode)
         else {
             return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"unit\":\"sat\"}"))
         }
@@ -180,10 +176,9 @@ struct ServeContext: Sendable {
             let balance = try await processor.balance(of: FakeAccountCredentials(accountID: accountID, secret: secret), unit: unit)
             // The voucher key rides along so a gate on this processor (`--fake-processor`) can check at
             // start that its copy of the key is this processor's.
-            let body = try JSONSerialization.data(withJSONObject: [
-                "balance": balance.description, "processorKey": Base64URL.encode(processor.publicKey.rawRepresentation),
-            ], options: [.sortedKeys, .withoutEscapingSlashes])
-            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+            return try EndpointJSON.answer([
+                "balance": .string(balance.description), "processorKey": .string(Base64URL.encode(processor.publicKey.rawRepresentation)),
+            ])
         } catch let error as RailError {
             return problem(.fakeProcessorRefused(error))
         } catch {
@@ -195,21 +190,22 @@ struct ServeContext: Sendable {
     /// processor's file: only the request's payee (the merchant, whose secret is in the data directory)
     /// can refund, at most once per key, never more than paid minus refunded (the processor checks).
     private func fakeRefund(_ request: HTTPRequest, processor: FakeProcessor) async -> HTTPResponse {
-        guard request.body.count <= 16 * 1024,
-              let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
-              let accountID = object["accountID"] as? String, let secret = object["secret"] as? String,
-              let requestID = object["requestID"] as? String, let key = object["key"] as? String, !key.isEmpty
+        guard let object = EndpointJSON.object(request.body),
+              let accountID = object["accountID"]?.stringValue, let secret = object["secret"]?.stringValue,
+              let requestID = object["requestID"]?.stringValue, let key = object["key"]?.stringValue, !key.isEmpty,
+              object["amount"].map({ $0.stringValue != nil }) ?? true
         else {
             return problem(.badRequest("send JSON {\"accountID\",\"secret\",\"requestID\",\"key\",\"amount\"?}"))
         }
         do {
-            let amount = try (object["amount"] as? String).map { try Money(parsing: $0) }
+            let amount = try object["amount"]?.stringValue.map { try Money(parsing: $0) }
             let refund = try await processor.refund(requestID: requestID, amount: amount, key: key,
                                                     payee: FakeAccountCredentials(accountID: accountID, secret: secret))
-            let answer: [String: Any] = ["id": refund.id, "requestID": refund.requestID, "amount": refund.amount.description, "key": refund.key,
-                                         "refundedAt": Int64((refund.refundedAt.timeIntervalSince1970 * 1000).rounded(.down))]
-            let body = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
-            return HTTPResponse(headers: ["Content-Type": "application/json", "Cache-Control": "no-store"], body: Array(body))
+            return try EndpointJSON.answer([
+                "id": .string(refund.id), "requestID": .string(refund.requestID), "amount": .string(refund.amount.description),
+                "key": .string(refund.key),
+                "refundedAt": EndpointJSON.milliseconds(Int64((refund.refundedAt.timeIntervalSince1970 * 1000).rounded(.down))),
+            ])
         } catch let error as RailError {
             return problem(.fakeProcessorRefused(error))
         } catch {

@@ -24,12 +24,13 @@ struct PostgresStoreTests {
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(versions.sorted() == [1, 1, 1, 2, 2, 2])
+        #expect(versions.sorted() == [2, 2, 2, 2, 2, 2])
         let applied = try fixture.server.psql("SELECT component || ':' || version FROM payrail_migrations ORDER BY 1",
                                               database: fixture.database)
-        // Each step once: the gate's two (version 2 records authorizations) and the ledger's one.
-        #expect(applied.split(separator: "\n") == ["gate:1", "gate:2", "spend:1"])
-        #expect(PostgresGateStore.latestSchemaVersion == 2 && PostgresSpendStore.latestSchemaVersion == 1)
+        // Each step once: the gate's two (version 2 records authorizations) and the ledger's two
+        // (version 2 keeps running totals per minute).
+        #expect(applied.split(separator: "\n") == ["gate:1", "gate:2", "spend:1", "spend:2"])
+        #expect(PostgresGateStore.latestSchemaVersion == 2 && PostgresSpendStore.latestSchemaVersion == 2)
     }
 
     @Test("a database from a newer PayRail is refused with .newerSchema and left unchanged")
@@ -183,6 +184,45 @@ struct PostgresStoreTests {
         }
         #expect(try await store.unfinished().isEmpty)
         #expect(try await store.record(paymentID: "none") == nil)
+    }
+
+    @Test("a version 1 ledger migrates to the minute totals filled from its spends, and a change from another search path keeps them")
+    func minuteTotalsMigration() async throws {
+        let fixture = try await PostgresFixture("minute_totals")
+        let url = try fixture.url
+        let first = try await PostgresSpendStore.open(url: url, options: PostgresFixture.options)
+        await first.close()
+        // Back to version 1 with spends written by an older build: two counted, one released.
+        try fixture.server.psql("""
+            DROP TRIGGER spends_minute_totals ON spends; DROP FUNCTION spends_keep_minute_totals(); DROP TABLE spend_minute_totals;
+            DELETE FROM payrail_migrations WHERE component = 'spend' AND version = 2;
+            UPDATE payrail_schema SET version = 1 WHERE component = 'spend';
+            INSERT INTO spends (payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
+                                reserved_at_ms, updated_at_ms)
+            VALUES ('day-1', 'committed', 100, 'sat', 0, 'fake', 'h', 'GET', 'https://h/a', 'o1', '{}', 1767225630000, 1767225630000),
+                   ('day-2', 'reserved', 200, 'sat', 0, 'fake', 'h', 'GET', 'https://h/b', 'o2', '{}', 1767225720000, 1767225720000),
+                   ('day-3', 'released', 400, 'sat', 0, 'fake', 'h', 'GET', 'https://h/c', 'o3', '{}', 1767225750000, 1767225750000)
+            """, database: fixture.database)
+        let store = try await PostgresSpendStore.open(url: url, options: PostgresFixture.options)
+        #expect(try await store.schemaVersion() == 2)
+        #expect(try fixture.server.psql("SELECT string_agg(minute || '=' || amount_minor, ',' ORDER BY minute) FROM spend_minute_totals",
+                                        database: fixture.database) == "29453760=100,29453762=200")
+        let now = Date(timeIntervalSince1970: 1_767_226_200)
+        let limits = SpendLimits([.sat: SpendLimits.Limit(perDay: try Money(amount: 1000, unit: .sat))])
+        func spend(_ id: String, _ amount: Int64) throws -> SpendRecord {
+            SpendRecord(paymentID: id, amount: try Money(amount: amount, unit: .sat), rail: .fake, host: "h", method: "GET",
+                        url: "https://h/\(id)", offerID: "o-\(id)", context: "{}", reservedAt: now)
+        }
+        let over = try await store.reserve(try spend("over", 701), limits: limits, now: now)
+        guard case .refused(let refusal) = over else { Issue.record("701 sat fits a day holding 300 of 1000: \(over)"); return }
+        #expect(refusal.alreadySpent == (try Money(amount: 300, unit: .sat)))
+        // An operator releasing a spend by hand, from a session on another search path.
+        try fixture.server.psql("SET search_path TO pg_catalog; UPDATE public.spends SET state = 'released' WHERE payment_id = 'day-2'",
+                                database: fixture.database)
+        guard case .reserved = try await store.reserve(try spend("fits", 900), limits: limits, now: now) else {
+            Issue.record("900 sat should fit once the 200 sat spend is released"); return
+        }
+        await store.close()
     }
 
     @Test("a search_path in the URL's options keeps each ledger (and its schema version) in its own schema")

@@ -45,14 +45,31 @@ struct SpendLedgerScalingTests {
         #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
     }
 
-    @Test("the SQLite wallet sums a budget window from the covering index alone (schema version 4), no table lookup per spend")
-    func budgetSumsUseACoveringIndex() async throws {
-        // The statement SQLiteSpendStore.windowSums runs on every reservation.
-        let plan = try await Self.queryPlan(onWalletOfSchema: 4, """
-            SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > 5 THEN amount_minor ELSE 0 END), 0)
-            FROM spends WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released';
+    @Test("the SQLite wallet sums a budget window from the minute totals and the covering index (schema version 5), no scan of the day's spends")
+    func budgetSumsUseMinuteTotals() async throws {
+        // The statement SQLiteSpendStore.windowSums runs on every reservation (one window of its two).
+        let plan = try await Self.queryPlan(onWalletOfSchema: 5, """
+            SELECT
+                (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
+                    WHERE unit_code = 'sat' AND unit_exponent = 0 AND minute >= 7),
+                (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
+                    WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND reserved_at_ms < 420000
+                    AND state != 'released');
             """)
-        #expect(plan.contains("USING COVERING INDEX spends_budget_window"), "\(plan)")
+        #expect(plan.contains("SEARCH spend_minute_totals USING PRIMARY KEY (unit_code=? AND unit_exponent=? AND minute>?)"), "\(plan)")
+        #expect(plan.contains("USING COVERING INDEX spends_budget_window (unit_code=? AND unit_exponent=? AND reserved_at_ms>? AND reserved_at_ms<?)"),
+                "\(plan)")
+    }
+
+    @Test("the refusal path still reads the window's spends from the covering index alone (schema version 4)")
+    func refusalReadsTheCoveringIndex() async throws {
+        // The statement SQLiteSpendStore.refusal runs when the sums say a reservation does not fit.
+        let plan = try await Self.queryPlan(onWalletOfSchema: 4, """
+            SELECT amount_minor, reserved_at_ms FROM spends
+            WHERE unit_code = 'sat' AND unit_exponent = 0 AND reserved_at_ms > 1 AND state != 'released'
+            ORDER BY reserved_at_ms, seq;
+            """)
+        #expect(plan.contains("spends_budget_window"), "\(plan)")
     }
 
     /// SQLite's `EXPLAIN QUERY PLAN` of `sql`, through the sqlite3 shell, on a fresh wallet whose
@@ -75,7 +92,7 @@ struct SpendLedgerScalingTests {
         return plan
     }
 
-    @Test("a version 1 wallet file migrates forward to the index, keeping its spends")
+    @Test("a version 1 wallet file migrates forward to the index and the minute totals, keeping its spends and what they count")
     func migratesVersionOne() async throws {
         let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
         let directory = try TemporaryDirectory()
@@ -97,6 +114,14 @@ struct SpendLedgerScalingTests {
                 context, reserved_at_ms, updated_at_ms)
             VALUES ('old-1', 'committed', 100, 'sat', 0, 'fake', 'api.example', 'GET', 'https://api.example/premium', 'o-1',
                 '{}', 1000, 2000);
+            INSERT INTO spends (payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id,
+                context, reserved_at_ms, updated_at_ms)
+            VALUES ('day-1', 'committed', 100, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/a', 'o-2',
+                    '{}', 1767225630000, 1767225630000),
+                ('day-2', 'reserved', 200, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/b', 'o-3',
+                    '{}', 1767225720000, 1767225720000),
+                ('day-3', 'released', 400, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/c', 'o-4',
+                    '{}', 1767225750000, 1767225750000);
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: shell)
@@ -109,7 +134,21 @@ struct SpendLedgerScalingTests {
         #expect(try await store.schemaVersion() == SQLiteSpendStore.latestSchemaVersion)
         let found = try await store.committed(host: "api.example", rail: .fake, offset: 0, limit: 10)
         #expect(found.map(\.paymentID) == ["old-1"])
+        // The minute totals are filled from the spends the file already held (schema version 5): the
+        // day's two counted spends (the released one not) fill the cap to the last minor unit.
+        let now = Date(timeIntervalSince1970: 1_767_226_200)
+        let limits = SpendLimits([.sat: SpendLimits.Limit(perDay: try Money(amount: 1000, unit: .sat))])
+        let over = try await store.reserve(Self.spend("new-over", 701, at: now), limits: limits, now: now)
+        guard case .refused(let refusal) = over else { Issue.record("701 sat fits a day holding 300 of 1000: \(over)"); return }
+        #expect(refusal.alreadySpent == (try Money(amount: 300, unit: .sat)))
+        let fits = try await store.reserve(Self.spend("new-fits", 700, at: now), limits: limits, now: now)
+        guard case .reserved = fits else { Issue.record("700 sat should fit: \(fits)"); return }
         await store.close()
+    }
+
+    static func spend(_ id: String, _ amount: Int64, at date: Date) throws -> SpendRecord {
+        SpendRecord(paymentID: id, amount: try Money(amount: amount, unit: .sat), rail: .fake, host: "api.example",
+                    method: "GET", url: "https://api.example/premium", offerID: "o-\(id)", context: "{}", reservedAt: date)
     }
 
     @Test("the memory store reserves against a 20,000-spend ledger without sorting it: 20,500 reservations well under 10 s")

@@ -15,9 +15,10 @@ import Testing
         let directory = try TemporaryDirectory()
         let path = try Fixtures.copy("spend-schema-v2.sqlite", into: directory)
         let store = try SQLiteSpendStore(path: path)
-        // Migrated to the newest schema (4 added the budget window's covering index), receipts kept.
-        #expect(try await store.schemaVersion() == 4)
-        #expect(SQLiteSpendStore.latestSchemaVersion == 4)
+        // Migrated to the newest schema (4 added the budget window's covering index, 5 the per-minute
+        // running totals), receipts kept.
+        #expect(try await store.schemaVersion() == 5)
+        #expect(SQLiteSpendStore.latestSchemaVersion == 5)
         let old = try #require(try await store.record(paymentID: "old-committed"))
         #expect(old.state == .committed && old.receipt == "aaa.bbb.ccc" && old.reference == "ref-old-1")
         #expect(old.standardReceipt == nil)

@@ -27,9 +27,11 @@ public final class PayingClient: Sendable {
     ///
     /// A `session` given here lends its configuration and its delegate's answers to authentication
     /// challenges, but the client sends through a session of its own made from them, which never follows
-    /// a redirect: a credential must never be replayed to another URL than the one that asked for it.
+    /// a redirect (a credential must never be replayed to another URL than the one that asked for it)
+    /// and never answers from a cache (a 402 and a paid answer are each for one request); the
+    /// session's cookie settings are kept.
     public convenience init(configuration: PayingClientConfiguration, session: URLSession? = nil) {
-        let session = session.map(HTTPExchange.refusingRedirects(like:)) ?? HTTPExchange.makeSession()
+        let session = session.map { HTTPExchange.refusingRedirects(like: $0) } ?? HTTPExchange.makeSession()
         let transport = HTTPPaymentTransport(exchange: HTTPExchange(session: session, timeout: configuration.requestTimeout),
                                              limits: configuration.limits)
         self.init(configuration: configuration, transport: transport, session: session)

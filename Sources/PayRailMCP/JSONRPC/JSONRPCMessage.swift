@@ -177,29 +177,3 @@ public struct JSONRPCParseFailure: Error, Hashable, Sendable, CustomStringConver
     /// The error response to send back.
     public var answer: JSONRPCMessage { .errorResponse(id: id, error: error) }
 }
-
-extension JSONValue {
-    /// The members, when the value is an object.
-    public var objectValue: [String: JSONValue]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
-
-    /// The text, when the value is a string.
-    public var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
-    /// The elements, when the value is an array.
-    public var arrayValue: [JSONValue]? {
-        if case .array(let elements) = self { return elements }
-        return nil
-    }
-
-    /// The number, when the value is a number.
-    public var numberValue: Double? {
-        if case .number(let number) = self { return number }
-        return nil
-    }
-}

@@ -69,6 +69,52 @@ enum SpendSchema {
             CREATE INDEX spends_budget_window ON spends(unit_code, unit_exponent, reserved_at_ms, state, amount_minor);
             DROP INDEX IF EXISTS spends_by_unit_and_time;
             """),
+        // Running totals: what a unit's non-released spends add up to per minute of reservation, kept
+        // by triggers in the transaction of every insert, change and delete of a spend, so a
+        // reservation sums at most a day's minutes (1,440 rows) and the spends of the window's first,
+        // partial minute, not every spend of the day (`windowSums`). Filled from the ledger here, one
+        // spend at a time through the same upsert. A minute whose total would pass 64 bits (spends of
+        // a unit without caps may) is NULL from then on: its windows are decided from the spends.
+        SQLiteMigration(version: 5, sql: """
+            CREATE TABLE spend_minute_totals (
+                unit_code TEXT NOT NULL,
+                unit_exponent INTEGER NOT NULL,
+                minute INTEGER NOT NULL,
+                amount_minor INTEGER,
+                PRIMARY KEY (unit_code, unit_exponent, minute)
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
+                SELECT unit_code, unit_exponent, (reserved_at_ms - ((reserved_at_ms % 60000) + 60000) % 60000) / 60000, amount_minor
+                FROM spends WHERE state != 'released' ORDER BY seq
+                ON CONFLICT (unit_code, unit_exponent, minute) DO UPDATE SET amount_minor =
+                        CASE WHEN amount_minor > 9223372036854775807 - excluded.amount_minor THEN NULL
+                             ELSE amount_minor + excluded.amount_minor END;
+            CREATE TRIGGER spends_total_insert AFTER INSERT ON spends WHEN NEW.state != 'released' BEGIN
+                INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
+                    SELECT NEW.unit_code, NEW.unit_exponent, (NEW.reserved_at_ms - ((NEW.reserved_at_ms % 60000) + 60000) % 60000) / 60000, NEW.amount_minor
+                    WHERE NEW.state != 'released'
+                    ON CONFLICT (unit_code, unit_exponent, minute) DO UPDATE SET amount_minor =
+                        CASE WHEN amount_minor > 9223372036854775807 - excluded.amount_minor THEN NULL
+                             ELSE amount_minor + excluded.amount_minor END;
+            END;
+            CREATE TRIGGER spends_total_update AFTER UPDATE OF state, amount_minor, unit_code, unit_exponent, reserved_at_ms
+                ON spends BEGIN
+                UPDATE spend_minute_totals SET amount_minor = amount_minor - OLD.amount_minor
+                    WHERE OLD.state != 'released' AND unit_code = OLD.unit_code AND unit_exponent = OLD.unit_exponent
+                    AND minute = (OLD.reserved_at_ms - ((OLD.reserved_at_ms % 60000) + 60000) % 60000) / 60000;
+                INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
+                    SELECT NEW.unit_code, NEW.unit_exponent, (NEW.reserved_at_ms - ((NEW.reserved_at_ms % 60000) + 60000) % 60000) / 60000, NEW.amount_minor
+                    WHERE NEW.state != 'released'
+                    ON CONFLICT (unit_code, unit_exponent, minute) DO UPDATE SET amount_minor =
+                        CASE WHEN amount_minor > 9223372036854775807 - excluded.amount_minor THEN NULL
+                             ELSE amount_minor + excluded.amount_minor END;
+            END;
+            CREATE TRIGGER spends_total_delete AFTER DELETE ON spends BEGIN
+                UPDATE spend_minute_totals SET amount_minor = amount_minor - OLD.amount_minor
+                    WHERE OLD.state != 'released' AND unit_code = OLD.unit_code AND unit_exponent = OLD.unit_exponent
+                    AND minute = (OLD.reserved_at_ms - ((OLD.reserved_at_ms % 60000) + 60000) % 60000) / 60000;
+            END;
+            """),
     ]
 
     /// The version in the file; 0 when the spend tables were never created.
@@ -169,22 +215,47 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
     }
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
-    /// too): one aggregate over the covering index `spends_budget_window`, the same rows `refusal` reads.
+    /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`) plus the
+    /// spends of its first, partial minute read from the covering index `spends_budget_window`; the
+    /// same spends `refusal` reads, in at most 1,440 total rows whatever the day's count of spends.
     /// SQLite's SUM raises "integer overflow" (SQLITE_ERROR, `.internal`) past 64 bits instead of
-    /// answering: that is `.overflowed`, "does not fit by the sums", and the exact path decides. Any
-    /// other failure is thrown (a real fault recurs in the exact path's query too).
+    /// answering: that is `.overflowed`, "does not fit by the sums", and the exact path decides, as
+    /// it does when the two parts of a window add up past 64 bits. Any other failure is thrown (a real
+    /// fault recurs in the exact path's query too).
     private static func windowSums(of unit: MoneyUnit, now: Int64, _ connection: SQLiteConnection) throws(StoreError) -> WindowSums {
+        let day = SpendMinutes(after: now - SpendBudget.dayMilliseconds)
+        let hour = SpendMinutes(after: now - SpendBudget.hourMilliseconds)
+        let parts: [Int64]
         do {
-            return try connection.query("""
-                SELECT COALESCE(SUM(amount_minor), 0), COALESCE(SUM(CASE WHEN reserved_at_ms > ?4 THEN amount_minor ELSE 0 END), 0)
-                FROM spends WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?3 AND state != 'released'
-                """, [.text(unit.code), .integer(Int64(unit.exponent)), .integer(now - SpendBudget.dayMilliseconds),
-                      .integer(now - SpendBudget.hourMilliseconds)]) { row in
-                WindowSums(hour: row.integer(1), day: row.integer(0))
-            }.first ?? .overflowed
+            parts = try connection.query("""
+                SELECT
+                    (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3),
+                    (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?4 AND reserved_at_ms < ?5
+                        AND state != 'released'),
+                    (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?6),
+                    (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?7 AND reserved_at_ms < ?8
+                        AND state != 'released'),
+                    (SELECT count(*) FROM spend_minute_totals
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3 AND amount_minor IS NULL)
+                """, [.text(unit.code), .integer(Int64(unit.exponent)),
+                      .integer(day.firstWholeMinute), .integer(day.start), .integer(day.wholeMinutesStart),
+                      .integer(hour.firstWholeMinute), .integer(hour.start), .integer(hour.wholeMinutesStart)]) { row in
+                [row.integer(0), row.integer(1), row.integer(2), row.integer(3), row.integer(4)]
+            }.first ?? []
         } catch where error.code == .internal {
             return .overflowed
         }
+        // A minute past 64 bits (NULL, skipped by SUM) in the day (which holds the hour's minutes):
+        // the sums would be short, so the spends decide.
+        guard parts.count == 5, parts[4] == 0 else { return .overflowed }
+        let (daySum, dayOverflow) = parts[0].addingReportingOverflow(parts[1])
+        let (hourSum, hourOverflow) = parts[2].addingReportingOverflow(parts[3])
+        guard !dayOverflow, !hourOverflow else { return .overflowed }
+        return WindowSums(hour: hourSum, day: daySum)
     }
 
     /// The refusal of `amount`, computed from the window's spends themselves (each with its time, for

@@ -37,6 +37,34 @@ package struct WindowSums: Sendable, Hashable {
     package static let overflowed = WindowSums(hour: nil, day: nil)
 }
 
+/// How a budget window splits over the stores' per-minute running totals of spends (minute m holds
+/// the spends reserved in [m * 60,000 ms, (m + 1) * 60,000 ms), floor division): a window counts the
+/// spends reserved after `start`, which are the whole minutes from `firstWholeMinute` on (totals) and
+/// the spends in (`start`, `wholeMinutesStart`) (rows, at most a minute's worth).
+package struct SpendMinutes: Sendable, Hashable {
+    package static let minuteMilliseconds: Int64 = 60_000
+
+    /// The window counts spends reserved strictly after this time (ms).
+    package let start: Int64
+    /// The first minute whose every millisecond is after `start`.
+    package let firstWholeMinute: Int64
+    /// Where that minute begins (ms): the partial first minute's spends lie before it.
+    package let wholeMinutesStart: Int64
+
+    /// The split of the window of spends reserved after `start` (ms since 1970).
+    package init(after start: Int64) {
+        self.start = start
+        firstWholeMinute = Self.minute(of: start) + 1
+        wholeMinutesStart = firstWholeMinute * Self.minuteMilliseconds
+    }
+
+    /// The minute a spend reserved at `milliseconds` counts in (floor division, also before 1970).
+    package static func minute(of milliseconds: Int64) -> Int64 {
+        let remainder = milliseconds % minuteMilliseconds
+        return (milliseconds - (remainder < 0 ? remainder + minuteMilliseconds : remainder)) / minuteMilliseconds
+    }
+}
+
 package enum SpendBudget {
     package static let hourMilliseconds: Int64 = 3_600_000
     package static let dayMilliseconds: Int64 = 86_400_000
