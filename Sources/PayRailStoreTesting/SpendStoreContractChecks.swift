@@ -169,4 +169,28 @@ extension SpendStoreContractSuite {
         let committed = results.filter { $0 }.count
         try probe.expect(committed == 1, "exactly one of \(concurrency) concurrent commits succeeds", "\(committed) succeeded")
     }
+
+    func unfinishedOfOneRequest(_ store: any SpendStore, _ clock: ManualClock, _ probe: ContractProbe) async throws {
+        let limits = try ContractSample.limits(perHour: 1_000_000, perDay: 1_000_000)
+        let url = "https://api.example/premium?q=1"
+        let start = clock.now()
+        func spend(_ id: String, method: String = "GET", url: String, seconds: TimeInterval) throws -> SpendRecord {
+            SpendRecord(paymentID: id, amount: try ContractSample.money(10), rail: .fake, host: "api.example", method: method,
+                        url: url, offerID: "offer-\(id)", context: "{\"attempt\":1}", reservedAt: start.addingTimeInterval(seconds))
+        }
+        let spends = [try spend("later", url: url, seconds: 20), try spend("earlier", url: url, seconds: 10),
+                      try spend("paid", url: url, seconds: 30), try spend("committed", url: url, seconds: 5),
+                      try spend("released", url: url, seconds: 6), try spend("post", method: "POST", url: url, seconds: 7),
+                      try spend("longer-url", url: url + "0", seconds: 8), try spend("other-url", url: "https://api.example/other", seconds: 9)]
+        for record in spends { _ = try await store.reserve(record, limits: limits, now: record.reservedAt) }
+        _ = try await store.markPaid(paymentID: "paid", proof: ContractSample.proof, now: start.addingTimeInterval(31))
+        _ = try await store.commit(paymentID: "committed", receipt: nil, reference: nil, note: nil, now: start.addingTimeInterval(31))
+        _ = try await store.release(paymentID: "released", reason: "test", now: start.addingTimeInterval(31))
+        let found = try await store.unfinished(method: "GET", url: url).map(\.paymentID)
+        try probe.expect(found == ["earlier", "later", "paid"], "one request's unfinished spends, oldest first", "\(found)")
+        let posted = try await store.unfinished(method: "POST", url: url).map(\.paymentID)
+        try probe.expect(posted == ["post"], "another method is another request", "\(posted)")
+        let none = try await store.unfinished(method: "GET", url: "https://api.example/none").map(\.paymentID)
+        try probe.expect(none.isEmpty, "a URL with no spends has none", "\(none)")
+    }
 }

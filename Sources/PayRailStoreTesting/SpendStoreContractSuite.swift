@@ -53,6 +53,10 @@ public struct SpendStoreContractSuite: Sendable {
         /// last, with spends committed lower, released, paid, or reserved in the future: what a store
         /// that keeps running totals per minute must get right at the window's first, partial minute.
         case windowsSplitAtMinutes
+        /// `unfinished(method:url:)` lists exactly the reserved and paid spends of that method and URL,
+        /// oldest first: not another method's, another URL's (even one that starts the same), nor a
+        /// committed or released one.
+        case unfinishedOfOneRequest
 
         /// The check's name.
         public var description: String { rawValue }
@@ -96,6 +100,7 @@ public struct SpendStoreContractSuite: Sendable {
         case .windowSumsBeyond64Bits: try await sumsBeyond64Bits(try await open(), clock, probe)
         case .unitsIndependentUnderFullCaps: try await unitsIndependent(try await open(), clock, probe)
         case .windowsSplitAtMinutes: try await windowsSplitAtMinutes(try await open(), clock, probe)
+        case .unfinishedOfOneRequest: try await unfinishedOfOneRequest(try await open(), clock, probe)
         }
     }
 

@@ -69,6 +69,10 @@ struct PatientSpendStore: SpendStore {
         try await patiently { () throws(StoreError) in try await base.unfinished() }
     }
 
+    func unfinished(method: String, url: String) async throws(StoreError) -> [SpendRecord] {
+        try await patiently { () throws(StoreError) in try await base.unfinished(method: method, url: url) }
+    }
+
     func records(since: Date?) async throws(StoreError) -> [SpendRecord] {
         try await patiently { () throws(StoreError) in try await base.records(since: since) }
     }

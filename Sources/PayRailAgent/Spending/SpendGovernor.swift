@@ -116,6 +116,15 @@ public actor SpendGovernor {
         }
     }
 
+    /// The reserved or paid spends of one request (`method` and absolute `url`), oldest first.
+    public func unfinished(method: String, url: String) async throws(SpendError) -> [SpendRecord] {
+        do {
+            return try await store.unfinished(method: method, url: url)
+        } catch {
+            throw await translate(error, paymentID: nil)
+        }
+    }
+
     /// The ledger from `since` (every spend when `nil`), oldest first.
     public func ledger(since: Date? = nil) async throws(SpendError) -> [SpendRecord] {
         do {

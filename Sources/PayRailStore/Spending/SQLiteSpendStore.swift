@@ -320,6 +320,17 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         }
     }
 
+    /// One request's reserved or paid records, oldest first: SQLite filters the unfinished spends
+    /// (partial index `spends_unfinished`), so only the request's own rows are decoded.
+    public func unfinished(method: String, url: String) async throws(StoreError) -> [SpendRecord] {
+        try await perform { connection throws(StoreError) in
+            try connection.query("""
+                SELECT \(Self.columns) FROM spends WHERE state IN ('reserved', 'paid') AND method = ? AND url = ?
+                ORDER BY reserved_at_ms, seq
+                """, [.text(method), .text(url)], row: Self.decode)
+        }
+    }
+
     /// The ledger from `since` (inclusive), oldest first.
     public func records(since: Date?) async throws(StoreError) -> [SpendRecord] {
         let since = since.map(StoreTime.milliseconds) ?? Int64.min

@@ -67,6 +67,11 @@ public protocol SpendStore: Sendable {
     /// Every reserved or paid record, oldest reservation first: what a restarted agent must finish.
     func unfinished() async throws(StoreError) -> [SpendRecord]
 
+    /// The reserved or paid records of one request (`method` and `url` exactly as recorded), oldest
+    /// reservation first: what a paying client looks for before paying afresh, without reading
+    /// every unfinished spend of every agent on the ledger.
+    func unfinished(method: String, url: String) async throws(StoreError) -> [SpendRecord]
+
     /// The ledger: every record reserved at or after `since` (all when `nil`), oldest first.
     func records(since: Date?) async throws(StoreError) -> [SpendRecord]
 
@@ -76,6 +81,11 @@ public protocol SpendStore: Sendable {
 }
 
 extension SpendStore {
+    /// For stores written before this query existed: filters `unfinished()` (correct, not fast).
+    public func unfinished(method: String, url: String) async throws(StoreError) -> [SpendRecord] {
+        try await unfinished().filter { $0.method == method && $0.url == url }
+    }
+
     /// For stores written before this query existed: reads the whole ledger (correct, not fast).
     public func committed(host: String, rail: RailID, offset: Int, limit: Int) async throws(StoreError) -> [SpendRecord] {
         let matching = try await records(since: nil).reversed().filter { $0.state == .committed && $0.host == host && $0.rail == rail }

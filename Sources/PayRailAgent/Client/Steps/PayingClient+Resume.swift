@@ -117,7 +117,7 @@ extension PayingClient {
         let digest = request.bodyDigest
         let unfinished: [SpendRecord]
         do {
-            unfinished = try await configuration.governor.unfinished()
+            unfinished = try await configuration.governor.unfinished(method: request.method, url: url)
         } catch {
             throw PayingClientError(.ledger, "the spend ledger could not be read: \(error)")
         }
