@@ -362,6 +362,14 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             FROM spends WHERE state <> 'released' GROUP BY 1, 2, 3;
         CREATE FUNCTION spends_keep_minute_totals() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
+            -- Paid, or committed at the reserved amount: what the spend counts is unchanged, and the
+            -- minute's row is not locked (it would serialize every agent's commits of that minute).
+            IF TG_OP = 'UPDATE' AND NEW.unit_code = OLD.unit_code AND NEW.unit_exponent = OLD.unit_exponent
+               AND NEW.reserved_at_ms = OLD.reserved_at_ms
+               AND (CASE WHEN OLD.state <> 'released' THEN OLD.amount_minor ELSE 0 END)
+                 = (CASE WHEN NEW.state <> 'released' THEN NEW.amount_minor ELSE 0 END) THEN
+                RETURN NULL;
+            END IF;
             IF TG_OP = 'UPDATE' OR TG_OP = 'DELETE' THEN
                 IF OLD.state <> 'released' THEN
                     UPDATE spend_minute_totals SET amount_minor = amount_minor - OLD.amount_minor

@@ -102,6 +102,33 @@ struct PostgresStoreTests {
         #expect(reserved == record)
     }
 
+    @Test("paying and committing at the reserved amount never wait on the minute's running total another agent holds; a release does")
+    func unchangedCountsTakeNoTotalsLock() async throws {
+        let fixture = try await PostgresFixture("totals_lock")
+        let store = try await PostgresSpendStore.open(url: try fixture.url, options: PostgresStoreOptions(
+            poolSize: 2, statementTimeout: .seconds(60), callTimeout: .seconds(120)))
+        let now = Date(timeIntervalSince1970: 1_767_225_600)
+        let limits = SpendLimits([.sat: SpendLimits.Limit(perHour: try Money(amount: 1000, unit: .sat))])
+        for id in ["paid", "released"] {
+            let record = SpendRecord(paymentID: id, amount: try Money(amount: 100, unit: .sat), rail: .fake, host: "h", method: "GET",
+                                     url: "https://h/\(id)", offerID: "o-\(id)", context: "{}", reservedAt: now)
+            _ = try await store.reserve(record, limits: limits, now: now)
+        }
+        // Another agent's transaction holds the minute's total (as its release or lower commit would).
+        let session = try fixture.server.session(database: fixture.database)
+        try session.send("BEGIN; SELECT amount_minor FROM spend_minute_totals FOR UPDATE; SELECT 'locked';", until: "locked")
+        // These finish while the lock is held: they never touch the total.
+        _ = try await store.markPaid(paymentID: "paid", proof: "{\"voucher\":\"v\"}", now: now)
+        _ = try await store.commit(paymentID: "paid", receipt: nil, reference: nil, note: nil, now: now)
+        // A release changes what the spend counts, so it waits for the total's lock.
+        let releasing = Task { try await store.release(paymentID: "released", reason: "test", now: now) }
+        let query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        while try fixture.server.psql(query, database: fixture.database) != "1" { try await Task.sleep(for: .milliseconds(20)) }
+        try session.finish("COMMIT;")
+        #expect(try await releasing.value.state == .released)
+        #expect(try fixture.server.psql("SELECT amount_minor FROM spend_minute_totals", database: fixture.database) == "100")
+    }
+
     @Test("the pool never opens more than its bound; a caller past the deadline gets a retry-safe .busy")
     func poolBound() async throws {
         let fixture = try await PostgresFixture("pool_bound")

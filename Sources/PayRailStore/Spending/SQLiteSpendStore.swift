@@ -72,9 +72,11 @@ enum SpendSchema {
         // Running totals: what a unit's non-released spends add up to per minute of reservation, kept
         // by triggers in the transaction of every insert, change and delete of a spend, so a
         // reservation sums at most a day's minutes (1,440 rows) and the spends of the window's first,
-        // partial minute, not every spend of the day (`windowSums`). Filled from the ledger here, one
-        // spend at a time through the same upsert. A minute whose total would pass 64 bits (spends of
-        // a unit without caps may) is NULL from then on: its windows are decided from the spends.
+        // partial minute, not every spend of the day (`windowSums`). A change that leaves what a spend
+        // counts as it was (paid, committed at the reserved amount) does not touch them. Filled from
+        // the ledger here, one spend at a time through the same upsert. A minute whose total would
+        // pass 64 bits (spends of a unit without caps may) is NULL from then on: its windows are
+        // decided from the spends.
         SQLiteMigration(version: 5, sql: """
             CREATE TABLE spend_minute_totals (
                 unit_code TEXT NOT NULL,
@@ -98,7 +100,12 @@ enum SpendSchema {
                              ELSE amount_minor + excluded.amount_minor END;
             END;
             CREATE TRIGGER spends_total_update AFTER UPDATE OF state, amount_minor, unit_code, unit_exponent, reserved_at_ms
-                ON spends BEGIN
+                ON spends
+                WHEN OLD.unit_code IS NOT NEW.unit_code OR OLD.unit_exponent IS NOT NEW.unit_exponent
+                    OR OLD.reserved_at_ms IS NOT NEW.reserved_at_ms
+                    OR (CASE WHEN OLD.state != 'released' THEN OLD.amount_minor ELSE 0 END)
+                        IS NOT (CASE WHEN NEW.state != 'released' THEN NEW.amount_minor ELSE 0 END)
+                BEGIN
                 UPDATE spend_minute_totals SET amount_minor = amount_minor - OLD.amount_minor
                     WHERE OLD.state != 'released' AND unit_code = OLD.unit_code AND unit_exponent = OLD.unit_exponent
                     AND minute = (OLD.reserved_at_ms - ((OLD.reserved_at_ms % 60000) + 60000) % 60000) / 60000;
