@@ -54,13 +54,15 @@ final class PostgresDatabase: Sendable {
     ///
     /// Each statement of the transaction may run for the statement timeout, but never past the call's
     /// deadline: a lock waited for late in the call is given only the time the call has left (set in
-    /// the same round trip as `BEGIN`).
+    /// the same round trip as `BEGIN`). READ COMMITTED is named, not inherited from the server's
+    /// `default_transaction_isolation`: the stores' locking (an advisory lock, then a fresh snapshot
+    /// per statement that sees every commit made before the lock was granted) depends on it.
     func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) throws(PostgresFailure) -> T) async throws(StoreError) -> T {
         let deadline = ContinuousClock.now.advanced(by: options.callTimeout)
         let statementLimit = PostgresStoreOptions.milliseconds(options.statementTimeout)
         return try await run(what) { connection throws(PostgresFailure) -> T in
             let left = PostgresStoreOptions.milliseconds(ContinuousClock.now.duration(to: deadline))
-            try connection.execute("BEGIN; SET LOCAL statement_timeout = \(max(1, min(statementLimit, left)))")
+            try connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = \(max(1, min(statementLimit, left)))")
             do throws(PostgresFailure) {
                 let value = try body(connection)
                 try connection.execute("COMMIT")

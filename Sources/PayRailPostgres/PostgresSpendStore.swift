@@ -96,14 +96,16 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     /// by a trigger) plus the spends of its first, partial minute (index `spends_by_unit_and_time`):
     /// the same spends `refusal` reads, in at most 1,440 total rows whatever the day's count.
     /// SUM(bigint) is numeric and never overflows; a sum beyond 64 bits comes back NULL (`nil`), never
-    /// cast (which would raise) nor wrapped, and so does a window holding a minute past 64 bits.
+    /// cast (which would raise) nor wrapped, and so does a window holding a minute past 64 bits or
+    /// reaching before the minute the totals are complete from.
     private static func windowSums(of unit: MoneyUnit, now: Int64, _ connection: PostgresConnection) throws(PostgresFailure) -> WindowSums {
         let day = SpendMinutes(after: now - SpendBudget.dayMilliseconds)
         let hour = SpendMinutes(after: now - SpendBudget.hourMilliseconds)
         let rows = try connection.query("""
-            SELECT CASE WHEN day <= 9223372036854775807 AND beyond = 0 THEN day::bigint END,
-                   CASE WHEN hour <= 9223372036854775807 AND beyond = 0 THEN hour::bigint END
+            SELECT CASE WHEN day <= 9223372036854775807 AND beyond = 0 AND since <= $3 THEN day::bigint END,
+                   CASE WHEN hour <= 9223372036854775807 AND beyond = 0 AND since <= $6 THEN hour::bigint END
             FROM (SELECT
+                COALESCE((SELECT minute FROM spend_totals_since), 9223372036854775807) AS since,
                 (SELECT count(*) FROM spend_minute_totals
                     WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3 AND amount_minor IS NULL) AS beyond,
                 (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
@@ -341,13 +343,19 @@ public final class PostgresSpendStore: SpendStore, Sendable {
     /// Running totals: what a unit's non-released spends add up to per minute of reservation (floor
     /// division, as `SpendMinutes`), kept by a trigger in the transaction of every insert, change and
     /// delete of a spend, so a reservation sums at most a day's minutes, not every spend of the day.
-    /// The trigger's function keeps the search path it was created under, so a change made from a
-    /// session with another path (an operator's psql) still finds this ledger's totals.
-    /// Writers are held off (`SHARE ROW EXCLUSIVE`) while the totals are filled from the ledger, so a
-    /// spend written by an agent of an older build mid-migration is neither missed nor counted twice.
+    /// The trigger's function searches only this ledger's schema (then `pg_temp`), so a change made
+    /// from a session with another path (an operator's psql, with a schema of their own) still
+    /// updates this ledger's totals and no other table of that name. Writers are held off (`SHARE ROW
+    /// EXCLUSIVE`) while the totals are filled, so a spend written by an agent of an older build
+    /// mid-migration is neither missed nor counted twice; the fill takes the spends of the last two
+    /// days only (all of them when there are no older ones), so it stays short however long the
+    /// history, and `spend_totals_since` says from which minute the totals are complete: a window
+    /// reaching before it is decided from the spends. The step may take longer than a hot-path
+    /// statement (`statement_timeout` of ten minutes for this transaction).
     /// A minute whose total would pass 64 bits (spends of a unit without caps may) is NULL from then
     /// on: its windows are decided from the spends.
     static let version2 = """
+        SET LOCAL statement_timeout = '10min';
         LOCK TABLE spends IN SHARE ROW EXCLUSIVE MODE;
         CREATE TABLE spend_minute_totals (
             unit_code TEXT NOT NULL,
@@ -356,11 +364,19 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             amount_minor BIGINT,
             PRIMARY KEY (unit_code, unit_exponent, minute)
         );
+        CREATE TABLE spend_totals_since (id INTEGER PRIMARY KEY CHECK (id = 1), minute BIGINT NOT NULL);
+        INSERT INTO spend_totals_since (id, minute)
+            SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM spends WHERE reserved_at_ms < cutoff * 60000 AND state <> 'released')
+                           THEN cutoff ELSE -9223372036854775807 END
+            FROM (SELECT floor(extract(epoch FROM clock_timestamp()) / 60)::bigint - 2880 AS cutoff) AS now_minus_two_days;
         INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
             SELECT unit_code, unit_exponent, (reserved_at_ms - ((reserved_at_ms % 60000) + 60000) % 60000) / 60000,
                    CASE WHEN SUM(amount_minor) <= 9223372036854775807 THEN SUM(amount_minor)::bigint END
-            FROM spends WHERE state <> 'released' GROUP BY 1, 2, 3;
-        CREATE FUNCTION spends_keep_minute_totals() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+            FROM spends
+            WHERE state <> 'released'
+              AND reserved_at_ms >= greatest((SELECT minute FROM spend_totals_since), -153722867280912) * 60000
+            GROUP BY 1, 2, 3;
+        CREATE FUNCTION spends_keep_minute_totals() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             -- Paid, or committed at the reserved amount: what the spend counts is unchanged, and the
             -- minute's row is not locked (it would serialize every agent's commits of that minute).
@@ -391,6 +407,9 @@ public final class PostgresSpendStore: SpendStore, Sendable {
             RETURN NULL;
         END
         $$;
+        DO $$ BEGIN
+            EXECUTE format('ALTER FUNCTION spends_keep_minute_totals() SET search_path = %I, pg_temp', current_schema());
+        END $$;
         CREATE TRIGGER spends_minute_totals AFTER INSERT OR UPDATE OR DELETE ON spends
             FOR EACH ROW EXECUTE PROCEDURE spends_keep_minute_totals();
         """

@@ -213,42 +213,59 @@ struct PostgresStoreTests {
         #expect(try await store.record(paymentID: "none") == nil)
     }
 
-    @Test("a version 1 ledger migrates to the minute totals filled from its spends, and a change from another search path keeps them")
+    @Test("a version 1 ledger migrates to minute totals filled from its last two days, a skewed clock's window falls back to the spends, and a change from another search path keeps them")
     func minuteTotalsMigration() async throws {
         let fixture = try await PostgresFixture("minute_totals")
         let url = try fixture.url
         let first = try await PostgresSpendStore.open(url: url, options: PostgresFixture.options)
         await first.close()
-        // Back to version 1 with spends written by an older build: two counted, one released.
+        // Back to version 1 with spends written by an older build: two counted and one released in
+        // the last minutes, one counted five days ago (before the two days the fill covers).
+        let now = Date()
+        let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+        func row(_ id: String, _ state: String, _ amount: Int, minutesAgo: Int64) -> String {
+            let at = milliseconds - minutesAgo * 60_000
+            return "('\(id)', '\(state)', \(amount), 'sat', 0, 'fake', 'h', 'GET', 'https://h/\(id)', 'o-\(id)', '{}', \(at), \(at))"
+        }
         try fixture.server.psql("""
-            DROP TRIGGER spends_minute_totals ON spends; DROP FUNCTION spends_keep_minute_totals(); DROP TABLE spend_minute_totals;
+            DROP TRIGGER spends_minute_totals ON spends; DROP FUNCTION spends_keep_minute_totals();
+            DROP TABLE spend_minute_totals; DROP TABLE spend_totals_since;
             DELETE FROM payrail_migrations WHERE component = 'spend' AND version = 2;
             UPDATE payrail_schema SET version = 1 WHERE component = 'spend';
             INSERT INTO spends (payment_id, state, amount_minor, unit_code, unit_exponent, rail, host, method, url, offer_id, context,
                                 reserved_at_ms, updated_at_ms)
-            VALUES ('day-1', 'committed', 100, 'sat', 0, 'fake', 'h', 'GET', 'https://h/a', 'o1', '{}', 1767225630000, 1767225630000),
-                   ('day-2', 'reserved', 200, 'sat', 0, 'fake', 'h', 'GET', 'https://h/b', 'o2', '{}', 1767225720000, 1767225720000),
-                   ('day-3', 'released', 400, 'sat', 0, 'fake', 'h', 'GET', 'https://h/c', 'o3', '{}', 1767225750000, 1767225750000)
+            VALUES \(row("day-1", "committed", 100, minutesAgo: 10)), \(row("day-2", "reserved", 200, minutesAgo: 8)),
+                   \(row("day-3", "released", 400, minutesAgo: 7)), \(row("old-1", "committed", 50, minutesAgo: 5 * 1440))
             """, database: fixture.database)
         let store = try await PostgresSpendStore.open(url: url, options: PostgresFixture.options)
         #expect(try await store.schemaVersion() == 2)
-        #expect(try fixture.server.psql("SELECT string_agg(minute || '=' || amount_minor, ',' ORDER BY minute) FROM spend_minute_totals",
-                                        database: fixture.database) == "29453760=100,29453762=200")
-        let now = Date(timeIntervalSince1970: 1_767_226_200)
+        #expect(try fixture.server.psql("SELECT string_agg(amount_minor::text, ',' ORDER BY minute) FROM spend_minute_totals",
+                                        database: fixture.database) == "100,200")
         let limits = SpendLimits([.sat: SpendLimits.Limit(perDay: try Money(amount: 1000, unit: .sat))])
-        func spend(_ id: String, _ amount: Int64) throws -> SpendRecord {
+        func spend(_ id: String, _ amount: Int64, at date: Date) throws -> SpendRecord {
             SpendRecord(paymentID: id, amount: try Money(amount: amount, unit: .sat), rail: .fake, host: "h", method: "GET",
-                        url: "https://h/\(id)", offerID: "o-\(id)", context: "{}", reservedAt: now)
+                        url: "https://h/\(id)", offerID: "o-\(id)", context: "{}", reservedAt: date)
         }
-        let over = try await store.reserve(try spend("over", 701), limits: limits, now: now)
+        let over = try await store.reserve(try spend("over", 701, at: now), limits: limits, now: now)
         guard case .refused(let refusal) = over else { Issue.record("701 sat fits a day holding 300 of 1000: \(over)"); return }
         #expect(refusal.alreadySpent == (try Money(amount: 300, unit: .sat)))
-        // An operator releasing a spend by hand, from a session on another search path.
-        try fixture.server.psql("SET search_path TO pg_catalog; UPDATE public.spends SET state = 'released' WHERE payment_id = 'day-2'",
-                                database: fixture.database)
-        guard case .reserved = try await store.reserve(try spend("fits", 900), limits: limits, now: now) else {
+        // An agent whose clock is five days behind: its day reaches before the totals, so the spends
+        // decide (the five-day-old 50 sat and the later 300 sat all count).
+        let behind = now.addingTimeInterval(-5 * 86_400 + 60)
+        let skewed = try await store.reserve(try spend("skewed", 651, at: behind), limits: limits, now: behind)
+        guard case .refused(let late) = skewed else { Issue.record("651 sat fits a day holding 350 of 1000: \(skewed)"); return }
+        #expect(late.alreadySpent == (try Money(amount: 350, unit: .sat)))
+        // An operator releasing a spend by hand, from a session on another search path that has a
+        // table of the totals' name of its own: the ledger's totals are the ones kept.
+        try fixture.server.psql("""
+            CREATE SCHEMA operator; CREATE TABLE operator.spend_minute_totals (unit_code TEXT, unit_exponent BIGINT, minute BIGINT,
+                amount_minor BIGINT, PRIMARY KEY (unit_code, unit_exponent, minute));
+            SET search_path TO operator, public; UPDATE public.spends SET state = 'released' WHERE payment_id = 'day-2'
+            """, database: fixture.database)
+        guard case .reserved = try await store.reserve(try spend("fits", 900, at: now), limits: limits, now: now) else {
             Issue.record("900 sat should fit once the 200 sat spend is released"); return
         }
+        #expect(try fixture.server.psql("SELECT count(*) FROM operator.spend_minute_totals", database: fixture.database) == "0")
         await store.close()
     }
 

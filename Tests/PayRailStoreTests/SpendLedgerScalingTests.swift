@@ -97,6 +97,8 @@ struct SpendLedgerScalingTests {
         let shell = try #require(SQLiteCrossProcessTests.shell, "the sqlite3 command-line shell is missing: run scripts/test")
         let directory = try TemporaryDirectory()
         let path = directory.path("v1.sqlite")
+        let realNow = Date()
+        let recent = Int64((realNow.timeIntervalSince1970 * 1000).rounded(.down))
         // The shipped version 1 schema, as a wallet written by the previous release holds it.
         let v1 = """
             CREATE TABLE spend_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
@@ -121,7 +123,11 @@ struct SpendLedgerScalingTests {
                 ('day-2', 'reserved', 200, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/b', 'o-3',
                     '{}', 1767225720000, 1767225720000),
                 ('day-3', 'released', 400, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/c', 'o-4',
-                    '{}', 1767225750000, 1767225750000);
+                    '{}', 1767225750000, 1767225750000),
+                ('recent-1', 'committed', 100, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/d', 'o-5',
+                    '{}', \(recent - 600_000), \(recent - 600_000)),
+                ('recent-2', 'released', 400, 'sat', 0, 'fake', 'other.example', 'GET', 'https://other.example/e', 'o-6',
+                    '{}', \(recent - 420_000), \(recent - 420_000));
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: shell)
@@ -134,15 +140,26 @@ struct SpendLedgerScalingTests {
         #expect(try await store.schemaVersion() == SQLiteSpendStore.latestSchemaVersion)
         let found = try await store.committed(host: "api.example", rail: .fake, offset: 0, limit: 10)
         #expect(found.map(\.paymentID) == ["old-1"])
-        // The minute totals are filled from the spends the file already held (schema version 5): the
-        // day's two counted spends (the released one not) fill the cap to the last minor unit.
-        let now = Date(timeIntervalSince1970: 1_767_226_200)
+        // Schema version 5 fills the minute totals from the last two days' spends (the released one
+        // not counted): at the real time they decide, and the cap is filled to the last minor unit.
         let limits = SpendLimits([.sat: SpendLimits.Limit(perDay: try Money(amount: 1000, unit: .sat))])
-        let over = try await store.reserve(Self.spend("new-over", 701, at: now), limits: limits, now: now)
-        guard case .refused(let refusal) = over else { Issue.record("701 sat fits a day holding 300 of 1000: \(over)"); return }
-        #expect(refusal.alreadySpent == (try Money(amount: 300, unit: .sat)))
-        let fits = try await store.reserve(Self.spend("new-fits", 700, at: now), limits: limits, now: now)
-        guard case .reserved = fits else { Issue.record("700 sat should fit: \(fits)"); return }
+        let now = realNow.addingTimeInterval(1)
+        let over = try await store.reserve(Self.spend("now-over", 901, at: now), limits: limits, now: now)
+        guard case .refused(let refusal) = over else { Issue.record("901 sat fits a day holding 100 of 1000: \(over)"); return }
+        #expect(refusal.alreadySpent == (try Money(amount: 100, unit: .sat)))
+        // Spends older than two days are not in the totals: a window that reaches back to them (an
+        // agent clock far behind) is decided from the spends: the two counted ones of that day and
+        // the recent one, reserved later than that clock's now.
+        let then = Date(timeIntervalSince1970: 1_767_226_200)
+        let early = try await store.reserve(Self.spend("then-over", 601, at: then), limits: limits, now: then)
+        guard case .refused(let earlyRefusal) = early else { Issue.record("601 sat fits a day holding 400 of 1000: \(early)"); return }
+        #expect(earlyRefusal.alreadySpent == (try Money(amount: 400, unit: .sat)))
+        guard case .reserved = try await store.reserve(Self.spend("then-fits", 600, at: then), limits: limits, now: then) else {
+            Issue.record("600 sat should fit a day holding 400 of 1000"); return
+        }
+        guard case .reserved = try await store.reserve(Self.spend("now-fits", 900, at: now), limits: limits, now: now) else {
+            Issue.record("900 sat should fit a day holding 100 of 1000"); return
+        }
         await store.close()
     }
 

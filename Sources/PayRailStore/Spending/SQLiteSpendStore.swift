@@ -73,10 +73,13 @@ enum SpendSchema {
         // by triggers in the transaction of every insert, change and delete of a spend, so a
         // reservation sums at most a day's minutes (1,440 rows) and the spends of the window's first,
         // partial minute, not every spend of the day (`windowSums`). A change that leaves what a spend
-        // counts as it was (paid, committed at the reserved amount) does not touch them. Filled from
-        // the ledger here, one spend at a time through the same upsert. A minute whose total would
-        // pass 64 bits (spends of a unit without caps may) is NULL from then on: its windows are
-        // decided from the spends.
+        // counts as it was (paid, committed at the reserved amount) does not touch them. Filled here
+        // from the spends of the last two days (all of them when there are no older ones), one at a
+        // time through the same upsert, inside the migration's write lock: filling a long history
+        // would hold every other writer off for as long. `spend_totals_since` is the first minute the
+        // totals are complete from; a window reaching before it (an agent whose clock is days behind)
+        // is decided from the spends. A minute whose total would pass 64 bits (spends of a unit
+        // without caps may) is NULL from then on: its windows are decided from the spends too.
         SQLiteMigration(version: 5, sql: """
             CREATE TABLE spend_minute_totals (
                 unit_code TEXT NOT NULL,
@@ -85,9 +88,16 @@ enum SpendSchema {
                 amount_minor INTEGER,
                 PRIMARY KEY (unit_code, unit_exponent, minute)
             ) STRICT, WITHOUT ROWID;
+            CREATE TABLE spend_totals_since (id INTEGER PRIMARY KEY CHECK (id = 1), minute INTEGER NOT NULL) STRICT;
+            INSERT INTO spend_totals_since (id, minute)
+                SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM spends WHERE reserved_at_ms < cutoff * 60000 AND state != 'released') THEN cutoff
+                               ELSE -9223372036854775807 END
+                FROM (SELECT CAST(strftime('%s', 'now') AS INTEGER) / 60 - 2880 AS cutoff);
             INSERT INTO spend_minute_totals (unit_code, unit_exponent, minute, amount_minor)
                 SELECT unit_code, unit_exponent, (reserved_at_ms - ((reserved_at_ms % 60000) + 60000) % 60000) / 60000, amount_minor
-                FROM spends WHERE state != 'released' ORDER BY seq
+                FROM spends
+                WHERE state != 'released' AND reserved_at_ms >= max((SELECT minute FROM spend_totals_since), -153722867280912) * 60000
+                ORDER BY seq
                 ON CONFLICT (unit_code, unit_exponent, minute) DO UPDATE SET amount_minor =
                         CASE WHEN amount_minor > 9223372036854775807 - excluded.amount_minor THEN NULL
                              ELSE amount_minor + excluded.amount_minor END;
@@ -247,18 +257,20 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                         WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?7 AND reserved_at_ms < ?8
                         AND state != 'released'),
                     (SELECT count(*) FROM spend_minute_totals
-                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3 AND amount_minor IS NULL)
+                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3 AND amount_minor IS NULL),
+                    COALESCE((SELECT minute FROM spend_totals_since), 9223372036854775807)
                 """, [.text(unit.code), .integer(Int64(unit.exponent)),
                       .integer(day.firstWholeMinute), .integer(day.start), .integer(day.wholeMinutesStart),
                       .integer(hour.firstWholeMinute), .integer(hour.start), .integer(hour.wholeMinutesStart)]) { row in
-                [row.integer(0), row.integer(1), row.integer(2), row.integer(3), row.integer(4)]
+                [row.integer(0), row.integer(1), row.integer(2), row.integer(3), row.integer(4), row.integer(5)]
             }.first ?? []
         } catch where error.code == .internal {
             return .overflowed
         }
-        // A minute past 64 bits (NULL, skipped by SUM) in the day (which holds the hour's minutes):
-        // the sums would be short, so the spends decide.
-        guard parts.count == 5, parts[4] == 0 else { return .overflowed }
+        // A minute past 64 bits (NULL, skipped by SUM) in the day (which holds the hour's minutes), or
+        // a day reaching before the minute the totals are complete from: the sums could be short, so
+        // the spends decide.
+        guard parts.count == 6, parts[4] == 0, parts[5] <= day.firstWholeMinute else { return .overflowed }
         let (daySum, dayOverflow) = parts[0].addingReportingOverflow(parts[1])
         let (hourSum, hourOverflow) = parts[2].addingReportingOverflow(parts[3])
         guard !dayOverflow, !hourOverflow else { return .overflowed }
