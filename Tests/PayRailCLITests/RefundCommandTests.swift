@@ -33,6 +33,19 @@ struct RefundCommandTests {
         #expect(try await exchange(first.url("/premium"), headers: HTTPFields([("X-Receipt", token)])).status == 200)
         let data = first.data.path
 
+        // The refund endpoint refuses an amount that is not a text such as "40sat" (it used to read a
+        // number as "no amount" and refund everything), and one naming a member twice.
+        let accounts = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: first.data.appendingPathComponent("fake-accounts.json"))) as? [String: String])
+        let secret = try #require(accounts["merchant"])
+        for malformed in [#"{"accountID":"merchant","secret":"\#(secret)","requestID":"\#(read.offer.id)","key":"k1","amount":40}"#,
+                          #"{"accountID":"merchant","secret":"\#(secret)","requestID":"\#(read.offer.id)","key":"k2","amount":null}"#,
+                          #"{"accountID":"merchant","secret":"\#(secret)","requestID":"\#(read.offer.id)","key":"k3","key":"k4"}"#] {
+            let refused = try await exchange(first.url("/.well-known/payrail/fake/refund"), method: "POST", body: Array(malformed.utf8))
+            #expect(refused.status == 400, "\(refused.status) \(refused.text)")
+        }
+        #expect(try await demoPayerBalance(first) != initial, "nothing was refunded by the refused requests")
+
         // While serve holds the fake processor, the refund goes through its refund endpoint.
         let part = try AgentRun.run(["refund", token, "--data", data, "--amount", "40sat", "--reason", "late answer", "--json"])
         #expect(part.status == 0, "\(part.stderr)")
