@@ -25,11 +25,12 @@ extension JSONValue {
         return nil
     }
 
-    /// The number as an integer, when it is one and exactly representable (|n| <= 2^53): a count
-    /// or a millisecond time sent as JSON, never a rounded fraction.
+    /// The number as an integer, when it is one and below 2^53 in magnitude: a count or a
+    /// millisecond time sent as JSON, never a rounded fraction. 2^53 itself is refused, since the
+    /// text 9007199254740993 parses to it too: only below it does a double name one integer.
     public var exactInt64Value: Int64? {
         guard case .number(let number) = self, number == number.rounded(.towardZero),
-              abs(number) <= 9_007_199_254_740_992 else { return nil }
+              abs(number) < 9_007_199_254_740_992 else { return nil }
         return Int64(number)
     }
 }

@@ -99,6 +99,12 @@ public struct HTTPExchange: Sendable {
         return URLSession(configuration: configuration, delegate: ExchangeDelegate(forwardingTo: nil), delegateQueue: nil)
     }
 
+    /// A session like `session` that never follows a redirect and never answers from a cache, keeping
+    /// its cookie settings: `refusingRedirects(like:keepingCookies:)` with `true`.
+    public static func refusingRedirects(like session: URLSession) -> URLSession {
+        refusingRedirects(like: session, keepingCookies: true)
+    }
+
     /// A session like `session` (same configuration: proxies, timeouts, protocol classes, headers) that
     /// never follows a redirect and never answers from a cache, with `session`'s delegate still
     /// answering authentication challenges (a pinning delegate keeps pinning).
@@ -111,7 +117,7 @@ public struct HTTPExchange: Sendable {
     /// - Parameter keepingCookies: `false` also turns cookies off (a payment backend's API needs
     ///   none, and a cookie jar would be state shared between unrelated calls); `true` keeps the
     ///   caller's cookie settings (a paying client's caller may log in to its API with a cookie).
-    public static func refusingRedirects(like session: URLSession, keepingCookies: Bool = true) -> URLSession {
+    public static func refusingRedirects(like session: URLSession, keepingCookies: Bool) -> URLSession {
         let configuration = session.configuration.copy() as? URLSessionConfiguration ?? session.configuration
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData

@@ -253,3 +253,19 @@ struct CanonicalJSONParsingTests {
         #expect(error.description.contains("retrying"))
     }
 }
+
+@Suite("JSONValue.exactInt64Value")
+struct JSONValueExactIntegerTests {
+    @Test("integers below 2^53 in magnitude read exactly; 2^53 (which 2^53 + 1 also parses to), fractions and other types do not")
+    func exactIntegers() throws {
+        let accepted: [(String, Int64)] = [("0", 0), ("-5", -5), ("1767225600000", 1_767_225_600_000),
+                                           ("9007199254740991", 9_007_199_254_740_991), ("-9007199254740991", -9_007_199_254_740_991),
+                                           ("1e3", 1000)]
+        for (text, value) in accepted {
+            #expect(try CanonicalJSON.parse(Array(text.utf8)).exactInt64Value == value, "\(text)")
+        }
+        for text in ["9007199254740992", "9007199254740993", "-9007199254740992", "1.5", "1e300", "\"7\"", "true", "null"] {
+            #expect(try CanonicalJSON.parse(Array(text.utf8)).exactInt64Value == nil, "\(text)")
+        }
+    }
+}
