@@ -68,28 +68,43 @@ public final class PostgresSpendStore: SpendStore, Sendable {
         let nowMilliseconds = StoreTime.milliseconds(now)
         let row = try Self.row(record)
         let unit = record.amount.unit
-        return try await database.transaction("reserve budget") { connection throws(PostgresFailure) -> ReserveOutcome in
-            try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-                                 [.text("\(unit.code)/\(unit.exponent)"), .integer(Self.lockClass)])
-            if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
-            // Under the lock, so the sums and the insert see the same ledger. The sums decide an
-            // acceptance; only a refusal reads the window's spends (see `SpendBudget.fits`).
-            let fits = try SpendBudget.fits(record.amount, limits: limits) { () throws(PostgresFailure) -> WindowSums in
-                try Self.windowSums(of: unit, now: nowMilliseconds, connection)
+        for attempt in 1...Self.reserveAttempts {
+            let last = attempt == Self.reserveAttempts
+            let step = try await database.transaction("reserve budget") { connection throws(PostgresFailure) -> ReserveStep in
+                try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+                                     [.text("\(unit.code)/\(unit.exponent)"), .integer(Self.lockClass)])
+                if let existing = try Self.record(record.paymentID, connection) { return .finished(.existing(existing)) }
+                // Under the lock, so the sums and the insert see the same ledger.
+                let fit = try SpendBudget.fit(record.amount, limits: limits) { () throws(PostgresFailure) -> WindowSums in
+                    try Self.windowSums(of: unit, now: nowMilliseconds, connection)
+                }
+                if fit == .refused, !last { return .refusedBySums }
+                if fit != .fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
+                    return .finished(.refused(refusal))
+                }
+                // Same id in another unit, raced in under another lock: the unique index refuses, and the
+                // retry (serialization failure) then finds the record as `.existing`.
+                do throws(PostgresFailure) {
+                    try connection.query("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
+                } catch where error.sqlState == "23505" {
+                    throw PostgresFailure(sqlState: "40001", message: "the payment id was reserved concurrently")
+                }
+                return .finished(.reserved(record))
             }
-            if !fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
-                return .refused(refusal)
+            if case .finished(let outcome) = step { return outcome }
+            // Refused by the sums: the refusal's details are read from the window's spends without the
+            // unit's lock (that read grows with the day's spends; under the lock every agent reserving
+            // in the unit would wait for it). `nil` there: a spend was released meanwhile, try again.
+            let refusal = try await database.run("read a refusal") { connection throws(PostgresFailure) -> BudgetRefusal? in
+                try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection)
             }
-            // Same id in another unit, raced in under another lock: the unique index refuses, and the
-            // retry (serialization failure) then finds the record as `.existing`.
-            do throws(PostgresFailure) {
-                try connection.query("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
-            } catch where error.sqlState == "23505" {
-                throw PostgresFailure(sqlState: "40001", message: "the payment id was reserved concurrently")
-            }
-            return .reserved(record)
+            if let refusal { return .refused(refusal) }
         }
+        throw StoreError(code: .internal, reason: "the reservation did not finish in \(Self.reserveAttempts) tries", isRetrySafe: true)
     }
+
+    /// Tries of `reserve` before its refusal is computed under the lock.
+    private static let reserveAttempts = 3
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
     /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`, kept

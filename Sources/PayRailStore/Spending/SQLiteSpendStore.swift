@@ -214,22 +214,38 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         try SpendBudget.validate(record, limits: limits)
         let nowMilliseconds = StoreTime.milliseconds(now)
         let row = try Self.row(record)
-        return try await perform { connection throws(StoreError) -> ReserveOutcome in
-            try connection.immediateTransaction { () throws(StoreError) -> ReserveOutcome in
-                if let existing = try Self.record(record.paymentID, connection) { return .existing(existing) }
-                // Inside the transaction, so the sums and the insert see the same ledger. The sums
-                // decide an acceptance; only a refusal reads the window's spends (see `SpendBudget.fits`).
-                let fits = try SpendBudget.fits(record.amount, limits: limits) { () throws(StoreError) -> WindowSums in
-                    try Self.windowSums(of: record.amount.unit, now: nowMilliseconds, connection)
+        for attempt in 1...Self.reserveAttempts {
+            let last = attempt == Self.reserveAttempts
+            let step = try await perform { connection throws(StoreError) -> ReserveStep in
+                try connection.immediateTransaction { () throws(StoreError) -> ReserveStep in
+                    if let existing = try Self.record(record.paymentID, connection) { return .finished(.existing(existing)) }
+                    // Inside the transaction, so the sums and the insert see the same ledger.
+                    let fit = try SpendBudget.fit(record.amount, limits: limits) { () throws(StoreError) -> WindowSums in
+                        try Self.windowSums(of: record.amount.unit, now: nowMilliseconds, connection)
+                    }
+                    if fit == .refused, !last { return .refusedBySums }
+                    if fit != .fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
+                        return .finished(.refused(refusal))
+                    }
+                    try connection.run("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
+                    return .finished(.reserved(record))
                 }
-                if !fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
-                    return .refused(refusal)
-                }
-                try connection.run("INSERT INTO spends (\(Self.columns)) VALUES (\(Self.placeholders))", row)
-                return .reserved(record)
             }
+            if case .finished(let outcome) = step { return outcome }
+            // Refused by the sums: what the refusal says (what is spent, when it fits) is read from the
+            // window's spends after the write lock is given back, since that read grows with the day's
+            // spends and, under the lock, would hold every other writer of the file (payments being
+            // committed) off for as long. `nil` there: a spend was released meanwhile, try again.
+            let refusal = try await perform { connection throws(StoreError) -> BudgetRefusal? in
+                try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection)
+            }
+            if let refusal { return .refused(refusal) }
         }
+        throw StoreError(code: .internal, reason: "the reservation did not finish in \(Self.reserveAttempts) tries", isRetrySafe: true)
     }
+
+    /// Tries of `reserve` before its refusal is computed under the lock.
+    private static let reserveAttempts = 3
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
     /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`) plus the

@@ -65,6 +65,23 @@ package struct SpendMinutes: Sendable, Hashable {
     }
 }
 
+/// What the window sums say of a reservation (`SpendBudget.fit`).
+package enum BudgetFit: Sendable, Hashable {
+    /// Every cap holds it.
+    case fits
+    /// A cap does not: only the refusal's details (from the window's spends) are left to compute.
+    case refused
+    /// A sum the decision needs did not fit 64 bits: the window's spends decide.
+    case unsure
+}
+
+/// One try of a store's reservation under its lock: finished, or refused by the sums, with the
+/// refusal's details left to read from the window's spends after the lock is given back.
+package enum ReserveStep: Sendable {
+    case finished(ReserveOutcome)
+    case refusedBySums
+}
+
 package enum SpendBudget {
     package static let hourMilliseconds: Int64 = 3_600_000
     package static let dayMilliseconds: Int64 = 86_400_000
@@ -115,26 +132,35 @@ package enum SpendBudget {
     /// accepts without loading the window's spends (a reservation then costs one aggregate query, not
     /// a read of every spend of the last day).
     ///
-    /// `true` exactly when `refusal(for:limits:entries:now:)` returns `nil` for the spends that make up
-    /// the sums: the same caps, the same `<=`, and, amounts never being negative, a sum overflows in
-    /// any order exactly when the exact path's does. `false` means "load the entries and ask
-    /// `refusal`": only that builds a refusal (its window, what is already spent, when it will fit),
-    /// and a store whose sums are too coarse (an overflowed query) only loses time there, never money.
+    /// `.fits` exactly when `refusal(for:limits:entries:now:)` returns `nil` for the spends that make
+    /// up the sums, `.refused` exactly when it returns a refusal: the same caps, the same `<=`, and,
+    /// amounts never being negative, a sum overflows in any order exactly when the exact path's does.
+    /// `.unsure` when a sum the decision needs is missing (an overflowed query): load the entries and
+    /// ask `refusal`, which only loses time, never money. Only `refusal` builds a refusal (its window,
+    /// what is already spent, when it will fit).
     ///
     /// - Parameter sums: the unit's window sums; called only when the unit has an hourly or daily cap.
-    package static func fits<Failure: Error>(_ amount: Money, limits: SpendLimits,
-                                             sums: () throws(Failure) -> WindowSums) throws(Failure) -> Bool {
-        guard let limit = limits.limit(for: amount.unit) else { return false }
-        if let cap = limit.perRequest, amount.amount > cap.amount { return false }
-        if limit.perHour == nil, limit.perDay == nil { return true }
-        func within(_ cap: Money?, _ spent: Int64?) -> Bool {
+    package static func fit<Failure: Error>(_ amount: Money, limits: SpendLimits,
+                                            sums: () throws(Failure) -> WindowSums) throws(Failure) -> BudgetFit {
+        guard let limit = limits.limit(for: amount.unit) else { return .refused }
+        if let cap = limit.perRequest, amount.amount > cap.amount { return .refused }
+        if limit.perHour == nil, limit.perDay == nil { return .fits }
+        func within(_ cap: Money?, _ spent: Int64?) -> Bool? {
             guard let cap else { return true }
-            guard let spent else { return false }
+            guard let spent else { return nil }
             let (total, overflow) = spent.addingReportingOverflow(amount.amount)
             return !overflow && total <= cap.amount
         }
         let spent = try sums()
-        return within(limit.perHour, spent.hour) && within(limit.perDay, spent.day)
+        let windows = [within(limit.perHour, spent.hour), within(limit.perDay, spent.day)]
+        if windows.contains(false) { return .refused }
+        return windows.contains(nil) ? .unsure : .fits
+    }
+
+    /// `fit(_:limits:sums:) == .fits`: for a store that reads the entries whenever it is not sure.
+    package static func fits<Failure: Error>(_ amount: Money, limits: SpendLimits,
+                                             sums: () throws(Failure) -> WindowSums) throws(Failure) -> Bool {
+        try fit(amount, limits: limits, sums: sums) == .fits
     }
 
     /// Checks one window; `entries` are exactly those counting in it now, oldest first.
