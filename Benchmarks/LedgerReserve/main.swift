@@ -92,7 +92,8 @@ struct Bench {
             let contended = try await measure(target.store, from: &reserved)
             refusals.cancel()
             let refused = try await refusals.value
-            print("\(target.name)+refusals\tN=\(size)\tM=\(options.reservations)\t\(Self.summary(contended))\t(\(refused) refusals meanwhile)")
+            print("\(target.name)+refusals\tN=\(size)\tM=\(options.reservations)\t\(Self.summary(contended))"
+                  + "\t(\(refused.count) refusals meanwhile, median \(Self.ms(refused.median)) ms each)")
         }
     }
 
@@ -116,21 +117,24 @@ struct Bench {
     }
 
     /// Asks `store` for reservations a one-sat daily cap refuses, one every 10 ms at most (the same
-    /// load whichever way a store computes refusals), until cancelled; returns how many.
-    func refuse(_ store: any SpendStore) async throws -> Int {
+    /// load whichever way a store computes refusals), until cancelled; returns how many and the
+    /// median time one took.
+    func refuse(_ store: any SpendStore) async throws -> (count: Int, median: Duration) {
         let tight = SpendLimits([.sat: SpendLimits.Limit(perDay: try Money(amount: 1, unit: .sat))])
-        var count = 0
+        var took: [Duration] = []
         while !Task.isCancelled {
+            let count = took.count
             let record = SpendRecord(paymentID: "refused-\(count)", amount: try Money(amount: 100, unit: .sat), rail: .fake,
                                      host: "api.example", method: "GET", url: "https://api.example/premium?refused=\(count)",
                                      offerID: "offer-refused-\(count)", context: "{\"attempt\":1}", reservedAt: now)
+            let begun = ContinuousClock.now
             guard case .refused = try await store.reserve(record, limits: tight, now: now) else {
                 throw BenchFailure("a reservation over a one-sat daily cap was not refused")
             }
-            count += 1
+            took.append(ContinuousClock.now - begun)
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return count
+        return (took.count, took.sorted()[took.count / 2])
     }
 
     static func summary(_ sorted: [Duration]) -> String {
