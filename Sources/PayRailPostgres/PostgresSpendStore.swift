@@ -68,9 +68,8 @@ public final class PostgresSpendStore: SpendStore, Sendable {
         let nowMilliseconds = StoreTime.milliseconds(now)
         let row = try Self.row(record)
         let unit = record.amount.unit
-        for attempt in 1...Self.reserveAttempts {
-            let last = attempt == Self.reserveAttempts
-            let step = try await database.transaction("reserve budget") { connection throws(PostgresFailure) -> ReserveStep in
+        return try await ReserveStep.reserve { isLastTry throws(StoreError) -> ReserveStep in
+            try await database.transaction("reserve budget") { connection throws(PostgresFailure) -> ReserveStep in
                 try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
                                      [.text("\(unit.code)/\(unit.exponent)"), .integer(Self.lockClass)])
                 if let existing = try Self.record(record.paymentID, connection) { return .finished(.existing(existing)) }
@@ -78,7 +77,7 @@ public final class PostgresSpendStore: SpendStore, Sendable {
                 let fit = try SpendBudget.fit(record.amount, limits: limits) { () throws(PostgresFailure) -> WindowSums in
                     try Self.windowSums(of: unit, now: nowMilliseconds, connection)
                 }
-                if fit == .refused, !last { return .refusedBySums }
+                if fit == .refused, !isLastTry { return .refusedBySums }
                 if fit != .fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
                     return .finished(.refused(refusal))
                 }
@@ -91,20 +90,13 @@ public final class PostgresSpendStore: SpendStore, Sendable {
                 }
                 return .finished(.reserved(record))
             }
-            if case .finished(let outcome) = step { return outcome }
-            // Refused by the sums: the refusal's details are read from the window's spends without the
-            // unit's lock (that read grows with the day's spends; under the lock every agent reserving
-            // in the unit would wait for it). `nil` there: a spend was released meanwhile, try again.
-            let refusal = try await database.run("read a refusal") { connection throws(PostgresFailure) -> BudgetRefusal? in
+        } refusal: { () throws(StoreError) -> BudgetRefusal? in
+            // Without the unit's lock, which every agent reserving in the unit waits for.
+            try await database.run("read a refusal") { connection throws(PostgresFailure) -> BudgetRefusal? in
                 try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection)
             }
-            if let refusal { return .refused(refusal) }
         }
-        throw StoreError(code: .internal, reason: "the reservation did not finish in \(Self.reserveAttempts) tries", isRetrySafe: true)
     }
-
-    /// Tries of `reserve` before its refusal is computed under the lock.
-    private static let reserveAttempts = 3
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
     /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`, kept
@@ -121,10 +113,8 @@ public final class PostgresSpendStore: SpendStore, Sendable {
                    CASE WHEN hour <= 9223372036854775807 AND beyond = 0 AND since <= $6 THEN hour::bigint END
             FROM (SELECT
                 COALESCE((SELECT minute FROM spend_totals_since), 9223372036854775807) AS since,
-                (SELECT count(*) FROM spend_minute_totals
-                    WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3 AND amount_minor IS NULL) AS beyond,
-                (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
-                    WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3)
+                whole.beyond,
+                whole.total
                 + (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
                     WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $4 AND reserved_at_ms < $5
                     AND state <> 'released') AS day,
@@ -132,7 +122,9 @@ public final class PostgresSpendStore: SpendStore, Sendable {
                     WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $6)
                 + (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
                     WHERE unit_code = $1 AND unit_exponent = $2 AND reserved_at_ms > $7 AND reserved_at_ms < $8
-                    AND state <> 'released') AS hour) AS sums
+                    AND state <> 'released') AS hour
+                FROM (SELECT COALESCE(SUM(amount_minor), 0) AS total, count(*) - count(amount_minor) AS beyond
+                      FROM spend_minute_totals WHERE unit_code = $1 AND unit_exponent = $2 AND minute >= $3) AS whole) AS sums
             """, [.text(unit.code), .integer(Int64(unit.exponent)),
                   .integer(day.firstWholeMinute), .integer(day.start), .integer(day.wholeMinutesStart),
                   .integer(hour.firstWholeMinute), .integer(hour.start), .integer(hour.wholeMinutesStart)]).rows

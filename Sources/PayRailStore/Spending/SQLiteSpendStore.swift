@@ -214,16 +214,15 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         try SpendBudget.validate(record, limits: limits)
         let nowMilliseconds = StoreTime.milliseconds(now)
         let row = try Self.row(record)
-        for attempt in 1...Self.reserveAttempts {
-            let last = attempt == Self.reserveAttempts
-            let step = try await perform { connection throws(StoreError) -> ReserveStep in
+        return try await ReserveStep.reserve { isLastTry throws(StoreError) -> ReserveStep in
+            try await perform { connection throws(StoreError) -> ReserveStep in
                 try connection.immediateTransaction { () throws(StoreError) -> ReserveStep in
                     if let existing = try Self.record(record.paymentID, connection) { return .finished(.existing(existing)) }
                     // Inside the transaction, so the sums and the insert see the same ledger.
                     let fit = try SpendBudget.fit(record.amount, limits: limits) { () throws(StoreError) -> WindowSums in
                         try Self.windowSums(of: record.amount.unit, now: nowMilliseconds, connection)
                     }
-                    if fit == .refused, !last { return .refusedBySums }
+                    if fit == .refused, !isLastTry { return .refusedBySums }
                     if fit != .fits, let refusal = try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection) {
                         return .finished(.refused(refusal))
                     }
@@ -231,21 +230,13 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                     return .finished(.reserved(record))
                 }
             }
-            if case .finished(let outcome) = step { return outcome }
-            // Refused by the sums: what the refusal says (what is spent, when it fits) is read from the
-            // window's spends after the write lock is given back, since that read grows with the day's
-            // spends and, under the lock, would hold every other writer of the file (payments being
-            // committed) off for as long. `nil` there: a spend was released meanwhile, try again.
-            let refusal = try await perform { connection throws(StoreError) -> BudgetRefusal? in
+        } refusal: { () throws(StoreError) -> BudgetRefusal? in
+            // After the write lock, which every writer of the file (commits of payments made) waits for.
+            try await perform { connection throws(StoreError) -> BudgetRefusal? in
                 try Self.refusal(record.amount, limits: limits, now: nowMilliseconds, connection)
             }
-            if let refusal { return .refused(refusal) }
         }
-        throw StoreError(code: .internal, reason: "the reservation did not finish in \(Self.reserveAttempts) tries", isRetrySafe: true)
     }
-
-    /// Tries of `reserve` before its refusal is computed under the lock.
-    private static let reserveAttempts = 3
 
     /// What the unit's non-released spends add up to in the hour and the day before `now` (later ones
     /// too): for each window, the running totals of its whole minutes (`spend_minute_totals`) plus the
@@ -262,8 +253,7 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
         do {
             parts = try connection.query("""
                 SELECT
-                    (SELECT COALESCE(SUM(amount_minor), 0) FROM spend_minute_totals
-                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3),
+                    day.total,
                     (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
                         WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?4 AND reserved_at_ms < ?5
                         AND state != 'released'),
@@ -272,9 +262,10 @@ public final class SQLiteSpendStore: SpendStore, @unchecked Sendable {
                     (SELECT COALESCE(SUM(amount_minor), 0) FROM spends
                         WHERE unit_code = ?1 AND unit_exponent = ?2 AND reserved_at_ms > ?7 AND reserved_at_ms < ?8
                         AND state != 'released'),
-                    (SELECT count(*) FROM spend_minute_totals
-                        WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3 AND amount_minor IS NULL),
+                    day.beyond,
                     COALESCE((SELECT minute FROM spend_totals_since), 9223372036854775807)
+                FROM (SELECT COALESCE(SUM(amount_minor), 0) AS total, count(*) - count(amount_minor) AS beyond
+                      FROM spend_minute_totals WHERE unit_code = ?1 AND unit_exponent = ?2 AND minute >= ?3) AS day
                 """, [.text(unit.code), .integer(Int64(unit.exponent)),
                       .integer(day.firstWholeMinute), .integer(day.start), .integer(day.wholeMinutesStart),
                       .integer(hour.firstWholeMinute), .integer(hour.start), .integer(hour.wholeMinutesStart)]) { row in

@@ -80,6 +80,25 @@ package enum BudgetFit: Sendable, Hashable {
 package enum ReserveStep: Sendable {
     case finished(ReserveOutcome)
     case refusedBySums
+
+    /// Tries of a reservation before its refusal is computed under the lock.
+    package static let attempts = 3
+
+    /// A store's reservation: `step(isLastTry)` runs under the store's lock and may stop at
+    /// `.refusedBySums` (never on the last try, which computes the refusal under the lock); then
+    /// `refusal()` reads the refusal's details after the lock is given back, since that read grows
+    /// with the day's spends and, under the lock, would hold the other writers off for as long.
+    /// `nil` there (a spend was released meanwhile) tries again.
+    package static func reserve(
+        step: (_ isLastTry: Bool) async throws(StoreError) -> ReserveStep,
+        refusal: () async throws(StoreError) -> BudgetRefusal?
+    ) async throws(StoreError) -> ReserveOutcome {
+        for attempt in 1...attempts {
+            if case .finished(let outcome) = try await step(attempt == attempts) { return outcome }
+            if let refused = try await refusal() { return .refused(refused) }
+        }
+        throw StoreError(code: .internal, reason: "the reservation did not finish in \(attempts) tries", isRetrySafe: true)
+    }
 }
 
 package enum SpendBudget {
